@@ -38,6 +38,7 @@ use tokio::sync::oneshot;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::error::{DevnetError, RejectReason};
 pub use crate::validation::Coin;
+pub use bitcoin;
 
 use crate::state::State;
 

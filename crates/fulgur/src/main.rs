@@ -1,1 +1,123 @@
-fn main() {}
+//! `fulgur`: the one binary. Subcommands grow with each capability.
+
+mod bench;
+mod demo;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "fulgur", version, about = "Enterprise Lightning payments")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Devnet chain, nodes alpha, beta and carol, funded, with confirmed channels.
+    Demo {
+        /// Where chain and node state live; reused on the next run.
+        #[arg(long, default_value = ".fulgur-demo")]
+        data_dir: PathBuf,
+        /// Address of the devnet's bitcoind-compatible RPC.
+        #[arg(long, default_value = "127.0.0.1:18443")]
+        devnet_rpc: SocketAddr,
+    },
+    /// Run the devnet chain alone (development and tests only, never mainnet).
+    Devnet {
+        #[arg(long, default_value = "127.0.0.1:18443")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "fulgur")]
+        rpc_user: String,
+        #[arg(long, default_value = "fulgur")]
+        rpc_password: String,
+        /// Keep blocks here across restarts; in memory if absent.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Benchmarks; results as a markdown row on stdout and optionally JSON.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let first = e.to_string().lines().next().unwrap_or_default().to_string();
+            eprintln!("{first} (see fulgur --help)");
+            return ExitCode::from(2);
+        },
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        },
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FULGUR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fulgur=info,devnet=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        },
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Demo { data_dir, devnet_rpc } => demo::run(data_dir, devnet_rpc).await,
+            Command::Devnet { listen, rpc_user, rpc_password, data_dir } => {
+                run_devnet(listen, rpc_user, rpc_password, data_dir).await
+            },
+            Command::Bench { which } => bench::run(which).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        },
+    }
+}
+
+async fn run_devnet(listen: SocketAddr, rpc_user: String, rpc_password: String, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = devnet::DevnetConfig { data_dir, rpc_listen: listen, rpc_user, rpc_password, ..Default::default() };
+    let devnet = devnet::Devnet::start(config).await?;
+    println!("devnet: bitcoind JSON-RPC at http://{} (height {})", devnet.rpc_addr(), devnet.height());
+    println!("ready: http://{}", devnet.rpc_addr());
+    shutdown_signal().await;
+    println!("devnet: stopped at height {}", devnet.height());
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            },
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

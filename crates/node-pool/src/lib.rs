@@ -1,0 +1,23 @@
+//! `node-pool`: Lightning nodes behind one abstraction ([`LightningNode`]), the embedded
+//! ldk-node backend ([`LdkNode`]), and a [`NodePool`] that picks a healthy node with enough
+//! outbound liquidity for each payment.
+//!
+//! This crate knows nothing of HTTP, the ledger or tenants: amounts are msat, ids are hex.
+
+mod config;
+mod error;
+mod ldk;
+mod node;
+mod pool;
+mod types;
+
+pub use crate::config::{ChainSource, NodeConfig};
+pub use crate::error::{NodeError, PoolError};
+pub use crate::ldk::LdkNode;
+pub use crate::node::LightningNode;
+pub use crate::pool::{NodeHealth, NodePool, NodeStatus};
+pub use crate::types::{
+    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeId, NodeInfo, OnchainBalance, PaymentDirection, PaymentInfo,
+    PaymentState, PeerAddress,
+};
+pub use ldk_node::bitcoin::Network;

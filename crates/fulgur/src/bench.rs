@@ -1,0 +1,186 @@
+//! `fulgur bench payments`: invoice + pay between two real nodes over loopback TCP on the
+//! devnet, durable storage (ldk-node's SQLite store), K concurrent payers.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use hdrhistogram::Histogram;
+use lightning_lab::{ChannelSpec, Lab, LabConfig, MAX_CHANNEL_SAT};
+use node_pool::{LightningNode, NodeEvent};
+use serde::Serialize;
+use tokio::sync::{oneshot, Semaphore};
+
+#[derive(Subcommand)]
+pub enum Which {
+    /// Payments per second and latency between two nodes.
+    Payments(PaymentsArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct PaymentsArgs {
+    /// Payments to make.
+    #[arg(long, default_value_t = 2000)]
+    payments: u32,
+    /// Concurrent payers.
+    #[arg(long, default_value_t = 32)]
+    concurrency: u32,
+    /// Amount per payment, sat.
+    #[arg(long, default_value_t = 1)]
+    amount_sat: u64,
+    /// Channels from payer to payee (each carries at most 50 HTLCs in flight, LDK's default).
+    #[arg(long, default_value_t = 2)]
+    channels: u32,
+    /// Keep node state here (default: a fresh temporary directory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Also write the result as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct PaymentsResult {
+    payments: u32,
+    succeeded: u32,
+    failed: u32,
+    concurrency: u32,
+    channels: u32,
+    amount_sat: u64,
+    elapsed_secs: f64,
+    payments_per_sec: f64,
+    latency_ms_p50: f64,
+    latency_ms_p99: f64,
+    latency_ms_max: f64,
+}
+
+/// Bound on one payment's wait for its outcome.
+const PAYMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn run(which: Which) -> anyhow::Result<()> {
+    match which {
+        Which::Payments(args) => payments(args).await,
+    }
+}
+
+type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<bool>>>>;
+
+async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.payments > 0 && args.concurrency > 0 && args.channels > 0, "payments, concurrency and channels must be positive");
+    anyhow::ensure!(args.concurrency <= 50 * args.channels, "at most 50 concurrent payers per channel (LDK accepts 50 HTLCs per channel)");
+    let temp;
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = std::env::temp_dir().join(format!("fulgur-bench-{}", std::process::id()));
+            temp.clone()
+        },
+    };
+    let mut config = LabConfig::new(data_dir.clone(), &["payer", "payee"]);
+    config.funding_per_node_sat = (u64::from(args.channels) * MAX_CHANNEL_SAT + 10_000_000).max(100_000_000);
+    for _ in 0..args.channels {
+        config = config.channel(ChannelSpec { from: "payer".into(), to: "payee".into(), capacity_sat: MAX_CHANNEL_SAT, push_msat: 0 });
+    }
+    eprintln!("bench: setting up payer and payee with {} channel(s) in {}", args.channels, data_dir.display());
+    let lab = Lab::start(config).await.context("setting up the nodes")?;
+    let payer = lab.node("payer")?;
+    let payee = lab.node("payee")?;
+
+    let waiters: Waiters = Arc::default();
+    let dispatcher = tokio::spawn(dispatch_outcomes(payer.subscribe(), Arc::clone(&waiters)));
+    let limit = Arc::new(Semaphore::new(args.concurrency as usize));
+    let amount_msat = args.amount_sat * 1000;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..args.payments {
+        let permit = Arc::clone(&limit).acquire_owned().await?;
+        let (payer, payee, waiters) = (Arc::clone(&payer), Arc::clone(&payee), Arc::clone(&waiters));
+        tasks.spawn(async move {
+            let _permit = permit;
+            let begun = Instant::now();
+            let ok = one_payment(&*payer, &*payee, &waiters, amount_msat, i).await;
+            (ok, begun.elapsed())
+        });
+        if i > 0 && i % 500 == 0 {
+            eprintln!("bench: {i}/{} started, {:.1} s", args.payments, started.elapsed().as_secs_f64());
+        }
+    }
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let (mut succeeded, mut failed) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        let (ok, latency) = joined?;
+        if ok {
+            succeeded += 1;
+            histogram.saturating_record(latency.as_micros() as u64);
+        } else {
+            failed += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    dispatcher.abort();
+    let ms = |us: u64| us as f64 / 1000.0;
+    let result = PaymentsResult {
+        payments: args.payments,
+        succeeded,
+        failed,
+        concurrency: args.concurrency,
+        channels: args.channels,
+        amount_sat: args.amount_sat,
+        elapsed_secs: elapsed.as_secs_f64(),
+        payments_per_sec: f64::from(succeeded) / elapsed.as_secs_f64(),
+        latency_ms_p50: ms(histogram.value_at_quantile(0.50)),
+        latency_ms_p99: ms(histogram.value_at_quantile(0.99)),
+        latency_ms_max: ms(histogram.max()),
+    };
+    println!("| payments | ok | failed | concurrency | channels | amount sat | payments/s | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
+        result.payments, result.succeeded, result.failed, result.concurrency, result.channels, result.amount_sat,
+        result.payments_per_sec, result.latency_ms_p50, result.latency_ms_p99, result.latency_ms_max
+    );
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&result)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    lab.shutdown().await?;
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    Ok(())
+}
+
+/// Invoice on the payee, pay from the payer, wait for the payer's outcome event.
+async fn one_payment(payer: &dyn LightningNode, payee: &dyn LightningNode, waiters: &Waiters, amount_msat: u64, i: u32) -> bool {
+    let Ok(invoice) = payee.create_invoice(amount_msat, &format!("bench {i}"), 3600).await else {
+        return false;
+    };
+    let (done, outcome) = oneshot::channel();
+    if let Ok(mut waiting) = waiters.lock() {
+        waiting.insert(invoice.payment_hash.clone(), done);
+    }
+    if payer.pay_invoice(&invoice.bolt11, None, None).await.is_err() {
+        return false;
+    }
+    matches!(tokio::time::timeout(PAYMENT_TIMEOUT, outcome).await, Ok(Ok(true)))
+}
+
+async fn dispatch_outcomes(mut events: tokio::sync::broadcast::Receiver<NodeEvent>, waiters: Waiters) {
+    loop {
+        let (hash, ok) = match events.recv().await {
+            Ok(NodeEvent::PaymentSucceeded { payment_hash, .. }) => (payment_hash, true),
+            Ok(NodeEvent::PaymentFailed { payment_hash: Some(payment_hash), .. }) => (payment_hash, false),
+            Ok(_) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped)) => {
+                tracing::warn!(skipped, "bench fell behind the event stream");
+                continue;
+            },
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        if let Some(done) = waiters.lock().ok().and_then(|mut w| w.remove(&hash)) {
+            let _ = done.send(ok);
+        }
+    }
+}

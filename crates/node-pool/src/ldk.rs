@@ -1,0 +1,428 @@
+//! The embedded backend: one ldk-node `Node` (SQLite store, fsync per channel update).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use ldk_node::bitcoin::hashes::Hash;
+use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::bitcoin::Network;
+use ldk_node::config::{AnchorChannelsConfig, Config};
+use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::lightning::routing::gossip::NodeAlias;
+use ldk_node::lightning::routing::router::RouteParametersConfig;
+use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
+use ldk_node::payment::{PaymentDirection as LdkDirection, PaymentKind, PaymentStatus};
+use ldk_node::{Builder, Event, UserChannelId};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::config::{ChainSource, NodeConfig};
+use crate::error::NodeError;
+use crate::node::LightningNode;
+use crate::types::{
+    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeInfo, OnchainBalance, PaymentDirection, PaymentInfo,
+    PaymentState, PeerAddress,
+};
+
+/// Bound of the event fan-out; slower subscribers see `Lagged` and reconcile.
+const EVENT_CHANNEL_CAPACITY: usize = 4096;
+/// Bound of remembered failure reasons (oldest dropped first).
+const MAX_REMEMBERED_FAILURES: usize = 10_000;
+
+pub struct LdkNode {
+    name: String,
+    node: Arc<ldk_node::Node>,
+    listen: SocketAddr,
+    network: Network,
+    events: broadcast::Sender<NodeEvent>,
+    failures: Arc<Mutex<FailureLog>>,
+    pump: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Failure reasons by payment hash: ldk-node stores the status but not why it failed.
+#[derive(Default)]
+struct FailureLog {
+    reasons: HashMap<[u8; 32], String>,
+    order: std::collections::VecDeque<[u8; 32]>,
+}
+
+impl FailureLog {
+    fn record(&mut self, hash: [u8; 32], reason: String) {
+        if self.reasons.insert(hash, reason).is_none() {
+            self.order.push_back(hash);
+            if self.order.len() > MAX_REMEMBERED_FAILURES {
+                if let Some(old) = self.order.pop_front() {
+                    self.reasons.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+impl LdkNode {
+    /// Builds and starts the node on the current tokio runtime, then starts the event pump.
+    pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+        let mut alias = [0u8; 32];
+        let name_bytes = config.name.as_bytes();
+        if name_bytes.is_empty() || name_bytes.len() > alias.len() {
+            return Err(NodeError::Build(format!("node name must be 1 to 32 bytes, got {:?}", config.name)));
+        }
+        alias[..name_bytes.len()].copy_from_slice(name_bytes);
+
+        let mut ldk_config = Config::default();
+        ldk_config.storage_dir_path = config.storage_dir.to_string_lossy().into_owned();
+        ldk_config.network = config.network;
+        ldk_config.listening_addresses = Some(vec![SocketAddress::from(config.listen)]);
+        ldk_config.node_alias = Some(NodeAlias(alias));
+        ldk_config.anchor_channels_config = Some(AnchorChannelsConfig {
+            trusted_peers_no_reserve: Vec::new(),
+            per_channel_reserve_sats: config.anchor_reserve_per_channel_sat,
+        });
+        let mut builder = Builder::from_config(ldk_config);
+        match &config.chain_source {
+            ChainSource::BitcoindRpc { host, port, user, password } => {
+                builder.set_chain_source_bitcoind_rpc(host.clone(), *port, user.clone(), password.clone())
+            },
+            ChainSource::Esplora { url } => builder.set_chain_source_esplora(url.clone(), None),
+            ChainSource::Electrum { url } => builder.set_chain_source_electrum(url.clone(), None),
+        };
+        if let Some(seed) = config.seed {
+            builder.set_entropy_seed_bytes(seed);
+        }
+        builder.set_log_facade_logger();
+        let node = Arc::new(builder.build().map_err(|e| NodeError::Build(e.to_string()))?);
+        node.start().map_err(NodeError::from)?;
+
+        let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+        let failures = Arc::new(Mutex::new(FailureLog::default()));
+        let pump = tokio::spawn(pump_events(config.name.clone(), Arc::clone(&node), events.clone(), Arc::clone(&failures)));
+        Ok(Self {
+            name: config.name,
+            node,
+            listen: config.listen,
+            network: config.network,
+            events,
+            failures,
+            pump: Mutex::new(Some(pump)),
+        })
+    }
+
+    /// The underlying ldk-node, for what the abstraction does not (yet) cover.
+    pub fn inner(&self) -> &ldk_node::Node {
+        &self.node
+    }
+
+    fn parse_invoice(&self, bolt11: &str) -> Result<Bolt11Invoice, NodeError> {
+        let invoice = Bolt11Invoice::from_str(bolt11.trim()).map_err(|e| NodeError::InvalidInvoice(e.to_string()))?;
+        if invoice.network() != self.network {
+            return Err(NodeError::WrongNetwork {
+                invoice: invoice.network().to_string(),
+                node: self.network.to_string(),
+            });
+        }
+        // LDK itself checks expiry against the system clock, so this check uses it too.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        if invoice.would_expire(now) {
+            return Err(NodeError::InvoiceExpired);
+        }
+        Ok(invoice)
+    }
+
+    /// What the usable channels can send right now, summed (multi-path payments may split).
+    fn sendable_msat(&self) -> u64 {
+        self.node.list_channels().iter().filter(|c| c.is_usable).map(|c| c.next_outbound_htlc_limit_msat).sum()
+    }
+}
+
+impl Drop for LdkNode {
+    /// Stops the node while the runtime is still alive; ldk-node's own drop would otherwise
+    /// stop it from inside a runtime that is shutting down.
+    fn drop(&mut self) {
+        if let Some(pump) = self.pump.lock().ok().and_then(|mut p| p.take()) {
+            pump.abort();
+        }
+        let _ = self.node.stop();
+    }
+}
+
+fn hex32(bytes: &[u8; 32]) -> String {
+    ldk_node::bitcoin::hex::DisplayHex::to_lower_hex_string(&bytes[..])
+}
+
+fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    <[u8; 32] as ldk_node::bitcoin::hex::FromHex>::from_hex(hex).ok()
+}
+
+fn parse_node_id(node_id: &str) -> Result<PublicKey, NodeError> {
+    PublicKey::from_str(node_id).map_err(|_| NodeError::PeerUnreachable(format!("invalid node id {node_id}")))
+}
+
+fn parse_channel(node: &ldk_node::Node, channel: &ChannelRef) -> Result<(UserChannelId, PublicKey), NodeError> {
+    let counterparty = parse_node_id(&channel.counterparty)?;
+    let id = u128::from_str(&channel.user_channel_id)
+        .map_err(|_| NodeError::UnknownChannel(channel.user_channel_id.clone()))?;
+    let known = node.list_channels().iter().any(|c| c.user_channel_id.0 == id && c.counterparty_node_id == counterparty);
+    if !known {
+        return Err(NodeError::UnknownChannel(channel.user_channel_id.clone()));
+    }
+    Ok((UserChannelId(id), counterparty))
+}
+
+#[async_trait]
+impl LightningNode for LdkNode {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn info(&self) -> NodeInfo {
+        let status = self.node.status();
+        NodeInfo {
+            name: self.name.clone(),
+            node_id: self.node.node_id().to_string(),
+            listen: self.listen,
+            running: status.is_running,
+            best_block_height: status.current_best_block.height,
+        }
+    }
+
+    async fn new_onchain_address(&self) -> Result<String, NodeError> {
+        Ok(self.node.onchain_payment().new_address()?.to_string())
+    }
+
+    fn onchain_balance(&self) -> OnchainBalance {
+        let balances = self.node.list_balances();
+        OnchainBalance {
+            total_sat: balances.total_onchain_balance_sats,
+            spendable_sat: balances.spendable_onchain_balance_sats,
+            closing_sat: balances.lightning_balances.iter().map(closing_sat).sum::<u64>()
+                + balances.pending_balances_from_channel_closures.iter().map(pending_sweep_sat).sum::<u64>(),
+        }
+    }
+
+    async fn open_channel(
+        &self,
+        peer: &PeerAddress,
+        capacity_sat: u64,
+        push_msat: u64,
+        announce: bool,
+    ) -> Result<ChannelRef, NodeError> {
+        let node_id = parse_node_id(&peer.node_id)?;
+        let address = SocketAddress::from(peer.address);
+        let push = (push_msat > 0).then_some(push_msat);
+        let id = if announce {
+            self.node.open_announced_channel(node_id, address, capacity_sat, push, None)?
+        } else {
+            self.node.open_channel(node_id, address, capacity_sat, push, None)?
+        };
+        Ok(ChannelRef { user_channel_id: id.0.to_string(), counterparty: peer.node_id.clone() })
+    }
+
+    async fn close_channel(&self, channel: &ChannelRef, force: bool) -> Result<(), NodeError> {
+        let (id, counterparty) = parse_channel(&self.node, channel)?;
+        if force {
+            self.node.force_close_channel(&id, counterparty, None)?;
+        } else {
+            self.node.close_channel(&id, counterparty)?;
+        }
+        Ok(())
+    }
+
+    fn channels(&self) -> Vec<ChannelInfo> {
+        self.node
+            .list_channels()
+            .into_iter()
+            .map(|c| ChannelInfo {
+                channel: ChannelRef { user_channel_id: c.user_channel_id.0.to_string(), counterparty: c.counterparty_node_id.to_string() },
+                channel_id: c.channel_id.to_string(),
+                capacity_sat: c.channel_value_sats,
+                outbound_msat: c.outbound_capacity_msat,
+                inbound_msat: c.inbound_capacity_msat,
+                next_outbound_htlc_limit_msat: c.next_outbound_htlc_limit_msat,
+                funding_txid: c.funding_txo.map(|o| o.txid.to_string()),
+                confirmations: c.confirmations.unwrap_or(0),
+                is_ready: c.is_channel_ready,
+                is_usable: c.is_usable,
+                is_announced: c.is_announced,
+            })
+            .collect()
+    }
+
+    async fn create_invoice(&self, amount_msat: u64, description: &str, expiry_secs: u32) -> Result<Invoice, NodeError> {
+        if amount_msat == 0 {
+            return Err(NodeError::InvalidAmount { amount_msat, reason: "must be positive" });
+        }
+        let description = Description::new(description.to_string()).map_err(|e| NodeError::InvalidDescription(e.to_string()))?;
+        let invoice = self.node.bolt11_payment().receive(amount_msat, &Bolt11InvoiceDescription::Direct(description), expiry_secs)?;
+        Ok(Invoice {
+            bolt11: invoice.to_string(),
+            payment_hash: hex32(invoice.payment_hash().as_byte_array()),
+            amount_msat,
+            expires_at_unix_secs: invoice.expires_at().map(|d| d.as_secs()).unwrap_or(u64::MAX),
+        })
+    }
+
+    async fn pay_invoice(
+        &self,
+        bolt11: &str,
+        amount_msat: Option<u64>,
+        max_fee_msat: Option<u64>,
+    ) -> Result<String, NodeError> {
+        let invoice = self.parse_invoice(bolt11)?;
+        let hash = *invoice.payment_hash().as_byte_array();
+        let payment_hash = hex32(&hash);
+        if let Some(existing) = self.payment(&payment_hash) {
+            if existing.direction == PaymentDirection::Outbound && !matches!(existing.state, PaymentState::Failed { .. }) {
+                return Ok(payment_hash);
+            }
+        }
+        let amount = match (invoice.amount_milli_satoshis(), amount_msat) {
+            (Some(_), Some(given)) if given == 0 => {
+                return Err(NodeError::InvalidAmount { amount_msat: given, reason: "must be positive" })
+            },
+            (Some(invoiced), given) => given.unwrap_or(invoiced).max(invoiced),
+            (None, Some(given)) if given > 0 => given,
+            (None, _) => return Err(NodeError::AmountRequired),
+        };
+        let available_msat = self.sendable_msat();
+        if amount > available_msat {
+            return Err(NodeError::InsufficientLiquidity { amount_msat: amount, available_msat });
+        }
+        let route = max_fee_msat.map(|fee| RouteParametersConfig { max_total_routing_fee_msat: Some(fee), ..Default::default() });
+        let result = match (invoice.amount_milli_satoshis(), amount_msat) {
+            (Some(_), _) => self.node.bolt11_payment().send(&invoice, route),
+            (None, _) => self.node.bolt11_payment().send_using_amount(&invoice, amount, route),
+        };
+        match result {
+            Ok(_) | Err(ldk_node::NodeError::DuplicatePayment) => Ok(payment_hash),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn payment(&self, payment_hash: &str) -> Option<PaymentInfo> {
+        let hash = parse_hash(payment_hash)?;
+        let details = self.node.payment(&ldk_node::lightning::ln::channelmanager::PaymentId(hash))?;
+        let preimage = match &details.kind {
+            PaymentKind::Bolt11 { preimage, .. } | PaymentKind::Bolt11Jit { preimage, .. } => preimage.map(|p| hex32(&p.0)),
+            PaymentKind::Spontaneous { preimage, .. } => preimage.map(|p| hex32(&p.0)),
+            _ => None,
+        };
+        let state = match details.status {
+            PaymentStatus::Pending => PaymentState::Pending,
+            PaymentStatus::Succeeded => PaymentState::Succeeded,
+            PaymentStatus::Failed => {
+                let reason = self.failures.lock().ok().and_then(|f| f.reasons.get(&hash).cloned());
+                PaymentState::Failed { reason: reason.unwrap_or_else(|| "failed".to_string()) }
+            },
+        };
+        Some(PaymentInfo {
+            payment_hash: payment_hash.to_string(),
+            direction: match details.direction {
+                LdkDirection::Inbound => PaymentDirection::Inbound,
+                LdkDirection::Outbound => PaymentDirection::Outbound,
+            },
+            amount_msat: details.amount_msat,
+            fee_msat: details.fee_paid_msat,
+            preimage,
+            state,
+        })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    async fn stop(&self) -> Result<(), NodeError> {
+        if let Some(pump) = self.pump.lock().ok().and_then(|mut p| p.take()) {
+            pump.abort();
+        }
+        match self.node.stop() {
+            Ok(()) | Err(ldk_node::NodeError::NotRunning) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Channel funds that are no longer in an open channel but not yet back in the wallet.
+fn closing_sat(balance: &ldk_node::LightningBalance) -> u64 {
+    use ldk_node::LightningBalance as L;
+    match balance {
+        L::ClaimableOnChannelClose { .. } => 0,
+        L::ClaimableAwaitingConfirmations { amount_satoshis, .. }
+        | L::ContentiousClaimable { amount_satoshis, .. }
+        | L::MaybeTimeoutClaimableHTLC { amount_satoshis, .. }
+        | L::MaybePreimageClaimableHTLC { amount_satoshis, .. }
+        | L::CounterpartyRevokedOutputClaimable { amount_satoshis, .. } => *amount_satoshis,
+    }
+}
+
+fn pending_sweep_sat(balance: &ldk_node::PendingSweepBalance) -> u64 {
+    use ldk_node::PendingSweepBalance as P;
+    match balance {
+        P::PendingBroadcast { amount_satoshis, .. }
+        | P::BroadcastAwaitingConfirmation { amount_satoshis, .. }
+        | P::AwaitingThresholdConfirmations { amount_satoshis, .. } => *amount_satoshis,
+    }
+}
+
+/// Moves ldk-node's persisted event queue into typed events. An event is acknowledged only
+/// after it has been published, so a crash re-delivers it on restart (at least once).
+async fn pump_events(
+    name: String,
+    node: Arc<ldk_node::Node>,
+    events: broadcast::Sender<NodeEvent>,
+    failures: Arc<Mutex<FailureLog>>,
+) {
+    loop {
+        let event = node.next_event_async().await;
+        let typed = match event {
+            Event::PaymentReceived { payment_hash, amount_msat, .. } => {
+                Some(NodeEvent::PaymentReceived { node: name.clone(), payment_hash: hex32(&payment_hash.0), amount_msat })
+            },
+            Event::PaymentSuccessful { payment_hash, payment_preimage, fee_paid_msat, .. } => Some(NodeEvent::PaymentSucceeded {
+                node: name.clone(),
+                payment_hash: hex32(&payment_hash.0),
+                preimage: payment_preimage.map(|p| hex32(&p.0)),
+                fee_msat: fee_paid_msat,
+            }),
+            Event::PaymentFailed { payment_hash, reason, .. } => {
+                let reason = reason.map(|r| format!("{r:?}")).unwrap_or_else(|| "unknown".to_string());
+                if let (Some(hash), Ok(mut log)) = (payment_hash, failures.lock()) {
+                    log.record(hash.0, reason.clone());
+                }
+                Some(NodeEvent::PaymentFailed { node: name.clone(), payment_hash: payment_hash.map(|h| hex32(&h.0)), reason })
+            },
+            Event::PaymentForwarded { total_fee_earned_msat, .. } => {
+                Some(NodeEvent::PaymentForwarded { node: name.clone(), fee_earned_msat: total_fee_earned_msat })
+            },
+            Event::ChannelPending { channel_id, counterparty_node_id, .. } => Some(NodeEvent::ChannelPending {
+                node: name.clone(),
+                channel_id: channel_id.to_string(),
+                counterparty: counterparty_node_id.to_string(),
+            }),
+            Event::ChannelReady { channel_id, counterparty_node_id, .. } => Some(NodeEvent::ChannelReady {
+                node: name.clone(),
+                channel_id: channel_id.to_string(),
+                counterparty: counterparty_node_id.map(|c| c.to_string()),
+            }),
+            Event::ChannelClosed { channel_id, reason, .. } => Some(NodeEvent::ChannelClosed {
+                node: name.clone(),
+                channel_id: channel_id.to_string(),
+                reason: reason.map(|r| r.to_string()).unwrap_or_else(|| "unknown".to_string()),
+            }),
+            // Claimable (held invoices) and splices are not used yet.
+            _ => None,
+        };
+        if let Some(typed) = typed {
+            // No subscriber is fine: state stays queryable through `payment()`/`channels()`.
+            let _ = events.send(typed);
+        }
+        if let Err(e) = node.event_handled() {
+            tracing::error!(node = %name, error = %e, "could not acknowledge a node event");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Several nodes in rotation: health per node and the rule that picks who pays.
+
+use std::sync::{Arc, RwLock};
+
+use crate::error::PoolError;
+use crate::node::LightningNode;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeHealth {
+    Healthy,
+    /// Out of rotation, with why.
+    Down { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub name: String,
+    pub health: NodeHealth,
+    /// Sum over usable channels of the largest HTLC each can send now.
+    pub sendable_msat: u64,
+    pub usable_channels: usize,
+}
+
+struct Member {
+    node: Arc<dyn LightningNode>,
+    /// Set by an operator or a failure detector; wins over what the node reports.
+    fenced: Option<String>,
+}
+
+/// The pool. Selection: among healthy nodes that can send the amount, the one that can send
+/// the most (spreads load and keeps headroom). Cheap enough to run per payment: it reads
+/// channel lists in memory, no IO.
+#[derive(Default)]
+pub struct NodePool {
+    members: RwLock<Vec<Member>>,
+}
+
+fn health_of(member: &Member) -> NodeHealth {
+    if let Some(reason) = &member.fenced {
+        return NodeHealth::Down { reason: reason.clone() };
+    }
+    if !member.node.info().running {
+        return NodeHealth::Down { reason: "not running".to_string() };
+    }
+    NodeHealth::Healthy
+}
+
+fn status_of(member: &Member) -> NodeStatus {
+    let usable: Vec<_> = member.node.channels().into_iter().filter(|c| c.is_usable).collect();
+    NodeStatus {
+        name: member.node.name().to_string(),
+        health: health_of(member),
+        sendable_msat: usable.iter().map(|c| c.next_outbound_htlc_limit_msat).sum(),
+        usable_channels: usable.len(),
+    }
+}
+
+impl NodePool {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Member>> {
+        self.members.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Member>> {
+        self.members.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add(&self, node: Arc<dyn LightningNode>) -> Result<(), PoolError> {
+        let mut members = self.write();
+        if members.iter().any(|m| m.node.name() == node.name()) {
+            return Err(PoolError::DuplicateName(node.name().to_string()));
+        }
+        members.push(Member { node, fenced: None });
+        Ok(())
+    }
+
+    /// Replaces a member by name (e.g. after a restart), keeping its fence.
+    pub fn replace(&self, node: Arc<dyn LightningNode>) -> Result<(), PoolError> {
+        let mut members = self.write();
+        let member = members.iter_mut().find(|m| m.node.name() == node.name()).ok_or_else(|| PoolError::UnknownNode(node.name().to_string()))?;
+        member.node = node;
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<dyn LightningNode>, PoolError> {
+        self.read()
+            .iter()
+            .find(|m| m.node.name() == name)
+            .map(|m| Arc::clone(&m.node))
+            .ok_or_else(|| PoolError::UnknownNode(name.to_string()))
+    }
+
+    pub fn nodes(&self) -> Vec<Arc<dyn LightningNode>> {
+        self.read().iter().map(|m| Arc::clone(&m.node)).collect()
+    }
+
+    /// Takes a node out of rotation until [`NodePool::restore`].
+    pub fn fence(&self, name: &str, reason: impl Into<String>) -> Result<(), PoolError> {
+        let mut members = self.write();
+        let member = members.iter_mut().find(|m| m.node.name() == name).ok_or_else(|| PoolError::UnknownNode(name.to_string()))?;
+        member.fenced = Some(reason.into());
+        Ok(())
+    }
+
+    pub fn restore(&self, name: &str) -> Result<(), PoolError> {
+        let mut members = self.write();
+        let member = members.iter_mut().find(|m| m.node.name() == name).ok_or_else(|| PoolError::UnknownNode(name.to_string()))?;
+        member.fenced = None;
+        Ok(())
+    }
+
+    pub fn status(&self) -> Vec<NodeStatus> {
+        self.read().iter().map(status_of).collect()
+    }
+
+    /// The node to send `amount_msat` through, restricted to `candidates` if given (e.g. the
+    /// nodes a tenant may use).
+    pub fn select_for_payment(&self, amount_msat: u64, candidates: Option<&[&str]>) -> Result<Arc<dyn LightningNode>, PoolError> {
+        let members = self.read();
+        let mut best_available_msat = 0;
+        let mut chosen: Option<(&Member, u64)> = None;
+        for member in members.iter() {
+            if candidates.is_some_and(|names| !names.contains(&member.node.name())) {
+                continue;
+            }
+            let status = status_of(member);
+            if status.health != NodeHealth::Healthy {
+                continue;
+            }
+            best_available_msat = best_available_msat.max(status.sendable_msat);
+            if status.sendable_msat >= amount_msat && chosen.is_none_or(|(_, best)| status.sendable_msat > best) {
+                chosen = Some((member, status.sendable_msat));
+            }
+        }
+        chosen
+            .map(|(member, _)| Arc::clone(&member.node))
+            .ok_or(PoolError::NoCapacity { amount_msat, best_available_msat })
+    }
+}
