@@ -43,9 +43,22 @@ impl ChainState {
         let hash = genesis.block_hash();
         let chainwork = genesis.header.work();
         let mut records = HashMap::new();
-        records.insert(hash, BlockRecord { block: genesis, height: 0, chainwork });
+        records.insert(
+            hash,
+            BlockRecord {
+                block: genesis,
+                height: 0,
+                chainwork,
+            },
+        );
         // Like Core, the genesis coinbase is not spendable, so it never enters the UTXO set.
-        Self { records, active: vec![hash], utxos: HashMap::new(), undo: HashMap::new(), tx_index: HashMap::new() }
+        Self {
+            records,
+            active: vec![hash],
+            utxos: HashMap::new(),
+            undo: HashMap::new(),
+            tx_index: HashMap::new(),
+        }
     }
 
     pub fn tip_height(&self) -> u32 {
@@ -69,7 +82,9 @@ impl ChainState {
     }
 
     pub fn is_active(&self, hash: &BlockHash) -> bool {
-        self.records.get(hash).is_some_and(|r| self.hash_at(r.height) == Some(*hash))
+        self.records
+            .get(hash)
+            .is_some_and(|r| self.hash_at(r.height) == Some(*hash))
     }
 
     pub fn active_blocks(&self) -> impl Iterator<Item = &Block> {
@@ -102,13 +117,20 @@ impl ChainState {
 
     /// The context a transaction in the next block is checked against.
     pub fn next_block_context(&self) -> SpendContext {
-        SpendContext { height: self.tip_height() + 1, median_time_past: self.median_time_past(self.tip_height()) }
+        SpendContext {
+            height: self.tip_height() + 1,
+            median_time_past: self.median_time_past(self.tip_height()),
+        }
     }
 
     /// Validates `block` on top of the tip and makes it the new tip.
     pub fn connect(&mut self, block: Block) -> Result<(), RejectReason> {
         let tip = self.tip();
-        assert_eq!(block.header.prev_blockhash, self.tip_hash(), "block must extend the tip");
+        assert_eq!(
+            block.header.prev_blockhash,
+            self.tip_hash(),
+            "block must extend the tip"
+        );
         let height = tip.height + 1;
         let chainwork = tip.chainwork + block.header.work();
         check_block_shape(&block)?;
@@ -121,24 +143,32 @@ impl ChainState {
         let mut outcome = Ok(());
         for tx in block.txdata.iter().skip(1) {
             let result = validation::check_transaction(tx).and_then(|()| {
-                validation::check_inputs(tx, ctx, |op| self.utxos.get(op).cloned(), |h| self.median_time_past(h))
+                validation::check_inputs(
+                    tx,
+                    ctx,
+                    |op| self.utxos.get(op).cloned(),
+                    |h| self.median_time_past(h),
+                )
             });
             match result {
                 Ok(fee_sat) => {
                     fees_sat += fee_sat;
                     self.apply_tx(tx, height, false, &mut spent, &mut created);
-                },
+                }
                 Err(reason) => {
                     outcome = Err(reason);
                     break;
-                },
+                }
             }
         }
         let coinbase = &block.txdata[0];
         let allowed_sat = block_subsidy_sat(height) + fees_sat;
         let paid_sat: u64 = coinbase.output.iter().map(|o| o.value.to_sat()).sum();
         if outcome.is_ok() && paid_sat > allowed_sat {
-            outcome = Err(RejectReason::CoinbaseOverpays { paid_sat, allowed_sat });
+            outcome = Err(RejectReason::CoinbaseOverpays {
+                paid_sat,
+                allowed_sat,
+            });
         }
         if let Err(reason) = outcome {
             self.revert(&spent, &created);
@@ -150,7 +180,14 @@ impl ChainState {
         }
         self.undo.insert(hash, spent);
         self.active.push(hash);
-        self.records.insert(hash, BlockRecord { block, height, chainwork });
+        self.records.insert(
+            hash,
+            BlockRecord {
+                block,
+                height,
+                chainwork,
+            },
+        );
         Ok(())
     }
 
@@ -164,7 +201,10 @@ impl ChainState {
     ) {
         if !is_coinbase {
             for input in &tx.input {
-                let coin = self.utxos.remove(&input.previous_output).expect("checked input");
+                let coin = self
+                    .utxos
+                    .remove(&input.previous_output)
+                    .expect("checked input");
                 spent.push((input.previous_output, coin));
             }
         }
@@ -174,7 +214,14 @@ impl ChainState {
                 continue;
             }
             let outpoint = OutPoint::new(txid, vout as u32);
-            self.utxos.insert(outpoint, Coin { output: output.clone(), height, is_coinbase });
+            self.utxos.insert(
+                outpoint,
+                Coin {
+                    output: output.clone(),
+                    height,
+                    is_coinbase,
+                },
+            );
             created.push(outpoint);
         }
     }
@@ -214,14 +261,18 @@ impl ChainState {
 fn check_block_shape(block: &Block) -> Result<(), RejectReason> {
     let header: &Header = &block.header;
     let bad = RejectReason::BadBlock;
-    header.validate_pow(header.target()).map_err(|_| bad("high-hash"))?;
+    header
+        .validate_pow(header.target())
+        .map_err(|_| bad("high-hash"))?;
     if !block.check_merkle_root() {
         return Err(bad("bad-txnmrklroot"));
     }
     if !block.check_witness_commitment() {
         return Err(bad("bad-witness-merkle-match"));
     }
-    if block.txdata.first().is_none_or(|tx| !tx.is_coinbase()) || block.txdata.iter().skip(1).any(|tx| tx.is_coinbase()) {
+    if block.txdata.first().is_none_or(|tx| !tx.is_coinbase())
+        || block.txdata.iter().skip(1).any(|tx| tx.is_coinbase())
+    {
         return Err(bad("bad-cb-missing"));
     }
     Ok(())

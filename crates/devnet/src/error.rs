@@ -19,8 +19,13 @@ pub enum RejectReason {
     Coinbase,
     #[error("bad-txns-inputs-missingorspent: {0}")]
     MissingOrSpent(OutPoint),
-    #[error("bad-txns-premature-spend-of-coinbase: {outpoint} has {confirmations} of 100 confirmations")]
-    PrematureCoinbaseSpend { outpoint: OutPoint, confirmations: u32 },
+    #[error(
+        "bad-txns-premature-spend-of-coinbase: {outpoint} has {confirmations} of 100 confirmations"
+    )]
+    PrematureCoinbaseSpend {
+        outpoint: OutPoint,
+        confirmations: u32,
+    },
     #[error("bad-txns-in-belowout: inputs {inputs_sat} sat < outputs {outputs_sat} sat")]
     InputsBelowOutputs { inputs_sat: u64, outputs_sat: u64 },
     #[error("non-final: absolute locktime not reached")]
@@ -64,7 +69,10 @@ pub enum DevnetError {
     #[error("cannot invalidate the genesis block")]
     GenesisInvalidation,
     #[error("faucet has {available_sat} sat mature, {requested_sat} sat requested")]
-    FaucetEmpty { available_sat: u64, requested_sat: u64 },
+    FaucetEmpty {
+        available_sat: u64,
+        requested_sat: u64,
+    },
     #[error("block store: {0}")]
     Store(#[from] std::io::Error),
     #[error("block store is corrupt: {0}")]

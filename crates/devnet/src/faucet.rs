@@ -5,7 +5,9 @@ use bitcoin::key::{CompressedPublicKey, Secp256k1};
 use bitcoin::secp256k1::{All, Message, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
 use bitcoin::transaction::Version;
-use bitcoin::{absolute::LockTime, Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
+use bitcoin::{
+    absolute::LockTime, Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
+};
 
 use crate::validation::Coin;
 
@@ -33,7 +35,11 @@ impl Faucet {
 
     /// Builds and signs a payment to `outputs` from `coins`, with change back to the faucet.
     /// Returns `None` if the coins do not cover outputs plus fee.
-    pub(crate) fn pay(&self, coins: &[(OutPoint, Coin)], outputs: &[(ScriptBuf, u64)]) -> Option<Transaction> {
+    pub(crate) fn pay(
+        &self,
+        coins: &[(OutPoint, Coin)],
+        outputs: &[(ScriptBuf, u64)],
+    ) -> Option<Transaction> {
         let wanted_sat: u64 = outputs.iter().map(|(_, sat)| sat).sum::<u64>() + FEE_SAT;
         let mut selected = Vec::new();
         let mut selected_sat = 0;
@@ -49,11 +55,17 @@ impl Faucet {
         }
         let mut tx_outputs: Vec<TxOut> = outputs
             .iter()
-            .map(|(script, sat)| TxOut { value: Amount::from_sat(*sat), script_pubkey: script.clone() })
+            .map(|(script, sat)| TxOut {
+                value: Amount::from_sat(*sat),
+                script_pubkey: script.clone(),
+            })
             .collect();
         let change_sat = selected_sat - wanted_sat;
         if change_sat > 0 {
-            tx_outputs.push(TxOut { value: Amount::from_sat(change_sat), script_pubkey: self.script.clone() });
+            tx_outputs.push(TxOut {
+                value: Amount::from_sat(change_sat),
+                script_pubkey: self.script.clone(),
+            });
         }
         let mut tx = Transaction {
             version: Version::TWO,
@@ -69,7 +81,10 @@ impl Faucet {
                 .collect(),
             output: tx_outputs,
         };
-        self.sign(&mut tx, &selected.iter().map(|(_, value)| *value).collect::<Vec<_>>());
+        self.sign(
+            &mut tx,
+            &selected.iter().map(|(_, value)| *value).collect::<Vec<_>>(),
+        );
         Some(tx)
     }
 

@@ -69,7 +69,10 @@ impl Default for DevnetConfig {
 impl DevnetConfig {
     /// In memory, RPC on an ephemeral loopback port: for tests.
     pub fn ephemeral() -> Self {
-        Self { rpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)), ..Self::default() }
+        Self {
+            rpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Self::default()
+        }
     }
 }
 
@@ -86,7 +89,11 @@ impl Devnet {
     /// Loads the chain (if `data_dir` holds one), binds the RPC listener and serves it on the
     /// current tokio runtime.
     pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
-        let store = config.data_dir.as_deref().map(store::BlockStore::open).transpose()?;
+        let store = config
+            .data_dir
+            .as_deref()
+            .map(store::BlockStore::open)
+            .transpose()?;
         let state = Arc::new(Mutex::new(State::new(store, config.clock)?));
         let listener = TcpListener::bind(config.rpc_listen).await?;
         let rpc_addr = listener.local_addr()?;
@@ -105,7 +112,13 @@ impl Devnet {
             }
         });
         tracing::info!(%rpc_addr, "devnet RPC listening");
-        Ok(Self { state, rpc_addr, rpc_user: config.rpc_user, rpc_password: config.rpc_password, shutdown: Some(shutdown) })
+        Ok(Self {
+            state,
+            rpc_addr,
+            rpc_user: config.rpc_user,
+            rpc_password: config.rpc_password,
+            shutdown: Some(shutdown),
+        })
     }
 
     pub fn rpc_addr(&self) -> SocketAddr {
@@ -121,7 +134,9 @@ impl Devnet {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn height(&self) -> u32 {
@@ -151,7 +166,11 @@ impl Devnet {
         self.lock().mine(count, script)
     }
 
-    pub fn mine_to_address(&self, count: u32, address: &Address) -> Result<Vec<BlockHash>, DevnetError> {
+    pub fn mine_to_address(
+        &self,
+        count: u32,
+        address: &Address,
+    ) -> Result<Vec<BlockHash>, DevnetError> {
         self.mine(count, &address.script_pubkey())
     }
 
@@ -174,7 +193,8 @@ impl Devnet {
 
     pub fn faucet_address(&self) -> Address {
         let state = self.lock();
-        Address::from_script(state.faucet.script_pubkey(), Network::Regtest).expect("p2wpkh has an address")
+        Address::from_script(state.faucet.script_pubkey(), Network::Regtest)
+            .expect("p2wpkh has an address")
     }
 
     /// Mature, unspent faucet coins (for tests that build their own transactions).
@@ -192,7 +212,11 @@ impl Devnet {
     }
 
     pub fn mempool_txids(&self) -> Vec<Txid> {
-        self.lock().mempool.in_order().map(|e| e.tx.compute_txid()).collect()
+        self.lock()
+            .mempool
+            .in_order()
+            .map(|e| e.tx.compute_txid())
+            .collect()
     }
 
     /// Confirmations of a transaction in the active chain; 0 if in the mempool, `None` if
@@ -241,7 +265,10 @@ impl Devnet {
         if depth == 0 || depth > height {
             return Err(DevnetError::HeightOutOfRange(depth));
         }
-        let fork = state.chain.hash_at(height - depth + 1).expect("height within the chain");
+        let fork = state
+            .chain
+            .hash_at(height - depth + 1)
+            .expect("height within the chain");
         state.invalidate(fork)?;
         state.mine(depth + 1, payout)
     }

@@ -55,7 +55,11 @@ impl Mempool {
     pub fn output(&self, outpoint: &OutPoint, next_height: u32) -> Option<Coin> {
         let entry = self.entries.get(&outpoint.txid)?;
         let output = entry.tx.output.get(outpoint.vout as usize)?;
-        Some(Coin { output: output.clone(), height: next_height, is_coinbase: false })
+        Some(Coin {
+            output: output.clone(),
+            height: next_height,
+            is_coinbase: false,
+        })
     }
 
     /// Transactions in topological (insertion) order.
@@ -77,7 +81,17 @@ impl Mempool {
         self.next_sequence += 1;
         self.order.insert(sequence, txid);
         let vsize = tx.vsize() as u64;
-        self.entries.insert(txid, MempoolEntry { tx, fee_sat, vsize, time, height, sequence });
+        self.entries.insert(
+            txid,
+            MempoolEntry {
+                tx,
+                fee_sat,
+                vsize,
+                time,
+                height,
+                sequence,
+            },
+        );
     }
 
     /// The given transactions and every mempool descendant of theirs.
@@ -129,6 +143,10 @@ impl Mempool {
         let order = std::mem::take(&mut self.order);
         self.spent_by.clear();
         let mut entries = std::mem::take(&mut self.entries);
-        order.values().filter_map(|txid| entries.remove(txid)).map(|e| e.tx).collect()
+        order
+            .values()
+            .filter_map(|txid| entries.remove(txid))
+            .map(|e| e.tx)
+            .collect()
     }
 }

@@ -7,8 +7,8 @@ use bitcoin::hashes::Hash;
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::transaction::Version;
 use bitcoin::{
-    Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut,
-    Witness,
+    Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn,
+    TxMerkleNode, TxOut, Witness,
 };
 
 /// Regtest's minimum difficulty (Core's `powLimit` for regtest).
@@ -28,7 +28,9 @@ pub(crate) struct Template<'a> {
 }
 
 /// Picks transactions (already in dependency order) that fit in a block.
-pub(crate) fn select<'a>(candidates: impl Iterator<Item = (&'a Transaction, u64)>) -> (Vec<Transaction>, u64) {
+pub(crate) fn select<'a>(
+    candidates: impl Iterator<Item = (&'a Transaction, u64)>,
+) -> (Vec<Transaction>, u64) {
     let mut weight = 0;
     let mut fees_sat = 0;
     let mut chosen = Vec::new();
@@ -46,17 +48,25 @@ pub(crate) fn select<'a>(candidates: impl Iterator<Item = (&'a Transaction, u64)
 
 pub(crate) fn assemble(template: Template<'_>, transactions: Vec<Transaction>) -> Block {
     let mut script_sig_nonce = PushBytesBuf::new();
-    script_sig_nonce.extend_from_slice(&template.extra_nonce.to_le_bytes()).expect("8 bytes fit a push");
+    script_sig_nonce
+        .extend_from_slice(&template.extra_nonce.to_le_bytes())
+        .expect("8 bytes fit a push");
     let coinbase = Transaction {
         version: Version::TWO,
         lock_time: LockTime::ZERO,
         input: vec![TxIn {
             previous_output: OutPoint::null(),
-            script_sig: Builder::new().push_int(i64::from(template.height)).push_slice(script_sig_nonce).into_script(),
+            script_sig: Builder::new()
+                .push_int(i64::from(template.height))
+                .push_slice(script_sig_nonce)
+                .into_script(),
             sequence: Sequence::MAX,
             witness: Witness::from_slice(&[[0u8; 32]]),
         }],
-        output: vec![TxOut { value: Amount::from_sat(template.reward_sat), script_pubkey: template.payout.clone() }],
+        output: vec![TxOut {
+            value: Amount::from_sat(template.reward_sat),
+            script_pubkey: template.payout.clone(),
+        }],
     };
     let mut txdata = Vec::with_capacity(transactions.len() + 1);
     txdata.push(coinbase);
@@ -78,12 +88,19 @@ pub(crate) fn assemble(template: Template<'_>, transactions: Vec<Transaction>) -
     let commitment = Block::compute_witness_commitment(&witness_root, &[0u8; 32]);
     let mut commitment_script = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
     commitment_script.extend_from_slice(commitment.as_byte_array());
-    block.txdata[0].output.push(TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::from_bytes(commitment_script) });
+    block.txdata[0].output.push(TxOut {
+        value: Amount::ZERO,
+        script_pubkey: ScriptBuf::from_bytes(commitment_script),
+    });
     block.header.merkle_root = block.compute_merkle_root().expect("block has transactions");
 
     let target = block.header.target();
     while block.header.validate_pow(target).is_err() {
-        block.header.nonce = block.header.nonce.checked_add(1).expect("regtest target is found long before");
+        block.header.nonce = block
+            .header
+            .nonce
+            .checked_add(1)
+            .expect("regtest target is found long before");
     }
     block
 }

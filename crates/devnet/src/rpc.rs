@@ -45,8 +45,12 @@ pub(crate) struct RpcState {
 }
 
 pub(crate) fn router(state: Arc<Mutex<State>>, user: &str, password: &str) -> Router {
-    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let rpc = Arc::new(RpcState { state, expected_auth: format!("Basic {credentials}").into_bytes() });
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let rpc = Arc::new(RpcState {
+        state,
+        expected_auth: format!("Basic {credentials}").into_bytes(),
+    });
     Router::new()
         .route("/", post(handle))
         .route("/wallet/{name}", post(handle))
@@ -61,7 +65,10 @@ struct RpcError {
 
 impl RpcError {
     fn new(code: i64, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -70,30 +77,48 @@ impl From<DevnetError> for RpcError {
         match e {
             DevnetError::Rejected(reason) => RpcError::new(reason.rpc_code(), reason.to_string()),
             DevnetError::UnknownBlock(_) => RpcError::new(RPC_NOT_FOUND, "Block not found"),
-            DevnetError::FaucetEmpty { .. } => RpcError::new(RPC_WALLET_INSUFFICIENT_FUNDS, e.to_string()),
+            DevnetError::FaucetEmpty { .. } => {
+                RpcError::new(RPC_WALLET_INSUFFICIENT_FUNDS, e.to_string())
+            }
             other => RpcError::new(RPC_MISC_ERROR, other.to_string()),
         }
     }
 }
 
-async fn handle(AxumState(rpc): AxumState<Arc<RpcState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let presented = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()).unwrap_or_default();
+async fn handle(
+    AxumState(rpc): AxumState<Arc<RpcState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
     if !bool::from(presented.ct_eq(&rpc.expected_auth)) {
-        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"jsonrpc\"")]).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"jsonrpc\"")],
+        )
+            .into_response();
     }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return reply(StatusCode::INTERNAL_SERVER_ERROR, json!({"result": null, "error": {"code": RPC_PARSE_ERROR, "message": e.to_string()}, "id": null})),
+        Err(e) => {
+            return reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"result": null, "error": {"code": RPC_PARSE_ERROR, "message": e.to_string()}, "id": null}),
+            )
+        }
     };
     match request {
         Value::Array(calls) => {
             let replies: Vec<Value> = calls.iter().map(|call| call_one(&rpc, call).1).collect();
             reply(StatusCode::OK, Value::Array(replies))
-        },
+        }
         call => {
             let (status, value) = call_one(&rpc, &call);
             reply(status, value)
-        },
+        }
     }
 }
 
@@ -106,8 +131,15 @@ fn reply(status: StatusCode, value: Value) -> Response {
 
 fn call_one(rpc: &RpcState, call: &Value) -> (StatusCode, Value) {
     let id = call.get("id").cloned().unwrap_or(Value::Null);
-    let method = call.get("method").and_then(Value::as_str).unwrap_or_default();
-    let params = call.get("params").and_then(Value::as_array).cloned().unwrap_or_default();
+    let method = call
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let params = call
+        .get("params")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let outcome = {
         let mut state = match rpc.state.lock() {
             Ok(guard) => guard,
@@ -116,11 +148,21 @@ fn call_one(rpc: &RpcState, call: &Value) -> (StatusCode, Value) {
         dispatch(&mut state, method, &Params(&params))
     };
     match outcome {
-        Ok(result) => (StatusCode::OK, json!({"result": result, "error": null, "id": id})),
+        Ok(result) => (
+            StatusCode::OK,
+            json!({"result": result, "error": null, "id": id}),
+        ),
         Err(e) => {
-            let status = if e.code == RPC_METHOD_NOT_FOUND { StatusCode::NOT_FOUND } else { StatusCode::INTERNAL_SERVER_ERROR };
-            (status, json!({"result": null, "error": {"code": e.code, "message": e.message}, "id": id}))
-        },
+            let status = if e.code == RPC_METHOD_NOT_FOUND {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            (
+                status,
+                json!({"result": null, "error": {"code": e.code, "message": e.message}, "id": id}),
+            )
+        }
     }
 }
 
@@ -132,11 +174,18 @@ impl Params<'_> {
     }
 
     fn str(&self, index: usize, name: &str) -> Result<&str, RpcError> {
-        self.get(index).and_then(Value::as_str).ok_or_else(|| RpcError::new(RPC_INVALID_PARAMS, format!("{name} must be a string")))
+        self.get(index)
+            .and_then(Value::as_str)
+            .ok_or_else(|| RpcError::new(RPC_INVALID_PARAMS, format!("{name} must be a string")))
     }
 
     fn u64(&self, index: usize, name: &str) -> Result<u64, RpcError> {
-        self.get(index).and_then(Value::as_u64).ok_or_else(|| RpcError::new(RPC_INVALID_PARAMS, format!("{name} must be a non-negative integer")))
+        self.get(index).and_then(Value::as_u64).ok_or_else(|| {
+            RpcError::new(
+                RPC_INVALID_PARAMS,
+                format!("{name} must be a non-negative integer"),
+            )
+        })
     }
 
     /// Verbosity flags are booleans or integers depending on the method and caller.
@@ -153,11 +202,13 @@ impl Params<'_> {
     }
 
     fn block_hash(&self, index: usize) -> Result<BlockHash, RpcError> {
-        BlockHash::from_str(self.str(index, "blockhash")?).map_err(|_| RpcError::new(RPC_INVALID_PARAMS, "blockhash must be 64 hex characters"))
+        BlockHash::from_str(self.str(index, "blockhash")?)
+            .map_err(|_| RpcError::new(RPC_INVALID_PARAMS, "blockhash must be 64 hex characters"))
     }
 
     fn txid(&self, index: usize) -> Result<Txid, RpcError> {
-        Txid::from_str(self.str(index, "txid")?).map_err(|_| RpcError::new(RPC_INVALID_PARAMS, "txid must be 64 hex characters"))
+        Txid::from_str(self.str(index, "txid")?)
+            .map_err(|_| RpcError::new(RPC_INVALID_PARAMS, "txid must be 64 hex characters"))
     }
 
     fn address(&self, index: usize) -> Result<Address, RpcError> {
@@ -193,17 +244,20 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
                 "pruned": false,
                 "warnings": "",
             }))
-        },
+        }
         "getblockcount" => Ok(json!(chain.tip_height())),
         "getbestblockhash" => Ok(json!(chain.tip_hash().to_string())),
         "getblockhash" => {
             let height = p.u64(0, "height")?;
             let hash = u32::try_from(height).ok().and_then(|h| chain.hash_at(h));
-            hash.map(|h| json!(h.to_string())).ok_or_else(|| RpcError::new(RPC_OUT_OF_RANGE, "Block height out of range"))
-        },
+            hash.map(|h| json!(h.to_string()))
+                .ok_or_else(|| RpcError::new(RPC_OUT_OF_RANGE, "Block height out of range"))
+        }
         "getblockheader" => {
             let hash = p.block_hash(0)?;
-            let record = chain.record(&hash).ok_or_else(|| RpcError::new(RPC_NOT_FOUND, "Block not found"))?;
+            let record = chain
+                .record(&hash)
+                .ok_or_else(|| RpcError::new(RPC_NOT_FOUND, "Block not found"))?;
             if !p.bool(1, true) {
                 return Ok(json!(serialize_hex(&record.block.header)));
             }
@@ -231,10 +285,12 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
                 value["nextblockhash"] = json!(next.to_string());
             }
             Ok(value)
-        },
+        }
         "getblock" => {
             let hash = p.block_hash(0)?;
-            let record = chain.record(&hash).ok_or_else(|| RpcError::new(RPC_NOT_FOUND, "Block not found"))?;
+            let record = chain
+                .record(&hash)
+                .ok_or_else(|| RpcError::new(RPC_NOT_FOUND, "Block not found"))?;
             match p.verbosity(1, 1) {
                 0 => Ok(json!(serialize_hex(&record.block))),
                 _ => Ok(json!({
@@ -246,11 +302,11 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
                     "tx": record.block.txdata.iter().map(|t| t.compute_txid().to_string()).collect::<Vec<_>>(),
                 })),
             }
-        },
+        }
         "estimatesmartfee" => {
             let blocks = p.u64(0, "conf_target")?.clamp(1, 1008);
             Ok(json!({"feerate": FEE_RATE_BTC_PER_KVB, "blocks": blocks}))
-        },
+        }
         "getmempoolinfo" => Ok(json!({
             "loaded": true,
             "size": state.mempool.len(),
@@ -263,25 +319,48 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
         })),
         "getrawmempool" => {
             if p.verbosity(0, 0) == 0 {
-                return Ok(json!(state.mempool.in_order().map(|e| e.tx.compute_txid().to_string()).collect::<Vec<_>>()));
+                return Ok(json!(state
+                    .mempool
+                    .in_order()
+                    .map(|e| e.tx.compute_txid().to_string())
+                    .collect::<Vec<_>>()));
             }
-            let entries: serde_json::Map<String, Value> =
-                state.mempool.in_order().map(|e| (e.tx.compute_txid().to_string(), mempool_entry_json(e))).collect();
+            let entries: serde_json::Map<String, Value> = state
+                .mempool
+                .in_order()
+                .map(|e| (e.tx.compute_txid().to_string(), mempool_entry_json(e)))
+                .collect();
             Ok(Value::Object(entries))
-        },
+        }
         "getmempoolentry" => {
             let txid = p.txid(0)?;
-            state.mempool.get(&txid).map(mempool_entry_json).ok_or_else(|| RpcError::new(RPC_NOT_FOUND, "Transaction not in mempool"))
-        },
+            state
+                .mempool
+                .get(&txid)
+                .map(mempool_entry_json)
+                .ok_or_else(|| RpcError::new(RPC_NOT_FOUND, "Transaction not in mempool"))
+        }
         "getrawtransaction" => {
             let txid = p.txid(0)?;
             let (tx, block) = if let Some(entry) = state.mempool.get(&txid) {
                 (entry.tx.clone(), None)
             } else {
-                let hash = chain.block_of(&txid).ok_or_else(|| RpcError::new(RPC_NOT_FOUND, "No such mempool or blockchain transaction"))?;
-                let record = chain.record(&hash).ok_or_else(|| RpcError::new(RPC_MISC_ERROR, "index out of sync"))?;
-                let tx = record.block.txdata.iter().find(|t| t.compute_txid() == txid).cloned();
-                (tx.ok_or_else(|| RpcError::new(RPC_MISC_ERROR, "index out of sync"))?, Some((hash, record.height)))
+                let hash = chain.block_of(&txid).ok_or_else(|| {
+                    RpcError::new(RPC_NOT_FOUND, "No such mempool or blockchain transaction")
+                })?;
+                let record = chain
+                    .record(&hash)
+                    .ok_or_else(|| RpcError::new(RPC_MISC_ERROR, "index out of sync"))?;
+                let tx = record
+                    .block
+                    .txdata
+                    .iter()
+                    .find(|t| t.compute_txid() == txid)
+                    .cloned();
+                (
+                    tx.ok_or_else(|| RpcError::new(RPC_MISC_ERROR, "index out of sync"))?,
+                    Some((hash, record.height)),
+                )
             };
             if p.verbosity(1, 0) == 0 {
                 return Ok(json!(serialize_hex(&tx)));
@@ -292,16 +371,22 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
                 value["confirmations"] = json!(chain.tip_height() - height + 1);
             }
             Ok(value)
-        },
+        }
         "gettxout" => {
-            let outpoint = OutPoint::new(p.txid(0)?, u32::try_from(p.u64(1, "n")?).unwrap_or(u32::MAX));
+            let outpoint = OutPoint::new(
+                p.txid(0)?,
+                u32::try_from(p.u64(1, "n")?).unwrap_or(u32::MAX),
+            );
             let include_mempool = p.bool(2, true);
             let next_height = chain.tip_height() + 1;
             let coin = if include_mempool {
                 if state.mempool.spender(&outpoint).is_some() {
                     None
                 } else {
-                    state.mempool.output(&outpoint, next_height).or_else(|| chain.coin(&outpoint).cloned())
+                    state
+                        .mempool
+                        .output(&outpoint, next_height)
+                        .or_else(|| chain.coin(&outpoint).cloned())
                 }
             } else {
                 chain.coin(&outpoint).cloned()
@@ -316,32 +401,48 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
                     "coinbase": coin.is_coinbase,
                 }),
             })
-        },
+        }
         "sendrawtransaction" => {
-            let tx = deserialize_hex(p.str(0, "hexstring")?).map_err(|_| RpcError::new(RPC_DESERIALIZATION_ERROR, "TX decode failed"))?;
+            let tx = deserialize_hex(p.str(0, "hexstring")?)
+                .map_err(|_| RpcError::new(RPC_DESERIALIZATION_ERROR, "TX decode failed"))?;
             let txid = state.accept(tx).map_err(DevnetError::Rejected)?;
             Ok(json!(txid.to_string()))
-        },
+        }
         "generatetoaddress" => {
             let count = p.u64(0, "nblocks")?;
             if count > MAX_BLOCKS_PER_CALL {
-                return Err(RpcError::new(RPC_INVALID_PARAMS, format!("at most {MAX_BLOCKS_PER_CALL} blocks per call")));
+                return Err(RpcError::new(
+                    RPC_INVALID_PARAMS,
+                    format!("at most {MAX_BLOCKS_PER_CALL} blocks per call"),
+                ));
             }
             let script = p.address(1)?.script_pubkey();
             let hashes = state.mine(count as u32, &script)?;
-            Ok(json!(hashes.iter().map(ToString::to_string).collect::<Vec<_>>()))
-        },
+            Ok(json!(hashes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()))
+        }
         "sendtoaddress" => {
             let script = p.address(0)?.script_pubkey();
-            let amount = p.get(1).and_then(Value::as_f64).filter(|a| *a > 0.0).ok_or_else(|| RpcError::new(RPC_INVALID_PARAMS, "amount must be a positive number of BTC"))?;
+            let amount = p
+                .get(1)
+                .and_then(Value::as_f64)
+                .filter(|a| *a > 0.0)
+                .ok_or_else(|| {
+                    RpcError::new(
+                        RPC_INVALID_PARAMS,
+                        "amount must be a positive number of BTC",
+                    )
+                })?;
             let sat = (amount * 100_000_000.0).round() as u64;
             let txid = state.fund(&[(script, sat)])?;
             Ok(json!(txid.to_string()))
-        },
+        }
         "invalidateblock" => {
             state.invalidate(p.block_hash(0)?)?;
             Ok(Value::Null)
-        },
+        }
         "uptime" => Ok(json!(0)),
         _ => Err(RpcError::new(RPC_METHOD_NOT_FOUND, "Method not found")),
     }

@@ -27,23 +27,37 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn new(store: Option<(BlockStore, Vec<Block>)>, clock: Arc<dyn Clock>) -> Result<Self, DevnetError> {
+    pub fn new(
+        store: Option<(BlockStore, Vec<Block>)>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, DevnetError> {
         let mut chain = ChainState::new();
         let store = match store {
             Some((store, blocks)) => {
                 for block in blocks {
                     let height = chain.tip_height() + 1;
                     if block.header.prev_blockhash != chain.tip_hash() {
-                        return Err(DevnetError::CorruptStore(format!("block at height {height} does not extend the tip")));
+                        return Err(DevnetError::CorruptStore(format!(
+                            "block at height {height} does not extend the tip"
+                        )));
                     }
-                    chain.connect(block).map_err(|reason| DevnetError::InvalidStoredBlock { height, reason })?;
+                    chain
+                        .connect(block)
+                        .map_err(|reason| DevnetError::InvalidStoredBlock { height, reason })?;
                 }
                 Some(store)
-            },
+            }
             None => None,
         };
         let extra_nonce = u64::from(chain.tip_height());
-        Ok(Self { chain, mempool: Mempool::default(), faucet: Faucet::new(), store, clock, extra_nonce })
+        Ok(Self {
+            chain,
+            mempool: Mempool::default(),
+            faucet: Faucet::new(),
+            store,
+            clock,
+            extra_nonce,
+        })
     }
 
     pub fn now_unix_secs(&self) -> u64 {
@@ -52,12 +66,18 @@ impl State {
 
     /// A spendable coin for a transaction entering the mempool: confirmed or from a mempool
     /// parent, and not already spent by a mempool transaction other than those in `replaced`.
-    fn mempool_view_coin(&self, outpoint: &OutPoint, replaced: &std::collections::HashSet<Txid>) -> Option<Coin> {
+    fn mempool_view_coin(
+        &self,
+        outpoint: &OutPoint,
+        replaced: &std::collections::HashSet<Txid>,
+    ) -> Option<Coin> {
         if replaced.contains(&outpoint.txid) {
             return None;
         }
         let next_height = self.chain.tip_height() + 1;
-        self.mempool.output(outpoint, next_height).or_else(|| self.chain.coin(outpoint).cloned())
+        self.mempool
+            .output(outpoint, next_height)
+            .or_else(|| self.chain.coin(outpoint).cloned())
     }
 
     /// Mempool acceptance, with full-RBF replacement of conflicting transactions that pay
@@ -71,7 +91,11 @@ impl State {
             return Err(RejectReason::AlreadyConfirmed);
         }
         validation::check_transaction(&tx)?;
-        let conflicts: Vec<Txid> = tx.input.iter().filter_map(|i| self.mempool.spender(&i.previous_output)).collect();
+        let conflicts: Vec<Txid> = tx
+            .input
+            .iter()
+            .filter_map(|i| self.mempool.spender(&i.previous_output))
+            .collect();
         let replaced = self.mempool.with_descendants(conflicts.iter().copied());
         let ctx = self.chain.next_block_context();
         let fee_sat = validation::check_inputs(
@@ -81,7 +105,11 @@ impl State {
             |h| self.chain.median_time_past(h),
         )?;
         if !conflicts.is_empty() {
-            let replaced_fee_sat: u64 = replaced.iter().filter_map(|t| self.mempool.get(t)).map(|e| e.fee_sat).sum();
+            let replaced_fee_sat: u64 = replaced
+                .iter()
+                .filter_map(|t| self.mempool.get(t))
+                .map(|e| e.fee_sat)
+                .sum();
             let vsize = tx.vsize() as u64;
             let required_sat = replaced_fee_sat + vsize * INCREMENTAL_RELAY_SAT_PER_VB;
             let fee_rate = fee_sat * 1000 / vsize.max(1);
@@ -90,7 +118,10 @@ impl State {
                 .filter_map(|t| self.mempool.get(t))
                 .all(|e| fee_rate > e.fee_rate_msat_per_vb());
             if fee_sat < required_sat || !beats_rates {
-                return Err(RejectReason::InsufficientReplacementFee { fee_sat, required_sat });
+                return Err(RejectReason::InsufficientReplacementFee {
+                    fee_sat,
+                    required_sat,
+                });
             }
             for evicted in &replaced {
                 self.mempool.remove(evicted);
@@ -107,8 +138,11 @@ impl State {
         let mut mined = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let height = self.chain.tip_height() + 1;
-            let (transactions, fees_sat) =
-                miner::select(self.mempool.in_order().map(|entry| (&entry.tx, entry.fee_sat)));
+            let (transactions, fees_sat) = miner::select(
+                self.mempool
+                    .in_order()
+                    .map(|entry| (&entry.tx, entry.fee_sat)),
+            );
             let median_time_past = self.chain.median_time_past(self.chain.tip_height());
             let now = u32::try_from(self.now_unix_secs()).unwrap_or(u32::MAX);
             self.extra_nonce += 1;
@@ -123,7 +157,9 @@ impl State {
                 },
                 transactions,
             );
-            self.chain.connect(block.clone()).map_err(DevnetError::Rejected)?;
+            self.chain
+                .connect(block.clone())
+                .map_err(DevnetError::Rejected)?;
             self.mempool.remove_for_block(&block.txdata);
             mined.push(block);
         }
@@ -148,7 +184,10 @@ impl State {
             disconnected.push(self.chain.disconnect_tip());
         }
         let pending = self.mempool.drain();
-        let returning = disconnected.iter().rev().flat_map(|b| b.txdata.iter().skip(1).cloned());
+        let returning = disconnected
+            .iter()
+            .rev()
+            .flat_map(|b| b.txdata.iter().skip(1).cloned());
         for tx in returning.chain(pending) {
             // Transactions no longer valid (e.g. spending a now-missing coinbase) drop out.
             let _ = self.accept(tx);
@@ -180,10 +219,13 @@ impl State {
     pub fn fund(&mut self, outputs: &[(ScriptBuf, u64)]) -> Result<Txid, DevnetError> {
         let coins = self.faucet_coins();
         let requested_sat: u64 = outputs.iter().map(|(_, sat)| sat).sum();
-        let tx = self.faucet.pay(&coins, outputs).ok_or_else(|| DevnetError::FaucetEmpty {
-            available_sat: coins.iter().map(|(_, c)| c.output.value.to_sat()).sum(),
-            requested_sat,
-        })?;
+        let tx = self
+            .faucet
+            .pay(&coins, outputs)
+            .ok_or_else(|| DevnetError::FaucetEmpty {
+                available_sat: coins.iter().map(|(_, c)| c.output.value.to_sat()).sum(),
+                requested_sat,
+            })?;
         Ok(self.accept(tx)?)
     }
 }

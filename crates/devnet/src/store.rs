@@ -41,7 +41,10 @@ impl BlockStore {
     }
 
     /// Replaces the file with `blocks` atomically (write, fsync, rename).
-    pub fn rewrite<'a>(&mut self, blocks: impl Iterator<Item = &'a Block>) -> Result<(), DevnetError> {
+    pub fn rewrite<'a>(
+        &mut self,
+        blocks: impl Iterator<Item = &'a Block>,
+    ) -> Result<(), DevnetError> {
         let blocks: Vec<Block> = blocks.cloned().collect();
         let tmp = self.path.with_extension("tmp");
         let mut file = File::create(&tmp)?;
@@ -66,8 +69,12 @@ fn encode_all(blocks: &[Block]) -> Vec<u8> {
 fn decode_all(mut bytes: &[u8]) -> Result<Vec<Block>, DevnetError> {
     let mut blocks = Vec::new();
     while !bytes.is_empty() {
-        let corrupt = |what: &str| DevnetError::CorruptStore(format!("{what} after {} blocks", blocks.len()));
-        let len_bytes: [u8; 4] = bytes.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(|| corrupt("truncated length"))?;
+        let corrupt =
+            |what: &str| DevnetError::CorruptStore(format!("{what} after {} blocks", blocks.len()));
+        let len_bytes: [u8; 4] = bytes
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| corrupt("truncated length"))?;
         let len = u32::from_le_bytes(len_bytes) as usize;
         if len > MAX_BLOCK_BYTES || bytes.len() < 4 + len {
             return Err(corrupt("truncated block"));

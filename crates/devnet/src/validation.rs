@@ -56,7 +56,11 @@ pub(crate) fn check_transaction(tx: &Transaction) -> Result<(), RejectReason> {
         }
     }
     let mut seen = HashSet::with_capacity(tx.input.len());
-    if !tx.input.iter().all(|input| seen.insert(input.previous_output)) {
+    if !tx
+        .input
+        .iter()
+        .all(|input| seen.insert(input.previous_output))
+    {
         return Err(RejectReason::DuplicateInput);
     }
     Ok(())
@@ -75,7 +79,9 @@ pub(crate) fn check_inputs(
     let coins = tx
         .input
         .iter()
-        .map(|input| coin(&input.previous_output).ok_or(RejectReason::MissingOrSpent(input.previous_output)))
+        .map(|input| {
+            coin(&input.previous_output).ok_or(RejectReason::MissingOrSpent(input.previous_output))
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut inputs_sat: u64 = 0;
@@ -90,7 +96,10 @@ pub(crate) fn check_inputs(
     }
     let outputs_sat: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
     if inputs_sat < outputs_sat {
-        return Err(RejectReason::InputsBelowOutputs { inputs_sat, outputs_sat });
+        return Err(RejectReason::InputsBelowOutputs {
+            inputs_sat,
+            outputs_sat,
+        });
     }
 
     if !is_final(tx, ctx) {
@@ -108,7 +117,11 @@ fn is_final(tx: &Transaction, ctx: SpendContext) -> bool {
     if lock == 0 {
         return true;
     }
-    let limit = if lock < LOCKTIME_THRESHOLD { ctx.height } else { ctx.median_time_past };
+    let limit = if lock < LOCKTIME_THRESHOLD {
+        ctx.height
+    } else {
+        ctx.median_time_past
+    };
     lock < limit || tx.input.iter().all(|input| input.sequence.0 == u32::MAX)
 }
 
@@ -152,7 +165,10 @@ fn verify_scripts(tx: &Transaction, coins: &[Coin]) -> Result<(), RejectReason> 
             Amount::from_sat(coin.output.value.to_sat()),
             &serialized,
         )
-        .map_err(|e| RejectReason::ScriptFailed { input: index, detail: e.to_string() })?;
+        .map_err(|e| RejectReason::ScriptFailed {
+            input: index,
+            detail: e.to_string(),
+        })?;
     }
     Ok(())
 }
@@ -174,7 +190,10 @@ mod tests {
                 sequence: Sequence(sequence),
                 witness: Witness::new(),
             }],
-            output: vec![TxOut { value: Amount::from_sat(1), script_pubkey: ScriptBuf::new() }],
+            output: vec![TxOut {
+                value: Amount::from_sat(1),
+                script_pubkey: ScriptBuf::new(),
+            }],
         }
     }
 
@@ -182,38 +201,69 @@ mod tests {
 
     #[test]
     fn absolute_height_lock_is_final_only_above_the_lock() {
-        let ctx = SpendContext { height: 200, median_time_past: 1_700_000_000 };
+        let ctx = SpendContext {
+            height: 200,
+            median_time_past: 1_700_000_000,
+        };
         assert!(is_final(&tx_with(199, 0, 2), ctx));
         assert!(!is_final(&tx_with(200, 0, 2), ctx));
-        assert!(is_final(&tx_with(200, u32::MAX, 2)
-            , ctx), "all-final sequences disable the lock");
+        assert!(
+            is_final(&tx_with(200, u32::MAX, 2), ctx),
+            "all-final sequences disable the lock"
+        );
     }
 
     #[test]
     fn absolute_time_lock_uses_median_time_past() {
-        let ctx = SpendContext { height: 200, median_time_past: 1_700_000_000 };
+        let ctx = SpendContext {
+            height: 200,
+            median_time_past: 1_700_000_000,
+        };
         assert!(is_final(&tx_with(1_699_999_999, 0, 2), ctx));
         assert!(!is_final(&tx_with(1_700_000_000, 0, 2), ctx));
     }
 
     #[test]
     fn relative_height_lock_counts_from_the_coin_height() {
-        let coin = Coin { output: TxOut::NULL, height: 100, is_coinbase: false };
+        let coin = Coin {
+            output: TxOut::NULL,
+            height: 100,
+            is_coinbase: false,
+        };
         let tx = tx_with(0, 10, 2);
-        let early = SpendContext { height: 109, median_time_past: 0 };
-        let ready = SpendContext { height: 110, median_time_past: 0 };
+        let early = SpendContext {
+            height: 109,
+            median_time_past: 0,
+        };
+        let ready = SpendContext {
+            height: 110,
+            median_time_past: 0,
+        };
         assert!(check_sequence_locks(&tx, early, &[coin.clone()], |_| 0).is_err());
         assert!(check_sequence_locks(&tx, ready, &[coin.clone()], |_| 0).is_ok());
-        assert!(check_sequence_locks(&tx_with(0, 10, 1), early, &[coin], |_| 0).is_ok(), "v1 ignores BIP68");
+        assert!(
+            check_sequence_locks(&tx_with(0, 10, 1), early, &[coin], |_| 0).is_ok(),
+            "v1 ignores BIP68"
+        );
     }
 
     #[test]
     fn relative_time_lock_counts_512_second_units_from_the_coin_time() {
-        let coin = Coin { output: TxOut::NULL, height: 100, is_coinbase: false };
+        let coin = Coin {
+            output: TxOut::NULL,
+            height: 100,
+            is_coinbase: false,
+        };
         let tx = tx_with(0, SEQUENCE_TYPE_FLAG | 2, 2);
         let coin_mtp = 1_000_000;
-        let early = SpendContext { height: 200, median_time_past: coin_mtp + 1024 - 1 };
-        let ready = SpendContext { height: 200, median_time_past: coin_mtp + 1024 };
+        let early = SpendContext {
+            height: 200,
+            median_time_past: coin_mtp + 1024 - 1,
+        };
+        let ready = SpendContext {
+            height: 200,
+            median_time_past: coin_mtp + 1024,
+        };
         assert!(check_sequence_locks(&tx, early, &[coin.clone()], |_| coin_mtp).is_err());
         assert!(check_sequence_locks(&tx, ready, &[coin], |_| coin_mtp).is_ok());
     }

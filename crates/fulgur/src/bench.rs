@@ -69,22 +69,38 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<bool>>>>;
 
 async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.payments > 0 && args.concurrency > 0 && args.channels > 0, "payments, concurrency and channels must be positive");
-    anyhow::ensure!(args.concurrency <= 50 * args.channels, "at most 50 concurrent payers per channel (LDK accepts 50 HTLCs per channel)");
+    anyhow::ensure!(
+        args.payments > 0 && args.concurrency > 0 && args.channels > 0,
+        "payments, concurrency and channels must be positive"
+    );
+    anyhow::ensure!(
+        args.concurrency <= 50 * args.channels,
+        "at most 50 concurrent payers per channel (LDK accepts 50 HTLCs per channel)"
+    );
     let temp;
     let data_dir = match &args.data_dir {
         Some(dir) => dir.clone(),
         None => {
             temp = std::env::temp_dir().join(format!("fulgur-bench-{}", std::process::id()));
             temp.clone()
-        },
+        }
     };
     let mut config = LabConfig::new(data_dir.clone(), &["payer", "payee"]);
-    config.funding_per_node_sat = (u64::from(args.channels) * MAX_CHANNEL_SAT + 10_000_000).max(100_000_000);
+    config.funding_per_node_sat =
+        (u64::from(args.channels) * MAX_CHANNEL_SAT + 10_000_000).max(100_000_000);
     for _ in 0..args.channels {
-        config = config.channel(ChannelSpec { from: "payer".into(), to: "payee".into(), capacity_sat: MAX_CHANNEL_SAT, push_msat: 0 });
+        config = config.channel(ChannelSpec {
+            from: "payer".into(),
+            to: "payee".into(),
+            capacity_sat: MAX_CHANNEL_SAT,
+            push_msat: 0,
+        });
     }
-    eprintln!("bench: setting up payer and payee with {} channel(s) in {}", args.channels, data_dir.display());
+    eprintln!(
+        "bench: setting up payer and payee with {} channel(s) in {}",
+        args.channels,
+        data_dir.display()
+    );
     let lab = Lab::start(config).await.context("setting up the nodes")?;
     let payer = lab.node("payer")?;
     let payee = lab.node("payee")?;
@@ -97,7 +113,8 @@ async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..args.payments {
         let permit = Arc::clone(&limit).acquire_owned().await?;
-        let (payer, payee, waiters) = (Arc::clone(&payer), Arc::clone(&payee), Arc::clone(&waiters));
+        let (payer, payee, waiters) =
+            (Arc::clone(&payer), Arc::clone(&payee), Arc::clone(&waiters));
         tasks.spawn(async move {
             let _permit = permit;
             let begun = Instant::now();
@@ -105,7 +122,11 @@ async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
             (ok, begun.elapsed())
         });
         if i > 0 && i % 500 == 0 {
-            eprintln!("bench: {i}/{} started, {:.1} s", args.payments, started.elapsed().as_secs_f64());
+            eprintln!(
+                "bench: {i}/{} started, {:.1} s",
+                args.payments,
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
@@ -139,11 +160,20 @@ async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     println!(
         "| {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
-        result.payments, result.succeeded, result.failed, result.concurrency, result.channels, result.amount_sat,
-        result.payments_per_sec, result.latency_ms_p50, result.latency_ms_p99, result.latency_ms_max
+        result.payments,
+        result.succeeded,
+        result.failed,
+        result.concurrency,
+        result.channels,
+        result.amount_sat,
+        result.payments_per_sec,
+        result.latency_ms_p50,
+        result.latency_ms_p99,
+        result.latency_ms_max
     );
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&result)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&result)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     lab.shutdown().await?;
     if args.data_dir.is_none() {
@@ -153,30 +183,52 @@ async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
 }
 
 /// Invoice on the payee, pay from the payer, wait for the payer's outcome event.
-async fn one_payment(payer: &dyn LightningNode, payee: &dyn LightningNode, waiters: &Waiters, amount_msat: u64, i: u32) -> bool {
-    let Ok(invoice) = payee.create_invoice(amount_msat, &format!("bench {i}"), 3600).await else {
+async fn one_payment(
+    payer: &dyn LightningNode,
+    payee: &dyn LightningNode,
+    waiters: &Waiters,
+    amount_msat: u64,
+    i: u32,
+) -> bool {
+    let Ok(invoice) = payee
+        .create_invoice(amount_msat, &format!("bench {i}"), 3600)
+        .await
+    else {
         return false;
     };
     let (done, outcome) = oneshot::channel();
     if let Ok(mut waiting) = waiters.lock() {
         waiting.insert(invoice.payment_hash.clone(), done);
     }
-    if payer.pay_invoice(&invoice.bolt11, None, None).await.is_err() {
+    if payer
+        .pay_invoice(&invoice.bolt11, None, None)
+        .await
+        .is_err()
+    {
         return false;
     }
-    matches!(tokio::time::timeout(PAYMENT_TIMEOUT, outcome).await, Ok(Ok(true)))
+    matches!(
+        tokio::time::timeout(PAYMENT_TIMEOUT, outcome).await,
+        Ok(Ok(true))
+    )
 }
 
-async fn dispatch_outcomes(mut events: tokio::sync::broadcast::Receiver<NodeEvent>, waiters: Waiters) {
+async fn dispatch_outcomes(
+    mut events: tokio::sync::broadcast::Receiver<NodeEvent>,
+    waiters: Waiters,
+) {
     loop {
         let (hash, ok) = match events.recv().await {
             Ok(NodeEvent::PaymentSucceeded { payment_hash, .. }) => (payment_hash, true),
-            Ok(NodeEvent::PaymentFailed { payment_hash: Some(payment_hash), .. }) => (payment_hash, false),
+            Ok(NodeEvent::PaymentFailed {
+                payment_hash: Some(payment_hash),
+                ..
+            }) => (payment_hash, false),
             Ok(_) => continue,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped)) => {
                 tracing::warn!(skipped, "bench fell behind the event stream");
                 continue;
-            },
+            }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
         if let Some(done) = waiters.lock().ok().and_then(|mut w| w.remove(&hash)) {

@@ -17,10 +17,18 @@ pub async fn run(data_dir: PathBuf, devnet_rpc: SocketAddr) -> anyhow::Result<()
     for (from, to) in CHANNELS {
         config = config.balanced_channel(from, to, MAX_CHANNEL_SAT);
     }
-    println!("fulgur demo: starting devnet and nodes in {}", data_dir.display());
+    println!(
+        "fulgur demo: starting devnet and nodes in {}",
+        data_dir.display()
+    );
     let lab = Lab::start(config).await?;
     print_summary(&lab)?;
-    println!("devnet RPC: http://{} (user {}, password {})", lab.devnet.rpc_addr(), lab.devnet.rpc_user(), lab.devnet.rpc_password());
+    println!(
+        "devnet RPC: http://{} (user {}, password {})",
+        lab.devnet.rpc_addr(),
+        lab.devnet.rpc_user(),
+        lab.devnet.rpc_password()
+    );
     println!("up in {:.1} s", started.elapsed().as_secs_f64());
     println!("ready: http://{}", lab.devnet.rpc_addr());
     crate::shutdown_signal().await;
@@ -31,19 +39,34 @@ pub async fn run(data_dir: PathBuf, devnet_rpc: SocketAddr) -> anyhow::Result<()
 
 fn print_summary(lab: &Lab) -> anyhow::Result<()> {
     println!("\nnodes");
-    println!("  {:<6} {:<66} {:<21} {:>14}", "name", "node id", "listen", "on-chain sat");
+    println!(
+        "  {:<6} {:<66} {:<21} {:>14}",
+        "name", "node id", "listen", "on-chain sat"
+    );
     let mut names_by_id = std::collections::HashMap::new();
     for name in lab.node_names() {
         let node = lab.node(&name)?;
         let info = node.info();
         names_by_id.insert(info.node_id.clone(), name.clone());
-        println!("  {:<6} {:<66} {:<21} {:>14}", name, info.node_id, info.listen.to_string(), node.onchain_balance().total_sat);
+        println!(
+            "  {:<6} {:<66} {:<21} {:>14}",
+            name,
+            info.node_id,
+            info.listen.to_string(),
+            node.onchain_balance().total_sat
+        );
     }
     println!("\nchannels (as seen from each side)");
-    println!("  {:<15} {:>12} {:>16} {:>16} {:>6}", "node -> peer", "capacity sat", "outbound msat", "inbound msat", "usable");
+    println!(
+        "  {:<15} {:>12} {:>16} {:>16} {:>6}",
+        "node -> peer", "capacity sat", "outbound msat", "inbound msat", "usable"
+    );
     for name in lab.node_names() {
         for channel in lab.node(&name)?.channels() {
-            let peer = names_by_id.get(&channel.channel.counterparty).cloned().unwrap_or_else(|| "?".to_string());
+            let peer = names_by_id
+                .get(&channel.channel.counterparty)
+                .cloned()
+                .unwrap_or_else(|| "?".to_string());
             println!(
                 "  {:<15} {:>12} {:>16} {:>16} {:>6}",
                 format!("{name} -> {peer}"),

@@ -53,32 +53,42 @@ fn main() -> ExitCode {
             let first = e.to_string().lines().next().unwrap_or_default().to_string();
             eprintln!("{first} (see fulgur --help)");
             return ExitCode::from(2);
-        },
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::SUCCESS;
-        },
+        }
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FULGUR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fulgur=info,devnet=info")),
+            tracing_subscriber::EnvFilter::try_from_env("FULGUR_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,fulgur=info,devnet=info")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
-        },
+        }
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Demo { data_dir, devnet_rpc } => demo::run(data_dir, devnet_rpc).await,
-            Command::Devnet { listen, rpc_user, rpc_password, data_dir } => {
-                run_devnet(listen, rpc_user, rpc_password, data_dir).await
-            },
+            Command::Demo {
+                data_dir,
+                devnet_rpc,
+            } => demo::run(data_dir, devnet_rpc).await,
+            Command::Devnet {
+                listen,
+                rpc_user,
+                rpc_password,
+                data_dir,
+            } => run_devnet(listen, rpc_user, rpc_password, data_dir).await,
             Command::Bench { which } => bench::run(which).await,
         }
     });
@@ -87,14 +97,29 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
-        },
+        }
     }
 }
 
-async fn run_devnet(listen: SocketAddr, rpc_user: String, rpc_password: String, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = devnet::DevnetConfig { data_dir, rpc_listen: listen, rpc_user, rpc_password, ..Default::default() };
+async fn run_devnet(
+    listen: SocketAddr,
+    rpc_user: String,
+    rpc_password: String,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let config = devnet::DevnetConfig {
+        data_dir,
+        rpc_listen: listen,
+        rpc_user,
+        rpc_password,
+        ..Default::default()
+    };
     let devnet = devnet::Devnet::start(config).await?;
-    println!("devnet: bitcoind JSON-RPC at http://{} (height {})", devnet.rpc_addr(), devnet.height());
+    println!(
+        "devnet: bitcoind JSON-RPC at http://{} (height {})",
+        devnet.rpc_addr(),
+        devnet.height()
+    );
     println!("ready: http://{}", devnet.rpc_addr());
     shutdown_signal().await;
     println!("devnet: stopped at height {}", devnet.height());
@@ -106,13 +131,14 @@ pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            },
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

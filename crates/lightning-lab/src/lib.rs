@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use devnet::{Devnet, DevnetConfig, DevnetError};
 use node_pool::{
-    ChainSource, ChannelRef, LdkNode, LightningNode, NodeConfig, NodeError, NodeEvent, NodePool, PeerAddress, PoolError,
+    ChainSource, ChannelRef, LdkNode, LightningNode, NodeConfig, NodeError, NodeEvent, NodePool,
+    PeerAddress, PoolError,
 };
 
 pub use crate::wait::{wait_until, WaitError};
@@ -77,7 +78,12 @@ impl LabConfig {
 
     /// Adds a channel balanced half and half.
     pub fn balanced_channel(mut self, from: &str, to: &str, capacity_sat: u64) -> Self {
-        self.channels.push(ChannelSpec { from: from.into(), to: to.into(), capacity_sat, push_msat: capacity_sat * 1000 / 2 });
+        self.channels.push(ChannelSpec {
+            from: from.into(),
+            to: to.into(),
+            capacity_sat,
+            push_msat: capacity_sat * 1000 / 2,
+        });
         self
     }
 
@@ -109,7 +115,12 @@ impl Lab {
             ..DevnetConfig::default()
         };
         let devnet = Devnet::start(devnet_config).await?;
-        let mut lab = Self { devnet, pool: Arc::new(NodePool::new()), config, nodes: BTreeMap::new() };
+        let mut lab = Self {
+            devnet,
+            pool: Arc::new(NodePool::new()),
+            config,
+            nodes: BTreeMap::new(),
+        };
         for name in lab.config.nodes.clone() {
             lab.start_node(&name).await?;
         }
@@ -136,14 +147,17 @@ impl Lab {
         let dir = self.config.data_dir.join("nodes").join(name);
         // Keep a node's port across restarts so peers can reconnect to the address they know.
         let port_file = dir.join("listen");
-        let listen = match std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok()) {
+        let listen = match std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
             Some(addr) => addr,
             None => {
                 let addr = free_local_addr()?;
                 std::fs::create_dir_all(&dir)?;
                 std::fs::write(&port_file, addr.to_string())?;
                 addr
-            },
+            }
         };
         Ok(NodeConfig::new(name, dir, listen, chain_source))
     }
@@ -157,12 +171,16 @@ impl Lab {
         } else {
             self.pool.add(dyn_node)?;
         }
-        self.nodes.insert(name.to_string(), (Arc::clone(&node), config));
+        self.nodes
+            .insert(name.to_string(), (Arc::clone(&node), config));
         Ok(node)
     }
 
     pub fn node(&self, name: &str) -> Result<Arc<LdkNode>, LabError> {
-        self.nodes.get(name).map(|(n, _)| Arc::clone(n)).ok_or_else(|| LabError::UnknownNode(name.to_string()))
+        self.nodes
+            .get(name)
+            .map(|(n, _)| Arc::clone(n))
+            .ok_or_else(|| LabError::UnknownNode(name.to_string()))
     }
 
     pub fn node_names(&self) -> Vec<String> {
@@ -171,7 +189,10 @@ impl Lab {
 
     pub fn peer_address(&self, name: &str) -> Result<PeerAddress, LabError> {
         let info = self.node(name)?.info();
-        Ok(PeerAddress { node_id: info.node_id, address: info.listen })
+        Ok(PeerAddress {
+            node_id: info.node_id,
+            address: info.listen,
+        })
     }
 
     /// Stops a node cleanly and starts it again from its storage.
@@ -193,7 +214,9 @@ impl Lab {
         let height = self.devnet.height();
         let nodes: Vec<_> = self.nodes.values().map(|(n, _)| Arc::clone(n)).collect();
         wait_until("nodes synced to the devnet tip", DEFAULT_WAIT, || {
-            nodes.iter().all(|n| !n.info().running || n.info().best_block_height >= height)
+            nodes
+                .iter()
+                .all(|n| !n.info().running || n.info().best_block_height >= height)
         })
         .await?;
         Ok(())
@@ -206,7 +229,11 @@ impl Lab {
         self.mine(100).await?;
         let mut outputs = Vec::new();
         for (node, _) in self.nodes.values() {
-            let address: devnet::bitcoin::Address<devnet::bitcoin::address::NetworkUnchecked> = node.new_onchain_address().await?.parse().map_err(|_| NodeError::Backend("bad address".into()))?;
+            let address: devnet::bitcoin::Address<devnet::bitcoin::address::NetworkUnchecked> =
+                node.new_onchain_address()
+                    .await?
+                    .parse()
+                    .map_err(|_| NodeError::Backend("bad address".into()))?;
             let script = address.assume_checked().script_pubkey();
             // Several coins per node so concurrent channel opens never pick the same one.
             for _ in 0..4 {
@@ -217,7 +244,12 @@ impl Lab {
         self.mine(1).await?;
         let nodes: Vec<_> = self.nodes.values().map(|(n, _)| Arc::clone(n)).collect();
         let want_sat = self.config.funding_per_node_sat;
-        wait_until("nodes see their funding", DEFAULT_WAIT, || nodes.iter().all(|n| n.onchain_balance().total_sat >= want_sat)).await?;
+        wait_until("nodes see their funding", DEFAULT_WAIT, || {
+            nodes
+                .iter()
+                .all(|n| n.onchain_balance().total_sat >= want_sat)
+        })
+        .await?;
         Ok(())
     }
 
@@ -226,7 +258,14 @@ impl Lab {
         let from = self.node(&spec.from)?;
         let to = self.peer_address(&spec.to)?;
         let mut events = from.subscribe();
-        let channel = from.open_channel(&to, spec.capacity_sat, spec.push_msat, self.config.announce_channels).await?;
+        let channel = from
+            .open_channel(
+                &to,
+                spec.capacity_sat,
+                spec.push_msat,
+                self.config.announce_channels,
+            )
+            .await?;
         wait::next_matching(&mut events, DEFAULT_WAIT, |e| {
             matches!(e, NodeEvent::ChannelPending { counterparty, .. } if *counterparty == to.node_id)
         })
@@ -244,14 +283,22 @@ impl Lab {
     pub async fn wait_channels_usable(&self) -> Result<(), LabError> {
         let nodes: Vec<_> = self.nodes.values().map(|(n, _)| Arc::clone(n)).collect();
         wait_until("channels usable on both sides", DEFAULT_WAIT, || {
-            nodes.iter().all(|n| n.channels().iter().all(|c| c.is_usable))
+            nodes
+                .iter()
+                .all(|n| n.channels().iter().all(|c| c.is_usable))
         })
         .await?;
         if self.config.announce_channels {
             let public = self.config.channels.len();
-            wait_until("public channels in every node's graph", DEFAULT_WAIT, || {
-                nodes.iter().all(|n| n.inner().network_graph().list_channels().len() >= public)
-            })
+            wait_until(
+                "public channels in every node's graph",
+                DEFAULT_WAIT,
+                || {
+                    nodes
+                        .iter()
+                        .all(|n| n.inner().network_graph().list_channels().len() >= public)
+                },
+            )
             .await?;
         }
         Ok(())

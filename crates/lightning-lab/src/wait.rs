@@ -16,11 +16,18 @@ pub struct WaitError {
 }
 
 /// Polls `condition` until it holds or `timeout` passes.
-pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) -> Result<(), WaitError> {
+pub async fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> Result<(), WaitError> {
     let deadline = Instant::now() + timeout;
     while !condition() {
         if Instant::now() >= deadline {
-            return Err(WaitError { what: what.to_string(), after: timeout });
+            return Err(WaitError {
+                what: what.to_string(),
+                after: timeout,
+            });
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
@@ -43,5 +50,8 @@ pub(crate) async fn next_matching(
         }
     })
     .await;
-    found.ok().flatten().ok_or_else(|| WaitError { what: "a node event".to_string(), after: timeout })
+    found.ok().flatten().ok_or_else(|| WaitError {
+        what: "a node event".to_string(),
+        after: timeout,
+    })
 }

@@ -9,9 +9,18 @@ use ldk_node::bitcoin::Network;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainSource {
     /// bitcoind's JSON-RPC — also what the devnet chain speaks.
-    BitcoindRpc { host: String, port: u16, user: String, password: String },
-    Esplora { url: String },
-    Electrum { url: String },
+    BitcoindRpc {
+        host: String,
+        port: u16,
+        user: String,
+        password: String,
+    },
+    Esplora {
+        url: String,
+    },
+    Electrum {
+        url: String,
+    },
 }
 
 /// One node's configuration. Defaults (see [`NodeConfig::new`]): regtest, anchor channels
@@ -35,7 +44,12 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    pub fn new(name: impl Into<String>, storage_dir: PathBuf, listen: SocketAddr, chain_source: ChainSource) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        storage_dir: PathBuf,
+        listen: SocketAddr,
+        chain_source: ChainSource,
+    ) -> Self {
         Self {
             name: name.into(),
             network: Network::Regtest,

@@ -12,9 +12,17 @@ pub enum NodeError {
     #[error("the invoice has no amount; give one")]
     AmountRequired,
     #[error("the amount {amount_msat} msat is invalid: {reason}")]
-    InvalidAmount { amount_msat: u64, reason: &'static str },
-    #[error("not enough outbound liquidity: {amount_msat} msat needed, {available_msat} msat sendable")]
-    InsufficientLiquidity { amount_msat: u64, available_msat: u64 },
+    InvalidAmount {
+        amount_msat: u64,
+        reason: &'static str,
+    },
+    #[error(
+        "not enough outbound liquidity: {amount_msat} msat needed, {available_msat} msat sendable"
+    )]
+    InsufficientLiquidity {
+        amount_msat: u64,
+        available_msat: u64,
+    },
     #[error("not enough on-chain funds to open the channel")]
     InsufficientOnchainFunds,
     #[error("cannot reach peer {0}")]
@@ -39,7 +47,10 @@ impl From<ldk_node::NodeError> for NodeError {
             E::InsufficientFunds => NodeError::InsufficientOnchainFunds,
             E::ConnectionFailed => NodeError::PeerUnreachable(e.to_string()),
             E::InvalidInvoice => NodeError::InvalidInvoice(e.to_string()),
-            E::InvalidAmount => NodeError::InvalidAmount { amount_msat: 0, reason: "rejected by the node" },
+            E::InvalidAmount => NodeError::InvalidAmount {
+                amount_msat: 0,
+                reason: "rejected by the node",
+            },
             E::InvalidChannelId => NodeError::UnknownChannel(e.to_string()),
             E::InvoiceCreationFailed => NodeError::InvalidDescription(e.to_string()),
             other => NodeError::Backend(other.to_string()),
@@ -55,5 +66,8 @@ pub enum PoolError {
     #[error("a node named {0} is already in the pool")]
     DuplicateName(String),
     #[error("no healthy node can send {amount_msat} msat (largest sendable: {best_available_msat} msat)")]
-    NoCapacity { amount_msat: u64, best_available_msat: u64 },
+    NoCapacity {
+        amount_msat: u64,
+        best_available_msat: u64,
+    },
 }

@@ -24,8 +24,8 @@ use crate::config::{ChainSource, NodeConfig};
 use crate::error::NodeError;
 use crate::node::LightningNode;
 use crate::types::{
-    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeInfo, OnchainBalance, PaymentDirection, PaymentInfo,
-    PaymentState, PeerAddress,
+    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeInfo, OnchainBalance, PaymentDirection,
+    PaymentInfo, PaymentState, PeerAddress,
 };
 
 /// Bound of the event fan-out; slower subscribers see `Lagged` and reconcile.
@@ -69,7 +69,10 @@ impl LdkNode {
         let mut alias = [0u8; 32];
         let name_bytes = config.name.as_bytes();
         if name_bytes.is_empty() || name_bytes.len() > alias.len() {
-            return Err(NodeError::Build(format!("node name must be 1 to 32 bytes, got {:?}", config.name)));
+            return Err(NodeError::Build(format!(
+                "node name must be 1 to 32 bytes, got {:?}",
+                config.name
+            )));
         }
         alias[..name_bytes.len()].copy_from_slice(name_bytes);
 
@@ -84,9 +87,17 @@ impl LdkNode {
         });
         let mut builder = Builder::from_config(ldk_config);
         match &config.chain_source {
-            ChainSource::BitcoindRpc { host, port, user, password } => {
-                builder.set_chain_source_bitcoind_rpc(host.clone(), *port, user.clone(), password.clone())
-            },
+            ChainSource::BitcoindRpc {
+                host,
+                port,
+                user,
+                password,
+            } => builder.set_chain_source_bitcoind_rpc(
+                host.clone(),
+                *port,
+                user.clone(),
+                password.clone(),
+            ),
             ChainSource::Esplora { url } => builder.set_chain_source_esplora(url.clone(), None),
             ChainSource::Electrum { url } => builder.set_chain_source_electrum(url.clone(), None),
         };
@@ -94,12 +105,21 @@ impl LdkNode {
             builder.set_entropy_seed_bytes(seed);
         }
         builder.set_log_facade_logger();
-        let node = Arc::new(builder.build().map_err(|e| NodeError::Build(e.to_string()))?);
+        let node = Arc::new(
+            builder
+                .build()
+                .map_err(|e| NodeError::Build(e.to_string()))?,
+        );
         node.start().map_err(NodeError::from)?;
 
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
         let failures = Arc::new(Mutex::new(FailureLog::default()));
-        let pump = tokio::spawn(pump_events(config.name.clone(), Arc::clone(&node), events.clone(), Arc::clone(&failures)));
+        let pump = tokio::spawn(pump_events(
+            config.name.clone(),
+            Arc::clone(&node),
+            events.clone(),
+            Arc::clone(&failures),
+        ));
         Ok(Self {
             name: config.name,
             node,
@@ -117,7 +137,8 @@ impl LdkNode {
     }
 
     fn parse_invoice(&self, bolt11: &str) -> Result<Bolt11Invoice, NodeError> {
-        let invoice = Bolt11Invoice::from_str(bolt11.trim()).map_err(|e| NodeError::InvalidInvoice(e.to_string()))?;
+        let invoice = Bolt11Invoice::from_str(bolt11.trim())
+            .map_err(|e| NodeError::InvalidInvoice(e.to_string()))?;
         if invoice.network() != self.network {
             return Err(NodeError::WrongNetwork {
                 invoice: invoice.network().to_string(),
@@ -125,7 +146,9 @@ impl LdkNode {
             });
         }
         // LDK itself checks expiry against the system clock, so this check uses it too.
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
         if invoice.would_expire(now) {
             return Err(NodeError::InvoiceExpired);
         }
@@ -134,7 +157,12 @@ impl LdkNode {
 
     /// What the usable channels can send right now, summed (multi-path payments may split).
     fn sendable_msat(&self) -> u64 {
-        self.node.list_channels().iter().filter(|c| c.is_usable).map(|c| c.next_outbound_htlc_limit_msat).sum()
+        self.node
+            .list_channels()
+            .iter()
+            .filter(|c| c.is_usable)
+            .map(|c| c.next_outbound_htlc_limit_msat)
+            .sum()
     }
 }
 
@@ -158,14 +186,21 @@ fn parse_hash(hex: &str) -> Option<[u8; 32]> {
 }
 
 fn parse_node_id(node_id: &str) -> Result<PublicKey, NodeError> {
-    PublicKey::from_str(node_id).map_err(|_| NodeError::PeerUnreachable(format!("invalid node id {node_id}")))
+    PublicKey::from_str(node_id)
+        .map_err(|_| NodeError::PeerUnreachable(format!("invalid node id {node_id}")))
 }
 
-fn parse_channel(node: &ldk_node::Node, channel: &ChannelRef) -> Result<(UserChannelId, PublicKey), NodeError> {
+fn parse_channel(
+    node: &ldk_node::Node,
+    channel: &ChannelRef,
+) -> Result<(UserChannelId, PublicKey), NodeError> {
     let counterparty = parse_node_id(&channel.counterparty)?;
     let id = u128::from_str(&channel.user_channel_id)
         .map_err(|_| NodeError::UnknownChannel(channel.user_channel_id.clone()))?;
-    let known = node.list_channels().iter().any(|c| c.user_channel_id.0 == id && c.counterparty_node_id == counterparty);
+    let known = node
+        .list_channels()
+        .iter()
+        .any(|c| c.user_channel_id.0 == id && c.counterparty_node_id == counterparty);
     if !known {
         return Err(NodeError::UnknownChannel(channel.user_channel_id.clone()));
     }
@@ -198,8 +233,16 @@ impl LightningNode for LdkNode {
         OnchainBalance {
             total_sat: balances.total_onchain_balance_sats,
             spendable_sat: balances.spendable_onchain_balance_sats,
-            closing_sat: balances.lightning_balances.iter().map(closing_sat).sum::<u64>()
-                + balances.pending_balances_from_channel_closures.iter().map(pending_sweep_sat).sum::<u64>(),
+            closing_sat: balances
+                .lightning_balances
+                .iter()
+                .map(closing_sat)
+                .sum::<u64>()
+                + balances
+                    .pending_balances_from_channel_closures
+                    .iter()
+                    .map(pending_sweep_sat)
+                    .sum::<u64>(),
         }
     }
 
@@ -214,11 +257,16 @@ impl LightningNode for LdkNode {
         let address = SocketAddress::from(peer.address);
         let push = (push_msat > 0).then_some(push_msat);
         let id = if announce {
-            self.node.open_announced_channel(node_id, address, capacity_sat, push, None)?
+            self.node
+                .open_announced_channel(node_id, address, capacity_sat, push, None)?
         } else {
-            self.node.open_channel(node_id, address, capacity_sat, push, None)?
+            self.node
+                .open_channel(node_id, address, capacity_sat, push, None)?
         };
-        Ok(ChannelRef { user_channel_id: id.0.to_string(), counterparty: peer.node_id.clone() })
+        Ok(ChannelRef {
+            user_channel_id: id.0.to_string(),
+            counterparty: peer.node_id.clone(),
+        })
     }
 
     async fn close_channel(&self, channel: &ChannelRef, force: bool) -> Result<(), NodeError> {
@@ -236,7 +284,10 @@ impl LightningNode for LdkNode {
             .list_channels()
             .into_iter()
             .map(|c| ChannelInfo {
-                channel: ChannelRef { user_channel_id: c.user_channel_id.0.to_string(), counterparty: c.counterparty_node_id.to_string() },
+                channel: ChannelRef {
+                    user_channel_id: c.user_channel_id.0.to_string(),
+                    counterparty: c.counterparty_node_id.to_string(),
+                },
                 channel_id: c.channel_id.to_string(),
                 capacity_sat: c.channel_value_sats,
                 outbound_msat: c.outbound_capacity_msat,
@@ -251,17 +302,33 @@ impl LightningNode for LdkNode {
             .collect()
     }
 
-    async fn create_invoice(&self, amount_msat: u64, description: &str, expiry_secs: u32) -> Result<Invoice, NodeError> {
+    async fn create_invoice(
+        &self,
+        amount_msat: u64,
+        description: &str,
+        expiry_secs: u32,
+    ) -> Result<Invoice, NodeError> {
         if amount_msat == 0 {
-            return Err(NodeError::InvalidAmount { amount_msat, reason: "must be positive" });
+            return Err(NodeError::InvalidAmount {
+                amount_msat,
+                reason: "must be positive",
+            });
         }
-        let description = Description::new(description.to_string()).map_err(|e| NodeError::InvalidDescription(e.to_string()))?;
-        let invoice = self.node.bolt11_payment().receive(amount_msat, &Bolt11InvoiceDescription::Direct(description), expiry_secs)?;
+        let description = Description::new(description.to_string())
+            .map_err(|e| NodeError::InvalidDescription(e.to_string()))?;
+        let invoice = self.node.bolt11_payment().receive(
+            amount_msat,
+            &Bolt11InvoiceDescription::Direct(description),
+            expiry_secs,
+        )?;
         Ok(Invoice {
             bolt11: invoice.to_string(),
             payment_hash: hex32(invoice.payment_hash().as_byte_array()),
             amount_msat,
-            expires_at_unix_secs: invoice.expires_at().map(|d| d.as_secs()).unwrap_or(u64::MAX),
+            expires_at_unix_secs: invoice
+                .expires_at()
+                .map(|d| d.as_secs())
+                .unwrap_or(u64::MAX),
         })
     }
 
@@ -275,26 +342,40 @@ impl LightningNode for LdkNode {
         let hash = *invoice.payment_hash().as_byte_array();
         let payment_hash = hex32(&hash);
         if let Some(existing) = self.payment(&payment_hash) {
-            if existing.direction == PaymentDirection::Outbound && !matches!(existing.state, PaymentState::Failed { .. }) {
+            if existing.direction == PaymentDirection::Outbound
+                && !matches!(existing.state, PaymentState::Failed { .. })
+            {
                 return Ok(payment_hash);
             }
         }
         let amount = match (invoice.amount_milli_satoshis(), amount_msat) {
             (Some(_), Some(given)) if given == 0 => {
-                return Err(NodeError::InvalidAmount { amount_msat: given, reason: "must be positive" })
-            },
+                return Err(NodeError::InvalidAmount {
+                    amount_msat: given,
+                    reason: "must be positive",
+                })
+            }
             (Some(invoiced), given) => given.unwrap_or(invoiced).max(invoiced),
             (None, Some(given)) if given > 0 => given,
             (None, _) => return Err(NodeError::AmountRequired),
         };
         let available_msat = self.sendable_msat();
         if amount > available_msat {
-            return Err(NodeError::InsufficientLiquidity { amount_msat: amount, available_msat });
+            return Err(NodeError::InsufficientLiquidity {
+                amount_msat: amount,
+                available_msat,
+            });
         }
-        let route = max_fee_msat.map(|fee| RouteParametersConfig { max_total_routing_fee_msat: Some(fee), ..Default::default() });
+        let route = max_fee_msat.map(|fee| RouteParametersConfig {
+            max_total_routing_fee_msat: Some(fee),
+            ..Default::default()
+        });
         let result = match (invoice.amount_milli_satoshis(), amount_msat) {
             (Some(_), _) => self.node.bolt11_payment().send(&invoice, route),
-            (None, _) => self.node.bolt11_payment().send_using_amount(&invoice, amount, route),
+            (None, _) => self
+                .node
+                .bolt11_payment()
+                .send_using_amount(&invoice, amount, route),
         };
         match result {
             Ok(_) | Err(ldk_node::NodeError::DuplicatePayment) => Ok(payment_hash),
@@ -304,9 +385,13 @@ impl LightningNode for LdkNode {
 
     fn payment(&self, payment_hash: &str) -> Option<PaymentInfo> {
         let hash = parse_hash(payment_hash)?;
-        let details = self.node.payment(&ldk_node::lightning::ln::channelmanager::PaymentId(hash))?;
+        let details = self
+            .node
+            .payment(&ldk_node::lightning::ln::channelmanager::PaymentId(hash))?;
         let preimage = match &details.kind {
-            PaymentKind::Bolt11 { preimage, .. } | PaymentKind::Bolt11Jit { preimage, .. } => preimage.map(|p| hex32(&p.0)),
+            PaymentKind::Bolt11 { preimage, .. } | PaymentKind::Bolt11Jit { preimage, .. } => {
+                preimage.map(|p| hex32(&p.0))
+            }
             PaymentKind::Spontaneous { preimage, .. } => preimage.map(|p| hex32(&p.0)),
             _ => None,
         };
@@ -314,9 +399,15 @@ impl LightningNode for LdkNode {
             PaymentStatus::Pending => PaymentState::Pending,
             PaymentStatus::Succeeded => PaymentState::Succeeded,
             PaymentStatus::Failed => {
-                let reason = self.failures.lock().ok().and_then(|f| f.reasons.get(&hash).cloned());
-                PaymentState::Failed { reason: reason.unwrap_or_else(|| "failed".to_string()) }
-            },
+                let reason = self
+                    .failures
+                    .lock()
+                    .ok()
+                    .and_then(|f| f.reasons.get(&hash).cloned());
+                PaymentState::Failed {
+                    reason: reason.unwrap_or_else(|| "failed".to_string()),
+                }
+            }
         };
         Some(PaymentInfo {
             payment_hash: payment_hash.to_string(),
@@ -351,20 +442,36 @@ fn closing_sat(balance: &ldk_node::LightningBalance) -> u64 {
     use ldk_node::LightningBalance as L;
     match balance {
         L::ClaimableOnChannelClose { .. } => 0,
-        L::ClaimableAwaitingConfirmations { amount_satoshis, .. }
-        | L::ContentiousClaimable { amount_satoshis, .. }
-        | L::MaybeTimeoutClaimableHTLC { amount_satoshis, .. }
-        | L::MaybePreimageClaimableHTLC { amount_satoshis, .. }
-        | L::CounterpartyRevokedOutputClaimable { amount_satoshis, .. } => *amount_satoshis,
+        L::ClaimableAwaitingConfirmations {
+            amount_satoshis, ..
+        }
+        | L::ContentiousClaimable {
+            amount_satoshis, ..
+        }
+        | L::MaybeTimeoutClaimableHTLC {
+            amount_satoshis, ..
+        }
+        | L::MaybePreimageClaimableHTLC {
+            amount_satoshis, ..
+        }
+        | L::CounterpartyRevokedOutputClaimable {
+            amount_satoshis, ..
+        } => *amount_satoshis,
     }
 }
 
+/// Swept outputs not yet confirmed. Once the sweep confirms the funds are in the wallet
+/// balance, even though the sweeper keeps tracking the output for thousands of blocks.
 fn pending_sweep_sat(balance: &ldk_node::PendingSweepBalance) -> u64 {
     use ldk_node::PendingSweepBalance as P;
     match balance {
-        P::PendingBroadcast { amount_satoshis, .. }
-        | P::BroadcastAwaitingConfirmation { amount_satoshis, .. }
-        | P::AwaitingThresholdConfirmations { amount_satoshis, .. } => *amount_satoshis,
+        P::PendingBroadcast {
+            amount_satoshis, ..
+        }
+        | P::BroadcastAwaitingConfirmation {
+            amount_satoshis, ..
+        } => *amount_satoshis,
+        P::AwaitingThresholdConfirmations { .. } => 0,
     }
 }
 
@@ -379,39 +486,76 @@ async fn pump_events(
     loop {
         let event = node.next_event_async().await;
         let typed = match event {
-            Event::PaymentReceived { payment_hash, amount_msat, .. } => {
-                Some(NodeEvent::PaymentReceived { node: name.clone(), payment_hash: hex32(&payment_hash.0), amount_msat })
-            },
-            Event::PaymentSuccessful { payment_hash, payment_preimage, fee_paid_msat, .. } => Some(NodeEvent::PaymentSucceeded {
+            Event::PaymentReceived {
+                payment_hash,
+                amount_msat,
+                ..
+            } => Some(NodeEvent::PaymentReceived {
+                node: name.clone(),
+                payment_hash: hex32(&payment_hash.0),
+                amount_msat,
+            }),
+            Event::PaymentSuccessful {
+                payment_hash,
+                payment_preimage,
+                fee_paid_msat,
+                ..
+            } => Some(NodeEvent::PaymentSucceeded {
                 node: name.clone(),
                 payment_hash: hex32(&payment_hash.0),
                 preimage: payment_preimage.map(|p| hex32(&p.0)),
                 fee_msat: fee_paid_msat,
             }),
-            Event::PaymentFailed { payment_hash, reason, .. } => {
-                let reason = reason.map(|r| format!("{r:?}")).unwrap_or_else(|| "unknown".to_string());
+            Event::PaymentFailed {
+                payment_hash,
+                reason,
+                ..
+            } => {
+                let reason = reason
+                    .map(|r| format!("{r:?}"))
+                    .unwrap_or_else(|| "unknown".to_string());
                 if let (Some(hash), Ok(mut log)) = (payment_hash, failures.lock()) {
                     log.record(hash.0, reason.clone());
                 }
-                Some(NodeEvent::PaymentFailed { node: name.clone(), payment_hash: payment_hash.map(|h| hex32(&h.0)), reason })
-            },
-            Event::PaymentForwarded { total_fee_earned_msat, .. } => {
-                Some(NodeEvent::PaymentForwarded { node: name.clone(), fee_earned_msat: total_fee_earned_msat })
-            },
-            Event::ChannelPending { channel_id, counterparty_node_id, .. } => Some(NodeEvent::ChannelPending {
+                Some(NodeEvent::PaymentFailed {
+                    node: name.clone(),
+                    payment_hash: payment_hash.map(|h| hex32(&h.0)),
+                    reason,
+                })
+            }
+            Event::PaymentForwarded {
+                total_fee_earned_msat,
+                ..
+            } => Some(NodeEvent::PaymentForwarded {
+                node: name.clone(),
+                fee_earned_msat: total_fee_earned_msat,
+            }),
+            Event::ChannelPending {
+                channel_id,
+                counterparty_node_id,
+                ..
+            } => Some(NodeEvent::ChannelPending {
                 node: name.clone(),
                 channel_id: channel_id.to_string(),
                 counterparty: counterparty_node_id.to_string(),
             }),
-            Event::ChannelReady { channel_id, counterparty_node_id, .. } => Some(NodeEvent::ChannelReady {
+            Event::ChannelReady {
+                channel_id,
+                counterparty_node_id,
+                ..
+            } => Some(NodeEvent::ChannelReady {
                 node: name.clone(),
                 channel_id: channel_id.to_string(),
                 counterparty: counterparty_node_id.map(|c| c.to_string()),
             }),
-            Event::ChannelClosed { channel_id, reason, .. } => Some(NodeEvent::ChannelClosed {
+            Event::ChannelClosed {
+                channel_id, reason, ..
+            } => Some(NodeEvent::ChannelClosed {
                 node: name.clone(),
                 channel_id: channel_id.to_string(),
-                reason: reason.map(|r| r.to_string()).unwrap_or_else(|| "unknown".to_string()),
+                reason: reason
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "unknown".to_string()),
             }),
             // Claimable (held invoices) and splices are not used yet.
             _ => None,

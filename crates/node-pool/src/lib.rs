@@ -17,7 +17,7 @@ pub use crate::ldk::LdkNode;
 pub use crate::node::LightningNode;
 pub use crate::pool::{NodeHealth, NodePool, NodeStatus};
 pub use crate::types::{
-    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeId, NodeInfo, OnchainBalance, PaymentDirection, PaymentInfo,
-    PaymentState, PeerAddress,
+    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeId, NodeInfo, OnchainBalance,
+    PaymentDirection, PaymentInfo, PaymentState, PeerAddress,
 };
 pub use ldk_node::bitcoin::Network;

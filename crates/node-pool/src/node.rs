@@ -34,12 +34,21 @@ pub trait LightningNode: Send + Sync {
 
     fn channels(&self) -> Vec<ChannelInfo>;
 
-    async fn create_invoice(&self, amount_msat: u64, description: &str, expiry_secs: u32) -> Result<Invoice, NodeError>;
+    async fn create_invoice(
+        &self,
+        amount_msat: u64,
+        description: &str,
+        expiry_secs: u32,
+    ) -> Result<Invoice, NodeError>;
 
     /// Starts paying a BOLT11 invoice; returns its payment hash. Idempotent per payment hash:
     /// paying an invoice that is pending or paid returns the same hash without paying again.
-    async fn pay_invoice(&self, bolt11: &str, amount_msat: Option<u64>, max_fee_msat: Option<u64>)
-        -> Result<String, NodeError>;
+    async fn pay_invoice(
+        &self,
+        bolt11: &str,
+        amount_msat: Option<u64>,
+        max_fee_msat: Option<u64>,
+    ) -> Result<String, NodeError>;
 
     /// A payment by hex payment hash.
     fn payment(&self, payment_hash: &str) -> Option<PaymentInfo>;

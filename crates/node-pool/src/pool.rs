@@ -9,7 +9,9 @@ use crate::node::LightningNode;
 pub enum NodeHealth {
     Healthy,
     /// Out of rotation, with why.
-    Down { reason: String },
+    Down {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,16 +39,25 @@ pub struct NodePool {
 
 fn health_of(member: &Member) -> NodeHealth {
     if let Some(reason) = &member.fenced {
-        return NodeHealth::Down { reason: reason.clone() };
+        return NodeHealth::Down {
+            reason: reason.clone(),
+        };
     }
     if !member.node.info().running {
-        return NodeHealth::Down { reason: "not running".to_string() };
+        return NodeHealth::Down {
+            reason: "not running".to_string(),
+        };
     }
     NodeHealth::Healthy
 }
 
 fn status_of(member: &Member) -> NodeStatus {
-    let usable: Vec<_> = member.node.channels().into_iter().filter(|c| c.is_usable).collect();
+    let usable: Vec<_> = member
+        .node
+        .channels()
+        .into_iter()
+        .filter(|c| c.is_usable)
+        .collect();
     NodeStatus {
         name: member.node.name().to_string(),
         health: health_of(member),
@@ -80,7 +91,10 @@ impl NodePool {
     /// Replaces a member by name (e.g. after a restart), keeping its fence.
     pub fn replace(&self, node: Arc<dyn LightningNode>) -> Result<(), PoolError> {
         let mut members = self.write();
-        let member = members.iter_mut().find(|m| m.node.name() == node.name()).ok_or_else(|| PoolError::UnknownNode(node.name().to_string()))?;
+        let member = members
+            .iter_mut()
+            .find(|m| m.node.name() == node.name())
+            .ok_or_else(|| PoolError::UnknownNode(node.name().to_string()))?;
         member.node = node;
         Ok(())
     }
@@ -100,14 +114,20 @@ impl NodePool {
     /// Takes a node out of rotation until [`NodePool::restore`].
     pub fn fence(&self, name: &str, reason: impl Into<String>) -> Result<(), PoolError> {
         let mut members = self.write();
-        let member = members.iter_mut().find(|m| m.node.name() == name).ok_or_else(|| PoolError::UnknownNode(name.to_string()))?;
+        let member = members
+            .iter_mut()
+            .find(|m| m.node.name() == name)
+            .ok_or_else(|| PoolError::UnknownNode(name.to_string()))?;
         member.fenced = Some(reason.into());
         Ok(())
     }
 
     pub fn restore(&self, name: &str) -> Result<(), PoolError> {
         let mut members = self.write();
-        let member = members.iter_mut().find(|m| m.node.name() == name).ok_or_else(|| PoolError::UnknownNode(name.to_string()))?;
+        let member = members
+            .iter_mut()
+            .find(|m| m.node.name() == name)
+            .ok_or_else(|| PoolError::UnknownNode(name.to_string()))?;
         member.fenced = None;
         Ok(())
     }
@@ -118,7 +138,11 @@ impl NodePool {
 
     /// The node to send `amount_msat` through, restricted to `candidates` if given (e.g. the
     /// nodes a tenant may use).
-    pub fn select_for_payment(&self, amount_msat: u64, candidates: Option<&[&str]>) -> Result<Arc<dyn LightningNode>, PoolError> {
+    pub fn select_for_payment(
+        &self,
+        amount_msat: u64,
+        candidates: Option<&[&str]>,
+    ) -> Result<Arc<dyn LightningNode>, PoolError> {
         let members = self.read();
         let mut best_available_msat = 0;
         let mut chosen: Option<(&Member, u64)> = None;
@@ -131,12 +155,17 @@ impl NodePool {
                 continue;
             }
             best_available_msat = best_available_msat.max(status.sendable_msat);
-            if status.sendable_msat >= amount_msat && chosen.is_none_or(|(_, best)| status.sendable_msat > best) {
+            if status.sendable_msat >= amount_msat
+                && chosen.is_none_or(|(_, best)| status.sendable_msat > best)
+            {
                 chosen = Some((member, status.sendable_msat));
             }
         }
         chosen
             .map(|(member, _)| Arc::clone(&member.node))
-            .ok_or(PoolError::NoCapacity { amount_msat, best_available_msat })
+            .ok_or(PoolError::NoCapacity {
+                amount_msat,
+                best_available_msat,
+            })
     }
 }

@@ -93,11 +93,39 @@ pub struct PaymentInfo {
 /// What happened on a node, in the order the node reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeEvent {
-    PaymentReceived { node: String, payment_hash: String, amount_msat: u64 },
-    PaymentSucceeded { node: String, payment_hash: String, preimage: Option<String>, fee_msat: Option<u64> },
-    PaymentFailed { node: String, payment_hash: Option<String>, reason: String },
-    PaymentForwarded { node: String, fee_earned_msat: Option<u64> },
-    ChannelPending { node: String, channel_id: String, counterparty: NodeId },
-    ChannelReady { node: String, channel_id: String, counterparty: Option<NodeId> },
-    ChannelClosed { node: String, channel_id: String, reason: String },
+    PaymentReceived {
+        node: String,
+        payment_hash: String,
+        amount_msat: u64,
+    },
+    PaymentSucceeded {
+        node: String,
+        payment_hash: String,
+        preimage: Option<String>,
+        fee_msat: Option<u64>,
+    },
+    PaymentFailed {
+        node: String,
+        payment_hash: Option<String>,
+        reason: String,
+    },
+    PaymentForwarded {
+        node: String,
+        fee_earned_msat: Option<u64>,
+    },
+    ChannelPending {
+        node: String,
+        channel_id: String,
+        counterparty: NodeId,
+    },
+    ChannelReady {
+        node: String,
+        channel_id: String,
+        counterparty: Option<NodeId>,
+    },
+    ChannelClosed {
+        node: String,
+        channel_id: String,
+        reason: String,
+    },
 }

@@ -21,13 +21,25 @@ fn main() {
         _ => {
             eprintln!("lab-node: LISTEN_ADDR and DEVNET_RPC_ADDR must be host:port");
             std::process::exit(2);
-        },
+        }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async move {
-        let chain_source =
-            ChainSource::BitcoindRpc { host: rpc.ip().to_string(), port: rpc.port(), user: "fulgur".into(), password: "fulgur".into() };
-        let config = NodeConfig::new(args[1].clone(), args[2].clone().into(), listen, chain_source);
+        let chain_source = ChainSource::BitcoindRpc {
+            host: rpc.ip().to_string(),
+            port: rpc.port(),
+            user: "fulgur".into(),
+            password: "fulgur".into(),
+        };
+        let config = NodeConfig::new(
+            args[1].clone(),
+            args[2].clone().into(),
+            listen,
+            chain_source,
+        );
         let node = LdkNode::start(config).await.expect("node starts");
         println!("{{\"ready\":\"{}\"}}", node.info().node_id);
         let (lines_tx, mut lines) = tokio::sync::mpsc::channel::<String>(1024);
@@ -54,10 +66,24 @@ async fn answer(node: &LdkNode, line: &str) -> String {
             Err(e) => json(serde_json::json!({"error": e.to_string()})),
         },
         ["open", node_id, addr, sat, push] => {
-            let peer = PeerAddress { node_id: node_id.to_string(), address: addr.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))) };
-            let result = node.open_channel(&peer, sat.parse().unwrap_or(0), push.parse().unwrap_or(0), false).await;
-            json(serde_json::json!({"ok": result.is_ok(), "error": result.err().map(|e| e.to_string())}))
-        },
+            let peer = PeerAddress {
+                node_id: node_id.to_string(),
+                address: addr
+                    .parse()
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            };
+            let result = node
+                .open_channel(
+                    &peer,
+                    sat.parse().unwrap_or(0),
+                    push.parse().unwrap_or(0),
+                    false,
+                )
+                .await;
+            json(
+                serde_json::json!({"ok": result.is_ok(), "error": result.err().map(|e| e.to_string())}),
+            )
+        }
         ["pay", bolt11] => match node.pay_invoice(bolt11, None, None).await {
             Ok(hash) => json(serde_json::json!({"hash": hash})),
             Err(e) => json(serde_json::json!({"error": e.to_string()})),
@@ -70,7 +96,7 @@ async fn answer(node: &LdkNode, line: &str) -> String {
             });
             let fee = node.payment(hash).and_then(|p| p.fee_msat);
             json(serde_json::json!({"state": state, "fee_msat": fee}))
-        },
+        }
         ["channels"] => {
             let channels: Vec<_> = node
                 .channels()
@@ -78,11 +104,13 @@ async fn answer(node: &LdkNode, line: &str) -> String {
                 .map(|c| serde_json::json!({"usable": c.is_usable, "outbound_msat": c.outbound_msat, "inbound_msat": c.inbound_msat}))
                 .collect();
             json(serde_json::json!({"channels": channels}))
-        },
+        }
         ["balance"] => {
             let lightning_sat = node.inner().list_balances().total_lightning_balance_sats;
-            json(serde_json::json!({"onchain_sat": node.onchain_balance().total_sat, "lightning_sat": lightning_sat}))
-        },
+            json(
+                serde_json::json!({"onchain_sat": node.onchain_balance().total_sat, "lightning_sat": lightning_sat}),
+            )
+        }
         _ => json(serde_json::json!({"error": format!("unknown command: {line}")})),
     }
 }
