@@ -405,7 +405,10 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
         "sendrawtransaction" => {
             let tx = deserialize_hex(p.str(0, "hexstring")?)
                 .map_err(|_| RpcError::new(RPC_DESERIALIZATION_ERROR, "TX decode failed"))?;
-            let txid = state.accept(tx).map_err(DevnetError::Rejected)?;
+            let txid = state.accept(tx).map_err(|reason| {
+                tracing::info!(%reason, "sendrawtransaction rejected");
+                DevnetError::Rejected(reason)
+            })?;
             Ok(json!(txid.to_string()))
         }
         "generatetoaddress" => {

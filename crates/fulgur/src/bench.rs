@@ -66,7 +66,8 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
     }
 }
 
-type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<bool>>>>;
+/// Per payment hash, where to send its outcome: `Ok` or the failure reason.
+type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Result<(), String>>>>>;
 
 async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -118,8 +119,8 @@ async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
         tasks.spawn(async move {
             let _permit = permit;
             let begun = Instant::now();
-            let ok = one_payment(&*payer, &*payee, &waiters, amount_msat, i).await;
-            (ok, begun.elapsed())
+            let outcome = one_payment(&*payer, &*payee, &waiters, amount_msat, i).await;
+            (outcome, begun.elapsed())
         });
         if i > 0 && i % 500 == 0 {
             eprintln!(
@@ -131,14 +132,22 @@ async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
     }
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
     let (mut succeeded, mut failed) = (0, 0);
+    let mut failure_reasons: HashMap<String, u32> = HashMap::new();
     while let Some(joined) = tasks.join_next().await {
-        let (ok, latency) = joined?;
-        if ok {
-            succeeded += 1;
-            histogram.saturating_record(latency.as_micros() as u64);
-        } else {
-            failed += 1;
+        let (outcome, latency) = joined?;
+        match outcome {
+            Ok(()) => {
+                succeeded += 1;
+                histogram.saturating_record(latency.as_micros() as u64);
+            },
+            Err(reason) => {
+                failed += 1;
+                *failure_reasons.entry(reason).or_default() += 1;
+            },
         }
+    }
+    for (reason, count) in &failure_reasons {
+        eprintln!("bench: {count} failed: {reason}");
     }
     let elapsed = started.elapsed();
     dispatcher.abort();
@@ -189,28 +198,24 @@ async fn one_payment(
     waiters: &Waiters,
     amount_msat: u64,
     i: u32,
-) -> bool {
-    let Ok(invoice) = payee
+) -> Result<(), String> {
+    let invoice = payee
         .create_invoice(amount_msat, &format!("bench {i}"), 3600)
         .await
-    else {
-        return false;
-    };
+        .map_err(|e| format!("invoice: {e}"))?;
     let (done, outcome) = oneshot::channel();
     if let Ok(mut waiting) = waiters.lock() {
         waiting.insert(invoice.payment_hash.clone(), done);
     }
-    if payer
+    payer
         .pay_invoice(&invoice.bolt11, None, None)
         .await
-        .is_err()
-    {
-        return false;
+        .map_err(|e| format!("pay: {e}"))?;
+    match tokio::time::timeout(PAYMENT_TIMEOUT, outcome).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err("event stream closed".to_string()),
+        Err(_) => Err("timed out".to_string()),
     }
-    matches!(
-        tokio::time::timeout(PAYMENT_TIMEOUT, outcome).await,
-        Ok(Ok(true))
-    )
 }
 
 async fn dispatch_outcomes(
@@ -219,11 +224,12 @@ async fn dispatch_outcomes(
 ) {
     loop {
         let (hash, ok) = match events.recv().await {
-            Ok(NodeEvent::PaymentSucceeded { payment_hash, .. }) => (payment_hash, true),
+            Ok(NodeEvent::PaymentSucceeded { payment_hash, .. }) => (payment_hash, Ok(())),
             Ok(NodeEvent::PaymentFailed {
                 payment_hash: Some(payment_hash),
+                reason,
                 ..
-            }) => (payment_hash, false),
+            }) => (payment_hash, Err(reason)),
             Ok(_) => continue,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped)) => {
                 tracing::warn!(skipped, "bench fell behind the event stream");

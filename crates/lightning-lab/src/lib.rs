@@ -253,23 +253,32 @@ impl Lab {
         Ok(())
     }
 
-    /// Opens a channel and waits until its funding transaction is in the mempool.
+    /// Opens a channel, waits until its funding transaction is in the mempool, and mines it
+    /// into a block: ldk-node's wallet only marks the funding coins spent once it syncs, so
+    /// a second open before that would pick the same coins and be refused as a double spend.
     pub async fn open_channel(&self, spec: &ChannelSpec) -> Result<ChannelRef, LabError> {
         let from = self.node(&spec.from)?;
         let to = self.peer_address(&spec.to)?;
         let mut events = from.subscribe();
         let channel = from
-            .open_channel(
-                &to,
-                spec.capacity_sat,
-                spec.push_msat,
-                self.config.announce_channels,
-            )
+            .open_channel(&to, spec.capacity_sat, spec.push_msat, self.config.announce_channels)
             .await?;
         wait::next_matching(&mut events, DEFAULT_WAIT, |e| {
             matches!(e, NodeEvent::ChannelPending { counterparty, .. } if *counterparty == to.node_id)
         })
         .await?;
+        let funding = from
+            .channels()
+            .into_iter()
+            .find(|c| c.channel == channel)
+            .and_then(|c| c.funding_txid);
+        wait_until("funding transaction in the mempool", DEFAULT_WAIT, || {
+            funding.as_deref().is_some_and(|txid| {
+                self.devnet.mempool_txids().iter().any(|t| t.to_string() == txid)
+            })
+        })
+        .await?;
+        self.mine(1).await?;
         Ok(channel)
     }
 

@@ -23,6 +23,10 @@ pub enum NodeError {
         amount_msat: u64,
         available_msat: u64,
     },
+    /// No route has room for the payment now (e.g. every channel's HTLC slots are in use);
+    /// retrying shortly may succeed.
+    #[error("no route can carry the payment right now; retry later")]
+    NoRouteNow,
     #[error("not enough on-chain funds to open the channel")]
     InsufficientOnchainFunds,
     #[error("cannot reach peer {0}")]
@@ -51,6 +55,7 @@ impl From<ldk_node::NodeError> for NodeError {
                 amount_msat: 0,
                 reason: "rejected by the node",
             },
+            E::PaymentSendingFailed => NodeError::NoRouteNow,
             E::InvalidChannelId => NodeError::UnknownChannel(e.to_string()),
             E::InvoiceCreationFailed => NodeError::InvalidDescription(e.to_string()),
             other => NodeError::Backend(other.to_string()),

@@ -155,13 +155,15 @@ impl LdkNode {
         Ok(invoice)
     }
 
-    /// What the usable channels can send right now, summed (multi-path payments may split).
+    /// What the usable channels hold on our side, summed (multi-path payments may split).
+    /// Balance, not the momentary HTLC limit: a channel whose HTLC slots are full frees them
+    /// within a round trip, and LDK retries; only a missing balance is a caller error.
     fn sendable_msat(&self) -> u64 {
         self.node
             .list_channels()
             .iter()
             .filter(|c| c.is_usable)
-            .map(|c| c.next_outbound_htlc_limit_msat)
+            .map(|c| c.outbound_capacity_msat)
             .sum()
     }
 }
