@@ -23,9 +23,19 @@ pub enum ChainSource {
     },
 }
 
+/// Where a node keeps its channel state, wallet and payments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NodeStore {
+    /// Fulgur's group-commit log (`node-store`): durable, one fsync per batch of writes.
+    #[default]
+    Log,
+    /// ldk-node's SQLite store: durable, several fsyncs per write, one writer at a time.
+    Sqlite,
+}
+
 /// One node's configuration. Defaults (see [`NodeConfig::new`]): regtest, anchor channels
-/// with a 25,000 sat on-chain reserve per channel, ldk-node's log records routed to the
-/// `log` facade (so the process's tracing subscriber filters them).
+/// with a 25,000 sat on-chain reserve per channel, the group-commit log store, ldk-node's
+/// log records routed to the `log` facade (so the process's tracing subscriber filters them).
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     /// Pool-unique name, also the node's alias (at most 32 bytes).
@@ -41,6 +51,7 @@ pub struct NodeConfig {
     pub seed: Option<[u8; 64]>,
     /// On-chain reserve kept per anchor channel to pay for fee bumping on force close.
     pub anchor_reserve_per_channel_sat: u64,
+    pub store: NodeStore,
 }
 
 impl NodeConfig {
@@ -58,6 +69,7 @@ impl NodeConfig {
             chain_source,
             seed: None,
             anchor_reserve_per_channel_sat: 25_000,
+            store: NodeStore::default(),
         }
     }
 }

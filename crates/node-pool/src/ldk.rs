@@ -20,7 +20,8 @@ use ldk_node::{Builder, Event, UserChannelId};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::config::{ChainSource, NodeConfig};
+use crate::config::{ChainSource, NodeConfig, NodeStore};
+use node_store::LogStore;
 use crate::error::NodeError;
 use crate::node::LightningNode;
 use crate::types::{
@@ -105,11 +106,15 @@ impl LdkNode {
             builder.set_entropy_seed_bytes(seed);
         }
         builder.set_log_facade_logger();
-        let node = Arc::new(
-            builder
-                .build()
-                .map_err(|e| NodeError::Build(e.to_string()))?,
-        );
+        let built = match config.store {
+            NodeStore::Log => {
+                let store = LogStore::open(&config.storage_dir.join("store"))
+                    .map_err(|e| NodeError::Build(format!("node store: {e}")))?;
+                builder.build_with_store(Arc::new(store))
+            },
+            NodeStore::Sqlite => builder.build(),
+        };
+        let node = Arc::new(built.map_err(|e| NodeError::Build(e.to_string()))?);
         node.start().map_err(NodeError::from)?;
 
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);

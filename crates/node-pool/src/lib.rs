@@ -11,7 +11,7 @@ mod node;
 mod pool;
 mod types;
 
-pub use crate::config::{ChainSource, NodeConfig};
+pub use crate::config::{ChainSource, NodeConfig, NodeStore};
 pub use crate::error::{NodeError, PoolError};
 pub use crate::ldk::LdkNode;
 pub use crate::node::LightningNode;

@@ -1,0 +1,181 @@
+//! The one thread that appends to the log: it takes every write queued while the previous
+//! fsync ran, appends them in one write, fsyncs once, applies them to the in-memory map and
+//! only then acknowledges each (read-your-writes, durable before acknowledged).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, RwLock};
+
+use crate::record::{self, Op};
+use crate::Map;
+
+const LOG_FILE: &str = "kv.log";
+/// Bounds the queue of writes waiting for the committer (writers block when it is full).
+const MAX_QUEUED_WRITES: usize = 4096;
+/// Bounds one batch, so one fsync never waits on an unbounded amount of data.
+const MAX_BATCH_WRITES: usize = 1024;
+/// Default: compact when the log exceeds 64 MiB and four times the live data.
+pub(crate) const DEFAULT_COMPACT_MIN_BYTES: u64 = 64 * 1024 * 1024;
+
+pub(crate) enum Reply {
+    Sync(mpsc::Sender<io::Result<()>>),
+    Async(tokio::sync::oneshot::Sender<io::Result<()>>),
+}
+
+impl Reply {
+    fn send(self, result: io::Result<()>) {
+        match self {
+            Reply::Sync(done) => {
+                let _ = done.send(result);
+            },
+            Reply::Async(done) => {
+                let _ = done.send(result);
+            },
+        }
+    }
+}
+
+pub(crate) struct Request {
+    pub op: Op,
+    pub reply: Reply,
+}
+
+pub(crate) struct Committer {
+    dir: PathBuf,
+    file: File,
+    log_bytes: u64,
+    compact_min_bytes: u64,
+}
+
+fn copy_error(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
+}
+
+fn apply(map: &mut Map, op: Op) {
+    match op {
+        Op::Put(key, value) => {
+            map.entry((key.primary, key.secondary)).or_default().insert(key.key, value);
+        },
+        Op::Remove(key) => {
+            let namespace = (key.primary, key.secondary);
+            if let Some(entries) = map.get_mut(&namespace) {
+                entries.remove(&key.key);
+                if entries.is_empty() {
+                    map.remove(&namespace);
+                }
+            }
+        },
+    }
+}
+
+fn live_bytes(map: &Map) -> u64 {
+    map.iter()
+        .flat_map(|((p, s), entries)| entries.iter().map(move |(k, v)| (p.len() + s.len() + k.len() + v.len() + 16) as u64))
+        .sum()
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Committer {
+    /// Replays the log (dropping a torn tail) and returns the committer and the live map.
+    pub fn open(dir: &Path, compact_min_bytes: u64) -> io::Result<(Self, Map)> {
+        fs::create_dir_all(dir)?;
+        let path = dir.join(LOG_FILE);
+        let _ = fs::remove_file(dir.join(format!("{LOG_FILE}.tmp"))); // an unfinished compaction
+        let mut bytes = Vec::new();
+        if path.exists() {
+            File::open(&path)?.read_to_end(&mut bytes)?;
+        }
+        let (ops, valid_len) = record::decode_all(&bytes);
+        if valid_len < bytes.len() {
+            tracing::warn!(dropped_bytes = bytes.len() - valid_len, "node store: dropping an unacknowledged torn tail");
+        }
+        let mut map = Map::new();
+        for op in ops {
+            apply(&mut map, op);
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        file.set_len(valid_len as u64)?;
+        file.sync_all()?;
+        sync_dir(dir)?;
+        Ok((Self { dir: dir.to_path_buf(), file, log_bytes: valid_len as u64, compact_min_bytes }, map))
+    }
+
+    pub fn spawn(self, map: Arc<RwLock<Map>>) -> io::Result<mpsc::SyncSender<Request>> {
+        let (requests, queue) = mpsc::sync_channel::<Request>(MAX_QUEUED_WRITES);
+        std::thread::Builder::new().name("node-store-commit".into()).spawn(move || self.run(queue, map))?;
+        Ok(requests)
+    }
+
+    fn run(mut self, queue: mpsc::Receiver<Request>, map: Arc<RwLock<Map>>) {
+        let mut failed: Option<io::Error> = None;
+        while let Ok(first) = queue.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH_WRITES {
+                match queue.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            if let Some(e) = &failed {
+                // Fail-stop: after a write we could not undo, accept nothing more.
+                batch.into_iter().for_each(|r| r.reply.send(Err(copy_error(e))));
+                continue;
+            }
+            let mut buf = Vec::new();
+            for request in &batch {
+                record::encode(&request.op, &mut buf);
+            }
+            let result = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
+            if let Err(e) = result {
+                // Undo a partial append so a later batch is not hidden behind torn bytes.
+                if self.file.set_len(self.log_bytes).and_then(|()| self.file.sync_data()).is_err() {
+                    failed = Some(copy_error(&e));
+                }
+                batch.into_iter().for_each(|r| r.reply.send(Err(copy_error(&e))));
+                continue;
+            }
+            self.log_bytes += buf.len() as u64;
+            let mut replies = Vec::with_capacity(batch.len());
+            match map.write() {
+                Ok(mut live) => {
+                    for request in batch {
+                        apply(&mut live, request.op);
+                        replies.push(request.reply);
+                    }
+                    if self.log_bytes > self.compact_min_bytes && self.log_bytes > 4 * live_bytes(&live) {
+                        if let Err(e) = self.compact(&live) {
+                            tracing::error!(error = %e, "node store: compaction failed; the log keeps growing");
+                        }
+                    }
+                },
+                Err(_) => failed = Some(io::Error::other("store lock poisoned")),
+            }
+            replies.into_iter().for_each(|reply| reply.send(Ok(())));
+        }
+    }
+
+    /// Rewrites the log as one put per live key: temp file, fsync, rename, fsync directory.
+    fn compact(&mut self, live: &Map) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{LOG_FILE}.tmp"));
+        let mut buf = Vec::new();
+        for ((primary, secondary), entries) in live {
+            for (key, value) in entries {
+                let key = record::Key { primary: primary.clone(), secondary: secondary.clone(), key: key.clone() };
+                record::encode(&Op::Put(key, value.clone()), &mut buf);
+            }
+        }
+        let mut file = File::create(&tmp)?;
+        file.write_all(&buf)?;
+        file.sync_all()?;
+        let path = self.dir.join(LOG_FILE);
+        fs::rename(&tmp, &path)?;
+        sync_dir(&self.dir)?;
+        self.file = OpenOptions::new().append(true).open(&path)?;
+        self.log_bytes = buf.len() as u64;
+        Ok(())
+    }
+}
