@@ -139,11 +139,11 @@ async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
             Ok(()) => {
                 succeeded += 1;
                 histogram.saturating_record(latency.as_micros() as u64);
-            },
+            }
             Err(reason) => {
                 failed += 1;
                 *failure_reasons.entry(reason).or_default() += 1;
-            },
+            }
         }
     }
     for (reason, count) in &failure_reasons {

@@ -261,7 +261,12 @@ impl Lab {
         let to = self.peer_address(&spec.to)?;
         let mut events = from.subscribe();
         let channel = from
-            .open_channel(&to, spec.capacity_sat, spec.push_msat, self.config.announce_channels)
+            .open_channel(
+                &to,
+                spec.capacity_sat,
+                spec.push_msat,
+                self.config.announce_channels,
+            )
             .await?;
         wait::next_matching(&mut events, DEFAULT_WAIT, |e| {
             matches!(e, NodeEvent::ChannelPending { counterparty, .. } if *counterparty == to.node_id)
@@ -274,7 +279,10 @@ impl Lab {
             .and_then(|c| c.funding_txid);
         wait_until("funding transaction in the mempool", DEFAULT_WAIT, || {
             funding.as_deref().is_some_and(|txid| {
-                self.devnet.mempool_txids().iter().any(|t| t.to_string() == txid)
+                self.devnet
+                    .mempool_txids()
+                    .iter()
+                    .any(|t| t.to_string() == txid)
             })
         })
         .await?;

@@ -21,16 +21,21 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::config::{ChainSource, NodeConfig, NodeStore};
-use node_store::LogStore;
 use crate::error::NodeError;
 use crate::node::LightningNode;
 use crate::types::{
     ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeInfo, OnchainBalance, PaymentDirection,
     PaymentInfo, PaymentState, PeerAddress,
 };
+use node_store::LogStore;
 
 /// Bound of the event fan-out; slower subscribers see `Lagged` and reconcile.
 const EVENT_CHANNEL_CAPACITY: usize = 4096;
+/// Bounds on retrying a send that found no route because channels were momentarily full:
+/// at most about 2 s in all.
+const MAX_SEND_ATTEMPTS: u32 = 16;
+const SEND_RETRY_FIRST_BACKOFF: Duration = Duration::from_millis(5);
+const SEND_RETRY_MAX_BACKOFF: Duration = Duration::from_millis(200);
 /// Bound of remembered failure reasons (oldest dropped first).
 const MAX_REMEMBERED_FAILURES: usize = 10_000;
 
@@ -111,7 +116,7 @@ impl LdkNode {
                 let store = LogStore::open(&config.storage_dir.join("store"))
                     .map_err(|e| NodeError::Build(format!("node store: {e}")))?;
                 builder.build_with_store(Arc::new(store))
-            },
+            }
             NodeStore::Sqlite => builder.build(),
         };
         let node = Arc::new(built.map_err(|e| NodeError::Build(e.to_string()))?);
@@ -377,17 +382,28 @@ impl LightningNode for LdkNode {
             max_total_routing_fee_msat: Some(fee),
             ..Default::default()
         });
-        let result = match (invoice.amount_milli_satoshis(), amount_msat) {
-            (Some(_), _) => self.node.bolt11_payment().send(&invoice, route),
-            (None, _) => self
-                .node
-                .bolt11_payment()
-                .send_using_amount(&invoice, amount, route),
-        };
-        match result {
-            Ok(_) | Err(ldk_node::NodeError::DuplicatePayment) => Ok(payment_hash),
-            Err(e) => Err(e.into()),
+        // Every channel's HTLC slots can be briefly in use under load; LDK then finds no
+        // route at once and records the attempt as failed, so a bounded retry is safe (the
+        // retry is a new attempt for the same payment hash, never a second payment).
+        let mut backoff = SEND_RETRY_FIRST_BACKOFF;
+        for attempt in 1..=MAX_SEND_ATTEMPTS {
+            let result = match invoice.amount_milli_satoshis() {
+                Some(_) => self.node.bolt11_payment().send(&invoice, route),
+                None => self
+                    .node
+                    .bolt11_payment()
+                    .send_using_amount(&invoice, amount, route),
+            };
+            match result {
+                Ok(_) | Err(ldk_node::NodeError::DuplicatePayment) => return Ok(payment_hash),
+                Err(ldk_node::NodeError::PaymentSendingFailed) if attempt < MAX_SEND_ATTEMPTS => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(SEND_RETRY_MAX_BACKOFF);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(NodeError::NoRouteNow)
     }
 
     fn payment(&self, payment_hash: &str) -> Option<PaymentInfo> {

@@ -4,6 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, RwLock};
 
@@ -15,6 +16,10 @@ const LOG_FILE: &str = "kv.log";
 const MAX_QUEUED_WRITES: usize = 4096;
 /// Bounds one batch, so one fsync never waits on an unbounded amount of data.
 const MAX_BATCH_WRITES: usize = 1024;
+/// The log is zero-filled this far ahead of its end, so that appends overwrite allocated
+/// blocks and `fdatasync` flushes data only, not file-size metadata (as databases recycle WAL
+/// files). Replay stops at the first zero byte where a record should start.
+const PREALLOCATE_BYTES: u64 = 32 * 1024 * 1024;
 /// Default: compact when the log exceeds 64 MiB and four times the live data.
 pub(crate) const DEFAULT_COMPACT_MIN_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -28,10 +33,10 @@ impl Reply {
         match self {
             Reply::Sync(done) => {
                 let _ = done.send(result);
-            },
+            }
             Reply::Async(done) => {
                 let _ = done.send(result);
-            },
+            }
         }
     }
 }
@@ -44,7 +49,10 @@ pub(crate) struct Request {
 pub(crate) struct Committer {
     dir: PathBuf,
     file: File,
+    /// End of the records (where the next batch goes).
     log_bytes: u64,
+    /// File length, zero-filled past `log_bytes`.
+    allocated_bytes: u64,
     compact_min_bytes: u64,
 }
 
@@ -55,8 +63,10 @@ fn copy_error(e: &io::Error) -> io::Error {
 fn apply(map: &mut Map, op: Op) {
     match op {
         Op::Put(key, value) => {
-            map.entry((key.primary, key.secondary)).or_default().insert(key.key, value);
-        },
+            map.entry((key.primary, key.secondary))
+                .or_default()
+                .insert(key.key, value);
+        }
         Op::Remove(key) => {
             let namespace = (key.primary, key.secondary);
             if let Some(entries) = map.get_mut(&namespace) {
@@ -65,13 +75,17 @@ fn apply(map: &mut Map, op: Op) {
                     map.remove(&namespace);
                 }
             }
-        },
+        }
     }
 }
 
 fn live_bytes(map: &Map) -> u64 {
     map.iter()
-        .flat_map(|((p, s), entries)| entries.iter().map(move |(k, v)| (p.len() + s.len() + k.len() + v.len() + 16) as u64))
+        .flat_map(|((p, s), entries)| {
+            entries
+                .iter()
+                .map(move |(k, v)| (p.len() + s.len() + k.len() + v.len() + 16) as u64)
+        })
         .sum()
 }
 
@@ -91,22 +105,56 @@ impl Committer {
         }
         let (ops, valid_len) = record::decode_all(&bytes);
         if valid_len < bytes.len() {
-            tracing::warn!(dropped_bytes = bytes.len() - valid_len, "node store: dropping an unacknowledged torn tail");
+            tracing::warn!(
+                dropped_bytes = bytes.len() - valid_len,
+                "node store: dropping an unacknowledged torn tail"
+            );
         }
         let mut map = Map::new();
         for op in ops {
             apply(&mut map, op);
         }
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        file.set_len(valid_len as u64)?;
-        file.sync_all()?;
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)?;
+        let tail = &bytes[valid_len..];
+        if tail.iter().any(|b| *b != 0) {
+            // Zero an unacknowledged torn tail so no fragment of it is ever read as a record.
+            file.write_all_at(&vec![0; tail.len()], valid_len as u64)?;
+            file.sync_data()?;
+        }
         sync_dir(dir)?;
-        Ok((Self { dir: dir.to_path_buf(), file, log_bytes: valid_len as u64, compact_min_bytes }, map))
+        let committer = Self {
+            dir: dir.to_path_buf(),
+            file,
+            log_bytes: valid_len as u64,
+            allocated_bytes: bytes.len() as u64,
+            compact_min_bytes,
+        };
+        Ok((committer, map))
+    }
+
+    /// Makes sure `len` more bytes fit in the zero-filled region.
+    fn reserve(&mut self, len: u64) -> io::Result<()> {
+        if self.log_bytes + len <= self.allocated_bytes {
+            return Ok(());
+        }
+        let grow = PREALLOCATE_BYTES.max(len);
+        self.file
+            .write_all_at(&vec![0; grow as usize], self.allocated_bytes)?;
+        self.file.sync_all()?;
+        self.allocated_bytes += grow;
+        Ok(())
     }
 
     pub fn spawn(self, map: Arc<RwLock<Map>>) -> io::Result<mpsc::SyncSender<Request>> {
         let (requests, queue) = mpsc::sync_channel::<Request>(MAX_QUEUED_WRITES);
-        std::thread::Builder::new().name("node-store-commit".into()).spawn(move || self.run(queue, map))?;
+        std::thread::Builder::new()
+            .name("node-store-commit".into())
+            .spawn(move || self.run(queue, map))?;
         Ok(requests)
     }
 
@@ -122,20 +170,32 @@ impl Committer {
             }
             if let Some(e) = &failed {
                 // Fail-stop: after a write we could not undo, accept nothing more.
-                batch.into_iter().for_each(|r| r.reply.send(Err(copy_error(e))));
+                batch
+                    .into_iter()
+                    .for_each(|r| r.reply.send(Err(copy_error(e))));
                 continue;
             }
             let mut buf = Vec::new();
             for request in &batch {
                 record::encode(&request.op, &mut buf);
             }
-            let result = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
+            let at = self.log_bytes;
+            let result = self
+                .reserve(buf.len() as u64)
+                .and_then(|()| self.file.write_all_at(&buf, at))
+                .and_then(|()| self.file.sync_data());
             if let Err(e) = result {
-                // Undo a partial append so a later batch is not hidden behind torn bytes.
-                if self.file.set_len(self.log_bytes).and_then(|()| self.file.sync_data()).is_err() {
+                // Zero a partial append so a later batch is not hidden behind torn bytes.
+                let zeroed = self
+                    .file
+                    .write_all_at(&vec![0; buf.len()], at)
+                    .and_then(|()| self.file.sync_data());
+                if zeroed.is_err() {
                     failed = Some(copy_error(&e));
                 }
-                batch.into_iter().for_each(|r| r.reply.send(Err(copy_error(&e))));
+                batch
+                    .into_iter()
+                    .for_each(|r| r.reply.send(Err(copy_error(&e))));
                 continue;
             }
             self.log_bytes += buf.len() as u64;
@@ -146,12 +206,14 @@ impl Committer {
                         apply(&mut live, request.op);
                         replies.push(request.reply);
                     }
-                    if self.log_bytes > self.compact_min_bytes && self.log_bytes > 4 * live_bytes(&live) {
+                    if self.log_bytes > self.compact_min_bytes
+                        && self.log_bytes > 4 * live_bytes(&live)
+                    {
                         if let Err(e) = self.compact(&live) {
                             tracing::error!(error = %e, "node store: compaction failed; the log keeps growing");
                         }
                     }
-                },
+                }
                 Err(_) => failed = Some(io::Error::other("store lock poisoned")),
             }
             replies.into_iter().for_each(|reply| reply.send(Ok(())));
@@ -164,7 +226,11 @@ impl Committer {
         let mut buf = Vec::new();
         for ((primary, secondary), entries) in live {
             for (key, value) in entries {
-                let key = record::Key { primary: primary.clone(), secondary: secondary.clone(), key: key.clone() };
+                let key = record::Key {
+                    primary: primary.clone(),
+                    secondary: secondary.clone(),
+                    key: key.clone(),
+                };
                 record::encode(&Op::Put(key, value.clone()), &mut buf);
             }
         }
@@ -174,8 +240,9 @@ impl Committer {
         let path = self.dir.join(LOG_FILE);
         fs::rename(&tmp, &path)?;
         sync_dir(&self.dir)?;
-        self.file = OpenOptions::new().append(true).open(&path)?;
+        self.file = OpenOptions::new().read(true).write(true).open(&path)?;
         self.log_bytes = buf.len() as u64;
+        self.allocated_bytes = self.log_bytes;
         Ok(())
     }
 }

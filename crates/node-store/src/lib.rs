@@ -46,7 +46,11 @@ impl LogStore {
         let (committer, map) = Committer::open(dir, compact_min_bytes)?;
         let map = Arc::new(RwLock::new(map));
         let requests = committer.spawn(Arc::clone(&map))?;
-        Ok(Self { map, requests, path: dir.to_path_buf() })
+        Ok(Self {
+            map,
+            requests,
+            path: dir.to_path_buf(),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -62,7 +66,9 @@ impl LogStore {
     fn write_sync(&self, op: Op) -> io::Result<()> {
         let (done, result) = mpsc::channel();
         self.submit(op, Reply::Sync(done))?;
-        result.recv().map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "store committer stopped"))?
+        result
+            .recv()
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "store committer stopped"))?
     }
 
     fn write_async(&self, op: Op) -> AsyncResult<'static, (), LdkIoError> {
@@ -70,14 +76,19 @@ impl LogStore {
         let submitted = self.submit(op, Reply::Async(done));
         Box::pin(async move {
             ldk(submitted)?;
-            let outcome = result.await.map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "store committer stopped"));
+            let outcome = result
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "store committer stopped"));
             ldk(outcome.and_then(|r| r))
         })
     }
 
     fn read_now(&self, key: &Key) -> io::Result<Vec<u8>> {
         check_key(key)?;
-        let map = self.map.read().map_err(|_| io::Error::other("store lock poisoned"))?;
+        let map = self
+            .map
+            .read()
+            .map_err(|_| io::Error::other("store lock poisoned"))?;
         map.get(&(key.primary.clone(), key.secondary.clone()))
             .and_then(|entries| entries.get(&key.key))
             .cloned()
@@ -85,7 +96,10 @@ impl LogStore {
     }
 
     fn list_now(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
-        let map = self.map.read().map_err(|_| io::Error::other("store lock poisoned"))?;
+        let map = self
+            .map
+            .read()
+            .map_err(|_| io::Error::other("store lock poisoned"))?;
         Ok(map
             .get(&(primary.to_string(), secondary.to_string()))
             .map(|entries| entries.keys().cloned().collect())
@@ -94,13 +108,20 @@ impl LogStore {
 }
 
 fn key(primary: &str, secondary: &str, key: &str) -> Key {
-    Key { primary: primary.to_string(), secondary: secondary.to_string(), key: key.to_string() }
+    Key {
+        primary: primary.to_string(),
+        secondary: secondary.to_string(),
+        key: key.to_string(),
+    }
 }
 
 fn put(k: Key, buf: Vec<u8>) -> io::Result<Op> {
     check_key(&k)?;
     if buf.len() > record::MAX_VALUE_LEN {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "value too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "value too large",
+        ));
     }
     Ok(Op::Put(k, buf))
 }
@@ -117,7 +138,12 @@ fn ready<T: Send + 'static>(result: io::Result<T>) -> AsyncResult<'static, T, Ld
 }
 
 impl KVStoreSync for LogStore {
-    fn read(&self, primary_namespace: &str, secondary_namespace: &str, k: &str) -> Result<Vec<u8>, LdkIoError> {
+    fn read(
+        &self,
+        primary_namespace: &str,
+        secondary_namespace: &str,
+        k: &str,
+    ) -> Result<Vec<u8>, LdkIoError> {
         ldk(self.read_now(&key(primary_namespace, secondary_namespace, k)))
     }
 
@@ -128,22 +154,38 @@ impl KVStoreSync for LogStore {
         k: &str,
         buf: Vec<u8>,
     ) -> Result<(), LdkIoError> {
-        ldk(put(key(primary_namespace, secondary_namespace, k), buf).and_then(|op| self.write_sync(op)))
+        ldk(put(key(primary_namespace, secondary_namespace, k), buf)
+            .and_then(|op| self.write_sync(op)))
     }
 
     /// Removals are always durable; `lazy` is allowed to be stronger than asked.
-    fn remove(&self, primary_namespace: &str, secondary_namespace: &str, k: &str, _lazy: bool) -> Result<(), LdkIoError> {
+    fn remove(
+        &self,
+        primary_namespace: &str,
+        secondary_namespace: &str,
+        k: &str,
+        _lazy: bool,
+    ) -> Result<(), LdkIoError> {
         let k = key(primary_namespace, secondary_namespace, k);
         ldk(check_key(&k).and_then(|()| self.write_sync(Op::Remove(k))))
     }
 
-    fn list(&self, primary_namespace: &str, secondary_namespace: &str) -> Result<Vec<String>, LdkIoError> {
+    fn list(
+        &self,
+        primary_namespace: &str,
+        secondary_namespace: &str,
+    ) -> Result<Vec<String>, LdkIoError> {
         ldk(self.list_now(primary_namespace, secondary_namespace))
     }
 }
 
 impl KVStore for LogStore {
-    fn read(&self, primary_namespace: &str, secondary_namespace: &str, k: &str) -> AsyncResult<'static, Vec<u8>, LdkIoError> {
+    fn read(
+        &self,
+        primary_namespace: &str,
+        secondary_namespace: &str,
+        k: &str,
+    ) -> AsyncResult<'static, Vec<u8>, LdkIoError> {
         ready(self.read_now(&key(primary_namespace, secondary_namespace, k)))
     }
 
@@ -174,7 +216,11 @@ impl KVStore for LogStore {
         }
     }
 
-    fn list(&self, primary_namespace: &str, secondary_namespace: &str) -> AsyncResult<'static, Vec<String>, LdkIoError> {
+    fn list(
+        &self,
+        primary_namespace: &str,
+        secondary_namespace: &str,
+    ) -> AsyncResult<'static, Vec<String>, LdkIoError> {
         ready(self.list_now(primary_namespace, secondary_namespace))
     }
 }

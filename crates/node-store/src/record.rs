@@ -29,7 +29,12 @@ pub(crate) fn encode(op: &Op, out: &mut Vec<u8>) {
     };
     let mut crc = crc32fast::Hasher::new();
     crc.update(&[code]);
-    for part in [key.primary.as_bytes(), key.secondary.as_bytes(), key.key.as_bytes(), value] {
+    for part in [
+        key.primary.as_bytes(),
+        key.secondary.as_bytes(),
+        key.key.as_bytes(),
+        value,
+    ] {
         crc.update(part);
     }
     out.push(MAGIC);
@@ -95,9 +100,14 @@ fn decode_one(bytes: &[u8]) -> Option<(Op, usize)> {
 }
 
 pub(crate) fn check_key(key: &Key) -> io::Result<()> {
-    let too_long = [&key.primary, &key.secondary, &key.key].iter().any(|s| s.len() > u16::MAX as usize);
+    let too_long = [&key.primary, &key.secondary, &key.key]
+        .iter()
+        .any(|s| s.len() > u16::MAX as usize);
     if too_long || key.key.is_empty() || (key.primary.is_empty() && !key.secondary.is_empty()) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "invalid namespace or key"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "invalid namespace or key",
+        ));
     }
     Ok(())
 }
@@ -107,12 +117,20 @@ mod tests {
     use super::*;
 
     fn key(k: &str) -> Key {
-        Key { primary: "p".into(), secondary: "s".into(), key: k.into() }
+        Key {
+            primary: "p".into(),
+            secondary: "s".into(),
+            key: k.into(),
+        }
     }
 
     #[test]
     fn records_round_trip_and_a_torn_tail_is_dropped() {
-        let ops = vec![Op::Put(key("a"), vec![1, 2, 3]), Op::Remove(key("b")), Op::Put(key("c"), vec![])];
+        let ops = vec![
+            Op::Put(key("a"), vec![1, 2, 3]),
+            Op::Remove(key("b")),
+            Op::Put(key("c"), vec![]),
+        ];
         let mut bytes = Vec::new();
         for op in &ops {
             encode(op, &mut bytes);
@@ -121,7 +139,11 @@ mod tests {
         let full = bytes.len();
         bytes.truncate(full - 1);
         let (decoded, valid) = decode_all(&bytes);
-        assert_eq!(decoded, ops[..2].to_vec(), "the torn last record is not replayed");
+        assert_eq!(
+            decoded,
+            ops[..2].to_vec(),
+            "the torn last record is not replayed"
+        );
         assert!(valid < full);
     }
 
