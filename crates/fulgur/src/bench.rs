@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use hdrhistogram::Histogram;
 use lightning_lab::{ChannelSpec, Lab, LabConfig, MAX_CHANNEL_SAT};
-use node_pool::{LightningNode, NodeEvent};
+use node_pool::{LightningNode, NodeEvent, NodeStore};
 use serde::Serialize;
 use tokio::sync::{oneshot, Semaphore};
 
@@ -40,6 +40,17 @@ pub struct PaymentsArgs {
     /// Also write the result as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Node state store: `log` (group commit, the default) or `sqlite` (ldk-node's own).
+    #[arg(long, default_value = "log", value_parser = parse_store)]
+    store: NodeStore,
+}
+
+fn parse_store(value: &str) -> Result<NodeStore, String> {
+    match value {
+        "log" => Ok(NodeStore::Log),
+        "sqlite" => Ok(NodeStore::Sqlite),
+        other => Err(format!("unknown store {other:?}; use log or sqlite")),
+    }
 }
 
 #[derive(Serialize)]
@@ -87,6 +98,7 @@ async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
         }
     };
     let mut config = LabConfig::new(data_dir.clone(), &["payer", "payee"]);
+    config.store = args.store;
     config.funding_per_node_sat =
         (u64::from(args.channels) * MAX_CHANNEL_SAT + 10_000_000).max(100_000_000);
     for _ in 0..args.channels {

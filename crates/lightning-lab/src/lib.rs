@@ -13,7 +13,7 @@ use std::time::Duration;
 use devnet::{Devnet, DevnetConfig, DevnetError};
 use node_pool::{
     ChainSource, ChannelRef, LdkNode, LightningNode, NodeConfig, NodeError, NodeEvent, NodePool,
-    PeerAddress, PoolError,
+    NodeStore, PeerAddress, PoolError,
 };
 
 pub use crate::wait::{wait_until, WaitError};
@@ -56,6 +56,8 @@ pub struct LabConfig {
     /// Public channels, so that nodes route for each other (multi-hop).
     pub announce_channels: bool,
     pub devnet_rpc: SocketAddr,
+    /// Where every node keeps its state.
+    pub store: NodeStore,
 }
 
 /// The largest channel a stock ldk-node 0.7 peer accepts: LDK's `max_funding_satoshis`
@@ -73,6 +75,7 @@ impl LabConfig {
             funding_per_node_sat: 100_000_000,
             announce_channels: true,
             devnet_rpc: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store: NodeStore::default(),
         }
     }
 
@@ -159,7 +162,9 @@ impl Lab {
                 addr
             }
         };
-        Ok(NodeConfig::new(name, dir, listen, chain_source))
+        let mut config = NodeConfig::new(name, dir, listen, chain_source);
+        config.store = self.config.store;
+        Ok(config)
     }
 
     async fn start_node(&mut self, name: &str) -> Result<Arc<LdkNode>, LabError> {

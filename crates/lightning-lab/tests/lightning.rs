@@ -100,6 +100,24 @@ async fn a_payment_routes_alpha_to_carol_to_beta() {
         lab.node("beta").expect("beta"),
     );
     let alpha_before = outbound_msat(&*alpha);
+    // Routing needs carol's channel update for the carol→beta direction in alpha's graph;
+    // gossip delivers it shortly after the announcement.
+    let carol_id = lab.node("carol").expect("carol").inner().node_id();
+    let beta_id = beta.inner().node_id();
+    wait_until("alpha can route carol→beta", DEFAULT_WAIT * 2, || {
+        let graph = alpha.inner().network_graph();
+        graph
+            .list_channels()
+            .iter()
+            .filter_map(|scid| graph.channel(*scid))
+            .any(|c| {
+                let (one, two) = (c.node_one.as_pubkey().ok(), c.node_two.as_pubkey().ok());
+                (one == Some(carol_id) && two == Some(beta_id) && c.one_to_two.is_some())
+                    || (two == Some(carol_id) && one == Some(beta_id) && c.two_to_one.is_some())
+            })
+    })
+    .await
+    .expect("carol's update reached alpha");
 
     let invoice = beta
         .create_invoice(10_000_000, "two hops", 3600)
