@@ -134,6 +134,7 @@ impl Lab {
             }
             lab.confirm_channels().await?;
         } else {
+            lab.reconnect_peers()?;
             lab.wait_synced().await?;
             lab.wait_channels_usable().await?;
         }
@@ -206,6 +207,23 @@ impl Lab {
         let node = self.start_node(name).await?;
         self.wait_synced().await?;
         Ok(node)
+    }
+
+    /// Connects every channel's two ends now, instead of waiting for ldk-node's periodic
+    /// reconnection: on resume the nodes start one by one, so early ones found no peers.
+    fn reconnect_peers(&self) -> Result<(), LabError> {
+        for spec in &self.config.channels {
+            let peer = self.peer_address(&spec.to)?;
+            let node_id = peer
+                .node_id
+                .parse()
+                .map_err(|_| NodeError::PeerUnreachable(peer.node_id.clone()))?;
+            self.node(&spec.from)?
+                .inner()
+                .connect(node_id, peer.address.into(), true)
+                .map_err(NodeError::from)?;
+        }
+        Ok(())
     }
 
     /// Mines `count` blocks and waits until every running node has processed them.

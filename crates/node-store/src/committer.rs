@@ -104,12 +104,6 @@ impl Committer {
             File::open(&path)?.read_to_end(&mut bytes)?;
         }
         let (ops, valid_len) = record::decode_all(&bytes);
-        if valid_len < bytes.len() {
-            tracing::warn!(
-                dropped_bytes = bytes.len() - valid_len,
-                "node store: dropping an unacknowledged torn tail"
-            );
-        }
         let mut map = Map::new();
         for op in ops {
             apply(&mut map, op);
@@ -121,7 +115,11 @@ impl Committer {
             .truncate(false)
             .open(&path)?;
         let tail = &bytes[valid_len..];
-        if tail.iter().any(|b| *b != 0) {
+        if let Some(last) = tail.iter().rposition(|b| *b != 0) {
+            tracing::warn!(
+                torn_bytes = last + 1,
+                "node store: zeroing an unacknowledged torn tail"
+            );
             // Zero an unacknowledged torn tail so no fragment of it is ever read as a record.
             file.write_all_at(&vec![0; tail.len()], valid_len as u64)?;
             file.sync_data()?;
