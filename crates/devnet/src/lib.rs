@@ -166,14 +166,6 @@ impl Devnet {
         self.lock().mine(count, script)
     }
 
-    pub fn mine_to_address(
-        &self,
-        count: u32,
-        address: &Address,
-    ) -> Result<Vec<BlockHash>, DevnetError> {
-        self.mine(count, &address.script_pubkey())
-    }
-
     /// Mines `count` blocks whose rewards go to the faucet (mature after 100 more blocks).
     pub fn mine_to_faucet(&self, count: u32) -> Result<Vec<BlockHash>, DevnetError> {
         let mut state = self.lock();
@@ -234,22 +226,6 @@ impl Devnet {
     /// A confirmed unspent output.
     pub fn utxo(&self, outpoint: &OutPoint) -> Option<Coin> {
         self.lock().chain.coin(outpoint).cloned()
-    }
-
-    /// Transactions confirmed in the active chain or waiting in the mempool that spend
-    /// `outpoint`.
-    pub fn spender_of(&self, outpoint: &OutPoint) -> Option<Transaction> {
-        let state = self.lock();
-        if let Some(txid) = state.mempool.spender(outpoint) {
-            return state.mempool.get(&txid).map(|e| e.tx.clone());
-        }
-        let spender = state
-            .chain
-            .active_blocks()
-            .flat_map(|b| b.txdata.iter())
-            .find(|tx| tx.input.iter().any(|i| i.previous_output == *outpoint))
-            .cloned();
-        spender
     }
 
     /// Disconnects `hash` and the blocks above it; their transactions return to the mempool.

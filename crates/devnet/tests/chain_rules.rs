@@ -233,3 +233,44 @@ async fn a_reorg_returns_transactions_to_the_mempool_and_the_chain_survives_rest
     assert_eq!((restarted.height(), restarted.tip()), (height, tip));
     assert_eq!(restarted.confirmations(&txid), Some(3));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_time_based_relative_lock_follows_the_injected_clock() {
+    let clock = std::sync::Arc::new(devnet::ManualClock::new(1_700_000_000));
+    let devnet = Devnet::start(DevnetConfig {
+        clock: clock.clone(),
+        ..DevnetConfig::ephemeral()
+    })
+    .await
+    .expect("devnet");
+    devnet.mine_to_faucet(1).expect("mine");
+    devnet.mine(100, &burn_script()).expect("mature");
+    let coin = devnet.faucet_coins()[0].clone();
+    let parent_txid = devnet
+        .send_raw_transaction(spend(&devnet, &coin, FEE_SAT, |_| {}))
+        .expect("parent");
+    devnet.mine(1, &burn_script()).expect("confirm parent");
+    let outpoint = OutPoint::new(parent_txid, 0);
+    let child_coin = (outpoint, devnet.utxo(&outpoint).expect("confirmed"));
+    // Two 512-second units after the parent's block (BIP68 time flag).
+    let csv = spend(&devnet, &child_coin, FEE_SAT, |tx| {
+        tx.input[0].sequence = Sequence::from_512_second_intervals(2);
+    });
+    assert_eq!(
+        devnet.send_raw_transaction(csv.clone()),
+        Err(RejectReason::NonBip68Final { input: 0 })
+    );
+    // Blocks mined while the clock stands still barely move the median time past.
+    devnet.mine(11, &burn_script()).expect("mine");
+    assert_eq!(
+        devnet.send_raw_transaction(csv.clone()),
+        Err(RejectReason::NonBip68Final { input: 0 })
+    );
+    clock.advance_secs(2_000);
+    devnet
+        .mine(11, &burn_script())
+        .expect("mine past the lock in median time");
+    devnet
+        .send_raw_transaction(csv)
+        .expect("the lock has passed by the chain's clock");
+}

@@ -335,6 +335,11 @@ async fn bad_input_gets_a_typed_error() {
         .select_for_payment(1_000_000, None)
         .expect("alpha can send");
     assert_eq!(chosen.name(), "alpha");
+    assert_eq!(lab.pool.get("alpha").expect("member").info(), alpha.info());
+    assert!(matches!(
+        lab.pool.get("nobody"),
+        Err(PoolError::UnknownNode(_))
+    ));
     lab.pool.fence("alpha", "drill").expect("fence");
     assert!(
         matches!(

@@ -107,10 +107,6 @@ impl NodePool {
             .ok_or_else(|| PoolError::UnknownNode(name.to_string()))
     }
 
-    pub fn nodes(&self) -> Vec<Arc<dyn LightningNode>> {
-        self.read().iter().map(|m| Arc::clone(&m.node)).collect()
-    }
-
     /// Takes a node out of rotation until [`NodePool::restore`].
     pub fn fence(&self, name: &str, reason: impl Into<String>) -> Result<(), PoolError> {
         let mut members = self.write();

@@ -15,7 +15,7 @@ mod record;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{mpsc, Arc, RwLock};
 
 use ldk_node::lightning::util::async_poll::AsyncResult;
@@ -31,7 +31,6 @@ type Map = HashMap<Namespace, BTreeMap<String, Vec<u8>>>;
 pub struct LogStore {
     map: Arc<RwLock<Map>>,
     requests: mpsc::SyncSender<Request>,
-    path: PathBuf,
 }
 
 impl LogStore {
@@ -51,10 +50,6 @@ impl LogStore {
             requests,
             path: dir.to_path_buf(),
         })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.path
     }
 
     fn submit(&self, op: Op, reply: Reply) -> io::Result<()> {
