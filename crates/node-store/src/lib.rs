@@ -45,11 +45,7 @@ impl LogStore {
         let (committer, map) = Committer::open(dir, compact_min_bytes)?;
         let map = Arc::new(RwLock::new(map));
         let requests = committer.spawn(Arc::clone(&map))?;
-        Ok(Self {
-            map,
-            requests,
-            path: dir.to_path_buf(),
-        })
+        Ok(Self { map, requests })
     }
 
     fn submit(&self, op: Op, reply: Reply) -> io::Result<()> {
