@@ -149,7 +149,12 @@ async fn a_payer_killed_mid_payments_loses_nothing_after_restart() {
     }
     alpha.kill();
 
+    let alpha_id = alpha.node_id.clone();
     let mut alpha = NodeProcess::spawn(&alpha_dir, alpha_listen, rpc);
+    assert_eq!(
+        alpha.node_id, alpha_id,
+        "the restarted node keeps its identity"
+    );
     poll("channel usable after restart", || {
         alpha.ask("channels")["channels"][0]["usable"] == Value::Bool(true)
     })
