@@ -147,9 +147,9 @@ async fn a_payer_killed_mid_payments_loses_nothing_after_restart() {
     for _ in 0..PAYMENTS / 2 {
         read_json(&mut alpha.stdout);
     }
+    let alpha_id = alpha.node_id.clone();
     alpha.kill();
 
-    let alpha_id = alpha.node_id.clone();
     let mut alpha = NodeProcess::spawn(&alpha_dir, alpha_listen, rpc);
     assert_eq!(
         alpha.node_id, alpha_id,
