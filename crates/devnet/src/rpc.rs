@@ -446,8 +446,28 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
             state.invalidate(p.block_hash(0)?)?;
             Ok(Value::Null)
         }
+        // ElectrumX reads the node version and relay fee from here.
+        "getnetworkinfo" => Ok(json!({
+            "version": 280000,
+            "subversion": "/fulgur-devnet/",
+            "protocolversion": 70016,
+            "relayfee": MIN_RELAY_BTC_PER_KVB,
+            "incrementalfee": MIN_RELAY_BTC_PER_KVB,
+            "connections": 0,
+            "networkactive": true,
+            "networks": [],
+            "localaddresses": [],
+            "warnings": "",
+        })),
+        // Every transaction is indexed (getrawtransaction finds confirmed ones too).
+        "getindexinfo" => {
+            Ok(json!({"txindex": {"synced": true, "best_block_height": chain.tip_height()}}))
+        }
         "uptime" => Ok(json!(0)),
-        _ => Err(RpcError::new(RPC_METHOD_NOT_FOUND, "Method not found")),
+        other => {
+            tracing::info!(method = other, "unknown JSON-RPC method");
+            Err(RpcError::new(RPC_METHOD_NOT_FOUND, "Method not found"))
+        }
     }
 }
 

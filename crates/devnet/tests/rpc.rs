@@ -162,3 +162,37 @@ async fn generatetoaddress_mines_for_outside_tools() {
         .await;
     assert!(bad.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn network_and_index_info_satisfy_electrum_servers() {
+    let devnet = Devnet::start(DevnetConfig::ephemeral())
+        .await
+        .expect("devnet");
+    devnet.mine(2, &burn()).expect("mine");
+    let rpc = client(&devnet, devnet.rpc_password());
+    let network: Value = rpc
+        .call_method("getnetworkinfo", &[])
+        .await
+        .expect("getnetworkinfo");
+    assert!(
+        network["version"].as_u64() >= Some(280_000),
+        "ElectrumX requires Core 28+"
+    );
+    assert!(network["relayfee"].as_f64().is_some_and(|f| f > 0.0));
+    let index: Value = rpc
+        .call_method("getindexinfo", &[])
+        .await
+        .expect("getindexinfo");
+    assert_eq!(index["txindex"]["synced"], json!(true));
+    assert_eq!(index["txindex"]["best_block_height"], json!(2));
+    let unknown = rpc
+        .call_method::<Value>("getwalletinfo", &[])
+        .await
+        .expect_err("not served");
+    let rpc_error: Box<lightning_block_sync::rpc::RpcError> = unknown
+        .into_inner()
+        .expect("inner")
+        .downcast()
+        .expect("rpc error");
+    assert_eq!(rpc_error.code, -32601);
+}
