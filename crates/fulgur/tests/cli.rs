@@ -11,6 +11,18 @@ fn fulgur() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fulgur"))
 }
 
+/// Starts `fulgur ARGS --data-dir DIR` with stdout captured.
+fn spawn_with_data_dir(args: &[&str], dir: &std::path::Path) -> Child {
+    fulgur()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts")
+}
+
 /// Waits for a stdout line starting with `prefix`; returns it and every line before it.
 fn wait_for_line(child: &mut Child, prefix: &str, timeout: Duration) -> (String, Vec<String>) {
     let stdout = child.stdout.take().expect("piped stdout");
@@ -77,13 +89,7 @@ fn bad_arguments_give_one_line_and_exit_2() {
 #[test]
 fn devnet_serves_rpc_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = fulgur()
-        .args(["devnet", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
+    let mut child = spawn_with_data_dir(&["devnet", "--listen", "127.0.0.1:0"], dir.path());
     let (ready, _) = wait_for_line(&mut child, "ready: http://", Duration::from_secs(30));
     let addr = ready.trim_start_matches("ready: http://").to_string();
     let response = rpc(&addr, r#"{"method":"getblockcount","params":[],"id":1}"#);
@@ -95,13 +101,7 @@ fn devnet_serves_rpc_and_stops_on_sigterm() {
 #[test]
 fn demo_comes_up_with_three_nodes_and_shuts_down_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = fulgur()
-        .args(["demo", "--devnet-rpc", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
+    let mut child = spawn_with_data_dir(&["demo", "--devnet-rpc", "127.0.0.1:0"], dir.path());
     let (ready, before) = wait_for_line(&mut child, "ready: http://", Duration::from_secs(120));
     let summary = before.join("\n");
     for node in ["alpha", "beta", "carol"] {
