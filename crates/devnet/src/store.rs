@@ -45,10 +45,9 @@ impl BlockStore {
         &mut self,
         blocks: impl Iterator<Item = &'a Block>,
     ) -> Result<(), DevnetError> {
-        let blocks: Vec<Block> = blocks.cloned().collect();
         let tmp = self.path.with_extension("tmp");
         let mut file = File::create(&tmp)?;
-        file.write_all(&encode_all(&blocks))?;
+        file.write_all(&encode_all(blocks))?;
         file.sync_all()?;
         fs::rename(&tmp, &self.path)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
@@ -56,7 +55,7 @@ impl BlockStore {
     }
 }
 
-fn encode_all(blocks: &[Block]) -> Vec<u8> {
+fn encode_all<'a>(blocks: impl IntoIterator<Item = &'a Block>) -> Vec<u8> {
     let mut out = Vec::new();
     for block in blocks {
         let bytes = serialize(block);

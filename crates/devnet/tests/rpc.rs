@@ -37,6 +37,16 @@ fn rpc_error_code(error: std::io::Error) -> i64 {
     inner.code
 }
 
+/// Output 0 of `txid`, confirmed coins only.
+async fn gettxout(rpc: &RpcClient, txid: bitcoin::Txid) -> Value {
+    rpc.call_method(
+        "gettxout",
+        &[json!(txid.to_string()), json!(0), json!(false)],
+    )
+    .await
+    .expect("gettxout")
+}
+
 fn burn() -> ScriptBuf {
     ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array([9; 32]))
 }
@@ -116,22 +126,10 @@ async fn mempool_and_fee_calls_return_the_fields_ldk_node_parses() {
         bitcoin::consensus::encode::deserialize_hex(raw.as_str().expect("hex")).expect("tx");
     assert_eq!(tx.compute_txid(), txid);
 
-    let unspent: Value = rpc
-        .call_method(
-            "gettxout",
-            &[json!(txid.to_string()), json!(0), json!(false)],
-        )
-        .await
-        .expect("gettxout");
+    let unspent = gettxout(&rpc, txid).await;
     assert!(unspent.is_null(), "not confirmed yet");
     devnet.mine(1, &burn()).expect("mine");
-    let unspent: Value = rpc
-        .call_method(
-            "gettxout",
-            &[json!(txid.to_string()), json!(0), json!(false)],
-        )
-        .await
-        .expect("gettxout");
+    let unspent = gettxout(&rpc, txid).await;
     assert_eq!(unspent["confirmations"], json!(1));
 
     let missing = bitcoin::Txid::from_str(&"ab".repeat(32)).expect("txid");

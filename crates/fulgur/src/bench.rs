@@ -89,14 +89,9 @@ async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
         args.concurrency <= 50 * args.channels,
         "at most 50 concurrent payers per channel (LDK accepts 50 HTLCs per channel)"
     );
-    let temp;
-    let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
-        None => {
-            temp = std::env::temp_dir().join(format!("fulgur-bench-{}", std::process::id()));
-            temp.clone()
-        }
-    };
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("fulgur-bench-{}", std::process::id()))
+    });
     let mut config = LabConfig::new(data_dir.clone(), &["payer", "payee"]);
     config.store = args.store;
     config.funding_per_node_sat =

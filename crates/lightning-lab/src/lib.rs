@@ -189,6 +189,10 @@ impl Lab {
             .ok_or_else(|| LabError::UnknownNode(name.to_string()))
     }
 
+    fn running_nodes(&self) -> Vec<Arc<LdkNode>> {
+        self.nodes.values().map(|(n, _)| Arc::clone(n)).collect()
+    }
+
     pub fn node_names(&self) -> Vec<String> {
         self.nodes.keys().cloned().collect()
     }
@@ -235,11 +239,12 @@ impl Lab {
 
     pub async fn wait_synced(&self) -> Result<(), LabError> {
         let height = self.devnet.height();
-        let nodes: Vec<_> = self.nodes.values().map(|(n, _)| Arc::clone(n)).collect();
+        let nodes = self.running_nodes();
         wait_until("nodes synced to the devnet tip", DEFAULT_WAIT, || {
             nodes
                 .iter()
-                .all(|n| !n.info().running || n.info().best_block_height >= height)
+                .map(|n| n.info())
+                .all(|info| !info.running || info.best_block_height >= height)
         })
         .await?;
         Ok(())
@@ -265,7 +270,7 @@ impl Lab {
         }
         self.devnet.fund(&outputs)?;
         self.mine(1).await?;
-        let nodes: Vec<_> = self.nodes.values().map(|(n, _)| Arc::clone(n)).collect();
+        let nodes = self.running_nodes();
         let want_sat = self.config.funding_per_node_sat;
         wait_until("nodes see their funding", DEFAULT_WAIT, || {
             nodes
@@ -321,7 +326,7 @@ impl Lab {
     }
 
     pub async fn wait_channels_usable(&self) -> Result<(), LabError> {
-        let nodes: Vec<_> = self.nodes.values().map(|(n, _)| Arc::clone(n)).collect();
+        let nodes = self.running_nodes();
         wait_until("channels usable on both sides", DEFAULT_WAIT, || {
             nodes
                 .iter()

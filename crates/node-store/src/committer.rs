@@ -54,6 +54,9 @@ pub(crate) struct Committer {
     /// File length, zero-filled past `log_bytes`.
     allocated_bytes: u64,
     compact_min_bytes: u64,
+    /// The log length at which compaction is next considered; measuring the live data walks
+    /// the whole map, so it is not done after every batch.
+    next_compaction_check_bytes: u64,
 }
 
 fn copy_error(e: &io::Error) -> io::Error {
@@ -131,6 +134,7 @@ impl Committer {
             log_bytes: valid_len as u64,
             allocated_bytes: bytes.len() as u64,
             compact_min_bytes,
+            next_compaction_check_bytes: compact_min_bytes,
         };
         Ok((committer, map))
     }
@@ -204,12 +208,15 @@ impl Committer {
                         apply(&mut live, request.op);
                         replies.push(request.reply);
                     }
-                    if self.log_bytes > self.compact_min_bytes
-                        && self.log_bytes > 4 * live_bytes(&live)
-                    {
-                        if let Err(e) = self.compact(&live) {
-                            tracing::error!(error = %e, "node store: compaction failed; the log keeps growing");
+                    if self.log_bytes >= self.next_compaction_check_bytes {
+                        if self.log_bytes > 4 * live_bytes(&live) {
+                            if let Err(e) = self.compact(&live) {
+                                tracing::error!(error = %e, "node store: compaction failed; the log keeps growing");
+                            }
                         }
+                        let step = (self.compact_min_bytes / 4).max(1);
+                        self.next_compaction_check_bytes =
+                            self.log_bytes.max(self.compact_min_bytes) + step;
                     }
                 }
                 Err(_) => failed = Some(io::Error::other("store lock poisoned")),

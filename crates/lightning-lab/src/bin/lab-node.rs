@@ -89,12 +89,13 @@ async fn answer(node: &LdkNode, line: &str) -> String {
             Err(e) => json(serde_json::json!({"error": e.to_string()})),
         },
         ["payment", hash] => {
-            let state = node.payment(hash).map(|p| match p.state {
-                PaymentState::Pending => "pending".to_string(),
-                PaymentState::Succeeded => "succeeded".to_string(),
-                PaymentState::Failed { .. } => "failed".to_string(),
+            let payment = node.payment(hash);
+            let state = payment.as_ref().map(|p| match p.state {
+                PaymentState::Pending => "pending",
+                PaymentState::Succeeded => "succeeded",
+                PaymentState::Failed { .. } => "failed",
             });
-            let fee = node.payment(hash).and_then(|p| p.fee_msat);
+            let fee = payment.and_then(|p| p.fee_msat);
             json(serde_json::json!({"state": state, "fee_msat": fee}))
         }
         ["channels"] => {
