@@ -17,10 +17,14 @@
 
 mod chain;
 mod clock;
+mod electrum;
 mod error;
+mod esplora;
 mod faucet;
+mod index;
 mod mempool;
 mod miner;
+mod policy;
 mod rpc;
 mod state;
 mod store;
@@ -33,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::serve::ListenerExt;
 use bitcoin::{Address, Block, BlockHash, Network, OutPoint, ScriptBuf, Transaction, Txid};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::error::{DevnetError, RejectReason};
@@ -42,13 +46,16 @@ pub use bitcoin;
 
 use crate::state::State;
 
-/// How to run a devnet. Defaults: in memory, RPC on 127.0.0.1:18443, user and password
-/// `fulgur`, wall-clock time.
+/// How to run a devnet. Defaults: in memory, RPC (and Esplora under `/esplora`) on
+/// 127.0.0.1:18443, user and password `fulgur`, no Electrum listener, wall-clock time.
 #[derive(Clone)]
 pub struct DevnetConfig {
     /// Where blocks are kept across restarts; `None` keeps the chain in memory only.
     pub data_dir: Option<PathBuf>,
+    /// bitcoind JSON-RPC at `/`, the Esplora REST API at `/esplora`.
     pub rpc_listen: SocketAddr,
+    /// Where to serve the Electrum protocol (plain TCP), if at all.
+    pub electrum_listen: Option<SocketAddr>,
     pub rpc_user: String,
     pub rpc_password: String,
     pub clock: Arc<dyn Clock>,
@@ -59,6 +66,7 @@ impl Default for DevnetConfig {
         Self {
             data_dir: None,
             rpc_listen: SocketAddr::from(([127, 0, 0, 1], 18443)),
+            electrum_listen: None,
             rpc_user: "fulgur".to_string(),
             rpc_password: "fulgur".to_string(),
             clock: Arc::new(SystemClock),
@@ -76,13 +84,14 @@ impl DevnetConfig {
     }
 }
 
-/// A running devnet chain and its RPC server. Dropping it stops the server.
+/// A running devnet chain and its servers. Dropping it stops them.
 pub struct Devnet {
     state: Arc<Mutex<State>>,
     rpc_addr: SocketAddr,
+    electrum_addr: Option<SocketAddr>,
     rpc_user: String,
     rpc_password: String,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: watch::Sender<bool>,
 }
 
 impl Devnet {
@@ -101,11 +110,27 @@ impl Devnet {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let app = rpc::router(Arc::clone(&state), &config.rpc_user, &config.rpc_password);
-        let (shutdown, stopped) = oneshot::channel::<()>();
+        let app = rpc::router(Arc::clone(&state), &config.rpc_user, &config.rpc_password)
+            .nest("/esplora", esplora::router(Arc::clone(&state)));
+        let (shutdown, stopped) = watch::channel(false);
+        let electrum_addr = match config.electrum_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                let bound = listener.local_addr()?;
+                tokio::spawn(electrum::serve(
+                    listener,
+                    Arc::clone(&state),
+                    stopped.clone(),
+                ));
+                tracing::info!(electrum_addr = %bound, "devnet Electrum listening");
+                Some(bound)
+            }
+            None => None,
+        };
+        let mut rpc_stopped = stopped;
         tokio::spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
+            let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rpc_stopped.changed().await;
             });
             if let Err(e) = served.await {
                 tracing::error!(error = %e, "devnet RPC server stopped");
@@ -115,14 +140,25 @@ impl Devnet {
         Ok(Self {
             state,
             rpc_addr,
+            electrum_addr,
             rpc_user: config.rpc_user,
             rpc_password: config.rpc_password,
-            shutdown: Some(shutdown),
+            shutdown,
         })
     }
 
     pub fn rpc_addr(&self) -> SocketAddr {
         self.rpc_addr
+    }
+
+    /// Base URL of the Esplora REST API, as `esplora-client` and ldk-node take it.
+    pub fn esplora_url(&self) -> String {
+        format!("http://{}/esplora", self.rpc_addr)
+    }
+
+    /// The Electrum listener, if the config asked for one.
+    pub fn electrum_addr(&self) -> Option<SocketAddr> {
+        self.electrum_addr
     }
 
     pub fn rpc_user(&self) -> &str {
@@ -252,8 +288,6 @@ impl Devnet {
 
 impl Drop for Devnet {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        let _ = self.shutdown.send(true);
     }
 }

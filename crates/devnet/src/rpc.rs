@@ -18,15 +18,11 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use crate::error::DevnetError;
+use crate::policy::{btc_per_kvb, FEE_RATE_SAT_PER_VB, MAX_REQUEST_BYTES, MIN_RELAY_SAT_PER_VB};
 use crate::state::State;
 
-/// Bounds the request body; the largest legal call is a 400k-weight transaction in hex.
-const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// Bounds how many blocks one `generatetoaddress` may mine.
 const MAX_BLOCKS_PER_CALL: u64 = 10_000;
-/// Fee rate the devnet quotes (BTC per kvB, as bitcoind), 2 sat/vB.
-const FEE_RATE_BTC_PER_KVB: f64 = 0.000_02;
-const MIN_RELAY_BTC_PER_KVB: f64 = 0.000_01;
 
 const RPC_METHOD_NOT_FOUND: i64 = -32601;
 const RPC_INVALID_PARAMS: i64 = -32602;
@@ -54,7 +50,7 @@ pub(crate) fn router(state: Arc<Mutex<State>>, user: &str, password: &str) -> Ro
     Router::new()
         .route("/", post(handle))
         .route("/wallet/{name}", post(handle))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(rpc)
 }
 
@@ -305,7 +301,7 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
         }
         "estimatesmartfee" => {
             let blocks = p.u64(0, "conf_target")?.clamp(1, 1008);
-            Ok(json!({"feerate": FEE_RATE_BTC_PER_KVB, "blocks": blocks}))
+            Ok(json!({"feerate": btc_per_kvb(FEE_RATE_SAT_PER_VB), "blocks": blocks}))
         }
         "getmempoolinfo" => Ok(json!({
             "loaded": true,
@@ -313,8 +309,8 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
             "bytes": state.mempool.total_vsize(),
             "usage": state.mempool.total_vsize(),
             "maxmempool": 300_000_000,
-            "mempoolminfee": MIN_RELAY_BTC_PER_KVB,
-            "minrelaytxfee": MIN_RELAY_BTC_PER_KVB,
+            "mempoolminfee": btc_per_kvb(MIN_RELAY_SAT_PER_VB),
+            "minrelaytxfee": btc_per_kvb(MIN_RELAY_SAT_PER_VB),
             "fullrbf": true,
         })),
         "getrawmempool" => {
@@ -342,30 +338,15 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
         }
         "getrawtransaction" => {
             let txid = p.txid(0)?;
-            let (tx, block) = if let Some(entry) = state.mempool.get(&txid) {
-                (entry.tx.clone(), None)
-            } else {
-                let hash = chain.block_of(&txid).ok_or_else(|| {
-                    RpcError::new(RPC_NOT_FOUND, "No such mempool or blockchain transaction")
-                })?;
-                let record = chain
-                    .record(&hash)
-                    .ok_or_else(|| RpcError::new(RPC_MISC_ERROR, "index out of sync"))?;
-                let tx = record
-                    .block
-                    .txdata
-                    .iter()
-                    .find(|t| t.compute_txid() == txid)
-                    .cloned();
-                (
-                    tx.ok_or_else(|| RpcError::new(RPC_MISC_ERROR, "index out of sync"))?,
-                    Some((hash, record.height)),
-                )
-            };
+            let located = state.locate_tx(&txid).ok_or_else(|| {
+                RpcError::new(RPC_NOT_FOUND, "No such mempool or blockchain transaction")
+            })?;
+            let tx = located.tx;
+            let block = located.confirmation.map(|c| (c.block_hash, c.height));
             if p.verbosity(1, 0) == 0 {
-                return Ok(json!(serialize_hex(&tx)));
+                return Ok(json!(serialize_hex(tx)));
             }
-            let mut value = json!({"hex": serialize_hex(&tx), "txid": txid.to_string(), "size": tx.total_size(), "vsize": tx.vsize()});
+            let mut value = json!({"hex": serialize_hex(tx), "txid": txid.to_string(), "size": tx.total_size(), "vsize": tx.vsize()});
             if let Some((hash, height)) = block {
                 value["blockhash"] = json!(hash.to_string());
                 value["confirmations"] = json!(chain.tip_height() - height + 1);
@@ -451,8 +432,8 @@ fn dispatch(state: &mut State, method: &str, p: &Params<'_>) -> Result<Value, Rp
             "version": 280000,
             "subversion": "/fulgur-devnet/",
             "protocolversion": 70016,
-            "relayfee": MIN_RELAY_BTC_PER_KVB,
-            "incrementalfee": MIN_RELAY_BTC_PER_KVB,
+            "relayfee": btc_per_kvb(MIN_RELAY_SAT_PER_VB),
+            "incrementalfee": btc_per_kvb(MIN_RELAY_SAT_PER_VB),
             "connections": 0,
             "networkactive": true,
             "networks": [],

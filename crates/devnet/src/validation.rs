@@ -239,8 +239,8 @@ mod tests {
             height: 110,
             median_time_past: 0,
         };
-        assert!(check_sequence_locks(&tx, early, &[coin.clone()], |_| 0).is_err());
-        assert!(check_sequence_locks(&tx, ready, &[coin.clone()], |_| 0).is_ok());
+        assert!(check_sequence_locks(&tx, early, std::slice::from_ref(&coin), |_| 0).is_err());
+        assert!(check_sequence_locks(&tx, ready, std::slice::from_ref(&coin), |_| 0).is_ok());
         assert!(
             check_sequence_locks(&tx_with(0, 10, 1), early, &[coin], |_| 0).is_ok(),
             "v1 ignores BIP68"
@@ -264,7 +264,9 @@ mod tests {
             height: 200,
             median_time_past: coin_mtp + 1024,
         };
-        assert!(check_sequence_locks(&tx, early, &[coin.clone()], |_| coin_mtp).is_err());
+        assert!(
+            check_sequence_locks(&tx, early, std::slice::from_ref(&coin), |_| coin_mtp).is_err()
+        );
         assert!(check_sequence_locks(&tx, ready, &[coin], |_| coin_mtp).is_ok());
     }
 }

@@ -175,7 +175,7 @@ async fn an_invalid_script_is_refused() {
     let coin = devnet.faucet_coins()[0].clone();
     let mut forged = spend(&devnet, &coin, FEE_SAT, |_| {});
     // Change an output after signing: the signature no longer commits to the transaction.
-    forged.output[0].value = forged.output[0].value - Amount::from_sat(1);
+    forged.output[0].value -= Amount::from_sat(1);
     assert!(matches!(
         devnet.send_raw_transaction(forged),
         Err(RejectReason::ScriptFailed { input: 0, .. })
@@ -194,7 +194,7 @@ async fn outputs_above_inputs_are_refused() {
     let devnet = funded_devnet().await;
     let coin = devnet.faucet_coins()[0].clone();
     let inflating = spend(&devnet, &coin, 0, |tx| {
-        tx.output[0].value = tx.output[0].value + Amount::from_sat(1)
+        tx.output[0].value += Amount::from_sat(1)
     });
     assert!(matches!(
         devnet.send_raw_transaction(inflating),

@@ -82,6 +82,7 @@ fn print_examples(lab: &Lab) {
     let auth = format!("{}:{}", lab.devnet.rpc_user(), lab.devnet.rpc_password());
     let address = lab.devnet.faucet_address();
     println!("devnet RPC (bitcoind-compatible): http://{rpc}, user:password {auth}");
+    println!("devnet Esplora: {}", lab.devnet.esplora_url());
     println!("  chain state:  curl -s -u {auth} -d '{{\"method\":\"getblockchaininfo\",\"params\":[]}}' http://{rpc}");
     println!("  mine a block: curl -s -u {auth} -d '{{\"method\":\"generatetoaddress\",\"params\":[1,\"{address}\"]}}' http://{rpc}");
     println!("  mempool:      curl -s -u {auth} -d '{{\"method\":\"getrawmempool\",\"params\":[]}}' http://{rpc}");

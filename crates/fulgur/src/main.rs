@@ -28,22 +28,29 @@ enum Command {
         devnet_rpc: SocketAddr,
     },
     /// Run the devnet chain alone (development and tests only, never mainnet).
-    Devnet {
-        #[arg(long, default_value = "127.0.0.1:18443")]
-        listen: SocketAddr,
-        #[arg(long, default_value = "fulgur")]
-        rpc_user: String,
-        #[arg(long, default_value = "fulgur")]
-        rpc_password: String,
-        /// Keep blocks here across restarts; in memory if absent.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
+    Devnet(DevnetArgs),
     /// Benchmarks; results as a markdown row on stdout and optionally JSON.
     Bench {
         #[command(subcommand)]
         which: bench::Which,
     },
+}
+
+#[derive(clap::Args)]
+struct DevnetArgs {
+    /// bitcoind JSON-RPC at `/`, the Esplora REST API at `/esplora`.
+    #[arg(long, default_value = "127.0.0.1:18443")]
+    listen: SocketAddr,
+    /// Also serve the Electrum protocol (plain TCP) here.
+    #[arg(long)]
+    electrum_listen: Option<SocketAddr>,
+    #[arg(long, default_value = "fulgur")]
+    rpc_user: String,
+    #[arg(long, default_value = "fulgur")]
+    rpc_password: String,
+    /// Keep blocks here across restarts; in memory if absent.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -83,12 +90,7 @@ fn main() -> ExitCode {
                 data_dir,
                 devnet_rpc,
             } => demo::run(data_dir, devnet_rpc).await,
-            Command::Devnet {
-                listen,
-                rpc_user,
-                rpc_password,
-                data_dir,
-            } => run_devnet(listen, rpc_user, rpc_password, data_dir).await,
+            Command::Devnet(args) => run_devnet(args).await,
             Command::Bench { which } => bench::run(which).await,
         }
     });
@@ -101,17 +103,13 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run_devnet(
-    listen: SocketAddr,
-    rpc_user: String,
-    rpc_password: String,
-    data_dir: Option<PathBuf>,
-) -> anyhow::Result<()> {
+async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {
     let config = devnet::DevnetConfig {
-        data_dir,
-        rpc_listen: listen,
-        rpc_user,
-        rpc_password,
+        data_dir: args.data_dir,
+        rpc_listen: args.listen,
+        electrum_listen: args.electrum_listen,
+        rpc_user: args.rpc_user,
+        rpc_password: args.rpc_password,
         ..Default::default()
     };
     let devnet = devnet::Devnet::start(config).await?;
@@ -120,6 +118,10 @@ async fn run_devnet(
         devnet.rpc_addr(),
         devnet.height()
     );
+    println!("devnet: Esplora at {}", devnet.esplora_url());
+    if let Some(electrum) = devnet.electrum_addr() {
+        println!("devnet: Electrum at tcp://{electrum}");
+    }
     println!("ready: http://{}", devnet.rpc_addr());
     shutdown_signal().await;
     println!("devnet: stopped at height {}", devnet.height());

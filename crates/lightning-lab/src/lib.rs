@@ -46,6 +46,18 @@ pub struct ChannelSpec {
     pub push_msat: u64,
 }
 
+/// Which of the devnet's interfaces a node follows the chain through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChainAccess {
+    /// bitcoind JSON-RPC: blocks are pushed to the node as the devnet mines them.
+    #[default]
+    BitcoindRpc,
+    /// The Esplora REST API: the node polls.
+    Esplora,
+    /// The Electrum protocol: the node polls.
+    Electrum,
+}
+
 #[derive(Debug, Clone)]
 pub struct LabConfig {
     pub data_dir: PathBuf,
@@ -58,6 +70,8 @@ pub struct LabConfig {
     pub devnet_rpc: SocketAddr,
     /// Where every node keeps its state.
     pub store: NodeStore,
+    /// Nodes not listed here use bitcoind RPC.
+    pub chain_access: BTreeMap<String, ChainAccess>,
 }
 
 /// The largest channel a stock ldk-node 0.7 peer accepts: LDK's `max_funding_satoshis`
@@ -76,7 +90,18 @@ impl LabConfig {
             announce_channels: true,
             devnet_rpc: SocketAddr::from(([127, 0, 0, 1], 0)),
             store: NodeStore::default(),
+            chain_access: BTreeMap::new(),
         }
+    }
+
+    /// Has `node` follow the chain through `access` instead of bitcoind RPC.
+    pub fn chain_access(mut self, node: &str, access: ChainAccess) -> Self {
+        self.chain_access.insert(node.to_string(), access);
+        self
+    }
+
+    fn access_of(&self, node: &str) -> ChainAccess {
+        self.chain_access.get(node).copied().unwrap_or_default()
     }
 
     /// Adds a channel balanced half and half.
@@ -112,9 +137,14 @@ pub fn free_local_addr() -> std::io::Result<SocketAddr> {
 impl Lab {
     /// Starts the devnet, the nodes, funds them and opens and confirms every channel.
     pub async fn start(config: LabConfig) -> Result<Self, LabError> {
+        let wants_electrum = config
+            .chain_access
+            .values()
+            .any(|a| *a == ChainAccess::Electrum);
         let devnet_config = DevnetConfig {
             data_dir: Some(config.data_dir.join("devnet")),
             rpc_listen: config.devnet_rpc,
+            electrum_listen: wants_electrum.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             ..DevnetConfig::default()
         };
         let devnet = Devnet::start(devnet_config).await?;
@@ -142,11 +172,24 @@ impl Lab {
     }
 
     fn node_config(&self, name: &str) -> Result<NodeConfig, LabError> {
-        let chain_source = ChainSource::BitcoindRpc {
-            host: self.devnet.rpc_addr().ip().to_string(),
-            port: self.devnet.rpc_addr().port(),
-            user: self.devnet.rpc_user().to_string(),
-            password: self.devnet.rpc_password().to_string(),
+        let chain_source = match self.config.access_of(name) {
+            ChainAccess::BitcoindRpc => ChainSource::BitcoindRpc {
+                host: self.devnet.rpc_addr().ip().to_string(),
+                port: self.devnet.rpc_addr().port(),
+                user: self.devnet.rpc_user().to_string(),
+                password: self.devnet.rpc_password().to_string(),
+            },
+            ChainAccess::Esplora => ChainSource::Esplora {
+                url: self.devnet.esplora_url(),
+            },
+            ChainAccess::Electrum => ChainSource::Electrum {
+                url: format!(
+                    "tcp://{}",
+                    self.devnet
+                        .electrum_addr()
+                        .expect("started when a node wants it")
+                ),
+            },
         };
         let dir = self.config.data_dir.join("nodes").join(name);
         // Keep a node's port across restarts so peers can reconnect to the address they know.
@@ -237,8 +280,11 @@ impl Lab {
         self.wait_synced().await
     }
 
+    /// Waits until every running node has processed the devnet's tip; nodes that poll their
+    /// chain source are told to sync now rather than at their next background round.
     pub async fn wait_synced(&self) -> Result<(), LabError> {
         let height = self.devnet.height();
+        self.sync_polling_nodes().await?;
         let nodes = self.running_nodes();
         wait_until("nodes synced to the devnet tip", DEFAULT_WAIT, || {
             nodes
@@ -247,6 +293,16 @@ impl Lab {
                 .all(|info| !info.running || info.best_block_height >= height)
         })
         .await?;
+        Ok(())
+    }
+
+    /// Syncs the nodes on Esplora or Electrum now.
+    pub async fn sync_polling_nodes(&self) -> Result<(), LabError> {
+        for (name, (node, _)) in &self.nodes {
+            if self.config.access_of(name) != ChainAccess::BitcoindRpc && node.info().running {
+                node.sync_now().await?;
+            }
+        }
         Ok(())
     }
 

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::{outbound_msat, pay};
 use lightning_lab::{wait_until, ChannelSpec, Lab, LabConfig, DEFAULT_WAIT};
 use node_pool::{LightningNode, NodeError, PaymentState, PoolError};
 
@@ -10,28 +13,6 @@ const CHANNEL_SAT: u64 = 2_000_000;
 
 fn lab_config(dir: &tempfile::TempDir, nodes: &[&str]) -> LabConfig {
     LabConfig::new(dir.path().to_path_buf(), nodes)
-}
-
-/// Pays `bolt11` from `payer` and waits for the outcome.
-async fn pay(payer: &dyn LightningNode, bolt11: &str) -> node_pool::PaymentInfo {
-    let hash = payer
-        .pay_invoice(bolt11, None, None)
-        .await
-        .expect("payment starts");
-    let mut outcome = None;
-    wait_until("payment resolves", DEFAULT_WAIT, || {
-        outcome = payer
-            .payment(&hash)
-            .filter(|p| p.state != PaymentState::Pending);
-        outcome.is_some()
-    })
-    .await
-    .expect("payment resolves in time");
-    outcome.expect("resolved")
-}
-
-fn outbound_msat(node: &dyn LightningNode) -> u64 {
-    node.channels().iter().map(|c| c.outbound_msat).sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -82,15 +82,17 @@ impl LdkNode {
         }
         alias[..name_bytes.len()].copy_from_slice(name_bytes);
 
-        let mut ldk_config = Config::default();
-        ldk_config.storage_dir_path = config.storage_dir.to_string_lossy().into_owned();
-        ldk_config.network = config.network;
-        ldk_config.listening_addresses = Some(vec![SocketAddress::from(config.listen)]);
-        ldk_config.node_alias = Some(NodeAlias(alias));
-        ldk_config.anchor_channels_config = Some(AnchorChannelsConfig {
-            trusted_peers_no_reserve: Vec::new(),
-            per_channel_reserve_sats: config.anchor_reserve_per_channel_sat,
-        });
+        let ldk_config = Config {
+            storage_dir_path: config.storage_dir.to_string_lossy().into_owned(),
+            network: config.network,
+            listening_addresses: Some(vec![SocketAddress::from(config.listen)]),
+            node_alias: Some(NodeAlias(alias)),
+            anchor_channels_config: Some(AnchorChannelsConfig {
+                trusted_peers_no_reserve: Vec::new(),
+                per_channel_reserve_sats: config.anchor_reserve_per_channel_sat,
+            }),
+            ..Config::default()
+        };
         let mut builder = Builder::from_config(ldk_config);
         match &config.chain_source {
             ChainSource::BitcoindRpc {
@@ -144,6 +146,17 @@ impl LdkNode {
     /// The underlying ldk-node, for what the abstraction does not (yet) cover.
     pub fn inner(&self) -> &ldk_node::Node {
         &self.node
+    }
+
+    /// Syncs the on-chain wallet, the channels and the fee estimates with the chain source
+    /// now rather than at the next background round (Esplora and Electrum are polled every
+    /// 30–80 s; a bitcoind source is polled every few seconds).
+    pub async fn sync_now(&self) -> Result<(), NodeError> {
+        let node = Arc::clone(&self.node);
+        tokio::task::spawn_blocking(move || node.sync_wallets())
+            .await
+            .map_err(|e| NodeError::Backend(format!("sync task: {e}")))?
+            .map_err(NodeError::from)
     }
 
     fn parse_invoice(&self, bolt11: &str) -> Result<Bolt11Invoice, NodeError> {
