@@ -1,0 +1,233 @@
+//! `store`: Fulgur's state in SQLite (the embedded default: one file, WAL) or PostgreSQL
+//! (production), behind one interface and one conformance suite.
+//!
+//! Domain crates write their SQL once against [`Sql`] inside a closure; the store runs the
+//! closure in a transaction on its own threads. Writes are group-committed (see
+//! `writer.rs`): many callers' transactions share one commit, each still atomic on its own.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), store::StoreError> {
+//! let store = store::Store::open(&store::StoreConfig::new("sqlite:///tmp/fulgur.db")).await?;
+//! store.migrate(0).await?;
+//! let tenants: i64 = store
+//!     .read(|sql| sql.query_one("SELECT COUNT(*) FROM tenants", &[])?.i64(0))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod migrate;
+mod postgres;
+mod sql;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod value;
+mod workers;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use crate::error::StoreError;
+pub use crate::migrate::{latest_version, Migration, MIGRATIONS};
+pub use crate::sql::{Dialect, Sql};
+pub use crate::value::{Row, Value};
+
+use crate::sql::Connection;
+
+/// Where the store lives and how many connections it may use. Defaults: 8 reader
+/// connections, 4 writer threads on PostgreSQL (SQLite always has one writer), 5 s to get
+/// a connection.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (a file, created if absent) or `postgres://USER@HOST:PORT/DB`.
+    pub url: String,
+    pub max_readers: u32,
+    pub postgres_writers: usize,
+    pub connect_timeout: Duration,
+}
+
+impl StoreConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_readers: 8,
+            postgres_writers: 4,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+struct Inner {
+    dialect: Dialect,
+    reads: mpsc::Sender<workers::ReadJob>,
+    writes: workers::Queue,
+}
+
+/// A handle to the store; cheap to clone. The store's threads stop when the last handle
+/// is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+enum Target {
+    Sqlite(PathBuf),
+    Postgres(::postgres::Config),
+}
+
+fn parse_url(url: &str) -> Result<Target, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(StoreError::InvalidUrl(url.to_string()));
+        }
+        return Ok(Target::Sqlite(PathBuf::from(path)));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return url
+            .parse()
+            .map(Target::Postgres)
+            .map_err(|_| StoreError::InvalidUrl(url.to_string()));
+    }
+    Err(StoreError::InvalidUrl(url.to_string()))
+}
+
+impl Store {
+    /// Connects (creating the SQLite file if needed) and starts the store's threads; it
+    /// does not migrate (see [`Store::migrate`]).
+    pub async fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        let (dialect, connect, writers): (Dialect, workers::Connect, usize) =
+            match parse_url(&config.url)? {
+                Target::Sqlite(path) => {
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir).map_err(|e| {
+                            StoreError::Unavailable(format!("{}: {e}", dir.display()))
+                        })?;
+                    }
+                    let manager = sqlite::SqliteManager { path };
+                    let connect: workers::Connect =
+                        Arc::new(move || Ok(Box::new(manager.connect()?) as Box<dyn Connection>));
+                    // SQLite has one writer at a time; more threads would only wait on it.
+                    (Dialect::Sqlite, connect, 1)
+                }
+                Target::Postgres(mut pg) => {
+                    pg.connect_timeout(config.connect_timeout);
+                    let manager = postgres::PgManager { config: pg };
+                    let connect: workers::Connect =
+                        Arc::new(move || Ok(Box::new(manager.connect()?) as Box<dyn Connection>));
+                    (Dialect::Postgres, connect, config.postgres_writers.max(1))
+                }
+            };
+        let store = Self {
+            inner: Arc::new(Inner {
+                dialect,
+                reads: workers::start_readers(config.max_readers.max(1) as usize, &connect)?,
+                writes: workers::start_writers(writers, &connect)?,
+            }),
+        };
+        // Fail now, not on the first request, if the database cannot be reached.
+        store.with_connection(|_| Ok(())).await?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// Runs `f` on a reader connection inside a read-only transaction (one consistent
+    /// snapshot).
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Sql) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.on_reader(move |conn| read_on(conn?, f)).await
+    }
+
+    /// Runs `f` in a write transaction: all of its statements commit together, or none if
+    /// `f` returns an error or the commit fails. Returns once the commit is durable.
+    ///
+    /// On PostgreSQL a failed statement aborts the transaction: use `ON CONFLICT` rather
+    /// than catching a constraint error and carrying on.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Sql) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .writes
+            .try_send(workers::job(f, reply))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => E::from(StoreError::Overloaded),
+                mpsc::error::TrySendError::Closed(_) => E::from(StoreError::Closed),
+            })?;
+        answer
+            .await
+            .map_err(|_| E::from(StoreError::Unavailable("write batch could not start".into())))?
+    }
+
+    /// Applies pending migrations; returns the names applied (empty when up to date).
+    pub async fn migrate(&self, now_ms: i64) -> Result<Vec<&'static str>, StoreError> {
+        self.with_connection(move |conn| migrate::run(conn, now_ms))
+            .await
+    }
+
+    /// The schema version the database is at (0 when empty), checked against this binary.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.with_connection(migrate::applied).await
+    }
+
+    /// Fails with `SchemaBehind` unless every migration of this binary is applied.
+    pub async fn require_current_schema(&self) -> Result<(), StoreError> {
+        let found = self.schema_version().await?;
+        let needed = latest_version();
+        if found < needed {
+            return Err(StoreError::SchemaBehind { found, needed });
+        }
+        Ok(())
+    }
+
+    async fn with_connection<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut dyn Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.on_reader(move |conn| f(conn?)).await
+    }
+
+    /// Runs `f` on a reader thread with its connection (or why it has none).
+    async fn on_reader<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(Result<&mut dyn Connection, StoreError>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: workers::ReadJob = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.inner.reads.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => E::from(StoreError::Overloaded),
+            mpsc::error::TrySendError::Closed(_) => E::from(StoreError::Closed),
+        })?;
+        answer.await.map_err(|_| E::from(StoreError::Closed))?
+    }
+}
+
+fn read_on<T, E, F>(conn: &mut dyn Connection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut dyn Sql) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    conn.begin_read().map_err(E::from)?;
+    let result = f(conn);
+    // Nothing to keep from a read; ending it releases the snapshot.
+    conn.batch("ROLLBACK").map_err(E::from)?;
+    result
+}

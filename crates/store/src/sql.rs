@@ -1,0 +1,46 @@
+//! The one interface domain code writes SQL against, whichever database is behind it.
+//!
+//! Statements use PostgreSQL's numbered placeholders (`$1`, `$2`, ...) and the SQL both
+//! dialects share (`INSERT ... ON CONFLICT`, `RETURNING`, `LIMIT`); the SQLite backend
+//! rewrites placeholders to its own `?1` form. Schema differences live in the per-dialect
+//! migrations, never in queries.
+
+use crate::{Row, StoreError, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// An open transaction (the store begins and ends it; callers only run statements).
+pub trait Sql {
+    fn dialect(&self) -> Dialect;
+
+    /// Runs a statement; returns the number of rows it changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+
+    fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// Exactly one row, or `NotFound`.
+    fn query_one(&mut self, sql: &str, params: &[Value]) -> Result<Row, StoreError> {
+        self.query_opt(sql, params)?.ok_or(StoreError::NotFound)
+    }
+}
+
+/// What a backend connection does besides running statements: transaction control and
+/// multi-statement scripts (migrations).
+pub(crate) trait Connection: Sql + Send {
+    fn batch(&mut self, script: &str) -> Result<(), StoreError>;
+    /// Starts a read-write transaction that takes the write lock at once (so two writers
+    /// never deadlock upgrading).
+    fn begin_write(&mut self) -> Result<(), StoreError>;
+    /// Starts a read-only transaction over one consistent snapshot.
+    fn begin_read(&mut self) -> Result<(), StoreError>;
+    /// The connection is lost and must be replaced.
+    fn is_broken(&self) -> bool;
+}

@@ -1,0 +1,105 @@
+//! Fresh stores for tests: a SQLite file in a temporary directory, or a new PostgreSQL
+//! database (on `FULGUR_TEST_DATABASE_URL`, default the local server) dropped afterwards.
+//! PostgreSQL tests never skip: if the server is absent they fail.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{Store, StoreConfig, StoreError};
+
+/// The server test databases are created on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("FULGUR_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A migrated store that cleans up after itself.
+pub struct TestStore {
+    pub store: Store,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    database: Option<String>,
+}
+
+impl TestStore {
+    pub async fn sqlite() -> Result<Self, StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let url = format!("sqlite://{}", dir.path().join("fulgur.db").display());
+        let store = Store::open(&StoreConfig::new(&url)).await?;
+        store.migrate(0).await?;
+        Ok(Self {
+            store,
+            url,
+            _dir: Some(dir),
+            database: None,
+        })
+    }
+
+    pub async fn postgres() -> Result<Self, StoreError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!(
+            "fulgur_test_{}_{}_{}",
+            std::process::id(),
+            nanos,
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = postgres_admin_url();
+        admin_command(&admin, format!("CREATE DATABASE {name}")).await?;
+        let mut config: ::postgres::Config = admin
+            .parse()
+            .map_err(|_| StoreError::InvalidUrl(admin.clone()))?;
+        config.dbname(&name);
+        let url = replace_database(&admin, &name);
+        let store = Store::open(&StoreConfig::new(&url)).await?;
+        store.migrate(0).await?;
+        Ok(Self {
+            store,
+            url,
+            _dir: None,
+            database: Some(name),
+        })
+    }
+}
+
+/// `postgres://u@h:p/old?x` → `postgres://u@h:p/new?x`.
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{database}?{q}"),
+        None => format!("{host_part}/{database}"),
+    }
+}
+
+/// Runs one statement on the admin database from a plain thread (the synchronous client
+/// must not run on a tokio worker).
+async fn admin_command(admin: &str, statement: String) -> Result<(), StoreError> {
+    let admin = admin.to_string();
+    tokio::task::spawn_blocking(move || run_admin(&admin, &statement))
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+}
+
+fn run_admin(admin: &str, statement: &str) -> Result<(), StoreError> {
+    let mut client = ::postgres::Client::connect(admin, ::postgres::NoTls)
+        .map_err(|e| StoreError::Unavailable(format!("{admin}: {e}")))?;
+    client.batch_execute(statement)?;
+    Ok(())
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some(name) = self.database.take() {
+            let admin = postgres_admin_url();
+            // WITH (FORCE) ends the store's own idle connections first.
+            let statement = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = std::thread::spawn(move || run_admin(&admin, &statement)).join();
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The values that cross the store boundary: integers, text, bytes and NULL — the types
+//! both SQLite and PostgreSQL (as `BIGINT`, `TEXT`, `BLOB`/`BYTEA`) store exactly.
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+/// Amounts are `u64` msat in the domain and `BIGINT` here; every amount Fulgur accepts is
+/// bounded by 21 million BTC (2.1e18 msat), well inside `i64`.
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::Int(i64::try_from(v).expect("amounts are bounded below i64::MAX"))
+    }
+}
+
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Int(i64::from(v))
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Int(i64::from(v))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Blob(v)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One result row, columns in `SELECT` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row(pub(crate) Vec<Value>);
+
+impl Row {
+    fn get(&self, column: usize) -> Result<&Value, StoreError> {
+        self.0.get(column).ok_or(StoreError::Decode {
+            column,
+            detail: "no such column".into(),
+        })
+    }
+
+    fn mismatch(column: usize, want: &str, got: &Value) -> StoreError {
+        StoreError::Decode {
+            column,
+            detail: format!("expected {want}, found {got:?}"),
+        }
+    }
+
+    pub fn opt_i64(&self, column: usize) -> Result<Option<i64>, StoreError> {
+        match self.get(column)? {
+            Value::Null => Ok(None),
+            Value::Int(v) => Ok(Some(*v)),
+            other => Err(Self::mismatch(column, "integer", other)),
+        }
+    }
+
+    pub fn i64(&self, column: usize) -> Result<i64, StoreError> {
+        self.opt_i64(column)?
+            .ok_or_else(|| Self::mismatch(column, "integer", &Value::Null))
+    }
+
+    /// A non-negative integer (amounts, counts).
+    pub fn u64(&self, column: usize) -> Result<u64, StoreError> {
+        let v = self.i64(column)?;
+        u64::try_from(v).map_err(|_| Self::mismatch(column, "non-negative integer", &Value::Int(v)))
+    }
+
+    pub fn opt_u64(&self, column: usize) -> Result<Option<u64>, StoreError> {
+        match self.opt_i64(column)? {
+            None => Ok(None),
+            Some(_) => self.u64(column).map(Some),
+        }
+    }
+
+    pub fn bool(&self, column: usize) -> Result<bool, StoreError> {
+        Ok(self.i64(column)? != 0)
+    }
+
+    pub fn opt_text(&self, column: usize) -> Result<Option<&str>, StoreError> {
+        match self.get(column)? {
+            Value::Null => Ok(None),
+            Value::Text(v) => Ok(Some(v)),
+            other => Err(Self::mismatch(column, "text", other)),
+        }
+    }
+
+    pub fn text(&self, column: usize) -> Result<&str, StoreError> {
+        self.opt_text(column)?
+            .ok_or_else(|| Self::mismatch(column, "text", &Value::Null))
+    }
+
+    pub fn opt_blob(&self, column: usize) -> Result<Option<&[u8]>, StoreError> {
+        match self.get(column)? {
+            Value::Null => Ok(None),
+            Value::Blob(v) => Ok(Some(v)),
+            other => Err(Self::mismatch(column, "bytes", other)),
+        }
+    }
+
+    pub fn blob(&self, column: usize) -> Result<&[u8], StoreError> {
+        self.opt_blob(column)?
+            .ok_or_else(|| Self::mismatch(column, "bytes", &Value::Null))
+    }
+}

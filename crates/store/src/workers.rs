@@ -1,0 +1,206 @@
+//! The store's own threads, each holding one connection (reconnected when lost). They are
+//! plain threads, not tokio's blocking pool: PostgreSQL's synchronous client runs its own
+//! runtime and must not run where a tokio runtime is entered.
+//!
+//! Readers take one job at a time. Writers group-commit: they take queued write jobs in
+//! batches and commit each batch in one transaction — one fsync (SQLite) or one WAL flush
+//! (PostgreSQL) for many jobs. Each job runs inside its own savepoint, so a job that fails
+//! rolls back alone and the rest of its batch still commits. A job's caller hears back
+//! only after the commit.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::sql::{Connection, Sql};
+use crate::StoreError;
+
+/// Opens a new connection to the store's database.
+pub(crate) type Connect = Arc<dyn Fn() -> Result<Box<dyn Connection>, StoreError> + Send + Sync>;
+
+/// A worker's connection, opened on first use and replaced when lost.
+struct Slot {
+    connect: Connect,
+    conn: Option<Box<dyn Connection>>,
+}
+
+impl Slot {
+    fn get(&mut self) -> Result<&mut dyn Connection, StoreError> {
+        if self.conn.as_ref().is_none_or(|c| c.is_broken()) {
+            self.conn = Some((self.connect)()?);
+        }
+        Ok(self.conn.as_deref_mut().expect("just connected"))
+    }
+}
+
+/// A job for a reader: gets a connection (or why there is none) and replies on its own.
+pub(crate) type ReadJob = Box<dyn FnOnce(Result<&mut dyn Connection, StoreError>) + Send>;
+
+/// Starts `readers` reader threads.
+pub(crate) fn start_readers(readers: usize, connect: &Connect) -> Result<mpsc::Sender<ReadJob>, StoreError> {
+    let (queue, jobs) = mpsc::channel::<ReadJob>(MAX_QUEUED);
+    let jobs = Arc::new(Mutex::new(jobs));
+    for i in 0..readers {
+        let jobs = Arc::clone(&jobs);
+        let mut slot = Slot {
+            connect: Arc::clone(connect),
+            conn: None,
+        };
+        spawn(format!("store-reader-{i}"), move || loop {
+            let job = {
+                let mut jobs = jobs.lock().unwrap_or_else(|p| p.into_inner());
+                jobs.blocking_recv()
+            };
+            let Some(job) = job else { return };
+            job(slot.get());
+        })?;
+    }
+    Ok(queue)
+}
+
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<(), StoreError> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| StoreError::Backend(format!("store thread: {e}")))
+}
+
+/// Most jobs committed together.
+pub(crate) const MAX_BATCH: usize = 256;
+/// Most jobs waiting for a writer; beyond it callers get `Overloaded`.
+pub(crate) const MAX_QUEUED: usize = 16_384;
+
+/// Runs a caller's closure; reports whether it succeeded (keep its writes) and how to tell
+/// the caller once the batch's fate is known.
+pub(crate) type Job = Box<dyn FnOnce(&mut dyn Sql) -> Finished + Send>;
+
+pub(crate) struct Finished {
+    pub keep: bool,
+    /// Called with `None` once committed, or the error that failed the commit.
+    pub notify: Box<dyn FnOnce(Option<StoreError>) + Send>,
+}
+
+pub(crate) type Queue = mpsc::Sender<Job>;
+
+/// Starts `writers` writer threads.
+pub(crate) fn start_writers(writers: usize, connect: &Connect) -> Result<Queue, StoreError> {
+    let (queue, jobs) = mpsc::channel::<Job>(MAX_QUEUED);
+    let jobs = Arc::new(Mutex::new(jobs));
+    for i in 0..writers {
+        let jobs = Arc::clone(&jobs);
+        let mut slot = Slot {
+            connect: Arc::clone(connect),
+            conn: None,
+        };
+        spawn(format!("store-writer-{i}"), move || {
+            while let Some(batch) = next_batch(&jobs) {
+                match slot.get() {
+                    Ok(conn) => commit_batch(conn, batch),
+                    Err(e) => fail_all(batch, &e),
+                }
+            }
+        })?;
+    }
+    Ok(queue)
+}
+
+/// Blocks for one job, then takes whatever else is already queued, up to `MAX_BATCH`.
+fn next_batch(jobs: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let mut jobs = jobs.lock().unwrap_or_else(|p| p.into_inner());
+    let first = jobs.blocking_recv()?;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+fn commit_batch(conn: &mut dyn Connection, batch: Vec<Job>) {
+    if let Err(e) = conn.begin_write() {
+        fail_all(batch, &e);
+        return;
+    }
+    let single = batch.len() == 1;
+    let mut finished = Vec::with_capacity(batch.len());
+    for job in batch {
+        // A lone job needs no savepoint: if it fails, the whole transaction rolls back.
+        if !single {
+            if let Err(e) = conn.batch("SAVEPOINT job") {
+                let _ = conn.batch("ROLLBACK");
+                fail_all_finished(finished, &e);
+                return;
+            }
+        }
+        let outcome = job(conn);
+        if !single {
+            let undo = if outcome.keep {
+                "RELEASE SAVEPOINT job"
+            } else {
+                "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
+            };
+            if let Err(e) = conn.batch(undo) {
+                let _ = conn.batch("ROLLBACK");
+                finished.push(outcome);
+                fail_all_finished(finished, &e);
+                return;
+            }
+        }
+        finished.push(outcome);
+    }
+    let end = if single && !finished[0].keep {
+        "ROLLBACK"
+    } else {
+        "COMMIT"
+    };
+    match conn.batch(end) {
+        Ok(()) => {
+            for f in finished {
+                (f.notify)(None);
+            }
+        }
+        Err(e) => {
+            let _ = conn.batch("ROLLBACK");
+            fail_all_finished(finished, &e);
+        }
+    }
+}
+
+/// Jobs that never ran: their closures are dropped, their callers see `Unavailable`.
+fn fail_all(batch: Vec<Job>, error: &StoreError) {
+    tracing::error!(%error, jobs = batch.len(), "store write batch could not start");
+    drop(batch);
+}
+
+fn fail_all_finished(finished: Vec<Finished>, error: &StoreError) {
+    tracing::error!(%error, jobs = finished.len(), "store write batch failed");
+    for f in finished {
+        (f.notify)(Some(error.clone()));
+    }
+}
+
+/// Wraps a caller's closure as a job whose result reaches `reply` after the commit.
+pub(crate) fn job<T, E, F>(f: F, reply: oneshot::Sender<Result<T, E>>) -> Job
+where
+    F: FnOnce(&mut dyn Sql) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    Box::new(move |sql: &mut dyn Sql| {
+        let result = f(sql);
+        let keep = result.is_ok();
+        Finished {
+            keep,
+            notify: Box::new(move |commit_error| {
+                let result = match (result, commit_error) {
+                    (Ok(_), Some(e)) => Err(E::from(e)),
+                    (result, _) => result,
+                };
+                let _ = reply.send(result);
+            }),
+        }
+    })
+}

@@ -1,0 +1,273 @@
+//! One conformance suite, run against SQLite and PostgreSQL: every test below runs once on
+//! each (`sqlite::name`, `postgres::name`). PostgreSQL tests need the server on
+//! `FULGUR_TEST_DATABASE_URL` (default 127.0.0.1:5432) and fail without it.
+
+use std::sync::Arc;
+
+use store::testing::TestStore;
+use store::{Sql, Store, StoreConfig, StoreError, Value};
+
+/// Generates `sqlite::$name` and `postgres::$name` for each check.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let t = store::testing::TestStore::sqlite().await.expect("sqlite store");
+                    super::$name(t).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let t = store::testing::TestStore::postgres().await.expect("postgres store");
+                    super::$name(t).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    migrations_apply_once_and_record_the_version,
+    an_edited_or_unknown_migration_is_refused,
+    a_write_commits_or_leaves_nothing,
+    constraints_map_to_typed_errors,
+    concurrent_writes_commit_in_batches_each_atomic,
+    values_round_trip_exactly,
+    placeholders_bind_by_number,
+);
+
+fn tenant(sql: &mut dyn Sql, id: &str) -> Result<u64, StoreError> {
+    sql.execute(
+        "INSERT INTO tenants (id, name, created_at_ms) VALUES ($1, $2, $3)",
+        &[id.into(), format!("name-{id}").into(), Value::Int(1)],
+    )
+}
+
+async fn count(store: &Store, table: &'static str) -> i64 {
+    store
+        .read(move |sql| {
+            sql.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])?
+                .i64(0)
+        })
+        .await
+        .expect("count")
+}
+
+async fn migrations_apply_once_and_record_the_version(t: TestStore) {
+    assert_eq!(t.store.schema_version().await.expect("version"), store::latest_version());
+    assert!(t.store.migrate(5).await.expect("again").is_empty(), "nothing left to apply");
+    t.store.require_current_schema().await.expect("current");
+    assert_eq!(count(&t.store, "schema_migrations").await, store::MIGRATIONS.len() as i64);
+    // A second handle on the same database sees the same schema.
+    let other = Store::open(&StoreConfig::new(&t.url)).await.expect("reopen");
+    assert_eq!(other.schema_version().await.expect("version"), store::latest_version());
+}
+
+async fn an_edited_or_unknown_migration_is_refused(t: TestStore) {
+    t.store
+        .write(|sql| {
+            sql.execute(
+                "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
+                &[],
+            )
+        })
+        .await
+        .expect("tamper");
+    assert!(matches!(
+        t.store.schema_version().await,
+        Err(StoreError::MigrationEdited { version: 1, .. })
+    ));
+    assert!(matches!(
+        t.store.migrate(0).await,
+        Err(StoreError::MigrationEdited { version: 1, .. })
+    ));
+    t.store
+        .write(|sql| {
+            sql.execute("DELETE FROM schema_migrations", &[])?;
+            sql.execute(
+                "INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) \
+                 VALUES (9999, 'future', 'x', 0)",
+                &[],
+            )
+        })
+        .await
+        .expect("future version");
+    assert!(matches!(
+        t.store.schema_version().await,
+        Err(StoreError::SchemaNewer { found: 9999, .. })
+    ));
+}
+
+async fn a_write_commits_or_leaves_nothing(t: TestStore) {
+    t.store.write(|sql| tenant(sql, "t1")).await.expect("commit");
+    assert_eq!(count(&t.store, "tenants").await, 1);
+
+    // The closure fails after a successful statement: the statement is rolled back.
+    let failed: Result<(), StoreError> = t
+        .store
+        .write(|sql| {
+            tenant(sql, "t2")?;
+            Err(StoreError::NotFound)
+        })
+        .await;
+    assert_eq!(failed, Err(StoreError::NotFound));
+    // A statement fails after a successful one: both are gone.
+    let failed = t
+        .store
+        .write(|sql| {
+            tenant(sql, "t3")?;
+            tenant(sql, "t1")
+        })
+        .await;
+    assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+    assert_eq!(count(&t.store, "tenants").await, 1);
+    let ids: Vec<String> = t
+        .store
+        .read(|sql| {
+            sql.query("SELECT id FROM tenants", &[])?
+                .iter()
+                .map(|r| r.text(0).map(str::to_string))
+                .collect::<Result<_, StoreError>>()
+        })
+        .await
+        .expect("ids");
+    assert_eq!(ids, vec!["t1".to_string()]);
+}
+
+async fn constraints_map_to_typed_errors(t: TestStore) {
+    t.store.write(|sql| tenant(sql, "t1")).await.expect("tenant");
+    let insert_account = |id: &'static str, tenant: &'static str, balance: i64| {
+        move |sql: &mut dyn Sql| {
+            sql.execute(
+                "INSERT INTO accounts (id, tenant_id, name, kind, balance_msat, created_at_ms) \
+                 VALUES ($1, $2, $1, 'customer', $3, 0)",
+                &[id.into(), tenant.into(), Value::Int(balance)],
+            )
+        }
+    };
+    t.store.write(insert_account("a1", "t1", 0)).await.expect("account");
+    let duplicate = t.store.write(insert_account("a1", "t1", 0)).await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+    // The database itself refuses a negative available balance.
+    let negative = t.store.write(insert_account("a2", "t1", -1)).await;
+    assert!(matches!(negative, Err(StoreError::Constraint(_))), "{negative:?}");
+    let orphan = t.store.write(insert_account("a3", "no-such-tenant", 0)).await;
+    assert!(matches!(orphan, Err(StoreError::Constraint(_))), "{orphan:?}");
+    let missing = t
+        .store
+        .read(|sql| sql.query_one("SELECT id FROM accounts WHERE id = 'zz'", &[]))
+        .await;
+    assert_eq!(missing, Err(StoreError::NotFound));
+    assert_eq!(count(&t.store, "accounts").await, 1);
+}
+
+async fn concurrent_writes_commit_in_batches_each_atomic(t: TestStore) {
+    const WRITES: usize = 600;
+    let store = Arc::new(t.store.clone());
+    let mut tasks = Vec::new();
+    for i in 0..WRITES {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .write(move |sql| {
+                    tenant(sql, &format!("t{i}"))?;
+                    // Every third write fails after inserting: only it must roll back.
+                    if i % 3 == 0 {
+                        return Err(StoreError::Backend(format!("refused {i}")));
+                    }
+                    Ok(i)
+                })
+                .await
+        }));
+    }
+    let mut committed = 0;
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("join") {
+            Ok(n) => {
+                assert_eq!(n, i);
+                assert_ne!(i % 3, 0);
+                committed += 1;
+            }
+            Err(e) => assert_eq!(e, StoreError::Backend(format!("refused {i}"))),
+        }
+    }
+    assert_eq!(committed, WRITES - WRITES.div_ceil(3));
+    assert_eq!(count(&t.store, "tenants").await, committed as i64);
+    let any_refused_present = t
+        .store
+        .read(|sql| sql.query_opt("SELECT id FROM tenants WHERE id IN ('t0', 't3', 't597')", &[]))
+        .await
+        .expect("query");
+    assert!(any_refused_present.is_none());
+}
+
+async fn values_round_trip_exactly(t: TestStore) {
+    t.store.write(|sql| tenant(sql, "t1")).await.expect("tenant");
+    let name = "Überweisung ⚡ 'quoted' \"double\" \\ back";
+    let row = t
+        .store
+        .write(move |sql| {
+            sql.execute(
+                "INSERT INTO journal (id, kind, reference, created_at_ms) VALUES ($1, $2, $3, $4)",
+                &[
+                    "j1".into(),
+                    name.into(),
+                    Value::Null,
+                    Value::Int(i64::MAX),
+                ],
+            )?;
+            sql.query_one(
+                "SELECT id, kind, reference, created_at_ms FROM journal WHERE id = $1",
+                &["j1".into()],
+            )
+        })
+        .await
+        .expect("round trip");
+    assert_eq!(row.text(1).expect("text"), name);
+    assert_eq!(row.opt_text(2).expect("null"), None);
+    assert_eq!(row.i64(3).expect("int"), i64::MAX);
+    assert!(row.u64(1).is_err(), "text is not an integer");
+    let min = t
+        .store
+        .read(|sql| sql.query_one("SELECT $1", &[Value::Int(i64::MIN)]))
+        .await;
+    // PostgreSQL cannot infer a bare parameter's type; SQLite echoes it.
+    if let Ok(row) = min {
+        assert_eq!(row.i64(0).expect("int"), i64::MIN);
+    }
+}
+
+async fn placeholders_bind_by_number(t: TestStore) {
+    let row = t
+        .store
+        .write(|sql| {
+            sql.execute(
+                "INSERT INTO tenants (id, name, created_at_ms) VALUES ($2, $1, $3)",
+                &["the-name".into(), "the-id".into(), Value::Int(7)],
+            )?;
+            sql.query_one(
+                "SELECT name, created_at_ms FROM tenants WHERE id = $1 AND created_at_ms = $2",
+                &["the-id".into(), Value::Int(7)],
+            )
+        })
+        .await
+        .expect("insert");
+    assert_eq!(row.text(0).expect("name"), "the-name");
+}
+
+#[tokio::test]
+async fn bad_urls_and_unreachable_servers_are_typed_errors() {
+    for url in ["mysql://x", "sqlite://", "", "postgres://host:notaport/db"] {
+        let opened = Store::open(&StoreConfig::new(url)).await;
+        assert!(matches!(opened, Err(StoreError::InvalidUrl(_))), "{url}: {:?}", opened.err());
+    }
+    let mut config = StoreConfig::new("postgres://postgres@127.0.0.1:1/postgres");
+    config.connect_timeout = std::time::Duration::from_millis(500);
+    let opened = Store::open(&config).await;
+    assert!(matches!(opened, Err(StoreError::Unavailable(_))), "{:?}", opened.err());
+}
