@@ -24,7 +24,9 @@ pub enum StoreError {
     #[error("database schema is at version {found}, newer than this binary knows ({known})")]
     SchemaNewer { found: i64, known: i64 },
     /// Migrations are pending; run `fulgur migrate`.
-    #[error("database schema is at version {found}, this binary needs {needed}: run `fulgur migrate`")]
+    #[error(
+        "database schema is at version {found}, this binary needs {needed}: run `fulgur migrate`"
+    )]
     SchemaBehind { found: i64, needed: i64 },
     #[error("invalid store URL {0:?}: expected sqlite://PATH or postgres://...")]
     InvalidUrl(String),

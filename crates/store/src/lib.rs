@@ -167,9 +167,11 @@ impl Store {
                 mpsc::error::TrySendError::Full(_) => E::from(StoreError::Overloaded),
                 mpsc::error::TrySendError::Closed(_) => E::from(StoreError::Closed),
             })?;
-        answer
-            .await
-            .map_err(|_| E::from(StoreError::Unavailable("write batch could not start".into())))?
+        answer.await.map_err(|_| {
+            E::from(StoreError::Unavailable(
+                "write batch could not start".into(),
+            ))
+        })?
     }
 
     /// Applies pending migrations; returns the names applied (empty when up to date).

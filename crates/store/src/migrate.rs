@@ -123,7 +123,11 @@ fn apply_pending(conn: &mut dyn Connection, now_ms: i64) -> Result<Vec<&'static 
                 return Err(e);
             }
         }
-        tracing::info!(version = migration.version, name = migration.name, "migration applied");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "migration applied"
+        );
         done.push(migration.name);
     }
     Ok(done)

@@ -37,7 +37,11 @@ impl PgManager {
 }
 
 impl ToSql for Value {
-    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
         match self {
             Value::Null => Ok(IsNull::Yes),
             Value::Int(v) => match *ty {
@@ -66,7 +70,10 @@ fn read_value(row: &postgres::Row, column: usize) -> Result<Value, StoreError> {
     };
     let ty = row.columns()[column].type_().clone();
     let value = match ty {
-        Type::INT8 => row.try_get::<_, Option<i64>>(column).map_err(decode)?.map(Value::Int),
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(column)
+            .map_err(decode)?
+            .map(Value::Int),
         Type::INT4 => row
             .try_get::<_, Option<i32>>(column)
             .map_err(decode)?

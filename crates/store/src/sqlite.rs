@@ -57,12 +57,14 @@ fn read_value(column: usize, value: ValueRef<'_>) -> Result<Value, StoreError> {
     Ok(match value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(v) => Value::Int(v),
-        ValueRef::Text(v) => Value::Text(
-            String::from_utf8(v.to_vec()).map_err(|e| StoreError::Decode {
-                column,
-                detail: e.to_string(),
-            })?,
-        ),
+        ValueRef::Text(v) => {
+            Value::Text(
+                String::from_utf8(v.to_vec()).map_err(|e| StoreError::Decode {
+                    column,
+                    detail: e.to_string(),
+                })?,
+            )
+        }
         ValueRef::Blob(v) => Value::Blob(v.to_vec()),
         ValueRef::Real(_) => {
             return Err(StoreError::Decode {

@@ -65,7 +65,9 @@ impl TestStore {
 
 /// `postgres://u@h:p/old?x` → `postgres://u@h:p/new?x`.
 fn replace_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let host_part = match base[scheme_end..].find('/') {
         Some(i) => &base[..scheme_end + i],
@@ -102,4 +104,30 @@ impl Drop for TestStore {
             let _ = std::thread::spawn(move || run_admin(&admin, &statement)).join();
         }
     }
+}
+
+/// Generates `sqlite::$name` and `postgres::$name` tests for each `async fn $name(TestStore)`
+/// in scope: the way every store-touching test runs on both stores.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let t = $crate::testing::TestStore::sqlite().await.expect("sqlite store");
+                    super::$name(t).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let t = $crate::testing::TestStore::postgres().await.expect("postgres store");
+                    super::$name(t).await;
+                }
+            )*
+        }
+    };
 }

@@ -37,7 +37,10 @@ impl Slot {
 pub(crate) type ReadJob = Box<dyn FnOnce(Result<&mut dyn Connection, StoreError>) + Send>;
 
 /// Starts `readers` reader threads.
-pub(crate) fn start_readers(readers: usize, connect: &Connect) -> Result<mpsc::Sender<ReadJob>, StoreError> {
+pub(crate) fn start_readers(
+    readers: usize,
+    connect: &Connect,
+) -> Result<mpsc::Sender<ReadJob>, StoreError> {
     let (queue, jobs) = mpsc::channel::<ReadJob>(MAX_QUEUED);
     let jobs = Arc::new(Mutex::new(jobs));
     for i in 0..readers {

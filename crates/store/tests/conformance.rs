@@ -7,31 +7,7 @@ use std::sync::Arc;
 use store::testing::TestStore;
 use store::{Sql, Store, StoreConfig, StoreError, Value};
 
-/// Generates `sqlite::$name` and `postgres::$name` for each check.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let t = store::testing::TestStore::sqlite().await.expect("sqlite store");
-                    super::$name(t).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let t = store::testing::TestStore::postgres().await.expect("postgres store");
-                    super::$name(t).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_stores!(
+store::on_both_stores!(
     migrations_apply_once_and_record_the_version,
     an_edited_or_unknown_migration_is_refused,
     a_write_commits_or_leaves_nothing,
@@ -59,13 +35,27 @@ async fn count(store: &Store, table: &'static str) -> i64 {
 }
 
 async fn migrations_apply_once_and_record_the_version(t: TestStore) {
-    assert_eq!(t.store.schema_version().await.expect("version"), store::latest_version());
-    assert!(t.store.migrate(5).await.expect("again").is_empty(), "nothing left to apply");
+    assert_eq!(
+        t.store.schema_version().await.expect("version"),
+        store::latest_version()
+    );
+    assert!(
+        t.store.migrate(5).await.expect("again").is_empty(),
+        "nothing left to apply"
+    );
     t.store.require_current_schema().await.expect("current");
-    assert_eq!(count(&t.store, "schema_migrations").await, store::MIGRATIONS.len() as i64);
+    assert_eq!(
+        count(&t.store, "schema_migrations").await,
+        store::MIGRATIONS.len() as i64
+    );
     // A second handle on the same database sees the same schema.
-    let other = Store::open(&StoreConfig::new(&t.url)).await.expect("reopen");
-    assert_eq!(other.schema_version().await.expect("version"), store::latest_version());
+    let other = Store::open(&StoreConfig::new(&t.url))
+        .await
+        .expect("reopen");
+    assert_eq!(
+        other.schema_version().await.expect("version"),
+        store::latest_version()
+    );
 }
 
 async fn an_edited_or_unknown_migration_is_refused(t: TestStore) {
@@ -104,7 +94,10 @@ async fn an_edited_or_unknown_migration_is_refused(t: TestStore) {
 }
 
 async fn a_write_commits_or_leaves_nothing(t: TestStore) {
-    t.store.write(|sql| tenant(sql, "t1")).await.expect("commit");
+    t.store
+        .write(|sql| tenant(sql, "t1"))
+        .await
+        .expect("commit");
     assert_eq!(count(&t.store, "tenants").await, 1);
 
     // The closure fails after a successful statement: the statement is rolled back.
@@ -140,7 +133,10 @@ async fn a_write_commits_or_leaves_nothing(t: TestStore) {
 }
 
 async fn constraints_map_to_typed_errors(t: TestStore) {
-    t.store.write(|sql| tenant(sql, "t1")).await.expect("tenant");
+    t.store
+        .write(|sql| tenant(sql, "t1"))
+        .await
+        .expect("tenant");
     let insert_account = |id: &'static str, tenant: &'static str, balance: i64| {
         move |sql: &mut dyn Sql| {
             sql.execute(
@@ -150,14 +146,29 @@ async fn constraints_map_to_typed_errors(t: TestStore) {
             )
         }
     };
-    t.store.write(insert_account("a1", "t1", 0)).await.expect("account");
+    t.store
+        .write(insert_account("a1", "t1", 0))
+        .await
+        .expect("account");
     let duplicate = t.store.write(insert_account("a1", "t1", 0)).await;
-    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "{duplicate:?}"
+    );
     // The database itself refuses a negative available balance.
     let negative = t.store.write(insert_account("a2", "t1", -1)).await;
-    assert!(matches!(negative, Err(StoreError::Constraint(_))), "{negative:?}");
-    let orphan = t.store.write(insert_account("a3", "no-such-tenant", 0)).await;
-    assert!(matches!(orphan, Err(StoreError::Constraint(_))), "{orphan:?}");
+    assert!(
+        matches!(negative, Err(StoreError::Constraint(_))),
+        "{negative:?}"
+    );
+    let orphan = t
+        .store
+        .write(insert_account("a3", "no-such-tenant", 0))
+        .await;
+    assert!(
+        matches!(orphan, Err(StoreError::Constraint(_))),
+        "{orphan:?}"
+    );
     let missing = t
         .store
         .read(|sql| sql.query_one("SELECT id FROM accounts WHERE id = 'zz'", &[]))
@@ -200,26 +211,29 @@ async fn concurrent_writes_commit_in_batches_each_atomic(t: TestStore) {
     assert_eq!(count(&t.store, "tenants").await, committed as i64);
     let any_refused_present = t
         .store
-        .read(|sql| sql.query_opt("SELECT id FROM tenants WHERE id IN ('t0', 't3', 't597')", &[]))
+        .read(|sql| {
+            sql.query_opt(
+                "SELECT id FROM tenants WHERE id IN ('t0', 't3', 't597')",
+                &[],
+            )
+        })
         .await
         .expect("query");
     assert!(any_refused_present.is_none());
 }
 
 async fn values_round_trip_exactly(t: TestStore) {
-    t.store.write(|sql| tenant(sql, "t1")).await.expect("tenant");
+    t.store
+        .write(|sql| tenant(sql, "t1"))
+        .await
+        .expect("tenant");
     let name = "Überweisung ⚡ 'quoted' \"double\" \\ back";
     let row = t
         .store
         .write(move |sql| {
             sql.execute(
                 "INSERT INTO journal (id, kind, reference, created_at_ms) VALUES ($1, $2, $3, $4)",
-                &[
-                    "j1".into(),
-                    name.into(),
-                    Value::Null,
-                    Value::Int(i64::MAX),
-                ],
+                &["j1".into(), name.into(), Value::Null, Value::Int(i64::MAX)],
             )?;
             sql.query_one(
                 "SELECT id, kind, reference, created_at_ms FROM journal WHERE id = $1",
@@ -264,10 +278,18 @@ async fn placeholders_bind_by_number(t: TestStore) {
 async fn bad_urls_and_unreachable_servers_are_typed_errors() {
     for url in ["mysql://x", "sqlite://", "", "postgres://host:notaport/db"] {
         let opened = Store::open(&StoreConfig::new(url)).await;
-        assert!(matches!(opened, Err(StoreError::InvalidUrl(_))), "{url}: {:?}", opened.err());
+        assert!(
+            matches!(opened, Err(StoreError::InvalidUrl(_))),
+            "{url}: {:?}",
+            opened.err()
+        );
     }
     let mut config = StoreConfig::new("postgres://postgres@127.0.0.1:1/postgres");
     config.connect_timeout = std::time::Duration::from_millis(500);
     let opened = Store::open(&config).await;
-    assert!(matches!(opened, Err(StoreError::Unavailable(_))), "{:?}", opened.err());
+    assert!(
+        matches!(opened, Err(StoreError::Unavailable(_))),
+        "{:?}",
+        opened.err()
+    );
 }
