@@ -52,6 +52,9 @@ pub struct NodeConfig {
     /// On-chain reserve kept per anchor channel to pay for fee bumping on force close.
     pub anchor_reserve_per_channel_sat: u64,
     pub store: NodeStore,
+    /// Sees every event before the node forgets it (see [`crate::EventSink`]); without one,
+    /// events are only broadcast to subscribers, who may miss them.
+    pub event_sink: Option<crate::SinkHandle>,
 }
 
 impl NodeConfig {
@@ -70,6 +73,7 @@ impl NodeConfig {
             seed: None,
             anchor_reserve_per_channel_sat: 25_000,
             store: NodeStore::default(),
+            event_sink: None,
         }
     }
 }

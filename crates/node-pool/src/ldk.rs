@@ -131,6 +131,7 @@ impl LdkNode {
             Arc::clone(&node),
             events.clone(),
             Arc::clone(&failures),
+            config.event_sink.clone(),
         ));
         Ok(Self {
             name: config.name,
@@ -202,7 +203,7 @@ impl Drop for LdkNode {
     }
 }
 
-fn hex32(bytes: &[u8; 32]) -> String {
+pub(crate) fn hex32(bytes: &[u8; 32]) -> String {
     ldk_node::bitcoin::hex::DisplayHex::to_lower_hex_string(&bytes[..])
 }
 
@@ -315,6 +316,8 @@ impl LightningNode for LdkNode {
                 },
                 channel_id: c.channel_id.to_string(),
                 capacity_sat: c.channel_value_sats,
+                balance_msat: c.outbound_capacity_msat
+                    + c.unspendable_punishment_reserve.unwrap_or(0) * 1000,
                 outbound_msat: c.outbound_capacity_msat,
                 inbound_msat: c.inbound_capacity_msat,
                 next_outbound_htlc_limit_msat: c.next_outbound_htlc_limit_msat,
@@ -518,6 +521,7 @@ async fn pump_events(
     node: Arc<ldk_node::Node>,
     events: broadcast::Sender<NodeEvent>,
     failures: Arc<Mutex<FailureLog>>,
+    sink: Option<crate::SinkHandle>,
 ) {
     loop {
         let event = node.next_event_async().await;
@@ -597,6 +601,9 @@ async fn pump_events(
             _ => None,
         };
         if let Some(typed) = typed {
+            if let Some(sink) = &sink {
+                sink.deliver(&name, &typed).await;
+            }
             // No subscriber is fine: state stays queryable through `payment()`/`channels()`.
             let _ = events.send(typed);
         }

@@ -6,16 +6,20 @@
 
 mod config;
 mod error;
+mod invoice;
 mod ldk;
 mod node;
 mod pool;
+mod sink;
 mod types;
 
 pub use crate::config::{ChainSource, NodeConfig, NodeStore};
 pub use crate::error::{NodeError, PoolError};
+pub use crate::invoice::{decode_invoice, DecodedInvoice};
 pub use crate::ldk::LdkNode;
 pub use crate::node::LightningNode;
 pub use crate::pool::{NodeHealth, NodePool, NodeStatus};
+pub use crate::sink::{EventSink, SinkHandle};
 pub use crate::types::{
     ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeId, NodeInfo, OnchainBalance,
     PaymentDirection, PaymentInfo, PaymentState, PeerAddress,

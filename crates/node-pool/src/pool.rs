@@ -20,6 +20,8 @@ pub struct NodeStatus {
     pub health: NodeHealth,
     /// Sum over usable channels of the largest HTLC each can send now.
     pub sendable_msat: u64,
+    /// Sum over usable channels of what the counterparty can send us.
+    pub receivable_msat: u64,
     pub usable_channels: usize,
 }
 
@@ -62,6 +64,7 @@ fn status_of(member: &Member) -> NodeStatus {
         name: member.node.name().to_string(),
         health: health_of(member),
         sendable_msat: usable.iter().map(|c| c.next_outbound_htlc_limit_msat).sum(),
+        receivable_msat: usable.iter().map(|c| c.inbound_msat).sum(),
         usable_channels: usable.len(),
     }
 }
@@ -130,6 +133,26 @@ impl NodePool {
 
     pub fn status(&self) -> Vec<NodeStatus> {
         self.read().iter().map(status_of).collect()
+    }
+
+    /// The node to issue an invoice for `amount_msat` on: the healthy node that can receive
+    /// the most, if it can receive the amount.
+    pub fn select_for_receiving(&self, amount_msat: u64) -> Result<Arc<dyn LightningNode>, PoolError> {
+        let members = self.read();
+        let best = members
+            .iter()
+            .map(|m| (m, status_of(m)))
+            .filter(|(_, s)| s.health == NodeHealth::Healthy)
+            .max_by_key(|(_, s)| s.receivable_msat);
+        match best {
+            Some((member, status)) if status.receivable_msat >= amount_msat => {
+                Ok(Arc::clone(&member.node))
+            }
+            best => Err(PoolError::NoCapacity {
+                amount_msat,
+                best_available_msat: best.map_or(0, |(_, s)| s.receivable_msat),
+            }),
+        }
     }
 
     /// The node to send `amount_msat` through, restricted to `candidates` if given (e.g. the

@@ -46,6 +46,9 @@ pub struct ChannelInfo {
     /// Hex channel id.
     pub channel_id: String,
     pub capacity_sat: u64,
+    /// Our side of the channel, our reserve included, outbound HTLCs in flight excluded:
+    /// what the books compare with (exact while `outbound_msat > 0`).
+    pub balance_msat: u64,
     pub outbound_msat: u64,
     pub inbound_msat: u64,
     /// The largest single HTLC this channel can send now.

@@ -76,7 +76,7 @@ pub struct Store {
 
 enum Target {
     Sqlite(PathBuf),
-    Postgres(::postgres::Config),
+    Postgres(Box<::postgres::Config>),
 }
 
 fn parse_url(url: &str) -> Result<Target, StoreError> {
@@ -89,7 +89,7 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return url
             .parse()
-            .map(Target::Postgres)
+            .map(|c| Target::Postgres(Box::new(c)))
             .map_err(|_| StoreError::InvalidUrl(url.to_string()));
     }
     Err(StoreError::InvalidUrl(url.to_string()))
@@ -115,7 +115,7 @@ impl Store {
                 }
                 Target::Postgres(mut pg) => {
                     pg.connect_timeout(config.connect_timeout);
-                    let manager = postgres::PgManager { config: pg };
+                    let manager = postgres::PgManager { config: *pg };
                     let connect: workers::Connect =
                         Arc::new(move || Ok(Box::new(manager.connect()?) as Box<dyn Connection>));
                     (Dialect::Postgres, connect, config.postgres_writers.max(1))

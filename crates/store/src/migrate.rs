@@ -42,7 +42,10 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. Append only.
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_ledger")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_ledger"),
+    migration!(2, "0002_gateway"),
+];
 
 /// The schema version this binary needs.
 pub fn latest_version() -> i64 {
