@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use devnet::{Devnet, DevnetConfig, DevnetError};
 use node_pool::{
-    ChainSource, ChannelRef, LdkNode, LightningNode, NodeConfig, NodeError, NodeEvent, NodePool,
-    NodeStore, PeerAddress, PoolError,
+    ChainSource, ChannelRef, EventSink, LdkNode, LightningNode, NodeConfig, NodeError, NodeEvent,
+    NodePool, NodeStore, PeerAddress, PoolError, SinkHandle,
 };
 
 pub use crate::wait::{wait_until, WaitError};
@@ -72,6 +72,8 @@ pub struct LabConfig {
     pub store: NodeStore,
     /// Nodes not listed here use bitcoind RPC.
     pub chain_access: BTreeMap<String, ChainAccess>,
+    /// Durable event sinks, per node (see [`node_pool::EventSink`]).
+    pub event_sinks: BTreeMap<String, SinkHandle>,
 }
 
 /// The largest channel a stock ldk-node 0.7 peer accepts: LDK's `max_funding_satoshis`
@@ -91,7 +93,14 @@ impl LabConfig {
             devnet_rpc: SocketAddr::from(([127, 0, 0, 1], 0)),
             store: NodeStore::default(),
             chain_access: BTreeMap::new(),
+            event_sinks: BTreeMap::new(),
         }
+    }
+
+    /// Hands every event of `node` to `sink` before the node forgets it.
+    pub fn event_sink(mut self, node: &str, sink: Arc<dyn EventSink>) -> Self {
+        self.event_sinks.insert(node.to_string(), SinkHandle(sink));
+        self
     }
 
     /// Has `node` follow the chain through `access` instead of bitcoind RPC.
@@ -208,6 +217,7 @@ impl Lab {
         };
         let mut config = NodeConfig::new(name, dir, listen, chain_source);
         config.store = self.config.store;
+        config.event_sink = self.config.event_sinks.get(name).cloned();
         Ok(config)
     }
 

@@ -137,7 +137,10 @@ impl NodePool {
 
     /// The node to issue an invoice for `amount_msat` on: the healthy node that can receive
     /// the most, if it can receive the amount.
-    pub fn select_for_receiving(&self, amount_msat: u64) -> Result<Arc<dyn LightningNode>, PoolError> {
+    pub fn select_for_receiving(
+        &self,
+        amount_msat: u64,
+    ) -> Result<Arc<dyn LightningNode>, PoolError> {
         let members = self.read();
         let best = members
             .iter()

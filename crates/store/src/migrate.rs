@@ -42,10 +42,7 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. Append only.
-pub const MIGRATIONS: &[Migration] = &[
-    migration!(1, "0001_ledger"),
-    migration!(2, "0002_gateway"),
-];
+pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_ledger"), migration!(2, "0002_gateway")];
 
 /// The schema version this binary needs.
 pub fn latest_version() -> i64 {

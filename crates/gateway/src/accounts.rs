@@ -1,0 +1,141 @@
+//! Tenants and their customer accounts, within the caller's scope.
+
+use ledger::{Account, AccountKind, Entry, NewAccount};
+
+use crate::{Gateway, GatewayError, Scope};
+
+/// Most rows one page returns.
+pub const MAX_PAGE: u32 = 500;
+
+impl Gateway {
+    pub async fn create_tenant(&self, id: &str, name: &str) -> Result<(), GatewayError> {
+        let (id, name, now) = (id.to_string(), name.to_string(), self.now_ms());
+        self.inner
+            .store
+            .write(move |sql| ledger::create_tenant(sql, &id, &name, now))
+            .await?;
+        Ok(())
+    }
+
+    /// A new customer account for `tenant_id` (which the scope must allow).
+    pub async fn create_account(
+        &self,
+        scope: &Scope,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<Account, GatewayError> {
+        if !scope.allows(tenant_id) || tenant_id == crate::SYSTEM_TENANT {
+            return Err(GatewayError::InvalidField {
+                field: "tenant_id",
+                reason: format!("no tenant {tenant_id} you may use"),
+            });
+        }
+        let name = name.trim();
+        if name.is_empty() || name.len() > 128 {
+            return Err(GatewayError::InvalidField {
+                field: "name",
+                reason: "must be 1 to 128 bytes".into(),
+            });
+        }
+        let (id, tenant, name, now) = (
+            self.new_id("acc"),
+            tenant_id.to_string(),
+            name.to_string(),
+            self.now_ms(),
+        );
+        let account = self
+            .inner
+            .store
+            .write(move |sql| {
+                ledger::create_account(
+                    sql,
+                    &NewAccount {
+                        id: &id,
+                        tenant_id: &tenant,
+                        name: &name,
+                        kind: AccountKind::Customer,
+                        allow_negative: false,
+                    },
+                    now,
+                )
+            })
+            .await
+            .map_err(|e| match e {
+                ledger::LedgerError::UnknownTenant(t) => GatewayError::InvalidField {
+                    field: "tenant_id",
+                    reason: format!("no tenant {t}"),
+                },
+                ledger::LedgerError::DuplicateName(n) => GatewayError::InvalidField {
+                    field: "name",
+                    reason: format!("an account named {n:?} already exists"),
+                },
+                other => other.into(),
+            })?;
+        Ok(account)
+    }
+
+    /// An account the scope may see; any other is reported as unknown.
+    pub async fn account(&self, scope: &Scope, id: &str) -> Result<Account, GatewayError> {
+        let id_owned = id.to_string();
+        let account = self
+            .inner
+            .store
+            .read(move |sql| ledger::get_account(sql, &id_owned))
+            .await?;
+        if !scope.allows(&account.tenant_id) {
+            return Err(GatewayError::UnknownAccount(id.to_string()));
+        }
+        Ok(account)
+    }
+
+    /// Accounts of the scope's tenant (or of `tenant_id` for an administrator).
+    pub async fn accounts(
+        &self,
+        scope: &Scope,
+        tenant_id: &str,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Account>, GatewayError> {
+        if !scope.allows(tenant_id) {
+            return Ok(Vec::new());
+        }
+        let tenant = tenant_id.to_string();
+        let limit = limit.clamp(1, MAX_PAGE);
+        Ok(self
+            .inner
+            .store
+            .read(move |sql| ledger::list_accounts(sql, &tenant, after.as_deref(), limit))
+            .await?)
+    }
+
+    /// An account's postings after `after_seq`, oldest first.
+    pub async fn entries(
+        &self,
+        scope: &Scope,
+        account_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Entry>, GatewayError> {
+        self.account(scope, account_id).await?;
+        let id = account_id.to_string();
+        let limit = limit.clamp(1, MAX_PAGE);
+        Ok(self
+            .inner
+            .store
+            .read(move |sql| ledger::entries(sql, &id, after_seq, limit))
+            .await?)
+    }
+
+    /// A customer account the scope may use for payments.
+    pub(crate) async fn customer_account(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Account, GatewayError> {
+        let account = self.account(scope, id).await?;
+        if account.kind != AccountKind::Customer {
+            return Err(GatewayError::NotCustomerAccount(id.to_string()));
+        }
+        Ok(account)
+    }
+}

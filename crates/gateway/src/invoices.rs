@@ -1,0 +1,341 @@
+//! Invoices: open → paid | expired | canceled. An invoice is issued by the pool node that
+//! can receive the most; the payment that pays it credits its account exactly once.
+
+use ledger::{post, JournalEntry, Posting};
+use store::{Sql, Value};
+
+use crate::records::{InvoiceRecord, InvoiceStatus};
+use crate::system::{node_account, UNATTRIBUTED_ACCOUNT};
+use crate::{outbox, Gateway, GatewayError, Scope};
+
+/// Most invoices one expiry sweep closes.
+const EXPIRY_BATCH: u32 = 500;
+
+#[derive(Debug, Clone)]
+pub struct NewInvoice {
+    pub account_id: String,
+    pub amount_msat: u64,
+    pub description: String,
+    pub expiry_secs: Option<u32>,
+}
+
+fn get_invoice(sql: &mut dyn Sql, id: &str) -> Result<Option<InvoiceRecord>, GatewayError> {
+    let row = sql.query_opt(
+        &format!(
+            "SELECT {} FROM invoices WHERE id = $1",
+            InvoiceRecord::COLUMNS
+        ),
+        &[id.into()],
+    )?;
+    Ok(row.as_ref().map(InvoiceRecord::from_row).transpose()?)
+}
+
+pub(crate) fn invoice_by_hash(
+    sql: &mut dyn Sql,
+    payment_hash: &str,
+) -> Result<Option<InvoiceRecord>, GatewayError> {
+    let row = sql.query_opt(
+        &format!(
+            "SELECT {} FROM invoices WHERE payment_hash = $1",
+            InvoiceRecord::COLUMNS
+        ),
+        &[payment_hash.into()],
+    )?;
+    Ok(row.as_ref().map(InvoiceRecord::from_row).transpose()?)
+}
+
+/// Marks the invoice paid and credits its account, in the caller's transaction. Returns
+/// false if it was already paid (a repeated event): nothing is credited twice.
+pub(crate) fn mark_paid(
+    sql: &mut dyn Sql,
+    invoice: &InvoiceRecord,
+    received_msat: u64,
+    credit: Posting,
+    counter: Posting,
+    event_id: &str,
+    now_ms: i64,
+) -> Result<bool, GatewayError> {
+    // Any state but paid: money that arrives for an expired or canceled invoice is still
+    // the account's money.
+    let changed = sql.query_opt(
+        &format!(
+            "UPDATE invoices SET status = 'paid', received_msat = $2, paid_at_ms = $3 \
+             WHERE id = $1 AND status <> 'paid' RETURNING {}",
+            InvoiceRecord::COLUMNS
+        ),
+        &[
+            invoice.id.as_str().into(),
+            received_msat.into(),
+            Value::Int(now_ms),
+        ],
+    )?;
+    let Some(row) = changed else {
+        return Ok(false);
+    };
+    let paid = InvoiceRecord::from_row(&row)?;
+    post(
+        sql,
+        &JournalEntry {
+            id: format!("inv_{}", invoice.id),
+            kind: "invoice_paid".into(),
+            reference: Some(invoice.id.clone()),
+            postings: vec![credit, counter],
+        },
+        now_ms,
+    )?;
+    outbox::emit(
+        sql,
+        event_id,
+        &paid.tenant_id,
+        "invoice.paid",
+        paid.to_json(),
+        now_ms,
+    )?;
+    Ok(true)
+}
+
+impl Gateway {
+    pub async fn create_invoice(
+        &self,
+        scope: &Scope,
+        new: NewInvoice,
+    ) -> Result<InvoiceRecord, GatewayError> {
+        let config = &self.inner.config;
+        if new.amount_msat == 0 || new.amount_msat > ledger::MAX_MONEY_MSAT {
+            return Err(GatewayError::InvalidField {
+                field: "amount_msat",
+                reason: "must be between 1 and 2.1e18".into(),
+            });
+        }
+        if new.description.len() > config.max_description_bytes {
+            return Err(GatewayError::InvalidField {
+                field: "description",
+                reason: format!("at most {} bytes", config.max_description_bytes),
+            });
+        }
+        let expiry_secs = new
+            .expiry_secs
+            .unwrap_or(config.default_invoice_expiry_secs);
+        if expiry_secs == 0 || expiry_secs > config.max_invoice_expiry_secs {
+            return Err(GatewayError::InvalidField {
+                field: "expiry_secs",
+                reason: format!("must be between 1 and {}", config.max_invoice_expiry_secs),
+            });
+        }
+        let account = self.customer_account(scope, &new.account_id).await?;
+        let node = self
+            .inner
+            .pool
+            .select_for_receiving(new.amount_msat)
+            .map_err(|e| match e {
+                node_pool::PoolError::NoCapacity {
+                    amount_msat,
+                    best_available_msat,
+                } => GatewayError::NoLiquidity {
+                    action: "receive",
+                    amount_msat,
+                    best_available_msat,
+                },
+                other => other.into(),
+            })?;
+        let issued = node
+            .create_invoice(new.amount_msat, &new.description, expiry_secs)
+            .await?;
+        let now = self.now_ms();
+        let record = InvoiceRecord {
+            id: self.new_id("inv"),
+            tenant_id: account.tenant_id,
+            account_id: account.id,
+            node: node.name().to_string(),
+            payment_hash: issued.payment_hash,
+            bolt11: issued.bolt11,
+            amount_msat: issued.amount_msat,
+            description: new.description,
+            status: InvoiceStatus::Open,
+            expires_at_ms: i64::try_from(issued.expires_at_unix_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            received_msat: None,
+            paid_at_ms: None,
+            created_at_ms: now,
+        };
+        let event_id = self.new_id("evt");
+        let stored = record.clone();
+        self.inner
+            .store
+            .write(move |sql| -> Result<(), GatewayError> {
+                let r = &stored;
+                sql.execute(
+                    "INSERT INTO invoices (id, tenant_id, account_id, node_name, payment_hash, bolt11, \
+                     amount_msat, description, status, expires_at_ms, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10)",
+                    &[
+                        r.id.as_str().into(),
+                        r.tenant_id.as_str().into(),
+                        r.account_id.as_str().into(),
+                        r.node.as_str().into(),
+                        r.payment_hash.as_str().into(),
+                        r.bolt11.as_str().into(),
+                        r.amount_msat.into(),
+                        r.description.as_str().into(),
+                        Value::Int(r.expires_at_ms),
+                        Value::Int(r.created_at_ms),
+                    ],
+                )?;
+                outbox::emit(sql, &event_id, &r.tenant_id, "invoice.created", r.to_json(), now)
+            })
+            .await?;
+        Ok(record)
+    }
+
+    pub async fn invoice(&self, scope: &Scope, id: &str) -> Result<InvoiceRecord, GatewayError> {
+        let id_owned = id.to_string();
+        let found = self
+            .inner
+            .store
+            .read(move |sql| get_invoice(sql, &id_owned))
+            .await?;
+        match found {
+            Some(invoice) if scope.allows(&invoice.tenant_id) => Ok(invoice),
+            _ => Err(GatewayError::UnknownInvoice(id.to_string())),
+        }
+    }
+
+    /// Cancels an open invoice. Lightning cannot take back a published invoice: if it is
+    /// paid anyway, the money is still credited and the invoice shows paid.
+    pub async fn cancel_invoice(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<InvoiceRecord, GatewayError> {
+        let invoice = self.invoice(scope, id).await?;
+        let (now, event_id) = (self.now_ms(), self.new_id("evt"));
+        let id = invoice.id.clone();
+        self.inner
+            .store
+            .write(move |sql| -> Result<InvoiceRecord, GatewayError> {
+                let row = sql.query_opt(
+                    &format!(
+                        "UPDATE invoices SET status = 'canceled' WHERE id = $1 AND status = 'open' \
+                         RETURNING {}",
+                        InvoiceRecord::COLUMNS
+                    ),
+                    &[id.as_str().into()],
+                )?;
+                let Some(row) = row else {
+                    let current = get_invoice(sql, &id)?
+                        .ok_or_else(|| GatewayError::UnknownInvoice(id.clone()))?;
+                    return Err(GatewayError::InvoiceNotOpen {
+                        id: id.clone(),
+                        status: current.status.as_str().to_string(),
+                    });
+                };
+                let canceled = InvoiceRecord::from_row(&row)?;
+                outbox::emit(
+                    sql,
+                    &event_id,
+                    &canceled.tenant_id,
+                    "invoice.canceled",
+                    canceled.to_json(),
+                    now,
+                )?;
+                Ok(canceled)
+            })
+            .await
+    }
+
+    /// Marks open invoices past their expiry as expired (one bounded batch); returns how
+    /// many.
+    pub async fn expire_invoices(&self) -> Result<usize, GatewayError> {
+        let now = self.now_ms();
+        let ids = self.inner.ids.clone();
+        self.inner
+            .store
+            .write(move |sql| -> Result<usize, GatewayError> {
+                let rows = sql.query(
+                    &format!(
+                        "UPDATE invoices SET status = 'expired' WHERE id IN \
+                         (SELECT id FROM invoices WHERE status = 'open' AND expires_at_ms <= $1 \
+                          ORDER BY expires_at_ms LIMIT $2) RETURNING {}",
+                        InvoiceRecord::COLUMNS
+                    ),
+                    &[Value::Int(now), EXPIRY_BATCH.into()],
+                )?;
+                for row in &rows {
+                    let expired = InvoiceRecord::from_row(row)?;
+                    outbox::emit(
+                        sql,
+                        &ids.next_id("evt"),
+                        &expired.tenant_id,
+                        "invoice.expired",
+                        expired.to_json(),
+                        now,
+                    )?;
+                }
+                Ok(rows.len())
+            })
+            .await
+    }
+
+    /// A node received `amount_msat` for `payment_hash`: credit the invoice's account once.
+    /// Money for a hash no invoice of ours claims goes to the unattributed account.
+    pub(crate) async fn credit_received(
+        &self,
+        node: &str,
+        payment_hash: &str,
+        amount_msat: u64,
+    ) -> Result<(), GatewayError> {
+        let (node, hash) = (node.to_string(), payment_hash.to_string());
+        let (now, event_id) = (self.now_ms(), self.new_id("evt"));
+        self.inner
+            .store
+            .write(move |sql| -> Result<(), GatewayError> {
+                let amount = i64::try_from(amount_msat).expect("bounded by channel capacity");
+                let node_acct = node_account(&node);
+                let invoice = invoice_by_hash(sql, &hash)?;
+                if let Some(invoice) = &invoice {
+                    let credited = mark_paid(
+                        sql,
+                        invoice,
+                        amount_msat,
+                        Posting::new(&invoice.account_id, "invoice", amount),
+                        Posting::new(&node_acct, "invoice", -amount),
+                        &event_id,
+                        now,
+                    )?;
+                    // Not credited: either this event is a repeat (nothing to do), or the
+                    // invoice was already settled inside the ledger by one of our accounts
+                    // and an outsider paid it too: that money is real and is booked below.
+                    let paid_internally = sql
+                        .query_opt(
+                            "SELECT 1 FROM payments WHERE payment_hash = $1 AND route = 'internal' \
+                             AND status = 'succeeded'",
+                            &[hash.as_str().into()],
+                        )?
+                        .is_some();
+                    if credited || !paid_internally {
+                        return Ok(());
+                    }
+                }
+                {
+                        let entry = JournalEntry {
+                            id: format!("recv_{hash}"),
+                            kind: "unattributed_receipt".into(),
+                            reference: Some(hash.clone()),
+                            postings: vec![
+                                Posting::new(UNATTRIBUTED_ACCOUNT, "receipt", amount),
+                                Posting::new(&node_acct, "receipt", -amount),
+                            ],
+                        };
+                        let seen = sql
+                            .query_opt("SELECT 1 FROM journal WHERE id = $1", &[entry.id.as_str().into()])?
+                            .is_some();
+                        if !seen {
+                            tracing::warn!(%hash, amount_msat, "payment received that no open invoice of ours claims");
+                            post(sql, &entry, now)?;
+                        }
+                }
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,176 @@
+//! `gateway`: the domain of Fulgur's gateway — accounts on the ledger, invoices and
+//! payments over the node pool, the payment pipeline, idempotency, the outbox, and the
+//! books check that compares the ledger with the nodes. It knows nothing of HTTP; the API
+//! crate is a thin layer over [`Gateway`].
+//!
+//! Money rules: an incoming payment credits its invoice's account exactly once (a
+//! conditional state change in the same transaction as the journal entry); an outgoing
+//! payment holds amount plus maximum fee, then settles (actual fee) or releases; a payment
+//! to one of our own open invoices settles inside the ledger without Lightning.
+
+mod accounts;
+mod books;
+mod env;
+mod error;
+mod events;
+mod invoices;
+mod outbox;
+mod payments;
+mod pipeline;
+mod records;
+mod system;
+
+use std::sync::Arc;
+
+use node_pool::{Network, NodePool};
+use store::Store;
+use tokio::sync::Semaphore;
+
+pub use crate::books::{BooksCheck, NodeBooks};
+pub use crate::env::{
+    rfc3339, Clock, IdSource, ManualClock, RandomIds, SequentialIds, SystemClock,
+};
+pub use crate::error::GatewayError;
+pub use crate::events::GatewaySink;
+pub use crate::invoices::NewInvoice;
+pub use crate::payments::{Accepted, Idempotency, NewPayment};
+pub use crate::pipeline::{PaymentDraft, Pipeline, Stage, Verdict};
+pub use crate::records::{InvoiceRecord, InvoiceStatus, PaymentRecord, PaymentStatus};
+pub use crate::system::{node_account, SYSTEM_TENANT};
+
+/// Gateway settings. Defaults: regtest; invoices expire after 1 h by default, at most
+/// 7 days; descriptions up to 639 bytes (BOLT11's limit); the default maximum routing fee
+/// is 1% of the amount but at least 10 sat; at most 4,096 payments executing at once.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub network: Network,
+    pub default_invoice_expiry_secs: u32,
+    pub max_invoice_expiry_secs: u32,
+    pub max_description_bytes: usize,
+    pub default_max_fee_ppm: u64,
+    pub default_max_fee_floor_msat: u64,
+    pub max_concurrent_executions: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            network: Network::Regtest,
+            default_invoice_expiry_secs: 3_600,
+            max_invoice_expiry_secs: 7 * 24 * 3_600,
+            max_description_bytes: 639,
+            default_max_fee_ppm: 10_000,
+            default_max_fee_floor_msat: 10_000,
+            max_concurrent_executions: 4_096,
+        }
+    }
+}
+
+/// Whose data a caller may see: everything (an administrator) or one tenant's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Tenant(String),
+}
+
+impl Scope {
+    pub fn allows(&self, tenant_id: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Tenant(own) => own == tenant_id,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub pool: Arc<NodePool>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+    pub config: GatewayConfig,
+    pub pipeline: Pipeline,
+    pub executions: Arc<Semaphore>,
+}
+
+/// The gateway; cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Gateway {
+    pub fn new(
+        store: Store,
+        pool: Arc<NodePool>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        config: GatewayConfig,
+    ) -> Self {
+        let pipeline = Pipeline::standard(config.network, Arc::clone(&clock));
+        Self::with_pipeline(store, pool, clock, ids, config, pipeline)
+    }
+
+    pub fn with_pipeline(
+        store: Store,
+        pool: Arc<NodePool>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        config: GatewayConfig,
+        pipeline: Pipeline,
+    ) -> Self {
+        let executions = Arc::new(Semaphore::new(config.max_concurrent_executions.max(1)));
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                pool,
+                clock,
+                ids,
+                config,
+                pipeline,
+                executions,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn pool(&self) -> &Arc<NodePool> {
+        &self.inner.pool
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    pub(crate) fn new_id(&self, prefix: &str) -> String {
+        self.inner.ids.next_id(prefix)
+    }
+
+    /// Prepares the books and resumes interrupted work: creates the system accounts,
+    /// registers pool nodes not yet on the books (their balance now is the opening
+    /// balance), resumes payments a crash left pending or in flight, and credits invoices
+    /// the nodes were paid while the gateway was down.
+    pub async fn start(&self) -> Result<(), GatewayError> {
+        let now = self.now_ms();
+        self.inner
+            .store
+            .write(move |sql| system::ensure_system_accounts(sql, now))
+            .await?;
+        for status in self.inner.pool.status() {
+            let node = self.inner.pool.get(&status.name)?;
+            let balance_msat: u64 = node.channels().iter().map(|c| c.balance_msat).sum();
+            let name = status.name.clone();
+            let registered = self
+                .inner
+                .store
+                .write(move |sql| system::register_node(sql, &name, balance_msat, now))
+                .await?;
+            if registered {
+                tracing::info!(node = %status.name, balance_msat, "node registered on the books");
+            }
+        }
+        self.recover().await
+    }
+}

@@ -1,0 +1,36 @@
+//! Events for webhooks and other consumers, written in the same transaction as the state
+//! change they announce, so that one never exists without the other.
+
+use serde_json::{json, Value};
+use store::Sql;
+
+use crate::env::rfc3339;
+use crate::GatewayError;
+
+pub fn emit(
+    sql: &mut dyn Sql,
+    event_id: &str,
+    tenant_id: &str,
+    event_type: &str,
+    data: Value,
+    now_ms: i64,
+) -> Result<(), GatewayError> {
+    let payload = json!({
+        "id": event_id,
+        "type": event_type,
+        "created_at": rfc3339(now_ms),
+        "data": data,
+    });
+    sql.execute(
+        "INSERT INTO outbox (id, tenant_id, event_type, payload, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            event_id.into(),
+            tenant_id.into(),
+            event_type.into(),
+            payload.to_string().into(),
+            store::Value::Int(now_ms),
+        ],
+    )?;
+    Ok(())
+}

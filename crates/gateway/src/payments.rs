@@ -1,0 +1,632 @@
+//! Outgoing payments: pending → in_flight → succeeded | failed (with awaiting_approval and
+//! rejected from the pipeline). Creating one runs the decision stages, then in one
+//! transaction records the payment, the idempotency key and the ledger hold (or, for one of
+//! our own invoices, settles it inside the ledger). Execution is asynchronous: the node is
+//! chosen and told to pay after the payment is durably in flight, so a crash at any point
+//! either finds the payment pending (never sent) or in flight (ask the node).
+
+use std::sync::Arc;
+
+use ledger::{place_hold, release_hold, settle_hold, JournalEntry, Posting};
+use node_pool::{decode_invoice, NodeError, PaymentState};
+use serde_json::json;
+use store::{Sql, StoreError, Value};
+
+use crate::invoices::{invoice_by_hash, mark_paid};
+use crate::pipeline::{PaymentDraft, Verdict};
+use crate::records::{InvoiceStatus, PaymentRecord, PaymentStatus};
+use crate::system::node_account;
+use crate::{outbox, Gateway, GatewayError, Scope};
+
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub account_id: String,
+    pub bolt11: String,
+    /// Required for an invoice without an amount; must match an invoice's amount if given.
+    pub amount_msat: Option<u64>,
+    pub max_fee_msat: Option<u64>,
+}
+
+/// The caller's idempotency key and a digest of the request it came with.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub tenant_id: String,
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// What `create_payment` answers (the API's 202 body), the first time and on every replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: String,
+    pub status: PaymentStatus,
+    pub replayed: bool,
+}
+
+impl Accepted {
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({"id": self.id, "status": self.status.as_str()})
+    }
+}
+
+/// How a payment was stored.
+enum Outcome {
+    Stored(Accepted),
+    /// The idempotency key was already taken (by a concurrent or earlier request).
+    KeyTaken,
+}
+
+fn get_payment(sql: &mut dyn Sql, id: &str) -> Result<Option<PaymentRecord>, GatewayError> {
+    let row = sql.query_opt(
+        &format!(
+            "SELECT {} FROM payments WHERE id = $1",
+            PaymentRecord::COLUMNS
+        ),
+        &[id.into()],
+    )?;
+    Ok(row.as_ref().map(PaymentRecord::from_row).transpose()?)
+}
+
+/// A stored first answer for this key: the same request replays it, another is refused.
+fn replay(sql: &mut dyn Sql, idem: &Idempotency) -> Result<Option<Accepted>, GatewayError> {
+    let Some(row) = sql.query_opt(
+        "SELECT request_hash, response_body FROM idempotency_keys \
+         WHERE tenant_id = $1 AND idempotency_key = $2",
+        &[idem.tenant_id.as_str().into(), idem.key.as_str().into()],
+    )?
+    else {
+        return Ok(None);
+    };
+    if row.text(0)? != idem.request_hash {
+        return Err(GatewayError::IdempotencyMismatch);
+    }
+    let body: serde_json::Value = serde_json::from_str(row.text(1)?).map_err(|e| {
+        GatewayError::Store(StoreError::Decode {
+            column: 1,
+            detail: e.to_string(),
+        })
+    })?;
+    let status = body["status"]
+        .as_str()
+        .and_then(PaymentStatus::parse)
+        .ok_or_else(|| {
+            GatewayError::Store(StoreError::Decode {
+                column: 1,
+                detail: "stored response without a status".into(),
+            })
+        })?;
+    Ok(Some(Accepted {
+        id: body["id"].as_str().unwrap_or_default().to_string(),
+        status,
+        replayed: true,
+    }))
+}
+
+impl Gateway {
+    /// The default maximum routing fee for `amount_msat`.
+    fn default_max_fee_msat(&self, amount_msat: u64) -> u64 {
+        let config = &self.inner.config;
+        (amount_msat.saturating_mul(config.default_max_fee_ppm) / 1_000_000)
+            .max(config.default_max_fee_floor_msat)
+    }
+
+    pub async fn create_payment(
+        &self,
+        scope: &Scope,
+        new: NewPayment,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Accepted, GatewayError> {
+        if let Some(idem) = idempotency.clone() {
+            let found = self.inner.store.read(move |sql| replay(sql, &idem)).await?;
+            if let Some(first) = found {
+                return Ok(first);
+            }
+        }
+        let invoice = decode_invoice(&new.bolt11)?;
+        let account = self.customer_account(scope, &new.account_id).await?;
+        let amount_msat = match (invoice.amount_msat, new.amount_msat) {
+            (Some(invoiced), Some(given)) if given != invoiced => {
+                return Err(GatewayError::AmountMismatch { given, invoiced })
+            }
+            (Some(invoiced), _) => invoiced,
+            (None, Some(given)) => given,
+            (None, None) => return Err(GatewayError::AmountRequired),
+        };
+        let max_fee_msat = new
+            .max_fee_msat
+            .unwrap_or_else(|| self.default_max_fee_msat(amount_msat));
+        let draft = PaymentDraft {
+            account,
+            bolt11: new.bolt11.trim().to_string(),
+            invoice,
+            amount_msat,
+            max_fee_msat,
+        };
+        let verdict = self.inner.pipeline.run(&draft).await?;
+        let ids = (
+            self.new_id("pay"),
+            self.new_id("hold"),
+            self.new_id("evt"),
+            self.new_id("evt"),
+        );
+        let now = self.now_ms();
+        let idem = idempotency.clone();
+        let outcome = self
+            .inner
+            .store
+            .write(move |sql| store_payment(sql, &draft, &verdict, idem.as_ref(), ids, now))
+            .await?;
+        let accepted = match outcome {
+            Outcome::Stored(accepted) => accepted,
+            Outcome::KeyTaken => {
+                let idem = idempotency.expect("only a keyed request can find its key taken");
+                return self
+                    .inner
+                    .store
+                    .read(move |sql| replay(sql, &idem))
+                    .await?
+                    .ok_or(GatewayError::Store(StoreError::NotFound));
+            }
+        };
+        if accepted.status == PaymentStatus::Pending {
+            self.spawn_execution(accepted.id.clone());
+        }
+        Ok(accepted)
+    }
+
+    pub async fn payment(&self, scope: &Scope, id: &str) -> Result<PaymentRecord, GatewayError> {
+        let id_owned = id.to_string();
+        match self
+            .inner
+            .store
+            .read(move |sql| get_payment(sql, &id_owned))
+            .await?
+        {
+            Some(p) if scope.allows(&p.tenant_id) => Ok(p),
+            _ => Err(GatewayError::UnknownPayment(id.to_string())),
+        }
+    }
+
+    /// Executes a pending payment in the background, bounded by the execution semaphore.
+    pub(crate) fn spawn_execution(&self, payment_id: String) {
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = Arc::clone(&gateway.inner.executions).acquire_owned().await else {
+                return;
+            };
+            if let Err(error) = gateway.execute(&payment_id).await {
+                tracing::error!(%payment_id, %error, "payment execution failed; recovery retries it");
+            }
+        });
+    }
+
+    /// Picks a node, records the payment in flight on it, then tells the node to pay.
+    async fn execute(&self, payment_id: &str) -> Result<(), GatewayError> {
+        let payment = self.payment(&Scope::All, payment_id).await?;
+        if payment.status != PaymentStatus::Pending {
+            return Ok(());
+        }
+        let node = match self
+            .inner
+            .pool
+            .select_for_payment(payment.amount_msat, None)
+        {
+            Ok(node) => node,
+            Err(e) => {
+                let e = GatewayError::from(e);
+                return self.fail(payment_id, e.code(), &e.to_string()).await;
+            }
+        };
+        let (id, name, now) = (
+            payment_id.to_string(),
+            node.name().to_string(),
+            self.now_ms(),
+        );
+        let claimed = self
+            .inner
+            .store
+            .write(move |sql| {
+                sql.execute(
+                    "UPDATE payments SET status = 'in_flight', node_name = $2, updated_at_ms = $3 \
+                     WHERE id = $1 AND status = 'pending'",
+                    &[id.as_str().into(), name.as_str().into(), Value::Int(now)],
+                )
+            })
+            .await?;
+        if claimed == 0 {
+            return Ok(());
+        }
+        let amount_override = decode_invoice(&payment.bolt11)
+            .ok()
+            .filter(|i| i.amount_msat.is_none())
+            .map(|_| payment.amount_msat);
+        match node
+            .pay_invoice(&payment.bolt11, amount_override, Some(payment.max_fee_msat))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // These mean nothing left the node: the payment failed and its hold is released.
+            Err(
+                e @ (NodeError::InvalidInvoice(_)
+                | NodeError::WrongNetwork { .. }
+                | NodeError::InvoiceExpired
+                | NodeError::AmountRequired
+                | NodeError::InvalidAmount { .. }
+                | NodeError::InsufficientLiquidity { .. }
+                | NodeError::NoRouteNow
+                | NodeError::NotRunning),
+            ) => {
+                let code = match &e {
+                    NodeError::NoRouteNow => "no_route",
+                    NodeError::InsufficientLiquidity { .. } => "no_liquidity",
+                    NodeError::InvoiceExpired => "invoice_expired",
+                    NodeError::NotRunning => "node_unavailable",
+                    _ => "invalid_invoice",
+                };
+                self.fail(payment_id, code, &e.to_string()).await
+            }
+            // Anything else may or may not have sent: the node's events or recovery decide.
+            Err(e) => {
+                tracing::warn!(%payment_id, error = %e, "pay call failed ambiguously; awaiting the node");
+                Ok(())
+            }
+        }
+    }
+
+    /// Fails a pending or in-flight payment and releases its hold.
+    pub(crate) async fn fail(
+        &self,
+        payment_id: &str,
+        code: &str,
+        reason: &str,
+    ) -> Result<(), GatewayError> {
+        let (id, code, reason) = (payment_id.to_string(), code.to_string(), reason.to_string());
+        let (now, event_id) = (self.now_ms(), self.new_id("evt"));
+        self.inner
+            .store
+            .write(move |sql| {
+                finish_failed(sql, "id", &id, &code, &reason, &event_id, now).map(|_| ())
+            })
+            .await
+    }
+
+    /// The node reports the payment with this hash succeeded: settle its hold with the
+    /// actual fee (once: a repeated report finds nothing in flight).
+    pub(crate) async fn settle_succeeded(
+        &self,
+        payment_hash: &str,
+        fee_msat: u64,
+        preimage: Option<String>,
+    ) -> Result<(), GatewayError> {
+        let hash = payment_hash.to_string();
+        let (now, event_id) = (self.now_ms(), self.new_id("evt"));
+        self.inner
+            .store
+            .write(move |sql| -> Result<(), GatewayError> {
+                let row = sql.query_opt(
+                    &format!(
+                        "UPDATE payments SET status = 'succeeded', fee_msat = $2, preimage = $3, \
+                         updated_at_ms = $4 WHERE payment_hash = $1 AND status = 'in_flight' \
+                         RETURNING {}",
+                        PaymentRecord::COLUMNS
+                    ),
+                    &[
+                        hash.as_str().into(),
+                        fee_msat.into(),
+                        preimage.into(),
+                        Value::Int(now),
+                    ],
+                )?;
+                let Some(row) = row else {
+                    return Ok(());
+                };
+                let paid = PaymentRecord::from_row(&row)?;
+                let node = paid.node.clone().unwrap_or_default();
+                let amount = paid.amount_msat as i64;
+                let fee = fee_msat as i64;
+                let mut postings = vec![
+                    Posting::new(&paid.account_id, "payment", -amount),
+                    Posting::new(&node_account(&node), "payment", amount + fee),
+                ];
+                if fee > 0 {
+                    postings.push(Posting::new(&paid.account_id, "fee", -fee));
+                }
+                let entry = JournalEntry {
+                    id: format!("pay_{}", paid.id),
+                    kind: "payment".into(),
+                    reference: Some(paid.id.clone()),
+                    postings,
+                };
+                let hold = paid.hold_id.clone().unwrap_or_default();
+                settle_hold(sql, &hold, &entry, now)?;
+                outbox::emit(
+                    sql,
+                    &event_id,
+                    &paid.tenant_id,
+                    "payment.succeeded",
+                    paid.to_json(),
+                    now,
+                )
+            })
+            .await
+    }
+
+    /// The node reports the payment with this hash failed for good.
+    pub(crate) async fn fail_by_hash(
+        &self,
+        payment_hash: &str,
+        reason: &str,
+    ) -> Result<(), GatewayError> {
+        let (hash, reason) = (payment_hash.to_string(), reason.to_string());
+        let (now, event_id) = (self.now_ms(), self.new_id("evt"));
+        self.inner
+            .store
+            .write(move |sql| {
+                finish_failed(
+                    sql,
+                    "payment_hash",
+                    &hash,
+                    "payment_failed",
+                    &reason,
+                    &event_id,
+                    now,
+                )
+                .map(|_| ())
+            })
+            .await
+    }
+
+    /// Resumes what a crash interrupted: pending payments are executed; in-flight ones are
+    /// settled or failed from what their node knows, or sent again if the node never
+    /// heard of them; open invoices a node was paid are credited.
+    pub(crate) async fn recover(&self) -> Result<(), GatewayError> {
+        let unfinished: Vec<PaymentRecord> = self
+            .inner
+            .store
+            .read(|sql| -> Result<Vec<PaymentRecord>, GatewayError> {
+                let rows = sql.query(
+                    &format!(
+                        "SELECT {} FROM payments WHERE status IN ('pending', 'in_flight') ORDER BY created_at_ms",
+                        PaymentRecord::COLUMNS
+                    ),
+                    &[],
+                )?;
+                Ok(rows.iter().map(PaymentRecord::from_row).collect::<Result<_, _>>()?)
+            })
+            .await?;
+        for payment in unfinished {
+            if payment.status == PaymentStatus::Pending {
+                self.spawn_execution(payment.id.clone());
+                continue;
+            }
+            let node = payment
+                .node
+                .as_deref()
+                .and_then(|n| self.inner.pool.get(n).ok());
+            let Some(node) = node else {
+                tracing::warn!(payment = %payment.id, "in-flight payment's node is not in the pool");
+                continue;
+            };
+            match node
+                .payment(&payment.payment_hash)
+                .map(|p| (p.state, p.fee_msat, p.preimage))
+            {
+                Some((PaymentState::Succeeded, fee, preimage)) => {
+                    self.settle_succeeded(&payment.payment_hash, fee.unwrap_or(0), preimage)
+                        .await?
+                }
+                Some((PaymentState::Failed { reason }, _, _)) => {
+                    self.fail_by_hash(&payment.payment_hash, &reason).await?
+                }
+                Some((PaymentState::Pending, _, _)) => {}
+                None => {
+                    // Marked in flight, but the node never received the order: send it.
+                    let id = payment.id.clone();
+                    self.inner
+                        .store
+                        .write(move |sql| {
+                            sql.execute(
+                                "UPDATE payments SET status = 'pending' WHERE id = $1 AND status = 'in_flight'",
+                                &[id.as_str().into()],
+                            )
+                        })
+                        .await?;
+                    self.spawn_execution(payment.id.clone());
+                }
+            }
+        }
+        self.recover_invoices().await
+    }
+
+    async fn recover_invoices(&self) -> Result<(), GatewayError> {
+        let open: Vec<(String, String)> = self
+            .inner
+            .store
+            .read(|sql| -> Result<Vec<(String, String)>, GatewayError> {
+                let rows = sql.query(
+                    "SELECT node_name, payment_hash FROM invoices WHERE status <> 'paid'",
+                    &[],
+                )?;
+                rows.iter()
+                    .map(|r| Ok((r.text(0)?.to_string(), r.text(1)?.to_string())))
+                    .collect()
+            })
+            .await?;
+        for (node_name, hash) in open {
+            let Ok(node) = self.inner.pool.get(&node_name) else {
+                continue;
+            };
+            if let Some(info) = node.payment(&hash) {
+                if info.direction == node_pool::PaymentDirection::Inbound
+                    && info.state == PaymentState::Succeeded
+                {
+                    let amount = info.amount_msat.unwrap_or(0);
+                    self.credit_received(&node_name, &hash, amount).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records a payment as the pipeline decided, in the caller's transaction.
+fn store_payment(
+    sql: &mut dyn Sql,
+    draft: &PaymentDraft,
+    verdict: &Verdict,
+    idem: Option<&Idempotency>,
+    (payment_id, hold_id, event_id, second_event_id): (String, String, String, String),
+    now: i64,
+) -> Result<Outcome, GatewayError> {
+    // Our own open invoice: settle inside the ledger, no Lightning.
+    let own = invoice_by_hash(sql, &draft.invoice.payment_hash)?;
+    let internal = match &own {
+        Some(invoice) if invoice.status == InvoiceStatus::Open => true,
+        Some(invoice) if invoice.status == InvoiceStatus::Paid => {
+            return Err(GatewayError::AlreadyPaid)
+        }
+        Some(_) => return Err(GatewayError::InvoiceExpired),
+        None => false,
+    };
+    let status = match (verdict, internal) {
+        (Verdict::Reject { .. }, _) => PaymentStatus::Rejected,
+        (Verdict::RequireApproval { .. }, _) => PaymentStatus::AwaitingApproval,
+        (Verdict::Allow, true) => PaymentStatus::Succeeded,
+        (Verdict::Allow, false) => PaymentStatus::Pending,
+    };
+    let accepted = Accepted {
+        id: payment_id.clone(),
+        status,
+        replayed: false,
+    };
+    if let Some(idem) = idem {
+        let inserted = sql.execute(
+            "INSERT INTO idempotency_keys (tenant_id, idempotency_key, request_hash, status_code, \
+             response_body, created_at_ms) VALUES ($1, $2, $3, 202, $4, $5) ON CONFLICT DO NOTHING",
+            &[
+                idem.tenant_id.as_str().into(),
+                idem.key.as_str().into(),
+                idem.request_hash.as_str().into(),
+                accepted.to_json().to_string().into(),
+                Value::Int(now),
+            ],
+        )?;
+        if inserted == 0 {
+            return Ok(Outcome::KeyTaken);
+        }
+    }
+    let holds = matches!(
+        status,
+        PaymentStatus::Pending | PaymentStatus::AwaitingApproval
+    );
+    let (failure_code, failure_reason) = match verdict {
+        Verdict::Reject { code, reason } => (Some(code.clone()), Some(reason.clone())),
+        _ => (None, None),
+    };
+    let inserted = sql.query_opt(
+        &format!(
+            "INSERT INTO payments (id, tenant_id, account_id, bolt11, payment_hash, destination, \
+             amount_msat, max_fee_msat, fee_msat, status, route, hold_id, failure_code, failure_reason, \
+             created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+             ON CONFLICT DO NOTHING RETURNING {}",
+            PaymentRecord::COLUMNS
+        ),
+        &[
+            payment_id.as_str().into(),
+            draft.account.tenant_id.as_str().into(),
+            draft.account.id.as_str().into(),
+            draft.bolt11.as_str().into(),
+            draft.invoice.payment_hash.as_str().into(),
+            draft.invoice.payee.as_str().into(),
+            draft.amount_msat.into(),
+            draft.max_fee_msat.into(),
+            internal.then_some(0u64).into(),
+            status.as_str().into(),
+            if internal { "internal" } else { "lightning" }.into(),
+            holds.then_some(hold_id.as_str()).into(),
+            failure_code.into(),
+            failure_reason.into(),
+            Value::Int(now),
+        ],
+    )?;
+    // The partial unique index allows one live payment per invoice.
+    let Some(row) = inserted else {
+        return Err(GatewayError::AlreadyPaid);
+    };
+    let payment = PaymentRecord::from_row(&row)?;
+    if holds {
+        place_hold(
+            sql,
+            &hold_id,
+            &draft.account.id,
+            draft.amount_msat + draft.max_fee_msat,
+            &payment_id,
+            now,
+        )?;
+    }
+    if let (true, Some(invoice)) = (internal && status == PaymentStatus::Succeeded, &own) {
+        let amount = draft.amount_msat as i64;
+        mark_paid(
+            sql,
+            invoice,
+            draft.amount_msat,
+            Posting::new(&invoice.account_id, "internal", amount),
+            Posting::new(&draft.account.id, "internal", -amount),
+            &second_event_id,
+            now,
+        )?;
+    }
+    let event_type = match status {
+        PaymentStatus::Succeeded => "payment.succeeded",
+        PaymentStatus::Rejected => "payment.rejected",
+        _ => "payment.created",
+    };
+    outbox::emit(
+        sql,
+        &event_id,
+        &payment.tenant_id,
+        event_type,
+        payment.to_json(),
+        now,
+    )?;
+    Ok(Outcome::Stored(accepted))
+}
+
+/// Fails the live payment whose `column` (`id` or `payment_hash`) is `key`, releasing its
+/// hold; false if there was none (already final: a repeated report).
+fn finish_failed(
+    sql: &mut dyn Sql,
+    column: &str,
+    key: &str,
+    code: &str,
+    reason: &str,
+    event_id: &str,
+    now: i64,
+) -> Result<bool, GatewayError> {
+    let row = sql.query_opt(
+        &format!(
+            "UPDATE payments SET status = 'failed', failure_code = $2, failure_reason = $3, \
+             updated_at_ms = $4 WHERE {column} = $1 AND status IN ('pending', 'in_flight') \
+             RETURNING {}",
+            PaymentRecord::COLUMNS
+        ),
+        &[key.into(), code.into(), reason.into(), Value::Int(now)],
+    )?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let failed = PaymentRecord::from_row(&row)?;
+    if let Some(hold) = &failed.hold_id {
+        release_hold(sql, hold, now)?;
+    }
+    outbox::emit(
+        sql,
+        event_id,
+        &failed.tenant_id,
+        "payment.failed",
+        failed.to_json(),
+        now,
+    )?;
+    Ok(true)
+}

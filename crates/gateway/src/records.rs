@@ -1,0 +1,190 @@
+//! Invoices and payments as stored and as shown (API responses, webhook payloads).
+
+use serde_json::{json, Value};
+use store::{Row, StoreError};
+
+use crate::env::rfc3339;
+
+macro_rules! status_enum {
+    ($name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+status_enum!(InvoiceStatus {
+    Open => "open",
+    Paid => "paid",
+    Expired => "expired",
+    Canceled => "canceled",
+});
+
+status_enum!(PaymentStatus {
+    Pending => "pending",
+    AwaitingApproval => "awaiting_approval",
+    InFlight => "in_flight",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Rejected => "rejected",
+});
+
+impl PaymentStatus {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            PaymentStatus::Succeeded | PaymentStatus::Failed | PaymentStatus::Rejected
+        )
+    }
+}
+
+fn decode<T>(column: usize, raw: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    parse(raw).ok_or_else(|| StoreError::Decode {
+        column,
+        detail: format!("unknown status {raw:?}"),
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub account_id: String,
+    pub node: String,
+    pub payment_hash: String,
+    pub bolt11: String,
+    pub amount_msat: u64,
+    pub description: String,
+    pub status: InvoiceStatus,
+    pub expires_at_ms: i64,
+    pub received_msat: Option<u64>,
+    pub paid_at_ms: Option<i64>,
+    pub created_at_ms: i64,
+}
+
+impl InvoiceRecord {
+    pub const COLUMNS: &'static str =
+        "id, tenant_id, account_id, node_name, payment_hash, bolt11, \
+        amount_msat, description, status, expires_at_ms, received_msat, paid_at_ms, created_at_ms";
+
+    pub fn from_row(row: &Row) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.text(0)?.to_string(),
+            tenant_id: row.text(1)?.to_string(),
+            account_id: row.text(2)?.to_string(),
+            node: row.text(3)?.to_string(),
+            payment_hash: row.text(4)?.to_string(),
+            bolt11: row.text(5)?.to_string(),
+            amount_msat: row.u64(6)?,
+            description: row.text(7)?.to_string(),
+            status: decode(8, row.text(8)?, InvoiceStatus::parse)?,
+            expires_at_ms: row.i64(9)?,
+            received_msat: row.opt_u64(10)?,
+            paid_at_ms: row.opt_i64(11)?,
+            created_at_ms: row.i64(12)?,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "account_id": self.account_id,
+            "bolt11": self.bolt11,
+            "payment_hash": self.payment_hash,
+            "amount_msat": self.amount_msat,
+            "description": self.description,
+            "status": self.status.as_str(),
+            "node": self.node,
+            "expires_at": rfc3339(self.expires_at_ms),
+            "received_msat": self.received_msat,
+            "paid_at": self.paid_at_ms.map(rfc3339),
+            "created_at": rfc3339(self.created_at_ms),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub account_id: String,
+    pub bolt11: String,
+    pub payment_hash: String,
+    pub destination: String,
+    pub amount_msat: u64,
+    pub max_fee_msat: u64,
+    pub fee_msat: Option<u64>,
+    pub status: PaymentStatus,
+    /// `lightning`, or `internal` when the invoice was one of ours.
+    pub route: String,
+    pub node: Option<String>,
+    pub hold_id: Option<String>,
+    pub preimage: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl PaymentRecord {
+    pub const COLUMNS: &'static str =
+        "id, tenant_id, account_id, bolt11, payment_hash, destination, \
+        amount_msat, max_fee_msat, fee_msat, status, route, node_name, hold_id, preimage, \
+        failure_code, failure_reason, created_at_ms, updated_at_ms";
+
+    pub fn from_row(row: &Row) -> Result<Self, StoreError> {
+        let text = |i: usize| row.opt_text(i).map(|v| v.map(str::to_string));
+        Ok(Self {
+            id: row.text(0)?.to_string(),
+            tenant_id: row.text(1)?.to_string(),
+            account_id: row.text(2)?.to_string(),
+            bolt11: row.text(3)?.to_string(),
+            payment_hash: row.text(4)?.to_string(),
+            destination: row.text(5)?.to_string(),
+            amount_msat: row.u64(6)?,
+            max_fee_msat: row.u64(7)?,
+            fee_msat: row.opt_u64(8)?,
+            status: decode(9, row.text(9)?, PaymentStatus::parse)?,
+            route: row.text(10)?.to_string(),
+            node: text(11)?,
+            hold_id: text(12)?,
+            preimage: text(13)?,
+            failure_code: text(14)?,
+            failure_reason: text(15)?,
+            created_at_ms: row.i64(16)?,
+            updated_at_ms: row.i64(17)?,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "account_id": self.account_id,
+            "bolt11": self.bolt11,
+            "payment_hash": self.payment_hash,
+            "destination": self.destination,
+            "amount_msat": self.amount_msat,
+            "max_fee_msat": self.max_fee_msat,
+            "fee_msat": self.fee_msat,
+            "status": self.status.as_str(),
+            "route": self.route,
+            "node": self.node,
+            "preimage": self.preimage,
+            "failure": self.failure_code.as_ref().map(|code| json!({
+                "code": code,
+                "reason": self.failure_reason,
+            })),
+            "created_at": rfc3339(self.created_at_ms),
+            "updated_at": rfc3339(self.updated_at_ms),
+        })
+    }
+}

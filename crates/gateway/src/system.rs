@@ -1,0 +1,91 @@
+//! The system's own side of the books: a `system` tenant holding one account per node
+//! (what the node holds), the owner's equity that funded node liquidity, routing fee
+//! income, and receipts no invoice claims.
+
+use ledger::{create_account, create_tenant, post, AccountKind, JournalEntry, NewAccount, Posting};
+use store::Sql;
+
+use crate::GatewayError;
+
+pub const SYSTEM_TENANT: &str = "system";
+pub const EQUITY_ACCOUNT: &str = "sys_equity";
+pub const FEE_INCOME_ACCOUNT: &str = "sys_fee_income";
+/// Money a node received for a payment hash no open invoice of ours claims.
+pub const UNATTRIBUTED_ACCOUNT: &str = "sys_unattributed";
+
+pub fn node_account(node: &str) -> String {
+    format!("sys_node_{node}")
+}
+
+/// Creates the system tenant and accounts if absent (idempotent: runs on every start).
+pub fn ensure_system_accounts(sql: &mut dyn Sql, now_ms: i64) -> Result<(), GatewayError> {
+    create_tenant(sql, SYSTEM_TENANT, "System", now_ms)?;
+    for (id, kind, negative) in [
+        (EQUITY_ACCOUNT, AccountKind::Equity, false),
+        (FEE_INCOME_ACCOUNT, AccountKind::FeeIncome, false),
+        (UNATTRIBUTED_ACCOUNT, AccountKind::Equity, false),
+    ] {
+        ensure_account(sql, id, kind, negative, now_ms)?;
+    }
+    Ok(())
+}
+
+fn ensure_account(
+    sql: &mut dyn Sql,
+    id: &str,
+    kind: AccountKind,
+    allow_negative: bool,
+    now_ms: i64,
+) -> Result<bool, GatewayError> {
+    if sql
+        .query_opt("SELECT 1 FROM accounts WHERE id = $1", &[id.into()])?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    create_account(
+        sql,
+        &NewAccount {
+            id,
+            tenant_id: SYSTEM_TENANT,
+            name: id,
+            kind,
+            allow_negative,
+        },
+        now_ms,
+    )?;
+    Ok(true)
+}
+
+/// Puts a node on the books the first time the gateway sees it: its Lightning balance
+/// then is the owner's capital (node account debited, equity credited). Later balances
+/// follow from payments, so the books check can compare them with the node.
+pub fn register_node(
+    sql: &mut dyn Sql,
+    node: &str,
+    opening_balance_msat: u64,
+    now_ms: i64,
+) -> Result<bool, GatewayError> {
+    let account = node_account(node);
+    // A node's account is an asset: it runs negative by design (see `AccountKind::Node`).
+    if !ensure_account(sql, &account, AccountKind::Node, true, now_ms)? {
+        return Ok(false);
+    }
+    if opening_balance_msat > 0 {
+        let amount = i64::try_from(opening_balance_msat).expect("bounded by channel capacity");
+        post(
+            sql,
+            &JournalEntry {
+                id: format!("opening_{node}"),
+                kind: "node_opening".into(),
+                reference: Some(node.to_string()),
+                postings: vec![
+                    Posting::new(&account, "opening", -amount),
+                    Posting::new(EQUITY_ACCOUNT, "opening", amount),
+                ],
+            },
+            now_ms,
+        )?;
+    }
+    Ok(true)
+}
