@@ -35,7 +35,10 @@ pub use crate::events::GatewaySink;
 pub use crate::invoices::NewInvoice;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
 pub use crate::pipeline::{PaymentDraft, Pipeline, Stage, Verdict};
-pub use crate::records::{InvoiceRecord, InvoiceStatus, PaymentRecord, PaymentStatus};
+pub use crate::records::{
+    FailureView, InvoiceRecord, InvoiceStatus, InvoiceView, PaymentRecord, PaymentStatus,
+    PaymentView,
+};
 pub use crate::system::{node_account, SYSTEM_TENANT};
 
 /// Gateway settings. Defaults: regtest; invoices expire after 1 h by default, at most

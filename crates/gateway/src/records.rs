@@ -1,6 +1,7 @@
 //! Invoices and payments as stored and as shown (API responses, webhook payloads).
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use store::{Row, StoreError};
 
 use crate::env::rfc3339;
@@ -94,21 +95,25 @@ impl InvoiceRecord {
         })
     }
 
+    pub fn view(&self) -> InvoiceView {
+        InvoiceView {
+            id: self.id.clone(),
+            account_id: self.account_id.clone(),
+            bolt11: self.bolt11.clone(),
+            payment_hash: self.payment_hash.clone(),
+            amount_msat: self.amount_msat,
+            description: self.description.clone(),
+            status: self.status.as_str(),
+            node: self.node.clone(),
+            expires_at: rfc3339(self.expires_at_ms),
+            received_msat: self.received_msat,
+            paid_at: self.paid_at_ms.map(rfc3339),
+            created_at: rfc3339(self.created_at_ms),
+        }
+    }
+
     pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "account_id": self.account_id,
-            "bolt11": self.bolt11,
-            "payment_hash": self.payment_hash,
-            "amount_msat": self.amount_msat,
-            "description": self.description,
-            "status": self.status.as_str(),
-            "node": self.node,
-            "expires_at": rfc3339(self.expires_at_ms),
-            "received_msat": self.received_msat,
-            "paid_at": self.paid_at_ms.map(rfc3339),
-            "created_at": rfc3339(self.created_at_ms),
-        })
+        serde_json::to_value(self.view()).unwrap_or_default()
     }
 }
 
@@ -165,26 +170,80 @@ impl PaymentRecord {
         })
     }
 
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "account_id": self.account_id,
-            "bolt11": self.bolt11,
-            "payment_hash": self.payment_hash,
-            "destination": self.destination,
-            "amount_msat": self.amount_msat,
-            "max_fee_msat": self.max_fee_msat,
-            "fee_msat": self.fee_msat,
-            "status": self.status.as_str(),
-            "route": self.route,
-            "node": self.node,
-            "preimage": self.preimage,
-            "failure": self.failure_code.as_ref().map(|code| json!({
-                "code": code,
-                "reason": self.failure_reason,
-            })),
-            "created_at": rfc3339(self.created_at_ms),
-            "updated_at": rfc3339(self.updated_at_ms),
-        })
+    pub fn view(&self) -> PaymentView {
+        PaymentView {
+            id: self.id.clone(),
+            account_id: self.account_id.clone(),
+            bolt11: self.bolt11.clone(),
+            payment_hash: self.payment_hash.clone(),
+            destination: self.destination.clone(),
+            amount_msat: self.amount_msat,
+            max_fee_msat: self.max_fee_msat,
+            fee_msat: self.fee_msat,
+            status: self.status.as_str(),
+            route: self.route.clone(),
+            node: self.node.clone(),
+            preimage: self.preimage.clone(),
+            failure: self.failure_code.as_ref().map(|code| FailureView {
+                code: code.clone(),
+                reason: self.failure_reason.clone().unwrap_or_default(),
+            }),
+            created_at: rfc3339(self.created_at_ms),
+            updated_at: rfc3339(self.updated_at_ms),
+        }
     }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.view()).unwrap_or_default()
+    }
+}
+
+/// An invoice as the API and webhooks show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvoiceView {
+    pub id: String,
+    pub account_id: String,
+    pub bolt11: String,
+    pub payment_hash: String,
+    pub amount_msat: u64,
+    pub description: String,
+    /// `open`, `paid`, `expired` or `canceled`.
+    pub status: &'static str,
+    /// The node that issued it.
+    pub node: String,
+    pub expires_at: String,
+    pub received_msat: Option<u64>,
+    pub paid_at: Option<String>,
+    pub created_at: String,
+}
+
+/// A payment as the API and webhooks show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PaymentView {
+    pub id: String,
+    pub account_id: String,
+    pub bolt11: String,
+    pub payment_hash: String,
+    /// The payee's node id.
+    pub destination: String,
+    pub amount_msat: u64,
+    pub max_fee_msat: u64,
+    /// Routing fee actually paid, once succeeded.
+    pub fee_msat: Option<u64>,
+    /// `pending`, `awaiting_approval`, `in_flight`, `succeeded`, `failed` or `rejected`.
+    pub status: &'static str,
+    /// `lightning`, or `internal` for one of our own invoices.
+    pub route: String,
+    pub node: Option<String>,
+    /// Proof of payment (hex), once succeeded over Lightning.
+    pub preimage: Option<String>,
+    pub failure: Option<FailureView>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FailureView {
+    pub code: String,
+    pub reason: String,
 }

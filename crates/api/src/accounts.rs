@@ -1,0 +1,216 @@
+//! Tenants, accounts and their ledger entries.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use gateway::rfc3339;
+use ledger::{Account, Entry};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::extract::{JsonBody, QueryParams};
+use crate::problem::Problem;
+use crate::ApiState;
+
+/// Default and largest page.
+const DEFAULT_PAGE: u32 = 100;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// 1 to 64 characters: letters, digits, `-` and `_`.
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// The business unit that owns the account.
+    pub tenant_id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AccountView {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    /// Sum of the account's postings.
+    pub balance_msat: i64,
+    /// What can be spent now: balance minus pending.
+    pub available_msat: i64,
+    /// Held for payments in flight.
+    pub pending_msat: u64,
+    pub created_at: String,
+}
+
+impl From<&Account> for AccountView {
+    fn from(a: &Account) -> Self {
+        Self {
+            id: a.id.clone(),
+            tenant_id: a.tenant_id.clone(),
+            name: a.name.clone(),
+            balance_msat: a.balance_msat,
+            available_msat: a.available_msat(),
+            pending_msat: a.pending_msat,
+            created_at: rfc3339(a.created_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EntryView {
+    pub seq: i64,
+    pub journal_id: String,
+    /// What the journal entry was: `invoice_paid`, `payment`, ...
+    pub journal_kind: String,
+    /// The invoice or payment it belongs to.
+    pub reference: Option<String>,
+    /// What this line was: `invoice`, `payment`, `fee`, `internal`, ...
+    pub kind: String,
+    pub amount_msat: i64,
+    pub balance_after_msat: i64,
+    pub created_at: String,
+}
+
+impl From<&Entry> for EntryView {
+    fn from(e: &Entry) -> Self {
+        Self {
+            seq: e.seq,
+            journal_id: e.journal_id.clone(),
+            journal_kind: e.journal_kind.clone(),
+            reference: e.reference.clone(),
+            kind: e.kind.clone(),
+            amount_msat: e.amount_msat,
+            balance_after_msat: e.balance_after_msat,
+            created_at: rfc3339(e.created_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AccountPage {
+    pub data: Vec<AccountView>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EntryPage {
+    pub data: Vec<EntryView>,
+    pub next_after: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccountQuery {
+    pub tenant_id: String,
+    pub after: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EntryQuery {
+    pub after: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+fn valid_tenant_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Create a tenant (business unit).
+#[utoipa::path(post, path = "/v1/tenants", request_body = NewTenant,
+    responses((status = 201, description = "created"), (status = 422, body = Problem)))]
+pub async fn create_tenant(
+    State(state): State<ApiState>,
+    body: JsonBody<NewTenant>,
+) -> Result<StatusCode, Problem> {
+    let t = body.value;
+    if !valid_tenant_id(&t.id) || t.name.trim().is_empty() || t.name.len() > 128 {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "id: 1-64 of [A-Za-z0-9_-]; name: 1-128 bytes",
+        ));
+    }
+    state.gateway.create_tenant(&t.id, t.name.trim()).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Open an account for a tenant.
+#[utoipa::path(post, path = "/v1/accounts", request_body = NewAccount,
+    responses((status = 201, body = AccountView), (status = 422, body = Problem)))]
+pub async fn create_account(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    body: JsonBody<NewAccount>,
+) -> Result<(StatusCode, Json<AccountView>), Problem> {
+    let account = state
+        .gateway
+        .create_account(&caller.scope, &body.value.tenant_id, &body.value.name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
+}
+
+/// List a tenant's accounts.
+#[utoipa::path(get, path = "/v1/accounts", params(AccountQuery),
+    responses((status = 200, body = AccountPage)))]
+pub async fn list_accounts(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    QueryParams(q): QueryParams<AccountQuery>,
+) -> Result<Json<AccountPage>, Problem> {
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let accounts = state
+        .gateway
+        .accounts(&caller.scope, &q.tenant_id, q.after, limit)
+        .await?;
+    let next_after = (accounts.len() as u32 >= limit.clamp(1, 500))
+        .then(|| accounts.last().map(|a| a.id.clone()))
+        .flatten();
+    Ok(Json(AccountPage {
+        data: accounts.iter().map(AccountView::from).collect(),
+        next_after,
+    }))
+}
+
+/// An account with its balances.
+#[utoipa::path(get, path = "/v1/accounts/{id}",
+    responses((status = 200, body = AccountView), (status = 404, body = Problem)))]
+pub async fn get_account(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, Problem> {
+    let account = state.gateway.account(&caller.scope, &id).await?;
+    Ok(Json(AccountView::from(&account)))
+}
+
+/// An account's ledger postings, oldest first.
+#[utoipa::path(get, path = "/v1/accounts/{id}/entries", params(EntryQuery),
+    responses((status = 200, body = EntryPage), (status = 404, body = Problem)))]
+pub async fn list_entries(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<EntryQuery>,
+) -> Result<Json<EntryPage>, Problem> {
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let entries = state
+        .gateway
+        .entries(&caller.scope, &id, q.after.unwrap_or(0), limit)
+        .await?;
+    let next_after = (entries.len() as u32 >= limit.clamp(1, 500))
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(EntryPage {
+        data: entries.iter().map(EntryView::from).collect(),
+        next_after,
+    }))
+}

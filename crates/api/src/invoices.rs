@@ -1,0 +1,78 @@
+//! Invoices: create, read, cancel.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use gateway::{InvoiceView, NewInvoice};
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::extract::JsonBody;
+use crate::problem::Problem;
+use crate::ApiState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvoice {
+    /// The account the payment is credited to.
+    pub account_id: String,
+    pub amount_msat: u64,
+    #[serde(default)]
+    pub description: String,
+    /// Seconds until the invoice expires (default 3600, at most 7 days).
+    pub expiry_secs: Option<u32>,
+}
+
+/// Create a BOLT11 invoice that credits an account when paid.
+#[utoipa::path(post, path = "/v1/invoices", request_body = CreateInvoice,
+    responses((status = 201, body = InvoiceView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_invoice(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    body: JsonBody<CreateInvoice>,
+) -> Result<(StatusCode, Json<InvoiceView>), Problem> {
+    let req = body.value;
+    let invoice = state
+        .gateway
+        .create_invoice(
+            &caller.scope,
+            NewInvoice {
+                account_id: req.account_id,
+                amount_msat: req.amount_msat,
+                description: req.description,
+                expiry_secs: req.expiry_secs,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(invoice.view())))
+}
+
+/// An invoice and its status.
+#[utoipa::path(get, path = "/v1/invoices/{id}",
+    responses((status = 200, body = InvoiceView), (status = 404, body = Problem)))]
+pub async fn get_invoice(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<InvoiceView>, Problem> {
+    Ok(Json(
+        state.gateway.invoice(&caller.scope, &id).await?.view(),
+    ))
+}
+
+/// Cancel an open invoice (if an outsider pays it anyway, the money is still credited).
+#[utoipa::path(post, path = "/v1/invoices/{id}/cancel",
+    responses((status = 200, body = InvoiceView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn cancel_invoice(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<InvoiceView>, Problem> {
+    Ok(Json(
+        state
+            .gateway
+            .cancel_invoice(&caller.scope, &id)
+            .await?
+            .view(),
+    ))
+}

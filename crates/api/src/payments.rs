@@ -1,0 +1,109 @@
+//! Payments: create (with an idempotency key), read.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use gateway::{Idempotency, NewPayment, PaymentView};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Caller;
+use crate::extract::JsonBody;
+use crate::problem::Problem;
+use crate::ApiState;
+
+/// Longest idempotency key accepted.
+const MAX_KEY_CHARS: usize = 255;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePayment {
+    /// The account the amount and fee are debited from.
+    pub account_id: String,
+    pub bolt11: String,
+    /// Required for an invoice without an amount; must equal the invoice's if given.
+    pub amount_msat: Option<u64>,
+    /// Most routing fee to pay (default: 1% of the amount, at least 10 sat).
+    pub max_fee_msat: Option<u64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PaymentAccepted {
+    pub id: String,
+    /// Usually `pending`; `succeeded` for one of our own invoices, `rejected` or
+    /// `awaiting_approval` by policy.
+    pub status: String,
+}
+
+/// Pay a BOLT11 invoice from an account. Send an `Idempotency-Key` header: a retry with
+/// the same key and body returns the first answer; the same key with another body is
+/// refused.
+#[utoipa::path(post, path = "/v1/payments", request_body = CreatePayment,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters")),
+    responses((status = 202, body = PaymentAccepted), (status = 422, body = Problem), (status = 404, body = Problem)))]
+pub async fn create_payment(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: JsonBody<CreatePayment>,
+) -> Result<(StatusCode, Json<PaymentAccepted>), Problem> {
+    let idempotency = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_CHARS)
+                .ok_or_else(|| {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1-255 printable ASCII characters",
+                    )
+                })?;
+            let digest: String = Sha256::digest(&body.raw)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            Some(Idempotency {
+                tenant_id: caller.tenant_key.clone(),
+                key: key.to_string(),
+                request_hash: digest,
+            })
+        }
+    };
+    let req = body.value;
+    let accepted = state
+        .gateway
+        .create_payment(
+            &caller.scope,
+            NewPayment {
+                account_id: req.account_id,
+                bolt11: req.bolt11,
+                amount_msat: req.amount_msat,
+                max_fee_msat: req.max_fee_msat,
+            },
+            idempotency,
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PaymentAccepted {
+            id: accepted.id,
+            status: accepted.status.as_str().to_string(),
+        }),
+    ))
+}
+
+/// A payment: status, fee, preimage on success, failure reason on failure.
+#[utoipa::path(get, path = "/v1/payments/{id}",
+    responses((status = 200, body = PaymentView), (status = 404, body = Problem)))]
+pub async fn get_payment(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentView>, Problem> {
+    Ok(Json(
+        state.gateway.payment(&caller.scope, &id).await?.view(),
+    ))
+}

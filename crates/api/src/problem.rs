@@ -1,0 +1,79 @@
+//! RFC 9457 problem details: every error the API returns, with a stable machine `code`.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use gateway::GatewayError;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type (`about:blank` plus `code` here).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code: clients branch on it.
+    pub code: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+impl From<GatewayError> for Problem {
+    fn from(e: GatewayError) -> Self {
+        use GatewayError as E;
+        let status = match &e {
+            E::InvalidInvoice(_)
+            | E::InvoiceExpired
+            | E::WrongNetwork { .. }
+            | E::AmountRequired
+            | E::AmountMismatch { .. }
+            | E::InvalidField { .. }
+            | E::NotCustomerAccount(_)
+            | E::InsufficientFunds { .. }
+            | E::AlreadyPaid
+            | E::NoLiquidity { .. }
+            | E::IdempotencyMismatch
+            | E::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::UnknownAccount(_) | E::UnknownInvoice(_) | E::UnknownPayment(_) => {
+                StatusCode::NOT_FOUND
+            }
+            E::InvoiceNotOpen { .. } => StatusCode::CONFLICT,
+            E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            E::Node(_) | E::Ledger(_) | E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let detail = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // Internal detail goes to the log, not to the client.
+            tracing::error!(error = %e, "internal error");
+            "internal error; see the server log".to_string()
+        } else {
+            e.to_string()
+        };
+        Problem::new(status, e.code(), detail)
+    }
+}

@@ -1,0 +1,392 @@
+//! The HTTP API over real HTTP against the real server, gateway and nodes, on both stores:
+//! authentication, the documented status and problem code for each kind of bad input,
+//! idempotency over the wire, and money moving both ways.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::{AdminKey, ApiState};
+use gateway::{Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
+use lightning_lab::{Lab, LabConfig};
+use node_pool::{LightningNode, NodePool};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use store::testing::TestStore;
+
+store::on_both_stores!(the_api_moves_money_and_answers_bad_input_with_problems);
+
+const KEY: &str = "test-admin-key-0123456789";
+
+struct Server {
+    _dir: tempfile::TempDir,
+    lab: Lab,
+    base: String,
+    http: Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn server(store: store::Store) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = GatewaySink::new();
+    let lab = Lab::start(
+        LabConfig::new(dir.path().to_path_buf(), &["alpha", "carol"])
+            .balanced_channel("alpha", "carol", 2_000_000)
+            .event_sink("alpha", sink.clone()),
+    )
+    .await
+    .expect("lab");
+    let pool = Arc::new(NodePool::new());
+    let alpha: Arc<dyn LightningNode> = lab.node("alpha").expect("alpha");
+    pool.add(alpha).expect("add");
+    let gateway = Gateway::new(
+        store,
+        pool,
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        GatewayConfig::default(),
+    );
+    gateway.start().await.expect("start");
+    sink.attach(&gateway);
+    let app = api::router(ApiState { gateway }, AdminKey::new(KEY));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(api::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        _dir: dir,
+        lab,
+        base,
+        http: Client::new(),
+        stop,
+        serving,
+    }
+}
+
+impl Server {
+    /// Stops the server so the gateway and nodes it holds are dropped on a live runtime.
+    async fn shut_down(self) {
+        let _ = self.stop.send(());
+        self.serving.await.expect("join").expect("served");
+    }
+}
+
+impl Server {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", self.base),
+            )
+            .bearer_auth(KEY);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("request");
+        read(response).await
+    }
+}
+
+async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let problem = response.headers().get("content-type").is_some_and(|v| {
+        v.to_str()
+            .unwrap_or("")
+            .starts_with("application/problem+json")
+    });
+    let bytes = response.bytes().await.expect("body");
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status.is_client_error() || status.is_server_error() {
+        assert!(problem, "error {status} must be problem+json: {value}");
+    }
+    (status, value)
+}
+
+fn code(value: &Value) -> &str {
+    value["code"].as_str().unwrap_or("")
+}
+
+async fn the_api_moves_money_and_answers_bad_input_with_problems(t: TestStore) {
+    let s = server(t.store.clone()).await;
+    let carol = s.lab.node("carol").expect("carol");
+
+    // Authentication, discovery, health.
+    let anonymous = s
+        .http
+        .get(format!("{}/v1/nodes", s.base))
+        .send()
+        .await
+        .expect("req");
+    let (status, body) = read(anonymous).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let wrong = s
+        .http
+        .get(format!("{}/v1/nodes", s.base))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let (status, spec) = s.call("GET", "/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(spec["openapi"].as_str().unwrap_or("").starts_with("3.1"));
+    assert!(spec["paths"]["/v1/payments"]["post"].is_object());
+    assert_eq!(s.call("GET", "/healthz", None).await.0, StatusCode::OK);
+    let (status, ready) = s.call("GET", "/readyz", None).await;
+    assert_eq!(
+        (status, ready["ready"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    let (_, nodes) = s.call("GET", "/v1/nodes", None).await;
+    assert_eq!(nodes[0]["name"], "alpha");
+    assert_eq!(nodes[0]["state"], "healthy");
+
+    // A tenant, an account, an invoice carol pays.
+    let (status, _) = s
+        .call(
+            "POST",
+            "/v1/tenants",
+            Some(json!({"id": "treasury", "name": "Treasury"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, account) = s
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(json!({"tenant_id": "treasury", "name": "ops"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let account_id = account["id"].as_str().expect("id").to_string();
+    let (status, invoice) = s
+        .call(
+            "POST",
+            "/v1/invoices",
+            Some(json!({"account_id": account_id, "amount_msat": 60_000_000, "description": "order"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invoice}");
+    assert_eq!(invoice["status"], "open");
+    carol
+        .pay_invoice(invoice["bolt11"].as_str().expect("bolt11"), None, None)
+        .await
+        .expect("carol pays");
+    let invoice_path = format!("/v1/invoices/{}", invoice["id"].as_str().expect("id"));
+    let mut paid = Value::Null;
+    for _ in 0..300 {
+        paid = s.call("GET", &invoice_path, None).await.1;
+        if paid["status"] == "paid" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(paid["status"], "paid", "{paid}");
+    let (_, balance) = s
+        .call("GET", &format!("/v1/accounts/{account_id}"), None)
+        .await;
+    assert_eq!(balance["balance_msat"], 60_000_000);
+    assert_eq!(balance["available_msat"], 60_000_000);
+
+    // A payment to carol with an idempotency key, replayed, then misused.
+    let carol_invoice = carol
+        .create_invoice(25_000_000, "supplier", 600)
+        .await
+        .expect("inv");
+    let request = json!({"account_id": account_id, "bolt11": carol_invoice.bolt11});
+    let post_keyed = |body: String, key: &'static str| {
+        s.http
+            .post(format!("{}/v1/payments", s.base))
+            .bearer_auth(KEY)
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body)
+            .send()
+    };
+    let (status, first) = read(post_keyed(request.to_string(), "k-1").await.expect("req")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let (status, again) = read(post_keyed(request.to_string(), "k-1").await.expect("req")).await;
+    assert_eq!(
+        (status, &again),
+        (StatusCode::ACCEPTED, &first),
+        "a replay answers the same"
+    );
+    let other =
+        json!({"account_id": account_id, "bolt11": carol_invoice.bolt11, "max_fee_msat": 1});
+    let (status, refused) = read(post_keyed(other.to_string(), "k-1").await.expect("req")).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+    );
+    let payment_path = format!("/v1/payments/{}", first["id"].as_str().expect("id"));
+    let mut payment = Value::Null;
+    for _ in 0..300 {
+        payment = s.call("GET", &payment_path, None).await.1;
+        if payment["status"] == "succeeded" || payment["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(payment["status"], "succeeded", "{payment}");
+    assert!(payment["preimage"].is_string());
+    let fee = payment["fee_msat"].as_i64().expect("fee");
+    let (_, balance) = s
+        .call("GET", &format!("/v1/accounts/{account_id}"), None)
+        .await;
+    assert_eq!(balance["balance_msat"].as_i64(), Some(35_000_000 - fee));
+    let (_, entries) = s
+        .call(
+            "GET",
+            &format!("/v1/accounts/{account_id}/entries?limit=1"),
+            None,
+        )
+        .await;
+    assert_eq!(entries["data"][0]["amount_msat"], 60_000_000);
+    let after = entries["next_after"].as_i64().expect("more pages");
+    let (_, rest) = s
+        .call(
+            "GET",
+            &format!("/v1/accounts/{account_id}/entries?after={after}"),
+            None,
+        )
+        .await;
+    assert_eq!(rest["data"][0]["amount_msat"], -25_000_000);
+
+    // Bad input: the right status and problem code, and no ledger trace.
+    let journal_before = journal_count(&t.store).await;
+    let raw = |body: &'static str, content_type: &'static str| {
+        s.http
+            .post(format!("{}/v1/payments", s.base))
+            .bearer_auth(KEY)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(reqwest::Response, StatusCode, &str)> = vec![
+        (
+            raw("{not json", "application/json").await.expect("r"),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            raw("{}", "text/plain").await.expect("r"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            s.http
+                .post(format!("{}/v1/payments", s.base))
+                .bearer_auth(KEY)
+                .header("content-type", "application/json")
+                .body(format!("{{\"account_id\":\"{}\"}}", "x".repeat(100_000)))
+                .send()
+                .await
+                .expect("r"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+    ];
+    for (response, want_status, want_code) in cases {
+        let (status, body) = read(response).await;
+        assert_eq!((status, code(&body)), (want_status, want_code), "{body}");
+    }
+    let json_cases = [
+        (
+            json!({"account_id": account_id, "bolt11": "lnbcrt1nonsense"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_invoice",
+        ),
+        (
+            json!({"account_id": "acc_missing", "bolt11": carol_invoice.bolt11}),
+            StatusCode::NOT_FOUND,
+            "account_not_found",
+        ),
+        (
+            json!({"account_id": account_id, "bolt11": carol_invoice.bolt11}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invoice_already_paid",
+        ),
+        (
+            json!({"account_id": account_id, "bolt11": "x", "amount_msat": -5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            json!({"account_id": account_id, "bolt11": "x", "amount_msat": 1e30}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            json!({"account_id": account_id, "bolt11": "x", "surprise": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+    ];
+    for (body, want_status, want_code) in json_cases {
+        let (status, problem) = s.call("POST", "/v1/payments", Some(body.clone())).await;
+        assert_eq!(
+            (status, code(&problem)),
+            (want_status, want_code),
+            "{body} → {problem}"
+        );
+    }
+    let big = carol
+        .create_invoice(500_000_000, "too much", 600)
+        .await
+        .expect("inv");
+    let (status, problem) = s
+        .call(
+            "POST",
+            "/v1/payments",
+            Some(json!({"account_id": account_id, "bolt11": big.bolt11})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds")
+    );
+    let (status, problem) = s
+        .call(
+            "POST",
+            "/v1/invoices",
+            Some(json!({"account_id": account_id, "amount_msat": 0})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")
+    );
+    let (status, problem) = s.call("GET", "/v1/payments/pay_nope", None).await;
+    assert_eq!(
+        (status, code(&problem)),
+        (StatusCode::NOT_FOUND, "payment_not_found")
+    );
+    let (status, problem) = s.call("GET", "/v1/nowhere", None).await;
+    assert_eq!(
+        (status, code(&problem)),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    assert_eq!(
+        journal_count(&t.store).await,
+        journal_before,
+        "no ledger trace"
+    );
+    s.shut_down().await;
+}
+
+async fn journal_count(store: &store::Store) -> i64 {
+    store
+        .read(|sql| sql.query_one("SELECT COUNT(*) FROM journal", &[])?.i64(0))
+        .await
+        .expect("count")
+}
