@@ -4,6 +4,7 @@
 
 mod accounts;
 mod auth;
+mod books;
 mod extract;
 mod invoices;
 mod nodes;
@@ -23,6 +24,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
 pub use crate::auth::AdminKey;
+pub use crate::extract::JsonBody;
 pub use crate::problem::Problem;
 
 /// Largest request body: a payment request with a long invoice fits many times over.
@@ -50,6 +52,7 @@ pub struct ApiState {
         payments::create_payment,
         payments::get_payment,
         nodes::list_nodes,
+        books::check,
         nodes::healthz,
         nodes::readyz,
     ),
@@ -80,8 +83,8 @@ async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-/// The API's routes. `extra` (e.g. the demo's devnet control) is merged in unauthenticated
-/// only if the caller says so; everything under `/v1` needs the bearer credential.
+/// The API's routes; everything under `/v1` but the OpenAPI document needs the bearer
+/// credential.
 pub fn router(state: ApiState, admin_key: AdminKey) -> Router {
     let v1 = Router::new()
         .route("/v1/tenants", post(accounts::create_tenant))
@@ -97,10 +100,8 @@ pub fn router(state: ApiState, admin_key: AdminKey) -> Router {
         .route("/v1/payments", post(payments::create_payment))
         .route("/v1/payments/{id}", get(payments::get_payment))
         .route("/v1/nodes", get(nodes::list_nodes))
-        .route_layer(axum::middleware::from_fn_with_state(
-            admin_key,
-            auth::require_bearer,
-        ));
+        .route("/v1/ledger/check", get(books::check));
+    let v1 = authenticated(v1, admin_key);
     Router::new()
         .merge(v1)
         .route("/v1/openapi.json", get(openapi))
@@ -113,6 +114,18 @@ pub fn router(state: ApiState, admin_key: AdminKey) -> Router {
             REQUEST_TIMEOUT,
         ))
         .with_state(state)
+}
+
+/// Requires the bearer credential on every route of `router` (for routes defined outside
+/// this crate, such as the demo's devnet control).
+pub fn authenticated<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    admin_key: AdminKey,
+) -> Router<S> {
+    router.route_layer(axum::middleware::from_fn_with_state(
+        admin_key,
+        auth::require_bearer,
+    ))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves.

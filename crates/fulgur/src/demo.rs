@@ -1,35 +1,115 @@
-//! `fulgur demo`: the embedded default — devnet, three nodes, three balanced channels.
+//! `fulgur demo`: the embedded default (SPEC §4) — the devnet chain; nodes alpha and beta
+//! (ours) and carol (an outside counterparty) with balanced channels alpha↔carol,
+//! beta↔carol, alpha↔beta; the gateway on SQLite with accounts for two business units;
+//! the devnet control endpoints; the admin key in `DATA_DIR/admin.key`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use gateway::{Gateway, GatewaySink, Scope};
 use lightning_lab::{Lab, LabConfig, MAX_CHANNEL_SAT};
-use node_pool::LightningNode;
+use node_pool::{LightningNode, NodePool};
+
+use crate::gateway_up;
 
 /// alpha and beta belong to the enterprise; carol plays an outside counterparty.
 const NODES: [&str; 3] = ["alpha", "beta", "carol"];
+const OURS: [&str; 2] = ["alpha", "beta"];
 const CHANNELS: [(&str, &str); 3] = [("alpha", "carol"), ("beta", "carol"), ("alpha", "beta")];
+/// Two business units, one account each: (tenant id, tenant name, account name).
+const ACCOUNTS: [(&str, &str, &str); 2] = [
+    ("treasury", "Group Treasury", "operating"),
+    ("retail", "Retail", "shop"),
+];
 
-pub async fn run(data_dir: PathBuf, devnet_rpc: SocketAddr) -> anyhow::Result<()> {
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Where chain, node and gateway state live; reused on the next run.
+    #[arg(long, default_value = ".fulgur-demo")]
+    pub data_dir: PathBuf,
+    /// Where the HTTP API listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Address of the devnet's bitcoind-compatible RPC.
+    #[arg(long, default_value = "127.0.0.1:18443")]
+    pub devnet_rpc: SocketAddr,
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let data_dir = args.data_dir;
+    std::fs::create_dir_all(&data_dir)?;
+    let sink = GatewaySink::new();
     let mut config = LabConfig::new(data_dir.clone(), &NODES);
-    config.devnet_rpc = devnet_rpc;
+    config.devnet_rpc = args.devnet_rpc;
     for (from, to) in CHANNELS {
         config = config.balanced_channel(from, to, MAX_CHANNEL_SAT);
+    }
+    for node in OURS {
+        config = config.event_sink(node, sink.clone());
     }
     println!(
         "fulgur demo: starting devnet and nodes in {}",
         data_dir.display()
     );
-    let lab = Lab::start(config).await?;
+    let lab = Arc::new(Lab::start(config).await?);
+    let pool = Arc::new(NodePool::new());
+    for node in OURS {
+        let node: Arc<dyn LightningNode> = lab.node(node)?;
+        pool.add(node)?;
+    }
+    let store_path = data_dir.join("fulgur.db");
+    let store = gateway_up::open_store(&format!("sqlite://{}", store_path.display())).await?;
+    let key_path = data_dir.join("admin.key");
+    let key = gateway_up::admin_key(&key_path)?;
+    let running = gateway_up::start(
+        store,
+        pool,
+        &sink,
+        args.listen,
+        &key,
+        crate::devnet_control::routes(Arc::clone(&lab)),
+    )
+    .await?;
+    let accounts = demo_accounts(&running.gateway).await?;
     print_summary(&lab)?;
-    print_examples(&lab);
+    println!(
+        "gateway: http://{} (SQLite {})",
+        running.addr,
+        store_path.display()
+    );
+    println!("admin key: {}", key_path.display());
+    for ((tenant, _, name), id) in ACCOUNTS.iter().zip(&accounts) {
+        println!("account {tenant}/{name}: {id}");
+    }
+    print_examples(&lab, running.addr, &key_path, &accounts);
     println!("up in {:.1} s", started.elapsed().as_secs_f64());
-    println!("ready: http://{}", lab.devnet.rpc_addr());
+    println!("ready: http://{}", running.addr);
     crate::shutdown_signal().await;
     println!("shutting down");
+    running.stop().await?;
     lab.shutdown().await?;
     Ok(())
+}
+
+/// The demo's tenants and accounts, created on the first run and found on later ones.
+async fn demo_accounts(gateway: &Gateway) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for (tenant, tenant_name, name) in ACCOUNTS {
+        gateway.create_tenant(tenant, tenant_name).await?;
+        let existing = gateway
+            .accounts(&Scope::All, tenant, None, 500)
+            .await?
+            .into_iter()
+            .find(|a| a.name == name);
+        let account = match existing {
+            Some(account) => account,
+            None => gateway.create_account(&Scope::All, tenant, name).await?,
+        };
+        ids.push(account.id);
+    }
+    Ok(ids)
 }
 
 fn print_summary(lab: &Lab) -> anyhow::Result<()> {
@@ -76,15 +156,43 @@ fn print_summary(lab: &Lab) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Commands that work when pasted, against this demo's devnet.
-fn print_examples(lab: &Lab) {
+/// Commands that work when pasted into a POSIX shell (curl and sed only).
+fn print_examples(lab: &Lab, api: SocketAddr, key_path: &std::path::Path, accounts: &[String]) {
     let rpc = lab.devnet.rpc_addr();
     let auth = format!("{}:{}", lab.devnet.rpc_user(), lab.devnet.rpc_password());
-    let address = lab.devnet.faucet_address();
+    let (treasury, retail) = (&accounts[0], &accounts[1]);
+    let h = r#"-H "authorization: Bearer $KEY" -H 'content-type: application/json'"#;
+    println!("\nexamples (paste into a shell):");
+    for line in [
+        format!("export API=http://{api} KEY=$(cat {})", key_path.display()),
+        format!("curl -s {h} $API/v1/nodes"),
+        "# carol (outside) pays an invoice of the treasury account:".to_string(),
+        format!(
+            r#"BOLT11=$(curl -s {h} -d '{{"account_id":"{treasury}","amount_msat":5000000,"description":"order 42"}}' $API/v1/invoices | sed -E 's/.*"bolt11":"([^"]+)".*/\1/')"#
+        ),
+        format!(r#"curl -s {h} -d "{{\"bolt11\":\"$BOLT11\"}}" $API/devnet/counterparty/payments"#),
+        format!("curl -s {h} $API/v1/accounts/{treasury}"),
+        "# the treasury account pays carol:".to_string(),
+        format!(
+            r#"BOLT11=$(curl -s {h} -d '{{"amount_msat":1000000,"description":"supplier"}}' $API/devnet/counterparty/invoices | sed -E 's/.*"bolt11":"([^"]+)".*/\1/')"#
+        ),
+        format!(
+            r#"PAYMENT=$(curl -s {h} -H "idempotency-key: $(date +%s%N)" -d "{{\"account_id\":\"{treasury}\",\"bolt11\":\"$BOLT11\"}}" $API/v1/payments | sed -E 's/.*"id":"([^"]+)".*/\1/')"#
+        ),
+        format!("sleep 1; curl -s {h} $API/v1/payments/$PAYMENT"),
+        "# the treasury account pays a retail invoice: settled inside the ledger:".to_string(),
+        format!(
+            r#"BOLT11=$(curl -s {h} -d '{{"account_id":"{retail}","amount_msat":2000,"description":"internal"}}' $API/v1/invoices | sed -E 's/.*"bolt11":"([^"]+)".*/\1/')"#
+        ),
+        format!(
+            r#"curl -s {h} -H "idempotency-key: $(date +%s%N)" -d "{{\"account_id\":\"{treasury}\",\"bolt11\":\"$BOLT11\"}}" $API/v1/payments"#
+        ),
+        format!("curl -s {h} $API/v1/accounts/{retail}"),
+        format!("curl -s {h} $API/v1/ledger/check"),
+        format!(r#"curl -s {h} -d '{{"blocks":1}}' $API/devnet/mine"#),
+    ] {
+        println!("  {line}");
+    }
     println!("devnet RPC (bitcoind-compatible): http://{rpc}, user:password {auth}");
     println!("devnet Esplora: {}", lab.devnet.esplora_url());
-    println!("  chain state:  curl -s -u {auth} -d '{{\"method\":\"getblockchaininfo\",\"params\":[]}}' http://{rpc}");
-    println!("  mine a block: curl -s -u {auth} -d '{{\"method\":\"generatetoaddress\",\"params\":[1,\"{address}\"]}}' http://{rpc}");
-    println!("  mempool:      curl -s -u {auth} -d '{{\"method\":\"getrawmempool\",\"params\":[]}}' http://{rpc}");
-    println!("(the HTTP gateway with accounts, invoices and payments arrives with the gateway-core issue)");
 }

@@ -2,6 +2,9 @@
 
 mod bench;
 mod demo;
+mod devnet_control;
+mod gateway_up;
+mod ledger_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,13 +22,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Devnet chain, nodes alpha, beta and carol, funded, with confirmed channels.
-    Demo {
-        /// Where chain and node state live; reused on the next run.
-        #[arg(long, default_value = ".fulgur-demo")]
-        data_dir: PathBuf,
-        /// Address of the devnet's bitcoind-compatible RPC.
-        #[arg(long, default_value = "127.0.0.1:18443")]
-        devnet_rpc: SocketAddr,
+    Demo(demo::DemoArgs),
+    /// Apply pending store migrations.
+    Migrate {
+        /// `sqlite://PATH` or `postgres://...`.
+        #[arg(long, env = "FULGUR_STORE__URL")]
+        store_url: String,
+    },
+    /// Ledger operations.
+    Ledger {
+        #[command(subcommand)]
+        which: ledger_cmd::Which,
     },
     /// Run the devnet chain alone (development and tests only, never mainnet).
     Devnet(DevnetArgs),
@@ -86,10 +93,9 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Demo {
-                data_dir,
-                devnet_rpc,
-            } => demo::run(data_dir, devnet_rpc).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Migrate { store_url } => migrate(&store_url).await,
+            Command::Ledger { which } => ledger_cmd::run(which).await,
             Command::Devnet(args) => run_devnet(args).await,
             Command::Bench { which } => bench::run(which).await,
         }
@@ -101,6 +107,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn migrate(store_url: &str) -> anyhow::Result<()> {
+    let store = store::Store::open(&store::StoreConfig::new(store_url)).await?;
+    let before = store.schema_version().await?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let applied = store.migrate(now_ms).await?;
+    if applied.is_empty() {
+        println!("schema at version {before}: up to date");
+    } else {
+        println!(
+            "applied {}; schema now at version {}",
+            applied.join(", "),
+            store::latest_version()
+        );
+    }
+    Ok(())
 }
 
 async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {

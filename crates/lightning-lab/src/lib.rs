@@ -416,7 +416,7 @@ impl Lab {
     }
 
     /// Stops every node and the devnet.
-    pub async fn shutdown(self) -> Result<(), LabError> {
+    pub async fn shutdown(&self) -> Result<(), LabError> {
         for (node, _) in self.nodes.values() {
             node.stop().await?;
         }

@@ -1,0 +1,71 @@
+//! `fulgur ledger check`: asks a running gateway to check its books and prints the result;
+//! exit 0 when the books balance and every node holds what the ledger says, 1 otherwise.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde_json::Value;
+
+#[derive(clap::Subcommand)]
+pub enum Which {
+    /// Check the books of a running gateway.
+    Check {
+        /// The gateway's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// File holding the administrator key.
+        #[arg(long, default_value = ".fulgur-demo/admin.key")]
+        key_file: PathBuf,
+    },
+}
+
+pub async fn run(which: Which) -> anyhow::Result<()> {
+    let Which::Check { url, key_file } = which;
+    let key = std::fs::read_to_string(&key_file)
+        .with_context(|| format!("read {}", key_file.display()))?;
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/ledger/check", url.trim_end_matches('/')))
+        .bearer_auth(key.trim())
+        .send()
+        .await
+        .with_context(|| format!("reach {url}"))?;
+    let status = response.status();
+    let body: Value = serde_json::from_slice(&response.bytes().await?)
+        .with_context(|| format!("answer from {url} is not JSON"))?;
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
+    println!(
+        "journal entries {}, postings {}, total {} msat",
+        body["journal_entries"], body["postings"], body["total_msat"]
+    );
+    for problem in [
+        "unbalanced_entries",
+        "balance_mismatches",
+        "pending_mismatches",
+        "negative_accounts",
+    ] {
+        for item in body[problem].as_array().into_iter().flatten() {
+            println!("{problem}: {}", item.as_str().unwrap_or_default());
+        }
+    }
+    for node in body["nodes"].as_array().into_iter().flatten() {
+        println!(
+            "node {}: ledger {} msat, node {} msat, in flight {}: {}",
+            node["node"].as_str().unwrap_or("?"),
+            node["ledger_msat"],
+            node["node_msat"],
+            node["in_flight_payments"],
+            if node["matches"] == true {
+                "match"
+            } else {
+                "MISMATCH"
+            }
+        );
+    }
+    if body["ok"] == true {
+        println!("books: ok");
+        Ok(())
+    } else {
+        println!("books: NOT OK");
+        std::process::exit(1);
+    }
+}
