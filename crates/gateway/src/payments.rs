@@ -418,7 +418,22 @@ impl Gateway {
                 Some((PaymentState::Failed { reason }, _, _)) => {
                     self.fail_by_hash(&payment.payment_hash, &reason).await?
                 }
-                Some((PaymentState::Pending, _, _)) => {}
+                Some((PaymentState::Pending, _, _)) => {
+                    let amount_override = decode_invoice(&payment.bolt11)
+                        .ok()
+                        .filter(|i| i.amount_msat.is_none())
+                        .map(|_| payment.amount_msat);
+                    if let Err(error) = node
+                        .resume_payment(
+                            &payment.bolt11,
+                            amount_override,
+                            Some(payment.max_fee_msat),
+                        )
+                        .await
+                    {
+                        tracing::warn!(payment = %payment.id, %error, "could not resume an in-flight payment");
+                    }
+                }
                 None => {
                     // Marked in flight, but the node never received the order: send it.
                     let id = payment.id.clone();

@@ -173,9 +173,13 @@ impl Lab {
             }
             lab.confirm_channels().await?;
         } else {
+            // Resuming: channels must be usable again. The gossip graph may be older than
+            // the channels (ldk-node persists it periodically, so a killed process may not
+            // have saved it) and refills from peers in the background; direct channels route
+            // without it.
             lab.reconnect_peers()?;
             lab.wait_synced().await?;
-            lab.wait_channels_usable().await?;
+            lab.wait_usable().await?;
         }
         Ok(lab)
     }
@@ -391,7 +395,7 @@ impl Lab {
         self.wait_channels_usable().await
     }
 
-    pub async fn wait_channels_usable(&self) -> Result<(), LabError> {
+    async fn wait_usable(&self) -> Result<(), LabError> {
         let nodes = self.running_nodes();
         wait_until("channels usable on both sides", DEFAULT_WAIT, || {
             nodes
@@ -399,6 +403,13 @@ impl Lab {
                 .all(|n| n.channels().iter().all(|c| c.is_usable))
         })
         .await?;
+        Ok(())
+    }
+
+    /// Waits until every channel is usable and, if public, in every node's graph.
+    pub async fn wait_channels_usable(&self) -> Result<(), LabError> {
+        self.wait_usable().await?;
+        let nodes = self.running_nodes();
         if self.config.announce_channels {
             let public = self.config.channels.len();
             wait_until(

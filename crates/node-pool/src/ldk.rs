@@ -422,6 +422,30 @@ impl LightningNode for LdkNode {
         Err(NodeError::NoRouteNow)
     }
 
+    async fn resume_payment(
+        &self,
+        bolt11: &str,
+        amount_msat: Option<u64>,
+        max_fee_msat: Option<u64>,
+    ) -> Result<String, NodeError> {
+        let invoice = self.parse_invoice(bolt11)?;
+        let hash = *invoice.payment_hash().as_byte_array();
+        let pending = self.payment(&hex32(&hash)).is_some_and(|p| {
+            p.direction == PaymentDirection::Outbound && p.state == PaymentState::Pending
+        });
+        if pending {
+            // ldk-node writes its pending record before the channel manager persists the
+            // payment. Dropping the record lets the send below reach the channel manager,
+            // which refuses a payment id it knows (in flight, or completed within its
+            // idempotency window; a completed payment's event is still queued for us,
+            // since events are acknowledged only after the sink recorded them).
+            self.node
+                .remove_payment(&ldk_node::lightning::ln::channelmanager::PaymentId(hash))
+                .map_err(NodeError::from)?;
+        }
+        self.pay_invoice(bolt11, amount_msat, max_fee_msat).await
+    }
+
     fn payment(&self, payment_hash: &str) -> Option<PaymentInfo> {
         let hash = parse_hash(payment_hash)?;
         let details = self

@@ -50,6 +50,17 @@ pub trait LightningNode: Send + Sync {
         max_fee_msat: Option<u64>,
     ) -> Result<String, NodeError>;
 
+    /// After a restart: makes sure a payment the caller recorded as sent is really in the
+    /// node's hands. A node may hold a pending record for a payment its channel state never
+    /// persisted (the process died between the two); such a payment is sent now. It never
+    /// pays twice: the node refuses a payment it already has in flight or completed.
+    async fn resume_payment(
+        &self,
+        bolt11: &str,
+        amount_msat: Option<u64>,
+        max_fee_msat: Option<u64>,
+    ) -> Result<String, NodeError>;
+
     /// A payment by hex payment hash.
     fn payment(&self, payment_hash: &str) -> Option<PaymentInfo>;
 
