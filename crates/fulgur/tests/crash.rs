@@ -28,34 +28,37 @@ struct Demo {
 }
 
 fn start_demo(dir: &Path) -> Demo {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fulgur"))
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--devnet-rpc",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join("demo.log"))
-                .expect("log file"),
-        )
-        .spawn()
-        .expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("demo.log"))
+        .expect("log file");
+    let mut demo = Demo {
+        child: Command::new(env!("CARGO_BIN_EXE_fulgur"))
+            .args([
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--devnet-rpc",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("starts"),
+        api: String::new(),
+        treasury: String::new(),
+        key: String::new(),
+    };
+    let stdout = demo.child.stdout.take().expect("stdout");
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    let mut treasury = String::new();
     loop {
         let line = lines
             .recv_timeout(Duration::from_secs(120))
@@ -65,16 +68,15 @@ fn start_demo(dir: &Path) -> Demo {
                 panic!("demo did not come up ({e}): {tail:#?}")
             });
         if let Some(id) = line.strip_prefix("account treasury/operating: ") {
-            treasury = id.to_string();
+            demo.treasury = id.to_string();
         }
         if let Some(api) = line.strip_prefix("ready: http://") {
-            let key = std::fs::read_to_string(dir.join("admin.key")).expect("key");
-            return Demo {
-                child,
-                api: api.to_string(),
-                treasury,
-                key: key.trim().to_string(),
-            };
+            demo.api = api.to_string();
+            demo.key = std::fs::read_to_string(dir.join("admin.key"))
+                .expect("key")
+                .trim()
+                .to_string();
+            return demo;
         }
     }
 }
@@ -123,6 +125,15 @@ impl Demo {
             .status()
             .expect("kill");
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Demo {
+    /// No demo outlives its test, even one that fails.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
     }
 }
 
@@ -310,6 +321,4 @@ fn a_killed_gateway_loses_and_doubles_nothing() {
             && last["pending_msat"] == 0
     });
     eprintln!("treasury after the crash: {last}");
-    let mut demo = demo;
-    demo.kill();
 }
