@@ -13,8 +13,12 @@ pub struct NodeBooksView {
     pub node: String,
     /// What the ledger says the node holds.
     pub ledger_msat: i64,
-    /// What the node's channels hold on our side.
+    /// What the node's open channels hold on our side.
     pub node_msat: u64,
+    /// Funds of closed channels not yet back in the node's wallet.
+    pub closing_msat: u64,
+    /// The node's on-chain wallet.
+    pub onchain_msat: u64,
     pub in_flight_payments: u64,
     pub matches: bool,
 }
@@ -76,6 +80,8 @@ pub async fn check(State(state): State<ApiState>) -> Result<Json<BooksView>, Pro
                 node: n.node.clone(),
                 ledger_msat: n.ledger_msat,
                 node_msat: n.node_msat,
+                closing_msat: n.closing_msat,
+                onchain_msat: n.onchain_msat,
                 in_flight_payments: n.in_flight_payments,
                 matches: n.matches(),
             })

@@ -26,6 +26,8 @@ pub struct NodeView {
     pub state: String,
     pub down_reason: Option<String>,
     pub best_block_height: u32,
+    /// The node's on-chain wallet, in sat.
+    pub onchain_sat: u64,
     pub outbound_msat: u64,
     pub inbound_msat: u64,
     pub channels: Vec<ChannelView>,
@@ -65,6 +67,7 @@ pub async fn list_nodes(State(state): State<ApiState>) -> Json<Vec<NodeView>> {
                 NodeHealth::Down { reason } => Some(reason.clone()),
             },
             best_block_height: info.best_block_height,
+            onchain_sat: node.onchain_balance().total_sat,
             outbound_msat: channels.iter().map(|c| c.outbound_msat).sum(),
             inbound_msat: channels.iter().map(|c| c.inbound_msat).sum(),
             channels,

@@ -49,10 +49,12 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
     }
     for node in body["nodes"].as_array().into_iter().flatten() {
         println!(
-            "node {}: ledger {} msat, node {} msat, in flight {}: {}",
+            "node {}: ledger {} msat, node {} msat, closing {} msat, onchain {} msat, in flight {}: {}",
             node["node"].as_str().unwrap_or("?"),
             node["ledger_msat"],
             node["node_msat"],
+            node["closing_msat"],
+            node["onchain_msat"],
             node["in_flight_payments"],
             if node["matches"] == true {
                 "match"

@@ -5,6 +5,7 @@ mod demo;
 mod devnet_control;
 mod gateway_up;
 mod ledger_cmd;
+mod serve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +24,12 @@ struct Cli {
 enum Command {
     /// Devnet chain, nodes alpha, beta and carol, funded, with confirmed channels.
     Demo(demo::DemoArgs),
+    /// Production: the gateway and its nodes from a TOML config (keys overridable by
+    /// FULGUR_SECTION__KEY environment variables).
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Apply pending store migrations.
     Migrate {
         /// `sqlite://PATH` or `postgres://...`.
@@ -94,6 +101,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
+            Command::Serve { config } => serve::run(&config).await,
             Command::Migrate { store_url } => migrate(&store_url).await,
             Command::Ledger { which } => ledger_cmd::run(which).await,
             Command::Devnet(args) => run_devnet(args).await,
@@ -102,6 +110,14 @@ fn main() -> ExitCode {
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        // Bad configuration is the caller's to fix: one line, exit 2, as bad arguments.
+        Err(e) if e.downcast_ref::<serve::BadConfig>().is_some() => {
+            eprintln!(
+                "error: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            );
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

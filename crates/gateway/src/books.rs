@@ -11,8 +11,13 @@ pub struct NodeBooks {
     pub node: String,
     /// What the ledger says the node holds.
     pub ledger_msat: i64,
-    /// What the node's channels hold on our side.
+    /// What the node's open channels hold on our side.
     pub node_msat: u64,
+    /// Funds of closed channels not yet back in the node's wallet (a force close moves a
+    /// channel's balance here, less the close's on-chain costs).
+    pub closing_msat: u64,
+    /// The node's on-chain wallet (where a closed channel's funds end up once swept).
+    pub onchain_msat: u64,
     /// Payments still in flight on the node (their amounts are in neither figure yet).
     pub in_flight_payments: u64,
 }
@@ -20,6 +25,17 @@ pub struct NodeBooks {
 impl NodeBooks {
     pub fn matches(&self) -> bool {
         self.ledger_msat == self.node_msat as i64
+    }
+
+    /// What the ledger holds beyond the open channels, if it is all in closing channels
+    /// less at most `max_close_cost_msat` of on-chain costs: nothing lost, but a close the
+    /// books have not yet booked.
+    pub fn explained_by_closing(&self, max_close_cost_msat: u64) -> bool {
+        let beyond = self.ledger_msat - self.node_msat as i64;
+        let unexplained = beyond - self.closing_msat as i64;
+        self.closing_msat > 0
+            && beyond > 0
+            && (0..=max_close_cost_msat as i64).contains(&unexplained)
     }
 }
 
@@ -44,6 +60,9 @@ impl Gateway {
         for status in self.inner.pool.status() {
             let node = self.inner.pool.get(&status.name)?;
             let node_msat = node.channels().iter().map(|c| c.balance_msat).sum();
+            let onchain = node.onchain_balance();
+            let (closing_msat, onchain_msat) =
+                (onchain.closing_sat * 1000, onchain.total_sat * 1000);
             let name = status.name.clone();
             let (ledger_msat, in_flight) = self
                 .inner
@@ -63,6 +82,8 @@ impl Gateway {
                 node: status.name,
                 ledger_msat,
                 node_msat,
+                closing_msat,
+                onchain_msat,
                 in_flight_payments: in_flight,
             });
         }

@@ -240,37 +240,39 @@ impl Gateway {
             .ok()
             .filter(|i| i.amount_msat.is_none())
             .map(|_| payment.amount_msat);
-        match node
+        let sent = node
             .pay_invoice(&payment.bolt11, amount_override, Some(payment.max_fee_msat))
-            .await
-        {
-            Ok(_) => Ok(()),
-            // These mean nothing left the node: the payment failed and its hold is released.
+            .await;
+        self.after_send(payment_id, sent).await
+    }
+
+    /// Acts on a node's answer to "pay": an error that means nothing left the node fails
+    /// the payment and releases its hold; success, or an error that leaves it unclear,
+    /// waits for the node's events (or the next recovery).
+    async fn after_send(
+        &self,
+        payment_id: &str,
+        sent: Result<String, NodeError>,
+    ) -> Result<(), GatewayError> {
+        let code = match &sent {
+            Ok(_) => return Ok(()),
+            Err(NodeError::NoRouteNow) => "no_route",
+            Err(NodeError::InsufficientLiquidity { .. }) => "no_liquidity",
+            Err(NodeError::InvoiceExpired) => "invoice_expired",
+            Err(NodeError::NotRunning) => "node_unavailable",
             Err(
-                e @ (NodeError::InvalidInvoice(_)
+                NodeError::InvalidInvoice(_)
                 | NodeError::WrongNetwork { .. }
-                | NodeError::InvoiceExpired
                 | NodeError::AmountRequired
-                | NodeError::InvalidAmount { .. }
-                | NodeError::InsufficientLiquidity { .. }
-                | NodeError::NoRouteNow
-                | NodeError::NotRunning),
-            ) => {
-                let code = match &e {
-                    NodeError::NoRouteNow => "no_route",
-                    NodeError::InsufficientLiquidity { .. } => "no_liquidity",
-                    NodeError::InvoiceExpired => "invoice_expired",
-                    NodeError::NotRunning => "node_unavailable",
-                    _ => "invalid_invoice",
-                };
-                self.fail(payment_id, code, &e.to_string()).await
-            }
-            // Anything else may or may not have sent: the node's events or recovery decide.
+                | NodeError::InvalidAmount { .. },
+            ) => "invalid_invoice",
             Err(e) => {
                 tracing::warn!(%payment_id, error = %e, "pay call failed ambiguously; awaiting the node");
-                Ok(())
+                return Ok(());
             }
-        }
+        };
+        let reason = sent.err().map(|e| e.to_string()).unwrap_or_default();
+        self.fail(payment_id, code, &reason).await
     }
 
     /// Fails a pending or in-flight payment and releases its hold.
@@ -423,16 +425,25 @@ impl Gateway {
                         .ok()
                         .filter(|i| i.amount_msat.is_none())
                         .map(|_| payment.amount_msat);
-                    if let Err(error) = node
-                        .resume_payment(
-                            &payment.bolt11,
-                            amount_override,
-                            Some(payment.max_fee_msat),
-                        )
-                        .await
-                    {
-                        tracing::warn!(payment = %payment.id, %error, "could not resume an in-flight payment");
-                    }
+                    // In the background, bounded like executions: start must not wait on it.
+                    let gateway = self.clone();
+                    tokio::spawn(async move {
+                        let Ok(_permit) =
+                            Arc::clone(&gateway.inner.executions).acquire_owned().await
+                        else {
+                            return;
+                        };
+                        let sent = node
+                            .resume_payment(
+                                &payment.bolt11,
+                                amount_override,
+                                Some(payment.max_fee_msat),
+                            )
+                            .await;
+                        if let Err(error) = gateway.after_send(&payment.id, sent).await {
+                            tracing::error!(payment = %payment.id, %error, "resuming a payment failed");
+                        }
+                    });
                 }
                 None => {
                     // Marked in flight, but the node never received the order: send it.

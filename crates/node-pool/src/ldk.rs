@@ -256,13 +256,19 @@ impl LightningNode for LdkNode {
 
     fn onchain_balance(&self) -> OnchainBalance {
         let balances = self.node.list_balances();
+        let open: std::collections::HashSet<_> = self
+            .node
+            .list_channels()
+            .into_iter()
+            .map(|c| c.channel_id)
+            .collect();
         OnchainBalance {
             total_sat: balances.total_onchain_balance_sats,
             spendable_sat: balances.spendable_onchain_balance_sats,
             closing_sat: balances
                 .lightning_balances
                 .iter()
-                .map(closing_sat)
+                .map(|b| closing_sat(b, &open))
                 .sum::<u64>()
                 + balances
                     .pending_balances_from_channel_closures
@@ -430,6 +436,16 @@ impl LightningNode for LdkNode {
     ) -> Result<String, NodeError> {
         let invoice = self.parse_invoice(bolt11)?;
         let hash = *invoice.payment_hash().as_byte_array();
+        // An HTLC of this payment sitting in a closed channel's on-chain outputs (a channel
+        // force-closed at restart because its manager was stale) is in flight already: the
+        // chain will settle it, and the node reports the outcome.
+        let on_chain = self.node.list_balances().lightning_balances.iter().any(|b| {
+            matches!(b, ldk_node::LightningBalance::MaybeTimeoutClaimableHTLC { payment_hash, .. }
+                if payment_hash.0 == hash)
+        });
+        if on_chain {
+            return Ok(hex32(&hash));
+        }
         let pending = self.payment(&hex32(&hash)).is_some_and(|p| {
             p.direction == PaymentDirection::Outbound && p.state == PaymentState::Pending
         });
@@ -501,10 +517,25 @@ impl LightningNode for LdkNode {
 }
 
 /// Channel funds that are no longer in an open channel but not yet back in the wallet.
-fn closing_sat(balance: &ldk_node::LightningBalance) -> u64 {
+fn closing_sat(
+    balance: &ldk_node::LightningBalance,
+    open: &std::collections::HashSet<ldk_node::lightning::ln::types::ChannelId>,
+) -> u64 {
     use ldk_node::LightningBalance as L;
     match balance {
-        L::ClaimableOnChannelClose { .. } => 0,
+        // An open channel's balance, or a closed one whose closing transaction is not yet
+        // confirmed.
+        L::ClaimableOnChannelClose {
+            channel_id,
+            amount_satoshis,
+            ..
+        } => {
+            if open.contains(channel_id) {
+                0
+            } else {
+                *amount_satoshis
+            }
+        }
         L::ClaimableAwaitingConfirmations {
             amount_satoshis, ..
         }

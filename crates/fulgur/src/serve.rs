@@ -1,0 +1,180 @@
+//! `fulgur serve --config fulgur.toml`: production. The config is TOML; every key can be
+//! overridden by an environment variable `FULGUR_SECTION__KEY` (e.g.
+//! `FULGUR_STORE__URL`, `FULGUR_LIGHTNING__CHAIN__RPC_PASSWORD`). See
+//! `deploy/fulgur.example.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use gateway::GatewaySink;
+use node_pool::{ChainSource, LdkNode, LightningNode, Network, NodeConfig, NodePool, SinkHandle};
+use serde::Deserialize;
+
+use crate::gateway_up;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreSection,
+    pub lightning: LightningConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// File holding the administrator API key; created (mode 0600) if absent.
+    pub admin_key_file: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
+    pub url: String,
+    /// Apply pending migrations on start (default: refuse to start; run `fulgur migrate`).
+    #[serde(default)]
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LightningConfig {
+    /// `bitcoin`, `testnet`, `signet` or `regtest`.
+    pub network: String,
+    /// Each node keeps its state in `DATA_DIR/NAME`.
+    pub data_dir: PathBuf,
+    pub chain: ChainConfig,
+    pub nodes: Vec<NodeSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "source", rename_all = "lowercase")]
+pub enum ChainConfig {
+    Bitcoind {
+        host: String,
+        port: u16,
+        rpc_user: String,
+        rpc_password: String,
+    },
+    Esplora {
+        url: String,
+    },
+    Electrum {
+        url: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    pub name: String,
+    /// Lightning P2P listen address.
+    pub listen: SocketAddr,
+}
+
+impl Config {
+    /// Reads `path`, then applies `FULGUR_SECTION__KEY` overrides.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        anyhow::ensure!(path.exists(), "config file {} not found", path.display());
+        Figment::new()
+            .merge(Toml::file(path))
+            .merge(Env::prefixed("FULGUR_").split("__"))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    fn network(&self) -> anyhow::Result<Network> {
+        self.lightning.network.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "lightning.network {:?} is not bitcoin, testnet, signet or regtest",
+                self.lightning.network
+            )
+        })
+    }
+}
+
+/// A config error: the CLI reports it on one line with exit code 2.
+#[derive(Debug)]
+pub struct BadConfig(pub String);
+
+impl std::fmt::Display for BadConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadConfig {}
+
+pub async fn run(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(path).map_err(|e| BadConfig(e.to_string()))?;
+    let network = config.network().map_err(|e| BadConfig(e.to_string()))?;
+    anyhow::ensure!(
+        !config.lightning.nodes.is_empty(),
+        BadConfig("lightning.nodes lists no node".into())
+    );
+    let store = if config.store.auto_migrate {
+        gateway_up::open_store(&config.store.url).await?
+    } else {
+        let store = store::Store::open(&store::StoreConfig::new(&config.store.url)).await?;
+        store.require_current_schema().await?;
+        store
+    };
+    let chain = match &config.lightning.chain {
+        ChainConfig::Bitcoind {
+            host,
+            port,
+            rpc_user,
+            rpc_password,
+        } => ChainSource::BitcoindRpc {
+            host: host.clone(),
+            port: *port,
+            user: rpc_user.clone(),
+            password: rpc_password.clone(),
+        },
+        ChainConfig::Esplora { url } => ChainSource::Esplora { url: url.clone() },
+        ChainConfig::Electrum { url } => ChainSource::Electrum { url: url.clone() },
+    };
+    let sink = GatewaySink::new();
+    let pool = Arc::new(NodePool::new());
+    for node in &config.lightning.nodes {
+        let mut node_config = NodeConfig::new(
+            node.name.clone(),
+            config.lightning.data_dir.join(&node.name),
+            node.listen,
+            chain.clone(),
+        );
+        node_config.network = network;
+        node_config.event_sink = Some(SinkHandle(sink.clone()));
+        let started = LdkNode::start(node_config)
+            .await
+            .with_context(|| format!("node {}", node.name))?;
+        let started: Arc<dyn LightningNode> = Arc::new(started);
+        pool.add(started)?;
+    }
+    let key = gateway_up::admin_key(&config.server.admin_key_file)?;
+    let running = gateway_up::start(
+        store,
+        Arc::clone(&pool),
+        &sink,
+        config.server.listen,
+        &key,
+        axum::Router::new(),
+    )
+    .await?;
+    println!("ready: http://{}", running.addr);
+    crate::shutdown_signal().await;
+    println!("shutting down");
+    running.stop().await?;
+    for status in pool.status() {
+        if let Ok(node) = pool.get(&status.name) {
+            node.stop().await?;
+        }
+    }
+    Ok(())
+}
