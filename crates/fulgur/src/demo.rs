@@ -69,7 +69,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &sink,
         args.listen,
         &key,
-        crate::devnet_control::routes(Arc::clone(&lab)),
+        Some(crate::devnet_control::routes(Arc::clone(&lab))),
     )
     .await?;
     let accounts = demo_accounts(&running.gateway).await?;
@@ -85,8 +85,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     print_examples(&lab, running.addr, &key_path, &accounts);
     println!("up in {:.1} s", started.elapsed().as_secs_f64());
+    let shutdown = crate::shutdown_signal();
     println!("ready: http://{}", running.addr);
-    crate::shutdown_signal().await;
+    shutdown.await;
     println!("shutting down");
     running.stop().await?;
     lab.shutdown().await?;

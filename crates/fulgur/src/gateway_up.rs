@@ -79,14 +79,15 @@ pub fn admin_key(path: &Path) -> anyhow::Result<String> {
     Ok(key)
 }
 
-/// Starts the gateway over `pool` and serves the API (plus `extra` routes) on `listen`.
+/// Starts the gateway over `pool` and serves the API (plus `extra` routes, behind the
+/// same credential) on `listen`.
 pub async fn start(
     store: Store,
     pool: Arc<NodePool>,
     sink: &GatewaySink,
     listen: SocketAddr,
     admin_key: &str,
-    extra: axum::Router,
+    extra: Option<axum::Router>,
 ) -> anyhow::Result<Running> {
     let gateway = Gateway::new(
         store,
@@ -98,13 +99,15 @@ pub async fn start(
     gateway.start().await.context("gateway start")?;
     sink.attach(&gateway);
     let key = api::AdminKey::new(admin_key);
-    let app = api::router(
+    let mut app = api::router(
         api::ApiState {
             gateway: gateway.clone(),
         },
         key.clone(),
-    )
-    .merge(api::authenticated(extra, key));
+    );
+    if let Some(extra) = extra {
+        app = app.merge(api::authenticated(extra, key));
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listen on {listen}"))?;

@@ -163,30 +163,31 @@ async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {
     if let Some(electrum) = devnet.electrum_addr() {
         println!("devnet: Electrum at tcp://{electrum}");
     }
+    let shutdown = shutdown_signal();
     println!("ready: http://{}", devnet.rpc_addr());
-    shutdown_signal().await;
+    shutdown.await;
     println!("devnet: stopped at height {}", devnet.height());
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    // Registered here, not on first poll: a SIGTERM right after `ready:` must not find the
+    // default action (kill) still in place.
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = interrupt.recv() => {},
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

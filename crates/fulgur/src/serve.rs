@@ -164,11 +164,12 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         &sink,
         config.server.listen,
         &key,
-        axum::Router::new(),
+        None,
     )
     .await?;
+    let shutdown = crate::shutdown_signal();
     println!("ready: http://{}", running.addr);
-    crate::shutdown_signal().await;
+    shutdown.await;
     println!("shutting down");
     running.stop().await?;
     for status in pool.status() {

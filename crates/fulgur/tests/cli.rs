@@ -187,3 +187,97 @@ fn demo_quickstart_works_when_pasted() {
     );
     assert!(terminate(&mut child).success(), "clean exit on SIGTERM");
 }
+
+/// `fulgur serve --config`: a TOML file plus `FULGUR_SECTION__KEY` overrides brings up the
+/// gateway with its nodes against a chain (here `fulgur devnet`); bad config is one line
+/// and exit 2.
+#[test]
+fn serve_runs_from_a_config_file_with_env_overrides() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut chain = spawn_with_data_dir(
+        &["devnet", "--listen", "127.0.0.1:0"],
+        &dir.path().join("chain"),
+    );
+    let (ready, _) = wait_for_line(&mut chain, "ready: http://", Duration::from_secs(30));
+    let rpc = ready.trim_start_matches("ready: http://").to_string();
+    let (host, port) = rpc.rsplit_once(':').expect("host:port");
+    let config = dir.path().join("fulgur.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:1"
+admin_key_file = "{dir}/admin.key"
+
+[store]
+url = "sqlite://{dir}/fulgur.db"
+auto_migrate = true
+
+[lightning]
+network = "regtest"
+data_dir = "{dir}/nodes"
+
+[lightning.chain]
+source = "bitcoind"
+host = "{host}"
+port = {port}
+rpc_user = "fulgur"
+rpc_password = "wrong"
+
+[[lightning.nodes]]
+name = "alpha"
+listen = "127.0.0.1:0"
+"#,
+            dir = dir.path().display()
+        ),
+    )
+    .expect("config");
+
+    // Overrides fix the listen address and the (secret) RPC password.
+    let mut serve = fulgur()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("FULGUR_SERVER__LISTEN", "127.0.0.1:0")
+        .env("FULGUR_LIGHTNING__CHAIN__RPC_PASSWORD", "fulgur")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let (ready, _) = wait_for_line(&mut serve, "ready: http://", Duration::from_secs(120));
+    let api = ready.trim_start_matches("ready: http://").to_string();
+    let key = std::fs::read_to_string(dir.path().join("admin.key")).expect("admin key");
+    let mut stream = TcpStream::connect(&api).expect("connect");
+    let request = format!(
+        "GET /v1/nodes HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        key.trim()
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""name":"alpha""#), "{response}");
+    assert!(terminate(&mut serve).success(), "clean exit on SIGTERM");
+    assert!(terminate(&mut chain).success());
+
+    for (body, problem) in [
+        ("[server]\nlisten = 5\n", "config"),
+        ("this is not toml", "config"),
+    ] {
+        std::fs::write(&config, body).expect("config");
+        let output = fulgur()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{body}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(problem), "{stderr}");
+    }
+    let missing = fulgur()
+        .args(["serve", "--config", "/nonexistent.toml"])
+        .output()
+        .expect("runs");
+    assert_eq!(missing.status.code(), Some(2));
+}
