@@ -84,7 +84,13 @@ impl Config {
         anyhow::ensure!(path.exists(), "config file {} not found", path.display());
         Figment::new()
             .merge(Toml::file(path))
-            .merge(Env::prefixed("FULGUR_").split("__"))
+            // Only FULGUR_SECTION__KEY: other FULGUR_ variables (FULGUR_LOG, test settings)
+            // are not config keys.
+            .merge(
+                Env::prefixed("FULGUR_")
+                    .filter(|key| key.as_str().contains("__"))
+                    .split("__"),
+            )
             .extract()
             .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
     }

@@ -241,10 +241,19 @@ listen = "127.0.0.1:0"
         .env("FULGUR_SERVER__LISTEN", "127.0.0.1:0")
         .env("FULGUR_LIGHTNING__CHAIN__RPC_PASSWORD", "fulgur")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).expect("log"))
         .spawn()
         .expect("serve starts");
-    let (ready, _) = wait_for_line(&mut serve, "ready: http://", Duration::from_secs(120));
+    let log = dir.path().join("serve.log");
+    let (ready, _) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for_line(&mut serve, "ready: http://", Duration::from_secs(120))
+    }))
+    .unwrap_or_else(|_| {
+        panic!(
+            "serve did not come up: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
     let api = ready.trim_start_matches("ready: http://").to_string();
     let key = std::fs::read_to_string(dir.path().join("admin.key")).expect("admin key");
     let mut stream = TcpStream::connect(&api).expect("connect");
