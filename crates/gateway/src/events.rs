@@ -56,20 +56,40 @@ impl EventSink for GatewaySink {
                     .await
             }
             NodeEvent::PaymentSucceeded {
+                node,
                 payment_hash,
                 preimage,
                 fee_msat,
-                ..
             } => {
+                // ldk-node's fee is optional; its payment record may know it.
+                let fee = fee_msat.or_else(|| {
+                    let node = gateway.pool().get(node).ok()?;
+                    node.payment(payment_hash)?.fee_msat
+                });
                 gateway
-                    .settle_succeeded(payment_hash, fee_msat.unwrap_or(0), preimage.clone())
+                    .settle_succeeded(payment_hash, fee.unwrap_or(0), preimage.clone())
                     .await
             }
             NodeEvent::PaymentFailed {
+                node,
                 payment_hash: Some(hash),
                 reason,
-                ..
-            } => gateway.fail_by_hash(hash, reason).await,
+            } => {
+                // A failure of an earlier attempt at the same invoice must not fail the
+                // attempt now in flight: only fail if the node's record is failed too.
+                let still_live = gateway
+                    .pool()
+                    .get(node)
+                    .ok()
+                    .and_then(|n| n.payment(hash))
+                    .is_some_and(|p| !matches!(p.state, node_pool::PaymentState::Failed { .. }));
+                if still_live {
+                    tracing::warn!(%hash, "failure event for a payment the node still has live; ignored");
+                    Ok(())
+                } else {
+                    gateway.fail_by_hash(hash, reason).await
+                }
+            }
             NodeEvent::PaymentForwarded {
                 node,
                 fee_earned_msat: Some(fee),

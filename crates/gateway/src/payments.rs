@@ -151,11 +151,21 @@ impl Gateway {
         );
         let now = self.now_ms();
         let idem = idempotency.clone();
-        let outcome = self
+        let stored = self
             .inner
             .store
             .write(move |sql| store_payment(sql, &draft, &verdict, idem.as_ref(), ids, now))
-            .await?;
+            .await;
+        // A concurrent duplicate may have paid the invoice first: its answer is ours.
+        let outcome = match (stored, idempotency.clone()) {
+            (Err(e @ (GatewayError::AlreadyPaid | GatewayError::InvoiceExpired)), Some(idem)) => {
+                match self.inner.store.read(move |sql| replay(sql, &idem)).await? {
+                    Some(first) => return Ok(first),
+                    None => return Err(e),
+                }
+            }
+            (stored, _) => stored?,
+        };
         let accepted = match outcome {
             Outcome::Stored(accepted) => accepted,
             Outcome::KeyTaken => {
@@ -320,6 +330,22 @@ impl Gateway {
                     ],
                 )?;
                 let Some(row) = row else {
+                    let booked_failed = sql
+                        .query_opt(
+                            "SELECT id FROM payments WHERE payment_hash = $1 AND status = 'failed' \
+                             AND route = 'lightning'",
+                            &[hash.as_str().into()],
+                        )?
+                        .is_some();
+                    let live = sql
+                        .query_opt(
+                            "SELECT id FROM payments WHERE payment_hash = $1 AND status = 'succeeded'",
+                            &[hash.as_str().into()],
+                        )?
+                        .is_some();
+                    if booked_failed && !live {
+                        tracing::error!(%hash, "the node reports success for a payment booked as failed: reconcile by hand");
+                    }
                     return Ok(());
                 };
                 let paid = PaymentRecord::from_row(&row)?;
@@ -413,12 +439,19 @@ impl Gateway {
                 .payment(&payment.payment_hash)
                 .map(|p| (p.state, p.fee_msat, p.preimage))
             {
+                // One payment that cannot be settled must not stop the others' recovery.
                 Some((PaymentState::Succeeded, fee, preimage)) => {
-                    self.settle_succeeded(&payment.payment_hash, fee.unwrap_or(0), preimage)
-                        .await?
+                    if let Err(error) = self
+                        .settle_succeeded(&payment.payment_hash, fee.unwrap_or(0), preimage)
+                        .await
+                    {
+                        tracing::error!(payment = %payment.id, %error, "recovery could not settle");
+                    }
                 }
                 Some((PaymentState::Failed { reason }, _, _)) => {
-                    self.fail_by_hash(&payment.payment_hash, &reason).await?
+                    if let Err(error) = self.fail_by_hash(&payment.payment_hash, &reason).await {
+                        tracing::error!(payment = %payment.id, %error, "recovery could not fail");
+                    }
                 }
                 Some((PaymentState::Pending, _, _)) => {
                     let amount_override = decode_invoice(&payment.bolt11)
@@ -593,7 +626,7 @@ fn store_payment(
     }
     if let (true, Some(invoice)) = (internal && status == PaymentStatus::Succeeded, &own) {
         let amount = draft.amount_msat as i64;
-        mark_paid(
+        let paid = mark_paid(
             sql,
             invoice,
             draft.amount_msat,
@@ -602,6 +635,10 @@ fn store_payment(
             &second_event_id,
             now,
         )?;
+        // Paid meanwhile (an outsider's payment committed first): refuse, roll back all.
+        if !paid {
+            return Err(GatewayError::AlreadyPaid);
+        }
     }
     let event_type = match status {
         PaymentStatus::Succeeded => "payment.succeeded",

@@ -125,7 +125,14 @@ impl Store {
             inner: Arc::new(Inner {
                 dialect,
                 reads: workers::start_readers(config.max_readers.max(1) as usize, &connect)?,
-                writes: workers::start_writers(writers, &connect)?,
+                writes: workers::start_writers(
+                    writers,
+                    match dialect {
+                        Dialect::Sqlite => workers::MAX_BATCH_SQLITE,
+                        Dialect::Postgres => workers::MAX_BATCH_POSTGRES,
+                    },
+                    &connect,
+                )?,
             }),
         };
         // Fail now, not on the first request, if the database cannot be reached.

@@ -69,8 +69,12 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<(), StoreErr
         .map_err(|e| StoreError::Backend(format!("store thread: {e}")))
 }
 
-/// Most jobs committed together.
-pub(crate) const MAX_BATCH: usize = 256;
+/// Most jobs committed together on SQLite (one writer: no lock can be taken out of order).
+/// PostgreSQL's several writers commit one job per transaction: a batch holding row locks
+/// from many jobs could deadlock with another writer's batch; the server groups concurrent
+/// commits itself.
+pub(crate) const MAX_BATCH_SQLITE: usize = 256;
+pub(crate) const MAX_BATCH_POSTGRES: usize = 1;
 /// Most jobs waiting for a writer; beyond it callers get `Overloaded`.
 pub(crate) const MAX_QUEUED: usize = 16_384;
 
@@ -86,8 +90,12 @@ pub(crate) struct Finished {
 
 pub(crate) type Queue = mpsc::Sender<Job>;
 
-/// Starts `writers` writer threads.
-pub(crate) fn start_writers(writers: usize, connect: &Connect) -> Result<Queue, StoreError> {
+/// Starts `writers` writer threads committing up to `max_batch` jobs per transaction.
+pub(crate) fn start_writers(
+    writers: usize,
+    max_batch: usize,
+    connect: &Connect,
+) -> Result<Queue, StoreError> {
     let (queue, jobs) = mpsc::channel::<Job>(MAX_QUEUED);
     let jobs = Arc::new(Mutex::new(jobs));
     for i in 0..writers {
@@ -97,7 +105,7 @@ pub(crate) fn start_writers(writers: usize, connect: &Connect) -> Result<Queue, 
             conn: None,
         };
         spawn(format!("store-writer-{i}"), move || {
-            while let Some(batch) = next_batch(&jobs) {
+            while let Some(batch) = next_batch(&jobs, max_batch) {
                 match slot.get() {
                     Ok(conn) => commit_batch(conn, batch),
                     Err(e) => fail_all(batch, &e),
@@ -108,12 +116,12 @@ pub(crate) fn start_writers(writers: usize, connect: &Connect) -> Result<Queue, 
     Ok(queue)
 }
 
-/// Blocks for one job, then takes whatever else is already queued, up to `MAX_BATCH`.
-fn next_batch(jobs: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+/// Blocks for one job, then takes whatever else is already queued, up to `max_batch`.
+fn next_batch(jobs: &Mutex<mpsc::Receiver<Job>>, max_batch: usize) -> Option<Vec<Job>> {
     let mut jobs = jobs.lock().unwrap_or_else(|p| p.into_inner());
     let first = jobs.blocking_recv()?;
     let mut batch = vec![first];
-    while batch.len() < MAX_BATCH {
+    while batch.len() < max_batch {
         match jobs.try_recv() {
             Ok(job) => batch.push(job),
             Err(_) => break,
