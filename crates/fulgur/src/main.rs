@@ -128,10 +128,7 @@ fn main() -> ExitCode {
 async fn migrate(store_url: &str) -> anyhow::Result<()> {
     let store = store::Store::open(&store::StoreConfig::new(store_url)).await?;
     let before = store.schema_version().await?;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let applied = store.migrate(now_ms).await?;
+    let applied = store.migrate(gateway_up::now_ms()).await?;
     if applied.is_empty() {
         println!("schema at version {before}: up to date");
     } else {

@@ -173,6 +173,35 @@ fn payment_request(demo: &Demo, bolt11: &str) -> Value {
     json!({"account_id": demo.treasury, "bolt11": bolt11})
 }
 
+/// Carol pays a treasury invoice of `FUNDING_MSAT`; returns once it is credited.
+fn fund_treasury(demo: &Demo) {
+    let (funding, bolt11) = our_invoice(demo, FUNDING_MSAT);
+    let (_, paid) = demo.call(
+        "POST",
+        "/devnet/counterparty/payments",
+        Some(json!({"bolt11": bolt11})),
+    );
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+    wait_until("funding credited", || {
+        demo.call("GET", &format!("/v1/invoices/{funding}"), None).1["status"] == "paid"
+    });
+}
+
+/// `fulgur ledger check` against the running demo.
+fn ledger_check(demo: &Demo, dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fulgur"))
+        .args([
+            "ledger",
+            "check",
+            "--url",
+            &format!("http://{}", demo.api),
+            "--key-file",
+        ])
+        .arg(dir.join("admin.key"))
+        .output()
+        .expect("ledger check")
+}
+
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..240 {
         if done() {
@@ -241,16 +270,7 @@ fn a_gateway_killed_mid_ledger_burst_loses_and_doubles_nothing() {
     const TRANSFER_MSAT: u64 = 1_000_000;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut demo = start_demo(dir.path());
-    let (funding, bolt11) = our_invoice(&demo, FUNDING_MSAT);
-    let (_, paid) = demo.call(
-        "POST",
-        "/devnet/counterparty/payments",
-        Some(json!({"bolt11": bolt11})),
-    );
-    assert_eq!(paid["status"], "succeeded", "{paid}");
-    wait_until("funding credited", || {
-        demo.call("GET", &format!("/v1/invoices/{funding}"), None).1["status"] == "paid"
-    });
+    fund_treasury(&demo);
     let invoices: Vec<(String, String)> = (0..TRANSFERS)
         .map(|_| invoice_for(&demo, &demo.retail, TRANSFER_MSAT))
         .collect();
@@ -319,17 +339,7 @@ fn a_gateway_killed_mid_ledger_burst_loses_and_doubles_nothing() {
     );
     assert_eq!(retail["balance_msat"].as_i64(), Some(moved), "{retail}");
     assert_eq!(treasury["pending_msat"], 0);
-    let output = Command::new(env!("CARGO_BIN_EXE_fulgur"))
-        .args([
-            "ledger",
-            "check",
-            "--url",
-            &format!("http://{}", demo.api),
-            "--key-file",
-        ])
-        .arg(dir.path().join("admin.key"))
-        .output()
-        .expect("ledger check");
+    let output = ledger_check(&demo, dir.path());
     let check = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -348,16 +358,7 @@ fn a_killed_gateway_loses_and_doubles_nothing() {
     let mut demo = start_demo(dir.path());
 
     // Fund the treasury account: carol pays one of its invoices.
-    let (funding, bolt11) = our_invoice(&demo, FUNDING_MSAT);
-    let (_, paid) = demo.call(
-        "POST",
-        "/devnet/counterparty/payments",
-        Some(json!({"bolt11": bolt11})),
-    );
-    assert_eq!(paid["status"], "succeeded", "{paid}");
-    wait_until("funding credited", || {
-        demo.call("GET", &format!("/v1/invoices/{funding}"), None).1["status"] == "paid"
-    });
+    fund_treasury(&demo);
 
     // Prepare the burst: carol invoices we will pay, our invoices carol will pay.
     let outgoing: Vec<String> = (0..OUTGOING)
@@ -477,17 +478,7 @@ fn a_killed_gateway_loses_and_doubles_nothing() {
     let mut check = String::new();
     let mut balanced = false;
     for _ in 0..120 {
-        let output = Command::new(env!("CARGO_BIN_EXE_fulgur"))
-            .args([
-                "ledger",
-                "check",
-                "--url",
-                &format!("http://{}", demo.api),
-                "--key-file",
-            ])
-            .arg(dir.path().join("admin.key"))
-            .output()
-            .expect("ledger check");
+        let output = ledger_check(&demo, dir.path());
         check = String::from_utf8_lossy(&output.stdout).to_string();
         if output.status.success() || books_hold_despite_force_close(&check, &onchain_before) {
             balanced = true;

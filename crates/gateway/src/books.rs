@@ -59,7 +59,7 @@ impl Gateway {
         let mut nodes = Vec::new();
         for status in self.inner.pool.status() {
             let node = self.inner.pool.get(&status.name)?;
-            let node_msat = node.channels().iter().map(|c| c.balance_msat).sum();
+            let node_msat = crate::system::channels_balance_msat(node.as_ref());
             let onchain = node.onchain_balance();
             let (closing_msat, onchain_msat) =
                 (onchain.closing_sat * 1000, onchain.total_sat * 1000);

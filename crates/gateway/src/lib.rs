@@ -163,7 +163,7 @@ impl Gateway {
             .await?;
         for status in self.inner.pool.status() {
             let node = self.inner.pool.get(&status.name)?;
-            let balance_msat: u64 = node.channels().iter().map(|c| c.balance_msat).sum();
+            let balance_msat = system::channels_balance_msat(node.as_ref());
             let name = status.name.clone();
             let registered = self
                 .inner

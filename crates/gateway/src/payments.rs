@@ -246,12 +246,12 @@ impl Gateway {
         if claimed == 0 {
             return Ok(());
         }
-        let amount_override = decode_invoice(&payment.bolt11)
-            .ok()
-            .filter(|i| i.amount_msat.is_none())
-            .map(|_| payment.amount_msat);
         let sent = node
-            .pay_invoice(&payment.bolt11, amount_override, Some(payment.max_fee_msat))
+            .pay_invoice(
+                &payment.bolt11,
+                payment.amount_override(),
+                Some(payment.max_fee_msat),
+            )
             .await;
         self.after_send(payment_id, sent).await
     }
@@ -454,10 +454,6 @@ impl Gateway {
                     }
                 }
                 Some((PaymentState::Pending, _, _)) => {
-                    let amount_override = decode_invoice(&payment.bolt11)
-                        .ok()
-                        .filter(|i| i.amount_msat.is_none())
-                        .map(|_| payment.amount_msat);
                     // In the background, bounded like executions: start must not wait on it.
                     let gateway = self.clone();
                     tokio::spawn(async move {
@@ -469,7 +465,7 @@ impl Gateway {
                         let sent = node
                             .resume_payment(
                                 &payment.bolt11,
-                                amount_override,
+                                payment.amount_override(),
                                 Some(payment.max_fee_msat),
                             )
                             .await;

@@ -141,6 +141,14 @@ pub struct PaymentRecord {
 }
 
 impl PaymentRecord {
+    /// The amount to tell the node: only for an invoice that leaves the amount to the payer.
+    pub fn amount_override(&self) -> Option<u64> {
+        node_pool::decode_invoice(&self.bolt11)
+            .ok()
+            .filter(|i| i.amount_msat.is_none())
+            .map(|_| self.amount_msat)
+    }
+
     pub const COLUMNS: &'static str =
         "id, tenant_id, account_id, bolt11, payment_hash, destination, \
         amount_msat, max_fee_msat, fee_msat, status, route, node_name, hold_id, preimage, \

@@ -13,6 +13,11 @@ pub const FEE_INCOME_ACCOUNT: &str = "sys_fee_income";
 /// Money a node received for a payment hash no open invoice of ours claims.
 pub const UNATTRIBUTED_ACCOUNT: &str = "sys_unattributed";
 
+/// What a node's open channels hold on our side: what its ledger account is compared with.
+pub fn channels_balance_msat(node: &dyn node_pool::LightningNode) -> u64 {
+    node.channels().iter().map(|c| c.balance_msat).sum()
+}
+
 pub fn node_account(node: &str) -> String {
     format!("sys_node_{node}")
 }
