@@ -42,7 +42,11 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. Append only.
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_ledger"), migration!(2, "0002_gateway")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_ledger"),
+    migration!(2, "0002_gateway"),
+    migration!(3, "0003_webhooks"),
+];
 
 /// The schema version this binary needs.
 pub fn latest_version() -> i64 {

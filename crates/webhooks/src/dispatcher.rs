@@ -1,0 +1,400 @@
+//! The dispatcher: fans outbox events out to subscriptions, claims due deliveries, sends
+//! them signed, and records each attempt. Every step is one transaction, so a crash
+//! anywhere loses nothing: an event not yet marked fanned out is fanned out again (a
+//! delivery per subscription and event is unique), and a claimed delivery whose result was
+//! never recorded is retried when its lease runs out. Hence at least once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use store::{Sql, Value};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::signature::{sign, SIGNATURE_HEADER};
+use crate::subscriptions::Subscription;
+use crate::transport::{Outgoing, Transport};
+use crate::{WebhookConfig, WebhookError, Webhooks};
+
+/// Delay before retry number `failures` (1 after the first failure): the initial backoff
+/// doubled per failure, capped.
+pub fn backoff_ms(config: &WebhookConfig, failures: u32) -> i64 {
+    let doublings = failures.saturating_sub(1).min(62);
+    config
+        .initial_backoff_ms
+        .saturating_mul(1_i64 << doublings)
+        .min(config.max_backoff_ms)
+}
+
+/// Creates the deliveries for up to `batch` events not yet fanned out and marks them;
+/// returns how many events it handled.
+fn fan_out(
+    sql: &mut dyn Sql,
+    ids: &dyn gateway::IdSource,
+    now_ms: i64,
+    batch: u32,
+) -> Result<usize, WebhookError> {
+    let events = sql.query(
+        "SELECT seq, id, tenant_id, event_type FROM outbox \
+         WHERE webhooks_fanned_out = 0 ORDER BY seq LIMIT $1",
+        &[batch.into()],
+    )?;
+    let mut by_tenant: HashMap<String, Vec<Subscription>> = HashMap::new();
+    for event in &events {
+        let (seq, event_id, tenant, event_type) = (
+            event.i64(0)?,
+            event.text(1)?,
+            event.text(2)?,
+            event.text(3)?,
+        );
+        if !by_tenant.contains_key(tenant) {
+            let rows = sql.query(
+                &format!(
+                    "SELECT {} FROM webhook_subscriptions WHERE tenant_id = $1 AND enabled = 1",
+                    Subscription::COLUMNS
+                ),
+                &[tenant.into()],
+            )?;
+            let subscriptions = rows
+                .iter()
+                .map(Subscription::from_row)
+                .collect::<Result<_, _>>()?;
+            by_tenant.insert(tenant.to_string(), subscriptions);
+        }
+        for subscription in &by_tenant[tenant] {
+            if !subscription.wants(seq, event_type) {
+                continue;
+            }
+            sql.execute(
+                "INSERT INTO webhook_deliveries \
+                 (id, subscription_id, event_id, state, attempts, next_attempt_at_ms, created_at_ms) \
+                 VALUES ($1, $2, $3, 'pending', 0, $4, $4) \
+                 ON CONFLICT (subscription_id, event_id) DO NOTHING",
+                &[
+                    ids.next_id("whd").into(),
+                    subscription.id.as_str().into(),
+                    event_id.into(),
+                    Value::Int(now_ms),
+                ],
+            )?;
+        }
+        sql.execute(
+            "UPDATE outbox SET webhooks_fanned_out = 1 WHERE seq = $1",
+            &[Value::Int(seq)],
+        )?;
+    }
+    Ok(events.len())
+}
+
+/// A claimed delivery with all it takes to send it.
+struct Due {
+    delivery_id: String,
+    event_id: String,
+    event_type: String,
+    url: String,
+    secret: String,
+    payload: String,
+    /// The number this attempt gets in the log.
+    attempt: u64,
+    retry_from_attempt: u64,
+}
+
+/// Claims up to `limit` due deliveries for one lease; fails at once those whose
+/// subscription was disabled.
+fn claim_due(
+    sql: &mut dyn Sql,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: usize,
+) -> Result<Vec<Due>, WebhookError> {
+    let candidates = sql.query(
+        "SELECT d.id, d.attempts, d.retry_from_attempt, s.enabled, s.url, s.secret, \
+         o.id, o.event_type, o.payload \
+         FROM webhook_deliveries d \
+         JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+         JOIN outbox o ON o.id = d.event_id \
+         WHERE d.state = 'pending' AND d.next_attempt_at_ms <= $1 \
+         ORDER BY d.next_attempt_at_ms LIMIT $2",
+        &[Value::Int(now_ms), u64::try_from(limit).unwrap_or(0).into()],
+    )?;
+    let mut due = Vec::with_capacity(candidates.len());
+    for row in &candidates {
+        let delivery_id = row.text(0)?;
+        if !row.bool(3)? {
+            sql.execute(
+                "UPDATE webhook_deliveries SET state = 'failed', \
+                 last_error = 'subscription disabled' WHERE id = $1 AND state = 'pending'",
+                &[delivery_id.into()],
+            )?;
+            continue;
+        }
+        // Re-checked here: another dispatcher may have claimed it since the SELECT.
+        let claimed = sql.execute(
+            "UPDATE webhook_deliveries SET next_attempt_at_ms = $2 \
+             WHERE id = $1 AND state = 'pending' AND next_attempt_at_ms <= $3",
+            &[
+                delivery_id.into(),
+                Value::Int(now_ms.saturating_add(lease_ms)),
+                Value::Int(now_ms),
+            ],
+        )?;
+        if claimed == 1 {
+            due.push(Due {
+                delivery_id: delivery_id.to_string(),
+                attempt: row.u64(1)? + 1,
+                retry_from_attempt: row.u64(2)?,
+                url: row.text(4)?.to_string(),
+                secret: row.text(5)?.to_string(),
+                event_id: row.text(6)?.to_string(),
+                event_type: row.text(7)?.to_string(),
+                payload: row.text(8)?.to_string(),
+            });
+        }
+    }
+    Ok(due)
+}
+
+/// What one attempt came to.
+struct Outcome {
+    started_at_ms: i64,
+    finished_at_ms: i64,
+    result: Result<u16, String>,
+}
+
+/// Logs the attempt and moves the delivery on: delivered on 2xx; otherwise due again
+/// after the backoff, or failed once the retry budget is spent.
+fn record(
+    sql: &mut dyn Sql,
+    config: &WebhookConfig,
+    due: &Due,
+    outcome: &Outcome,
+) -> Result<(), WebhookError> {
+    let (status, error) = match &outcome.result {
+        Ok(code) if (200..300).contains(code) => (Some(*code), None),
+        Ok(code) => (Some(*code), Some(format!("receiver answered {code}"))),
+        Err(e) => (None, Some(e.clone())),
+    };
+    sql.execute(
+        "INSERT INTO webhook_attempts \
+         (delivery_id, attempt, started_at_ms, duration_ms, status_code, error) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING",
+        &[
+            due.delivery_id.as_str().into(),
+            due.attempt.into(),
+            Value::Int(outcome.started_at_ms),
+            Value::Int(outcome.finished_at_ms - outcome.started_at_ms),
+            status.map(u32::from).into(),
+            error.clone().into(),
+        ],
+    )?;
+    let now = outcome.finished_at_ms;
+    let failures =
+        u32::try_from(due.attempt.saturating_sub(due.retry_from_attempt)).unwrap_or(u32::MAX);
+    let (state, next_attempt_at_ms, delivered_at_ms) = if error.is_none() {
+        ("delivered", now, Some(now))
+    } else if failures >= config.max_attempts {
+        ("failed", now, None)
+    } else {
+        (
+            "pending",
+            now.saturating_add(backoff_ms(config, failures)),
+            None,
+        )
+    };
+    sql.execute(
+        "UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_at_ms = $4, \
+         last_status_code = $5, last_error = $6, delivered_at_ms = $7 \
+         WHERE id = $1 AND state = 'pending'",
+        &[
+            due.delivery_id.as_str().into(),
+            state.into(),
+            due.attempt.into(),
+            Value::Int(next_attempt_at_ms),
+            status.map(u32::from).into(),
+            error.into(),
+            delivered_at_ms.map(Value::Int).unwrap_or(Value::Null),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A running dispatcher; `stop` ends it after the requests in flight finish.
+pub struct DispatcherHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DispatcherHandle {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "webhook dispatcher panicked");
+        }
+    }
+}
+
+impl Webhooks {
+    /// Starts the dispatcher on the current runtime. One per process; several processes on
+    /// one PostgreSQL store share the work (claims are leases).
+    pub fn spawn_dispatcher(&self, transport: Arc<dyn Transport>) -> DispatcherHandle {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(self.clone().dispatch(transport, stopped));
+        DispatcherHandle { stop, task }
+    }
+
+    async fn dispatch(self, transport: Arc<dyn Transport>, mut stopped: watch::Receiver<bool>) {
+        let config = self.inner.config.clone();
+        let permits = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
+        let mut sends = JoinSet::new();
+        let poll = Duration::from_millis(config.poll_interval_ms.max(1));
+        loop {
+            if let Err(e) = self.fan_out_all().await {
+                tracing::warn!(error = %e, "webhook fan-out failed; retrying");
+            }
+            let free = permits.available_permits();
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(due) => {
+                        for due in due {
+                            let permit = Arc::clone(&permits)
+                                .try_acquire_owned()
+                                .expect("claimed no more than the free permits");
+                            let (webhooks, transport) = (self.clone(), Arc::clone(&transport));
+                            sends.spawn(async move {
+                                webhooks.send(transport.as_ref(), due).await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "claiming webhook deliveries failed"),
+                }
+            }
+            while sends.try_join_next().is_some() {}
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = self.inner.wake.notified() => {}
+                _ = stopped.changed() => break,
+            }
+        }
+        while sends.join_next().await.is_some() {}
+    }
+
+    /// Fans out until the outbox has nothing left (bounded per round).
+    async fn fan_out_all(&self) -> Result<(), WebhookError> {
+        const MAX_BATCHES_PER_ROUND: usize = 16;
+        let batch = self.inner.config.fan_out_batch.clamp(1, 1_000);
+        for _ in 0..MAX_BATCHES_PER_ROUND {
+            // A read first, so an idle dispatcher never takes the write lock.
+            let pending = self
+                .inner
+                .store
+                .read(|sql| {
+                    sql.query_opt(
+                        "SELECT seq FROM outbox WHERE webhooks_fanned_out = 0 LIMIT 1",
+                        &[],
+                    )
+                })
+                .await?;
+            if pending.is_none() {
+                return Ok(());
+            }
+            let (ids, now) = (Arc::clone(&self.inner.ids), self.now_ms());
+            let handled = self
+                .inner
+                .store
+                .write(move |sql| fan_out(sql, ids.as_ref(), now, batch))
+                .await?;
+            if handled < batch as usize {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Due>, WebhookError> {
+        let now = self.now_ms();
+        let any_due = self
+            .inner
+            .store
+            .read(move |sql| {
+                sql.query_opt(
+                    "SELECT id FROM webhook_deliveries \
+                     WHERE state = 'pending' AND next_attempt_at_ms <= $1 LIMIT 1",
+                    &[Value::Int(now)],
+                )
+            })
+            .await?;
+        if any_due.is_none() {
+            return Ok(Vec::new());
+        }
+        let lease = self.inner.config.lease_ms();
+        self.inner
+            .store
+            .write(move |sql| claim_due(sql, now, lease, limit))
+            .await
+    }
+
+    async fn send(&self, transport: &dyn Transport, due: Due) {
+        let started_at_ms = self.now_ms();
+        let body = Bytes::from(due.payload.clone());
+        let request = Outgoing {
+            url: due.url.clone(),
+            headers: vec![
+                ("content-type", "application/json".to_string()),
+                (
+                    SIGNATURE_HEADER,
+                    sign(&due.secret, started_at_ms.div_euclid(1_000), &body),
+                ),
+                ("Fulgur-Event-Id", due.event_id.clone()),
+                ("Fulgur-Event-Type", due.event_type.clone()),
+                ("Fulgur-Delivery-Id", due.delivery_id.clone()),
+                ("Fulgur-Delivery-Attempt", due.attempt.to_string()),
+            ],
+            body,
+        };
+        let result = transport.post(request).await;
+        let outcome = Outcome {
+            started_at_ms,
+            finished_at_ms: self.now_ms().max(started_at_ms),
+            result,
+        };
+        match &outcome.result {
+            Ok(code) => {
+                tracing::debug!(delivery = %due.delivery_id, attempt = due.attempt, code, "webhook sent")
+            }
+            Err(e) => {
+                tracing::info!(delivery = %due.delivery_id, attempt = due.attempt, error = %e, "webhook not delivered")
+            }
+        }
+        let config = self.inner.config.clone();
+        let recorded = self
+            .inner
+            .store
+            .write(move |sql| record(sql, &config, &due, &outcome))
+            .await;
+        if let Err(e) = recorded {
+            // The lease runs out and the delivery is sent again: at least once.
+            tracing::warn!(error = %e, "recording a webhook attempt failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_initial_delay_up_to_the_cap() {
+        let config = WebhookConfig {
+            initial_backoff_ms: 5_000,
+            max_backoff_ms: 60_000,
+            ..WebhookConfig::default()
+        };
+        let delays: Vec<i64> = (1..=6).map(|n| backoff_ms(&config, n)).collect();
+        assert_eq!(delays, [5_000, 10_000, 20_000, 40_000, 60_000, 60_000]);
+        assert_eq!(backoff_ms(&config, u32::MAX), 60_000);
+        assert_eq!(backoff_ms(&config, 0), 5_000);
+    }
+}

@@ -1,0 +1,117 @@
+//! `webhooks`: signed webhooks for the gateway's events. Tenants subscribe URLs to event
+//! types; a dispatcher fans each outbox event out to the matching subscriptions (one
+//! delivery row each, in one transaction with marking the event done) and sends every due
+//! delivery with an HMAC-SHA256 signature, retrying failures with capped exponential backoff
+//! and logging every attempt. Delivery is at least once: receivers deduplicate by event id.
+//!
+//! The gateway does not know this crate: it only writes the outbox, in the transaction of
+//! the state change. Nor does this crate know the HTTP API; its one HTTP concern is the
+//! outbound POST, behind [`Transport`].
+
+mod deliveries;
+mod dispatcher;
+mod error;
+mod signature;
+mod subscriptions;
+mod transport;
+
+use std::sync::Arc;
+
+use gateway::{Clock, IdSource};
+use store::Store;
+use tokio::sync::Notify;
+
+pub use crate::deliveries::{Attempt, Delivery, DeliveryDetail, DeliveryState};
+pub use crate::dispatcher::{backoff_ms, DispatcherHandle};
+pub use crate::error::WebhookError;
+pub use crate::signature::{sign, verify, SignatureError, SIGNATURE_HEADER};
+pub use crate::subscriptions::{
+    CreatedSubscription, NewSubscription, Subscription, WebhookSecret, EVENT_TYPES,
+};
+pub use crate::transport::{HttpTransport, Outgoing, Transport};
+
+/// Webhook settings. Defaults: HTTPS receivers only; at most 100 subscriptions per tenant;
+/// retries after 5 s, doubling up to 1 h, 20 attempts in all (about 12 hours); 10 s per
+/// request; 64 requests in flight; the outbox polled every 200 ms.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Accept `http://` receiver URLs (development and tests only).
+    pub allow_http: bool,
+    pub max_subscriptions_per_tenant: usize,
+    pub initial_backoff_ms: i64,
+    pub max_backoff_ms: i64,
+    pub max_attempts: u32,
+    pub request_timeout_ms: u64,
+    pub max_in_flight: usize,
+    pub poll_interval_ms: u64,
+    /// Most outbox events fanned out in one transaction.
+    pub fan_out_batch: u32,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            max_subscriptions_per_tenant: 100,
+            initial_backoff_ms: 5_000,
+            max_backoff_ms: 3_600_000,
+            max_attempts: 20,
+            request_timeout_ms: 10_000,
+            max_in_flight: 64,
+            poll_interval_ms: 200,
+            fan_out_batch: 256,
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// How long a claimed delivery is left to its sender before another may retry it (a
+    /// sender that died mid-request): the request timeout plus a margin.
+    pub(crate) fn lease_ms(&self) -> i64 {
+        i64::try_from(self.request_timeout_ms)
+            .unwrap_or(i64::MAX / 2)
+            .saturating_add(30_000)
+    }
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+    pub config: WebhookConfig,
+    /// Woken when there is work sooner than the next poll (a redelivery).
+    pub wake: Notify,
+}
+
+/// Subscriptions, the delivery log and the dispatcher; cheap to clone.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Webhooks {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        config: WebhookConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                ids,
+                config,
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &WebhookConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+}

@@ -1,0 +1,366 @@
+//! Subscriptions: a tenant's receiver URL, the event types it wants, and the secret its
+//! deliveries are signed with (shown once, when created).
+
+use gateway::Scope;
+use store::{Row, Sql, Value};
+
+use crate::{WebhookError, Webhooks};
+
+/// Every event type the gateway emits; `*` subscribes to all, present and future.
+pub const EVENT_TYPES: &[&str] = &[
+    "invoice.created",
+    "invoice.paid",
+    "invoice.expired",
+    "invoice.canceled",
+    "payment.succeeded",
+    "payment.failed",
+];
+
+const MAX_URL_BYTES: usize = 2_048;
+const MAX_PAGE: u32 = 500;
+
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    pub tenant_id: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub id: String,
+    pub tenant_id: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    pub created_at_ms: i64,
+    /// It receives the outbox events after this one: those that happen after it is made.
+    pub starts_after_seq: i64,
+}
+
+impl Subscription {
+    pub(crate) const COLUMNS: &'static str =
+        "id, tenant_id, url, event_types, enabled, created_at_ms, starts_after_seq";
+
+    pub(crate) fn from_row(row: &Row) -> Result<Self, store::StoreError> {
+        Ok(Self {
+            id: row.text(0)?.to_string(),
+            tenant_id: row.text(1)?.to_string(),
+            url: row.text(2)?.to_string(),
+            event_types: split_types(row.text(3)?),
+            enabled: row.bool(4)?,
+            created_at_ms: row.i64(5)?,
+            starts_after_seq: row.i64(6)?,
+        })
+    }
+
+    pub(crate) fn wants(&self, event_seq: i64, event_type: &str) -> bool {
+        event_seq > self.starts_after_seq
+            && self.event_types.iter().any(|t| t == "*" || t == event_type)
+    }
+}
+
+pub(crate) fn split_types(stored: &str) -> Vec<String> {
+    stored.split(',').map(str::to_string).collect()
+}
+
+/// A subscription's signing secret. Not `Display` and redacted in `Debug`, so it cannot
+/// slip into a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the OS provides randomness");
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("whsec_{hex}"))
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
+}
+
+/// A new subscription with its secret, which is never shown again.
+#[derive(Debug, Clone)]
+pub struct CreatedSubscription {
+    pub subscription: Subscription,
+    pub secret: WebhookSecret,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> WebhookError {
+    WebhookError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn validate_url(url: &str, allow_http: bool) -> Result<(), WebhookError> {
+    if url.len() > MAX_URL_BYTES {
+        return Err(invalid("url", format!("at most {MAX_URL_BYTES} bytes")));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| invalid("url", e.to_string()))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => return Err(invalid("url", "must be https")),
+        other => return Err(invalid("url", format!("scheme {other} is not http(s)"))),
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("url", "has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid("url", "must not carry credentials"));
+    }
+    if parsed.fragment().is_some() {
+        return Err(invalid("url", "must not have a fragment"));
+    }
+    Ok(())
+}
+
+/// Known types, no duplicates, `*` alone; stored sorted.
+fn validate_types(types: &[String]) -> Result<String, WebhookError> {
+    if types.is_empty() {
+        return Err(invalid("event_types", "name at least one event type, or *"));
+    }
+    let mut sorted: Vec<&str> = types.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != types.len() {
+        return Err(invalid("event_types", "lists a type twice"));
+    }
+    if sorted.contains(&"*") && sorted.len() > 1 {
+        return Err(invalid("event_types", "* already means every type"));
+    }
+    if let Some(unknown) = sorted
+        .iter()
+        .find(|t| **t != "*" && !EVENT_TYPES.contains(t))
+    {
+        return Err(invalid(
+            "event_types",
+            format!("unknown type {unknown}; known: {}", EVENT_TYPES.join(", ")),
+        ));
+    }
+    Ok(sorted.join(","))
+}
+
+pub(crate) fn get_subscription(
+    sql: &mut dyn Sql,
+    id: &str,
+) -> Result<Option<Subscription>, WebhookError> {
+    let row = sql.query_opt(
+        &format!(
+            "SELECT {} FROM webhook_subscriptions WHERE id = $1",
+            Subscription::COLUMNS
+        ),
+        &[id.into()],
+    )?;
+    Ok(row.as_ref().map(Subscription::from_row).transpose()?)
+}
+
+impl Webhooks {
+    /// Subscribes `url` to `event_types` of a tenant the scope may use.
+    pub async fn create_subscription(
+        &self,
+        scope: &Scope,
+        new: NewSubscription,
+    ) -> Result<CreatedSubscription, WebhookError> {
+        if !scope.allows(&new.tenant_id) || new.tenant_id == gateway::SYSTEM_TENANT {
+            return Err(invalid(
+                "tenant_id",
+                format!("no tenant {} you may use", new.tenant_id),
+            ));
+        }
+        validate_url(&new.url, self.inner.config.allow_http)?;
+        let types = validate_types(&new.event_types)?;
+        let secret = WebhookSecret::generate();
+        let subscription = Subscription {
+            id: self.inner.ids.next_id("whk"),
+            tenant_id: new.tenant_id,
+            url: new.url,
+            event_types: split_types(&types),
+            enabled: true,
+            created_at_ms: self.now_ms(),
+            starts_after_seq: 0,
+        };
+        let limit = self.inner.config.max_subscriptions_per_tenant;
+        let (mut record, stored_secret) = (subscription, secret.clone());
+        let subscription = self
+            .inner
+            .store
+            .write(move |sql| {
+                let tenant = sql.query_opt(
+                    "SELECT 1 FROM tenants WHERE id = $1",
+                    &[record.tenant_id.as_str().into()],
+                )?;
+                if tenant.is_none() {
+                    return Err(invalid(
+                        "tenant_id",
+                        format!("no tenant {} you may use", record.tenant_id),
+                    ));
+                }
+                let count = sql
+                    .query_one(
+                        "SELECT COUNT(*) FROM webhook_subscriptions \
+                         WHERE tenant_id = $1 AND enabled = 1",
+                        &[record.tenant_id.as_str().into()],
+                    )?
+                    .i64(0)?;
+                if usize::try_from(count).unwrap_or(usize::MAX) >= limit {
+                    return Err(WebhookError::TooManySubscriptions {
+                        tenant_id: record.tenant_id.clone(),
+                        limit,
+                    });
+                }
+                record.starts_after_seq = sql
+                    .query_one("SELECT COALESCE(MAX(seq), 0) FROM outbox", &[])?
+                    .i64(0)?;
+                sql.execute(
+                    "INSERT INTO webhook_subscriptions (id, tenant_id, url, secret, \
+                     event_types, enabled, created_at_ms, starts_after_seq) \
+                     VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
+                    &[
+                        record.id.as_str().into(),
+                        record.tenant_id.as_str().into(),
+                        record.url.as_str().into(),
+                        stored_secret.expose().into(),
+                        types.into(),
+                        Value::Int(record.created_at_ms),
+                        Value::Int(record.starts_after_seq),
+                    ],
+                )?;
+                Ok(record)
+            })
+            .await?;
+        tracing::info!(id = %subscription.id, tenant = %subscription.tenant_id, "webhook subscription created");
+        Ok(CreatedSubscription {
+            subscription,
+            secret,
+        })
+    }
+
+    /// A subscription the scope may see.
+    pub async fn subscription(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Subscription, WebhookError> {
+        let owned = id.to_string();
+        let found = self
+            .inner
+            .store
+            .read(move |sql| get_subscription(sql, &owned))
+            .await?;
+        found
+            .filter(|s| scope.allows(&s.tenant_id))
+            .ok_or_else(|| WebhookError::UnknownSubscription(id.to_string()))
+    }
+
+    /// A tenant's subscriptions in id order, from after `after`.
+    pub async fn subscriptions(
+        &self,
+        scope: &Scope,
+        tenant_id: &str,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Subscription>, WebhookError> {
+        if !scope.allows(tenant_id) {
+            return Ok(Vec::new());
+        }
+        let tenant = tenant_id.to_string();
+        let limit = limit.clamp(1, MAX_PAGE);
+        self.inner
+            .store
+            .read(move |sql| {
+                let rows = sql.query(
+                    &format!(
+                        "SELECT {} FROM webhook_subscriptions \
+                         WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                        Subscription::COLUMNS
+                    ),
+                    &[
+                        tenant.into(),
+                        after.unwrap_or_default().into(),
+                        limit.into(),
+                    ],
+                )?;
+                rows.iter()
+                    .map(|r| Subscription::from_row(r).map_err(WebhookError::from))
+                    .collect()
+            })
+            .await
+    }
+
+    /// Stops a subscription: no new deliveries, and its pending ones fail without being
+    /// sent. Kept (disabled) for its delivery log. Disabling twice is not an error.
+    pub async fn disable_subscription(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Subscription, WebhookError> {
+        let mut subscription = self.subscription(scope, id).await?;
+        let owned = id.to_string();
+        self.inner
+            .store
+            .write(move |sql| {
+                sql.execute(
+                    "UPDATE webhook_subscriptions SET enabled = 0 WHERE id = $1",
+                    &[owned.into()],
+                )
+            })
+            .await?;
+        if subscription.enabled {
+            tracing::info!(id, "webhook subscription disabled");
+        }
+        subscription.enabled = false;
+        Ok(subscription)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_https_with_a_host_and_no_credentials() {
+        assert!(validate_url("https://erp.example.com/hooks?x=1", false).is_ok());
+        assert!(validate_url("http://127.0.0.1:9000/h", true).is_ok());
+        for bad in [
+            "http://127.0.0.1:9000/h",
+            "ftp://example.com/",
+            "https://user:pw@example.com/",
+            "https://example.com/#frag",
+            "not a url",
+            "https://",
+        ] {
+            assert!(validate_url(bad, false).is_err(), "{bad}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES));
+        assert!(validate_url(&long, false).is_err());
+    }
+
+    #[test]
+    fn event_types_are_known_unique_and_star_stands_alone() {
+        let types = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            validate_types(&types(&["payment.failed", "invoice.paid"])).ok(),
+            Some("invoice.paid,payment.failed".to_string())
+        );
+        assert_eq!(validate_types(&types(&["*"])).ok(), Some("*".to_string()));
+        for bad in [
+            &[][..],
+            &["invoice.paid", "invoice.paid"][..],
+            &["*", "invoice.paid"][..],
+            &["invoice.refunded"][..],
+        ] {
+            assert!(validate_types(&types(bad)).is_err(), "{bad:?}");
+        }
+    }
+}
