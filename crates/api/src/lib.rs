@@ -10,6 +10,7 @@ mod invoices;
 mod nodes;
 mod payments;
 mod problem;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct ApiState {
     pub gateway: Gateway,
+    pub webhooks: ::webhooks::Webhooks,
 }
 
 #[derive(OpenApi)]
@@ -51,6 +53,13 @@ pub struct ApiState {
         invoices::cancel_invoice,
         payments::create_payment,
         payments::get_payment,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::get_webhook,
+        webhooks::disable_webhook,
+        webhooks::list_deliveries,
+        webhooks::get_delivery,
+        webhooks::redeliver,
         nodes::list_nodes,
         books::check,
         nodes::healthz,
@@ -99,6 +108,26 @@ pub fn router(state: ApiState, admin_key: AdminKey) -> Router {
         .route("/v1/invoices/{id}/cancel", post(invoices::cancel_invoice))
         .route("/v1/payments", post(payments::create_payment))
         .route("/v1/payments/{id}", get(payments::get_payment))
+        .route(
+            "/v1/webhooks",
+            post(webhooks::create_webhook).get(webhooks::list_webhooks),
+        )
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get_webhook).delete(webhooks::disable_webhook),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}",
+            get(webhooks::get_delivery),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/v1/nodes", get(nodes::list_nodes))
         .route("/v1/ledger/check", get(books::check));
     let v1 = authenticated(v1, admin_key);

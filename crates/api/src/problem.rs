@@ -4,6 +4,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gateway::GatewayError;
 use serde::Serialize;
+use webhooks::WebhookError;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -67,13 +68,37 @@ impl From<GatewayError> for Problem {
             }
             E::Node(_) | E::Ledger(_) | E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        Problem::from_error(status, e.code(), &e)
+    }
+}
+
+impl From<WebhookError> for Problem {
+    fn from(e: WebhookError) -> Self {
+        use WebhookError as E;
+        let status = match &e {
+            E::InvalidField { .. } | E::TooManySubscriptions { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            E::UnknownSubscription(_) | E::UnknownDelivery(_) => StatusCode::NOT_FOUND,
+            E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Problem::from_error(status, e.code(), &e)
+    }
+}
+
+impl Problem {
+    /// The problem for a domain error; an internal one's detail goes to the log, not to
+    /// the client.
+    fn from_error(status: StatusCode, code: &str, e: &dyn std::fmt::Display) -> Self {
         let detail = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            // Internal detail goes to the log, not to the client.
             tracing::error!(error = %e, "internal error");
             "internal error; see the server log".to_string()
         } else {
             e.to_string()
         };
-        Problem::new(status, e.code(), detail)
+        Problem::new(status, code, detail)
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API over real HTTP against the real server, gateway and nodes, on both stores:
 //! authentication, the documented status and problem code for each kind of bad input,
-//! idempotency over the wire, and money moving both ways.
+//! idempotency over the wire, money moving both ways, and signed webhooks for it delivered
+//! to a real receiver.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,8 @@ use node_pool::{LightningNode, NodePool};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use store::testing::TestStore;
+use webhooks::testing::Receiver;
+use webhooks::{DispatcherHandle, HttpTransport, WebhookConfig, Webhooks};
 
 store::on_both_stores!(the_api_moves_money_and_answers_bad_input_with_problems);
 
@@ -24,6 +27,7 @@ struct Server {
     http: Client,
     stop: tokio::sync::oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    dispatcher: DispatcherHandle,
 }
 
 async fn server(store: store::Store) -> Server {
@@ -39,6 +43,19 @@ async fn server(store: store::Store) -> Server {
     let pool = Arc::new(NodePool::new());
     let alpha: Arc<dyn LightningNode> = lab.node("alpha").expect("alpha");
     pool.add(alpha).expect("add");
+    let webhooks = Webhooks::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        WebhookConfig {
+            allow_http: true,
+            poll_interval_ms: 20,
+            ..WebhookConfig::default()
+        },
+    );
+    let dispatcher = webhooks.spawn_dispatcher(Arc::new(
+        HttpTransport::new(Duration::from_secs(5)).expect("transport"),
+    ));
     let gateway = Gateway::new(
         store,
         pool,
@@ -48,7 +65,7 @@ async fn server(store: store::Store) -> Server {
     );
     gateway.start().await.expect("start");
     sink.attach(&gateway);
-    let app = api::router(ApiState { gateway }, AdminKey::new(KEY));
+    let app = api::router(ApiState { gateway, webhooks }, AdminKey::new(KEY));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -64,6 +81,7 @@ async fn server(store: store::Store) -> Server {
         http: Client::new(),
         stop,
         serving,
+        dispatcher,
     }
 }
 
@@ -72,6 +90,7 @@ impl Server {
     async fn shut_down(self) {
         let _ = self.stop.send(());
         self.serving.await.expect("join").expect("served");
+        self.dispatcher.stop().await;
     }
 }
 
@@ -169,6 +188,49 @@ async fn the_api_moves_money_and_answers_bad_input_with_problems(t: TestStore) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{account}");
     let account_id = account["id"].as_str().expect("id").to_string();
+
+    // A webhook for the tenant's money events; bad subscriptions are refused.
+    let receiver = Receiver::start().await;
+    for (body, want) in [
+        (
+            json!({"tenant_id": "treasury", "url": "ftp://x/y", "event_types": ["*"]}),
+            "invalid_field",
+        ),
+        (
+            json!({"tenant_id": "nobody", "url": format!("{}/t", receiver.base), "event_types": ["*"]}),
+            "invalid_field",
+        ),
+        (
+            json!({"tenant_id": "treasury", "url": format!("{}/t", receiver.base), "event_types": ["invoice.maybe"]}),
+            "invalid_field",
+        ),
+    ] {
+        let (status, problem) = s.call("POST", "/v1/webhooks", Some(body)).await;
+        assert_eq!(
+            (status, code(&problem)),
+            (StatusCode::UNPROCESSABLE_ENTITY, want)
+        );
+    }
+    let (status, webhook) = s
+        .call(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({
+                "tenant_id": "treasury",
+                "url": format!("{}/treasury", receiver.base),
+                "event_types": ["invoice.paid", "payment.succeeded"],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{webhook}");
+    let webhook_id = webhook["id"].as_str().expect("id").to_string();
+    let secret = webhook["secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_string();
+    let (_, listed) = s.call("GET", "/v1/webhooks?tenant_id=treasury", None).await;
+    assert_eq!(listed["data"][0]["id"], webhook_id.as_str());
+    assert!(listed["data"][0].get("secret").is_none(), "shown only once");
     let (status, invoice) = s
         .call(
             "POST",
@@ -261,6 +323,87 @@ async fn the_api_moves_money_and_answers_bad_input_with_problems(t: TestStore) {
         )
         .await;
     assert_eq!(rest["data"][0]["amount_msat"], -25_000_000);
+
+    // The webhook got both money events, signed with its secret.
+    for _ in 0..300 {
+        if receiver.got("treasury").len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = receiver.got("treasury");
+    assert_eq!(got.len(), 2, "invoice.paid and payment.succeeded");
+    let mut types: Vec<String> = got.iter().map(|r| r.header("fulgur-event-type")).collect();
+    types.sort();
+    assert_eq!(types, ["invoice.paid", "payment.succeeded"]);
+    let now_secs = unix_now_secs();
+    for r in &got {
+        let signature = r.header("fulgur-signature");
+        webhooks::verify(&secret, &signature, &r.body, now_secs, 300).expect("signature");
+        let event: Value = serde_json::from_slice(&r.body).expect("json");
+        let expected_id = match event["type"].as_str() {
+            Some("invoice.paid") => &invoice["id"],
+            _ => &first["id"],
+        };
+        assert_eq!(&event["data"]["id"], expected_id, "{event}");
+    }
+    let (_, deliveries) = s
+        .call(
+            "GET",
+            &format!("/v1/webhooks/{webhook_id}/deliveries?state=delivered"),
+            None,
+        )
+        .await;
+    let delivered = deliveries["data"].as_array().expect("data");
+    assert_eq!(delivered.len(), 2, "{deliveries}");
+    let delivery_path = format!(
+        "/v1/webhooks/{webhook_id}/deliveries/{}",
+        delivered[0]["id"].as_str().expect("id")
+    );
+    let (_, detail) = s.call("GET", &delivery_path, None).await;
+    assert_eq!(detail["attempt_log"][0]["status_code"], 200, "{detail}");
+    let (status, again) = s
+        .call("POST", &format!("{delivery_path}/redeliver"), None)
+        .await;
+    assert_eq!(
+        (status, &again["state"]),
+        (StatusCode::ACCEPTED, &json!("pending"))
+    );
+    for _ in 0..300 {
+        if receiver.got("treasury").len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = receiver.got("treasury");
+    assert_eq!(got.len(), 3, "redelivered");
+    assert_eq!(
+        got[2].header("fulgur-event-id"),
+        detail["event_id"].as_str().expect("event")
+    );
+    let (status, problem) = s
+        .call(
+            "GET",
+            &format!("/v1/webhooks/{webhook_id}/deliveries?state=lost"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&problem)),
+        (StatusCode::BAD_REQUEST, "invalid_query")
+    );
+    let (status, disabled) = s
+        .call("DELETE", &format!("/v1/webhooks/{webhook_id}"), None)
+        .await;
+    assert_eq!(
+        (status, &disabled["enabled"]),
+        (StatusCode::OK, &json!(false))
+    );
+    let (status, problem) = s.call("GET", "/v1/webhooks/whk_nope", None).await;
+    assert_eq!(
+        (status, code(&problem)),
+        (StatusCode::NOT_FOUND, "webhook_not_found")
+    );
 
     // Bad input: the right status and problem code, and no ledger trace.
     let journal_before = journal_count(&t.store).await;
@@ -382,6 +525,13 @@ async fn the_api_moves_money_and_answers_bad_input_with_problems(t: TestStore) {
         "no ledger trace"
     );
     s.shut_down().await;
+}
+
+fn unix_now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
 }
 
 async fn journal_count(store: &store::Store) -> i64 {

@@ -69,6 +69,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &sink,
         args.listen,
         &key,
+        // Demo receivers listen on localhost without TLS.
+        webhooks::WebhookConfig {
+            allow_http: true,
+            ..webhooks::WebhookConfig::default()
+        },
         Some(crate::devnet_control::routes(Arc::clone(&lab))),
     )
     .await?;

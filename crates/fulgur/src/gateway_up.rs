@@ -1,6 +1,7 @@
 //! Bringing the gateway up, the same way for `demo` and `serve`: the store opened and
 //! migrated, the gateway started over the pool (books prepared, interrupted work resumed),
-//! node events attached, the HTTP API listening, invoices expiring in the background.
+//! node events attached, the HTTP API listening, invoices expiring and webhooks being
+//! delivered in the background.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use node_pool::NodePool;
 use store::{Store, StoreConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use webhooks::{DispatcherHandle, HttpTransport, WebhookConfig, Webhooks};
 
 /// How often open invoices past their expiry are closed.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(5);
@@ -24,6 +26,7 @@ pub struct Running {
     stop: oneshot::Sender<()>,
     serving: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
+    dispatcher: DispatcherHandle,
 }
 
 impl Running {
@@ -32,6 +35,7 @@ impl Running {
         self.sweeper.abort();
         let _ = self.stop.send(());
         self.serving.await.context("API task")??;
+        self.dispatcher.stop().await;
         Ok(())
     }
 }
@@ -87,21 +91,21 @@ pub async fn start(
     sink: &GatewaySink,
     listen: SocketAddr,
     admin_key: &str,
+    webhook_config: WebhookConfig,
     extra: Option<axum::Router>,
 ) -> anyhow::Result<Running> {
-    let gateway = Gateway::new(
-        store,
-        pool,
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        GatewayConfig::default(),
-    );
+    let (clock, ids) = (Arc::new(SystemClock), Arc::new(RandomIds));
+    let webhooks = Webhooks::new(store.clone(), clock.clone(), ids.clone(), webhook_config);
+    let transport = HttpTransport::new(Duration::from_millis(webhooks.config().request_timeout_ms))
+        .map_err(|e| anyhow::anyhow!("webhook HTTP client: {e}"))?;
+    let gateway = Gateway::new(store, pool, clock, ids, GatewayConfig::default());
     gateway.start().await.context("gateway start")?;
     sink.attach(&gateway);
     let key = api::AdminKey::new(admin_key);
     let mut app = api::router(
         api::ApiState {
             gateway: gateway.clone(),
+            webhooks: webhooks.clone(),
         },
         key.clone(),
     );
@@ -125,11 +129,13 @@ pub async fn start(
             }
         }
     });
+    let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
     Ok(Running {
         gateway,
         addr,
         stop,
         serving,
         sweeper,
+        dispatcher,
     })
 }

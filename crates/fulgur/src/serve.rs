@@ -22,6 +22,47 @@ pub struct Config {
     pub server: ServerConfig,
     pub store: StoreSection,
     pub lightning: LightningConfig,
+    #[serde(default)]
+    pub webhooks: WebhookSection,
+}
+
+/// Webhook delivery; every key optional (defaults in `webhooks::WebhookConfig`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    /// Accept `http://` receiver URLs (default false: HTTPS only).
+    pub allow_http: Option<bool>,
+    pub max_attempts: Option<u32>,
+    pub initial_backoff_ms: Option<i64>,
+    pub max_backoff_ms: Option<i64>,
+    pub request_timeout_ms: Option<u64>,
+    pub max_subscriptions_per_tenant: Option<usize>,
+}
+
+impl WebhookSection {
+    fn config(&self) -> anyhow::Result<webhooks::WebhookConfig> {
+        let d = webhooks::WebhookConfig::default();
+        let config = webhooks::WebhookConfig {
+            allow_http: self.allow_http.unwrap_or(d.allow_http),
+            max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
+            initial_backoff_ms: self.initial_backoff_ms.unwrap_or(d.initial_backoff_ms),
+            max_backoff_ms: self.max_backoff_ms.unwrap_or(d.max_backoff_ms),
+            request_timeout_ms: self.request_timeout_ms.unwrap_or(d.request_timeout_ms),
+            max_subscriptions_per_tenant: self
+                .max_subscriptions_per_tenant
+                .unwrap_or(d.max_subscriptions_per_tenant),
+            ..d
+        };
+        anyhow::ensure!(
+            config.max_attempts >= 1
+                && config.initial_backoff_ms >= 1
+                && config.max_backoff_ms >= config.initial_backoff_ms
+                && (1..=300_000).contains(&config.request_timeout_ms),
+            "webhooks: max_attempts >= 1, 1 <= initial_backoff_ms <= max_backoff_ms, \
+             request_timeout_ms 1..=300000"
+        );
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +161,10 @@ impl std::error::Error for BadConfig {}
 pub async fn run(path: &Path) -> anyhow::Result<()> {
     let config = Config::load(path).map_err(|e| BadConfig(e.to_string()))?;
     let network = config.network().map_err(|e| BadConfig(e.to_string()))?;
+    let webhook_config = config
+        .webhooks
+        .config()
+        .map_err(|e| BadConfig(e.to_string()))?;
     anyhow::ensure!(
         !config.lightning.nodes.is_empty(),
         BadConfig("lightning.nodes lists no node".into())
@@ -170,6 +215,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         &sink,
         config.server.listen,
         &key,
+        webhook_config,
         None,
     )
     .await?;

@@ -13,6 +13,8 @@ mod dispatcher;
 mod error;
 mod signature;
 mod subscriptions;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transport;
 
 use std::sync::Arc;

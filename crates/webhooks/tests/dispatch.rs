@@ -4,92 +4,19 @@
 //! out, every attempt is logged, redelivery starts a fresh budget, a disabled subscription
 //! gets nothing more.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
 use gateway::{Scope, SequentialIds, SystemClock};
 use serde_json::json;
 use store::testing::TestStore;
 use store::{Store, Value};
+use webhooks::testing::Receiver;
 use webhooks::{
     verify, DeliveryState, HttpTransport, NewSubscription, WebhookConfig, WebhookError, Webhooks,
 };
 
 store::on_both_stores!(deliveries_are_signed_retried_logged_and_redeliverable);
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-/// Per path, the statuses to answer in turn (the last one repeats).
-#[derive(Clone, Default)]
-struct Receiver {
-    got: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<HashMap<String, Vec<u16>>>>,
-}
-
-impl Receiver {
-    fn answer(&self, path: &str, statuses: &[u16]) {
-        self.script
-            .lock()
-            .expect("lock")
-            .insert(path.to_string(), statuses.to_vec());
-    }
-
-    fn got(&self, path: &str) -> Vec<Received> {
-        self.got
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|r| r.path == path)
-            .cloned()
-            .collect()
-    }
-}
-
-async fn receive(
-    State(receiver): State<Receiver>,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let status = {
-        let mut script = receiver.script.lock().expect("lock");
-        let statuses = script.entry(path.clone()).or_insert_with(|| vec![200]);
-        if statuses.len() > 1 {
-            statuses.remove(0)
-        } else {
-            statuses[0]
-        }
-    };
-    receiver.got.lock().expect("lock").push(Received {
-        path,
-        headers,
-        body,
-    });
-    StatusCode::from_u16(status).expect("status")
-}
-
-async fn start_receiver() -> (Receiver, String) {
-    let receiver = Receiver::default();
-    let app = axum::Router::new()
-        .route("/{path}", axum::routing::post(receive))
-        .with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (receiver, base)
-}
 
 /// What the gateway does in the transaction of a state change.
 async fn emit(store: &Store, id: &str, tenant: &str, event_type: &str) {
@@ -148,7 +75,8 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
             .await
             .expect("tenant");
     }
-    let (receiver, base) = start_receiver().await;
+    let receiver = Receiver::start().await;
+    let base = receiver.base.clone();
     let config = WebhookConfig {
         allow_http: true,
         initial_backoff_ms: 50,
@@ -296,12 +224,7 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
         receiver
             .got(path)
             .iter()
-            .map(|r| {
-                r.headers["fulgur-event-id"]
-                    .to_str()
-                    .expect("id")
-                    .to_string()
-            })
+            .map(|r| r.header("fulgur-event-id"))
             .collect()
     };
     let mut all_events = events("all");
@@ -320,38 +243,27 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
         ("other", &other.secret),
     ] {
         for r in receiver.got(path) {
-            let header = r.headers["fulgur-signature"].to_str().expect("signature");
+            let header = r.header("fulgur-signature");
             let now_secs = now_ms() / 1_000;
             assert_eq!(
-                verify(secret.expose(), header, &r.body, now_secs, 300),
+                verify(secret.expose(), &header, &r.body, now_secs, 300),
                 Ok(())
             );
             assert_eq!(
-                verify(all.secret.expose(), header, &r.body, now_secs, 300).is_ok(),
+                verify(all.secret.expose(), &header, &r.body, now_secs, 300).is_ok(),
                 path == "all",
                 "another subscription's secret must not verify"
             );
             let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
-            assert_eq!(
-                body["id"],
-                r.headers["fulgur-event-id"].to_str().expect("id")
-            );
-            assert_eq!(
-                body["type"],
-                r.headers["fulgur-event-type"].to_str().expect("type")
-            );
-            assert_eq!(r.headers["content-type"], "application/json");
+            assert_eq!(body["id"], r.header("fulgur-event-id"));
+            assert_eq!(body["type"], r.header("fulgur-event-type"));
+            assert_eq!(r.header("content-type"), "application/json");
         }
     }
     let attempts: Vec<String> = receiver
         .got("flaky")
         .iter()
-        .map(|r| {
-            r.headers["fulgur-delivery-attempt"]
-                .to_str()
-                .expect("attempt")
-                .to_string()
-        })
+        .map(|r| r.header("fulgur-delivery-attempt"))
         .collect();
     assert_eq!(attempts, ["1", "2", "3"]);
 
