@@ -231,3 +231,27 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_config_loads_and_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/fulgur.example.toml");
+        let config = Config::load(&path).expect("example config");
+        config.network().expect("network");
+        let webhooks = config.webhooks.config().expect("webhooks");
+        let defaults = webhooks::WebhookConfig::default();
+        assert_eq!(
+            (
+                webhooks.max_attempts,
+                webhooks.max_backoff_ms,
+                webhooks.allow_http
+            ),
+            (defaults.max_attempts, defaults.max_backoff_ms, false),
+            "the example shows the defaults"
+        );
+        assert_eq!(config.lightning.nodes.len(), 2);
+    }
+}

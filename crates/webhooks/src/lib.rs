@@ -34,7 +34,8 @@ pub use crate::transport::{HttpTransport, Outgoing, Transport};
 
 /// Webhook settings. Defaults: HTTPS receivers only; at most 100 subscriptions per tenant;
 /// retries after 5 s, doubling up to 1 h, 20 attempts in all (about 12 hours); 10 s per
-/// request; 64 requests in flight; the outbox polled every 200 ms.
+/// request and a claim's lease 30 s longer; 64 requests in flight; the outbox polled every
+/// 200 ms.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     /// Accept `http://` receiver URLs (development and tests only).
@@ -48,6 +49,9 @@ pub struct WebhookConfig {
     pub poll_interval_ms: u64,
     /// Most outbox events fanned out in one transaction.
     pub fan_out_batch: u32,
+    /// A claimed delivery is left to its sender for the request timeout plus this; after
+    /// that another dispatcher may send it again (its sender died mid-request).
+    pub lease_margin_ms: i64,
 }
 
 impl Default for WebhookConfig {
@@ -62,17 +66,16 @@ impl Default for WebhookConfig {
             max_in_flight: 64,
             poll_interval_ms: 200,
             fan_out_batch: 256,
+            lease_margin_ms: 30_000,
         }
     }
 }
 
 impl WebhookConfig {
-    /// How long a claimed delivery is left to its sender before another may retry it (a
-    /// sender that died mid-request): the request timeout plus a margin.
     pub(crate) fn lease_ms(&self) -> i64 {
         i64::try_from(self.request_timeout_ms)
             .unwrap_or(i64::MAX / 2)
-            .saturating_add(30_000)
+            .saturating_add(self.lease_margin_ms.max(0))
     }
 }
 
