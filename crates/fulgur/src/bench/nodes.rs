@@ -1,24 +1,20 @@
 //! `fulgur bench payments`: invoice + pay between two real nodes over loopback TCP on the
-//! devnet, durable storage (ldk-node's SQLite store), K concurrent payers.
+//! devnet, durable storage (the group-commit log store, or ldk-node's SQLite), K concurrent
+//! payers.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
-use hdrhistogram::Histogram;
+use clap::Args;
 use lightning_lab::{ChannelSpec, Lab, LabConfig, MAX_CHANNEL_SAT};
 use node_pool::{LightningNode, NodeEvent, NodeStore};
 use serde::Serialize;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
-#[derive(Subcommand)]
-pub enum Which {
-    /// Payments per second and latency between two nodes.
-    Payments(PaymentsArgs),
-}
+use super::load::drive;
 
 #[derive(Args, Clone)]
 pub struct PaymentsArgs {
@@ -71,16 +67,10 @@ struct PaymentsResult {
 /// Bound on one payment's wait for its outcome.
 const PAYMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub async fn run(which: Which) -> anyhow::Result<()> {
-    match which {
-        Which::Payments(args) => payments(args).await,
-    }
-}
-
 /// Per payment hash, where to send its outcome: `Ok` or the failure reason.
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Result<(), String>>>>>;
 
-async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
+pub async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.payments > 0 && args.concurrency > 0 && args.channels > 0,
         "payments, concurrency and channels must be positive"
@@ -115,62 +105,27 @@ async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
 
     let waiters: Waiters = Arc::default();
     let dispatcher = tokio::spawn(dispatch_outcomes(payer.subscribe(), Arc::clone(&waiters)));
-    let limit = Arc::new(Semaphore::new(args.concurrency as usize));
     let amount_msat = args.amount_sat * 1000;
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..args.payments {
-        let permit = Arc::clone(&limit).acquire_owned().await?;
+    let load = drive("payments", args.payments, args.concurrency, |i| {
         let (payer, payee, waiters) =
             (Arc::clone(&payer), Arc::clone(&payee), Arc::clone(&waiters));
-        tasks.spawn(async move {
-            let _permit = permit;
-            let begun = Instant::now();
-            let outcome = one_payment(&*payer, &*payee, &waiters, amount_msat, i).await;
-            (outcome, begun.elapsed())
-        });
-        if i > 0 && i % 500 == 0 {
-            eprintln!(
-                "bench: {i}/{} started, {:.1} s",
-                args.payments,
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-    let (mut succeeded, mut failed) = (0, 0);
-    let mut failure_reasons: HashMap<String, u32> = HashMap::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (outcome, latency) = joined?;
-        match outcome {
-            Ok(()) => {
-                succeeded += 1;
-                histogram.saturating_record(latency.as_micros() as u64);
-            }
-            Err(reason) => {
-                failed += 1;
-                *failure_reasons.entry(reason).or_default() += 1;
-            }
-        }
-    }
-    for (reason, count) in &failure_reasons {
-        eprintln!("bench: {count} failed: {reason}");
-    }
-    let elapsed = started.elapsed();
+        async move { one_payment(&*payer, &*payee, &waiters, amount_msat, i).await }
+    })
+    .await?;
+    load.report_failures("payments");
     dispatcher.abort();
-    let ms = |us: u64| us as f64 / 1000.0;
     let result = PaymentsResult {
         payments: args.payments,
-        succeeded,
-        failed,
+        succeeded: load.ok,
+        failed: load.failed,
         concurrency: args.concurrency,
         channels: args.channels,
         amount_sat: args.amount_sat,
-        elapsed_secs: elapsed.as_secs_f64(),
-        payments_per_sec: f64::from(succeeded) / elapsed.as_secs_f64(),
-        latency_ms_p50: ms(histogram.value_at_quantile(0.50)),
-        latency_ms_p99: ms(histogram.value_at_quantile(0.99)),
-        latency_ms_max: ms(histogram.max()),
+        elapsed_secs: load.elapsed.as_secs_f64(),
+        payments_per_sec: load.per_sec(),
+        latency_ms_p50: load.ms_at(0.50),
+        latency_ms_p99: load.ms_at(0.99),
+        latency_ms_max: load.ms_max(),
     };
     println!("| payments | ok | failed | concurrency | channels | amount sat | payments/s | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
