@@ -21,7 +21,8 @@ pub struct CreateWebhook {
     /// HTTPS endpoint that receives the events as signed POSTs.
     pub url: String,
     /// Event types to receive (`invoice.created`, `invoice.paid`, `invoice.expired`,
-    /// `invoice.canceled`, `payment.succeeded`, `payment.failed`), or `["*"]` for all.
+    /// `invoice.canceled`, `payment.created`, `payment.succeeded`, `payment.failed`,
+    /// `payment.rejected`), or `["*"]` for all.
     pub event_types: Vec<String>,
 }
 

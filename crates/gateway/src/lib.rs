@@ -33,6 +33,7 @@ pub use crate::env::{
 pub use crate::error::GatewayError;
 pub use crate::events::GatewaySink;
 pub use crate::invoices::NewInvoice;
+pub use crate::outbox::EVENT_TYPES;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
 pub use crate::pipeline::{PaymentDraft, Pipeline, Stage, Verdict};
 pub use crate::records::{

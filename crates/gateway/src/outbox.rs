@@ -7,6 +7,19 @@ use store::Sql;
 use crate::env::rfc3339;
 use crate::GatewayError;
 
+/// Every event type the gateway emits. Consumers (webhook subscriptions) validate against
+/// it; `emit` refuses anything else in debug builds.
+pub const EVENT_TYPES: &[&str] = &[
+    "invoice.created",
+    "invoice.paid",
+    "invoice.expired",
+    "invoice.canceled",
+    "payment.created",
+    "payment.succeeded",
+    "payment.failed",
+    "payment.rejected",
+];
+
 pub fn emit(
     sql: &mut dyn Sql,
     event_id: &str,
@@ -15,6 +28,10 @@ pub fn emit(
     data: Value,
     now_ms: i64,
 ) -> Result<(), GatewayError> {
+    debug_assert!(
+        EVENT_TYPES.contains(&event_type),
+        "{event_type} is not in EVENT_TYPES"
+    );
     let payload = json!({
         "id": event_id,
         "type": event_type,

@@ -7,14 +7,7 @@ use store::{Row, Sql, Value};
 use crate::{WebhookError, Webhooks};
 
 /// Every event type the gateway emits; `*` subscribes to all, present and future.
-pub const EVENT_TYPES: &[&str] = &[
-    "invoice.created",
-    "invoice.paid",
-    "invoice.expired",
-    "invoice.canceled",
-    "payment.succeeded",
-    "payment.failed",
-];
+pub use gateway::EVENT_TYPES;
 
 const MAX_URL_BYTES: usize = 2_048;
 const MAX_PAGE: u32 = 500;
