@@ -57,6 +57,7 @@ pub struct ApiState {
         webhooks::list_webhooks,
         webhooks::get_webhook,
         webhooks::disable_webhook,
+        webhooks::rotate_secret,
         webhooks::list_deliveries,
         webhooks::get_delivery,
         webhooks::redeliver,
@@ -115,6 +116,10 @@ pub fn router(state: ApiState, admin_key: AdminKey) -> Router {
         .route(
             "/v1/webhooks/{id}",
             get(webhooks::get_webhook).delete(webhooks::disable_webhook),
+        )
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
         )
         .route(
             "/v1/webhooks/{id}/deliveries",

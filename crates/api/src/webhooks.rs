@@ -26,6 +26,14 @@ pub struct CreateWebhook {
     pub event_types: Vec<String>,
 }
 
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// How long the old secret keeps signing too (default 86400, at most 604800; 0 ends
+    /// it at once).
+    pub overlap_secs: Option<u32>,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub id: String,
@@ -222,6 +230,25 @@ pub async fn get_webhook(
 ) -> Result<Json<WebhookView>, Problem> {
     let subscription = state.webhooks.subscription(&caller.scope, &id).await?;
     Ok(Json(WebhookView::from(&subscription)))
+}
+
+/// Replace the signing secret; the old one signs too until the overlap ends.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", request_body = RotateSecret,
+    responses((status = 200, body = CreatedWebhook), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn rotate_secret(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: JsonBody<RotateSecret>,
+) -> Result<Json<CreatedWebhook>, Problem> {
+    let rotated = state
+        .webhooks
+        .rotate_secret(&caller.scope, &id, body.value.overlap_secs)
+        .await?;
+    Ok(Json(CreatedWebhook {
+        webhook: WebhookView::from(&rotated.subscription),
+        secret: rotated.secret.expose().to_string(),
+    }))
 }
 
 /// Disable a subscription: nothing more is sent to it; its log stays readable.

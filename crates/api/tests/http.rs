@@ -392,6 +392,18 @@ async fn the_api_moves_money_and_answers_bad_input_with_problems(t: TestStore) {
         (status, code(&problem)),
         (StatusCode::BAD_REQUEST, "invalid_query")
     );
+    let rotate = format!("/v1/webhooks/{webhook_id}/rotate-secret");
+    let (status, rotated) = s.call("POST", &rotate, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["secret"].as_str().expect("new secret");
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    let (status, problem) = s
+        .call("POST", &rotate, Some(json!({"overlap_secs": 999_999_999})))
+        .await;
+    assert_eq!(
+        (status, code(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")
+    );
     let (status, disabled) = s
         .call("DELETE", &format!("/v1/webhooks/{webhook_id}"), None)
         .await;

@@ -94,7 +94,8 @@ struct Due {
     event_id: String,
     event_type: String,
     url: String,
-    secret: String,
+    /// The current secret, then a rotated-out one still valid.
+    secrets: Vec<String>,
     payload: String,
     /// The number this attempt gets in the log.
     attempt: u64,
@@ -111,7 +112,7 @@ fn claim_due(
 ) -> Result<Vec<Due>, WebhookError> {
     let candidates = sql.query(
         "SELECT d.id, d.attempts, d.retry_from_attempt, s.enabled, s.url, s.secret, \
-         o.id, o.event_type, o.payload \
+         o.id, o.event_type, o.payload, s.previous_secret, s.previous_secret_expires_at_ms \
          FROM webhook_deliveries d \
          JOIN webhook_subscriptions s ON s.id = d.subscription_id \
          JOIN outbox o ON o.id = d.event_id \
@@ -146,7 +147,13 @@ fn claim_due(
                 attempt: row.u64(1)? + 1,
                 retry_from_attempt: row.u64(2)?,
                 url: row.text(4)?.to_string(),
-                secret: row.text(5)?.to_string(),
+                secrets: std::iter::once(row.text(5)?)
+                    .chain(
+                        row.opt_text(9)?
+                            .filter(|_| row.opt_i64(10).ok().flatten() > Some(now_ms)),
+                    )
+                    .map(str::to_string)
+                    .collect(),
                 event_id: row.text(6)?.to_string(),
                 event_type: row.text(7)?.to_string(),
                 payload: row.text(8)?.to_string(),
@@ -345,7 +352,11 @@ impl Webhooks {
                 ("content-type", "application/json".to_string()),
                 (
                     SIGNATURE_HEADER,
-                    sign(&due.secret, started_at_ms.div_euclid(1_000), &body),
+                    sign(
+                        &due.secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+                        started_at_ms.div_euclid(1_000),
+                        &body,
+                    ),
                 ),
                 ("Fulgur-Event-Id", due.event_id.clone()),
                 ("Fulgur-Event-Type", due.event_type.clone()),

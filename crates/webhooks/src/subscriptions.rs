@@ -10,6 +10,8 @@ use crate::{WebhookError, Webhooks};
 pub use gateway::EVENT_TYPES;
 
 const MAX_URL_BYTES: usize = 2_048;
+const DEFAULT_ROTATION_OVERLAP_SECS: u32 = 24 * 3_600;
+const MAX_ROTATION_OVERLAP_SECS: u32 = 7 * 24 * 3_600;
 const MAX_PAGE: u32 = 500;
 
 #[derive(Debug, Clone)]
@@ -289,6 +291,47 @@ impl Webhooks {
                     .collect()
             })
             .await
+    }
+
+    /// Replaces the signing secret. The old one keeps signing alongside the new one for
+    /// `overlap_secs` (default 24 h, at most 7 days; 0 ends it at once), so receivers can
+    /// switch without dropping a delivery. Returns the new secret, shown this once.
+    pub async fn rotate_secret(
+        &self,
+        scope: &Scope,
+        id: &str,
+        overlap_secs: Option<u32>,
+    ) -> Result<CreatedSubscription, WebhookError> {
+        let overlap_secs = overlap_secs.unwrap_or(DEFAULT_ROTATION_OVERLAP_SECS);
+        if overlap_secs > MAX_ROTATION_OVERLAP_SECS {
+            return Err(invalid(
+                "overlap_secs",
+                format!("at most {MAX_ROTATION_OVERLAP_SECS} (7 days)"),
+            ));
+        }
+        let subscription = self.subscription(scope, id).await?;
+        let secret = WebhookSecret::generate();
+        let expires_at_ms = self.now_ms() + i64::from(overlap_secs) * 1_000;
+        let (owned, new_secret) = (id.to_string(), secret.clone());
+        self.inner
+            .store
+            .write(move |sql| {
+                sql.execute(
+                    "UPDATE webhook_subscriptions SET previous_secret = secret, \
+                     previous_secret_expires_at_ms = $3, secret = $2 WHERE id = $1",
+                    &[
+                        owned.into(),
+                        new_secret.expose().into(),
+                        Value::Int(expires_at_ms),
+                    ],
+                )
+            })
+            .await?;
+        tracing::info!(id, overlap_secs, "webhook secret rotated");
+        Ok(CreatedSubscription {
+            subscription,
+            secret,
+        })
     }
 
     /// Stops a subscription: no new deliveries, and its pending ones fail without being

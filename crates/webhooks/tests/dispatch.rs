@@ -361,6 +361,27 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
             .await,
         Err(WebhookError::InvalidField { .. }) | Err(WebhookError::UnknownDelivery(_))
     ));
+    // Secret rotation: the old secret signs too during the overlap.
+    let rotated = webhooks
+        .rotate_secret(&admin, &flaky.subscription.id, Some(3_600))
+        .await
+        .expect("rotate");
+    assert_ne!(rotated.secret, flaky.secret);
+    assert!(matches!(
+        webhooks
+            .rotate_secret(&t2, &flaky.subscription.id, None)
+            .await,
+        Err(WebhookError::UnknownSubscription(_))
+    ));
+    assert!(matches!(
+        webhooks
+            .rotate_secret(&admin, &flaky.subscription.id, Some(8 * 86_400))
+            .await,
+        Err(WebhookError::InvalidField {
+            field: "overlap_secs",
+            ..
+        })
+    ));
     emit(&store, "evt_4", "t1", "invoice.paid").await;
     webhooks
         .create_subscription(&admin, subscribe("t1", format!("{base}/late"), &["*"]))
@@ -377,9 +398,32 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
         async move { got >= 4 }
     })
     .await;
+    let verifies = |secret: &webhooks::WebhookSecret, r: &webhooks::testing::Received| {
+        let header = r.header("fulgur-signature");
+        verify(secret.expose(), &header, &r.body, now_ms() / 1_000, 300).is_ok()
+    };
+    let evt_4 = receiver.got("flaky").pop().expect("evt_4");
+    assert!(verifies(&rotated.secret, &evt_4) && verifies(&flaky.secret, &evt_4));
+    // A rotation without overlap: only the newest secret signs.
+    let newest = webhooks
+        .rotate_secret(&admin, &flaky.subscription.id, Some(0))
+        .await
+        .expect("rotate");
+    emit(&store, "evt_6", "t1", "invoice.paid").await;
+    eventually("evt_6 at the flaky subscriber", || {
+        let got = receiver.got("flaky").len();
+        async move { got >= 5 }
+    })
+    .await;
+    let evt_6 = receiver.got("flaky").pop().expect("evt_6");
+    assert!(verifies(&newest.secret, &evt_6));
+    assert!(!verifies(&rotated.secret, &evt_6) && !verifies(&flaky.secret, &evt_6));
     dispatcher.stop().await;
-    assert_eq!(events("late"), ["evt_5"], "subscribed after evt_4");
+    assert_eq!(events("late"), ["evt_5", "evt_6"], "subscribed after evt_4");
     assert_eq!(events("all").len(), 2, "disabled: no evt_4 or evt_5");
-    assert_eq!(events("flaky"), ["evt_2", "evt_2", "evt_2", "evt_4"]);
+    assert_eq!(
+        events("flaky"),
+        ["evt_2", "evt_2", "evt_2", "evt_4", "evt_6"]
+    );
     drop(t);
 }

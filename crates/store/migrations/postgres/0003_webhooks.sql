@@ -5,6 +5,9 @@ CREATE INDEX outbox_webhooks_pending ON outbox (seq) WHERE webhooks_fanned_out =
 
 -- A subscription receives the events after the last one that existed when it was made.
 ALTER TABLE webhook_subscriptions ADD COLUMN starts_after_seq BIGINT NOT NULL DEFAULT 0;
+-- After a secret rotation the old secret also signs, until it expires.
+ALTER TABLE webhook_subscriptions ADD COLUMN previous_secret TEXT;
+ALTER TABLE webhook_subscriptions ADD COLUMN previous_secret_expires_at_ms BIGINT;
 CREATE INDEX webhook_subscriptions_tenant ON webhook_subscriptions (tenant_id);
 
 ALTER TABLE webhook_deliveries ADD COLUMN retry_from_attempt BIGINT NOT NULL DEFAULT 0;
