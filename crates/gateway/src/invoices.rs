@@ -1,5 +1,5 @@
-//! Invoices: open → paid | expired | canceled. An invoice is issued by the pool node that
-//! can receive the most; the payment that pays it credits its account exactly once.
+//! Invoices: open → paid | expired | canceled. The pool nodes that can receive the amount
+//! issue invoices in turn; the payment that pays it credits its account exactly once.
 
 use ledger::{post, JournalEntry, Posting};
 use store::{Sql, Value};

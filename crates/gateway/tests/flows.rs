@@ -126,6 +126,24 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
         .await
         .expect("invoice");
     assert_eq!(invoice.status, InvoiceStatus::Open);
+    // Both pool nodes can receive: they issue invoices in turn.
+    let mut issuers = std::collections::BTreeSet::new();
+    for i in 0..2 {
+        let spare = gateway
+            .create_invoice(
+                &admin,
+                NewInvoice {
+                    account_id: a.id.clone(),
+                    amount_msat: 1_000,
+                    description: format!("spare {i}"),
+                    expiry_secs: Some(600),
+                },
+            )
+            .await
+            .expect("invoice");
+        issuers.insert(spare.node);
+    }
+    assert_eq!(issuers.len(), 2, "alpha and beta take turns: {issuers:?}");
     carol
         .pay_invoice(&invoice.bolt11, None, None)
         .await

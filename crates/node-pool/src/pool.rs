@@ -31,12 +31,16 @@ struct Member {
     fenced: Option<String>,
 }
 
-/// The pool. Selection: among healthy nodes that can send the amount, the one that can send
-/// the most (spreads load and keeps headroom). Cheap enough to run per payment: it reads
-/// channel lists in memory, no IO.
+/// The pool. Sending: among healthy nodes that can send the amount, the one that can send
+/// the most (keeps headroom). Receiving: the healthy nodes that can receive the amount take
+/// turns, so concurrent invoices are created on all of them at once (a node writes its
+/// invoices one at a time). Cheap enough to run per payment: it reads channel lists in
+/// memory, no IO.
 #[derive(Default)]
 pub struct NodePool {
     members: RwLock<Vec<Member>>,
+    /// Whose turn it is to receive, modulo the nodes that can.
+    next_receiver: std::sync::atomic::AtomicUsize,
 }
 
 fn health_of(member: &Member) -> NodeHealth {
@@ -135,27 +139,35 @@ impl NodePool {
         self.read().iter().map(status_of).collect()
     }
 
-    /// The node to issue an invoice for `amount_msat` on: the healthy node that can receive
-    /// the most, if it can receive the amount.
+    /// The node to issue an invoice for `amount_msat` on: the healthy nodes that can
+    /// receive the amount, in turn.
     pub fn select_for_receiving(
         &self,
         amount_msat: u64,
     ) -> Result<Arc<dyn LightningNode>, PoolError> {
         let members = self.read();
-        let best = members
-            .iter()
-            .map(|m| (m, status_of(m)))
-            .filter(|(_, s)| s.health == NodeHealth::Healthy)
-            .max_by_key(|(_, s)| s.receivable_msat);
-        match best {
-            Some((member, status)) if status.receivable_msat >= amount_msat => {
-                Ok(Arc::clone(&member.node))
+        let mut best_available_msat = 0;
+        let mut able = Vec::with_capacity(members.len());
+        for member in members.iter() {
+            let status = status_of(member);
+            if status.health != NodeHealth::Healthy {
+                continue;
             }
-            best => Err(PoolError::NoCapacity {
-                amount_msat,
-                best_available_msat: best.map_or(0, |(_, s)| s.receivable_msat),
-            }),
+            best_available_msat = best_available_msat.max(status.receivable_msat);
+            if status.receivable_msat >= amount_msat {
+                able.push(member);
+            }
         }
+        if able.is_empty() {
+            return Err(PoolError::NoCapacity {
+                amount_msat,
+                best_available_msat,
+            });
+        }
+        let turn = self
+            .next_receiver
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Arc::clone(&able[turn % able.len()].node))
     }
 
     /// The node to send `amount_msat` through, restricted to `candidates` if given (e.g. the

@@ -1,7 +1,8 @@
 //! `fulgur bench gateway`: the gateway end to end through its HTTP API over loopback TCP,
-//! on SQLite (a file, WAL, fsync per commit) or PostgreSQL (a fresh database). Node alpha
-//! is the gateway's pool; carol is an outside node with balanced channels to alpha. The
-//! client runs in the same process and shares the two cores with the server.
+//! on SQLite (a file, WAL, fsync per commit) or PostgreSQL (a fresh database). Nodes alpha
+//! (and beta, ... with `--pool-nodes`) are the gateway's pool; carol is an outside node
+//! with balanced channels to each. The client runs in the same process and shares the two
+//! cores with the server.
 //!
 //! Phases, each closed-loop with `--concurrency` requests in flight:
 //! 1. API overhead: `GET /healthz` (routing, no auth, no store) and `GET /v1/accounts/{id}`
@@ -55,7 +56,10 @@ pub struct GatewayArgs {
     /// Lightning payments in flight (at most 50 per channel: LDK's HTLC slots).
     #[arg(long, default_value_t = 256)]
     payment_concurrency: u32,
-    /// Balanced channels alpha↔carol.
+    /// Nodes in the gateway's pool (alpha, beta, ...), each with `--channels` to carol.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pool_nodes: u32,
+    /// Balanced channels from each pool node to carol.
     #[arg(long, default_value_t = 8)]
     channels: u32,
     /// Amount of each Lightning payment, sat.
@@ -70,6 +74,7 @@ pub struct GatewayArgs {
 struct Phase {
     phase: String,
     store: String,
+    pool_nodes: u32,
     requests: u32,
     concurrency: u32,
     ok: u32,
@@ -86,6 +91,7 @@ impl Phase {
         let phase = Self {
             phase: phase.to_string(),
             store: args.store.clone(),
+            pool_nodes: args.pool_nodes,
             requests: load.ok + load.failed,
             concurrency,
             ok: load.ok,
@@ -107,12 +113,15 @@ impl Phase {
 /// of one channel).
 const FUNDING_CHUNK_MSAT: u64 = 1_000_000_000;
 const INTERNAL_AMOUNT_MSAT: u64 = 1_000;
+const POOL_NAMES: [&str; 8] = [
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+];
 /// The gateway's default maximum fee floor, held with each Lightning payment.
 const FEE_FLOOR_MSAT: u64 = 10_000;
 
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.channels > 0 && args.payment_concurrency <= 50 * args.channels,
+        args.channels > 0 && args.payment_concurrency <= 50 * args.channels * args.pool_nodes,
         "at most 50 payments in flight per channel (LDK accepts 50 HTLCs per channel)"
     );
     let store = match args.store.as_str() {
@@ -122,20 +131,26 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     .context("opening the store")?;
     let dir = tempfile::tempdir()?;
     let sink = GatewaySink::new();
-    let mut config = LabConfig::new(dir.path().to_path_buf(), &["alpha", "carol"])
-        .event_sink("alpha", sink.clone());
+    let ours: Vec<&str> = POOL_NAMES[..args.pool_nodes as usize].to_vec();
+    let names: Vec<&str> = ours.iter().copied().chain(["carol"]).collect();
+    let mut config = LabConfig::new(dir.path().to_path_buf(), &names);
     config.funding_per_node_sat =
         (u64::from(args.channels) * MAX_CHANNEL_SAT + 10_000_000).max(100_000_000);
-    for _ in 0..args.channels {
-        config = config.balanced_channel("alpha", "carol", MAX_CHANNEL_SAT);
+    for node in &ours {
+        config = config.event_sink(node, sink.clone());
+        for _ in 0..args.channels {
+            config = config.balanced_channel(node, "carol", MAX_CHANNEL_SAT);
+        }
     }
     eprintln!(
-        "bench: setting up alpha and carol with {} channel(s)",
+        "bench: setting up {ours:?} and carol with {} channel(s) each",
         args.channels
     );
     let lab = Lab::start(config).await.context("setting up the nodes")?;
     let pool = Arc::new(NodePool::new());
-    pool.add(lab.node("alpha")?)?;
+    for node in &ours {
+        pool.add(lab.node(node)?)?;
+    }
     let carol = lab.node("carol")?;
 
     let key = "bench-admin-key-0123456789abcdef0123456789";
@@ -262,14 +277,15 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
 
 fn print_table(phases: &[Phase]) {
     println!(
-        "| phase | store | requests | in flight | ok | failed | per s | p50 ms | p99 ms | max ms |"
+        "| phase | store | pool nodes | requests | in flight | ok | failed | per s | p50 ms | p99 ms | max ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for p in phases {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} |",
             p.phase,
             p.store,
+            p.pool_nodes,
             p.requests,
             p.concurrency,
             p.ok,
