@@ -350,18 +350,11 @@ impl LightningNode for LdkNode {
         }
         let description = Description::new(description.to_string())
             .map_err(|e| NodeError::InvalidDescription(e.to_string()))?;
-        // ldk-node records the invoice and waits for its write to be durable: not on an
-        // async worker, which would stall every other task on it meanwhile.
-        let node = Arc::clone(&self.node);
-        let invoice = tokio::task::spawn_blocking(move || {
-            node.bolt11_payment().receive(
-                amount_msat,
-                &Bolt11InvoiceDescription::Direct(description),
-                expiry_secs,
-            )
-        })
-        .await
-        .map_err(|e| NodeError::Backend(e.to_string()))??;
+        let invoice = self.node.bolt11_payment().receive(
+            amount_msat,
+            &Bolt11InvoiceDescription::Direct(description),
+            expiry_secs,
+        )?;
         Ok(Invoice {
             bolt11: invoice.to_string(),
             payment_hash: hex32(invoice.payment_hash().as_byte_array()),
@@ -416,17 +409,13 @@ impl LightningNode for LdkNode {
         // retry is a new attempt for the same payment hash, never a second payment).
         let mut backoff = SEND_RETRY_FIRST_BACKOFF;
         for attempt in 1..=MAX_SEND_ATTEMPTS {
-            // Sending records the payment durably: off the async workers (see create_invoice).
-            let (node, invoice) = (Arc::clone(&self.node), invoice.clone());
-            let result =
-                tokio::task::spawn_blocking(move || match invoice.amount_milli_satoshis() {
-                    Some(_) => node.bolt11_payment().send(&invoice, route),
-                    None => node
-                        .bolt11_payment()
-                        .send_using_amount(&invoice, amount, route),
-                })
-                .await
-                .map_err(|e| NodeError::Backend(e.to_string()))?;
+            let result = match invoice.amount_milli_satoshis() {
+                Some(_) => self.node.bolt11_payment().send(&invoice, route),
+                None => self
+                    .node
+                    .bolt11_payment()
+                    .send_using_amount(&invoice, amount, route),
+            };
             match result {
                 Ok(_) | Err(ldk_node::NodeError::DuplicatePayment) => return Ok(payment_hash),
                 Err(ldk_node::NodeError::PaymentSendingFailed) if attempt < MAX_SEND_ATTEMPTS => {
