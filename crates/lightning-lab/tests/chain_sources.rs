@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{outbound_msat, pay};
+use common::{outbound_msat, pay, wait_routable};
 use lightning_lab::{wait_until, ChainAccess, Lab, LabConfig, DEFAULT_WAIT};
 use node_pool::{LightningNode, PaymentState};
 
@@ -55,6 +55,7 @@ async fn esplora_and_electrum_nodes_open_channels_pay_and_close() {
     .expect("alpha paid 40k and received 10k sat");
 
     // Two hops, Esplora → Electrum → RPC node.
+    wait_routable(&lab, "alpha", "beta", "carol").await;
     let invoice = carol
         .create_invoice(5_000_000, "routed", 3600)
         .await
