@@ -8,7 +8,7 @@ use ledger::{Account, Entry};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{next_after, JsonBody, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -171,12 +171,9 @@ pub async fn list_accounts(
         .gateway
         .accounts(&caller.scope, &q.tenant_id, q.after, limit)
         .await?;
-    let next_after = (accounts.len() as u32 >= limit.clamp(1, 500))
-        .then(|| accounts.last().map(|a| a.id.clone()))
-        .flatten();
     Ok(Json(AccountPage {
+        next_after: next_after(&accounts, limit, |a| a.id.clone()),
         data: accounts.iter().map(AccountView::from).collect(),
-        next_after,
     }))
 }
 
@@ -206,11 +203,8 @@ pub async fn list_entries(
         .gateway
         .entries(&caller.scope, &id, q.after.unwrap_or(0), limit)
         .await?;
-    let next_after = (entries.len() as u32 >= limit.clamp(1, 500))
-        .then(|| entries.last().map(|e| e.seq))
-        .flatten();
     Ok(Json(EntryPage {
+        next_after: next_after(&entries, limit, |e| e.seq),
         data: entries.iter().map(EntryView::from).collect(),
-        next_after,
     }))
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use webhooks::{Delivery, DeliveryDetail, DeliveryState, NewSubscription, Subscription};
 
 use crate::auth::Caller;
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{next_after, JsonBody, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -164,12 +164,6 @@ pub struct DeliveryQuery {
     pub state: Option<String>,
     pub after: Option<String>,
     pub limit: Option<u32>,
-}
-
-fn next_after<T>(page: &[T], limit: u32, id: impl Fn(&T) -> String) -> Option<String> {
-    (page.len() as u32 >= limit.clamp(1, 500))
-        .then(|| page.last().map(id))
-        .flatten()
 }
 
 /// Subscribe a URL to a tenant's events.

@@ -43,19 +43,19 @@ async fn server(store: store::Store) -> Server {
     let pool = Arc::new(NodePool::new());
     let alpha: Arc<dyn LightningNode> = lab.node("alpha").expect("alpha");
     pool.add(alpha).expect("add");
+    let config = WebhookConfig {
+        allow_http: true,
+        poll_interval_ms: 20,
+        ..WebhookConfig::default()
+    };
+    let transport = HttpTransport::new(&config).expect("transport");
     let webhooks = Webhooks::new(
         store.clone(),
         Arc::new(SystemClock),
         Arc::new(RandomIds),
-        WebhookConfig {
-            allow_http: true,
-            poll_interval_ms: 20,
-            ..WebhookConfig::default()
-        },
+        config,
     );
-    let dispatcher = webhooks.spawn_dispatcher(Arc::new(
-        HttpTransport::new(Duration::from_secs(5)).expect("transport"),
-    ));
+    let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
     let gateway = Gateway::new(
         store,
         pool,

@@ -96,7 +96,7 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let (clock, ids) = (Arc::new(SystemClock), Arc::new(RandomIds));
     let webhooks = Webhooks::new(store.clone(), clock.clone(), ids.clone(), webhook_config);
-    let transport = HttpTransport::new(Duration::from_millis(webhooks.config().request_timeout_ms))
+    let transport = HttpTransport::new(webhooks.config())
         .map_err(|e| anyhow::anyhow!("webhook HTTP client: {e}"))?;
     let gateway = Gateway::new(store, pool, clock, ids, GatewayConfig::default());
     gateway.start().await.context("gateway start")?;

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::WebhookConfig;
+
 /// One webhook request.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -26,7 +28,9 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    pub fn new(request_timeout: Duration) -> Result<Self, String> {
+    /// With the config's request timeout (connecting gets at most 5 s of it).
+    pub fn new(config: &WebhookConfig) -> Result<Self, String> {
+        let request_timeout = Duration::from_millis(config.request_timeout_ms);
         let client = reqwest::Client::builder()
             .timeout(request_timeout)
             .connect_timeout(request_timeout.min(Duration::from_secs(5)))

@@ -84,8 +84,8 @@ async fn wait_for(receiver: &Receiver, count: usize) {
     panic!("{} of {count} requests arrived", receiver.got("hook").len());
 }
 
-fn http() -> Arc<dyn Transport> {
-    Arc::new(HttpTransport::new(Duration::from_secs(2)).expect("transport"))
+fn http(webhooks: &Webhooks) -> Arc<dyn Transport> {
+    Arc::new(HttpTransport::new(webhooks.config()).expect("transport"))
 }
 
 async fn two_dispatchers_send_each_event_once(t: TestStore) {
@@ -99,7 +99,10 @@ async fn two_dispatchers_send_each_event_once(t: TestStore) {
         Arc::new(SequentialIds::default()),
         config,
     );
-    let (a, b) = (one.spawn_dispatcher(http()), two.spawn_dispatcher(http()));
+    let (a, b) = (
+        one.spawn_dispatcher(http(&one)),
+        two.spawn_dispatcher(http(&two)),
+    );
     wait_for(&receiver, EVENTS).await;
     // Time for a duplicate to show up, were there one.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -149,7 +152,7 @@ async fn a_claim_whose_sender_died_is_sent_again_after_its_lease(t: TestStore) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Until the lease (1 s) runs out nobody else sends them.
-    let survivor = webhooks.spawn_dispatcher(http());
+    let survivor = webhooks.spawn_dispatcher(http(&webhooks));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         receiver.got("hook").is_empty(),

@@ -191,9 +191,8 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
     emit(&store, "evt_1", "t1", "invoice.created").await;
     emit(&store, "evt_2", "t1", "invoice.paid").await;
     emit(&store, "evt_3", "t2", "invoice.paid").await;
-    let dispatcher = webhooks.spawn_dispatcher(Arc::new(
-        HttpTransport::new(Duration::from_secs(2)).expect("transport"),
-    ));
+    let dispatcher =
+        webhooks.spawn_dispatcher(Arc::new(HttpTransport::new(&config).expect("transport")));
 
     let settled = |id: String| {
         let webhooks = webhooks.clone();

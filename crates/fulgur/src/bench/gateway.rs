@@ -116,8 +116,6 @@ const INTERNAL_AMOUNT_MSAT: u64 = 1_000;
 const POOL_NAMES: [&str; 8] = [
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
 ];
-/// The gateway's default maximum fee floor, held with each Lightning payment.
-const FEE_FLOOR_MSAT: u64 = 10_000;
 
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -190,7 +188,9 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     )
     .await?;
     let amount_msat = args.amount_sat * 1_000;
-    let needed_msat = u64::from(args.payments) * (amount_msat + FEE_FLOOR_MSAT)
+    // Each Lightning payment holds its amount plus the gateway's maximum-fee floor.
+    let fee_floor_msat = gateway::GatewayConfig::default().default_max_fee_floor_msat;
+    let needed_msat = u64::from(args.payments) * (amount_msat + fee_floor_msat)
         + u64::from(args.invoices) * INTERNAL_AMOUNT_MSAT;
     fund(&api, &*carol, &payer, needed_msat).await?;
 

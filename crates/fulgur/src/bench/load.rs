@@ -39,7 +39,7 @@ impl Load {
 }
 
 /// A latency histogram from 1 µs to 10 minutes, 3 significant digits.
-pub fn histogram() -> anyhow::Result<Histogram<u64>> {
+fn histogram() -> anyhow::Result<Histogram<u64>> {
     Ok(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?)
 }
 
