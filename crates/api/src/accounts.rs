@@ -129,6 +129,7 @@ fn valid_tenant_id(id: &str) -> bool {
     responses((status = 201, description = "created"), (status = 422, body = Problem)))]
 pub async fn create_tenant(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     body: JsonBody<NewTenant>,
 ) -> Result<StatusCode, Problem> {
     let t = body.value;
@@ -139,7 +140,10 @@ pub async fn create_tenant(
             "id: 1-64 of [A-Za-z0-9_-]; name: 1-128 bytes",
         ));
     }
-    state.gateway.create_tenant(&t.id, t.name.trim()).await?;
+    state
+        .gateway
+        .create_tenant(&caller.actor, &t.id, t.name.trim())
+        .await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -153,7 +157,7 @@ pub async fn create_account(
 ) -> Result<(StatusCode, Json<AccountView>), Problem> {
     let account = state
         .gateway
-        .create_account(&caller.scope, &body.value.tenant_id, &body.value.name)
+        .create_account(&caller.actor, &body.value.tenant_id, &body.value.name)
         .await?;
     Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
 }
@@ -169,7 +173,7 @@ pub async fn list_accounts(
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     let accounts = state
         .gateway
-        .accounts(&caller.scope, &q.tenant_id, q.after, limit)
+        .accounts(&caller.actor.scope, &q.tenant_id, q.after, limit)
         .await?;
     Ok(Json(AccountPage {
         next_after: next_after(&accounts, limit, |a| a.id.clone()),
@@ -185,7 +189,7 @@ pub async fn get_account(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, Problem> {
-    let account = state.gateway.account(&caller.scope, &id).await?;
+    let account = state.gateway.account(&caller.actor.scope, &id).await?;
     Ok(Json(AccountView::from(&account)))
 }
 
@@ -201,7 +205,7 @@ pub async fn list_entries(
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     let entries = state
         .gateway
-        .entries(&caller.scope, &id, q.after.unwrap_or(0), limit)
+        .entries(&caller.actor.scope, &id, q.after.unwrap_or(0), limit)
         .await?;
     Ok(Json(EntryPage {
         next_after: next_after(&entries, limit, |e| e.seq),

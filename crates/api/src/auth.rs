@@ -1,58 +1,279 @@
-//! Authentication for now: one administrator API key as a bearer token, compared in
-//! constant time. The zero-trust issue replaces it with scoped keys, OIDC and mTLS.
+//! The guard in front of every `/v1` endpoint: authenticate the bearer credential,
+//! authorize the endpoint's scope (deny by default), apply the credential's rate limit,
+//! and audit what must be audited — authentication failures, refusals, and mutating calls
+//! that fail (a mutating call that succeeds is audited by the domain, in its own
+//! transaction).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use access::{ApiKeys, ApiScope, Principal};
+use audit::{Entry, Origin, Outcome};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gateway::Scope;
-use subtle::ConstantTimeEq;
+use gateway::{Actor, Clock, IdSource};
+use store::Store;
 
-use crate::problem::Problem;
+use crate::edge::RequestId;
+use crate::problem::{Problem, ProblemCode};
+use crate::ratelimit::{Decision, RateLimitConfig, RateLimits};
 
-/// Who the request acts as, set by the middleware for handlers.
+/// The authenticated caller, for handlers.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub scope: Scope,
-    /// Idempotency keys are per caller.
+    pub principal: Principal,
+    /// Whose data the call may touch and what the audit trail records about it.
+    pub actor: Actor,
+    /// Idempotency keys are per tenant (so a retry after a key rotation still matches).
     pub tenant_key: String,
 }
 
-#[derive(Clone)]
-pub struct AdminKey(Arc<[u8]>);
+struct Inner {
+    keys: ApiKeys,
+    store: Store,
+    limits: RateLimits,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+}
 
-impl AdminKey {
-    pub fn new(secret: &str) -> Self {
-        Self(Arc::from(secret.as_bytes()))
+/// Authentication, authorization and rate limiting; cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+impl Auth {
+    pub fn new(
+        keys: ApiKeys,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        limits: &RateLimitConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                keys,
+                store,
+                limits: RateLimits::new(limits),
+                clock,
+                ids,
+            }),
+        }
+    }
+
+    pub fn keys(&self) -> &ApiKeys {
+        &self.inner.keys
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(crate) fn ids(&self) -> &Arc<dyn IdSource> {
+        &self.inner.ids
+    }
+
+    /// Appends a record outside any domain transaction (refusals, failures); a failure to
+    /// write it is logged, never hidden.
+    async fn record(&self, entry: Entry) {
+        let action = entry.action.clone();
+        if let Err(error) = self
+            .inner
+            .store
+            .write(move |sql| audit::append(sql, &entry))
+            .await
+        {
+            tracing::error!(%error, action, "audit record not written");
+        }
     }
 }
 
-pub async fn require_bearer(State(key): State<AdminKey>, mut req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let valid = presented.is_some_and(|token| bool::from(token.as_bytes().ct_eq(&key.0)));
-    if !valid {
-        let mut response = Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "a valid bearer credential is required",
+/// What an endpoint needs: a scope, and for a mutating endpoint the action its audit
+/// records name. `audit_success`: the guard also records success (for endpoints whose
+/// handler does not reach an audited domain operation, such as devnet control).
+#[derive(Debug, Clone, Copy)]
+pub struct Requirement {
+    pub scope: ApiScope,
+    pub action: Option<&'static str>,
+    pub audit_success: bool,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn retry_after(mut response: Response, wait: Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn rate_headers(response: &mut Response, limit: u32, remaining: u32, reset_secs: u64) {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("ratelimit-limit", u64::from(limit)),
+        ("ratelimit-remaining", u64::from(remaining)),
+        ("ratelimit-reset", reset_secs),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+}
+
+pub(crate) async fn guard(
+    State((auth, need)): State<(Auth, Requirement)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let source: Option<IpAddr> = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map_or_else(String::new, |r| r.0.clone());
+    let target = format!("{} {}", req.method(), req.uri().path());
+    let limits = &auth.inner.limits;
+    if let Some(wait) = source.and_then(|ip| limits.throttled(ip)) {
+        let problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_auth_failures",
+            "too many failed authentications from this address; retry later",
+        );
+        return retry_after(problem.into_response(), wait);
+    }
+    let origin = |actor_id: &str, subject: &str| Origin {
+        actor_id: actor_id.to_string(),
+        subject: subject.to_string(),
+        request_id: request_id.clone(),
+        source_ip: source.map(|ip| ip.to_string()),
+    };
+    let now_ms = auth.inner.clock.now_ms();
+    let entry =
+        |origin: Origin, tenant: Option<String>, action: &str, outcome, details: String| Entry {
+            at_ms: now_ms,
+            origin,
+            tenant_id: tenant,
+            action: action.to_string(),
+            target: Some(target.clone()),
+            outcome,
+            details: Some(details),
+        };
+    let verdict = match bearer(req.headers()) {
+        None => Ok(Err("missing_credential")),
+        Some(token) => auth
+            .inner
+            .keys
+            .authenticate(token, source)
+            .await
+            .map(|r| r.map_err(|why| why.as_str())),
+    };
+    let principal = match verdict {
+        Ok(Ok(principal)) => principal,
+        Ok(Err(why)) => {
+            if let Some(ip) = source {
+                limits.record_failure(ip);
+            }
+            let anonymous = origin("anonymous", "anonymous");
+            auth.record(entry(
+                anonymous,
+                None,
+                "auth.failure",
+                Outcome::Denied,
+                why.to_string(),
+            ))
+            .await;
+            let mut response = Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "a valid bearer credential is required",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        Err(error) => {
+            tracing::error!(%error, "credential lookup failed");
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "auth_unavailable",
+                "credentials cannot be checked now; retry",
+            )
+            .into_response();
+        }
+    };
+    let who = origin(&principal.credential_id, &principal.subject);
+    let tenant = principal.tenant_id.clone();
+    let action = need.action.unwrap_or("read");
+    if !principal.allows(need.scope) {
+        let details = format!("missing scope {}", need.scope.as_str());
+        auth.record(entry(who, tenant, action, Outcome::Denied, details.clone()))
+            .await;
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this credential lacks the scope {}", need.scope.as_str()),
         )
         .into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        return response;
     }
+    let (limit, remaining) = match limits.check(&principal.credential_id, &principal.rate_tier) {
+        Decision::Allowed { limit, remaining } => (limit, remaining),
+        Decision::Refused {
+            limit,
+            retry_after: wait,
+        } => {
+            let mut response = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "this credential's request rate is exceeded; retry after the given time",
+            )
+            .into_response();
+            rate_headers(&mut response, limit, 0, wait.as_secs().max(1));
+            return retry_after(response, wait);
+        }
+    };
     req.extensions_mut().insert(Caller {
-        scope: Scope::All,
-        tenant_key: "admin".to_string(),
+        actor: Actor {
+            scope: principal.tenant_scope(),
+            origin: who.clone(),
+        },
+        tenant_key: tenant.clone().unwrap_or_else(|| "platform".to_string()),
+        principal,
     });
-    next.run(req).await
+    let mut response = next.run(req).await;
+    rate_headers(&mut response, limit, remaining, 1);
+    if let Some(action) = need.action {
+        let status = response.status();
+        if status.is_client_error() || status.is_server_error() {
+            let code = response
+                .extensions()
+                .get::<ProblemCode>()
+                .map_or_else(|| status.as_u16().to_string(), |c| c.0.clone());
+            auth.record(entry(who, tenant, action, Outcome::Failed, code))
+                .await;
+        } else if need.audit_success {
+            auth.record(entry(
+                who,
+                tenant,
+                action,
+                Outcome::Success,
+                status.as_u16().to_string(),
+            ))
+            .await;
+        }
+    }
+    response
 }

@@ -35,7 +35,7 @@ pub async fn create_invoice(
     let invoice = state
         .gateway
         .create_invoice(
-            &caller.scope,
+            &caller.actor,
             NewInvoice {
                 account_id: req.account_id,
                 amount_msat: req.amount_msat,
@@ -56,7 +56,11 @@ pub async fn get_invoice(
     Path(id): Path<String>,
 ) -> Result<Json<InvoiceView>, Problem> {
     Ok(Json(
-        state.gateway.invoice(&caller.scope, &id).await?.view(),
+        state
+            .gateway
+            .invoice(&caller.actor.scope, &id)
+            .await?
+            .view(),
     ))
 }
 
@@ -71,7 +75,7 @@ pub async fn cancel_invoice(
     Ok(Json(
         state
             .gateway
-            .cancel_invoice(&caller.scope, &id)
+            .cancel_invoice(&caller.actor, &id)
             .await?
             .view(),
     ))

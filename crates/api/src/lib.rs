@@ -3,20 +3,25 @@
 //! bodies and request time, OpenAPI 3.1 generated from the handlers at `/v1/openapi.json`.
 
 mod accounts;
+mod apikeys;
+mod audit_log;
 mod auth;
 mod books;
+mod edge;
 mod extract;
 mod invoices;
 mod nodes;
 mod payments;
 mod problem;
+mod ratelimit;
 mod webhooks;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use access::ApiScope;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use gateway::Gateway;
@@ -24,9 +29,11 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
-pub use crate::auth::AdminKey;
+pub use crate::auth::{Auth, Caller, Requirement};
+pub use crate::edge::RequestId;
 pub use crate::extract::JsonBody;
 pub use crate::problem::Problem;
+pub use crate::ratelimit::{RateLimitConfig, RateTier};
 
 /// Largest request body: a payment request with a long invoice fits many times over.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -37,6 +44,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ApiState {
     pub gateway: Gateway,
     pub webhooks: ::webhooks::Webhooks,
+    pub auth: Auth,
 }
 
 #[derive(OpenApi)]
@@ -48,6 +56,12 @@ pub struct ApiState {
         accounts::list_accounts,
         accounts::get_account,
         accounts::list_entries,
+        apikeys::create_apikey,
+        apikeys::list_apikeys,
+        apikeys::get_apikey,
+        apikeys::rotate_apikey,
+        apikeys::revoke_apikey,
+        audit_log::list_audit,
         invoices::create_invoice,
         invoices::get_invoice,
         invoices::cancel_invoice,
@@ -93,49 +107,146 @@ async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-/// The API's routes; everything under `/v1` but the OpenAPI document needs the bearer
-/// credential.
-pub fn router(state: ApiState, admin_key: AdminKey) -> Router {
+/// An endpoint behind the guard: it needs `scope`; a mutating one names its audit
+/// `action`.
+fn guarded(
+    auth: &Auth,
+    scope: ApiScope,
+    action: Option<&'static str>,
+    route: MethodRouter<ApiState>,
+) -> MethodRouter<ApiState> {
+    let need = Requirement {
+        scope,
+        action,
+        audit_success: false,
+    };
+    route.route_layer(axum::middleware::from_fn_with_state(
+        (auth.clone(), need),
+        auth::guard,
+    ))
+}
+
+/// The API's routes. Every `/v1` endpoint but the OpenAPI document is guarded and
+/// declares the scope it needs; anything undeclared does not exist (404).
+pub fn router(state: ApiState) -> Router {
+    use ApiScope::*;
+    let auth = state.auth.clone();
+    let g = |scope, action, route| guarded(&auth, scope, action, route);
     let v1 = Router::new()
-        .route("/v1/tenants", post(accounts::create_tenant))
+        .route(
+            "/v1/tenants",
+            g(Admin, Some("tenant.create"), post(accounts::create_tenant)),
+        )
         .route(
             "/v1/accounts",
-            post(accounts::create_account).get(accounts::list_accounts),
+            g(
+                AccountsWrite,
+                Some("account.create"),
+                post(accounts::create_account),
+            )
+            .merge(g(AccountsRead, None, get(accounts::list_accounts))),
         )
-        .route("/v1/accounts/{id}", get(accounts::get_account))
-        .route("/v1/accounts/{id}/entries", get(accounts::list_entries))
-        .route("/v1/invoices", post(invoices::create_invoice))
-        .route("/v1/invoices/{id}", get(invoices::get_invoice))
-        .route("/v1/invoices/{id}/cancel", post(invoices::cancel_invoice))
-        .route("/v1/payments", post(payments::create_payment))
-        .route("/v1/payments/{id}", get(payments::get_payment))
+        .route(
+            "/v1/accounts/{id}",
+            g(AccountsRead, None, get(accounts::get_account)),
+        )
+        .route(
+            "/v1/accounts/{id}/entries",
+            g(AccountsRead, None, get(accounts::list_entries)),
+        )
+        .route(
+            "/v1/invoices",
+            g(
+                InvoicesWrite,
+                Some("invoice.create"),
+                post(invoices::create_invoice),
+            ),
+        )
+        .route(
+            "/v1/invoices/{id}",
+            g(InvoicesRead, None, get(invoices::get_invoice)),
+        )
+        .route(
+            "/v1/invoices/{id}/cancel",
+            g(
+                InvoicesWrite,
+                Some("invoice.cancel"),
+                post(invoices::cancel_invoice),
+            ),
+        )
+        .route(
+            "/v1/payments",
+            g(
+                PaymentsWrite,
+                Some("payment.create"),
+                post(payments::create_payment),
+            ),
+        )
+        .route(
+            "/v1/payments/{id}",
+            g(PaymentsRead, None, get(payments::get_payment)),
+        )
         .route(
             "/v1/webhooks",
-            post(webhooks::create_webhook).get(webhooks::list_webhooks),
+            g(
+                WebhooksWrite,
+                Some("webhook.create"),
+                post(webhooks::create_webhook),
+            )
+            .merge(g(WebhooksRead, None, get(webhooks::list_webhooks))),
         )
         .route(
             "/v1/webhooks/{id}",
-            get(webhooks::get_webhook).delete(webhooks::disable_webhook),
+            g(WebhooksRead, None, get(webhooks::get_webhook)).merge(g(
+                WebhooksWrite,
+                Some("webhook.disable"),
+                axum::routing::delete(webhooks::disable_webhook),
+            )),
         )
         .route(
             "/v1/webhooks/{id}/rotate-secret",
-            post(webhooks::rotate_secret),
+            g(
+                WebhooksWrite,
+                Some("webhook.rotate_secret"),
+                post(webhooks::rotate_secret),
+            ),
         )
         .route(
             "/v1/webhooks/{id}/deliveries",
-            get(webhooks::list_deliveries),
+            g(WebhooksRead, None, get(webhooks::list_deliveries)),
         )
         .route(
             "/v1/webhooks/{id}/deliveries/{delivery_id}",
-            get(webhooks::get_delivery),
+            g(WebhooksRead, None, get(webhooks::get_delivery)),
         )
         .route(
             "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
-            post(webhooks::redeliver),
+            g(
+                WebhooksWrite,
+                Some("webhook.redeliver"),
+                post(webhooks::redeliver),
+            ),
         )
-        .route("/v1/nodes", get(nodes::list_nodes))
-        .route("/v1/ledger/check", get(books::check));
-    let v1 = authenticated(v1, admin_key);
+        .route(
+            "/v1/apikeys",
+            g(Admin, Some("apikey.create"), post(apikeys::create_apikey)).merge(g(
+                Admin,
+                None,
+                get(apikeys::list_apikeys),
+            )),
+        )
+        .route("/v1/apikeys/{id}", g(Admin, None, get(apikeys::get_apikey)))
+        .route(
+            "/v1/apikeys/{id}/rotate",
+            g(Admin, Some("apikey.rotate"), post(apikeys::rotate_apikey)),
+        )
+        .route(
+            "/v1/apikeys/{id}/revoke",
+            g(Admin, Some("apikey.revoke"), post(apikeys::revoke_apikey)),
+        )
+        .route("/v1/audit", g(AuditRead, None, get(audit_log::list_audit)))
+        .route("/v1/nodes", g(NodesRead, None, get(nodes::list_nodes)))
+        .route("/v1/ledger/check", g(LedgerRead, None, get(books::check)));
     Router::new()
         .merge(v1)
         .route("/v1/openapi.json", get(openapi))
@@ -147,18 +258,26 @@ pub fn router(state: ApiState, admin_key: AdminKey) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
+        .layer(axum::middleware::from_fn_with_state(auth, edge::edge))
         .with_state(state)
 }
 
-/// Requires the bearer credential on every route of `router` (for routes defined outside
-/// this crate, such as the demo's devnet control).
-pub fn authenticated<S: Clone + Send + Sync + 'static>(
+/// Puts every route of `router` (defined outside this crate, such as the demo's devnet
+/// control) behind the guard with `need`; the guard audits their outcomes.
+pub fn guard_all<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
-    admin_key: AdminKey,
+    auth: &Auth,
+    scope: ApiScope,
+    action: &'static str,
 ) -> Router<S> {
+    let need = Requirement {
+        scope,
+        action: Some(action),
+        audit_success: true,
+    };
     router.route_layer(axum::middleware::from_fn_with_state(
-        admin_key,
-        auth::require_bearer,
+        (auth.clone(), need),
+        auth::guard,
     ))
 }
 

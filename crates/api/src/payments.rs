@@ -76,7 +76,7 @@ pub async fn create_payment(
     let accepted = state
         .gateway
         .create_payment(
-            &caller.scope,
+            &caller.actor,
             NewPayment {
                 account_id: req.account_id,
                 bolt11: req.bolt11,
@@ -104,6 +104,10 @@ pub async fn get_payment(
     Path(id): Path<String>,
 ) -> Result<Json<PaymentView>, Problem> {
     Ok(Json(
-        state.gateway.payment(&caller.scope, &id).await?.view(),
+        state
+            .gateway
+            .payment(&caller.actor.scope, &id)
+            .await?
+            .view(),
     ))
 }

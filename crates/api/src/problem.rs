@@ -1,5 +1,7 @@
 //! RFC 9457 problem details: every error the API returns, with a stable machine `code`.
 
+use access::AccessError;
+use audit::AuditError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gateway::GatewayError;
@@ -30,16 +32,22 @@ impl Problem {
     }
 }
 
+/// The problem code, attached to the response for the audit of failed calls.
+#[derive(Debug, Clone)]
+pub(crate) struct ProblemCode(pub String);
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        response.extensions_mut().insert(ProblemCode(self.code));
+        response
     }
 }
 
@@ -63,6 +71,7 @@ impl From<GatewayError> for Problem {
                 StatusCode::NOT_FOUND
             }
             E::InvoiceNotOpen { .. } => StatusCode::CONFLICT,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -86,6 +95,30 @@ impl From<WebhookError> for Problem {
             E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Problem::from_error(status, e.code(), &e)
+    }
+}
+
+impl From<AccessError> for Problem {
+    fn from(e: AccessError) -> Self {
+        use AccessError as E;
+        let (status, code) = match &e {
+            E::InvalidInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            E::UnknownTenant => (StatusCode::UNPROCESSABLE_ENTITY, "tenant_not_found"),
+            E::NotFound => (StatusCode::NOT_FOUND, "apikey_not_found"),
+            E::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            E::Conflict(_) => (StatusCode::CONFLICT, "apikey_not_active"),
+            E::Store(store::StoreError::Overloaded) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+            }
+            E::Store(_) | E::Pepper(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        };
+        Problem::from_error(status, code, &e)
+    }
+}
+
+impl From<AuditError> for Problem {
+    fn from(e: AuditError) -> Self {
+        Problem::from_error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", &e)
     }
 }
 

@@ -178,7 +178,7 @@ pub async fn create_webhook(
     let created = state
         .webhooks
         .create_subscription(
-            &caller.scope,
+            &caller.actor,
             NewSubscription {
                 tenant_id: req.tenant_id,
                 url: req.url,
@@ -206,7 +206,7 @@ pub async fn list_webhooks(
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     let page = state
         .webhooks
-        .subscriptions(&caller.scope, &q.tenant_id, q.after, limit)
+        .subscriptions(&caller.actor.scope, &q.tenant_id, q.after, limit)
         .await?;
     Ok(Json(WebhookPage {
         next_after: next_after(&page, limit, |s| s.id.clone()),
@@ -222,7 +222,10 @@ pub async fn get_webhook(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, Problem> {
-    let subscription = state.webhooks.subscription(&caller.scope, &id).await?;
+    let subscription = state
+        .webhooks
+        .subscription(&caller.actor.scope, &id)
+        .await?;
     Ok(Json(WebhookView::from(&subscription)))
 }
 
@@ -237,7 +240,7 @@ pub async fn rotate_secret(
 ) -> Result<Json<CreatedWebhook>, Problem> {
     let rotated = state
         .webhooks
-        .rotate_secret(&caller.scope, &id, body.value.overlap_secs)
+        .rotate_secret(&caller.actor, &id, body.value.overlap_secs)
         .await?;
     Ok(Json(CreatedWebhook {
         webhook: WebhookView::from(&rotated.subscription),
@@ -255,7 +258,7 @@ pub async fn disable_webhook(
 ) -> Result<Json<WebhookView>, Problem> {
     let subscription = state
         .webhooks
-        .disable_subscription(&caller.scope, &id)
+        .disable_subscription(&caller.actor, &id)
         .await?;
     Ok(Json(WebhookView::from(&subscription)))
 }
@@ -285,7 +288,7 @@ pub async fn list_deliveries(
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     let page = state
         .webhooks
-        .deliveries(&caller.scope, &id, wanted, q.after, limit)
+        .deliveries(&caller.actor.scope, &id, wanted, q.after, limit)
         .await?;
     Ok(Json(DeliveryPage {
         next_after: next_after(&page, limit, |d| d.id.clone()),
@@ -303,7 +306,7 @@ pub async fn get_delivery(
 ) -> Result<Json<DeliveryDetailView>, Problem> {
     let detail = state
         .webhooks
-        .delivery(&caller.scope, &id, &delivery_id)
+        .delivery(&caller.actor.scope, &id, &delivery_id)
         .await?;
     Ok(Json(DeliveryDetailView::from(&detail)))
 }
@@ -318,7 +321,7 @@ pub async fn redeliver(
 ) -> Result<(StatusCode, Json<DeliveryView>), Problem> {
     let delivery = state
         .webhooks
-        .redeliver(&caller.scope, &id, &delivery_id)
+        .redeliver(&caller.actor, &id, &delivery_id)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(DeliveryView::from(&delivery))))
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::{AdminKey, ApiState};
+use api::ApiState;
 use gateway::{Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
 use lightning_lab::{Lab, LabConfig};
 use node_pool::{LightningNode, NodePool};
@@ -16,14 +16,15 @@ use store::testing::TestStore;
 use webhooks::testing::Receiver;
 use webhooks::{DispatcherHandle, HttpTransport, WebhookConfig, Webhooks};
 
-store::on_both_stores!(the_api_moves_money_and_answers_bad_input_with_problems);
+mod common;
 
-const KEY: &str = "test-admin-key-0123456789";
+store::on_both_stores!(the_api_moves_money_and_answers_bad_input_with_problems);
 
 struct Server {
     _dir: tempfile::TempDir,
     lab: Lab,
     base: String,
+    key: String,
     http: Client,
     stop: tokio::sync::oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -56,6 +57,7 @@ async fn server(store: store::Store) -> Server {
         config,
     );
     let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
+    let store_for_auth = store.clone();
     let gateway = Gateway::new(
         store,
         pool,
@@ -65,19 +67,22 @@ async fn server(store: store::Store) -> Server {
     );
     gateway.start().await.expect("start");
     sink.attach(&gateway);
-    let app = api::router(ApiState { gateway, webhooks }, AdminKey::new(KEY));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(api::serve(listener, app, async {
-        let _ = stopped.await;
-    }));
+    let (auth, key) = common::admin_auth(&store_for_auth, &api::RateLimitConfig::default()).await;
+    let app = api::router(ApiState {
+        gateway,
+        webhooks,
+        auth,
+    });
+    let common::Serving {
+        base,
+        stop,
+        serving,
+    } = common::serve(app).await;
     Server {
         _dir: dir,
         lab,
         base,
+        key,
         http: Client::new(),
         stop,
         serving,
@@ -102,7 +107,7 @@ impl Server {
                 method.parse().expect("method"),
                 format!("{}{path}", self.base),
             )
-            .bearer_auth(KEY);
+            .bearer_auth(&self.key);
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")
@@ -269,7 +274,7 @@ async fn the_api_moves_money_and_answers_bad_input_with_problems(t: TestStore) {
     let post_keyed = |body: String, key: &'static str| {
         s.http
             .post(format!("{}/v1/payments", s.base))
-            .bearer_auth(KEY)
+            .bearer_auth(&s.key)
             .header("content-type", "application/json")
             .header("idempotency-key", key)
             .body(body)
@@ -422,7 +427,7 @@ async fn the_api_moves_money_and_answers_bad_input_with_problems(t: TestStore) {
     let raw = |body: &'static str, content_type: &'static str| {
         s.http
             .post(format!("{}/v1/payments", s.base))
-            .bearer_auth(KEY)
+            .bearer_auth(&s.key)
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -441,7 +446,7 @@ async fn the_api_moves_money_and_answers_bad_input_with_problems(t: TestStore) {
         (
             s.http
                 .post(format!("{}/v1/payments", s.base))
-                .bearer_auth(KEY)
+                .bearer_auth(&s.key)
                 .header("content-type", "application/json")
                 .body(format!("{{\"account_id\":\"{}\"}}", "x".repeat(100_000)))
                 .send()

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gateway::{Gateway, GatewaySink, Scope};
+use gateway::{Actor, Gateway, GatewaySink, Scope};
 use lightning_lab::{Lab, LabConfig, MAX_CHANNEL_SAT};
 use node_pool::{LightningNode, NodePool};
 
@@ -61,14 +61,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let store_path = data_dir.join("fulgur.db");
     let store = gateway_up::open_store(&format!("sqlite://{}", store_path.display())).await?;
-    let key_path = data_dir.join("admin.key");
-    let key = gateway_up::admin_key(&key_path)?;
+    let files = gateway_up::AccessFiles::in_dir(&data_dir);
+    let key_path = files.admin_key.clone();
     let running = gateway_up::start(
         store,
         pool,
         &sink,
         args.listen,
-        &key,
+        &files,
         // Demo receivers listen on localhost without TLS.
         webhooks::WebhookConfig {
             allow_http: true,
@@ -103,7 +103,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 async fn demo_accounts(gateway: &Gateway) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     for (tenant, tenant_name, name) in ACCOUNTS {
-        gateway.create_tenant(tenant, tenant_name).await?;
+        gateway
+            .create_tenant(&Actor::system("demo"), tenant, tenant_name)
+            .await?;
         let existing = gateway
             .accounts(&Scope::All, tenant, None, 500)
             .await?
@@ -111,7 +113,11 @@ async fn demo_accounts(gateway: &Gateway) -> anyhow::Result<Vec<String>> {
             .find(|a| a.name == name);
         let account = match existing {
             Some(account) => account,
-            None => gateway.create_account(&Scope::All, tenant, name).await?,
+            None => {
+                gateway
+                    .create_account(&Actor::system("demo"), tenant, name)
+                    .await?
+            }
         };
         ids.push(account.id);
     }

@@ -5,12 +5,14 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use access::{ApiKeys, NewApiKey, Pepper};
 use anyhow::Context;
-use gateway::{Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
+use audit::{CheckpointSigner, Ed25519Signer};
+use gateway::{Actor, Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
 use node_pool::NodePool;
 use store::{Store, StoreConfig};
 use tokio::sync::oneshot;
@@ -19,6 +21,8 @@ use webhooks::{DispatcherHandle, HttpTransport, WebhookConfig, Webhooks};
 
 /// How often open invoices past their expiry are closed.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(5);
+/// How often the audit chain's head is signed (when it moved).
+const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 pub struct Running {
     pub gateway: Gateway,
@@ -27,6 +31,8 @@ pub struct Running {
     serving: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
     dispatcher: DispatcherHandle,
+    checkpointer: JoinHandle<()>,
+    audit: (Store, Arc<dyn CheckpointSigner>),
 }
 
 impl Running {
@@ -36,6 +42,9 @@ impl Running {
         let _ = self.stop.send(());
         self.serving.await.context("API task")??;
         self.dispatcher.stop().await;
+        self.checkpointer.abort();
+        let (store, signer) = self.audit;
+        audit::checkpoint(&store, signer, now_ms()).await?;
         Ok(())
     }
 }
@@ -57,18 +66,53 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The administrator key in `path`, created (256 random bits, mode 0600) if absent.
-pub fn admin_key(path: &Path) -> anyhow::Result<String> {
-    if let Ok(existing) = std::fs::read_to_string(path) {
-        let key = existing.trim().to_string();
-        anyhow::ensure!(key.len() >= 32, "{} holds no usable key", path.display());
-        return Ok(key);
+/// Where access control keeps its secrets: the bootstrap administrator key (written once,
+/// mode 0600), the pepper API keys are hashed under, and the audit checkpoint signing key.
+#[derive(Debug, Clone)]
+pub struct AccessFiles {
+    pub admin_key: PathBuf,
+    pub pepper: PathBuf,
+    pub audit_signing_key: PathBuf,
+}
+
+impl AccessFiles {
+    /// The files' usual names in `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            admin_key: dir.join("admin.key"),
+            pepper: dir.join("api-key.pepper"),
+            audit_signing_key: dir.join("audit-signing.key"),
+        }
     }
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("randomness: {e}"))?;
-    let key: String = std::iter::once("fgk_".to_string())
-        .chain(secret.iter().map(|b| format!("{b:02x}")))
-        .collect();
+}
+
+/// The administrator key in `path`, checked against the store; when the file does not
+/// exist, a platform admin key is issued and written there (mode 0600).
+async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path) -> anyhow::Result<()> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let accepted = keys.authenticate(existing.trim(), None).await?;
+        anyhow::ensure!(
+            accepted.is_ok_and(|p| p.allows(access::ApiScope::Admin)),
+            "{} holds no admin key this store accepts (revoked, expired, or from another \
+             store); remove the file to issue a new one",
+            path.display()
+        );
+        return Ok(());
+    }
+    let (info, secret) = keys
+        .create(
+            &Actor::system("bootstrap"),
+            NewApiKey {
+                tenant_id: None,
+                name: "bootstrap admin".to_string(),
+                roles: vec![access::Role::Admin],
+                scopes: vec![],
+                ip_allowlist: vec![],
+                expires_at_ms: None,
+                rate_tier: "standard".to_string(),
+            },
+        )
+        .await?;
     let mut file = {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
@@ -78,9 +122,22 @@ pub fn admin_key(path: &Path) -> anyhow::Result<String> {
             .open(path)
             .with_context(|| format!("create {}", path.display()))?
     };
-    writeln!(file, "{key}")?;
+    writeln!(file, "{}", secret.expose())?;
     file.sync_all()?;
-    Ok(key)
+    tracing::info!(key = %info.id, file = %path.display(), "bootstrap admin key issued");
+    Ok(())
+}
+
+/// Signs the audit chain's head now and then, and once more on the way out.
+fn spawn_checkpointer(store: Store, signer: Arc<dyn CheckpointSigner>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(AUDIT_CHECKPOINT_INTERVAL).await;
+            if let Err(error) = audit::checkpoint(&store, Arc::clone(&signer), now_ms()).await {
+                tracing::warn!(%error, "audit checkpoint failed");
+            }
+        }
+    })
 }
 
 /// Starts the gateway over `pool` and serves the API (plus `extra` routes, behind the
@@ -90,27 +147,43 @@ pub async fn start(
     pool: Arc<NodePool>,
     sink: &GatewaySink,
     listen: SocketAddr,
-    admin_key: &str,
+    files: &AccessFiles,
     webhook_config: WebhookConfig,
     extra: Option<axum::Router>,
 ) -> anyhow::Result<Running> {
     let (clock, ids) = (Arc::new(SystemClock), Arc::new(RandomIds));
+    let pepper = Pepper::load_or_create(&files.pepper)?;
+    let signer: Arc<dyn CheckpointSigner> =
+        Arc::new(Ed25519Signer::load_or_create(&files.audit_signing_key)?);
+    let keys = ApiKeys::new(store.clone(), pepper, clock.clone(), ids.clone());
+    bootstrap_admin_key(&keys, &files.admin_key).await?;
+    let auth = api::Auth::new(
+        keys,
+        store.clone(),
+        clock.clone(),
+        ids.clone(),
+        &api::RateLimitConfig::default(),
+    );
+    let checkpointer = spawn_checkpointer(store.clone(), Arc::clone(&signer));
     let webhooks = Webhooks::new(store.clone(), clock.clone(), ids.clone(), webhook_config);
     let transport = HttpTransport::new(webhooks.config())
         .map_err(|e| anyhow::anyhow!("webhook HTTP client: {e}"))?;
+    let store_for_audit = store.clone();
     let gateway = Gateway::new(store, pool, clock, ids, GatewayConfig::default());
     gateway.start().await.context("gateway start")?;
     sink.attach(&gateway);
-    let key = api::AdminKey::new(admin_key);
-    let mut app = api::router(
-        api::ApiState {
-            gateway: gateway.clone(),
-            webhooks: webhooks.clone(),
-        },
-        key.clone(),
-    );
+    let mut app = api::router(api::ApiState {
+        gateway: gateway.clone(),
+        webhooks: webhooks.clone(),
+        auth: auth.clone(),
+    });
     if let Some(extra) = extra {
-        app = app.merge(api::authenticated(extra, key));
+        app = app.merge(api::guard_all(
+            extra,
+            &auth,
+            access::ApiScope::Admin,
+            "devnet.control",
+        ));
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -137,5 +210,7 @@ pub async fn start(
         serving,
         sweeper,
         dispatcher,
+        checkpointer,
+        audit: (store_for_audit, signer),
     })
 }

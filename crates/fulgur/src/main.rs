@@ -1,5 +1,7 @@
 //! `fulgur`: the one binary. Subcommands grow with each capability.
 
+mod apikey_cmd;
+mod audit_cmd;
 mod bench;
 mod demo;
 mod devnet_control;
@@ -35,6 +37,16 @@ enum Command {
         /// `sqlite://PATH` or `postgres://...`.
         #[arg(long, env = "FULGUR_STORE__URL")]
         store_url: String,
+    },
+    /// API keys on the store: create, list, rotate, revoke.
+    Apikey {
+        #[command(subcommand)]
+        which: apikey_cmd::Which,
+    },
+    /// The audit trail: verify the chain, export it as JSON lines.
+    Audit {
+        #[command(subcommand)]
+        which: audit_cmd::Which,
     },
     /// Ledger operations.
     Ledger {
@@ -104,14 +116,16 @@ fn main() -> ExitCode {
             Command::Serve { config } => serve::run(&config).await,
             Command::Migrate { store_url } => migrate(&store_url).await,
             Command::Ledger { which } => ledger_cmd::run(which).await,
+            Command::Apikey { which } => apikey_cmd::run(which).await,
+            Command::Audit { which } => audit_cmd::run(which).await,
             Command::Devnet(args) => run_devnet(args).await,
             Command::Bench { which } => bench::run(which).await,
         }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        // Bad configuration is the caller's to fix: one line, exit 2, as bad arguments.
-        Err(e) if e.downcast_ref::<serve::BadConfig>().is_some() => {
+        // Bad configuration or input is the caller's to fix: one line, exit 2.
+        Err(e) if e.downcast_ref::<crate::BadInput>().is_some() => {
             eprintln!(
                 "error: {}",
                 e.to_string().lines().next().unwrap_or_default()
@@ -166,6 +180,19 @@ async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {
     println!("devnet: stopped at height {}", devnet.height());
     Ok(())
 }
+
+/// Input the caller must fix (bad config, bad arguments the parser cannot see): the CLI
+/// reports it on one line with exit code 2.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.
 pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {

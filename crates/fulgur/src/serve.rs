@@ -14,7 +14,7 @@ use gateway::GatewaySink;
 use node_pool::{ChainSource, LdkNode, LightningNode, Network, NodeConfig, NodePool, SinkHandle};
 use serde::Deserialize;
 
-use crate::gateway_up;
+use crate::{gateway_up, BadInput};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,8 +69,15 @@ impl WebhookSection {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    /// File holding the administrator API key; created (mode 0600) if absent.
+    /// File holding the bootstrap administrator API key; issued and written (mode 0600)
+    /// if absent.
     pub admin_key_file: PathBuf,
+    /// The secret API keys are hashed under (64 hex characters); every replica needs the
+    /// same file. Created if absent.
+    pub pepper_file: PathBuf,
+    /// The Ed25519 seed that signs audit checkpoints; created if absent. Verify with
+    /// `fulgur audit verify --signing-key-file`.
+    pub audit_signing_key_file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,28 +153,16 @@ impl Config {
     }
 }
 
-/// A config error: the CLI reports it on one line with exit code 2.
-#[derive(Debug)]
-pub struct BadConfig(pub String);
-
-impl std::fmt::Display for BadConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadConfig {}
-
 pub async fn run(path: &Path) -> anyhow::Result<()> {
-    let config = Config::load(path).map_err(|e| BadConfig(e.to_string()))?;
-    let network = config.network().map_err(|e| BadConfig(e.to_string()))?;
+    let config = Config::load(path).map_err(|e| BadInput(e.to_string()))?;
+    let network = config.network().map_err(|e| BadInput(e.to_string()))?;
     let webhook_config = config
         .webhooks
         .config()
-        .map_err(|e| BadConfig(e.to_string()))?;
+        .map_err(|e| BadInput(e.to_string()))?;
     anyhow::ensure!(
         !config.lightning.nodes.is_empty(),
-        BadConfig("lightning.nodes lists no node".into())
+        BadInput("lightning.nodes lists no node".into())
     );
     let store = if config.store.auto_migrate {
         gateway_up::open_store(&config.store.url).await?
@@ -208,13 +203,17 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         let started: Arc<dyn LightningNode> = Arc::new(started);
         pool.add(started)?;
     }
-    let key = gateway_up::admin_key(&config.server.admin_key_file)?;
+    let files = gateway_up::AccessFiles {
+        admin_key: config.server.admin_key_file.clone(),
+        pepper: config.server.pepper_file.clone(),
+        audit_signing_key: config.server.audit_signing_key_file.clone(),
+    };
     let running = gateway_up::start(
         store,
         Arc::clone(&pool),
         &sink,
         config.server.listen,
-        &key,
+        &files,
         webhook_config,
         None,
     )

@@ -209,6 +209,8 @@ fn serve_runs_from_a_config_file_with_env_overrides() {
 [server]
 listen = "127.0.0.1:1"
 admin_key_file = "{dir}/admin.key"
+pepper_file = "{dir}/api-key.pepper"
+audit_signing_key_file = "{dir}/audit-signing.key"
 
 [store]
 url = "sqlite://{dir}/fulgur.db"

@@ -2,29 +2,48 @@
 
 use ledger::{Account, AccountKind, Entry, NewAccount};
 
-use crate::{Gateway, GatewayError, Scope};
+use crate::{Actor, Gateway, GatewayError, Scope};
 
 /// Most rows one page returns.
 pub const MAX_PAGE: u32 = 500;
 
 impl Gateway {
-    pub async fn create_tenant(&self, id: &str, name: &str) -> Result<(), GatewayError> {
-        let (id, name, now) = (id.to_string(), name.to_string(), self.now_ms());
+    /// A new tenant (business unit); platform credentials only.
+    pub async fn create_tenant(
+        &self,
+        actor: &Actor,
+        id: &str,
+        name: &str,
+    ) -> Result<(), GatewayError> {
+        if actor.scope != Scope::All {
+            return Err(GatewayError::Forbidden(
+                "only a platform credential creates tenants".into(),
+            ));
+        }
+        let (id, name, now, actor) = (
+            id.to_string(),
+            name.to_string(),
+            self.now_ms(),
+            actor.clone(),
+        );
         self.inner
             .store
-            .write(move |sql| ledger::create_tenant(sql, &id, &name, now))
-            .await?;
-        Ok(())
+            .write(move |sql| {
+                ledger::create_tenant(sql, &id, &name, now)?;
+                actor.audit(sql, now, Some(&id), "tenant.create", &id, None)?;
+                Ok::<_, GatewayError>(())
+            })
+            .await
     }
 
     /// A new customer account for `tenant_id` (which the scope must allow).
     pub async fn create_account(
         &self,
-        scope: &Scope,
+        actor: &Actor,
         tenant_id: &str,
         name: &str,
     ) -> Result<Account, GatewayError> {
-        if !scope.allows(tenant_id) || tenant_id == crate::SYSTEM_TENANT {
+        if !actor.scope.allows(tenant_id) || tenant_id == crate::SYSTEM_TENANT {
             return Err(GatewayError::InvalidField {
                 field: "tenant_id",
                 reason: format!("no tenant {tenant_id} you may use"),
@@ -43,11 +62,12 @@ impl Gateway {
             name.to_string(),
             self.now_ms(),
         );
+        let actor = actor.clone();
         let account = self
             .inner
             .store
             .write(move |sql| {
-                ledger::create_account(
+                let account = ledger::create_account(
                     sql,
                     &NewAccount {
                         id: &id,
@@ -57,7 +77,9 @@ impl Gateway {
                         allow_negative: false,
                     },
                     now,
-                )
+                )?;
+                actor.audit(sql, now, Some(&tenant), "account.create", &id, None)?;
+                Ok(account)
             })
             .await
             .map_err(|e| match e {

@@ -45,6 +45,8 @@ pub enum GatewayError {
     Rejected(String),
     #[error("invoice {id} is {status}: only an open invoice can be canceled")]
     InvoiceNotOpen { id: String, status: String },
+    #[error("{0}")]
+    Forbidden(String),
     #[error("lightning node: {0}")]
     Node(NodeError),
     #[error("ledger: {0}")]
@@ -73,6 +75,7 @@ impl GatewayError {
             GatewayError::IdempotencyMismatch => "idempotency_key_reused",
             GatewayError::Rejected(_) => "payment_rejected",
             GatewayError::InvoiceNotOpen { .. } => "invoice_not_open",
+            GatewayError::Forbidden(_) => "forbidden",
             GatewayError::Node(_) => "node_error",
             GatewayError::Ledger(_) => "ledger_error",
             GatewayError::Store(StoreError::Overloaded) => "overloaded",

@@ -6,7 +6,7 @@ use store::{Sql, Value};
 
 use crate::records::{InvoiceRecord, InvoiceStatus};
 use crate::system::{node_account, UNATTRIBUTED_ACCOUNT};
-use crate::{outbox, Gateway, GatewayError, Scope};
+use crate::{outbox, Actor, Gateway, GatewayError, Scope};
 
 /// Most invoices one expiry sweep closes.
 const EXPIRY_BATCH: u32 = 500;
@@ -97,7 +97,7 @@ pub(crate) fn mark_paid(
 impl Gateway {
     pub async fn create_invoice(
         &self,
-        scope: &Scope,
+        actor: &Actor,
         new: NewInvoice,
     ) -> Result<InvoiceRecord, GatewayError> {
         let config = &self.inner.config;
@@ -122,7 +122,7 @@ impl Gateway {
                 reason: format!("must be between 1 and {}", config.max_invoice_expiry_secs),
             });
         }
-        let account = self.customer_account(scope, &new.account_id).await?;
+        let account = self.customer_account(&actor.scope, &new.account_id).await?;
         let node = self
             .inner
             .pool
@@ -160,6 +160,7 @@ impl Gateway {
         };
         let event_id = self.new_id("evt");
         let stored = record.clone();
+        let actor = actor.clone();
         self.inner
             .store
             .write(move |sql| -> Result<(), GatewayError> {
@@ -181,7 +182,9 @@ impl Gateway {
                         Value::Int(r.created_at_ms),
                     ],
                 )?;
-                outbox::emit(sql, &event_id, &r.tenant_id, "invoice.created", r.to_json(), now)
+                outbox::emit(sql, &event_id, &r.tenant_id, "invoice.created", r.to_json(), now)?;
+                actor.audit(sql, now, Some(&r.tenant_id), "invoice.create", &r.id, None)?;
+                Ok(())
             })
             .await?;
         Ok(record)
@@ -204,11 +207,11 @@ impl Gateway {
     /// paid anyway, the money is still credited and the invoice shows paid.
     pub async fn cancel_invoice(
         &self,
-        scope: &Scope,
+        actor: &Actor,
         id: &str,
     ) -> Result<InvoiceRecord, GatewayError> {
-        let invoice = self.invoice(scope, id).await?;
-        let (now, event_id) = (self.now_ms(), self.new_id("evt"));
+        let invoice = self.invoice(&actor.scope, id).await?;
+        let (now, event_id, actor) = (self.now_ms(), self.new_id("evt"), actor.clone());
         let id = invoice.id.clone();
         self.inner
             .store
@@ -238,6 +241,8 @@ impl Gateway {
                     canceled.to_json(),
                     now,
                 )?;
+                let tenant = Some(canceled.tenant_id.as_str());
+                actor.audit(sql, now, tenant, "invoice.cancel", &canceled.id, None)?;
                 Ok(canceled)
             })
             .await

@@ -9,6 +9,7 @@
 //! to one of our own open invoices settles inside the ledger without Lightning.
 
 mod accounts;
+mod actor;
 mod books;
 mod env;
 mod error;
@@ -26,6 +27,7 @@ use node_pool::{Network, NodePool};
 use store::Store;
 use tokio::sync::Semaphore;
 
+pub use crate::actor::Actor;
 pub use crate::books::{BooksCheck, NodeBooks};
 pub use crate::env::{
     rfc3339, Clock, IdSource, ManualClock, RandomIds, SequentialIds, SystemClock,

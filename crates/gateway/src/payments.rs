@@ -16,7 +16,7 @@ use crate::invoices::{invoice_by_hash, mark_paid};
 use crate::pipeline::{PaymentDraft, Verdict};
 use crate::records::{InvoiceStatus, PaymentRecord, PaymentStatus};
 use crate::system::node_account;
-use crate::{outbox, Gateway, GatewayError, Scope};
+use crate::{outbox, Actor, Gateway, GatewayError, Scope};
 
 #[derive(Debug, Clone)]
 pub struct NewPayment {
@@ -112,7 +112,7 @@ impl Gateway {
 
     pub async fn create_payment(
         &self,
-        scope: &Scope,
+        actor: &Actor,
         new: NewPayment,
         idempotency: Option<Idempotency>,
     ) -> Result<Accepted, GatewayError> {
@@ -123,7 +123,7 @@ impl Gateway {
             }
         }
         let invoice = decode_invoice(&new.bolt11)?;
-        let account = self.customer_account(scope, &new.account_id).await?;
+        let account = self.customer_account(&actor.scope, &new.account_id).await?;
         let amount_msat = match (invoice.amount_msat, new.amount_msat) {
             (Some(invoiced), Some(given)) if given != invoiced => {
                 return Err(GatewayError::AmountMismatch { given, invoiced })
@@ -150,11 +150,19 @@ impl Gateway {
             self.new_id("evt"),
         );
         let now = self.now_ms();
-        let idem = idempotency.clone();
+        let (idem, actor) = (idempotency.clone(), actor.clone());
         let stored = self
             .inner
             .store
-            .write(move |sql| store_payment(sql, &draft, &verdict, idem.as_ref(), ids, now))
+            .write(move |sql| {
+                let outcome = store_payment(sql, &draft, &verdict, idem.as_ref(), ids, now)?;
+                if let Outcome::Stored(accepted) = &outcome {
+                    let tenant = Some(draft.account.tenant_id.as_str());
+                    let details = Some(format!("status={}", accepted.status.as_str()));
+                    actor.audit(sql, now, tenant, "payment.create", &accepted.id, details)?;
+                }
+                Ok(outcome)
+            })
             .await;
         // A concurrent duplicate may have paid the invoice first: its answer is ours.
         let outcome = match (stored, idempotency.clone()) {

@@ -91,31 +91,31 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
     let carol = lab.node("carol").expect("carol");
     let admin = Scope::All;
     gateway
-        .create_tenant("treasury", "Treasury")
+        .create_tenant(&as_actor(&admin), "treasury", "Treasury")
         .await
         .expect("tenant");
     gateway
-        .create_tenant("retail", "Retail")
+        .create_tenant(&as_actor(&admin), "retail", "Retail")
         .await
         .expect("tenant");
     let a = gateway
-        .create_account(&admin, "treasury", "operating")
+        .create_account(&as_actor(&admin), "treasury", "operating")
         .await
         .expect("a");
     let b = gateway
-        .create_account(&admin, "treasury", "payroll")
+        .create_account(&as_actor(&admin), "treasury", "payroll")
         .await
         .expect("b");
     let retail = Scope::Tenant("retail".into());
     gateway
-        .create_account(&retail, "retail", "shop")
+        .create_account(&as_actor(&retail), "retail", "shop")
         .await
         .expect("c");
 
     // Incoming: carol pays our invoice; the account is credited exactly once.
     let invoice = gateway
         .create_invoice(
-            &admin,
+            &as_actor(&admin),
             NewInvoice {
                 account_id: a.id.clone(),
                 amount_msat: 80_000_000,
@@ -131,7 +131,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
     for i in 0..2 {
         let spare = gateway
             .create_invoice(
-                &admin,
+                &as_actor(&admin),
                 NewInvoice {
                     account_id: a.id.clone(),
                     amount_msat: 1_000,
@@ -165,7 +165,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
         .expect("carol invoice");
     let accepted = gateway
         .create_payment(
-            &admin,
+            &as_actor(&admin),
             NewPayment {
                 account_id: a.id.clone(),
                 bolt11: carol_invoice.bolt11.clone(),
@@ -192,7 +192,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
     // Internal: our own invoice paid from another of our accounts, no Lightning.
     let b_invoice = gateway
         .create_invoice(
-            &admin,
+            &as_actor(&admin),
             NewInvoice {
                 account_id: b.id.clone(),
                 amount_msat: 10_000_000,
@@ -204,7 +204,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
         .expect("invoice");
     let internal = gateway
         .create_payment(
-            &admin,
+            &as_actor(&admin),
             NewPayment {
                 account_id: a.id.clone(),
                 bolt11: b_invoice.bolt11.clone(),
@@ -232,7 +232,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
     );
     let again = gateway
         .create_payment(
-            &admin,
+            &as_actor(&admin),
             NewPayment {
                 account_id: a.id.clone(),
                 bolt11: b_invoice.bolt11.clone(),
@@ -266,7 +266,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
         let (gateway, request, idem) = (gateway.clone(), request.clone(), key("body-1"));
         racers.push(tokio::spawn(async move {
             gateway
-                .create_payment(&Scope::All, request, Some(idem))
+                .create_payment(&as_actor(&Scope::All), request, Some(idem))
                 .await
         }));
     }
@@ -277,7 +277,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
     ids.dedup();
     assert_eq!(ids.len(), 1, "one payment for eight concurrent duplicates");
     let replay = gateway
-        .create_payment(&admin, request.clone(), Some(key("body-1")))
+        .create_payment(&as_actor(&admin), request.clone(), Some(key("body-1")))
         .await
         .expect("replay");
     assert!(replay.replayed);
@@ -286,7 +286,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
         (ids[0].as_str(), PaymentStatus::Pending)
     );
     let mismatch = gateway
-        .create_payment(&admin, request.clone(), Some(key("body-2")))
+        .create_payment(&as_actor(&admin), request.clone(), Some(key("body-2")))
         .await;
     assert!(matches!(mismatch, Err(GatewayError::IdempotencyMismatch)));
     wait_payment(&gateway, &ids[0]).await;
@@ -344,14 +344,14 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
     ];
     for (request, scope, code) in cases {
         let refused = gateway
-            .create_payment(&scope, request.clone(), None)
+            .create_payment(&as_actor(&scope), request.clone(), None)
             .await
             .expect_err("refused");
         assert_eq!(refused.code(), code, "{request:?}: {refused}");
     }
     let zero = gateway
         .create_invoice(
-            &admin,
+            &as_actor(&admin),
             NewInvoice {
                 account_id: a.id.clone(),
                 amount_msat: 0,
@@ -405,4 +405,11 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
 /// Polls a future once on the current runtime (for use inside `wait_until`'s closure).
 fn futures_now<T>(future: impl std::future::Future<Output = Result<T, GatewayError>>) -> Option<T> {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future)).ok()
+}
+
+fn as_actor(scope: &Scope) -> gateway::Actor {
+    gateway::Actor {
+        scope: scope.clone(),
+        origin: audit::Origin::system("req-test"),
+    }
 }

@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_ledger"),
     migration!(2, "0002_gateway"),
     migration!(3, "0003_webhooks"),
+    migration!(4, "0004_access"),
 ];
 
 /// The schema version this binary needs.

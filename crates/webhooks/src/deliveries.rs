@@ -2,7 +2,7 @@
 //! attempt with what the receiver answered. Redelivery gives a delivery a fresh retry
 //! budget; its earlier attempts stay in the log.
 
-use gateway::Scope;
+use gateway::{Actor, Scope};
 use store::{Row, Sql, Value};
 
 use crate::subscriptions::get_subscription;
@@ -200,12 +200,16 @@ impl Webhooks {
     /// The subscription must be enabled.
     pub async fn redeliver(
         &self,
-        scope: &Scope,
+        actor: &Actor,
         subscription_id: &str,
         id: &str,
     ) -> Result<Delivery, WebhookError> {
-        self.subscription(scope, subscription_id).await?;
-        let (subscription, owned) = (subscription_id.to_string(), id.to_string());
+        let tenant = self
+            .subscription(&actor.scope, subscription_id)
+            .await?
+            .tenant_id;
+        let (subscription, owned, actor) =
+            (subscription_id.to_string(), id.to_string(), actor.clone());
         let now = self.now_ms();
         let delivery =
             self.inner
@@ -227,6 +231,7 @@ impl Webhooks {
                     if changed == 0 {
                         return Err(WebhookError::UnknownDelivery(owned));
                     }
+                    actor.audit(sql, now, Some(&tenant), "webhook.redeliver", &owned, None)?;
                     get_delivery(sql, &subscription, &owned)?
                         .ok_or(WebhookError::UnknownDelivery(owned))
                 })

@@ -1,7 +1,7 @@
 //! Subscriptions: a tenant's receiver URL, the event types it wants, and the secret its
 //! deliveries are signed with (shown once, when created).
 
-use gateway::Scope;
+use gateway::{Actor, Scope};
 use store::{Row, Sql, Value};
 
 use crate::{WebhookError, Webhooks};
@@ -164,10 +164,10 @@ impl Webhooks {
     /// Subscribes `url` to `event_types` of a tenant the scope may use.
     pub async fn create_subscription(
         &self,
-        scope: &Scope,
+        actor: &Actor,
         new: NewSubscription,
     ) -> Result<CreatedSubscription, WebhookError> {
-        if !scope.allows(&new.tenant_id) || new.tenant_id == gateway::SYSTEM_TENANT {
+        if !actor.scope.allows(&new.tenant_id) || new.tenant_id == gateway::SYSTEM_TENANT {
             return Err(invalid(
                 "tenant_id",
                 format!("no tenant {} you may use", new.tenant_id),
@@ -186,7 +186,7 @@ impl Webhooks {
             starts_after_seq: 0,
         };
         let limit = self.inner.config.max_subscriptions_per_tenant;
-        let (mut record, stored_secret) = (subscription, secret.clone());
+        let (mut record, stored_secret, actor) = (subscription, secret.clone(), actor.clone());
         let subscription = self
             .inner
             .store
@@ -231,6 +231,8 @@ impl Webhooks {
                         Value::Int(record.starts_after_seq),
                     ],
                 )?;
+                let (tenant, at) = (Some(record.tenant_id.as_str()), record.created_at_ms);
+                actor.audit(sql, at, tenant, "webhook.create", &record.id, None)?;
                 Ok(record)
             })
             .await?;
@@ -298,7 +300,7 @@ impl Webhooks {
     /// switch without dropping a delivery. Returns the new secret, shown this once.
     pub async fn rotate_secret(
         &self,
-        scope: &Scope,
+        actor: &Actor,
         id: &str,
         overlap_secs: Option<u32>,
     ) -> Result<CreatedSubscription, WebhookError> {
@@ -309,13 +311,24 @@ impl Webhooks {
                 format!("at most {MAX_ROTATION_OVERLAP_SECS} (7 days)"),
             ));
         }
-        let subscription = self.subscription(scope, id).await?;
+        let subscription = self.subscription(&actor.scope, id).await?;
         let secret = WebhookSecret::generate();
-        let expires_at_ms = self.now_ms() + i64::from(overlap_secs) * 1_000;
-        let (owned, new_secret) = (id.to_string(), secret.clone());
+        let now = self.now_ms();
+        let expires_at_ms = now + i64::from(overlap_secs) * 1_000;
+        let (owned, new_secret, actor) = (id.to_string(), secret.clone(), actor.clone());
+        let tenant = subscription.tenant_id.clone();
         self.inner
             .store
             .write(move |sql| {
+                let details = Some(format!("overlap_secs={overlap_secs}"));
+                actor.audit(
+                    sql,
+                    now,
+                    Some(&tenant),
+                    "webhook.rotate_secret",
+                    &owned,
+                    details,
+                )?;
                 sql.execute(
                     "UPDATE webhook_subscriptions SET previous_secret = secret, \
                      previous_secret_expires_at_ms = $3, secret = $2 WHERE id = $1",
@@ -338,14 +351,16 @@ impl Webhooks {
     /// sent. Kept (disabled) for its delivery log. Disabling twice is not an error.
     pub async fn disable_subscription(
         &self,
-        scope: &Scope,
+        actor: &Actor,
         id: &str,
     ) -> Result<Subscription, WebhookError> {
-        let mut subscription = self.subscription(scope, id).await?;
-        let owned = id.to_string();
+        let mut subscription = self.subscription(&actor.scope, id).await?;
+        let (owned, actor, now) = (id.to_string(), actor.clone(), self.now_ms());
+        let tenant = subscription.tenant_id.clone();
         self.inner
             .store
             .write(move |sql| {
+                actor.audit(sql, now, Some(&tenant), "webhook.disable", &owned, None)?;
                 sql.execute(
                     "UPDATE webhook_subscriptions SET enabled = 0 WHERE id = $1",
                     &[owned.into()],

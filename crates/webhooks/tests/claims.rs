@@ -45,7 +45,7 @@ async fn setup(
         .expect("tenant");
     webhooks
         .create_subscription(
-            &Scope::All,
+            &gateway::Actor::system("test"),
             NewSubscription {
                 tenant_id: "t1".into(),
                 url: format!("{}/hook", receiver.base),

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::{Scope, SequentialIds, SystemClock};
+use gateway::{Actor, Scope, SequentialIds, SystemClock};
 use serde_json::json;
 use store::testing::TestStore;
 use store::{Store, Value};
@@ -97,7 +97,7 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
     // Bad subscriptions leave nothing behind.
     let refused = webhooks
         .create_subscription(
-            &admin,
+            &as_actor(&admin),
             subscribe("t1", format!("{base}/x"), &["invoice.refunded"]),
         )
         .await;
@@ -109,7 +109,10 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
         })
     ));
     let refused = webhooks
-        .create_subscription(&admin, subscribe("nobody", format!("{base}/x"), &["*"]))
+        .create_subscription(
+            &as_actor(&admin),
+            subscribe("nobody", format!("{base}/x"), &["*"]),
+        )
         .await;
     assert!(matches!(
         refused,
@@ -120,7 +123,7 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
     ));
     let refused = webhooks
         .create_subscription(
-            &Scope::Tenant("t2".into()),
+            &as_actor(&Scope::Tenant("t2".into())),
             subscribe("t1", format!("{base}/x"), &["*"]),
         )
         .await;
@@ -138,25 +141,31 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
         .is_empty());
 
     let all = webhooks
-        .create_subscription(&admin, subscribe("t1", format!("{base}/all"), &["*"]))
+        .create_subscription(
+            &as_actor(&admin),
+            subscribe("t1", format!("{base}/all"), &["*"]),
+        )
         .await
         .expect("all");
     let flaky = webhooks
         .create_subscription(
-            &admin,
+            &as_actor(&admin),
             subscribe("t1", format!("{base}/flaky"), &["invoice.paid"]),
         )
         .await
         .expect("flaky");
     let down = webhooks
         .create_subscription(
-            &admin,
+            &as_actor(&admin),
             subscribe("t1", format!("{base}/down"), &["invoice.paid"]),
         )
         .await
         .expect("down");
     let other = webhooks
-        .create_subscription(&admin, subscribe("t2", format!("{base}/other"), &["*"]))
+        .create_subscription(
+            &as_actor(&admin),
+            subscribe("t2", format!("{base}/other"), &["*"]),
+        )
         .await
         .expect("other");
     assert!(all.secret.expose().starts_with("whsec_"));
@@ -317,7 +326,7 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
     // Redelivery: a fresh budget, the log keeps growing.
     receiver.answer("down", &[200]);
     let again = webhooks
-        .redeliver(&admin, &down.subscription.id, &down_log[0].id)
+        .redeliver(&as_actor(&admin), &down.subscription.id, &down_log[0].id)
         .await
         .expect("redeliver");
     assert_eq!(again.state, DeliveryState::Pending);
@@ -342,7 +351,7 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
     assert_eq!(detail.attempts[3].status_code, Some(200));
     assert!(matches!(
         webhooks
-            .redeliver(&admin, &down.subscription.id, "whd_nope")
+            .redeliver(&as_actor(&admin), &down.subscription.id, "whd_nope")
             .await,
         Err(WebhookError::UnknownDelivery(_))
     ));
@@ -350,31 +359,31 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
     // Disabled: nothing more, and it cannot be redelivered to; a subscription created
     // after an event does not get it.
     let disabled = webhooks
-        .disable_subscription(&admin, &all.subscription.id)
+        .disable_subscription(&as_actor(&admin), &all.subscription.id)
         .await
         .expect("disable");
     assert!(!disabled.enabled);
     assert!(matches!(
         webhooks
-            .redeliver(&admin, &all.subscription.id, &flaky_log[0].id)
+            .redeliver(&as_actor(&admin), &all.subscription.id, &flaky_log[0].id)
             .await,
         Err(WebhookError::InvalidField { .. }) | Err(WebhookError::UnknownDelivery(_))
     ));
     // Secret rotation: the old secret signs too during the overlap.
     let rotated = webhooks
-        .rotate_secret(&admin, &flaky.subscription.id, Some(3_600))
+        .rotate_secret(&as_actor(&admin), &flaky.subscription.id, Some(3_600))
         .await
         .expect("rotate");
     assert_ne!(rotated.secret, flaky.secret);
     assert!(matches!(
         webhooks
-            .rotate_secret(&t2, &flaky.subscription.id, None)
+            .rotate_secret(&as_actor(&t2), &flaky.subscription.id, None)
             .await,
         Err(WebhookError::UnknownSubscription(_))
     ));
     assert!(matches!(
         webhooks
-            .rotate_secret(&admin, &flaky.subscription.id, Some(8 * 86_400))
+            .rotate_secret(&as_actor(&admin), &flaky.subscription.id, Some(8 * 86_400))
             .await,
         Err(WebhookError::InvalidField {
             field: "overlap_secs",
@@ -383,7 +392,10 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
     ));
     emit(&store, "evt_4", "t1", "invoice.paid").await;
     webhooks
-        .create_subscription(&admin, subscribe("t1", format!("{base}/late"), &["*"]))
+        .create_subscription(
+            &as_actor(&admin),
+            subscribe("t1", format!("{base}/late"), &["*"]),
+        )
         .await
         .expect("late");
     emit(&store, "evt_5", "t1", "invoice.expired").await;
@@ -405,7 +417,7 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
     assert!(verifies(&rotated.secret, &evt_4) && verifies(&flaky.secret, &evt_4));
     // A rotation without overlap: only the newest secret signs.
     let newest = webhooks
-        .rotate_secret(&admin, &flaky.subscription.id, Some(0))
+        .rotate_secret(&as_actor(&admin), &flaky.subscription.id, Some(0))
         .await
         .expect("rotate");
     emit(&store, "evt_6", "t1", "invoice.paid").await;
@@ -425,4 +437,12 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
         ["evt_2", "evt_2", "evt_2", "evt_4", "evt_6"]
     );
     drop(t);
+}
+
+/// The caller of a mutating operation, acting within `scope`.
+fn as_actor(scope: &Scope) -> Actor {
+    Actor {
+        scope: scope.clone(),
+        origin: audit::Origin::system("req-test"),
+    }
 }

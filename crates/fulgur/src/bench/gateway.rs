@@ -151,13 +151,13 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     }
     let carol = lab.node("carol")?;
 
-    let key = "bench-admin-key-0123456789abcdef0123456789";
+    let files = gateway_up::AccessFiles::in_dir(dir.path());
     let running = gateway_up::start(
         store.store.clone(),
         pool,
         &sink,
         "127.0.0.1:0".parse()?,
-        key,
+        &files,
         webhooks::WebhookConfig {
             allow_http: true,
             poll_interval_ms: 10,
@@ -167,7 +167,17 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         None,
     )
     .await?;
-    let api = Api::new(running.addr, key)?;
+    // The bootstrap key has the standard rate tier; the load runs on a bulk-tier key.
+    let bootstrap = std::fs::read_to_string(&files.admin_key)?;
+    let issued = Api::new(running.addr, bootstrap.trim())?
+        .ok(
+            "POST",
+            "/v1/apikeys",
+            json!({"name": "bench", "roles": ["admin"], "rate_tier": "bulk"}),
+        )
+        .await?;
+    let key = issued["key"].as_str().context("issued key")?.to_string();
+    let api = Api::new(running.addr, &key)?;
     let outcomes = Outcomes::default();
     let hook = outcomes.listen().await?;
 

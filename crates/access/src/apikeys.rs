@@ -1,0 +1,490 @@
+//! API keys: create (the secret shown once), list, rotate with an overlap window, revoke,
+//! and authenticate a presented key. Each change is audited in the same transaction.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use audit::{Entry, Outcome};
+use gateway::{Actor, Clock, IdSource, Scope};
+use ipnet::IpNet;
+use store::{Row, Sql, Store, StoreError, Value};
+use subtle::ConstantTimeEq;
+
+use crate::pepper::Pepper;
+use crate::principal::{Principal, ScopeSet};
+use crate::roles::{ApiScope, Role};
+use crate::token::{self, ApiKeySecret};
+use crate::AccessError;
+
+/// Longest overlap a rotation grants the old key.
+pub const MAX_ROTATION_OVERLAP_SECS: u32 = 30 * 24 * 3_600;
+const MAX_NAME_CHARS: usize = 100;
+const MAX_ALLOWLIST_ENTRIES: usize = 64;
+const MAX_PAGE: u32 = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    /// `None`: a platform key that sees every tenant (only a platform admin may make one).
+    pub tenant_id: Option<String>,
+    pub name: String,
+    pub roles: Vec<Role>,
+    /// Scopes granted besides the roles'.
+    pub scopes: Vec<ApiScope>,
+    /// Source addresses the key is accepted from; empty accepts any.
+    pub ip_allowlist: Vec<IpNet>,
+    pub expires_at_ms: Option<i64>,
+    pub rate_tier: String,
+}
+
+/// A key as listed: everything but its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub scopes: Vec<ApiScope>,
+    pub ip_allowlist: Vec<IpNet>,
+    pub rate_tier: String,
+    pub created_at_ms: i64,
+    pub created_by: String,
+    pub expires_at_ms: Option<i64>,
+    pub revoked_at_ms: Option<i64>,
+    pub rotated_to: Option<String>,
+}
+
+impl ApiKeyInfo {
+    const COLUMNS: &'static str = "id, tenant_id, name, roles, scopes, ip_allowlist, rate_tier, \
+        created_at_ms, created_by, expires_at_ms, revoked_at_ms, rotated_to, secret_hash";
+
+    fn from_row(row: &Row) -> Result<Self, StoreError> {
+        let decode = |column: usize, detail: String| StoreError::Decode { column, detail };
+        Ok(Self {
+            id: row.text(0)?.to_string(),
+            tenant_id: row.opt_text(1)?.map(str::to_string),
+            name: row.text(2)?.to_string(),
+            roles: split(row.text(3)?)
+                .map(|r| r.parse().map_err(|e: AccessError| decode(3, e.to_string())))
+                .collect::<Result<_, _>>()?,
+            scopes: split(row.text(4)?)
+                .map(|s| s.parse().map_err(|e: AccessError| decode(4, e.to_string())))
+                .collect::<Result<_, _>>()?,
+            ip_allowlist: split(row.text(5)?)
+                .map(|n| n.parse().map_err(|_| decode(5, format!("bad CIDR {n}"))))
+                .collect::<Result<_, _>>()?,
+            rate_tier: row.text(6)?.to_string(),
+            created_at_ms: row.i64(7)?,
+            created_by: row.text(8)?.to_string(),
+            expires_at_ms: row.opt_i64(9)?,
+            revoked_at_ms: row.opt_i64(10)?,
+            rotated_to: row.opt_text(11)?.map(str::to_string),
+        })
+    }
+
+    /// Usable now: neither revoked nor past its expiry.
+    pub fn is_active(&self, now_ms: i64) -> bool {
+        self.revoked_at_ms.is_none() && self.expires_at_ms.is_none_or(|at| now_ms < at)
+    }
+}
+
+fn split(stored: &str) -> impl Iterator<Item = &str> {
+    stored.split(',').filter(|s| !s.is_empty())
+}
+
+fn join<T>(items: &[T], name: impl Fn(&T) -> String) -> String {
+    items.iter().map(name).collect::<Vec<_>>().join(",")
+}
+
+/// Why a presented key was refused. Callers answer every one the same way (401) and
+/// record the reason in the audit trail only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Malformed,
+    UnknownKey,
+    WrongSecret,
+    Revoked,
+    /// Past its expiry, or rotated out and past the overlap.
+    Expired,
+    SourceNotAllowed,
+}
+
+impl AuthFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Malformed => "malformed_credential",
+            AuthFailure::UnknownKey => "unknown_key",
+            AuthFailure::WrongSecret => "wrong_secret",
+            AuthFailure::Revoked => "revoked_key",
+            AuthFailure::Expired => "expired_key",
+            AuthFailure::SourceNotAllowed => "source_not_allowed",
+        }
+    }
+}
+
+struct Inner {
+    store: Store,
+    pepper: Pepper,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+}
+
+/// API keys over the store; cheap to clone.
+#[derive(Clone)]
+pub struct ApiKeys {
+    inner: Arc<Inner>,
+}
+
+impl ApiKeys {
+    pub fn new(
+        store: Store,
+        pepper: Pepper,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                pepper,
+                clock,
+                ids,
+            }),
+        }
+    }
+
+    /// Issues a key; its secret is returned now and never again.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        new: NewApiKey,
+    ) -> Result<(ApiKeyInfo, ApiKeySecret), AccessError> {
+        let now_ms = self.inner.clock.now_ms();
+        validate(actor, &new, now_ms)?;
+        let id = self.inner.ids.next_id("key");
+        let secret = ApiKeySecret::generate(&id);
+        let hash = self.hash_of(&secret)?;
+        let actor = actor.clone();
+        let info = self
+            .inner
+            .store
+            .write(move |sql| {
+                if let Some(tenant) = &new.tenant_id {
+                    if sql
+                        .query_opt("SELECT 1 FROM tenants WHERE id = $1", &[tenant.into()])?
+                        .is_none()
+                    {
+                        return Err(AccessError::UnknownTenant);
+                    }
+                }
+                let info = insert(sql, &id, &new, &hash, now_ms, &actor.origin.actor_id)?;
+                audit::append(
+                    sql,
+                    &record(&actor, now_ms, "apikey.create", &info, describe(&info)),
+                )?;
+                Ok(info)
+            })
+            .await?;
+        Ok((info, secret))
+    }
+
+    /// Keys the caller's scope sees, oldest first, after `after` (a key id).
+    pub async fn list(
+        &self,
+        scope: &Scope,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ApiKeyInfo>, AccessError> {
+        let scope = scope.clone();
+        self.inner
+            .store
+            .read(move |sql| {
+                let limit = i64::from(limit.clamp(1, MAX_PAGE));
+                let after = after.unwrap_or_default();
+                let rows = match &scope {
+                    Scope::All => sql.query(
+                        &format!(
+                            "SELECT {} FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2",
+                            ApiKeyInfo::COLUMNS
+                        ),
+                        &[after.into(), limit.into()],
+                    )?,
+                    Scope::Tenant(tenant) => sql.query(
+                        &format!(
+                            "SELECT {} FROM api_keys WHERE tenant_id = $1 AND id > $2 \
+                             ORDER BY id LIMIT $3",
+                            ApiKeyInfo::COLUMNS
+                        ),
+                        &[tenant.into(), after.into(), limit.into()],
+                    )?,
+                };
+                Ok(rows
+                    .iter()
+                    .map(ApiKeyInfo::from_row)
+                    .collect::<Result<_, _>>()?)
+            })
+            .await
+    }
+
+    pub async fn get(&self, scope: &Scope, id: &str) -> Result<ApiKeyInfo, AccessError> {
+        let (scope, id) = (scope.clone(), id.to_string());
+        self.inner
+            .store
+            .read(move |sql| load(sql, &scope, &id))
+            .await
+    }
+
+    /// Issues a successor with the same tenant, roles, scopes, allowlist and tier; the old
+    /// key stays valid for `overlap_secs` more (or until its own expiry, if sooner).
+    pub async fn rotate(
+        &self,
+        actor: &Actor,
+        id: &str,
+        overlap_secs: u32,
+    ) -> Result<(ApiKeyInfo, ApiKeySecret), AccessError> {
+        if overlap_secs > MAX_ROTATION_OVERLAP_SECS {
+            return Err(AccessError::InvalidInput(format!(
+                "overlap_secs must be at most {MAX_ROTATION_OVERLAP_SECS}"
+            )));
+        }
+        let now_ms = self.inner.clock.now_ms();
+        let new_id = self.inner.ids.next_id("key");
+        let secret = ApiKeySecret::generate(&new_id);
+        let hash = self.hash_of(&secret)?;
+        let (actor, id) = (actor.clone(), id.to_string());
+        let info = self
+            .inner
+            .store
+            .write(move |sql| {
+                let old = load(sql, &actor.scope, &id)?;
+                if !old.is_active(now_ms) || old.rotated_to.is_some() {
+                    return Err(AccessError::Conflict(format!(
+                        "{id} is revoked, expired or already rotated"
+                    )));
+                }
+                let successor = NewApiKey {
+                    tenant_id: old.tenant_id.clone(),
+                    name: old.name.clone(),
+                    roles: old.roles.clone(),
+                    scopes: old.scopes.clone(),
+                    ip_allowlist: old.ip_allowlist.clone(),
+                    expires_at_ms: None,
+                    rate_tier: old.rate_tier.clone(),
+                };
+                let info = insert(
+                    sql,
+                    &new_id,
+                    &successor,
+                    &hash,
+                    now_ms,
+                    &actor.origin.actor_id,
+                )?;
+                let overlap_end = now_ms + i64::from(overlap_secs) * 1_000;
+                let old_end = old
+                    .expires_at_ms
+                    .map_or(overlap_end, |at| at.min(overlap_end));
+                sql.execute(
+                    "UPDATE api_keys SET expires_at_ms = $1, rotated_to = $2 WHERE id = $3",
+                    &[old_end.into(), (&new_id).into(), (&id).into()],
+                )?;
+                let details = format!("successor={new_id} old_valid_until_ms={old_end}");
+                audit::append(sql, &record(&actor, now_ms, "apikey.rotate", &old, details))?;
+                Ok(info)
+            })
+            .await?;
+        Ok((info, secret))
+    }
+
+    /// Refuses the key from now on, on every replica (each request reads its row).
+    pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<ApiKeyInfo, AccessError> {
+        let now_ms = self.inner.clock.now_ms();
+        let (actor, id) = (actor.clone(), id.to_string());
+        self.inner
+            .store
+            .write(move |sql| {
+                let key = load(sql, &actor.scope, &id)?;
+                if key.revoked_at_ms.is_some() {
+                    return Err(AccessError::Conflict(format!("{id} is already revoked")));
+                }
+                sql.execute(
+                    "UPDATE api_keys SET revoked_at_ms = $1 WHERE id = $2",
+                    &[now_ms.into(), (&id).into()],
+                )?;
+                audit::append(
+                    sql,
+                    &record(&actor, now_ms, "apikey.revoke", &key, String::new()),
+                )?;
+                Ok(ApiKeyInfo {
+                    revoked_at_ms: Some(now_ms),
+                    ..key
+                })
+            })
+            .await
+    }
+
+    /// The principal a presented key stands for, or why it is refused. The secret is
+    /// checked first, so a caller without it learns nothing about the key's state.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Result<Principal, AuthFailure>, AccessError> {
+        let Some((id, secret)) = token::split(token) else {
+            return Ok(Err(AuthFailure::Malformed));
+        };
+        let presented = self.inner.pepper.hash(secret.as_bytes());
+        let now_ms = self.inner.clock.now_ms();
+        let row = self
+            .inner
+            .store
+            .read(move |sql| {
+                sql.query_opt(
+                    &format!("SELECT {} FROM api_keys WHERE id = $1", ApiKeyInfo::COLUMNS),
+                    &[id.into()],
+                )
+                .map_err(AccessError::from)
+            })
+            .await?;
+        let Some(row) = row else {
+            return Ok(Err(AuthFailure::UnknownKey));
+        };
+        if !bool::from(row.blob(12)?.ct_eq(&presented)) {
+            return Ok(Err(AuthFailure::WrongSecret));
+        }
+        let key = ApiKeyInfo::from_row(&row)?;
+        if key.revoked_at_ms.is_some() {
+            return Ok(Err(AuthFailure::Revoked));
+        }
+        if !key.is_active(now_ms) {
+            return Ok(Err(AuthFailure::Expired));
+        }
+        let allowed = key.ip_allowlist.is_empty()
+            || source.is_some_and(|ip| key.ip_allowlist.iter().any(|net| net.contains(&ip)));
+        if !allowed {
+            return Ok(Err(AuthFailure::SourceNotAllowed));
+        }
+        Ok(Ok(Principal {
+            credential_id: key.id,
+            subject: key.name,
+            tenant_id: key.tenant_id,
+            scopes: ScopeSet::of(&key.roles, &key.scopes),
+            rate_tier: key.rate_tier,
+        }))
+    }
+
+    fn hash_of(&self, secret: &ApiKeySecret) -> Result<Vec<u8>, AccessError> {
+        let (_, secret) = token::split(secret.expose())
+            .ok_or_else(|| AccessError::InvalidInput("generated key does not parse".into()))?;
+        Ok(self.inner.pepper.hash(secret.as_bytes()).to_vec())
+    }
+}
+
+fn validate(actor: &Actor, new: &NewApiKey, now_ms: i64) -> Result<(), AccessError> {
+    let invalid = |m: &str| Err(AccessError::InvalidInput(m.to_string()));
+    let name = new.name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return invalid("name must be 1-100 printable characters");
+    }
+    if new.roles.is_empty() && new.scopes.is_empty() {
+        return invalid("a key needs at least one role or scope");
+    }
+    if new.ip_allowlist.len() > MAX_ALLOWLIST_ENTRIES {
+        return invalid("ip_allowlist has more than 64 entries");
+    }
+    if new.expires_at_ms.is_some_and(|at| at <= now_ms) {
+        return invalid("expires_at must be in the future");
+    }
+    let tier_ok = (1..=32).contains(&new.rate_tier.len())
+        && new
+            .rate_tier
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !tier_ok {
+        return invalid("rate_tier must be 1-32 of a-z, 0-9, '-', '_'");
+    }
+    // A tenant's administrator issues keys for its own tenant only.
+    if let Scope::Tenant(own) = &actor.scope {
+        if new.tenant_id.as_ref() != Some(own) {
+            return Err(AccessError::Forbidden(
+                "a tenant credential issues keys for its own tenant only".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn insert(
+    sql: &mut dyn Sql,
+    id: &str,
+    new: &NewApiKey,
+    hash: &[u8],
+    now_ms: i64,
+    created_by: &str,
+) -> Result<ApiKeyInfo, AccessError> {
+    let row = sql.query_one(
+        &format!(
+            "INSERT INTO api_keys (id, tenant_id, name, secret_hash, roles, scopes, ip_allowlist, \
+             rate_tier, created_at_ms, created_by, expires_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {}",
+            ApiKeyInfo::COLUMNS
+        ),
+        &[
+            id.into(),
+            new.tenant_id.clone().into(),
+            new.name.trim().into(),
+            Value::Blob(hash.to_vec()),
+            join(&new.roles, |r| r.as_str().to_string()).into(),
+            join(&new.scopes, |s| s.as_str().to_string()).into(),
+            join(&new.ip_allowlist, IpNet::to_string).into(),
+            (&new.rate_tier).into(),
+            now_ms.into(),
+            created_by.into(),
+            new.expires_at_ms.into(),
+        ],
+    )?;
+    Ok(ApiKeyInfo::from_row(&row)?)
+}
+
+/// The key `id` if the scope sees it; a key of another tenant is `NotFound`, as if it
+/// did not exist.
+fn load(sql: &mut dyn Sql, scope: &Scope, id: &str) -> Result<ApiKeyInfo, AccessError> {
+    let row = sql
+        .query_opt(
+            &format!("SELECT {} FROM api_keys WHERE id = $1", ApiKeyInfo::COLUMNS),
+            &[id.into()],
+        )?
+        .ok_or(AccessError::NotFound)?;
+    let key = ApiKeyInfo::from_row(&row)?;
+    let visible = match (scope, &key.tenant_id) {
+        (Scope::All, _) => true,
+        (Scope::Tenant(own), Some(tenant)) => own == tenant,
+        (Scope::Tenant(_), None) => false,
+    };
+    if visible {
+        Ok(key)
+    } else {
+        Err(AccessError::NotFound)
+    }
+}
+
+fn describe(key: &ApiKeyInfo) -> String {
+    format!(
+        "roles={} scopes={} tier={}",
+        join(&key.roles, |r| r.as_str().to_string()),
+        join(&key.scopes, |s| s.as_str().to_string()),
+        key.rate_tier
+    )
+}
+
+fn record(actor: &Actor, now_ms: i64, action: &str, key: &ApiKeyInfo, details: String) -> Entry {
+    Entry {
+        at_ms: now_ms,
+        origin: actor.origin.clone(),
+        tenant_id: key.tenant_id.clone(),
+        action: action.to_string(),
+        target: Some(key.id.clone()),
+        outcome: Outcome::Success,
+        details: (!details.is_empty()).then_some(details),
+    }
+}

@@ -1,0 +1,22 @@
+//! `access`: who may call Fulgur and what they may do (SPEC §5.3). Scopes name what an
+//! endpoint needs; roles are sets of scopes; a [`Principal`] is an authenticated
+//! credential with its tenant and scopes. API keys are 256-bit secrets shown once and kept
+//! only as HMAC-SHA256 under a server pepper, bound to a tenant (or to the platform), with
+//! optional expiry and source-address allowlist, rotated with an overlap window and
+//! revoked at once (every request reads the key's row, so every replica sees it).
+//!
+//! Every key operation is audited in its own transaction. The crate knows nothing of HTTP.
+
+mod apikeys;
+mod error;
+mod pepper;
+mod principal;
+mod roles;
+mod token;
+
+pub use crate::apikeys::{ApiKeyInfo, ApiKeys, AuthFailure, NewApiKey, MAX_ROTATION_OVERLAP_SECS};
+pub use crate::error::AccessError;
+pub use crate::pepper::Pepper;
+pub use crate::principal::{Principal, ScopeSet};
+pub use crate::roles::{ApiScope, Role};
+pub use crate::token::ApiKeySecret;

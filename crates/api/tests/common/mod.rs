@@ -1,0 +1,71 @@
+//! Shared by the API's tests: the guard over a store, with a platform admin key issued.
+
+use std::sync::Arc;
+
+use access::{ApiKeys, NewApiKey, Pepper, Role};
+use api::{Auth, RateLimitConfig};
+use gateway::{Actor, RandomIds, SystemClock};
+
+/// The test's pepper (a real server reads its file).
+pub const PEPPER: [u8; 32] = [42; 32];
+
+pub fn keys(store: &store::Store) -> ApiKeys {
+    ApiKeys::new(
+        store.clone(),
+        Pepper::from_bytes(PEPPER),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+    )
+}
+
+/// The guard with `limits`, and a platform admin key for it.
+pub async fn admin_auth(store: &store::Store, limits: &RateLimitConfig) -> (Auth, String) {
+    let keys = keys(store);
+    let (_, secret) = keys
+        .create(
+            &Actor::system("test-setup"),
+            NewApiKey {
+                tenant_id: None,
+                name: "test admin".into(),
+                roles: vec![Role::Admin],
+                scopes: vec![],
+                ip_allowlist: vec![],
+                expires_at_ms: None,
+                rate_tier: "standard".into(),
+            },
+        )
+        .await
+        .expect("admin key");
+    let auth = Auth::new(
+        keys,
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        limits,
+    );
+    (auth, secret.expose().to_string())
+}
+
+/// The API being served on a free local port.
+pub struct Serving {
+    pub base: String,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Serves `app` on 127.0.0.1 until `stop` fires.
+pub async fn serve(app: axum::Router) -> Serving {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(api::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Serving {
+        base,
+        stop,
+        serving,
+    }
+}

@@ -1,0 +1,186 @@
+//! What a record says: who (credential and subject), from where (request id, source IP),
+//! for which tenant, what action on what target, and how it ended.
+
+use serde::Serialize;
+use store::{Row, Sql, Store, StoreError};
+
+use crate::AuditError;
+
+/// Who acted and whence: taken from the authenticated request (or the system itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The credential: an API key id, `oidc:<issuer>#<sub>`, `cert:<serial>`; `anonymous`
+    /// when authentication failed; `system` for the service's own work.
+    pub actor_id: String,
+    /// Who the credential names (key name, token subject, certificate CN).
+    pub subject: String,
+    pub request_id: String,
+    pub source_ip: Option<String>,
+}
+
+impl Origin {
+    /// The service acting on its own (startup, CLI maintenance).
+    pub fn system(request_id: impl Into<String>) -> Self {
+        Self {
+            actor_id: "system".to_string(),
+            subject: "system".to_string(),
+            request_id: request_id.into(),
+            source_ip: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    /// Refused by authentication, authorization or a limit.
+    Denied,
+    /// Accepted for checking but refused by the domain (bad input, insufficient funds).
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "success" => Ok(Outcome::Success),
+            "denied" => Ok(Outcome::Denied),
+            "failed" => Ok(Outcome::Failed),
+            other => Err(StoreError::Decode {
+                column: 7,
+                detail: format!("unknown outcome {other}"),
+            }),
+        }
+    }
+}
+
+/// One record to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub at_ms: i64,
+    pub origin: Origin,
+    pub tenant_id: Option<String>,
+    /// What was attempted, `noun.verb`: `payment.create`, `apikey.revoke`, `auth.failure`.
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: Outcome,
+    /// A short machine detail: the problem code of a refusal, the scope that was missing.
+    pub details: Option<String>,
+}
+
+/// A record as stored: its place in the chain and its hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredRecord {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub actor_id: String,
+    pub subject: String,
+    pub tenant_id: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: Outcome,
+    pub request_id: String,
+    pub source_ip: Option<String>,
+    pub details: Option<String>,
+    #[serde(serialize_with = "hex")]
+    pub prev_hash: Vec<u8>,
+    #[serde(serialize_with = "hex")]
+    pub hash: Vec<u8>,
+}
+
+fn hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(bytes))
+}
+
+impl StoredRecord {
+    pub(crate) const COLUMNS: &'static str = "seq, at_ms, actor_id, subject, tenant_id, action, \
+        target, outcome, request_id, source_ip, details, prev_hash, hash";
+
+    pub(crate) fn from_row(row: &Row) -> Result<Self, StoreError> {
+        Ok(Self {
+            seq: row.i64(0)?,
+            at_ms: row.i64(1)?,
+            actor_id: row.text(2)?.to_string(),
+            subject: row.text(3)?.to_string(),
+            tenant_id: row.opt_text(4)?.map(str::to_string),
+            action: row.text(5)?.to_string(),
+            target: row.opt_text(6)?.map(str::to_string),
+            outcome: Outcome::parse(row.text(7)?)?,
+            request_id: row.text(8)?.to_string(),
+            source_ip: row.opt_text(9)?.map(str::to_string),
+            details: row.opt_text(10)?.map(str::to_string),
+            prev_hash: row.blob(11)?.to_vec(),
+            hash: row.blob(12)?.to_vec(),
+        })
+    }
+
+    /// The entry this record was appended from (what its hash covers, with its seq and
+    /// predecessor).
+    pub(crate) fn entry(&self) -> Entry {
+        Entry {
+            at_ms: self.at_ms,
+            origin: Origin {
+                actor_id: self.actor_id.clone(),
+                subject: self.subject.clone(),
+                request_id: self.request_id.clone(),
+                source_ip: self.source_ip.clone(),
+            },
+            tenant_id: self.tenant_id.clone(),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            outcome: self.outcome,
+            details: self.details.clone(),
+        }
+    }
+}
+
+/// Which records to list: one tenant's or all, after a sequence number, a bounded page.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub tenant_id: Option<String>,
+    pub after_seq: i64,
+    pub limit: u32,
+}
+
+/// Largest page [`list`] returns.
+pub const MAX_PAGE: u32 = 1_000;
+
+/// Records in chain order, one page.
+pub async fn list(store: &Store, filter: AuditFilter) -> Result<Vec<StoredRecord>, AuditError> {
+    store.read(move |sql| page(sql, &filter)).await
+}
+
+pub(crate) fn page(
+    sql: &mut dyn Sql,
+    filter: &AuditFilter,
+) -> Result<Vec<StoredRecord>, AuditError> {
+    let limit = i64::from(filter.limit.clamp(1, MAX_PAGE));
+    let rows = match &filter.tenant_id {
+        Some(tenant) => sql.query(
+            &format!(
+                "SELECT {} FROM audit_log WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                StoredRecord::COLUMNS
+            ),
+            &[tenant.into(), filter.after_seq.into(), limit.into()],
+        )?,
+        None => sql.query(
+            &format!(
+                "SELECT {} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                StoredRecord::COLUMNS
+            ),
+            &[filter.after_seq.into(), limit.into()],
+        )?,
+    };
+    Ok(rows
+        .iter()
+        .map(StoredRecord::from_row)
+        .collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,176 @@
+//! `fulgur apikey` and `fulgur audit` as an operator runs them against a store: keys
+//! issued, listed, rotated and revoked, bad input refused on one line with exit 2, and
+//! `audit verify` finding tampering and naming the record, `audit export` writing JSONL.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn fulgur(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fulgur"))
+        .args(args)
+        .env(
+            "FULGUR_STORE__URL",
+            format!("sqlite://{}", dir.join("fulgur.db").display()),
+        )
+        .env("FULGUR_SERVER__PEPPER_FILE", dir.join("pepper"))
+        .env(
+            "FULGUR_SERVER__AUDIT_SIGNING_KEY_FILE",
+            dir.join("audit.key"),
+        )
+        .output()
+        .expect("runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+fn assert_one_line_exit_2(output: &Output, mentions: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(mentions), "{stderr}");
+}
+
+#[test]
+fn operators_manage_keys_and_verify_the_audit_trail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    assert!(fulgur(d, &["migrate"]).status.success());
+    // The checkpoint key a server would have created.
+    std::fs::write(d.join("audit.key"), "11".repeat(32)).expect("key");
+
+    let created = fulgur(
+        d,
+        &[
+            "apikey",
+            "create",
+            "--name",
+            "ops",
+            "--role",
+            "operator",
+            "--allow-ip",
+            "10.0.0.0/8",
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let text = stdout(&created);
+    let id = text.split_whitespace().next().expect("id").to_string();
+    assert!(id.starts_with("key_"), "{text}");
+    let key_line = text
+        .lines()
+        .find(|l| l.starts_with("key (shown once): fgk_"))
+        .expect("key shown");
+    let key = key_line.rsplit(' ').next().expect("key");
+
+    let listed = stdout(&fulgur(d, &["apikey", "list"]));
+    assert!(
+        listed.contains(&id) && listed.contains("roles=operator"),
+        "{listed}"
+    );
+    assert!(!listed.contains(key), "a secret is never listed");
+
+    let rotated = fulgur(d, &["apikey", "rotate", &id, "--overlap-secs", "60"]);
+    assert!(rotated.status.success());
+    assert!(stdout(&rotated).contains("key (shown once): fgk_"));
+    let revoked = fulgur(d, &["apikey", "revoke", &id]);
+    assert!(stdout(&revoked).contains("revoked"), "{}", stdout(&revoked));
+
+    assert_one_line_exit_2(
+        &fulgur(d, &["apikey", "create", "--name", "x", "--role", "root"]),
+        "unknown role",
+    );
+    assert_one_line_exit_2(
+        &fulgur(
+            d,
+            &[
+                "apikey",
+                "create",
+                "--name",
+                "x",
+                "--role",
+                "auditor",
+                "--allow-ip",
+                "10.0.0.0/99",
+            ],
+        ),
+        "--allow-ip",
+    );
+    assert_one_line_exit_2(
+        &fulgur(
+            d,
+            &[
+                "apikey", "create", "--name", "x", "--role", "auditor", "--tenant", "nope",
+            ],
+        ),
+        "no such tenant",
+    );
+    assert_one_line_exit_2(
+        &fulgur(d, &["apikey", "revoke", "key_nope"]),
+        "no such API key",
+    );
+    assert_one_line_exit_2(
+        &fulgur(d, &["audit", "verify", "--public-key", "zz"]),
+        "public key",
+    );
+
+    // The trail holds create, rotate, revoke — and verifies.
+    let verified = fulgur(d, &["audit", "verify"]);
+    assert!(verified.status.success(), "{}", stdout(&verified));
+    assert!(
+        stdout(&verified).contains("intact: 3 records"),
+        "{}",
+        stdout(&verified)
+    );
+    let export = d.join("audit.jsonl");
+    assert!(fulgur(
+        d,
+        &["audit", "export", "--out", export.to_str().expect("utf-8")]
+    )
+    .status
+    .success());
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&export)
+        .expect("export")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|r| r["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(actions, ["apikey.create", "apikey.rotate", "apikey.revoke"]);
+    assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+    assert_eq!(lines[0]["actor_id"], "cli");
+
+    // Someone edits a record in the database: verify fails and names it.
+    let db = tamper_record_2(d);
+    let broken = fulgur(d, &["audit", "verify"]);
+    assert_eq!(broken.status.code(), Some(1), "{db}");
+    assert!(
+        stdout(&broken).contains("record 2 was modified"),
+        "{}",
+        stdout(&broken)
+    );
+}
+
+/// Rewrites record 2's outcome through the store (what a DBA with write access could do).
+fn tamper_record_2(dir: &Path) -> String {
+    let url = format!("sqlite://{}", dir.join("fulgur.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = store::Store::open(&store::StoreConfig::new(&url))
+            .await
+            .expect("open");
+        store
+            .write(|sql| sql.execute("UPDATE audit_log SET outcome = 'denied' WHERE seq = 2", &[]))
+            .await
+            .expect("tamper");
+    });
+    url
+}
