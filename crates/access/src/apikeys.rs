@@ -161,7 +161,7 @@ impl ApiKeys {
         validate(actor, &new, now_ms)?;
         let id = self.inner.ids.next_id("key");
         let secret = ApiKeySecret::generate(&id);
-        let hash = self.hash_of(&secret)?;
+        let hash = self.hash_of(&secret);
         let actor = actor.clone();
         let info = self
             .inner
@@ -248,7 +248,7 @@ impl ApiKeys {
         let now_ms = self.inner.clock.now_ms();
         let new_id = self.inner.ids.next_id("key");
         let secret = ApiKeySecret::generate(&new_id);
-        let hash = self.hash_of(&secret)?;
+        let hash = self.hash_of(&secret);
         let (actor, id) = (actor.clone(), id.to_string());
         let info = self
             .inner
@@ -370,10 +370,11 @@ impl ApiKeys {
         }))
     }
 
-    fn hash_of(&self, secret: &ApiKeySecret) -> Result<Vec<u8>, AccessError> {
-        let (_, secret) = token::split(secret.expose())
-            .ok_or_else(|| AccessError::InvalidInput("generated key does not parse".into()))?;
-        Ok(self.inner.pepper.hash(secret.as_bytes()).to_vec())
+    fn hash_of(&self, secret: &ApiKeySecret) -> Vec<u8> {
+        self.inner
+            .pepper
+            .hash(secret.secret_part().as_bytes())
+            .to_vec()
     }
 }
 
@@ -456,10 +457,10 @@ fn load(sql: &mut dyn Sql, scope: &Scope, id: &str) -> Result<ApiKeyInfo, Access
         )?
         .ok_or(AccessError::NotFound)?;
     let key = ApiKeyInfo::from_row(&row)?;
-    let visible = match (scope, &key.tenant_id) {
-        (Scope::All, _) => true,
-        (Scope::Tenant(own), Some(tenant)) => own == tenant,
-        (Scope::Tenant(_), None) => false,
+    // A platform key is visible to platform credentials only.
+    let visible = match &key.tenant_id {
+        Some(tenant) => scope.allows(tenant),
+        None => *scope == Scope::All,
     };
     if visible {
         Ok(key)

@@ -23,6 +23,11 @@ impl ApiKeySecret {
         &self.0
     }
 
+    /// The part after the id: what the stored hash covers.
+    pub(crate) fn secret_part(&self) -> &str {
+        self.0.rsplit_once('_').map_or("", |(_, secret)| secret)
+    }
+
     /// A fresh secret for the key `id` (`key_...`).
     pub(crate) fn generate(id: &str) -> Self {
         let mut secret = Zeroizing::new([0u8; 32]);
@@ -57,6 +62,7 @@ mod tests {
         let (id, secret) = split(key.expose()).expect("well formed");
         assert_eq!(id, "key_01jabc");
         assert_eq!(secret.len(), 64);
+        assert_eq!(key.secret_part(), secret);
         assert_eq!(format!("{key:?}"), "ApiKeySecret(redacted)");
     }
 

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use gateway::{rfc3339, Scope};
+use gateway::rfc3339;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
@@ -56,10 +56,7 @@ pub async fn list_audit(
 ) -> Result<Json<AuditPage>, Problem> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     let filter = audit::AuditFilter {
-        tenant_id: match &caller.actor.scope {
-            Scope::All => None,
-            Scope::Tenant(tenant) => Some(tenant.clone()),
-        },
+        tenant_id: caller.principal.tenant_id.clone(),
         after_seq: q.after.unwrap_or(0),
         limit,
     };

@@ -107,7 +107,7 @@ pub async fn verify(store: &Store, key: &PublicKey) -> Result<Verified, AuditErr
     if let Some((&seq, _)) = checkpoints.iter().find(|(_, (_, signed))| !signed) {
         return bad(verified, Tamper::Checkpoint { seq });
     }
-    let mut prev = GENESIS_HASH.to_vec();
+    let mut prev = GENESIS_HASH;
     let mut expected = 1i64;
     'pages: loop {
         let filter = AuditFilter {
@@ -130,8 +130,8 @@ pub async fn verify(store: &Store, key: &PublicKey) -> Result<Verified, AuditErr
             if record.prev_hash != prev {
                 return bad(verified, Tamper::Unlinked { seq: record.seq });
             }
-            let prev32: [u8; 32] = crate::chain::hash32(&record.prev_hash)?;
-            if record_hash(record.seq, &prev32, &record.entry()).as_slice() != record.hash {
+            let computed = record_hash(record.seq, &prev, &record.entry());
+            if computed.as_slice() != record.hash {
                 return bad(verified, Tamper::Modified { seq: record.seq });
             }
             if checkpoints
@@ -141,7 +141,7 @@ pub async fn verify(store: &Store, key: &PublicKey) -> Result<Verified, AuditErr
                 return bad(verified, Tamper::Checkpoint { seq: record.seq });
             }
             verified.records += 1;
-            prev = record.hash;
+            prev = computed;
             expected += 1;
         }
     }

@@ -31,8 +31,7 @@ pub struct Running {
     serving: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
     dispatcher: DispatcherHandle,
-    checkpointer: JoinHandle<()>,
-    audit: (Store, Arc<dyn CheckpointSigner>),
+    checkpointer: Checkpointer,
 }
 
 impl Running {
@@ -42,9 +41,7 @@ impl Running {
         let _ = self.stop.send(());
         self.serving.await.context("API task")??;
         self.dispatcher.stop().await;
-        self.checkpointer.abort();
-        let (store, signer) = self.audit;
-        audit::checkpoint(&store, signer, now_ms()).await?;
+        self.checkpointer.stop().await?;
         Ok(())
     }
 }
@@ -129,15 +126,35 @@ async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path) -> anyhow::Result<()> 
 }
 
 /// Signs the audit chain's head now and then, and once more on the way out.
-fn spawn_checkpointer(store: Store, signer: Arc<dyn CheckpointSigner>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(AUDIT_CHECKPOINT_INTERVAL).await;
-            if let Err(error) = audit::checkpoint(&store, Arc::clone(&signer), now_ms()).await {
-                tracing::warn!(%error, "audit checkpoint failed");
+struct Checkpointer {
+    task: JoinHandle<()>,
+    store: Store,
+    signer: Arc<dyn CheckpointSigner>,
+}
+
+impl Checkpointer {
+    fn spawn(store: Store, signer: Arc<dyn CheckpointSigner>) -> Self {
+        let (every, by) = (store.clone(), Arc::clone(&signer));
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(AUDIT_CHECKPOINT_INTERVAL).await;
+                if let Err(error) = audit::checkpoint(&every, Arc::clone(&by), now_ms()).await {
+                    tracing::warn!(%error, "audit checkpoint failed");
+                }
             }
+        });
+        Self {
+            task,
+            store,
+            signer,
         }
-    })
+    }
+
+    async fn stop(self) -> Result<(), audit::AuditError> {
+        self.task.abort();
+        audit::checkpoint(&self.store, self.signer, now_ms()).await?;
+        Ok(())
+    }
 }
 
 /// Starts the gateway over `pool` and serves the API (plus `extra` routes, behind the
@@ -164,11 +181,10 @@ pub async fn start(
         ids.clone(),
         &api::RateLimitConfig::default(),
     );
-    let checkpointer = spawn_checkpointer(store.clone(), Arc::clone(&signer));
+    let checkpointer = Checkpointer::spawn(store.clone(), signer);
     let webhooks = Webhooks::new(store.clone(), clock.clone(), ids.clone(), webhook_config);
     let transport = HttpTransport::new(webhooks.config())
         .map_err(|e| anyhow::anyhow!("webhook HTTP client: {e}"))?;
-    let store_for_audit = store.clone();
     let gateway = Gateway::new(store, pool, clock, ids, GatewayConfig::default());
     gateway.start().await.context("gateway start")?;
     sink.attach(&gateway);
@@ -211,6 +227,5 @@ pub async fn start(
         sweeper,
         dispatcher,
         checkpointer,
-        audit: (store_for_audit, signer),
     })
 }

@@ -29,8 +29,10 @@ impl Gateway {
         self.inner
             .store
             .write(move |sql| {
-                ledger::create_tenant(sql, &id, &name, now)?;
-                actor.audit(sql, now, Some(&id), "tenant.create", &id, None)?;
+                // A repeated request finds the tenant there: nothing done, nothing audited.
+                if ledger::create_tenant(sql, &id, &name, now)? {
+                    actor.audit(sql, now, Some(&id), "tenant.create", &id, None)?;
+                }
                 Ok::<_, GatewayError>(())
             })
             .await

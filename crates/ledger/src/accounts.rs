@@ -91,14 +91,14 @@ fn from_row(row: &Row) -> Result<Account, StoreError> {
 }
 
 /// Creates a tenant; an existing tenant of the same id and name is left as is (so setup
-/// can run on every start).
+/// can run on every start). Returns whether it was created now.
 pub fn create_tenant(
     sql: &mut dyn Sql,
     id: &str,
     name: &str,
     now_ms: i64,
-) -> Result<(), LedgerError> {
-    sql.execute(
+) -> Result<bool, LedgerError> {
+    let created = sql.execute(
         "INSERT INTO tenants (id, name, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
         &[id.into(), name.into(), Value::Int(now_ms)],
     )?;
@@ -106,7 +106,7 @@ pub fn create_tenant(
     if stored.text(0)? != name {
         return Err(LedgerError::DuplicateId(format!("tenant {id}")));
     }
-    Ok(())
+    Ok(created == 1)
 }
 
 pub fn create_account(
