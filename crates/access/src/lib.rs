@@ -19,4 +19,4 @@ pub use crate::error::AccessError;
 pub use crate::pepper::Pepper;
 pub use crate::principal::{Principal, ScopeSet};
 pub use crate::roles::{ApiScope, Role};
-pub use crate::token::ApiKeySecret;
+pub use crate::token::{ApiKeySecret, API_KEY_PREFIX};

@@ -4,7 +4,8 @@
 
 use zeroize::Zeroizing;
 
-const PREFIX: &str = "fgk_";
+/// Every API key starts with this, so a bearer token is told from a JWT at a glance.
+pub const API_KEY_PREFIX: &str = "fgk_";
 const ID_PREFIX: &str = "key_";
 
 /// A key's full text, as shown once to its owner. Redacted in `Debug`, not `Display`,
@@ -34,7 +35,7 @@ impl ApiKeySecret {
         getrandom::fill(secret.as_mut_slice()).expect("the OS provides randomness");
         let suffix = id.strip_prefix(ID_PREFIX).unwrap_or(id);
         Self(Zeroizing::new(format!(
-            "{PREFIX}{suffix}_{}",
+            "{API_KEY_PREFIX}{suffix}_{}",
             hex::encode(secret.as_slice())
         )))
     }
@@ -42,7 +43,7 @@ impl ApiKeySecret {
 
 /// The key id and secret in a presented token, if it has the shape of one.
 pub(crate) fn split(token: &str) -> Option<(String, &str)> {
-    let rest = token.strip_prefix(PREFIX)?;
+    let rest = token.strip_prefix(API_KEY_PREFIX)?;
     let (id, secret) = rest.rsplit_once('_')?;
     let well_formed = !id.is_empty()
         && id.len() <= 64

@@ -15,6 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use gateway::{Actor, Clock, IdSource};
+use oidc::OidcVerifier;
 use store::Store;
 
 use crate::edge::RequestId;
@@ -33,6 +34,8 @@ pub struct Caller {
 
 struct Inner {
     keys: ApiKeys,
+    /// Bearer tokens that are not API keys are JWTs of these issuers, if any.
+    oidc: Option<Arc<OidcVerifier>>,
     store: Store,
     limits: RateLimits,
     clock: Arc<dyn Clock>,
@@ -48,6 +51,7 @@ pub struct Auth {
 impl Auth {
     pub fn new(
         keys: ApiKeys,
+        oidc: Option<Arc<OidcVerifier>>,
         store: Store,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
@@ -56,6 +60,7 @@ impl Auth {
         Self {
             inner: Arc::new(Inner {
                 keys,
+                oidc,
                 store,
                 limits: RateLimits::new(limits),
                 clock,
@@ -103,6 +108,37 @@ pub struct Requirement {
     pub scope: ApiScope,
     pub action: Option<&'static str>,
     pub audit_success: bool,
+}
+
+impl Auth {
+    /// `Ok(Err(why))`: refused; `Err(_)`: the credential cannot be checked now.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        source: Option<IpAddr>,
+        now_ms: i64,
+    ) -> Result<Result<Principal, &'static str>, String> {
+        let Some(token) = bearer(headers) else {
+            return Ok(Err("missing_credential"));
+        };
+        if token.starts_with(access::API_KEY_PREFIX) {
+            return self
+                .inner
+                .keys
+                .authenticate(token, source)
+                .await
+                .map(|r| r.map_err(|why| why.as_str()))
+                .map_err(|e| e.to_string());
+        }
+        match &self.inner.oidc {
+            Some(oidc) => oidc
+                .verify(token, now_ms)
+                .await
+                .map(|r| r.map_err(|why| why.as_str()))
+                .map_err(|e| e.to_string()),
+            None => Ok(Err("unknown_credential_type")),
+        }
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -170,16 +206,7 @@ pub(crate) async fn guard(
             outcome,
             details: Some(details),
         };
-    let verdict = match bearer(req.headers()) {
-        None => Ok(Err("missing_credential")),
-        Some(token) => auth
-            .inner
-            .keys
-            .authenticate(token, source)
-            .await
-            .map(|r| r.map_err(|why| why.as_str())),
-    };
-    let principal = match verdict {
+    let principal = match auth.authenticate(req.headers(), source, now_ms).await {
         Ok(Ok(principal)) => principal,
         Ok(Err(why)) => {
             if let Some(ip) = source {
@@ -206,7 +233,7 @@ pub(crate) async fn guard(
             return response;
         }
         Err(error) => {
-            tracing::error!(%error, "credential lookup failed");
+            tracing::error!(error, "credential lookup failed");
             return Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "auth_unavailable",

@@ -7,15 +7,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::{ApiState, RateLimitConfig, RateTier};
-use gateway::{Gateway, GatewayConfig, RandomIds, SystemClock};
-use node_pool::NodePool;
-use reqwest::{Client, StatusCode};
+use api::{RateLimitConfig, RateTier};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use store::testing::TestStore;
-use webhooks::{WebhookConfig, Webhooks};
 
 mod common;
+mod guarded;
+
+use guarded::{server, Server};
 
 store::on_both_stores!(
     every_endpoint_every_role_own_and_foreign_tenant,
@@ -23,117 +23,6 @@ store::on_both_stores!(
     rate_limits_and_failure_throttling_are_exact,
     requests_carry_ids_and_security_headers_and_everything_is_audited,
 );
-
-struct Server {
-    base: String,
-    admin: String,
-    http: Client,
-    store: store::Store,
-    stop: tokio::sync::oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-/// The API over a gateway whose pool has no node: access control needs no Lightning.
-async fn server(store: store::Store, limits: RateLimitConfig) -> Server {
-    let ids = Arc::new(RandomIds);
-    let webhooks = Webhooks::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        ids.clone(),
-        WebhookConfig::default(),
-    );
-    let gateway = Gateway::new(
-        store.clone(),
-        Arc::new(NodePool::new()),
-        Arc::new(SystemClock),
-        ids,
-        GatewayConfig::default(),
-    );
-    gateway.start().await.expect("start");
-    let (auth, admin) = common::admin_auth(&store, &limits).await;
-    let app = api::router(ApiState {
-        gateway,
-        webhooks,
-        auth,
-    });
-    let common::Serving {
-        base,
-        stop,
-        serving,
-    } = common::serve(app).await;
-    Server {
-        base,
-        admin,
-        http: Client::new(),
-        store,
-        stop,
-        serving,
-    }
-}
-
-impl Server {
-    async fn shut_down(self) {
-        let _ = self.stop.send(());
-        self.serving.await.expect("join").expect("served");
-    }
-
-    async fn send(
-        &self,
-        key: &str,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut request = self
-            .http
-            .request(
-                method.parse().expect("method"),
-                format!("{}{path}", self.base),
-            )
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        request.send().await.expect("request")
-    }
-
-    async fn call(
-        &self,
-        key: &str,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let response = self.send(key, method, path, body).await;
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn tenant(&self, id: &str) {
-        let body = json!({"id": id, "name": id});
-        let (status, answer) = self
-            .call(&self.admin, "POST", "/v1/tenants", Some(body))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{answer}");
-    }
-
-    async fn issue(&self, body: Value) -> (String, String) {
-        let (status, issued) = self
-            .call(&self.admin, "POST", "/v1/apikeys", Some(body))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{issued}");
-        (
-            issued["id"].as_str().expect("id").to_string(),
-            issued["key"].as_str().expect("key").to_string(),
-        )
-    }
-}
 
 /// What each role may do, written out independently of the code under test.
 fn role_scopes(role: &str) -> &'static [&'static str] {

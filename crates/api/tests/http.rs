@@ -67,7 +67,8 @@ async fn server(store: store::Store) -> Server {
     );
     gateway.start().await.expect("start");
     sink.attach(&gateway);
-    let (auth, key) = common::admin_auth(&store_for_auth, &api::RateLimitConfig::default()).await;
+    let (auth, key) =
+        common::admin_auth(&store_for_auth, &api::RateLimitConfig::default(), None).await;
     let app = api::router(ApiState {
         gateway,
         webhooks,

@@ -61,7 +61,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let store_path = data_dir.join("fulgur.db");
     let store = gateway_up::open_store(&format!("sqlite://{}", store_path.display())).await?;
-    let files = gateway_up::AccessFiles::in_dir(&data_dir);
+    let files = gateway_up::AccessSetup::in_dir(&data_dir);
     let key_path = files.admin_key.clone();
     let running = gateway_up::start(
         store,

@@ -66,19 +66,22 @@ pub fn now_ms() -> i64 {
 /// Where access control keeps its secrets: the bootstrap administrator key (written once,
 /// mode 0600), the pepper API keys are hashed under, and the audit checkpoint signing key.
 #[derive(Debug, Clone)]
-pub struct AccessFiles {
+/// What access control starts from: its secret files and the trusted token issuers.
+pub struct AccessSetup {
     pub admin_key: PathBuf,
     pub pepper: PathBuf,
     pub audit_signing_key: PathBuf,
+    pub oidc_issuers: Vec<oidc::IssuerConfig>,
 }
 
-impl AccessFiles {
+impl AccessSetup {
     /// The files' usual names in `dir`.
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             admin_key: dir.join("admin.key"),
             pepper: dir.join("api-key.pepper"),
             audit_signing_key: dir.join("audit-signing.key"),
+            oidc_issuers: Vec::new(),
         }
     }
 }
@@ -125,6 +128,22 @@ async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The verifier of the configured issuers' tokens (none configured: none). An issuer
+/// unreachable at start is a warning, not a failure: its tokens are checked once it answers.
+async fn oidc_verifier(
+    issuers: &[oidc::IssuerConfig],
+) -> anyhow::Result<Option<Arc<oidc::OidcVerifier>>> {
+    if issuers.is_empty() {
+        return Ok(None);
+    }
+    let source = oidc::HttpKeySource::new().map_err(|e| anyhow::anyhow!("OIDC client: {e}"))?;
+    let verifier = oidc::OidcVerifier::new(issuers.to_vec(), Arc::new(source))?;
+    if let Err(error) = verifier.warm(now_ms()).await {
+        tracing::warn!(%error, "OIDC issuer keys not fetched at start");
+    }
+    Ok(Some(Arc::new(verifier)))
+}
+
 /// Signs the audit chain's head now and then, and once more on the way out.
 struct Checkpointer {
     task: JoinHandle<()>,
@@ -164,7 +183,7 @@ pub async fn start(
     pool: Arc<NodePool>,
     sink: &GatewaySink,
     listen: SocketAddr,
-    files: &AccessFiles,
+    files: &AccessSetup,
     webhook_config: WebhookConfig,
     extra: Option<axum::Router>,
 ) -> anyhow::Result<Running> {
@@ -174,8 +193,10 @@ pub async fn start(
         Arc::new(Ed25519Signer::load_or_create(&files.audit_signing_key)?);
     let keys = ApiKeys::new(store.clone(), pepper, clock.clone(), ids.clone());
     bootstrap_admin_key(&keys, &files.admin_key).await?;
+    let oidc = oidc_verifier(&files.oidc_issuers).await?;
     let auth = api::Auth::new(
         keys,
+        oidc,
         store.clone(),
         clock.clone(),
         ids.clone(),

@@ -24,6 +24,16 @@ pub struct Config {
     pub lightning: LightningConfig,
     #[serde(default)]
     pub webhooks: WebhookSection,
+    #[serde(default)]
+    pub oidc: OidcSection,
+}
+
+/// Trusted OAuth2 / OIDC token issuers (`[[oidc.issuers]]`); none by default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSection {
+    #[serde(default)]
+    pub issuers: Vec<oidc::IssuerConfig>,
 }
 
 /// Webhook delivery; every key optional (defaults in `webhooks::WebhookConfig`).
@@ -203,10 +213,11 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         let started: Arc<dyn LightningNode> = Arc::new(started);
         pool.add(started)?;
     }
-    let files = gateway_up::AccessFiles {
+    let files = gateway_up::AccessSetup {
         admin_key: config.server.admin_key_file.clone(),
         pepper: config.server.pepper_file.clone(),
         audit_signing_key: config.server.audit_signing_key_file.clone(),
+        oidc_issuers: config.oidc.issuers.clone(),
     };
     let running = gateway_up::start(
         store,

@@ -19,7 +19,11 @@ pub fn keys(store: &store::Store) -> ApiKeys {
 }
 
 /// The guard with `limits`, and a platform admin key for it.
-pub async fn admin_auth(store: &store::Store, limits: &RateLimitConfig) -> (Auth, String) {
+pub async fn admin_auth(
+    store: &store::Store,
+    limits: &RateLimitConfig,
+    oidc: Option<Arc<oidc::OidcVerifier>>,
+) -> (Auth, String) {
     let keys = keys(store);
     let (_, secret) = keys
         .create(
@@ -38,6 +42,7 @@ pub async fn admin_auth(store: &store::Store, limits: &RateLimitConfig) -> (Auth
         .expect("admin key");
     let auth = Auth::new(
         keys,
+        oidc,
         store.clone(),
         Arc::new(SystemClock),
         Arc::new(RandomIds),

@@ -151,7 +151,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     }
     let carol = lab.node("carol")?;
 
-    let files = gateway_up::AccessFiles::in_dir(dir.path());
+    let files = gateway_up::AccessSetup::in_dir(dir.path());
     let running = gateway_up::start(
         store.store.clone(),
         pool,
