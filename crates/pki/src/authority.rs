@@ -1,0 +1,253 @@
+//! The CA directory: `ca.crt`/`ca.key`, and `NAME.crt`/`NAME.key` for each certificate.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use time::{Duration, OffsetDateTime};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::pem::parse_x509_pem;
+use x509_parser::prelude::FromDer;
+
+use crate::{files, PkiError, Profile, EXPIRY_WARNING_DAYS, MAX_VALIDITY_DAYS};
+
+const CA_NAME: &str = "ca";
+/// Certificates start a little in the past, for peers whose clocks run behind.
+const BACKDATE_SECS: i64 = 300;
+
+/// A certificate just written.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub name: String,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub not_after_unix: i64,
+}
+
+/// How long a certificate in the directory has left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertStatus {
+    pub name: String,
+    /// `ca`, `server` or `client`.
+    pub kind: &'static str,
+    pub not_after_unix: i64,
+    /// Negative once expired.
+    pub days_left: i64,
+    /// Fewer than [`EXPIRY_WARNING_DAYS`] left (or expired).
+    pub expiring: bool,
+}
+
+/// The CA's directory.
+pub struct Pki {
+    dir: PathBuf,
+}
+
+fn time_of(unix: i64) -> Result<OffsetDateTime, PkiError> {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .map_err(|e| PkiError::InvalidInput(format!("time {unix}: {e}")))
+}
+
+fn check_days(days: u32) -> Result<(), PkiError> {
+    if days == 0 || days > MAX_VALIDITY_DAYS {
+        return Err(PkiError::InvalidInput(format!(
+            "validity {days} days: 1 to {MAX_VALIDITY_DAYS}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), PkiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name != CA_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(PkiError::InvalidInput(format!(
+            "name {name:?}: 1-64 of a-z, 0-9 and '-', not \"ca\""
+        )))
+    }
+}
+
+/// The first certificate of a PEM file, parsed.
+fn with_cert<T>(
+    path: &Path,
+    read: impl FnOnce(&X509Certificate<'_>) -> Result<T, String>,
+) -> Result<T, PkiError> {
+    let bad = |reason: String| PkiError::BadCertificate {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem_text = files::read(path)?;
+    let (_, pem) = parse_x509_pem(pem_text.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let (_, cert) = X509Certificate::from_der(&pem.contents).map_err(|e| bad(e.to_string()))?;
+    read(&cert).map_err(bad)
+}
+
+impl Pki {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn ca_cert_path(&self) -> PathBuf {
+        self.cert_path(CA_NAME)
+    }
+
+    pub fn cert_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.crt"))
+    }
+
+    pub fn key_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.key"))
+    }
+
+    /// Creates the CA. Refuses if one exists: replacing it would orphan every certificate.
+    pub fn init(&self, now_unix: i64, days: u32) -> Result<Issued, PkiError> {
+        check_days(days)?;
+        let cert_path = self.ca_cert_path();
+        if cert_path.exists() {
+            return Err(PkiError::Exists(cert_path.display().to_string()));
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|source| PkiError::Io {
+            path: self.dir.display().to_string(),
+            source,
+        })?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Fulgur internal CA");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Fulgur");
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let (not_after_unix, key) = self.validity(&mut params, now_unix, days)?;
+        let cert = params.self_signed(&key)?;
+        self.write(CA_NAME, &cert.pem(), &key, not_after_unix)
+    }
+
+    /// Issues a new certificate `name`; refuses to overwrite one (use [`Pki::renew`]).
+    pub fn issue(
+        &self,
+        name: &str,
+        profile: &Profile,
+        now_unix: i64,
+        days: u32,
+    ) -> Result<Issued, PkiError> {
+        check_name(name)?;
+        let path = self.cert_path(name);
+        if path.exists() {
+            return Err(PkiError::Exists(path.display().to_string()));
+        }
+        self.sign(name, profile, now_unix, days)
+    }
+
+    /// Reissues `name` with a fresh key and the identity it had.
+    pub fn renew(&self, name: &str, now_unix: i64, days: u32) -> Result<Issued, PkiError> {
+        check_name(name)?;
+        let profile = with_cert(&self.cert_path(name), Profile::read)?;
+        self.sign(name, &profile, now_unix, days)
+    }
+
+    /// Every certificate in the directory with the days it has left, soonest first.
+    pub fn status(&self, now_unix: i64) -> Result<Vec<CertStatus>, PkiError> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|source| PkiError::Io {
+            path: self.dir.display().to_string(),
+            source,
+        })?;
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".crt"))
+            else {
+                continue;
+            };
+            let (kind, not_after_unix) = with_cert(&path, |cert| {
+                let kind = if name == CA_NAME {
+                    "ca"
+                } else {
+                    match Profile::read(cert)? {
+                        Profile::Server { .. } => "server",
+                        Profile::Client { .. } => "client",
+                    }
+                };
+                Ok((kind, cert.validity().not_after.timestamp()))
+            })?;
+            let days_left = (not_after_unix - now_unix).div_euclid(86_400);
+            out.push(CertStatus {
+                name: name.to_string(),
+                kind,
+                not_after_unix,
+                days_left,
+                expiring: days_left < EXPIRY_WARNING_DAYS,
+            });
+        }
+        out.sort_by_key(|s| (s.not_after_unix, s.name.clone()));
+        Ok(out)
+    }
+
+    fn sign(
+        &self,
+        name: &str,
+        profile: &Profile,
+        now_unix: i64,
+        days: u32,
+    ) -> Result<Issued, PkiError> {
+        check_days(days)?;
+        profile.validate()?;
+        let ca_pem = files::read(&self.ca_cert_path())?;
+        let ca_key = KeyPair::from_pem(&files::read(&self.key_path(CA_NAME))?)?;
+        let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Fulgur");
+        profile.apply(&mut params)?;
+        let (not_after_unix, key) = self.validity(&mut params, now_unix, days)?;
+        let cert = params.signed_by(&key, &issuer)?;
+        self.write(name, &cert.pem(), &key, not_after_unix)
+    }
+
+    /// Sets the validity window and makes the certificate's key.
+    fn validity(
+        &self,
+        params: &mut CertificateParams,
+        now_unix: i64,
+        days: u32,
+    ) -> Result<(i64, KeyPair), PkiError> {
+        let now = time_of(now_unix)?;
+        params.not_before = now - Duration::seconds(BACKDATE_SECS);
+        params.not_after = now + Duration::days(i64::from(days));
+        Ok((params.not_after.unix_timestamp(), KeyPair::generate()?))
+    }
+
+    /// The key first: a server reloading between the two renames sees a key that does not
+    /// match its certificate, refuses the pair and keeps what it had until the next look.
+    fn write(
+        &self,
+        name: &str,
+        cert_pem: &str,
+        key: &KeyPair,
+        not_after_unix: i64,
+    ) -> Result<Issued, PkiError> {
+        let (cert_path, key_path) = (self.cert_path(name), self.key_path(name));
+        files::replace(&key_path, &key.serialize_pem(), true)?;
+        files::replace(&cert_path, cert_pem, false)?;
+        Ok(Issued {
+            name: name.to_string(),
+            cert_path,
+            key_path,
+            not_after_unix,
+        })
+    }
+}
