@@ -4,7 +4,7 @@
 //! that fail (a mutating call that succeeds is audited by the domain, in its own
 //! transaction).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use store::Store;
 use crate::edge::RequestId;
 use crate::problem::{Problem, ProblemCode};
 use crate::ratelimit::{Decision, RateLimitConfig, RateLimits};
+use crate::tls::{Peer, PeerCert};
 
 /// The authenticated caller, for handlers.
 #[derive(Debug, Clone)]
@@ -115,11 +116,21 @@ impl Auth {
     async fn authenticate(
         &self,
         headers: &HeaderMap,
+        cert: &PeerCert,
         source: Option<IpAddr>,
         now_ms: i64,
     ) -> Result<Result<Principal, &'static str>, String> {
         let Some(token) = bearer(headers) else {
-            return Ok(Err("missing_credential"));
+            // No bearer: the connection's client certificate, if it names a caller and
+            // has not expired since the handshake.
+            return Ok(match cert {
+                PeerCert::None => Err("missing_credential"),
+                PeerCert::Unusable => Err("certificate_names_no_caller"),
+                PeerCert::Identity(id) if id.not_after_unix.saturating_mul(1000) < now_ms => {
+                    Err("certificate_expired")
+                }
+                PeerCert::Identity(id) => Ok(id.principal()),
+            });
         };
         if token.starts_with(access::API_KEY_PREFIX) {
             return self
@@ -171,10 +182,12 @@ pub(crate) async fn guard(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let source: Option<IpAddr> = req
+    let peer = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<ConnectInfo<Peer>>()
+        .map(|c| c.0.clone());
+    let source: Option<IpAddr> = peer.as_ref().map(|p| p.addr.ip());
+    let cert = peer.map_or(PeerCert::None, |p| p.cert);
     let request_id = req
         .extensions()
         .get::<RequestId>()
@@ -206,7 +219,10 @@ pub(crate) async fn guard(
             outcome,
             details: Some(details),
         };
-    let principal = match auth.authenticate(req.headers(), source, now_ms).await {
+    let principal = match auth
+        .authenticate(req.headers(), &cert, source, now_ms)
+        .await
+    {
         Ok(Ok(principal)) => principal,
         Ok(Err(why)) => {
             if let Some(ip) = source {

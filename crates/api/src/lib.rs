@@ -14,15 +14,14 @@ mod nodes;
 mod payments;
 mod problem;
 mod ratelimit;
+mod tls;
 mod webhooks;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use access::ApiScope;
 use axum::http::StatusCode;
 use axum::routing::{get, post, MethodRouter};
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use gateway::Gateway;
 use tokio::net::TcpListener;
@@ -34,6 +33,7 @@ pub use crate::edge::RequestId;
 pub use crate::extract::JsonBody;
 pub use crate::problem::Problem;
 pub use crate::ratelimit::{RateLimitConfig, RateTier};
+pub use crate::tls::{ClientAuth, Peer, PeerCert, PlainListener, TlsConfig, TlsError, TlsListener};
 
 /// Largest request body: a payment request with a long invoice fits many times over.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -281,19 +281,26 @@ pub fn guard_all<S: Clone + Send + Sync + 'static>(
     ))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves.
+/// Serves `app` over plain HTTP on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_on(PlainListener(listener), app, shutdown).await
+}
+
+/// Serves `app` on `listener` (plain or TLS) until `shutdown` resolves.
+pub async fn serve_on<L>(
+    listener: L,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = Peer>,
+    Peer: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -72,6 +72,8 @@ pub struct AccessSetup {
     pub pepper: PathBuf,
     pub audit_signing_key: PathBuf,
     pub oidc_issuers: Vec<oidc::IssuerConfig>,
+    /// TLS on the listener; `None`: plain HTTP.
+    pub tls: Option<api::TlsConfig>,
 }
 
 impl AccessSetup {
@@ -82,6 +84,7 @@ impl AccessSetup {
             pepper: dir.join("api-key.pepper"),
             audit_signing_key: dir.join("audit-signing.key"),
             oidc_issuers: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -227,9 +230,16 @@ pub async fn start(
         .with_context(|| format!("listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let serving = tokio::spawn(api::serve(listener, app, async {
+    let stopped = async {
         let _ = stopped.await;
-    }));
+    };
+    let serving = match &files.tls {
+        Some(tls) => {
+            let listener = api::TlsListener::start(listener, tls.clone())?;
+            tokio::spawn(api::serve_on(listener, app, stopped))
+        }
+        None => tokio::spawn(api::serve(listener, app, stopped)),
+    };
     let sweeping = gateway.clone();
     let sweeper = tokio::spawn(async move {
         loop {

@@ -7,6 +7,7 @@ mod demo;
 mod devnet_control;
 mod gateway_up;
 mod ledger_cmd;
+mod pki_cmd;
 mod serve;
 
 use std::net::SocketAddr;
@@ -47,6 +48,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         which: audit_cmd::Which,
+    },
+    /// The internal CA: init, issue, renew, status of TLS certificates.
+    Pki {
+        #[command(subcommand)]
+        which: pki_cmd::Which,
     },
     /// Ledger operations.
     Ledger {
@@ -118,6 +124,7 @@ fn main() -> ExitCode {
             Command::Ledger { which } => ledger_cmd::run(which).await,
             Command::Apikey { which } => apikey_cmd::run(which).await,
             Command::Audit { which } => audit_cmd::run(which).await,
+            Command::Pki { which } => pki_cmd::run(which),
             Command::Devnet(args) => run_devnet(args).await,
             Command::Bench { which } => bench::run(which).await,
         }

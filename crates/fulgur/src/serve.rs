@@ -88,6 +88,40 @@ pub struct ServerConfig {
     /// The Ed25519 seed that signs audit checkpoints; created if absent. Verify with
     /// `fulgur audit verify --signing-key-file`.
     pub audit_signing_key_file: PathBuf,
+    /// TLS 1.3 on `listen`; absent: plain HTTP (only behind a TLS-terminating proxy).
+    pub tls: Option<TlsSection>,
+}
+
+/// The API listener's certificate (from `fulgur pki issue server`), reread when changed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// The CA client certificates must chain to; required unless client_auth = "off".
+    pub client_ca_file: Option<PathBuf>,
+    /// `off` (default), `optional` or `required`.
+    #[serde(default)]
+    pub client_auth: api::ClientAuth,
+    /// How often the files are checked for changes (default 10 s).
+    #[serde(default = "default_reload_secs")]
+    pub reload_interval_secs: u64,
+}
+
+fn default_reload_secs() -> u64 {
+    10
+}
+
+impl TlsSection {
+    fn config(&self) -> api::TlsConfig {
+        api::TlsConfig {
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            client_ca_file: self.client_ca_file.clone(),
+            client_auth: self.client_auth,
+            reload_interval: std::time::Duration::from_secs(self.reload_interval_secs.max(1)),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,6 +252,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         pepper: config.server.pepper_file.clone(),
         audit_signing_key: config.server.audit_signing_key_file.clone(),
         oidc_issuers: config.oidc.issuers.clone(),
+        tls: config.server.tls.as_ref().map(TlsSection::config),
     };
     let running = gateway_up::start(
         store,
@@ -230,7 +265,12 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     )
     .await?;
     let shutdown = crate::shutdown_signal();
-    println!("ready: http://{}", running.addr);
+    let scheme = if config.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("ready: {scheme}://{}", running.addr);
     shutdown.await;
     println!("shutting down");
     running.stop().await?;

@@ -174,3 +174,105 @@ fn tamper_record_2(dir: &Path) -> String {
     });
     url
 }
+
+#[test]
+fn operators_run_the_internal_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki_dir = dir.path().join("pki");
+    let pki = |args: &[&str]| {
+        let mut all = vec!["pki"];
+        all.extend_from_slice(args);
+        let output = fulgur(dir.path(), &all);
+        (output.clone(), stdout(&output))
+    };
+    let at = pki_dir.to_str().expect("utf-8");
+    let (init, _) = pki(&["init", "--dir", at]);
+    assert!(init.status.success());
+    let (server, said) = pki(&[
+        "issue",
+        "--dir",
+        at,
+        "server",
+        "--name",
+        "api",
+        "--dns",
+        "localhost",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    assert!(server.status.success(), "{said}");
+    assert!(said.contains("api.crt"), "{said}");
+    let (client, said) = pki(&[
+        "issue",
+        "--dir",
+        at,
+        "client",
+        "--name",
+        "erp",
+        "--tenant",
+        "acme",
+        "--role",
+        "integration",
+        "--days",
+        "20",
+    ]);
+    assert!(client.status.success(), "{said}");
+    // 20 days left is within the 30-day warning: status lists it and exits 1.
+    let (status, said) = pki(&["status", "--dir", at]);
+    assert_eq!(status.status.code(), Some(1), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("erp") && l.contains("EXPIRING")),
+        "{said}"
+    );
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("api") && !l.contains("EXPIRING")),
+        "{said}"
+    );
+    let (renewed, _) = pki(&["renew", "--dir", at, "--name", "erp"]);
+    assert!(renewed.status.success());
+    let (status, said) = pki(&["status", "--dir", at]);
+    assert!(status.status.success(), "{said}");
+
+    for (args, mentions) in [
+        (vec!["init", "--dir", at], "already exists"),
+        (
+            vec![
+                "issue", "--dir", at, "client", "--name", "x", "--role", "admin",
+            ],
+            "--tenant or --platform",
+        ),
+        (
+            vec![
+                "issue",
+                "--dir",
+                at,
+                "client",
+                "--name",
+                "x",
+                "--platform",
+                "--role",
+                "boss",
+            ],
+            "unknown role",
+        ),
+        (
+            vec![
+                "issue", "--dir", at, "server", "--name", "Bad Name", "--dns", "a",
+            ],
+            "name",
+        ),
+        (
+            vec![
+                "issue", "--dir", at, "server", "--name", "api", "--dns", "a",
+            ],
+            "already exists",
+        ),
+        (vec!["renew", "--dir", at, "--name", "nobody"], "not found"),
+    ] {
+        let mut all = vec!["pki"];
+        all.extend(args);
+        assert_one_line_exit_2(&fulgur(dir.path(), &all), mentions);
+    }
+}

@@ -189,8 +189,8 @@ fn demo_quickstart_works_when_pasted() {
 }
 
 /// `fulgur serve --config`: a TOML file plus `FULGUR_SECTION__KEY` overrides brings up the
-/// gateway with its nodes against a chain (here `fulgur devnet`); bad config is one line
-/// and exit 2.
+/// gateway with its nodes against a chain (here `fulgur devnet`), over TLS with
+/// certificates from `fulgur pki`; bad config is one line and exit 2.
 #[test]
 fn serve_runs_from_a_config_file_with_env_overrides() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -201,6 +201,35 @@ fn serve_runs_from_a_config_file_with_env_overrides() {
     let (ready, _) = wait_for_line(&mut chain, "ready: http://", Duration::from_secs(30));
     let rpc = ready.trim_start_matches("ready: http://").to_string();
     let (host, port) = rpc.rsplit_once(':').expect("host:port");
+    let pki = dir.path().join("pki");
+    let at = pki.to_str().expect("utf-8");
+    for args in [
+        vec!["init", "--dir", at],
+        vec![
+            "issue",
+            "--dir",
+            at,
+            "server",
+            "--name",
+            "api",
+            "--ip",
+            "127.0.0.1",
+        ],
+        vec![
+            "issue",
+            "--dir",
+            at,
+            "client",
+            "--name",
+            "ops",
+            "--platform",
+            "--role",
+            "operator",
+        ],
+    ] {
+        let output = fulgur().arg("pki").args(&args).output().expect("pki");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+    }
     let config = dir.path().join("fulgur.toml");
     std::fs::write(
         &config,
@@ -211,6 +240,12 @@ listen = "127.0.0.1:1"
 admin_key_file = "{dir}/admin.key"
 pepper_file = "{dir}/api-key.pepper"
 audit_signing_key_file = "{dir}/audit-signing.key"
+
+[server.tls]
+cert_file = "{dir}/pki/api.crt"
+key_file = "{dir}/pki/api.key"
+client_ca_file = "{dir}/pki/ca.crt"
+client_auth = "optional"
 
 [store]
 url = "sqlite://{dir}/fulgur.db"
@@ -248,7 +283,7 @@ listen = "127.0.0.1:0"
         .expect("serve starts");
     let log = dir.path().join("serve.log");
     let (ready, _) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_for_line(&mut serve, "ready: http://", Duration::from_secs(120))
+        wait_for_line(&mut serve, "ready: https://", Duration::from_secs(120))
     }))
     .unwrap_or_else(|_| {
         panic!(
@@ -256,18 +291,41 @@ listen = "127.0.0.1:0"
             std::fs::read_to_string(&log).unwrap_or_default()
         )
     });
-    let api = ready.trim_start_matches("ready: http://").to_string();
+    let api = ready.trim_start_matches("ready: https://").to_string();
     let key = std::fs::read_to_string(dir.path().join("admin.key")).expect("admin key");
+    // curl over TLS: with the admin key; with the operator's client certificate alone.
+    let curl = |extra: &[String]| {
+        let output = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "--cacert"])
+            .arg(pki.join("ca.crt"))
+            .args(extra)
+            .arg(format!("https://{api}/v1/nodes"))
+            .output()
+            .expect("curl runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+        )
+    };
+    let (ok, body) = curl(&["-H".into(), format!("Authorization: Bearer {}", key.trim())]);
+    assert!(ok && body.contains(r#""name":"alpha""#), "{body}");
+    let cert = |name: &str| pki.join(name).display().to_string();
+    let (ok, body) = curl(&[
+        "--cert".into(),
+        cert("ops.crt"),
+        "--key".into(),
+        cert("ops.key"),
+    ]);
+    assert!(ok && body.contains(r#""name":"alpha""#), "{body}");
+    let (ok, _) = curl(&[]);
+    assert!(!ok, "neither key nor certificate: refused");
+    // Plain HTTP on the TLS port gets no API.
     let mut stream = TcpStream::connect(&api).expect("connect");
-    let request = format!(
-        "GET /v1/nodes HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        key.trim()
-    );
+    let request = format!("GET /v1/nodes HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).expect("send");
     let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains(r#""name":"alpha""#), "{response}");
+    let _ = stream.read_to_string(&mut response);
+    assert!(!response.contains("HTTP/1.1 200"), "{response}");
     assert!(terminate(&mut serve).success(), "clean exit on SIGTERM");
     assert!(terminate(&mut chain).success());
 

@@ -70,3 +70,9 @@ impl ClientIdentity {
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// When a certificate (DER) stops being valid, for expiry warnings and metrics.
+pub fn not_after_unix(der: &[u8]) -> Result<i64, String> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    Ok(cert.validity().not_after.timestamp())
+}

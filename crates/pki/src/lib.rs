@@ -20,7 +20,7 @@ mod profile;
 
 pub use crate::authority::{CertStatus, Issued, Pki};
 pub use crate::error::PkiError;
-pub use crate::identity::ClientIdentity;
+pub use crate::identity::{not_after_unix, ClientIdentity};
 pub use crate::profile::Profile;
 
 /// Server and client certificates live this long unless asked otherwise (SPEC: 60 days).

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use api::{ApiState, RateLimitConfig};
+use api::{ApiState, RateLimitConfig, TlsConfig, TlsListener};
 use gateway::{Gateway, GatewayConfig, RandomIds, SystemClock};
 use node_pool::NodePool;
 use oidc::OidcVerifier;
@@ -32,6 +32,53 @@ pub async fn server_with(
     limits: RateLimitConfig,
     oidc: Option<Arc<OidcVerifier>>,
 ) -> Server {
+    let (app, admin) = app(&store, &limits, oidc).await;
+    let crate::common::Serving {
+        base,
+        stop,
+        serving,
+    } = crate::common::serve(app).await;
+    Server {
+        base,
+        admin,
+        http: Client::new(),
+        store,
+        stop,
+        serving,
+    }
+}
+
+/// The same over TLS on 127.0.0.1 (reached as `https://localhost:PORT`), called with
+/// `http`, a client configured by the test (roots, client certificate).
+pub async fn tls_server(store: store::Store, tls: TlsConfig, http: Client) -> Server {
+    let (app, admin) = app(&store, &RateLimitConfig::default(), None).await;
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!(
+        "https://localhost:{}",
+        tcp.local_addr().expect("addr").port()
+    );
+    let listener = TlsListener::start(tcp, tls).expect("TLS listener");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(api::serve_on(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        base,
+        admin,
+        http,
+        store,
+        stop,
+        serving,
+    }
+}
+
+async fn app(
+    store: &store::Store,
+    limits: &RateLimitConfig,
+    oidc: Option<Arc<OidcVerifier>>,
+) -> (axum::Router, String) {
     let ids = Arc::new(RandomIds);
     let webhooks = Webhooks::new(
         store.clone(),
@@ -47,25 +94,13 @@ pub async fn server_with(
         GatewayConfig::default(),
     );
     gateway.start().await.expect("start");
-    let (auth, admin) = crate::common::admin_auth(&store, &limits, oidc).await;
+    let (auth, admin) = crate::common::admin_auth(store, limits, oidc).await;
     let app = api::router(ApiState {
         gateway,
         webhooks,
         auth,
     });
-    let crate::common::Serving {
-        base,
-        stop,
-        serving,
-    } = crate::common::serve(app).await;
-    Server {
-        base,
-        admin,
-        http: Client::new(),
-        store,
-        stop,
-        serving,
-    }
+    (app, admin)
 }
 
 impl Server {
