@@ -13,6 +13,7 @@ mod pepper;
 mod principal;
 mod roles;
 mod token;
+mod usage;
 
 pub use crate::apikeys::{ApiKeyInfo, ApiKeys, AuthFailure, NewApiKey, MAX_ROTATION_OVERLAP_SECS};
 pub use crate::error::AccessError;
@@ -20,3 +21,4 @@ pub use crate::pepper::Pepper;
 pub use crate::principal::{Principal, ScopeSet};
 pub use crate::roles::{ApiScope, Role};
 pub use crate::token::{ApiKeySecret, API_KEY_PREFIX};
+pub use crate::usage::{Admission, Usage, UsageConfig};

@@ -107,20 +107,22 @@ fn view(k: &ApiKeyInfo, now_ms: i64) -> ApiKeyView {
     }
 }
 
-fn invalid(detail: String) -> Problem {
-    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", detail)
-}
-
 fn parse_new(req: CreateApiKey) -> Result<NewApiKey, Problem> {
     let roles = req
         .roles
         .iter()
-        .map(|r| r.parse::<Role>().map_err(|e| invalid(e.to_string())))
+        .map(|r| {
+            r.parse::<Role>()
+                .map_err(|e| Problem::invalid(e.to_string()))
+        })
         .collect::<Result<_, _>>()?;
     let scopes = req
         .scopes
         .iter()
-        .map(|s| s.parse::<ApiScope>().map_err(|e| invalid(e.to_string())))
+        .map(|s| {
+            s.parse::<ApiScope>()
+                .map_err(|e| Problem::invalid(e.to_string()))
+        })
         .collect::<Result<_, _>>()?;
     let ip_allowlist = req
         .ip_allowlist
@@ -128,7 +130,9 @@ fn parse_new(req: CreateApiKey) -> Result<NewApiKey, Problem> {
         .map(|n| {
             n.parse::<ipnet::IpNet>()
                 .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| invalid(format!("ip_allowlist: {n:?} is not an address or CIDR")))
+                .map_err(|_| {
+                    Problem::invalid(format!("ip_allowlist: {n:?} is not an address or CIDR"))
+                })
         })
         .collect::<Result<_, _>>()?;
     let expires_at_ms = req
@@ -137,7 +141,7 @@ fn parse_new(req: CreateApiKey) -> Result<NewApiKey, Problem> {
         .map(|at| {
             chrono::DateTime::parse_from_rfc3339(at)
                 .map(|t| t.timestamp_millis())
-                .map_err(|_| invalid(format!("expires_at: {at:?} is not RFC 3339")))
+                .map_err(|_| Problem::invalid(format!("expires_at: {at:?} is not RFC 3339")))
         })
         .transpose()?;
     Ok(NewApiKey {

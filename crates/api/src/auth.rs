@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use access::{ApiKeys, ApiScope, Principal};
+use access::{Admission, ApiKeys, ApiScope, Principal, Usage};
 use audit::{Entry, Origin, Outcome};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -39,6 +39,7 @@ struct Inner {
     oidc: Option<Arc<OidcVerifier>>,
     store: Store,
     limits: RateLimits,
+    usage: Arc<Usage>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
 }
@@ -58,12 +59,15 @@ impl Auth {
         ids: Arc<dyn IdSource>,
         limits: &RateLimitConfig,
     ) -> Self {
+        let usage = Arc::new(Usage::new(store.clone(), limits.quotas.clone()));
         Self {
             inner: Arc::new(Inner {
                 keys,
+                usage,
                 oidc,
                 store,
                 limits: RateLimits::new(limits),
+
                 clock,
                 ids,
             }),
@@ -76,6 +80,56 @@ impl Auth {
 
     pub(crate) fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    pub(crate) fn usage(&self) -> &Usage {
+        &self.inner.usage
+    }
+
+    /// Writes the call counts not yet written (on shutdown).
+    pub async fn flush_usage(&self) -> Result<(), store::StoreError> {
+        self.inner.usage.flush().await
+    }
+
+    /// Counts the call against its tenant's daily quota; `Some(response)`: refused.
+    async fn within_quota(&self, tenant: Option<&str>, now_ms: i64) -> Option<Response> {
+        let tenant = tenant?;
+        let usage = &self.inner.usage;
+        let admission = usage.admit(tenant, now_ms).await;
+        if usage.flush_due(now_ms) {
+            let usage = Arc::clone(usage);
+            tokio::spawn(async move {
+                if let Err(error) = usage.flush().await {
+                    tracing::warn!(%error, "API usage counts not written; kept for the next try");
+                }
+            });
+        }
+        match admission {
+            Ok(Admission::Allowed) => None,
+            Ok(Admission::OverQuota {
+                quota,
+                retry_after_ms,
+            }) => {
+                let problem = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quota_exceeded",
+                    format!("this tenant's {quota} calls for today are used; retry tomorrow (UTC)"),
+                );
+                let wait = Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0));
+                Some(retry_after(problem.into_response(), wait))
+            }
+            Err(error) => {
+                tracing::error!(%error, "usage count failed");
+                Some(
+                    Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "auth_unavailable",
+                        "the call cannot be counted now; retry",
+                    )
+                    .into_response(),
+                )
+            }
+        }
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -288,6 +342,9 @@ pub(crate) async fn guard(
             return retry_after(response, wait);
         }
     };
+    if let Some(refused) = auth.within_quota(tenant.as_deref(), now_ms).await {
+        return refused;
+    }
     req.extensions_mut().insert(Caller {
         actor: Actor {
             scope: principal.tenant_scope(),

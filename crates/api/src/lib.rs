@@ -15,6 +15,7 @@ mod payments;
 mod problem;
 mod ratelimit;
 mod tls;
+mod usage;
 mod webhooks;
 
 use std::time::Duration;
@@ -62,6 +63,7 @@ pub struct ApiState {
         apikeys::rotate_apikey,
         apikeys::revoke_apikey,
         audit_log::list_audit,
+        usage::get_usage,
         invoices::create_invoice,
         invoices::get_invoice,
         invoices::cancel_invoice,
@@ -245,6 +247,7 @@ pub fn router(state: ApiState) -> Router {
             g(Admin, Some("apikey.revoke"), post(apikeys::revoke_apikey)),
         )
         .route("/v1/audit", g(AuditRead, None, get(audit_log::list_audit)))
+        .route("/v1/usage", g(LedgerRead, None, get(usage::get_usage)))
         .route("/v1/nodes", g(NodesRead, None, get(nodes::list_nodes)))
         .route("/v1/ledger/check", g(LedgerRead, None, get(books::check)));
     Router::new()

@@ -21,6 +21,11 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// 422 `invalid_field`: the detail says which field and what it must be.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", detail)
+    }
+
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
         Self {
             kind: "about:blank",

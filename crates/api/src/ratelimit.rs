@@ -27,6 +27,8 @@ pub struct RateLimitConfig {
     pub tiers: BTreeMap<String, RateTier>,
     pub default_tier: String,
     pub auth_failures_per_minute: u32,
+    /// Per-tenant daily call quotas (default: counted, unlimited).
+    pub quotas: access::UsageConfig,
 }
 
 impl Default for RateLimitConfig {
@@ -50,6 +52,7 @@ impl Default for RateLimitConfig {
             ]),
             default_tier: "standard".to_string(),
             auth_failures_per_minute: 10,
+            quotas: access::UsageConfig::default(),
         }
     }
 }
@@ -166,6 +169,7 @@ mod tests {
             )]),
             default_tier: "t".to_string(),
             auth_failures_per_minute: 2,
+            quotas: access::UsageConfig::default(),
         };
         let limits = RateLimits::new(&config);
         let remaining: Vec<_> = (0..3)

@@ -21,6 +21,7 @@ store::on_both_stores!(
     every_endpoint_every_role_own_and_foreign_tenant,
     keys_are_issued_scoped_revoked_rotated_expired_and_address_bound,
     rate_limits_and_failure_throttling_are_exact,
+    tenant_quotas_are_counted_shared_and_enforced,
     requests_carry_ids_and_security_headers_and_everything_is_audited,
 );
 
@@ -177,6 +178,12 @@ const ENDPOINTS: &[(&str, &str, &str, Option<&str>)] = &[
     ),
     ("POST", "/v1/apikeys/{key}/revoke", "admin", None),
     ("GET", "/v1/audit", "audit:read", None),
+    (
+        "GET",
+        "/v1/usage?tenant_id={tenant}&from=2026-01-01&to=2026-12-31",
+        "ledger:read",
+        None,
+    ),
     ("GET", "/v1/nodes", "nodes:read", None),
     ("GET", "/v1/ledger/check", "ledger:read", None),
 ];
@@ -537,6 +544,7 @@ async fn rate_limits_and_failure_throttling_are_exact(t: TestStore) {
         .into(),
         default_tier: "standard".to_string(),
         auth_failures_per_minute: 3,
+        quotas: access::UsageConfig::default(),
     };
     let s = server(t.store.clone(), limits).await;
     let mut remaining = Vec::new();
@@ -697,5 +705,93 @@ async fn requests_carry_ids_and_security_headers_and_everything_is_audited(t: Te
     let verified = audit::verify(&s.store, &key).await.expect("verify");
     assert_eq!(verified.first_bad, None);
     assert!(verified.records as usize >= records.len());
+    s.shut_down().await;
+}
+
+async fn tenant_quotas_are_counted_shared_and_enforced(t: TestStore) {
+    let limits = RateLimitConfig {
+        quotas: access::UsageConfig {
+            default_daily_calls: Some(4),
+            tenant_daily_calls: [("globex".to_string(), 100)].into(),
+            // Every call's count is written at once, so a second replica sees it.
+            flush_interval_ms: 0,
+        },
+        ..RateLimitConfig::default()
+    };
+    let s = server(t.store.clone(), limits.clone()).await;
+    s.tenant("acme").await;
+    s.tenant("globex").await;
+    let (_, acme) = s
+        .issue(json!({"tenant_id": "acme", "name": "erp", "roles": ["integration"]}))
+        .await;
+    let (_, globex) = s
+        .issue(json!({"tenant_id": "globex", "name": "erp", "roles": ["integration"]}))
+        .await;
+    for _ in 0..4 {
+        let (status, _) = s
+            .call(&acme, "GET", "/v1/accounts?tenant_id=acme", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let refused = s
+        .send(&acme, "GET", "/v1/accounts?tenant_id=acme", None)
+        .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(
+        (1..=86_400).contains(&wait),
+        "until the next UTC day: {wait}"
+    );
+    let problem: Value = refused.json().await.expect("json");
+    assert_eq!(problem["code"], "quota_exceeded");
+    // Another tenant has its own (overridden) quota; platform credentials have none.
+    for _ in 0..5 {
+        let (status, _) = s
+            .call(&globex, "GET", "/v1/accounts?tenant_id=globex", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    for _ in 0..6 {
+        assert_eq!(
+            s.call(&s.admin, "GET", "/v1/nodes", None).await.0,
+            StatusCode::OK
+        );
+    }
+    // A second replica on the same store sees the shared count.
+    let replica = server(t.store.clone(), limits).await;
+    assert_eq!(
+        replica
+            .call(&acme, "GET", "/v1/accounts?tenant_id=acme", None)
+            .await
+            .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The count, for chargeback: the refused calls are not in it.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let (status, usage) = s
+        .call(
+            &s.admin,
+            "GET",
+            &format!("/v1/usage?tenant_id=acme&from={today}&to={today}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{usage}");
+    assert_eq!(usage["daily_quota"], 4);
+    assert_eq!(usage["days"], json!([{"day": today, "calls": 4}]));
+    let (status, _) = s
+        .call(
+            &s.admin,
+            "GET",
+            "/v1/usage?tenant_id=acme&from=2026-13-01&to=x",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    replica.shut_down().await;
     s.shut_down().await;
 }

@@ -32,6 +32,7 @@ pub struct Running {
     sweeper: JoinHandle<()>,
     dispatcher: DispatcherHandle,
     checkpointer: Checkpointer,
+    auth: api::Auth,
 }
 
 impl Running {
@@ -40,6 +41,9 @@ impl Running {
         self.sweeper.abort();
         let _ = self.stop.send(());
         self.serving.await.context("API task")??;
+        if let Err(error) = self.auth.flush_usage().await {
+            tracing::warn!(%error, "API usage counts not written at shutdown");
+        }
         self.dispatcher.stop().await;
         self.checkpointer.stop().await?;
         Ok(())
@@ -74,6 +78,8 @@ pub struct AccessSetup {
     pub oidc_issuers: Vec<oidc::IssuerConfig>,
     /// TLS on the listener; `None`: plain HTTP.
     pub tls: Option<api::TlsConfig>,
+    /// Rate limits and per-tenant daily quotas.
+    pub limits: api::RateLimitConfig,
 }
 
 impl AccessSetup {
@@ -85,6 +91,7 @@ impl AccessSetup {
             audit_signing_key: dir.join("audit-signing.key"),
             oidc_issuers: Vec::new(),
             tls: None,
+            limits: api::RateLimitConfig::default(),
         }
     }
 }
@@ -203,7 +210,7 @@ pub async fn start(
         store.clone(),
         clock.clone(),
         ids.clone(),
-        &api::RateLimitConfig::default(),
+        &files.limits,
     );
     let checkpointer = Checkpointer::spawn(store.clone(), signer);
     let webhooks = Webhooks::new(store.clone(), clock.clone(), ids.clone(), webhook_config);
@@ -258,5 +265,6 @@ pub async fn start(
         sweeper,
         dispatcher,
         checkpointer,
+        auth,
     })
 }

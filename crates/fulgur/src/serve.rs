@@ -26,6 +26,19 @@ pub struct Config {
     pub webhooks: WebhookSection,
     #[serde(default)]
     pub oidc: OidcSection,
+    #[serde(default)]
+    pub quotas: QuotaSection,
+}
+
+/// Per-tenant daily API call quotas; calls are counted whether or not a quota is set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSection {
+    /// Calls a tenant may make per UTC day; absent: unlimited.
+    pub default_daily_calls: Option<u64>,
+    /// Per-tenant overrides: `tenant_daily_calls = { acme = 1000000 }`.
+    #[serde(default)]
+    pub tenant_daily_calls: std::collections::BTreeMap<String, u64>,
 }
 
 /// Trusted OAuth2 / OIDC token issuers (`[[oidc.issuers]]`); none by default.
@@ -253,6 +266,14 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         audit_signing_key: config.server.audit_signing_key_file.clone(),
         oidc_issuers: config.oidc.issuers.clone(),
         tls: config.server.tls.as_ref().map(TlsSection::config),
+        limits: api::RateLimitConfig {
+            quotas: access::UsageConfig {
+                default_daily_calls: config.quotas.default_daily_calls,
+                tenant_daily_calls: config.quotas.tenant_daily_calls.clone(),
+                ..access::UsageConfig::default()
+            },
+            ..api::RateLimitConfig::default()
+        },
     };
     let running = gateway_up::start(
         store,

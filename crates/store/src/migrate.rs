@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_gateway"),
     migration!(3, "0003_webhooks"),
     migration!(4, "0004_access"),
+    migration!(5, "0005_usage"),
 ];
 
 /// The schema version this binary needs.
