@@ -169,7 +169,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     .await?;
     // The bootstrap key has the standard rate tier; the load runs on a bulk-tier key.
     let bootstrap = std::fs::read_to_string(&files.admin_key)?;
-    let issued = Api::new(running.addr, bootstrap.trim())?
+    let issued = Api::new(running.addr, bootstrap.trim(), 1)?
         .ok(
             "POST",
             "/v1/apikeys",
@@ -177,7 +177,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         )
         .await?;
     let key = issued["key"].as_str().context("issued key")?.to_string();
-    let api = Api::new(running.addr, &key)?;
+    let api = Api::new(running.addr, &key, args.concurrency)?;
     let outcomes = Outcomes::default();
     let hook = outcomes.listen().await?;
 
@@ -367,11 +367,12 @@ struct Api {
 }
 
 impl Api {
-    fn new(addr: SocketAddr, key: &str) -> anyhow::Result<Self> {
+    /// A client keeping up to `connections` connections open (one per request in flight).
+    fn new(addr: SocketAddr, key: &str, connections: u32) -> anyhow::Result<Self> {
         Ok(Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
-                .pool_max_idle_per_host(1_024)
+                .pool_max_idle_per_host(connections as usize)
                 .build()?,
             base: format!("http://{addr}"),
             key: key.to_string(),
