@@ -1,4 +1,4 @@
-//! Zero-trust access over real HTTP against the real server, on both stores: every
+//! Zero-trust access over real HTTPS against the real server, on both stores: every
 //! endpoint × every role × own and foreign tenant; API keys issued, scoped, revoked,
 //! rotated out, expired and address-bound; exact rate limits; throttled authentication
 //! failures; request ids and security headers; and the audit trail of all of it.

@@ -74,11 +74,14 @@ async fn server(store: store::Store) -> Server {
         webhooks,
         auth,
     });
-    let common::Serving {
-        base,
-        stop,
-        serving,
-    } = common::serve(app).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(api::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
     Server {
         _dir: dir,
         lab,

@@ -1,4 +1,4 @@
-//! OIDC bearer tokens over real HTTP against the real server, on both stores, with tokens
+//! OIDC bearer tokens over real HTTPS against the real server, on both stores, with tokens
 //! from a real provider process (oauth2-mock-server): roles and tenant from claims, tenant
 //! isolation, refusals for every way a token can be wrong, and the audit trail naming the
 //! token's subject.

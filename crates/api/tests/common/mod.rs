@@ -50,27 +50,3 @@ pub async fn admin_auth(
     );
     (auth, secret.expose().to_string())
 }
-
-/// The API being served on a free local port.
-pub struct Serving {
-    pub base: String,
-    pub stop: tokio::sync::oneshot::Sender<()>,
-    pub serving: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-/// Serves `app` on 127.0.0.1 until `stop` fires.
-pub async fn serve(app: axum::Router) -> Serving {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(api::serve(listener, app, async {
-        let _ = stopped.await;
-    }));
-    Serving {
-        base,
-        stop,
-        serving,
-    }
-}

@@ -1,5 +1,6 @@
 //! The API over a gateway whose pool has no node (access control needs no Lightning),
-//! with a platform admin key: shared by the access test binaries, each using a part.
+//! with a platform admin key, served over real HTTPS: shared by the access test binaries,
+//! each using a part.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -19,9 +20,12 @@ pub struct Server {
     pub store: store::Store,
     pub stop: tokio::sync::oneshot::Sender<()>,
     pub serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The CA directory of a server started with its own certificates.
+    _pki: Option<tempfile::TempDir>,
 }
 
-/// The API over a gateway whose pool has no node: access control needs no Lightning.
+/// The API over a gateway whose pool has no node (access control needs no Lightning),
+/// over HTTPS with a certificate of a CA made for it.
 pub async fn server(store: store::Store, limits: RateLimitConfig) -> Server {
     server_with(store, limits, None).await
 }
@@ -32,26 +36,50 @@ pub async fn server_with(
     limits: RateLimitConfig,
     oidc: Option<Arc<OidcVerifier>>,
 ) -> Server {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = pki::Pki::new(dir.path());
+    let now = chrono::Utc::now().timestamp();
+    pki.init(now, 30).expect("CA");
+    let localhost = pki::Profile::Server {
+        dns: vec!["localhost".into()],
+        ips: vec![],
+    };
+    pki.issue("api", &localhost, now, 30)
+        .expect("server certificate");
+    let tls = TlsConfig {
+        cert_file: pki.cert_path("api"),
+        key_file: pki.key_path("api"),
+        client_ca_file: None,
+        client_auth: api::ClientAuth::Off,
+        reload_interval: std::time::Duration::from_secs(3600),
+    };
+    let root = std::fs::read(pki.ca_cert_path()).expect("CA file");
+    let http = Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&root).expect("CA"))
+        .build()
+        .expect("client");
     let (app, admin) = app(&store, &limits, oidc).await;
-    let crate::common::Serving {
-        base,
-        stop,
-        serving,
-    } = crate::common::serve(app).await;
-    Server {
-        base,
-        admin,
-        http: Client::new(),
-        store,
-        stop,
-        serving,
-    }
+    let mut server = serve_tls(store, app, admin, tls, http).await;
+    server._pki = Some(dir);
+    server
 }
 
-/// The same over TLS on 127.0.0.1 (reached as `https://localhost:PORT`), called with
-/// `http`, a client configured by the test (roots, client certificate).
+/// The API over TLS with the test's own certificates, called with `http`, a client the
+/// test configured (roots, client certificate).
 pub async fn tls_server(store: store::Store, tls: TlsConfig, http: Client) -> Server {
     let (app, admin) = app(&store, &RateLimitConfig::default(), None).await;
+    serve_tls(store, app, admin, tls, http).await
+}
+
+/// Serves on 127.0.0.1, reached as `https://localhost:PORT`.
+async fn serve_tls(
+    store: store::Store,
+    app: axum::Router,
+    admin: String,
+    tls: TlsConfig,
+    http: Client,
+) -> Server {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -71,6 +99,7 @@ pub async fn tls_server(store: store::Store, tls: TlsConfig, http: Client) -> Se
         store,
         stop,
         serving,
+        _pki: None,
     }
 }
 
