@@ -48,7 +48,16 @@ pub enum Admission {
 struct Count {
     /// The shared total as of the last flush (or first read).
     shared: u64,
+    /// Being written by the flush in progress: still counted until the shared total
+    /// that includes it comes back.
+    flushing: u64,
     unflushed: u64,
+}
+
+impl Count {
+    fn total(&self) -> u64 {
+        self.shared + self.flushing + self.unflushed
+    }
 }
 
 #[derive(Default)]
@@ -61,6 +70,8 @@ pub struct Usage {
     store: Store,
     config: UsageConfig,
     state: Mutex<State>,
+    /// One flush at a time, so totals come back in the order they were written.
+    flush_turn: tokio::sync::Mutex<()>,
 }
 
 fn date(day: i64) -> String {
@@ -74,6 +85,7 @@ impl Usage {
             store,
             config,
             state: Mutex::new(State::default()),
+            flush_turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -100,17 +112,19 @@ impl Usage {
             let shared = self.stored(tenant, day).await?;
             let mut state = self.lock();
             if state.days.len() >= MAX_TRACKED {
-                state.days.retain(|(_, d), c| *d == day || c.unflushed > 0);
+                state
+                    .days
+                    .retain(|(_, d), c| *d == day || c.unflushed + c.flushing > 0);
             }
             state.days.entry(key.clone()).or_insert(Count {
                 shared,
-                unflushed: 0,
+                ..Count::default()
             });
         }
         let mut state = self.lock();
         let count = state.days.entry(key).or_default();
         if let Some(quota) = self.quota(tenant) {
-            if count.shared + count.unflushed >= quota {
+            if count.total() >= quota {
                 return Ok(Admission::OverQuota {
                     quota,
                     retry_after_ms: (day + 1) * DAY_MS - now_ms,
@@ -134,13 +148,17 @@ impl Usage {
     /// Adds this replica's counts to the shared rows and learns the shared totals. On
     /// failure the counts are kept for the next flush.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        let _turn = self.flush_turn.lock().await;
         let deltas: Vec<(String, i64, u64)> = {
             let mut state = self.lock();
             state
                 .days
                 .iter_mut()
                 .filter(|(_, c)| c.unflushed > 0)
-                .map(|((tenant, day), c)| (tenant.clone(), *day, std::mem::take(&mut c.unflushed)))
+                .map(|((tenant, day), c)| {
+                    c.flushing = std::mem::take(&mut c.unflushed);
+                    (tenant.clone(), *day, c.flushing)
+                })
                 .collect()
         };
         if deltas.is_empty() {
@@ -169,15 +187,16 @@ impl Usage {
         match written {
             Ok(totals) => {
                 for ((tenant, day, _), total) in deltas.into_iter().zip(totals) {
-                    if let Some(count) = state.days.get_mut(&(tenant, day)) {
-                        count.shared = total;
-                    }
+                    let count = state.days.entry((tenant, day)).or_default();
+                    count.shared = total;
+                    count.flushing = 0;
                 }
                 Ok(())
             }
             Err(error) => {
-                for (tenant, day, calls) in deltas {
-                    state.days.entry((tenant, day)).or_default().unflushed += calls;
+                for (tenant, day, _) in deltas {
+                    let count = state.days.entry((tenant, day)).or_default();
+                    count.unflushed += std::mem::take(&mut count.flushing);
                 }
                 Err(error)
             }

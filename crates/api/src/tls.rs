@@ -315,3 +315,56 @@ fn load(config: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(server))
 }
+
+#[cfg(test)]
+mod tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use super::*;
+
+    #[test]
+    fn loading_records_when_the_certificates_expire() {
+        let dir = tempfile::tempdir().expect("dir");
+        let pki = pki::Pki::new(dir.path());
+        let now = 1_790_000_000;
+        pki.init(now, 3650).expect("CA");
+        let server = pki::Profile::Server {
+            dns: vec!["localhost".into()],
+            ips: vec![],
+        };
+        let issued = pki.issue("api", &server, now, 20).expect("certificate");
+        let config = TlsConfig {
+            cert_file: issued.cert_path,
+            key_file: issued.key_path,
+            client_ca_file: Some(pki.ca_cert_path()),
+            client_auth: ClientAuth::Optional,
+            reload_interval: Duration::from_secs(1),
+        };
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || load(&config)).expect("loads");
+        let gauges: Vec<(String, f64)> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(key, ..)| {
+                key.key().name() == "fulgur_tls_certificate_expiry_timestamp_seconds"
+            })
+            .filter_map(|(key, _, _, value)| {
+                let label = key.key().labels().next()?.value().to_string();
+                match value {
+                    DebugValue::Gauge(v) => Some((label, v.into_inner())),
+                    _ => None,
+                }
+            })
+            .collect();
+        let at = |which: &str| {
+            gauges
+                .iter()
+                .find(|(label, _)| label == which)
+                .map(|(_, v)| *v)
+        };
+        assert_eq!(at("server"), Some((now + 20 * 86_400) as f64));
+        assert_eq!(at("client_ca"), Some((now + 3650 * 86_400) as f64));
+    }
+}

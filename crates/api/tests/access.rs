@@ -761,15 +761,6 @@ async fn tenant_quotas_are_counted_shared_and_enforced(t: TestStore) {
             StatusCode::OK
         );
     }
-    // A second replica on the same store sees the shared count.
-    let replica = server(t.store.clone(), limits).await;
-    assert_eq!(
-        replica
-            .call(&acme, "GET", "/v1/accounts?tenant_id=acme", None)
-            .await
-            .0,
-        StatusCode::TOO_MANY_REQUESTS
-    );
     // The count, for chargeback: the refused calls are not in it.
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let (status, usage) = s
@@ -783,6 +774,16 @@ async fn tenant_quotas_are_counted_shared_and_enforced(t: TestStore) {
     assert_eq!(status, StatusCode::OK, "{usage}");
     assert_eq!(usage["daily_quota"], 4);
     assert_eq!(usage["days"], json!([{"day": today, "calls": 4}]));
+    // A second replica on the same store sees the shared count (written by the flush
+    // that the usage report waited for).
+    let replica = server(t.store.clone(), limits).await;
+    assert_eq!(
+        replica
+            .call(&acme, "GET", "/v1/accounts?tenant_id=acme", None)
+            .await
+            .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     let (status, _) = s
         .call(
             &s.admin,
