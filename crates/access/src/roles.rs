@@ -20,11 +20,13 @@ pub enum ApiScope {
     ApprovalsWrite,
     ComplianceRead,
     AuditRead,
+    /// Scrape `/metrics`.
+    MetricsRead,
     Admin,
 }
 
 impl ApiScope {
-    pub const ALL: [ApiScope; 14] = [
+    pub const ALL: [ApiScope; 15] = [
         ApiScope::AccountsRead,
         ApiScope::AccountsWrite,
         ApiScope::InvoicesRead,
@@ -38,6 +40,7 @@ impl ApiScope {
         ApiScope::ApprovalsWrite,
         ApiScope::ComplianceRead,
         ApiScope::AuditRead,
+        ApiScope::MetricsRead,
         ApiScope::Admin,
     ];
 
@@ -56,6 +59,7 @@ impl ApiScope {
             ApiScope::ApprovalsWrite => "approvals:write",
             ApiScope::ComplianceRead => "compliance:read",
             ApiScope::AuditRead => "audit:read",
+            ApiScope::MetricsRead => "metrics:read",
             ApiScope::Admin => "admin",
         }
     }
@@ -114,6 +118,7 @@ impl Role {
         match self {
             Role::Admin => &[Admin],
             Role::Operator => &[
+                MetricsRead,
                 NodesRead,
                 LedgerRead,
                 AccountsRead,

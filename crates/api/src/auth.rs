@@ -110,6 +110,7 @@ impl Auth {
                 quota,
                 retry_after_ms,
             }) => {
+                refused("quota_exceeded");
                 let problem = Problem::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "quota_exceeded",
@@ -206,6 +207,11 @@ impl Auth {
     }
 }
 
+/// Counts a refusal of an authenticated (or throttled) caller by its problem code.
+fn refused(code: &'static str) {
+    metrics::counter!("fulgur_api_refusals_total", "code" => code).increment(1);
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -249,6 +255,7 @@ pub(crate) async fn guard(
     let target = format!("{} {}", req.method(), req.uri().path());
     let limits = &auth.inner.limits;
     if let Some(wait) = source.and_then(|ip| limits.throttled(ip)) {
+        refused("too_many_auth_failures");
         let problem = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_auth_failures",
@@ -279,6 +286,7 @@ pub(crate) async fn guard(
     {
         Ok(Ok(principal)) => principal,
         Ok(Err(why)) => {
+            metrics::counter!("fulgur_api_auth_failures_total", "reason" => why).increment(1);
             if let Some(ip) = source {
                 limits.record_failure(ip);
             }
@@ -319,6 +327,7 @@ pub(crate) async fn guard(
         let details = format!("missing scope {}", need.scope.as_str());
         auth.record(entry(who, tenant, action, Outcome::Denied, details.clone()))
             .await;
+        refused("forbidden");
         return Problem::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -332,6 +341,7 @@ pub(crate) async fn guard(
             limit,
             retry_after: wait,
         } => {
+            refused("rate_limited");
             let mut response = Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

@@ -10,6 +10,7 @@ mod books;
 mod edge;
 mod extract;
 mod invoices;
+mod metrics;
 mod nodes;
 mod payments;
 mod problem;
@@ -32,6 +33,7 @@ use utoipa::OpenApi;
 pub use crate::auth::{Auth, Caller, Requirement};
 pub use crate::edge::RequestId;
 pub use crate::extract::JsonBody;
+pub use crate::metrics::{install_recorder, metrics_router};
 pub use crate::problem::Problem;
 pub use crate::ratelimit::{RateLimitConfig, RateTier};
 pub use crate::tls::{ClientAuth, Peer, PeerCert, PlainListener, TlsConfig, TlsError, TlsListener};
@@ -255,6 +257,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(nodes::healthz))
         .route("/readyz", get(nodes::readyz))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -278,6 +281,28 @@ pub fn guard_all<S: Clone + Send + Sync + 'static>(
         action: Some(action),
         audit_success: true,
     };
+    behind_guard(router, auth, need)
+}
+
+/// Puts `router` behind the guard for a read needing `scope` (nothing audited on success).
+pub(crate) fn guard_read<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    auth: &Auth,
+    scope: ApiScope,
+) -> Router<S> {
+    let need = Requirement {
+        scope,
+        action: None,
+        audit_success: false,
+    };
+    behind_guard(router, auth, need)
+}
+
+fn behind_guard<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    auth: &Auth,
+    need: Requirement,
+) -> Router<S> {
     router.route_layer(axum::middleware::from_fn_with_state(
         (auth.clone(), need),
         auth::guard,

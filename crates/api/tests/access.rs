@@ -30,6 +30,7 @@ fn role_scopes(role: &str) -> &'static [&'static str] {
     match role {
         "admin" => &["admin"],
         "operator" => &[
+            "metrics:read",
             "nodes:read",
             "ledger:read",
             "accounts:read",

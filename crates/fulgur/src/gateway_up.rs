@@ -13,6 +13,7 @@ use access::{ApiKeys, NewApiKey, Pepper};
 use anyhow::Context;
 use audit::{CheckpointSigner, Ed25519Signer};
 use gateway::{Actor, Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
+use metrics_exporter_prometheus::PrometheusHandle;
 use node_pool::NodePool;
 use store::{Store, StoreConfig};
 use tokio::sync::oneshot;
@@ -154,6 +155,16 @@ async fn oidc_verifier(
     Ok(Some(Arc::new(verifier)))
 }
 
+/// The process's Prometheus recorder, installed on first use.
+fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let handle = api::install_recorder().map_err(|e| anyhow::anyhow!("metrics recorder: {e}"))?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
 /// Signs the audit chain's head now and then, and once more on the way out.
 struct Checkpointer {
     task: JoinHandle<()>,
@@ -224,6 +235,7 @@ pub async fn start(
         webhooks: webhooks.clone(),
         auth: auth.clone(),
     });
+    app = app.merge(api::metrics_router(metrics_handle()?, &auth));
     if let Some(extra) = extra {
         app = app.merge(api::guard_all(
             extra,

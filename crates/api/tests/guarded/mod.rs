@@ -3,10 +3,11 @@
 //! each using a part.
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use api::{ApiState, RateLimitConfig, TlsConfig, TlsListener};
 use gateway::{Gateway, GatewayConfig, RandomIds, SystemClock};
+use metrics_exporter_prometheus::PrometheusHandle;
 use node_pool::NodePool;
 use oidc::OidcVerifier;
 use reqwest::{Client, StatusCode};
@@ -103,6 +104,14 @@ async fn serve_tls(
     }
 }
 
+/// The test process's Prometheus recorder (one per process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| api::install_recorder().expect("recorder"))
+        .clone()
+}
+
 async fn app(
     store: &store::Store,
     limits: &RateLimitConfig,
@@ -124,11 +133,13 @@ async fn app(
     );
     gateway.start().await.expect("start");
     let (auth, admin) = crate::common::admin_auth(store, limits, oidc).await;
+    let metrics = api::metrics_router(metrics_handle(), &auth);
     let app = api::router(ApiState {
         gateway,
         webhooks,
         auth,
-    });
+    })
+    .merge(metrics);
     (app, admin)
 }
 

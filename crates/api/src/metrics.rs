@@ -1,0 +1,77 @@
+//! Prometheus metrics: the recorder (installed once, by the binary), a layer recording
+//! every routed request (by route template, never the raw path, so label values stay
+//! bounded), and `/metrics` behind the guard (scope `metrics:read`).
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::Auth;
+
+/// Latency buckets for every `_seconds` histogram: 100 µs to 60 s.
+const SECONDS_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0, 60.0,
+];
+
+/// Installs the process-wide Prometheus recorder; its handle renders `/metrics`.
+pub fn install_recorder() -> Result<PrometheusHandle, String> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_string()), &SECONDS_BUCKETS)
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())
+}
+
+/// Records `fulgur_api_requests_total` and `fulgur_api_request_duration_seconds` by
+/// method, route and status (the guard's time included).
+pub(crate) async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(
+        "fulgur_api_request_duration_seconds",
+        "method" => method.clone(),
+        "route" => route.clone(),
+    )
+    .record(started.elapsed().as_secs_f64());
+    metrics::counter!(
+        "fulgur_api_requests_total",
+        "method" => method,
+        "route" => route,
+        "status" => status,
+    )
+    .increment(1);
+    response
+}
+
+async fn render(State(handle): State<PrometheusHandle>) -> Response {
+    handle.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`, for merging into the API's router.
+pub fn metrics_router(handle: PrometheusHandle, auth: &Auth) -> Router {
+    let route = Router::new()
+        .route("/metrics", get(render))
+        .with_state(handle);
+    crate::guard_read(route, auth, access::ApiScope::MetricsRead)
+}
