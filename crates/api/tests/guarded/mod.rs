@@ -22,7 +22,7 @@ pub struct Server {
     pub stop: tokio::sync::oneshot::Sender<()>,
     pub serving: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The CA directory of a server started with its own certificates.
-    _pki: Option<tempfile::TempDir>,
+    pki: Option<tempfile::TempDir>,
 }
 
 /// The API over a gateway whose pool has no node (access control needs no Lightning),
@@ -62,7 +62,7 @@ pub async fn server_with(
         .expect("client");
     let (app, admin) = app(&store, &limits, oidc).await;
     let mut server = serve_tls(store, app, admin, tls, http).await;
-    server._pki = Some(dir);
+    server.pki = Some(dir);
     server
 }
 
@@ -100,7 +100,7 @@ async fn serve_tls(
         store,
         stop,
         serving,
-        _pki: None,
+        pki: None,
     }
 }
 
@@ -144,6 +144,11 @@ async fn app(
 }
 
 impl Server {
+    /// The CA certificate clients of a server with its own certificates trust.
+    pub fn ca_file(&self) -> Option<std::path::PathBuf> {
+        self.pki.as_ref().map(|dir| dir.path().join("ca.crt"))
+    }
+
     pub async fn shut_down(self) {
         let _ = self.stop.send(());
         self.serving.await.expect("join").expect("served");
