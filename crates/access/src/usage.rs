@@ -108,31 +108,42 @@ impl Usage {
     pub async fn admit(&self, tenant: &str, now_ms: i64) -> Result<Admission, StoreError> {
         let day = now_ms.div_euclid(DAY_MS);
         let key = (tenant.to_string(), day);
-        if !self.lock().days.contains_key(&key) {
-            let shared = self.stored(tenant, day).await?;
+        {
             let mut state = self.lock();
-            if state.days.len() >= MAX_TRACKED {
-                state
-                    .days
-                    .retain(|(_, d), c| *d == day || c.unflushed + c.flushing > 0);
+            if state.days.contains_key(&key) {
+                return Ok(self.count(&mut state, key, now_ms));
             }
-            state.days.entry(key.clone()).or_insert(Count {
-                shared,
-                ..Count::default()
-            });
         }
+        // First call of this tenant today in this process: start from the shared count.
+        let shared = self.stored(tenant, day).await?;
         let mut state = self.lock();
+        if state.days.len() >= MAX_TRACKED {
+            state
+                .days
+                .retain(|(_, d), c| *d == day || c.unflushed + c.flushing > 0);
+        }
+        state.days.entry(key.clone()).or_insert(Count {
+            shared,
+            ..Count::default()
+        });
+        Ok(self.count(&mut state, key, now_ms))
+    }
+
+    /// Counts the call unless the quota is used up (a refused call is not counted).
+    fn count(&self, state: &mut State, key: (String, i64), now_ms: i64) -> Admission {
+        let quota = self.quota(&key.0);
+        let day = key.1;
         let count = state.days.entry(key).or_default();
-        if let Some(quota) = self.quota(tenant) {
+        if let Some(quota) = quota {
             if count.total() >= quota {
-                return Ok(Admission::OverQuota {
+                return Admission::OverQuota {
                     quota,
                     retry_after_ms: (day + 1) * DAY_MS - now_ms,
-                });
+                };
             }
         }
         count.unflushed += 1;
-        Ok(Admission::Allowed)
+        Admission::Allowed
     }
 
     /// Whether the counts are due to be written (the caller spawns [`Usage::flush`]).

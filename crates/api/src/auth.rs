@@ -67,7 +67,6 @@ impl Auth {
                 oidc,
                 store,
                 limits: RateLimits::new(limits),
-
                 clock,
                 ids,
             }),
@@ -133,40 +132,6 @@ impl Auth {
         }
     }
 
-    pub(crate) fn store(&self) -> &Store {
-        &self.inner.store
-    }
-
-    pub(crate) fn ids(&self) -> &Arc<dyn IdSource> {
-        &self.inner.ids
-    }
-
-    /// Appends a record outside any domain transaction (refusals, failures); a failure to
-    /// write it is logged, never hidden.
-    async fn record(&self, entry: Entry) {
-        let action = entry.action.clone();
-        if let Err(error) = self
-            .inner
-            .store
-            .write(move |sql| audit::append(sql, &entry))
-            .await
-        {
-            tracing::error!(%error, action, "audit record not written");
-        }
-    }
-}
-
-/// What an endpoint needs: a scope, and for a mutating endpoint the action its audit
-/// records name. `audit_success`: the guard also records success (for endpoints whose
-/// handler does not reach an audited domain operation, such as devnet control).
-#[derive(Debug, Clone, Copy)]
-pub struct Requirement {
-    pub scope: ApiScope,
-    pub action: Option<&'static str>,
-    pub audit_success: bool,
-}
-
-impl Auth {
     /// `Ok(Err(why))`: refused; `Err(_)`: the credential cannot be checked now.
     async fn authenticate(
         &self,
@@ -205,6 +170,38 @@ impl Auth {
             None => Ok(Err("unknown_credential_type")),
         }
     }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(crate) fn ids(&self) -> &Arc<dyn IdSource> {
+        &self.inner.ids
+    }
+
+    /// Appends a record outside any domain transaction (refusals, failures); a failure to
+    /// write it is logged, never hidden.
+    async fn record(&self, entry: Entry) {
+        let action = entry.action.clone();
+        if let Err(error) = self
+            .inner
+            .store
+            .write(move |sql| audit::append(sql, &entry))
+            .await
+        {
+            tracing::error!(%error, action, "audit record not written");
+        }
+    }
+}
+
+/// What an endpoint needs: a scope, and for a mutating endpoint the action its audit
+/// records name. `audit_success`: the guard also records success (for endpoints whose
+/// handler does not reach an audited domain operation, such as devnet control).
+#[derive(Debug, Clone, Copy)]
+pub struct Requirement {
+    pub scope: ApiScope,
+    pub action: Option<&'static str>,
+    pub audit_success: bool,
 }
 
 /// Counts a refusal of an authenticated (or throttled) caller by its problem code.
@@ -325,7 +322,7 @@ pub(crate) async fn guard(
     let action = need.action.unwrap_or("read");
     if !principal.allows(need.scope) {
         let details = format!("missing scope {}", need.scope.as_str());
-        auth.record(entry(who, tenant, action, Outcome::Denied, details.clone()))
+        auth.record(entry(who, tenant, action, Outcome::Denied, details))
             .await;
         refused("forbidden");
         return Problem::new(
@@ -352,8 +349,8 @@ pub(crate) async fn guard(
             return retry_after(response, wait);
         }
     };
-    if let Some(refused) = auth.within_quota(tenant.as_deref(), now_ms).await {
-        return refused;
+    if let Some(response) = auth.within_quota(tenant.as_deref(), now_ms).await {
+        return response;
     }
     req.extensions_mut().insert(Caller {
         actor: Actor {

@@ -212,17 +212,19 @@ fn peer_cert(tls: &TlsStream<TcpStream>) -> PeerCert {
 
 /// The files' modification times and sizes: a change in any means "reload".
 fn fingerprint(config: &TlsConfig) -> Vec<Option<(SystemTime, u64)>> {
-    let files = [Some(&config.cert_file), Some(&config.key_file)];
-    files
-        .into_iter()
-        .chain([config.client_ca_file.as_ref()])
-        .flatten()
-        .map(|path| {
-            std::fs::metadata(path)
-                .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())))
-        })
-        .collect()
+    [
+        Some(&config.cert_file),
+        Some(&config.key_file),
+        config.client_ca_file.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|path| {
+        std::fs::metadata(path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())))
+    })
+    .collect()
 }
 
 async fn reload_loop(config: TlsConfig, current: Current) {

@@ -104,13 +104,13 @@ impl OidcVerifier {
         token: &str,
         now_ms: i64,
     ) -> Result<Result<Principal, TokenFailure>, OidcError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Ok(Err(TokenFailure::Malformed));
+        }
         let parts: Vec<&str> = token.split('.').collect();
         let [header_part, payload_part, _] = parts[..] else {
             return Ok(Err(TokenFailure::Malformed));
         };
-        if token.len() > MAX_TOKEN_BYTES {
-            return Ok(Err(TokenFailure::Malformed));
-        }
         let (header, claimed) = match (
             segment::<Header>(header_part),
             segment::<IssuerOnly>(payload_part),

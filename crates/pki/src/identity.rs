@@ -2,7 +2,6 @@
 
 use access::{Principal, Role, ScopeSet};
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
 use crate::profile::client_identity_of;
@@ -32,24 +31,10 @@ impl ClientIdentity {
             .and_then(|cn| cn.as_str().ok())
             .ok_or("no common name")?
             .to_string();
-        let uris: Vec<&str> = cert
-            .subject_alternative_name()
-            .map_err(|e| e.to_string())?
-            .map(|san| {
-                san.value
-                    .general_names
-                    .iter()
-                    .filter_map(|n| match n {
-                        GeneralName::URI(u) => Some(*u),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (tenant, roles) = client_identity_of(&uris)?;
+        let (tenant, roles) = client_identity_of(&cert)?;
         Ok(Self {
             name,
-            serial: hex_of(cert.raw_serial()),
+            serial: hex::encode(cert.raw_serial()),
             tenant,
             roles,
             not_after_unix: cert.validity().not_after.timestamp(),
@@ -65,10 +50,6 @@ impl ClientIdentity {
             rate_tier: "standard".to_string(),
         }
     }
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// When a certificate (DER) stops being valid, for expiry warnings and metrics.

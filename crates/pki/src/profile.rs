@@ -92,15 +92,10 @@ impl Profile {
             .extended_key_usage()
             .map_err(|e| e.to_string())?
             .ok_or("no extended key usage")?;
-        let names: Vec<&GeneralName<'_>> = cert
-            .subject_alternative_name()
-            .map_err(|e| e.to_string())?
-            .map(|san| san.value.general_names.iter().collect())
-            .unwrap_or_default();
         if eku.value.server_auth {
             let mut dns = Vec::new();
             let mut ips = Vec::new();
-            for name in names {
+            for name in alt_names(cert)? {
                 match name {
                     GeneralName::DNSName(d) => dns.push((*d).to_string()),
                     GeneralName::IPAddress(bytes) => ips.push(ip_from(bytes)?),
@@ -112,15 +107,16 @@ impl Profile {
         if !eku.value.client_auth {
             return Err("neither a server nor a client certificate".into());
         }
-        let uris: Vec<&str> = names
-            .into_iter()
-            .filter_map(|n| match n {
-                GeneralName::URI(u) => Some(*u),
-                _ => None,
-            })
-            .collect();
-        client_identity_of(&uris).map(|(tenant, roles)| Profile::Client { tenant, roles })
+        client_identity_of(cert).map(|(tenant, roles)| Profile::Client { tenant, roles })
     }
+}
+
+fn alt_names<'a>(cert: &'a X509Certificate<'_>) -> Result<Vec<&'a GeneralName<'a>>, String> {
+    Ok(cert
+        .subject_alternative_name()
+        .map_err(|e| e.to_string())?
+        .map(|san| san.value.general_names.iter().collect())
+        .unwrap_or_default())
 }
 
 fn ip_from(bytes: &[u8]) -> Result<IpAddr, String> {
@@ -137,13 +133,19 @@ fn ip_from(bytes: &[u8]) -> Result<IpAddr, String> {
 
 /// Tenant (or platform) and roles from a client certificate's URIs. Exactly one owner
 /// URI; an unknown role is an error, not something to skip.
-pub(crate) fn client_identity_of(uris: &[&str]) -> Result<(Option<String>, Vec<Role>), String> {
+pub(crate) fn client_identity_of(
+    cert: &X509Certificate<'_>,
+) -> Result<(Option<String>, Vec<Role>), String> {
     let mut owners = Vec::new();
     let mut roles = Vec::new();
+    let uris = alt_names(cert)?.into_iter().filter_map(|n| match n {
+        GeneralName::URI(u) => Some(*u),
+        _ => None,
+    });
     for uri in uris {
         if let Some(tenant) = uri.strip_prefix(TENANT_URI) {
             owners.push(Some(tenant.to_string()));
-        } else if *uri == PLATFORM_URI {
+        } else if uri == PLATFORM_URI {
             owners.push(None);
         } else if let Some(role) = uri.strip_prefix(ROLE_URI) {
             roles.push(role.parse::<Role>().map_err(|e| e.to_string())?);
