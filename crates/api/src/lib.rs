@@ -8,6 +8,7 @@ mod audit_log;
 mod auth;
 mod books;
 mod edge;
+mod exposition;
 mod extract;
 mod invoices;
 mod metrics;

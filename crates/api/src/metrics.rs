@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::Auth;
+use crate::ApiState;
 
 /// Latency buckets for every `_seconds` histogram: 100 µs to 60 s.
 const SECONDS_BUCKETS: [f64; 16] = [
@@ -56,22 +56,42 @@ pub(crate) async fn track(req: Request, next: Next) -> Response {
     response
 }
 
-async fn render(State(handle): State<PrometheusHandle>) -> Response {
-    handle.run_upkeep();
+#[derive(Clone)]
+struct Scrape {
+    handle: PrometheusHandle,
+    state: ApiState,
+}
+
+/// The recorder's counters and histograms, then the gauges of the moment (nodes,
+/// channels, chain, store, webhook backlog), computed now so none is stale.
+async fn render(State(scrape): State<Scrape>) -> Response {
+    scrape.handle.run_upkeep();
+    let mut body = scrape.handle.render();
+    let mut gauges = Vec::new();
+    match scrape.state.gateway.gauges().await {
+        Ok(found) => gauges.extend(found),
+        Err(error) => tracing::warn!(%error, "gateway gauges not read for /metrics"),
+    }
+    match scrape.state.webhooks.gauges().await {
+        Ok(found) => gauges.extend(found),
+        Err(error) => tracing::warn!(%error, "webhook gauges not read for /metrics"),
+    }
+    crate::exposition::write_gauges(&mut body, &gauges);
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        handle.render(),
+        body,
     )
         .into_response()
 }
 
 /// `GET /metrics`, for merging into the API's router.
-pub fn metrics_router(handle: PrometheusHandle, auth: &Auth) -> Router {
+pub fn metrics_router(handle: PrometheusHandle, state: ApiState) -> Router {
+    let auth = state.auth.clone();
     let route = Router::new()
         .route("/metrics", get(render))
-        .with_state(handle);
-    crate::guard_read(route, auth, access::ApiScope::MetricsRead)
+        .with_state(Scrape { handle, state });
+    crate::guard_read(route, &auth, access::ApiScope::MetricsRead)
 }

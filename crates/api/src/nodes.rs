@@ -77,11 +77,31 @@ pub async fn list_nodes(State(state): State<ApiState>) -> Json<Vec<NodeView>> {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChainView {
+    /// Whether a chain source is configured to compare the nodes with.
+    pub configured: bool,
+    pub tip_height: Option<u32>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NodeReadinessView {
+    pub healthy: bool,
+    pub down_reason: Option<String>,
+    pub best_block_height: u32,
+    /// Blocks behind the chain's tip, when the tip is known.
+    pub sync_lag_blocks: Option<u32>,
+    /// Healthy and in sync.
+    pub ready: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     pub ready: bool,
     pub store: bool,
-    /// Node name → healthy.
-    pub nodes: std::collections::BTreeMap<String, bool>,
+    pub chain: ChainView,
+    /// Node name → its readiness.
+    pub nodes: std::collections::BTreeMap<String, NodeReadinessView>,
 }
 
 /// Liveness: the process answers.
@@ -90,33 +110,42 @@ pub async fn healthz() -> StatusCode {
     StatusCode::OK
 }
 
-/// Readiness: the store answers and at least one node is healthy; 503 otherwise.
+/// Readiness: the store answers and enough nodes are healthy and in sync with the chain
+/// (`min_ready_nodes`, `max_sync_lag_blocks`); 503 otherwise, with each component's state.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readiness>) {
-    let store = state
-        .gateway
-        .store()
-        .read(|sql| sql.query_one("SELECT 1", &[]).map(|_| ()))
-        .await
-        .is_ok();
-    let nodes: std::collections::BTreeMap<String, bool> = state
-        .gateway
-        .pool()
-        .status()
-        .into_iter()
-        .map(|s| (s.name, s.health == NodeHealth::Healthy))
-        .collect();
-    let ready = store && nodes.values().any(|healthy| *healthy);
-    let status = if ready {
+    let found = state.gateway.readiness().await;
+    let status = if found.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let nodes = found
+        .nodes
+        .into_iter()
+        .map(|n| {
+            (
+                n.name,
+                NodeReadinessView {
+                    healthy: n.healthy,
+                    down_reason: n.down_reason,
+                    best_block_height: n.best_block_height,
+                    sync_lag_blocks: n.sync_lag_blocks,
+                    ready: n.ready,
+                },
+            )
+        })
+        .collect();
     (
         status,
         Json(Readiness {
-            ready,
-            store,
+            ready: found.ready,
+            store: found.store,
+            chain: ChainView {
+                configured: found.chain.configured,
+                tip_height: found.chain.tip_height,
+                error: found.chain.error,
+            },
             nodes,
         }),
     )

@@ -69,10 +69,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &sink,
         args.listen,
         &files,
-        // Demo receivers listen on localhost without TLS.
-        webhooks::WebhookConfig {
-            allow_http: true,
-            ..webhooks::WebhookConfig::default()
+        gateway_up::Services {
+            gateway: gateway::GatewayConfig::default(),
+            // Demo receivers listen on localhost without TLS.
+            webhooks: webhooks::WebhookConfig {
+                allow_http: true,
+                ..webhooks::WebhookConfig::default()
+            },
+            chain: Some(lab.rpc_chain_source()),
         },
         Some(crate::devnet_control::routes(Arc::clone(&lab))),
     )

@@ -14,7 +14,7 @@ use anyhow::Context;
 use audit::{CheckpointSigner, Ed25519Signer};
 use gateway::{Actor, Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
 use metrics_exporter_prometheus::PrometheusHandle;
-use node_pool::NodePool;
+use node_pool::{ChainSource, ChainSourceTip, NodePool};
 use store::{Store, StoreConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -197,6 +197,14 @@ impl Checkpointer {
     }
 }
 
+/// How the gateway's services are set up, beyond access.
+pub struct Services {
+    pub gateway: GatewayConfig,
+    pub webhooks: WebhookConfig,
+    /// The nodes' chain source, which readiness and the sync gauges compare them with.
+    pub chain: Option<ChainSource>,
+}
+
 /// Starts the gateway over `pool` and serves the API (plus `extra` routes, behind the
 /// same credential) on `listen`.
 pub async fn start(
@@ -205,7 +213,7 @@ pub async fn start(
     sink: &GatewaySink,
     listen: SocketAddr,
     files: &AccessSetup,
-    webhook_config: WebhookConfig,
+    services: Services,
     extra: Option<axum::Router>,
 ) -> anyhow::Result<Running> {
     let (clock, ids) = (Arc::new(SystemClock), Arc::new(RandomIds));
@@ -224,18 +232,21 @@ pub async fn start(
         &files.limits,
     );
     let checkpointer = Checkpointer::spawn(store.clone(), signer);
-    let webhooks = Webhooks::new(store.clone(), clock.clone(), ids.clone(), webhook_config);
+    let webhooks = Webhooks::new(store.clone(), clock.clone(), ids.clone(), services.webhooks);
     let transport = HttpTransport::new(webhooks.config())
         .map_err(|e| anyhow::anyhow!("webhook HTTP client: {e}"))?;
-    let gateway = Gateway::new(store, pool, clock, ids, GatewayConfig::default());
+    let gateway = Gateway::new(store, pool, clock, ids, services.gateway);
+    if let Some(chain) = services.chain {
+        gateway.set_chain_tip(Arc::new(ChainSourceTip::new(chain)?));
+    }
     gateway.start().await.context("gateway start")?;
     sink.attach(&gateway);
-    let mut app = api::router(api::ApiState {
+    let state = api::ApiState {
         gateway: gateway.clone(),
         webhooks: webhooks.clone(),
         auth: auth.clone(),
-    });
-    app = app.merge(api::metrics_router(metrics_handle()?, &auth));
+    };
+    let mut app = api::router(state.clone()).merge(api::metrics_router(metrics_handle()?, state));
     if let Some(extra) = extra {
         app = app.merge(api::guard_all(
             extra,

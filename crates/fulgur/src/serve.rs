@@ -28,6 +28,18 @@ pub struct Config {
     pub oidc: OidcSection,
     #[serde(default)]
     pub quotas: QuotaSection,
+    #[serde(default)]
+    pub readiness: ReadinessSection,
+}
+
+/// When `/readyz` answers 200 (defaults in `gateway::GatewayConfig`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessSection {
+    /// Nodes that must be healthy and in sync (default 1).
+    pub min_ready_nodes: Option<usize>,
+    /// Blocks a node may trail the chain's tip and still count as in sync (default 6).
+    pub max_sync_lag_blocks: Option<u32>,
 }
 
 /// Per-tenant daily API call quotas; calls are counted whether or not a quota is set.
@@ -281,7 +293,11 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         &sink,
         config.server.listen,
         &files,
-        webhook_config,
+        gateway_up::Services {
+            gateway: gateway_config(&config.readiness),
+            webhooks: webhook_config,
+            chain: Some(chain),
+        },
         None,
     )
     .await?;
@@ -301,6 +317,19 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn gateway_config(readiness: &ReadinessSection) -> gateway::GatewayConfig {
+    let defaults = gateway::GatewayConfig::default();
+    gateway::GatewayConfig {
+        min_ready_nodes: readiness
+            .min_ready_nodes
+            .unwrap_or(defaults.min_ready_nodes),
+        max_sync_lag_blocks: readiness
+            .max_sync_lag_blocks
+            .unwrap_or(defaults.max_sync_lag_blocks),
+        ..defaults
+    }
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ impl Gateway {
         node: &str,
         fee_msat: u64,
     ) -> Result<(), crate::GatewayError> {
-        let (node, now, id) = (node.to_string(), self.now_ms(), self.new_id("fwd"));
+        let (name, now, id) = (node.to_string(), self.now_ms(), self.new_id("fwd"));
         self.inner
             .store
             .write(move |sql| {
@@ -120,9 +120,9 @@ impl Gateway {
                     &JournalEntry {
                         id,
                         kind: "forwarding_fee".into(),
-                        reference: Some(node.clone()),
+                        reference: Some(name.clone()),
                         postings: vec![
-                            Posting::new(&node_account(&node), "forwarding_fee", -fee),
+                            Posting::new(&node_account(&name), "forwarding_fee", -fee),
                             Posting::new(FEE_INCOME_ACCOUNT, "forwarding_fee", fee),
                         ],
                     },
@@ -130,6 +130,7 @@ impl Gateway {
                 )
             })
             .await?;
+        crate::observe::routing_fee_earned(node, fee_msat);
         Ok(())
     }
 }

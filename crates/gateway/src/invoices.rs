@@ -6,7 +6,7 @@ use store::{Sql, Value};
 
 use crate::records::{InvoiceRecord, InvoiceStatus};
 use crate::system::{node_account, UNATTRIBUTED_ACCOUNT};
-use crate::{outbox, Actor, Gateway, GatewayError, Scope};
+use crate::{observe, outbox, Actor, Gateway, GatewayError, Scope};
 
 /// Most invoices one expiry sweep closes.
 const EXPIRY_BATCH: u32 = 500;
@@ -138,6 +138,7 @@ impl Gateway {
                 },
                 other => other.into(),
             })?;
+        let started = std::time::Instant::now();
         let issued = node
             .create_invoice(new.amount_msat, &new.description, expiry_secs)
             .await?;
@@ -187,6 +188,7 @@ impl Gateway {
                 Ok(())
             })
             .await?;
+        observe::invoice_created(&record.node, started.elapsed());
         Ok(record)
     }
 
@@ -289,13 +291,14 @@ impl Gateway {
         payment_hash: &str,
         amount_msat: u64,
     ) -> Result<(), GatewayError> {
-        let (node, hash) = (node.to_string(), payment_hash.to_string());
+        let (node_name, hash) = (node.to_string(), payment_hash.to_string());
         let (now, event_id) = (self.now_ms(), self.new_id("evt"));
-        self.inner
+        let credited = self
+            .inner
             .store
-            .write(move |sql| -> Result<(), GatewayError> {
+            .write(move |sql| -> Result<bool, GatewayError> {
                 let amount = i64::try_from(amount_msat).expect("bounded by channel capacity");
-                let node_acct = node_account(&node);
+                let node_acct = node_account(&node_name);
                 let invoice = invoice_by_hash(sql, &hash)?;
                 if let Some(invoice) = &invoice {
                     let credited = mark_paid(
@@ -318,7 +321,7 @@ impl Gateway {
                         )?
                         .is_some();
                     if credited || !paid_internally {
-                        return Ok(());
+                        return Ok(credited);
                     }
                 }
                 {
@@ -339,8 +342,12 @@ impl Gateway {
                             post(sql, &entry, now)?;
                         }
                 }
-                Ok(())
+                Ok(false)
             })
-            .await
+            .await?;
+        if credited {
+            observe::invoice_paid(node, amount_msat);
+        }
+        Ok(())
     }
 }

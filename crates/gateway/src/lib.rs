@@ -14,7 +14,9 @@ mod books;
 mod env;
 mod error;
 mod events;
+mod health;
 mod invoices;
+mod observe;
 mod outbox;
 mod payments;
 mod pipeline;
@@ -34,6 +36,7 @@ pub use crate::env::{
 };
 pub use crate::error::GatewayError;
 pub use crate::events::GatewaySink;
+pub use crate::health::{ChainReadiness, GaugeSample, NodeReadiness, Readiness};
 pub use crate::invoices::NewInvoice;
 pub use crate::outbox::EVENT_TYPES;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
@@ -46,7 +49,8 @@ pub use crate::system::{node_account, SYSTEM_TENANT};
 
 /// Gateway settings. Defaults: regtest; invoices expire after 1 h by default, at most
 /// 7 days; descriptions up to 639 bytes (BOLT11's limit); the default maximum routing fee
-/// is 1% of the amount but at least 10 sat; at most 4,096 payments executing at once.
+/// is 1% of the amount but at least 10 sat; at most 4,096 payments executing at once;
+/// ready with one node in sync (at most 6 blocks behind the chain's tip).
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub network: Network,
@@ -56,6 +60,10 @@ pub struct GatewayConfig {
     pub default_max_fee_ppm: u64,
     pub default_max_fee_floor_msat: u64,
     pub max_concurrent_executions: usize,
+    /// Nodes that must be healthy and in sync for `/readyz` to answer 200.
+    pub min_ready_nodes: usize,
+    /// Blocks a node may trail the chain's tip and still count as in sync.
+    pub max_sync_lag_blocks: u32,
 }
 
 impl Default for GatewayConfig {
@@ -68,6 +76,8 @@ impl Default for GatewayConfig {
             default_max_fee_ppm: 10_000,
             default_max_fee_floor_msat: 10_000,
             max_concurrent_executions: 4_096,
+            min_ready_nodes: 1,
+            max_sync_lag_blocks: 6,
         }
     }
 }
@@ -96,6 +106,7 @@ pub(crate) struct Inner {
     pub config: GatewayConfig,
     pub pipeline: Pipeline,
     pub executions: Arc<Semaphore>,
+    pub chain_tip: std::sync::OnceLock<Arc<dyn node_pool::ChainTip>>,
 }
 
 /// The gateway; cheap to clone.
@@ -134,6 +145,7 @@ impl Gateway {
                 config,
                 pipeline,
                 executions,
+                chain_tip: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -16,7 +16,7 @@ use crate::invoices::{invoice_by_hash, mark_paid};
 use crate::pipeline::{PaymentDraft, Verdict};
 use crate::records::{InvoiceStatus, PaymentRecord, PaymentStatus};
 use crate::system::node_account;
-use crate::{outbox, Actor, Gateway, GatewayError, Scope};
+use crate::{observe, outbox, Actor, Gateway, GatewayError, Scope};
 
 #[derive(Debug, Clone)]
 pub struct NewPayment {
@@ -51,7 +51,8 @@ impl Accepted {
 
 /// How a payment was stored.
 enum Outcome {
-    Stored(Accepted),
+    /// Stored now, with the payment as stored.
+    Stored(Accepted, Box<PaymentRecord>),
     /// The idempotency key was already taken (by a concurrent or earlier request).
     KeyTaken,
 }
@@ -156,7 +157,7 @@ impl Gateway {
             .store
             .write(move |sql| {
                 let outcome = store_payment(sql, &draft, &verdict, idem.as_ref(), ids, now)?;
-                if let Outcome::Stored(accepted) = &outcome {
+                if let Outcome::Stored(accepted, _) = &outcome {
                     let tenant = Some(draft.account.tenant_id.as_str());
                     let details = Some(format!("status={}", accepted.status.as_str()));
                     actor.audit(sql, now, tenant, "payment.create", &accepted.id, details)?;
@@ -175,7 +176,15 @@ impl Gateway {
             (stored, _) => stored?,
         };
         let accepted = match outcome {
-            Outcome::Stored(accepted) => accepted,
+            Outcome::Stored(accepted, payment) => {
+                if payment.status.is_final() {
+                    observe::payment_finished(&payment, now);
+                    if payment.status == PaymentStatus::Succeeded {
+                        observe::invoice_paid("internal", payment.amount_msat);
+                    }
+                }
+                accepted
+            }
             Outcome::KeyTaken => {
                 let idem = idempotency.expect("only a keyed request can find its key taken");
                 return self
@@ -302,12 +311,15 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let (id, code, reason) = (payment_id.to_string(), code.to_string(), reason.to_string());
         let (now, event_id) = (self.now_ms(), self.new_id("evt"));
-        self.inner
+        let failed = self
+            .inner
             .store
-            .write(move |sql| {
-                finish_failed(sql, "id", &id, &code, &reason, &event_id, now).map(|_| ())
-            })
-            .await
+            .write(move |sql| finish_failed(sql, "id", &id, &code, &reason, &event_id, now))
+            .await?;
+        if let Some(failed) = failed {
+            observe::payment_finished(&failed, now);
+        }
+        Ok(())
     }
 
     /// The node reports the payment with this hash succeeded: settle its hold with the
@@ -320,9 +332,10 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let hash = payment_hash.to_string();
         let (now, event_id) = (self.now_ms(), self.new_id("evt"));
-        self.inner
+        let settled = self
+            .inner
             .store
-            .write(move |sql| -> Result<(), GatewayError> {
+            .write(move |sql| -> Result<Option<PaymentRecord>, GatewayError> {
                 let row = sql.query_opt(
                     &format!(
                         "UPDATE payments SET status = 'succeeded', fee_msat = $2, preimage = $3, \
@@ -354,7 +367,7 @@ impl Gateway {
                     if booked_failed && !live {
                         tracing::error!(%hash, "the node reports success for a payment booked as failed: reconcile by hand");
                     }
-                    return Ok(());
+                    return Ok(None);
                 };
                 let paid = PaymentRecord::from_row(&row)?;
                 let node = paid.node.clone().unwrap_or_default();
@@ -382,9 +395,14 @@ impl Gateway {
                     "payment.succeeded",
                     paid.to_json(),
                     now,
-                )
+                )?;
+                Ok(Some(paid))
             })
-            .await
+            .await?;
+        if let Some(paid) = settled {
+            observe::payment_finished(&paid, now);
+        }
+        Ok(())
     }
 
     /// The node reports the payment with this hash failed for good.
@@ -395,7 +413,8 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let (hash, reason) = (payment_hash.to_string(), reason.to_string());
         let (now, event_id) = (self.now_ms(), self.new_id("evt"));
-        self.inner
+        let failed = self
+            .inner
             .store
             .write(move |sql| {
                 finish_failed(
@@ -407,9 +426,12 @@ impl Gateway {
                     &event_id,
                     now,
                 )
-                .map(|_| ())
             })
-            .await
+            .await?;
+        if let Some(failed) = failed {
+            observe::payment_finished(&failed, now);
+        }
+        Ok(())
     }
 
     /// Resumes what a crash interrupted: pending payments are executed; in-flight ones are
@@ -657,11 +679,11 @@ fn store_payment(
         payment.to_json(),
         now,
     )?;
-    Ok(Outcome::Stored(accepted))
+    Ok(Outcome::Stored(accepted, Box::new(payment)))
 }
 
 /// Fails the live payment whose `column` (`id` or `payment_hash`) is `key`, releasing its
-/// hold; false if there was none (already final: a repeated report).
+/// hold; `None` if there was none (already final: a repeated report).
 fn finish_failed(
     sql: &mut dyn Sql,
     column: &str,
@@ -670,7 +692,7 @@ fn finish_failed(
     reason: &str,
     event_id: &str,
     now: i64,
-) -> Result<bool, GatewayError> {
+) -> Result<Option<PaymentRecord>, GatewayError> {
     let row = sql.query_opt(
         &format!(
             "UPDATE payments SET status = 'failed', failure_code = $2, failure_reason = $3, \
@@ -681,7 +703,7 @@ fn finish_failed(
         &[key.into(), code.into(), reason.into(), Value::Int(now)],
     )?;
     let Some(row) = row else {
-        return Ok(false);
+        return Ok(None);
     };
     let failed = PaymentRecord::from_row(&row)?;
     if let Some(hold) = &failed.hold_id {
@@ -695,5 +717,5 @@ fn finish_failed(
         failed.to_json(),
         now,
     )?;
-    Ok(true)
+    Ok(Some(failed))
 }

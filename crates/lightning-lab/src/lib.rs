@@ -184,14 +184,19 @@ impl Lab {
         Ok(lab)
     }
 
+    /// The devnet's bitcoind-compatible JSON-RPC as a chain source.
+    pub fn rpc_chain_source(&self) -> ChainSource {
+        ChainSource::BitcoindRpc {
+            host: self.devnet.rpc_addr().ip().to_string(),
+            port: self.devnet.rpc_addr().port(),
+            user: self.devnet.rpc_user().to_string(),
+            password: self.devnet.rpc_password().to_string(),
+        }
+    }
+
     fn node_config(&self, name: &str) -> Result<NodeConfig, LabError> {
         let chain_source = match self.config.access_of(name) {
-            ChainAccess::BitcoindRpc => ChainSource::BitcoindRpc {
-                host: self.devnet.rpc_addr().ip().to_string(),
-                port: self.devnet.rpc_addr().port(),
-                user: self.devnet.rpc_user().to_string(),
-                password: self.devnet.rpc_password().to_string(),
-            },
+            ChainAccess::BitcoindRpc => self.rpc_chain_source(),
             ChainAccess::Esplora => ChainSource::Esplora {
                 url: self.devnet.esplora_url(),
             },
@@ -264,7 +269,18 @@ impl Lab {
 
     /// Stops a node cleanly and starts it again from its storage.
     pub async fn restart_node(&mut self, name: &str) -> Result<Arc<LdkNode>, LabError> {
+        self.stop_node(name).await?;
+        self.resume_node(name).await
+    }
+
+    /// Stops a node cleanly; [`Lab::resume_node`] starts it again.
+    pub async fn stop_node(&self, name: &str) -> Result<(), LabError> {
         self.node(name)?.stop().await?;
+        Ok(())
+    }
+
+    /// Starts a stopped node from its storage and waits until it has the chain's tip.
+    pub async fn resume_node(&mut self, name: &str) -> Result<Arc<LdkNode>, LabError> {
         let node = self.start_node(name).await?;
         self.wait_synced().await?;
         Ok(node)

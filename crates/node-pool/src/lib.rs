@@ -4,6 +4,7 @@
 //!
 //! This crate knows nothing of HTTP, the ledger or tenants: amounts are msat, ids are hex.
 
+mod chain_tip;
 mod config;
 mod error;
 mod invoice;
@@ -13,6 +14,7 @@ mod pool;
 mod sink;
 mod types;
 
+pub use crate::chain_tip::{ChainSourceTip, ChainTip};
 pub use crate::config::{ChainSource, NodeConfig, NodeStore};
 pub use crate::error::{NodeError, PoolError};
 pub use crate::invoice::{decode_invoice, DecodedInvoice};

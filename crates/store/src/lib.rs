@@ -26,8 +26,9 @@ mod value;
 mod workers;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -65,6 +66,21 @@ struct Inner {
     dialect: Dialect,
     reads: mpsc::Sender<workers::ReadJob>,
     writes: workers::Queue,
+    readers: usize,
+    writers: usize,
+    readers_busy: Arc<AtomicUsize>,
+    writers_busy: Arc<AtomicUsize>,
+}
+
+/// How busy the store's threads are, for the pool-usage gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub readers: usize,
+    pub readers_busy: usize,
+    pub reads_queued: usize,
+    pub writers: usize,
+    pub writers_busy: usize,
+    pub writes_queued: usize,
 }
 
 /// A handle to the store; cheap to clone. The store's threads stop when the last handle
@@ -121,10 +137,12 @@ impl Store {
                     (Dialect::Postgres, connect, config.postgres_writers.max(1))
                 }
             };
+        let readers = config.max_readers.max(1) as usize;
+        let (readers_busy, writers_busy) = (Arc::default(), Arc::default());
         let store = Self {
             inner: Arc::new(Inner {
                 dialect,
-                reads: workers::start_readers(config.max_readers.max(1) as usize, &connect)?,
+                reads: workers::start_readers(readers, &connect, &readers_busy)?,
                 writes: workers::start_writers(
                     writers,
                     match dialect {
@@ -132,7 +150,12 @@ impl Store {
                         Dialect::Postgres => workers::MAX_BATCH_POSTGRES,
                     },
                     &connect,
+                    &writers_busy,
                 )?,
+                readers,
+                writers,
+                readers_busy,
+                writers_busy,
             }),
         };
         // Fail now, not on the first request, if the database cannot be reached.
@@ -144,6 +167,20 @@ impl Store {
         self.inner.dialect
     }
 
+    /// Threads, how many are busy, and jobs waiting, for readers and writers.
+    pub fn usage(&self) -> PoolUsage {
+        let queued = |capacity: usize, max: usize| max.saturating_sub(capacity);
+        let inner = &self.inner;
+        PoolUsage {
+            readers: inner.readers,
+            readers_busy: inner.readers_busy.load(Ordering::Relaxed),
+            reads_queued: queued(inner.reads.capacity(), inner.reads.max_capacity()),
+            writers: inner.writers,
+            writers_busy: inner.writers_busy.load(Ordering::Relaxed),
+            writes_queued: queued(inner.writes.capacity(), inner.writes.max_capacity()),
+        }
+    }
+
     /// Runs `f` on a reader connection inside a read-only transaction (one consistent
     /// snapshot).
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
@@ -152,7 +189,11 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.on_reader(move |conn| read_on(conn?, f)).await
+        let started = Instant::now();
+        let result = self.on_reader(move |conn| read_on(conn?, f)).await;
+        metrics::histogram!("fulgur_store_operation_duration_seconds", "operation" => "read")
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Runs `f` in a write transaction: all of its statements commit together, or none if
@@ -166,6 +207,7 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        let started = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.inner
             .writes
@@ -174,11 +216,14 @@ impl Store {
                 mpsc::error::TrySendError::Full(_) => E::from(StoreError::Overloaded),
                 mpsc::error::TrySendError::Closed(_) => E::from(StoreError::Closed),
             })?;
-        answer.await.map_err(|_| {
+        let result = answer.await.map_err(|_| {
             E::from(StoreError::Unavailable(
                 "write batch could not start".into(),
             ))
-        })?
+        })?;
+        metrics::histogram!("fulgur_store_operation_duration_seconds", "operation" => "write")
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Applies pending migrations; returns the names applied (empty when up to date).

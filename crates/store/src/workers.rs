@@ -8,6 +8,7 @@
 //! rolls back alone and the rest of its batch still commits. A job's caller hears back
 //! only after the commit.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
@@ -36,15 +37,24 @@ impl Slot {
 /// A job for a reader: gets a connection (or why there is none) and replies on its own.
 pub(crate) type ReadJob = Box<dyn FnOnce(Result<&mut dyn Connection, StoreError>) + Send>;
 
-/// Starts `readers` reader threads.
+/// Counts a worker busy while `work` runs (for the pool-usage gauges).
+fn busy_while<T>(busy: &AtomicUsize, work: impl FnOnce() -> T) -> T {
+    busy.fetch_add(1, Ordering::Relaxed);
+    let out = work();
+    busy.fetch_sub(1, Ordering::Relaxed);
+    out
+}
+
+/// Starts `readers` reader threads; `busy` counts those running a job.
 pub(crate) fn start_readers(
     readers: usize,
     connect: &Connect,
+    busy: &Arc<AtomicUsize>,
 ) -> Result<mpsc::Sender<ReadJob>, StoreError> {
     let (queue, jobs) = mpsc::channel::<ReadJob>(MAX_QUEUED);
     let jobs = Arc::new(Mutex::new(jobs));
     for i in 0..readers {
-        let jobs = Arc::clone(&jobs);
+        let (jobs, busy) = (Arc::clone(&jobs), Arc::clone(busy));
         let mut slot = Slot {
             connect: Arc::clone(connect),
             conn: None,
@@ -55,7 +65,7 @@ pub(crate) fn start_readers(
                 jobs.blocking_recv()
             };
             let Some(job) = job else { return };
-            job(slot.get());
+            busy_while(&busy, || job(slot.get()));
         })?;
     }
     Ok(queue)
@@ -90,26 +100,28 @@ pub(crate) struct Finished {
 
 pub(crate) type Queue = mpsc::Sender<Job>;
 
-/// Starts `writers` writer threads committing up to `max_batch` jobs per transaction.
+/// Starts `writers` writer threads committing up to `max_batch` jobs per transaction;
+/// `busy` counts those running a batch.
 pub(crate) fn start_writers(
     writers: usize,
     max_batch: usize,
     connect: &Connect,
+    busy: &Arc<AtomicUsize>,
 ) -> Result<Queue, StoreError> {
     let (queue, jobs) = mpsc::channel::<Job>(MAX_QUEUED);
     let jobs = Arc::new(Mutex::new(jobs));
     for i in 0..writers {
-        let jobs = Arc::clone(&jobs);
+        let (jobs, busy) = (Arc::clone(&jobs), Arc::clone(busy));
         let mut slot = Slot {
             connect: Arc::clone(connect),
             conn: None,
         };
         spawn(format!("store-writer-{i}"), move || {
             while let Some(batch) = next_batch(&jobs, max_batch) {
-                match slot.get() {
+                busy_while(&busy, || match slot.get() {
                     Ok(conn) => commit_batch(conn, batch),
                     Err(e) => fail_all(batch, &e),
-                }
+                });
             }
         })?;
     }

@@ -100,6 +100,8 @@ struct Due {
     /// The number this attempt gets in the log.
     attempt: u64,
     retry_from_attempt: u64,
+    /// When the delivery was created (its event fanned out): where its lag starts.
+    created_at_ms: i64,
 }
 
 /// Claims up to `limit` due deliveries for one lease; fails at once those whose
@@ -112,7 +114,8 @@ fn claim_due(
 ) -> Result<Vec<Due>, WebhookError> {
     let candidates = sql.query(
         "SELECT d.id, d.attempts, d.retry_from_attempt, s.enabled, s.url, s.secret, \
-         o.id, o.event_type, o.payload, s.previous_secret, s.previous_secret_expires_at_ms \
+         o.id, o.event_type, o.payload, s.previous_secret, s.previous_secret_expires_at_ms, \
+         d.created_at_ms \
          FROM webhook_deliveries d \
          JOIN webhook_subscriptions s ON s.id = d.subscription_id \
          JOIN outbox o ON o.id = d.event_id \
@@ -157,6 +160,7 @@ fn claim_due(
                 event_id: row.text(6)?.to_string(),
                 event_type: row.text(7)?.to_string(),
                 payload: row.text(8)?.to_string(),
+                created_at_ms: row.i64(11)?,
             });
         }
     }
@@ -171,13 +175,13 @@ struct Outcome {
 }
 
 /// Logs the attempt and moves the delivery on: delivered on 2xx; otherwise due again
-/// after the backoff, or failed once the retry budget is spent.
+/// after the backoff, or failed once the retry budget is spent. Returns the new state.
 fn record(
     sql: &mut dyn Sql,
     config: &WebhookConfig,
     due: &Due,
     outcome: &Outcome,
-) -> Result<(), WebhookError> {
+) -> Result<&'static str, WebhookError> {
     let (status, error) = match &outcome.result {
         Ok(code) if (200..300).contains(code) => (Some(*code), None),
         Ok(code) => (Some(*code), Some(format!("receiver answered {code}"))),
@@ -224,7 +228,22 @@ fn record(
             delivered_at_ms.map(Value::Int).unwrap_or(Value::Null),
         ],
     )?;
-    Ok(())
+    Ok(state)
+}
+
+/// Counts an attempt by what it came to; a delivery's lag is from its creation to the
+/// answer that delivered it.
+fn observe(state: &str, lag_ms: i64) {
+    let outcome = match state {
+        "delivered" => "delivered",
+        "failed" => "gave_up",
+        _ => "retrying",
+    };
+    metrics::counter!("fulgur_webhook_attempts_total", "outcome" => outcome).increment(1);
+    if outcome == "delivered" {
+        metrics::histogram!("fulgur_webhook_delivery_lag_seconds")
+            .record(lag_ms.max(0) as f64 / 1_000.0);
+    }
 }
 
 /// A running dispatcher; `stop` ends it after the requests in flight finish.
@@ -380,14 +399,16 @@ impl Webhooks {
             }
         }
         let config = self.inner.config.clone();
+        let lag_ms = outcome.finished_at_ms.saturating_sub(due.created_at_ms);
         let recorded = self
             .inner
             .store
             .write(move |sql| record(sql, &config, &due, &outcome))
             .await;
-        if let Err(e) = recorded {
+        match recorded {
+            Ok(state) => observe(state, lag_ms),
             // The lease runs out and the delivery is sent again: at least once.
-            tracing::warn!(error = %e, "recording a webhook attempt failed");
+            Err(e) => tracing::warn!(error = %e, "recording a webhook attempt failed"),
         }
     }
 }

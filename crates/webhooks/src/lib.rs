@@ -8,6 +8,7 @@
 //! the state change. Nor does this crate know the HTTP API; its one HTTP concern is the
 //! outbound POST, behind [`Transport`].
 
+mod backlog;
 mod deliveries;
 mod dispatcher;
 mod error;

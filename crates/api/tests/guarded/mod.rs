@@ -133,13 +133,13 @@ async fn app(
     );
     gateway.start().await.expect("start");
     let (auth, admin) = crate::common::admin_auth(store, limits, oidc).await;
-    let metrics = api::metrics_router(metrics_handle(), &auth);
-    let app = api::router(ApiState {
+    let state = ApiState {
         gateway,
         webhooks,
         auth,
-    })
-    .merge(metrics);
+    };
+    let metrics = api::metrics_router(metrics_handle(), state.clone());
+    let app = api::router(state).merge(metrics);
     (app, admin)
 }
 

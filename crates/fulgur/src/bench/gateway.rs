@@ -158,11 +158,15 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         &sink,
         "127.0.0.1:0".parse()?,
         &files,
-        webhooks::WebhookConfig {
-            allow_http: true,
-            poll_interval_ms: 10,
-            max_in_flight: 256,
-            ..webhooks::WebhookConfig::default()
+        gateway_up::Services {
+            gateway: gateway::GatewayConfig::default(),
+            webhooks: webhooks::WebhookConfig {
+                allow_http: true,
+                poll_interval_ms: 10,
+                max_in_flight: 256,
+                ..webhooks::WebhookConfig::default()
+            },
+            chain: Some(lab.rpc_chain_source()),
         },
         None,
     )

@@ -1,0 +1,477 @@
+//! Observability over real HTTP with real nodes on the devnet, on both stores in turn (the
+//! recorder is process-wide, so this binary holds one test and reads deltas):
+//! after invoices, payments and a webhook, `/metrics` shows them with the right labels;
+//! nodes, channels, chain sync, the store and the webhook backlog appear as gauges; and
+//! `/readyz` goes 503 when a node stops and back to 200 once it runs again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::ApiState;
+use gateway::{Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
+use lightning_lab::{ChannelSpec, Lab, LabConfig};
+use node_pool::{ChainSourceTip, LightningNode, NodePool};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use store::testing::TestStore;
+use webhooks::testing::Receiver;
+use webhooks::{WebhookConfig, Webhooks};
+
+mod common;
+
+struct Server {
+    _dir: tempfile::TempDir,
+    lab: Lab,
+    pool: Arc<NodePool>,
+    base: String,
+    key: String,
+    http: Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    dispatcher: webhooks::DispatcherHandle,
+}
+
+fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| api::install_recorder().expect("recorder"))
+        .clone()
+}
+
+/// alpha and beta are ours, carol is outside; dave funded his channel with carol alone,
+/// so nothing can reach him through it. Readiness needs both of ours.
+async fn server(store: store::Store) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = GatewaySink::new();
+    let lab = Lab::start(
+        LabConfig::new(
+            dir.path().to_path_buf(),
+            &["alpha", "beta", "carol", "dave"],
+        )
+        .balanced_channel("alpha", "carol", 2_000_000)
+        .balanced_channel("beta", "carol", 2_000_000)
+        .channel(ChannelSpec {
+            from: "dave".into(),
+            to: "carol".into(),
+            capacity_sat: 1_000_000,
+            push_msat: 0,
+        })
+        .event_sink("alpha", sink.clone())
+        .event_sink("beta", sink.clone()),
+    )
+    .await
+    .expect("lab");
+    let pool = Arc::new(NodePool::new());
+    for name in ["alpha", "beta"] {
+        let node: Arc<dyn LightningNode> = lab.node(name).expect("node");
+        pool.add(node).expect("add");
+    }
+    let config = WebhookConfig {
+        allow_http: true,
+        poll_interval_ms: 20,
+        ..WebhookConfig::default()
+    };
+    let transport = webhooks::HttpTransport::new(&config).expect("transport");
+    let webhooks = Webhooks::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        config,
+    );
+    let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
+    let gateway = Gateway::new(
+        store.clone(),
+        Arc::clone(&pool),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        GatewayConfig {
+            min_ready_nodes: 2,
+            ..GatewayConfig::default()
+        },
+    );
+    gateway.set_chain_tip(Arc::new(
+        ChainSourceTip::new(lab.rpc_chain_source()).expect("tip"),
+    ));
+    gateway.start().await.expect("start");
+    sink.attach(&gateway);
+    let (auth, key) = common::admin_auth(&store, &api::RateLimitConfig::default(), None).await;
+    let state = ApiState {
+        gateway,
+        webhooks,
+        auth,
+    };
+    let app = api::router(state.clone()).merge(api::metrics_router(recorder(), state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(api::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        _dir: dir,
+        lab,
+        pool,
+        base,
+        key,
+        http: Client::new(),
+        stop,
+        serving,
+        dispatcher,
+    }
+}
+
+impl Server {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", self.base),
+            )
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn scrape(&self) -> Scrape {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("scrape");
+        assert_eq!(response.status(), StatusCode::OK);
+        Scrape(response.text().await.expect("text"))
+    }
+
+    async fn wait_status(&self, path: &str, want: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            last = self.call("GET", path, None).await.1;
+            if last["status"] == want {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{path} never became {want}: {last}");
+    }
+
+    async fn wait_ready(&self, want: StatusCode) -> Value {
+        let mut last = (StatusCode::OK, Value::Null);
+        for _ in 0..300 {
+            last = self.call("GET", "/readyz", None).await;
+            if last.0 == want {
+                return last.1;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("/readyz never answered {want}: {last:?}");
+    }
+
+    async fn shut_down(self) {
+        let _ = self.stop.send(());
+        self.serving.await.expect("join").expect("served");
+        self.dispatcher.stop().await;
+        self.lab.shutdown().await.expect("lab down");
+    }
+}
+
+/// A scraped exposition; values looked up by name and exact label set.
+struct Scrape(String);
+
+impl Scrape {
+    /// The value of the series `name` whose labels include every `labels` pair.
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.0.lines().find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (series_name, rest) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if series_name != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
+            all.then(|| value.parse().ok()).flatten()
+        })
+    }
+
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.value(name, labels).unwrap_or(0.0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_readiness_follow_real_traffic_on_both_stores() {
+    let sqlite = TestStore::sqlite().await.expect("sqlite");
+    scenario(sqlite.store.clone()).await;
+    let postgres = TestStore::postgres().await.expect("postgres");
+    scenario(postgres.store.clone()).await;
+}
+
+async fn scenario(store: store::Store) {
+    let mut s = server(store).await;
+    let carol = s.lab.node("carol").expect("carol");
+    let before = s.scrape().await;
+
+    // Ready: the store answers, both nodes are up and at the devnet's tip.
+    let ready = s.wait_ready(StatusCode::OK).await;
+    let tip = s.lab.devnet.height();
+    assert_eq!(ready["chain"]["tip_height"], tip, "{ready}");
+    assert_eq!(ready["nodes"]["beta"]["ready"], true, "{ready}");
+    assert_eq!(ready["nodes"]["alpha"]["sync_lag_blocks"], 0, "{ready}");
+
+    // Traffic: an invoice carol pays, a payment to carol, a payment that cannot route.
+    let (status, tenant) = s
+        .call(
+            "POST",
+            "/v1/tenants",
+            Some(json!({"id": "ops", "name": "Ops"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{tenant}");
+    let (status, account) = s
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(json!({"tenant_id": "ops", "name": "till"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let till = account["id"].as_str().expect("id").to_string();
+    let receiver = Receiver::start().await;
+    let (status, hook) = s
+        .call(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"tenant_id": "ops", "url": format!("{}/ops", receiver.base), "event_types": ["invoice.paid"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let (status, invoice) = s
+        .call(
+            "POST",
+            "/v1/invoices",
+            Some(json!({"account_id": till, "amount_msat": 50_000_000, "description": "sale"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invoice}");
+    carol
+        .pay_invoice(invoice["bolt11"].as_str().expect("bolt11"), None, None)
+        .await
+        .expect("carol pays");
+    s.wait_status(
+        &format!("/v1/invoices/{}", invoice["id"].as_str().expect("id")),
+        "paid",
+    )
+    .await;
+    let owed = carol
+        .create_invoice(20_000_000, "supplies", 600)
+        .await
+        .expect("carol invoice");
+    let (status, paying) = s
+        .call(
+            "POST",
+            "/v1/payments",
+            Some(json!({"account_id": till, "bolt11": owed.bolt11})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{paying}");
+    let paid = s
+        .wait_status(
+            &format!("/v1/payments/{}", paying["id"].as_str().expect("id")),
+            "succeeded",
+        )
+        .await;
+    let paid_by = paid["node"].as_str().unwrap_or_default().to_string();
+    assert!(["alpha", "beta"].contains(&paid_by.as_str()), "{paid}");
+    // carol has nothing to send on to dave: the payment fails, the hold released.
+    let unreachable = s
+        .lab
+        .node("dave")
+        .expect("dave")
+        .create_invoice(1_000_000, "nowhere", 600)
+        .await
+        .expect("dave invoice");
+    let (status, failing) = s
+        .call(
+            "POST",
+            "/v1/payments",
+            Some(json!({"account_id": till, "bolt11": unreachable.bolt11})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{failing}");
+    let failed = s
+        .wait_status(
+            &format!("/v1/payments/{}", failing["id"].as_str().expect("id")),
+            "failed",
+        )
+        .await;
+    let reason = failed["failure"]["code"]
+        .as_str()
+        .expect("failure code")
+        .to_string();
+    for _ in 0..100 {
+        if !receiver.got("ops").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(receiver.got("ops").len(), 1, "one invoice.paid delivered");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let after = s.scrape().await;
+    let delta =
+        |name: &str, labels: &[(&str, &str)]| after.get(name, labels) - before.get(name, labels);
+    // Counters and histograms, by the labels that matter.
+    let issued_by = invoice_node(&after, &before);
+    assert_eq!(
+        delta(
+            "fulgur_invoice_create_duration_seconds_count",
+            &[("node", &issued_by)]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta("fulgur_invoices_paid_total", &[("node", &issued_by)]),
+        1.0
+    );
+    assert_eq!(
+        delta("fulgur_received_msat_total", &[("node", &issued_by)]),
+        50_000_000.0
+    );
+    assert_eq!(
+        delta(
+            "fulgur_payments_total",
+            &[("node", &paid_by), ("outcome", "succeeded")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "fulgur_payment_duration_seconds_count",
+            &[("node", &paid_by), ("outcome", "succeeded")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta("fulgur_sent_msat_total", &[("node", &paid_by)]),
+        20_000_000.0
+    );
+    assert_eq!(
+        delta("fulgur_payment_failures_total", &[("reason", &reason)]),
+        1.0,
+        "failure counted under its code {reason}"
+    );
+    assert_eq!(
+        delta("fulgur_webhook_attempts_total", &[("outcome", "delivered")]),
+        1.0
+    );
+    assert_eq!(delta("fulgur_webhook_delivery_lag_seconds_count", &[]), 1.0);
+    assert!(
+        delta(
+            "fulgur_api_requests_total",
+            &[
+                ("route", "/v1/payments"),
+                ("method", "POST"),
+                ("status", "202")
+            ]
+        ) >= 2.0
+    );
+    assert!(
+        delta(
+            "fulgur_store_operation_duration_seconds_count",
+            &[("operation", "write")]
+        ) > 0.0
+    );
+
+    // Gauges of the moment.
+    for node in ["alpha", "beta"] {
+        assert_eq!(after.value("fulgur_node_up", &[("node", node)]), Some(1.0));
+        assert_eq!(
+            after.value("fulgur_node_sync_lag_blocks", &[("node", node)]),
+            Some(0.0)
+        );
+        assert_eq!(
+            after.value("fulgur_payments_in_flight", &[("node", node)]),
+            Some(0.0)
+        );
+        assert!(after.get("fulgur_node_outbound_liquidity_msat", &[("node", node)]) > 0.0);
+    }
+    assert_eq!(
+        after.value("fulgur_chain_tip_height", &[]),
+        Some(f64::from(s.lab.devnet.height()))
+    );
+    let carol_id = carol.info().node_id;
+    let channel_out = after.get(
+        "fulgur_channel_outbound_liquidity_msat",
+        &[("node", "alpha"), ("counterparty", &carol_id)],
+    );
+    let channel_in = after.get(
+        "fulgur_channel_inbound_liquidity_msat",
+        &[("node", "alpha"), ("counterparty", &carol_id)],
+    );
+    assert!(
+        channel_out > 0.0 && channel_in > 0.0,
+        "{channel_out} {channel_in}"
+    );
+    assert_eq!(
+        after.value(
+            "fulgur_channel_usable",
+            &[("node", "alpha"), ("counterparty", &carol_id)]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        after.value("fulgur_store_connections", &[("role", "reader")]),
+        Some(8.0)
+    );
+    assert_eq!(
+        after.value("fulgur_webhook_backlog_deliveries", &[]),
+        Some(0.0)
+    );
+
+    // beta stops: not ready (both nodes are required), beta down in the gauges.
+    s.lab.stop_node("beta").await.expect("stop beta");
+    let down = s.wait_ready(StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(down["ready"], false);
+    assert_eq!(down["nodes"]["beta"]["healthy"], false, "{down}");
+    assert_eq!(down["nodes"]["alpha"]["ready"], true, "{down}");
+    assert_eq!(
+        s.scrape()
+            .await
+            .value("fulgur_node_up", &[("node", "beta")]),
+        Some(0.0)
+    );
+    // Blocks arrive while beta is down; back up, it catches up and readiness returns.
+    s.lab.mine(3).await.expect("mine");
+    let beta = s.lab.resume_node("beta").await.expect("resume beta");
+    s.pool.replace(beta).expect("back in the pool");
+    let back = s.wait_ready(StatusCode::OK).await;
+    assert_eq!(back["nodes"]["beta"]["ready"], true, "{back}");
+    assert_eq!(back["chain"]["tip_height"], s.lab.devnet.height(), "{back}");
+    assert_eq!(back["nodes"]["beta"]["sync_lag_blocks"], 0, "{back}");
+    s.shut_down().await;
+}
+
+/// The node whose invoice count moved.
+fn invoice_node(after: &Scrape, before: &Scrape) -> String {
+    ["alpha", "beta"]
+        .into_iter()
+        .find(|node| {
+            after.get("fulgur_invoices_created_total", &[("node", node)])
+                > before.get("fulgur_invoices_created_total", &[("node", node)])
+        })
+        .expect("an invoice counted on alpha or beta")
+        .to_string()
+}
