@@ -16,6 +16,7 @@ mod nodes;
 mod payments;
 mod problem;
 mod ratelimit;
+mod sla;
 mod tls;
 mod usage;
 mod webhooks;
@@ -67,6 +68,7 @@ pub struct ApiState {
         apikeys::revoke_apikey,
         audit_log::list_audit,
         usage::get_usage,
+        sla::get_sla,
         invoices::create_invoice,
         invoices::get_invoice,
         invoices::cancel_invoice,
@@ -251,6 +253,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/audit", g(AuditRead, None, get(audit_log::list_audit)))
         .route("/v1/usage", g(LedgerRead, None, get(usage::get_usage)))
+        .route("/v1/sla", g(MetricsRead, None, get(sla::get_sla)))
         .route("/v1/nodes", g(NodesRead, None, get(nodes::list_nodes)))
         .route("/v1/ledger/check", g(LedgerRead, None, get(books::check)));
     Router::new()
@@ -258,7 +261,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(nodes::healthz))
         .route("/readyz", get(nodes::readyz))
-        .route_layer(axum::middleware::from_fn(metrics::track))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.gateway.clone(),
+            metrics::track,
+        ))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(

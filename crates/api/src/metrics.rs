@@ -12,12 +12,15 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use gateway::{Gateway, Slo};
+
 use crate::ApiState;
 
-/// Latency buckets for every `_seconds` histogram: 100 µs to 60 s.
-const SECONDS_BUCKETS: [f64; 16] = [
+/// Latency buckets for every `_seconds` histogram: 100 µs to 60 s, with a bound at each
+/// SLO threshold (0.5 s invoices, 1 s API, 3 s payments) so the SLIs are exact ratios.
+const SECONDS_BUCKETS: [f64; 18] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    10.0, 60.0,
+    3.0, 5.0, 10.0, 60.0,
 ];
 
 /// Installs the process-wide Prometheus recorder; its handle renders `/metrics`.
@@ -30,8 +33,8 @@ pub fn install_recorder() -> Result<PrometheusHandle, String> {
 }
 
 /// Records `fulgur_api_requests_total` and `fulgur_api_request_duration_seconds` by
-/// method, route and status (the guard's time included).
-pub(crate) async fn track(req: Request, next: Next) -> Response {
+/// method, route and status (the guard's time included), and the API-latency SLI.
+pub(crate) async fn track(State(gateway): State<Gateway>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -40,12 +43,15 @@ pub(crate) async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
+    let took = started.elapsed();
     metrics::histogram!(
         "fulgur_api_request_duration_seconds",
         "method" => method.clone(),
         "route" => route.clone(),
     )
-    .record(started.elapsed().as_secs_f64());
+    .record(took.as_secs_f64());
+    let took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    gateway.record_latency_now(Slo::ApiLatency, took_ms);
     metrics::counter!(
         "fulgur_api_requests_total",
         "method" => method,

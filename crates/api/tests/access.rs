@@ -187,6 +187,7 @@ const ENDPOINTS: &[(&str, &str, &str, Option<&str>)] = &[
     ),
     ("GET", "/v1/nodes", "nodes:read", None),
     ("GET", "/v1/ledger/check", "ledger:read", None),
+    ("GET", "/v1/sla", "metrics:read", None),
 ];
 
 struct TenantFixture {

@@ -2,15 +2,19 @@
 //! recorder is process-wide, so this binary holds one test and reads deltas):
 //! after invoices, payments and a webhook, `/metrics` shows them with the right labels;
 //! nodes, channels, chain sync, the store and the webhook backlog appear as gauges; and
-//! `/readyz` goes 503 when a node stops and back to 200 once it runs again.
+//! `/readyz` goes 503 when a node stops and back to 200 once it runs again; probes move
+//! real money between our nodes, keep the books matching the nodes, and change the SLA
+//! report; and every metric the shipped dashboards and alert rules name is exported.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use api::ApiState;
+use gateway::ProbeConfig;
 use gateway::{Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
-use lightning_lab::{ChannelSpec, Lab, LabConfig};
-use node_pool::{ChainSourceTip, LightningNode, NodePool};
+use lightning_lab::{wait_until, DEFAULT_WAIT};
+use lightning_lab::{Lab, LabConfig};
+use node_pool::{ChainSourceTip, LightningNode, NodePool, PaymentState};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use store::testing::TestStore;
@@ -23,6 +27,7 @@ struct Server {
     _dir: tempfile::TempDir,
     lab: Lab,
     pool: Arc<NodePool>,
+    gateway: Gateway,
     base: String,
     key: String,
     http: Client,
@@ -39,8 +44,9 @@ fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
         .clone()
 }
 
-/// alpha and beta are ours, carol is outside; dave funded his channel with carol alone,
-/// so nothing can reach him through it. Readiness needs both of ours.
+/// alpha and beta are ours, carol is outside; dave's only channel is with alpha, so his
+/// payments to carol go through alpha (which earns a routing fee). Readiness needs both
+/// of ours.
 async fn server(store: store::Store) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = GatewaySink::new();
@@ -51,12 +57,7 @@ async fn server(store: store::Store) -> Server {
         )
         .balanced_channel("alpha", "carol", 2_000_000)
         .balanced_channel("beta", "carol", 2_000_000)
-        .channel(ChannelSpec {
-            from: "dave".into(),
-            to: "carol".into(),
-            capacity_sat: 1_000_000,
-            push_msat: 0,
-        })
+        .balanced_channel("dave", "alpha", 1_000_000)
         .event_sink("alpha", sink.clone())
         .event_sink("beta", sink.clone()),
     )
@@ -97,7 +98,7 @@ async fn server(store: store::Store) -> Server {
     sink.attach(&gateway);
     let (auth, key) = common::admin_auth(&store, &api::RateLimitConfig::default(), None).await;
     let state = ApiState {
-        gateway,
+        gateway: gateway.clone(),
         webhooks,
         auth,
     };
@@ -114,6 +115,7 @@ async fn server(store: store::Store) -> Server {
         _dir: dir,
         lab,
         pool,
+        gateway,
         base,
         key,
         http: Client::new(),
@@ -174,6 +176,20 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("/readyz never answered {want}: {last:?}");
+    }
+
+    /// Waits until the books check passes: HTLCs settle on every channel of a route a
+    /// moment after the payer learns of success.
+    async fn wait_books_match(&self, when: &str) {
+        let mut books = Value::Null;
+        for _ in 0..300 {
+            books = self.call("GET", "/v1/ledger/check", None).await.1;
+            if books["ok"] == true {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("books do not match the nodes {when}: {books}");
     }
 
     async fn shut_down(self) {
@@ -295,14 +311,35 @@ async fn scenario(store: store::Store) {
         .await;
     let paid_by = paid["node"].as_str().unwrap_or_default().to_string();
     assert!(["alpha", "beta"].contains(&paid_by.as_str()), "{paid}");
-    // carol has nothing to send on to dave: the payment fails, the hold released.
-    let unreachable = s
-        .lab
-        .node("dave")
-        .expect("dave")
+    // dave pays carol through alpha: alpha forwards and earns a fee. Retried while
+    // dave's view of the graph catches up.
+    let via_alpha = carol
+        .create_invoice(3_000_000, "via alpha", 600)
+        .await
+        .expect("carol invoice");
+    let dave = s.lab.node("dave").expect("dave");
+    let mut sent = dave.pay_invoice(&via_alpha.bolt11, None, None).await;
+    for _ in 0..20 {
+        if !matches!(sent, Err(node_pool::NodeError::NoRouteNow)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        sent = dave.pay_invoice(&via_alpha.bolt11, None, None).await;
+    }
+    let hash = sent.expect("dave pays");
+    wait_until("dave's payment through alpha", DEFAULT_WAIT, || {
+        dave.payment(&hash)
+            .is_some_and(|p| p.state == PaymentState::Succeeded)
+    })
+    .await
+    .expect("forwarded");
+    // dave goes offline: a payment to him fails, the hold released.
+    let unreachable = dave
         .create_invoice(1_000_000, "nowhere", 600)
         .await
         .expect("dave invoice");
+    s.wait_books_match("after forwarding").await;
+    s.lab.stop_node("dave").await.expect("stop dave");
     let (status, failing) = s
         .call(
             "POST",
@@ -328,6 +365,47 @@ async fn scenario(store: store::Store) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(receiver.got("ops").len(), 1, "one invoice.paid delivered");
+    // A wrong key (authentication failure) and a key without the scope (refusal).
+    let wrong = s
+        .http
+        .get(format!("{}/v1/nodes", s.base))
+        .bearer_auth("fk_wrong")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let (status, auditor) = s
+        .call(
+            "POST",
+            "/v1/apikeys",
+            Some(json!({"name": "auditor", "roles": ["auditor"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{auditor}");
+    let forbidden = s
+        .http
+        .post(format!("{}/v1/tenants", s.base))
+        .bearer_auth(auditor["key"].as_str().expect("key shown once"))
+        .json(&json!({"id": "x", "name": "x"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    for _ in 0..100 {
+        let booked = s.scrape().await.get(
+            "fulgur_routing_fees_earned_msat_total",
+            &[("node", "alpha")],
+        );
+        if booked
+            > before.get(
+                "fulgur_routing_fees_earned_msat_total",
+                &[("node", "alpha")],
+            )
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let after = s.scrape().await;
@@ -440,6 +518,60 @@ async fn scenario(store: store::Store) {
         after.value("fulgur_webhook_backlog_deliveries", &[]),
         Some(0.0)
     );
+    assert!(
+        delta(
+            "fulgur_routing_fees_earned_msat_total",
+            &[("node", "alpha")]
+        ) > 0.0
+    );
+    assert!(delta("fulgur_api_auth_failures_total", &[]) >= 1.0);
+    assert!(delta("fulgur_api_refusals_total", &[("code", "forbidden")]) >= 1.0);
+
+    // Probes: alpha and beta pay each other (through carol), booked on both nodes. The
+    // first may find no route while gossip settles; each attempt counts in the SLA.
+    let probes = ProbeConfig::default();
+    let mut attempts = 0;
+    let probed = loop {
+        attempts += 1;
+        let probed = s
+            .gateway
+            .probe_once(&probes)
+            .await
+            .expect("probe runs")
+            .expect("two nodes to probe");
+        if probed.succeeded || attempts == 10 {
+            break probed;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(probed.succeeded, "{probed:?}");
+    assert_ne!(probed.from_node, probed.to_node);
+    let sla = s.call("GET", "/v1/sla", None).await.1;
+    let availability = slo_window(&sla, "availability", "5m");
+    // The payment that succeeded, the one that failed, the probes.
+    assert_eq!(
+        (
+            availability["good"].as_u64(),
+            availability["total"].as_u64()
+        ),
+        (Some(2), Some(2 + attempts)),
+        "{sla}"
+    );
+    assert_eq!(
+        slo_window(&sla, "invoice_latency", "30d")["total"],
+        1,
+        "{sla}"
+    );
+    assert!(
+        slo_window(&sla, "api_latency", "1h")["total"].as_u64() > Some(10),
+        "{sla}"
+    );
+    assert_eq!(
+        slo_window(&sla, "payment_latency", "6h")["total"],
+        2,
+        "{sla}"
+    );
+    s.wait_books_match("after the probe").await;
 
     // beta stops: not ready (both nodes are required), beta down in the gauges.
     s.lab.stop_node("beta").await.expect("stop beta");
@@ -461,7 +593,99 @@ async fn scenario(store: store::Store) {
     assert_eq!(back["nodes"]["beta"]["ready"], true, "{back}");
     assert_eq!(back["chain"]["tip_height"], s.lab.devnet.height(), "{back}");
     assert_eq!(back["nodes"]["beta"]["sync_lag_blocks"], 0, "{back}");
+
+    // carol stops: no route between alpha and beta, the probe fails, attainment drops.
+    s.lab.stop_node("carol").await.expect("stop carol");
+    let failed_probe = s
+        .gateway
+        .probe_once(&ProbeConfig {
+            timeout_ms: 20_000,
+            ..ProbeConfig::default()
+        })
+        .await
+        .expect("probe runs")
+        .expect("both nodes still up");
+    assert!(!failed_probe.succeeded, "{failed_probe:?}");
+    let sla = s.call("GET", "/v1/sla", None).await.1;
+    let availability = slo_window(&sla, "availability", "5m");
+    assert_eq!(
+        (
+            availability["good"].as_u64(),
+            availability["total"].as_u64()
+        ),
+        (Some(2), Some(3 + attempts)),
+        "{sla}"
+    );
+    let burn = availability["burn_rate"].as_f64().expect("burn rate");
+    let bad_ratio = (1 + attempts) as f64 / (3 + attempts) as f64;
+    assert!(
+        (burn - bad_ratio / 0.0001).abs() < 1.0,
+        "{bad_ratio} bad against a 0.01% budget: {burn}"
+    );
+    let report = sla["slos"].as_array().expect("slos");
+    assert_eq!(report[0]["slo"], "availability");
+    assert_eq!(report[0]["met"], false, "{sla}");
+    let final_scrape = s.scrape().await;
+    assert!(final_scrape.get("fulgur_probe_payments_total", &[("outcome", "failed")]) >= 1.0);
+    dashboards_and_rules_name_exported_metrics(&final_scrape);
     s.shut_down().await;
+}
+
+fn slo_window<'a>(sla: &'a Value, slo: &str, window: &str) -> &'a Value {
+    sla["slos"]
+        .as_array()
+        .and_then(|slos| slos.iter().find(|s| s["slo"] == slo))
+        .and_then(|s| s["windows"].as_array())
+        .and_then(|ws| ws.iter().find(|w| w["window"] == window))
+        .unwrap_or_else(|| panic!("{slo} {window} in {sla}"))
+}
+
+/// Every `fulgur_*` metric named in deploy/grafana and deploy/prometheus/rules appears in
+/// a real scrape. The TLS expiry gauge needs a TLS listener, which this server has not:
+/// `tests/metrics.rs` proves it is exported.
+fn dashboards_and_rules_name_exported_metrics(scrape: &Scrape) {
+    let exported: std::collections::BTreeSet<&str> = scrape
+        .0
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let mut named = std::collections::BTreeSet::new();
+    for dir in ["grafana", "prometheus/rules"] {
+        for entry in std::fs::read_dir(deploy.join(dir)).expect("deploy dir") {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+            named.extend(metric_names(&text));
+        }
+    }
+    assert!(named.len() > 20, "{named:?}");
+    let missing: Vec<&String> = named
+        .iter()
+        .filter(|n| !exported.contains(n.as_str()))
+        .filter(|n| *n != "fulgur_tls_certificate_expiry_timestamp_seconds")
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "named in deploy/ but not exported: {missing:?}"
+    );
+}
+
+/// `fulgur_…` identifiers in a text (recording rules, `fulgur:…`, are not metrics).
+fn metric_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("fulgur_") {
+        let preceded = rest[..at].chars().last();
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        if !preceded.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            names.push(tail[..end].to_string());
+        }
+        rest = &tail[end..];
+    }
+    names
 }
 
 /// The node whose invoice count moved.

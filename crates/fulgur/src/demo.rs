@@ -77,6 +77,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 ..webhooks::WebhookConfig::default()
             },
             chain: Some(lab.rpc_chain_source()),
+            probes: Some(gateway::ProbeConfig::default()),
         },
         Some(crate::devnet_control::routes(Arc::clone(&lab))),
     )

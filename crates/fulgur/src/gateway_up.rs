@@ -12,7 +12,7 @@ use std::time::Duration;
 use access::{ApiKeys, NewApiKey, Pepper};
 use anyhow::Context;
 use audit::{CheckpointSigner, Ed25519Signer};
-use gateway::{Actor, Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
+use gateway::{Actor, Gateway, GatewayConfig, GatewaySink, ProbeConfig, RandomIds, SystemClock};
 use metrics_exporter_prometheus::PrometheusHandle;
 use node_pool::{ChainSource, ChainSourceTip, NodePool};
 use store::{Store, StoreConfig};
@@ -22,6 +22,8 @@ use webhooks::{DispatcherHandle, HttpTransport, WebhookConfig, Webhooks};
 
 /// How often open invoices past their expiry are closed.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(5);
+/// How often this replica adds its SLI counts to the shared rows.
+const SLI_FLUSH: Duration = Duration::from_secs(10);
 /// How often the audit chain's head is signed (when it moved).
 const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -30,7 +32,8 @@ pub struct Running {
     pub addr: SocketAddr,
     stop: oneshot::Sender<()>,
     serving: JoinHandle<std::io::Result<()>>,
-    sweeper: JoinHandle<()>,
+    /// Invoice expiry, SLI flushes, probes: aborted on stop.
+    background: Vec<JoinHandle<()>>,
     dispatcher: DispatcherHandle,
     checkpointer: Checkpointer,
     auth: api::Auth,
@@ -39,9 +42,14 @@ pub struct Running {
 impl Running {
     /// Stops taking requests (in-flight ones finish) and background work.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.sweeper.abort();
+        for task in &self.background {
+            task.abort();
+        }
         let _ = self.stop.send(());
         self.serving.await.context("API task")??;
+        if let Err(error) = self.gateway.flush_sli().await {
+            tracing::warn!(%error, "SLI counts not written at shutdown");
+        }
         if let Err(error) = self.auth.flush_usage().await {
             tracing::warn!(%error, "API usage counts not written at shutdown");
         }
@@ -165,6 +173,20 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
+/// Runs `work` on the gateway every `period` until aborted.
+fn every<F, Fut>(period: Duration, gateway: Gateway, work: F) -> JoinHandle<()>
+where
+    F: Fn(Gateway) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            work(gateway.clone()).await;
+        }
+    })
+}
+
 /// Signs the audit chain's head now and then, and once more on the way out.
 struct Checkpointer {
     task: JoinHandle<()>,
@@ -203,6 +225,8 @@ pub struct Services {
     pub webhooks: WebhookConfig,
     /// The nodes' chain source, which readiness and the sync gauges compare them with.
     pub chain: Option<ChainSource>,
+    /// Synthetic probes between the pool's nodes; `None`: off.
+    pub probes: Option<ProbeConfig>,
 }
 
 /// Starts the gateway over `pool` and serves the API (plus `extra` routes, behind the
@@ -270,22 +294,26 @@ pub async fn start(
         }
         None => tokio::spawn(api::serve(listener, app, stopped)),
     };
-    let sweeping = gateway.clone();
-    let sweeper = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(EXPIRY_SWEEP).await;
-            if let Err(error) = sweeping.expire_invoices().await {
-                tracing::warn!(%error, "invoice expiry sweep failed");
-            }
+    let mut background = vec![every(EXPIRY_SWEEP, gateway.clone(), |g| async move {
+        if let Err(error) = g.expire_invoices().await {
+            tracing::warn!(%error, "invoice expiry sweep failed");
         }
-    });
+    })];
+    background.push(every(SLI_FLUSH, gateway.clone(), |g| async move {
+        if let Err(error) = g.flush_sli().await {
+            tracing::warn!(%error, "SLI flush failed; kept for the next");
+        }
+    }));
+    if let Some(probes) = services.probes {
+        background.push(gateway.spawn_probes(probes));
+    }
     let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
     Ok(Running {
         gateway,
         addr,
         stop,
         serving,
-        sweeper,
+        background,
         dispatcher,
         checkpointer,
         auth,

@@ -3,9 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use serde_json::Value;
-
 #[derive(clap::Subcommand)]
 pub enum Which {
     /// Check the books of a running gateway.
@@ -21,18 +18,7 @@ pub enum Which {
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
     let Which::Check { url, key_file } = which;
-    let key = std::fs::read_to_string(&key_file)
-        .with_context(|| format!("read {}", key_file.display()))?;
-    let response = reqwest::Client::new()
-        .get(format!("{}/v1/ledger/check", url.trim_end_matches('/')))
-        .bearer_auth(key.trim())
-        .send()
-        .await
-        .with_context(|| format!("reach {url}"))?;
-    let status = response.status();
-    let body: Value = serde_json::from_slice(&response.bytes().await?)
-        .with_context(|| format!("answer from {url} is not JSON"))?;
-    anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
+    let body = crate::remote::get_json(&url, &key_file, "/v1/ledger/check").await?;
     println!(
         "journal entries {}, postings {}, total {} msat",
         body["journal_entries"], body["postings"], body["total_msat"]

@@ -8,7 +8,9 @@ mod devnet_control;
 mod gateway_up;
 mod ledger_cmd;
 mod pki_cmd;
+mod remote;
 mod serve;
+mod sla_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +60,11 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         which: ledger_cmd::Which,
+    },
+    /// Service levels: attainment, burn rates and error budget of each SLO.
+    Sla {
+        #[command(subcommand)]
+        which: sla_cmd::Which,
     },
     /// Run the devnet chain alone (development and tests only, never mainnet).
     Devnet(DevnetArgs),
@@ -122,6 +129,7 @@ fn main() -> ExitCode {
             Command::Serve { config } => serve::run(&config).await,
             Command::Migrate { store_url } => migrate(&store_url).await,
             Command::Ledger { which } => ledger_cmd::run(which).await,
+            Command::Sla { which } => sla_cmd::run(which).await,
             Command::Apikey { which } => apikey_cmd::run(which).await,
             Command::Audit { which } => audit_cmd::run(which).await,
             Command::Pki { which } => pki_cmd::run(which),

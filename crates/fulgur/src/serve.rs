@@ -30,6 +30,12 @@ pub struct Config {
     pub quotas: QuotaSection,
     #[serde(default)]
     pub readiness: ReadinessSection,
+    /// Objectives for the SLA report (defaults in `gateway::SloConfig`).
+    #[serde(default)]
+    pub slo: gateway::SloConfig,
+    /// Synthetic probes between the nodes (defaults in `gateway::ProbeConfig`).
+    #[serde(default)]
+    pub probes: gateway::ProbeConfig,
 }
 
 /// When `/readyz` answers 200 (defaults in `gateway::GatewayConfig`).
@@ -233,6 +239,11 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         !config.lightning.nodes.is_empty(),
         BadInput("lightning.nodes lists no node".into())
     );
+    config
+        .slo
+        .validate()
+        .map_err(|e| BadInput(format!("slo: {e}")))?;
+    config.probes.validate().map_err(BadInput)?;
     let store = if config.store.auto_migrate {
         gateway_up::open_store(&config.store.url).await?
     } else {
@@ -294,9 +305,10 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         config.server.listen,
         &files,
         gateway_up::Services {
-            gateway: gateway_config(&config.readiness),
+            gateway: gateway_config(&config.readiness, &config.slo),
             webhooks: webhook_config,
             chain: Some(chain),
+            probes: Some(config.probes.clone()),
         },
         None,
     )
@@ -319,9 +331,13 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn gateway_config(readiness: &ReadinessSection) -> gateway::GatewayConfig {
+fn gateway_config(
+    readiness: &ReadinessSection,
+    slo: &gateway::SloConfig,
+) -> gateway::GatewayConfig {
     let defaults = gateway::GatewayConfig::default();
     gateway::GatewayConfig {
+        slo: slo.clone(),
         min_ready_nodes: readiness
             .min_ready_nodes
             .unwrap_or(defaults.min_ready_nodes),

@@ -188,7 +188,7 @@ impl Gateway {
                 Ok(())
             })
             .await?;
-        observe::invoice_created(&record.node, started.elapsed());
+        self.invoice_created(&record.node, started.elapsed(), now);
         Ok(record)
     }
 
@@ -323,6 +323,14 @@ impl Gateway {
                     if credited || !paid_internally {
                         return Ok(credited);
                     }
+                }
+                // A probe between our nodes is booked by the probe, both sides at once.
+                let probe = invoice.is_none()
+                    && sql
+                        .query_opt("SELECT 1 FROM probes WHERE payment_hash = $1", &[hash.as_str().into()])?
+                        .is_some();
+                if probe {
+                    return Ok(false);
                 }
                 {
                         let entry = JournalEntry {

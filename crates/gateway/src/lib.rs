@@ -20,7 +20,9 @@ mod observe;
 mod outbox;
 mod payments;
 mod pipeline;
+mod probes;
 mod records;
+mod sli;
 mod system;
 
 use std::sync::Arc;
@@ -41,10 +43,12 @@ pub use crate::invoices::NewInvoice;
 pub use crate::outbox::EVENT_TYPES;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
 pub use crate::pipeline::{PaymentDraft, Pipeline, Stage, Verdict};
+pub use crate::probes::{ProbeConfig, ProbeResult};
 pub use crate::records::{
     FailureView, InvoiceRecord, InvoiceStatus, InvoiceView, PaymentRecord, PaymentStatus,
     PaymentView,
 };
+pub use crate::sli::{SlaReport, Slo, SloConfig, SloReport, SloWindow};
 pub use crate::system::{node_account, SYSTEM_TENANT};
 
 /// Gateway settings. Defaults: regtest; invoices expire after 1 h by default, at most
@@ -64,6 +68,7 @@ pub struct GatewayConfig {
     pub min_ready_nodes: usize,
     /// Blocks a node may trail the chain's tip and still count as in sync.
     pub max_sync_lag_blocks: u32,
+    pub slo: SloConfig,
 }
 
 impl Default for GatewayConfig {
@@ -78,6 +83,7 @@ impl Default for GatewayConfig {
             max_concurrent_executions: 4_096,
             min_ready_nodes: 1,
             max_sync_lag_blocks: 6,
+            slo: SloConfig::default(),
         }
     }
 }
@@ -107,6 +113,9 @@ pub(crate) struct Inner {
     pub pipeline: Pipeline,
     pub executions: Arc<Semaphore>,
     pub chain_tip: std::sync::OnceLock<Arc<dyn node_pool::ChainTip>>,
+    pub sli: sli::SliCounts,
+    /// Whose turn it is to probe (over ordered pairs of nodes).
+    pub probe_turn: std::sync::atomic::AtomicUsize,
 }
 
 /// The gateway; cheap to clone.
@@ -146,6 +155,8 @@ impl Gateway {
                 pipeline,
                 executions,
                 chain_tip: std::sync::OnceLock::new(),
+                sli: sli::SliCounts::default(),
+                probe_turn: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -189,6 +200,10 @@ impl Gateway {
                 tracing::info!(node = %status.name, balance_msat, "node registered on the books");
             }
         }
-        self.recover().await
+        self.recover().await?;
+        // Probes a crash left in flight: finished from what their nodes know.
+        self.reconcile_probes(ProbeConfig::default().timeout_ms)
+            .await
+            .map(|_| ())
     }
 }

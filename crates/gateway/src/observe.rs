@@ -4,15 +4,34 @@
 
 use std::time::Duration;
 
-use crate::{PaymentRecord, PaymentStatus};
+use crate::{Gateway, PaymentRecord, PaymentStatus, Slo};
 
 /// Label for payments settled inside the ledger, which touch no node.
 const INTERNAL: &str = "internal";
 
-pub(crate) fn invoice_created(node: &str, took: Duration) {
-    metrics::histogram!("fulgur_invoice_create_duration_seconds", "node" => node.to_string())
-        .record(took.as_secs_f64());
-    metrics::counter!("fulgur_invoices_created_total", "node" => node.to_string()).increment(1);
+impl Gateway {
+    pub(crate) fn invoice_created(&self, node: &str, took: Duration, now_ms: i64) {
+        metrics::histogram!("fulgur_invoice_create_duration_seconds", "node" => node.to_string())
+            .record(took.as_secs_f64());
+        metrics::counter!("fulgur_invoices_created_total", "node" => node.to_string()).increment(1);
+        let took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        self.record_latency(Slo::InvoiceLatency, took_ms, now_ms);
+    }
+
+    /// A payment reached a final state: metrics, and the availability and latency SLIs
+    /// (a rejected payment counts for neither: the policy refused it, nothing failed).
+    pub(crate) fn payment_finished(&self, payment: &PaymentRecord, now_ms: i64) {
+        payment_metrics(payment, now_ms);
+        let took_ms = u64::try_from(now_ms.saturating_sub(payment.created_at_ms)).unwrap_or(0);
+        match payment.status {
+            PaymentStatus::Succeeded => {
+                self.record_sli(Slo::Availability, true, now_ms);
+                self.record_latency(Slo::PaymentLatency, took_ms, now_ms);
+            }
+            PaymentStatus::Failed => self.record_sli(Slo::Availability, false, now_ms),
+            _ => {}
+        }
+    }
 }
 
 /// An invoice of ours was paid (by Lightning or inside the ledger).
@@ -28,9 +47,9 @@ pub(crate) fn routing_fee_earned(node: &str, fee_msat: u64) {
         .increment(fee_msat);
 }
 
-/// A payment reached a final state: count it, time it from creation to now, and for a
-/// success add its amount and fee to the volume counters.
-pub(crate) fn payment_finished(payment: &PaymentRecord, now_ms: i64) {
+/// Counts a finished payment, times it from creation to now, and for a success adds its
+/// amount and fee to the volume counters.
+fn payment_metrics(payment: &PaymentRecord, now_ms: i64) {
     let outcome = match payment.status {
         PaymentStatus::Succeeded => "succeeded",
         PaymentStatus::Failed => "failed",

@@ -178,7 +178,7 @@ impl Gateway {
         let accepted = match outcome {
             Outcome::Stored(accepted, payment) => {
                 if payment.status.is_final() {
-                    observe::payment_finished(&payment, now);
+                    self.payment_finished(&payment, now);
                     if payment.status == PaymentStatus::Succeeded {
                         observe::invoice_paid("internal", payment.amount_msat);
                     }
@@ -317,7 +317,7 @@ impl Gateway {
             .write(move |sql| finish_failed(sql, "id", &id, &code, &reason, &event_id, now))
             .await?;
         if let Some(failed) = failed {
-            observe::payment_finished(&failed, now);
+            self.payment_finished(&failed, now);
         }
         Ok(())
     }
@@ -400,7 +400,7 @@ impl Gateway {
             })
             .await?;
         if let Some(paid) = settled {
-            observe::payment_finished(&paid, now);
+            self.payment_finished(&paid, now);
         }
         Ok(())
     }
@@ -429,7 +429,7 @@ impl Gateway {
             })
             .await?;
         if let Some(failed) = failed {
-            observe::payment_finished(&failed, now);
+            self.payment_finished(&failed, now);
         }
         Ok(())
     }

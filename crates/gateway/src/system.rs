@@ -1,6 +1,6 @@
 //! The system's own side of the books: a `system` tenant holding one account per node
 //! (what the node holds), the owner's equity that funded node liquidity, routing fee
-//! income, and receipts no invoice claims.
+//! income, receipts no invoice claims, and what probes cost.
 
 use ledger::{create_account, create_tenant, post, AccountKind, JournalEntry, NewAccount, Posting};
 use store::Sql;
@@ -12,6 +12,8 @@ pub const EQUITY_ACCOUNT: &str = "sys_equity";
 pub const FEE_INCOME_ACCOUNT: &str = "sys_fee_income";
 /// Money a node received for a payment hash no open invoice of ours claims.
 pub const UNATTRIBUTED_ACCOUNT: &str = "sys_unattributed";
+/// Routing fees paid by synthetic probes between our nodes: what monitoring costs.
+pub const PROBE_COST_ACCOUNT: &str = "sys_probe_cost";
 
 /// What a node's open channels hold on our side: what its ledger account is compared with.
 pub fn channels_balance_msat(node: &dyn node_pool::LightningNode) -> u64 {
@@ -29,6 +31,8 @@ pub fn ensure_system_accounts(sql: &mut dyn Sql, now_ms: i64) -> Result<(), Gate
         (EQUITY_ACCOUNT, AccountKind::Equity, false),
         (FEE_INCOME_ACCOUNT, AccountKind::FeeIncome, false),
         (UNATTRIBUTED_ACCOUNT, AccountKind::Equity, false),
+        // Runs negative: each probe's fee is a cost.
+        (PROBE_COST_ACCOUNT, AccountKind::Equity, true),
     ] {
         ensure_account(sql, id, kind, negative, now_ms)?;
     }

@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_webhooks"),
     migration!(4, "0004_access"),
     migration!(5, "0005_usage"),
+    migration!(6, "0006_observability"),
 ];
 
 /// The schema version this binary needs.

@@ -167,6 +167,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
                 ..webhooks::WebhookConfig::default()
             },
             chain: Some(lab.rpc_chain_source()),
+            // Probes would move money on the nodes under measurement.
+            probes: None,
         },
         None,
     )
