@@ -369,5 +369,15 @@ mod tests {
             "the example shows the defaults"
         );
         assert_eq!(config.lightning.nodes.len(), 2);
+        assert_eq!(config.slo, gateway::SloConfig::default(), "the example shows the defaults");
+        assert_eq!(config.probes, gateway::ProbeConfig::default());
+        config.slo.validate().expect("valid objectives");
+        config.probes.validate().expect("valid probes");
+        let readiness = gateway_config(&config.readiness, &config.slo);
+        let defaults = gateway::GatewayConfig::default();
+        assert_eq!(
+            (readiness.min_ready_nodes, readiness.max_sync_lag_blocks),
+            (defaults.min_ready_nodes, defaults.max_sync_lag_blocks)
+        );
     }
 }
