@@ -1,6 +1,7 @@
 //! What every response carries: the request id (the client's `X-Request-Id` if it is
-//! sane, else a new one), echoed and on every log line of the request, and security
-//! headers for an API that serves JSON only.
+//! sane, else a new one) and the trace id (from `traceparent`, else new; see
+//! [`crate::trace`]), echoed and on every log line of the request, and security headers
+//! for an API that serves JSON only.
 
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
@@ -42,11 +43,23 @@ pub(crate) async fn edge(State(auth): State<Auth>, mut req: Request, next: Next)
         .filter(|id| acceptable(id))
         .map_or_else(|| auth.ids().next_id("req"), str::to_string);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let (trace_id, parent) = crate::trace::incoming(req.headers());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        trace_id = %trace_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        otel.kind = "server",
+    );
+    crate::trace::adopt(&span, parent);
     let mut response = next.run(req).instrument(span).await;
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert("x-request-id", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&trace_id) {
+        headers.insert("x-trace-id", value);
     }
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));

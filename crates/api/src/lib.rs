@@ -18,6 +18,7 @@ mod problem;
 mod ratelimit;
 mod sla;
 mod tls;
+mod trace;
 mod usage;
 mod webhooks;
 

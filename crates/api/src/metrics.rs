@@ -13,6 +13,7 @@ use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use gateway::{Gateway, Slo};
+use tracing::Instrument;
 
 use crate::ApiState;
 
@@ -40,8 +41,10 @@ pub(crate) async fn track(State(gateway): State<Gateway>, req: Request, next: Ne
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().as_str().to_string();
+    // The edge's request span opens before routing; this child is named by the route.
+    let span = tracing::info_span!("route", otel.name = %format!("{method} {route}"));
     let started = Instant::now();
-    let response = next.run(req).await;
+    let response = next.run(req).instrument(span).await;
     let status = response.status().as_u16().to_string();
     let took = started.elapsed();
     metrics::histogram!(
@@ -52,6 +55,8 @@ pub(crate) async fn track(State(gateway): State<Gateway>, req: Request, next: Ne
     .record(took.as_secs_f64());
     let took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
     gateway.record_latency_now(Slo::ApiLatency, took_ms);
+    // The access log: off by default (target `api::access`), a line per request when on.
+    tracing::info!(target: "api::access", %status, took_ms, "answered");
     metrics::counter!(
         "fulgur_api_requests_total",
         "method" => method,

@@ -11,6 +11,7 @@ mod pki_cmd;
 mod remote;
 mod serve;
 mod sla_cmd;
+mod telemetry;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -105,14 +106,17 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FULGUR_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,fulgur=info,devnet=info")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let log_config = match &cli.command {
+        Command::Serve { config } => serve::log_config(config),
+        _ => telemetry::LogConfig::from_env(),
+    };
+    let _telemetry = match telemetry::init(&log_config) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -36,6 +36,9 @@ pub struct Config {
     /// Synthetic probes between the nodes (defaults in `gateway::ProbeConfig`).
     #[serde(default)]
     pub probes: gateway::ProbeConfig,
+    /// Logs and traces (defaults in `telemetry::LogConfig`).
+    #[serde(default)]
+    pub log: crate::telemetry::LogConfig,
 }
 
 /// When `/readyz` answers 200 (defaults in `gateway::GatewayConfig`).
@@ -228,6 +231,12 @@ impl Config {
     }
 }
 
+/// The `[log]` section, read before logging starts; a config that does not load gets
+/// the defaults here and its one-line error from [`run`].
+pub fn log_config(path: &Path) -> crate::telemetry::LogConfig {
+    Config::load(path).map(|c| c.log).unwrap_or_default()
+}
+
 pub async fn run(path: &Path) -> anyhow::Result<()> {
     let config = Config::load(path).map_err(|e| BadInput(e.to_string()))?;
     let network = config.network().map_err(|e| BadInput(e.to_string()))?;
@@ -369,7 +378,11 @@ mod tests {
             "the example shows the defaults"
         );
         assert_eq!(config.lightning.nodes.len(), 2);
-        assert_eq!(config.slo, gateway::SloConfig::default(), "the example shows the defaults");
+        assert_eq!(
+            config.slo,
+            gateway::SloConfig::default(),
+            "the example shows the defaults"
+        );
         assert_eq!(config.probes, gateway::ProbeConfig::default());
         config.slo.validate().expect("valid objectives");
         config.probes.validate().expect("valid probes");

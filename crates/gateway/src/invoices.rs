@@ -3,6 +3,7 @@
 
 use ledger::{post, JournalEntry, Posting};
 use store::{Sql, Value};
+use tracing::Instrument;
 
 use crate::records::{InvoiceRecord, InvoiceStatus};
 use crate::system::{node_account, UNATTRIBUTED_ACCOUNT};
@@ -141,6 +142,7 @@ impl Gateway {
         let started = std::time::Instant::now();
         let issued = node
             .create_invoice(new.amount_msat, &new.description, expiry_secs)
+            .instrument(tracing::info_span!("node.create_invoice", node = %node.name()))
             .await?;
         let now = self.now_ms();
         let record = InvoiceRecord {

@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use ledger::{place_hold, release_hold, settle_hold, JournalEntry, Posting};
 use node_pool::{decode_invoice, NodeError, PaymentState};
 use serde_json::json;
@@ -217,14 +219,20 @@ impl Gateway {
     /// Executes a pending payment in the background, bounded by the execution semaphore.
     pub(crate) fn spawn_execution(&self, payment_id: String) {
         let gateway = self.clone();
-        tokio::spawn(async move {
-            let Ok(_permit) = Arc::clone(&gateway.inner.executions).acquire_owned().await else {
-                return;
-            };
-            if let Err(error) = gateway.execute(&payment_id).await {
-                tracing::error!(%payment_id, %error, "payment execution failed; recovery retries it");
+        // In the caller's trace: the execution outlives the request that started it.
+        let span = tracing::info_span!("payment.execute", payment_id = %payment_id);
+        tokio::spawn(
+            async move {
+                let Ok(_permit) = Arc::clone(&gateway.inner.executions).acquire_owned().await
+                else {
+                    return;
+                };
+                if let Err(error) = gateway.execute(&payment_id).await {
+                    tracing::error!(%payment_id, %error, "payment execution failed; recovery retries it");
+                }
             }
-        });
+            .instrument(span),
+        );
     }
 
     /// Picks a node, records the payment in flight on it, then tells the node to pay.
@@ -269,6 +277,7 @@ impl Gateway {
                 payment.amount_override(),
                 Some(payment.max_fee_msat),
             )
+            .instrument(tracing::info_span!("node.pay_invoice", node = %node.name()))
             .await;
         self.after_send(payment_id, sent).await
     }

@@ -4,6 +4,7 @@
 //! handlers.
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use ledger::Account;
@@ -74,7 +75,8 @@ impl Pipeline {
 
     pub async fn run(&self, draft: &PaymentDraft) -> Result<Verdict, GatewayError> {
         for stage in &self.stages {
-            let verdict = stage.check(draft).await?;
+            let span = tracing::info_span!("pipeline.stage", stage = stage.name());
+            let verdict = stage.check(draft).instrument(span).await?;
             if verdict != Verdict::Allow {
                 tracing::info!(stage = stage.name(), ?verdict, "payment stopped by a stage");
                 return Ok(verdict);

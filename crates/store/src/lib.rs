@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 pub use crate::error::StoreError;
 pub use crate::migrate::{latest_version, Migration, MIGRATIONS};
@@ -190,7 +191,10 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let started = Instant::now();
-        let result = self.on_reader(move |conn| read_on(conn?, f)).await;
+        let result = self
+            .on_reader(move |conn| read_on(conn?, f))
+            .instrument(tracing::info_span!("store.read"))
+            .await;
         metrics::histogram!("fulgur_store_operation_duration_seconds", "operation" => "read")
             .record(started.elapsed().as_secs_f64());
         result
@@ -216,11 +220,14 @@ impl Store {
                 mpsc::error::TrySendError::Full(_) => E::from(StoreError::Overloaded),
                 mpsc::error::TrySendError::Closed(_) => E::from(StoreError::Closed),
             })?;
-        let result = answer.await.map_err(|_| {
-            E::from(StoreError::Unavailable(
-                "write batch could not start".into(),
-            ))
-        })?;
+        let result = answer
+            .instrument(tracing::info_span!("store.write"))
+            .await
+            .map_err(|_| {
+                E::from(StoreError::Unavailable(
+                    "write batch could not start".into(),
+                ))
+            })?;
         metrics::histogram!("fulgur_store_operation_duration_seconds", "operation" => "write")
             .record(started.elapsed().as_secs_f64());
         result
