@@ -1,9 +1,11 @@
 //! `fulgur bench`: the benchmarks behind BENCHMARKS.md. Each prints a markdown table on
 //! stdout and, with `--json`, writes the same figures as JSON.
 
+mod connections;
 mod gateway;
 mod load;
 mod nodes;
+mod suite;
 
 use clap::Subcommand;
 
@@ -14,11 +16,17 @@ pub enum Which {
     /// The gateway through its HTTP API: API overhead, invoice creation, internal
     /// payments, and Lightning payments to an outside node, on SQLite or PostgreSQL.
     Gateway(gateway::GatewayArgs),
+    /// The API under many open connections (a `fulgur demo` process under load).
+    Connections(connections::ConnectionsArgs),
+    /// Every benchmark above, then a summary (markdown and JSON) beside goals and peers.
+    Suite(suite::SuiteArgs),
 }
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Payments(args) => nodes::payments(args).await,
         Which::Gateway(args) => gateway::run(args).await,
+        Which::Connections(args) => connections::run(args).await,
+        Which::Suite(args) => tokio::task::block_in_place(|| suite::run(args)),
     }
 }
