@@ -185,6 +185,39 @@ fn demo_quickstart_works_when_pasted() {
         last.contains("node alpha") && last.contains("books: ok"),
         "{last}"
     );
+    // The SLA report of that traffic: every SLO listed; exit 1 exactly when one missed.
+    let sla = fulgur()
+        .args(["sla", "report", "--url", &api, "--key-file"])
+        .arg(&key_file)
+        .output()
+        .expect("sla report runs");
+    let report = String::from_utf8_lossy(&sla.stdout);
+    for slo in [
+        "availability",
+        "payment_latency",
+        "invoice_latency",
+        "api_latency",
+    ] {
+        assert!(report.contains(slo), "{slo} in the report:\n{report}");
+    }
+    assert_eq!(
+        sla.status.code(),
+        Some(if report.contains("MISSED") { 1 } else { 0 }),
+        "{report}"
+    );
+    let json = fulgur()
+        .args(["sla", "report", "--json", "--url", &api, "--key-file"])
+        .arg(&key_file)
+        .output()
+        .expect("sla report --json runs");
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&json.stdout).expect("the report as JSON");
+    let availability = &parsed["slos"][0];
+    assert_eq!(availability["slo"], "availability");
+    assert!(
+        availability["windows"][3]["total"].as_u64() >= Some(2),
+        "the examples' payments counted: {parsed}"
+    );
     assert!(terminate(&mut child).success(), "clean exit on SIGTERM");
 }
 

@@ -88,9 +88,15 @@ fn start_demo() -> anyhow::Result<(Demo, String, String, PathBuf)> {
     let stdout = child.stdout.take().context("demo stdout")?;
     let key_file = dir.path().join("admin.key");
     let demo = Demo { child, _dir: dir };
+    // Read the demo's stdout to its end, so that it never writes into a closed pipe.
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let mut account = None;
-    for line in std::io::BufReader::new(stdout).lines() {
-        let line = line?;
+    for line in lines {
         if let Some(id) = line
             .strip_prefix("account ")
             .and_then(|l| l.split(": ").nth(1))
