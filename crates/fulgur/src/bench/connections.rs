@@ -91,7 +91,10 @@ fn start_demo() -> anyhow::Result<(Demo, String, String, PathBuf)> {
     // Read the demo's stdout to its end, so that it never writes into a closed pipe.
     let (tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });

@@ -228,7 +228,11 @@ pub fn markdown(summary: &Value) -> String {
             "≥ 10,000/s, p99 < 10 ms (seed: < 500 ms)",
             "no published figure",
         );
-        let p = phase(summary, store, "POST /v1/payments (Lightning, until the webhook)");
+        let p = phase(
+            summary,
+            store,
+            "POST /v1/payments (Lightning, until the webhook)",
+        );
         row(
             &format!("Lightning payments through the API ({store})"),
             figure(&p["per_sec"], &p["latency_ms_p50"], &p["latency_ms_p99"]),
