@@ -485,6 +485,8 @@ async fn scenario(store: store::Store) {
             Some(0.0)
         );
         assert!(after.get("fulgur_node_outbound_liquidity_msat", &[("node", node)]) > 0.0);
+        // Each opened a channel: its wallet paid the funding transaction's fee.
+        assert!(after.get("fulgur_node_onchain_fees_paid_sat", &[("node", node)]) > 0.0);
     }
     assert_eq!(
         after.value("fulgur_chain_tip_height", &[]),

@@ -285,6 +285,14 @@ fn node_gauges(gateway: &Gateway, node: &NodeReadiness) -> Vec<GaugeSample> {
     );
     out.push(
         GaugeSample::new(
+            "fulgur_node_onchain_fees_paid_sat",
+            "On-chain fees the node's wallet has paid (funding, sweeps, bumps) since it was created, in sat.",
+            handle.onchain_fees_paid_sat() as f64,
+        )
+        .label("node", name),
+    );
+    out.push(
+        GaugeSample::new(
             "fulgur_node_onchain_balance_sat",
             "The node's on-chain wallet, in sat.",
             handle.onchain_balance().total_sat as f64,

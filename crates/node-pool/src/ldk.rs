@@ -278,6 +278,18 @@ impl LightningNode for LdkNode {
         }
     }
 
+    fn onchain_fees_paid_sat(&self) -> u64 {
+        self.node
+            .list_payments_with_filter(|p| {
+                matches!(p.kind, PaymentKind::Onchain { .. })
+                    && p.direction == LdkDirection::Outbound
+            })
+            .iter()
+            .filter_map(|p| p.fee_paid_msat)
+            .sum::<u64>()
+            / 1000
+    }
+
     async fn open_channel(
         &self,
         peer: &PeerAddress,

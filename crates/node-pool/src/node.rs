@@ -19,6 +19,10 @@ pub trait LightningNode: Send + Sync {
 
     fn onchain_balance(&self) -> OnchainBalance;
 
+    /// Fees the node's wallet has paid for its own on-chain transactions (channel
+    /// funding, sweeps, fee bumps), in sat, as far as its payment store knows.
+    fn onchain_fees_paid_sat(&self) -> u64;
+
     /// Connects to `peer` if needed and opens a channel, pushing `push_msat` to the peer.
     /// `announce` makes the channel public so others can route through it.
     async fn open_channel(
