@@ -34,9 +34,15 @@ async fn prometheus_scrapes_the_metrics_endpoint() {
     let key_file = dir.path().join("scrape.key");
     std::fs::write(&key_file, &operator).expect("key file");
     let target = s.base.trim_start_matches("https://").to_string();
+    let rules =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prometheus/rules");
     let config = format!(
         r#"global:
   scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - {slo}
+  - {alerts}
 scrape_configs:
   - job_name: fulgur
     scheme: https
@@ -51,6 +57,8 @@ scrape_configs:
 "#,
         key = key_file.display(),
         ca = s.ca_file().expect("CA").display(),
+        slo = rules.join("slo.rules.yml").display(),
+        alerts = rules.join("fulgur.alerts.yml").display(),
     );
     let config_file = dir.path().join("prometheus.yml");
     std::fs::write(&config_file, config).expect("config");
@@ -98,5 +106,46 @@ scrape_configs:
     // What it scraped is ours: the API's request counter, by route template.
     let issued = query(r#"fulgur_api_requests_total{route="/v1/apikeys",status="201"}"#).await;
     assert_eq!(issued.as_deref(), Some("1"));
+
+    // The shipped rules load and evaluate on this data: every group healthy, and the
+    // API-latency SLO's recording rule has a value (no request took over 1 s).
+    let rules: Value = http
+        .get(format!("http://127.0.0.1:{web}/api/v1/rules"))
+        .send()
+        .await
+        .expect("rules")
+        .json()
+        .await
+        .expect("json");
+    let groups = rules["data"]["groups"].as_array().expect("groups");
+    let loaded: usize = groups
+        .iter()
+        .map(|g| g["rules"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(groups.len() >= 3 && loaded >= 30, "{rules}");
+    let mut ratio = None;
+    for _ in 0..120 {
+        // Traffic, so that the ratio's rates are not 0/0.
+        let _ = s.call(&operator, "GET", "/v1/nodes", None).await;
+        ratio = query("fulgur:slo_api_latency_errors:ratio_rate5m").await;
+        if ratio.as_deref().is_some_and(|r| r != "NaN") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(ratio.as_deref(), Some("0"), "the recording rule evaluates");
+    let rules: Value = http
+        .get(format!("http://127.0.0.1:{web}/api/v1/rules"))
+        .send()
+        .await
+        .expect("rules")
+        .json()
+        .await
+        .expect("json");
+    for group in rules["data"]["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            assert_eq!(rule["health"], "ok", "{rule}");
+        }
+    }
     s.shut_down().await;
 }
