@@ -1,0 +1,94 @@
+//! `keystore`: where Fulgur's keys live and what may be done with them, behind one
+//! trait ([`KeyStore`]): generate, sign (secp256k1 ECDSA over a SHA-256 digest), wrap and
+//! unwrap data keys (AES-256-GCM under a key-encryption key), HMAC-SHA256, destroy. Keys
+//! are named by label and never leave the store; callers get public keys, signatures,
+//! wrapped bytes and MACs.
+//!
+//! Backends: [`Pkcs11Store`] over any PKCS#11 module (Thales Luna, Entrust nShield, AWS
+//! CloudHSM, SoftHSM2 in tests): keys are generated inside the token, sensitive and not
+//! extractable. Calls block on the module: async callers use `spawn_blocking`.
+//!
+//! This crate knows nothing of payments, HTTP or the store.
+
+mod error;
+mod pkcs11;
+mod secp;
+
+pub use crate::error::KeyStoreError;
+pub use crate::pkcs11::{Pkcs11Config, Pkcs11Store};
+pub use secp256k1;
+
+use zeroize::Zeroizing;
+
+/// What a key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// secp256k1, for ECDSA signatures (approvals, audit checkpoints).
+    Secp256k1,
+    /// AES-256, a key-encryption key for data keys (AES-256-GCM).
+    Aes256,
+    /// A 256-bit generic secret for HMAC-SHA256.
+    HmacSha256,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Secp256k1 => "secp256k1",
+            KeyKind::Aes256 => "aes256",
+            KeyKind::HmacSha256 => "hmac-sha256",
+        }
+    }
+}
+
+/// How a key is protected, as the store reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protection {
+    /// The key's value is never revealed in clear.
+    pub sensitive: bool,
+    /// The key may be exported (wrapped out) at all.
+    pub extractable: bool,
+    /// The key was never extractable since it was generated.
+    pub never_extractable: bool,
+    /// Asking the store for the key's value returned it.
+    pub value_readable: bool,
+}
+
+/// A key the store holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub label: String,
+    pub kind: KeyKind,
+}
+
+/// The operations on keys held by a store. Labels are unique per store.
+pub trait KeyStore: Send + Sync {
+    /// Generates a key inside the store; `LabelTaken` if the label is in use.
+    fn generate(&self, label: &str, kind: KeyKind) -> Result<(), KeyStoreError>;
+    /// The keys held, by label.
+    fn list(&self) -> Result<Vec<KeyInfo>, KeyStoreError>;
+    /// The public key of a secp256k1 key.
+    fn public_key(&self, label: &str) -> Result<secp256k1::PublicKey, KeyStoreError>;
+    /// Signs a 32-byte digest; the signature is normalised to low S.
+    fn sign_digest(
+        &self,
+        label: &str,
+        digest: &[u8; 32],
+    ) -> Result<secp256k1::ecdsa::Signature, KeyStoreError>;
+    /// Encrypts `plaintext` (a data key) under the AES key `kek`: nonce ‖ ciphertext ‖ tag,
+    /// with `aad` authenticated.
+    fn wrap(&self, kek: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyStoreError>;
+    /// Decrypts what [`KeyStore::wrap`] produced; any tampering is `Unauthentic`.
+    fn unwrap(
+        &self,
+        kek: &str,
+        wrapped: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyStoreError>;
+    /// HMAC-SHA256 of `data` under the key `label`.
+    fn hmac(&self, label: &str, data: &[u8]) -> Result<[u8; 32], KeyStoreError>;
+    /// How the private or secret key is protected (a read of its value is attempted).
+    fn protection(&self, label: &str) -> Result<Protection, KeyStoreError>;
+    /// Destroys the key; what it wrapped can no longer be unwrapped.
+    fn destroy(&self, label: &str) -> Result<(), KeyStoreError>;
+}
