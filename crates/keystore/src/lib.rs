@@ -7,15 +7,19 @@
 //! Backends: [`Pkcs11Store`] over any PKCS#11 module (Thales Luna, Entrust nShield, AWS
 //! CloudHSM, SoftHSM2 in tests): keys are generated inside the token, sensitive and not
 //! extractable. Calls block on the module: async callers use `spawn_blocking`.
+//! [`SoftwareStore`] for development: keys in a file sealed under a passphrase
+//! (Argon2id, AES-256-GCM), zeroized in memory.
 //!
 //! This crate knows nothing of payments, HTTP or the store.
 
 mod error;
 mod pkcs11;
 mod secp;
+mod software;
 
 pub use crate::error::KeyStoreError;
 pub use crate::pkcs11::{Pkcs11Config, Pkcs11Store};
+pub use crate::software::SoftwareStore;
 pub use secp256k1;
 
 use zeroize::Zeroizing;
@@ -91,4 +95,17 @@ pub trait KeyStore: Send + Sync {
     fn protection(&self, label: &str) -> Result<Protection, KeyStoreError>;
     /// Destroys the key; what it wrapped can no longer be unwrapped.
     fn destroy(&self, label: &str) -> Result<(), KeyStoreError>;
+}
+
+/// Labels: 1 to 64 characters of a-z, 0-9, '.', '_', '-'.
+pub(crate) fn check_label(label: &str) -> Result<(), KeyStoreError> {
+    let ok = (1..=64).contains(&label.len())
+        && label.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyStoreError::InvalidLabel(label.to_string()))
+    }
 }

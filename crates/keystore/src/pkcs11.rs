@@ -19,7 +19,7 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
-use crate::{secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection};
+use crate::{check_label, secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection};
 
 const NONCE_BYTES: usize = 12;
 const TAG_BITS: u64 = 128;
@@ -67,18 +67,6 @@ fn backend(e: CkError) -> KeyStoreError {
             KeyStoreError::BadPin
         }
         other => KeyStoreError::Backend(other.to_string()),
-    }
-}
-
-fn check_label(label: &str) -> Result<(), KeyStoreError> {
-    let ok = (1..=64).contains(&label.len())
-        && label.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(KeyStoreError::InvalidLabel(label.to_string()))
     }
 }
 

@@ -1,8 +1,6 @@
 //! Writing PEM files: private keys mode 0600, every file replaced atomically.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::Path;
 
 use crate::PkiError;
@@ -17,18 +15,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
 /// Writes `contents` to `path` through a temporary file in the same directory and a
 /// rename, so a reader sees the old file or the new one, never a mix.
 pub(crate) fn replace(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
-    let tmp = path.with_extension("tmp");
     let mode = if private { 0o600 } else { 0o644 };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    file.write_all(contents.as_bytes()).map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    secret_file::replace(path, contents.as_bytes(), mode).map_err(io(path))
 }
 
 pub(crate) fn read(path: &Path) -> Result<String, PkiError> {

@@ -1,5 +1,5 @@
 //! `secret-file`: a 256-bit secret kept in a file of its own (hex, mode 0600), created on
-//! first use and zeroized in memory. Used for the API-key pepper and the audit signing
+//! first use and zeroized in memory; and files replaced atomically ([`replace`]). Used for the API-key pepper and the audit signing
 //! seed until the HSM issue moves them under envelope encryption.
 
 use std::io::Write;
@@ -37,6 +37,21 @@ pub fn load_or_create(path: &Path) -> Result<Zeroizing<[u8; 32]>, SecretFileErro
         Err(e) => return Err(error(e.to_string())),
     }
     Ok(bytes)
+}
+
+/// Writes `contents` to `path` through a temporary file beside it (created with `mode`,
+/// fsynced) and a rename, so a reader sees the old file or the new one, never a mix.
+pub fn replace(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {

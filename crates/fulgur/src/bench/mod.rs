@@ -3,6 +3,7 @@
 
 mod connections;
 mod gateway;
+mod keys;
 mod load;
 mod nodes;
 mod suite;
@@ -18,6 +19,8 @@ pub enum Which {
     Gateway(gateway::GatewayArgs),
     /// The API under many open connections (a `fulgur demo` process under load).
     Connections(connections::ConnectionsArgs),
+    /// Signatures and data-key wraps per second through the key store (SoftHSM2, software).
+    Keystore(keys::KeystoreArgs),
     /// Every benchmark above, then a summary (markdown and JSON) beside goals and peers.
     Suite(suite::SuiteArgs),
 }
@@ -27,6 +30,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Payments(args) => nodes::payments(args).await,
         Which::Gateway(args) => gateway::run(args).await,
         Which::Connections(args) => connections::run(args).await,
+        Which::Keystore(args) => tokio::task::block_in_place(|| keys::run(args)),
         Which::Suite(args) => tokio::task::block_in_place(|| suite::run(args)),
     }
 }

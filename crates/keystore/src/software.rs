@@ -1,0 +1,368 @@
+//! The software backend, for development: keys in one file, encrypted under a passphrase
+//! (Argon2id → AES-256-GCM), held in memory as zeroized secrets. Every change rewrites
+//! the file (a temporary file, fsynced, renamed over the old, mode 0600). Not for
+//! production money: a process dump holds the keys.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::{secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection};
+
+const NONCE_BYTES: usize = 12;
+const TAG_BYTES: usize = 16;
+const MAX_WRAP_BYTES: usize = 4096;
+/// Argon2id cost: 64 MiB, 3 passes (OWASP's first recommendation).
+const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
+const ARGON2_PASSES: u32 = 3;
+
+/// The file: KDF parameters and the sealed key set.
+#[derive(Serialize, Deserialize)]
+struct SealedFile {
+    version: u32,
+    kdf: String,
+    memory_kib: u32,
+    passes: u32,
+    salt: String,
+    nonce: String,
+    sealed: String,
+}
+
+/// One key in the sealed set; its hex secret is wiped when dropped.
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    kind: String,
+    secret: String,
+}
+
+impl Drop for StoredKey {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
+}
+
+struct Key {
+    kind: KeyKind,
+    secret: Zeroizing<[u8; 32]>,
+}
+
+pub struct SoftwareStore {
+    path: PathBuf,
+    /// The key derived from the passphrase, kept to reseal on every change.
+    file_key: Zeroizing<[u8; 32]>,
+    salt: [u8; 16],
+    keys: RwLock<BTreeMap<String, Key>>,
+}
+
+fn random<const N: usize>() -> Result<[u8; N], KeyStoreError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| KeyStoreError::Backend(format!("randomness: {e}")))?;
+    Ok(bytes)
+}
+
+fn derive(
+    passphrase: &str,
+    salt: &[u8],
+    memory_kib: u32,
+    passes: u32,
+) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
+    let params = argon2::Params::new(memory_kib, passes, 1, Some(32))
+        .map_err(|e| KeyStoreError::Backend(format!("argon2 parameters: {e}")))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut key = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(passphrase.as_bytes(), salt, key.as_mut())
+        .map_err(|e| KeyStoreError::Backend(format!("argon2: {e}")))?;
+    Ok(key)
+}
+
+fn hex_decode(field: &str, text: &str) -> Result<Vec<u8>, KeyStoreError> {
+    hex::decode(text)
+        .map_err(|_| KeyStoreError::Backend(format!("the key file's {field} is not hex")))
+}
+
+fn kind_named(name: &str) -> Option<KeyKind> {
+    [KeyKind::Secp256k1, KeyKind::Aes256, KeyKind::HmacSha256]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+}
+
+fn seal(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
+    let nonce = random::<NONCE_BYTES>()?;
+    let cipher =
+        Aes256Gcm::new_from_slice(key).map_err(|e| KeyStoreError::Backend(e.to_string()))?;
+    let sealed = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| KeyStoreError::Backend("AES-GCM encryption failed".into()))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+fn open_sealed(
+    key: &[u8; 32],
+    wrapped: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
+    if wrapped.len() <= NONCE_BYTES + TAG_BYTES {
+        return Err(KeyStoreError::Unauthentic);
+    }
+    let (nonce, sealed) = wrapped.split_at(NONCE_BYTES);
+    let cipher =
+        Aes256Gcm::new_from_slice(key).map_err(|e| KeyStoreError::Backend(e.to_string()))?;
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
+        .map(Zeroizing::new)
+        .map_err(|_| KeyStoreError::Unauthentic)
+}
+
+const FILE_AAD: &[u8] = b"fulgur keystore v1";
+
+impl SoftwareStore {
+    /// Creates an empty key file at `path` (refusing to overwrite one).
+    pub fn create(path: &Path, passphrase: &str) -> Result<Self, KeyStoreError> {
+        if path.exists() {
+            return Err(KeyStoreError::Backend(format!(
+                "{} exists already",
+                path.display()
+            )));
+        }
+        let salt = random::<16>()?;
+        let store = Self {
+            path: path.to_path_buf(),
+            file_key: derive(passphrase, &salt, ARGON2_MEMORY_KIB, ARGON2_PASSES)?,
+            salt,
+            keys: RwLock::new(BTreeMap::new()),
+        };
+        store.persist(&store.keys.read().unwrap_or_else(|p| p.into_inner()))?;
+        Ok(store)
+    }
+
+    /// Opens the key file; a wrong passphrase (or a tampered file) is `BadPin`.
+    pub fn open(path: &Path, passphrase: &str) -> Result<Self, KeyStoreError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| KeyStoreError::Backend(format!("{}: {e}", path.display())))?;
+        let file: SealedFile = serde_json::from_str(&text)
+            .map_err(|e| KeyStoreError::Backend(format!("{}: {e}", path.display())))?;
+        if file.version != 1 || file.kdf != "argon2id" {
+            return Err(KeyStoreError::Backend(format!(
+                "{}: unknown format",
+                path.display()
+            )));
+        }
+        let salt: [u8; 16] = hex_decode("salt", &file.salt)?
+            .try_into()
+            .map_err(|_| KeyStoreError::Backend("the key file's salt is not 16 bytes".into()))?;
+        let file_key = derive(passphrase, &salt, file.memory_kib, file.passes)?;
+        let mut wrapped = hex_decode("nonce", &file.nonce)?;
+        wrapped.extend(hex_decode("sealed", &file.sealed)?);
+        let plaintext =
+            open_sealed(&file_key, &wrapped, FILE_AAD).map_err(|_| KeyStoreError::BadPin)?;
+        let stored: BTreeMap<String, StoredKey> = serde_json::from_slice(&plaintext)
+            .map_err(|e| KeyStoreError::Backend(format!("the key set: {e}")))?;
+        let mut keys = BTreeMap::new();
+        for (label, key) in stored.iter() {
+            let kind = kind_named(&key.kind)
+                .ok_or_else(|| KeyStoreError::Backend(format!("key {label}: unknown kind")))?;
+            let secret: [u8; 32] = Zeroizing::new(hex_decode("secret", &key.secret)?)
+                .as_slice()
+                .try_into()
+                .map_err(|_| KeyStoreError::Backend(format!("key {label}: not 32 bytes")))?;
+            keys.insert(
+                label.clone(),
+                Key {
+                    kind,
+                    secret: Zeroizing::new(secret),
+                },
+            );
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            file_key,
+            salt,
+            keys: RwLock::new(keys),
+        })
+    }
+
+    /// Seals `keys` and replaces the file with them.
+    fn persist(&self, keys: &BTreeMap<String, Key>) -> Result<(), KeyStoreError> {
+        let stored: BTreeMap<&str, StoredKey> = keys
+            .iter()
+            .map(|(label, key)| {
+                (
+                    label.as_str(),
+                    StoredKey {
+                        kind: key.kind.as_str().to_string(),
+                        secret: hex::encode(key.secret.as_ref()),
+                    },
+                )
+            })
+            .collect();
+        let plaintext = Zeroizing::new(
+            serde_json::to_vec(&stored).map_err(|e| KeyStoreError::Backend(e.to_string()))?,
+        );
+        let sealed = seal(&self.file_key, &plaintext, FILE_AAD)?;
+        let (nonce, body) = sealed.split_at(NONCE_BYTES);
+        let file = SealedFile {
+            version: 1,
+            kdf: "argon2id".into(),
+            memory_kib: ARGON2_MEMORY_KIB,
+            passes: ARGON2_PASSES,
+            salt: hex::encode(self.salt),
+            nonce: hex::encode(nonce),
+            sealed: hex::encode(body),
+        };
+        let text =
+            serde_json::to_vec_pretty(&file).map_err(|e| KeyStoreError::Backend(e.to_string()))?;
+        secret_file::replace(&self.path, &text, 0o600)
+            .map_err(|e| KeyStoreError::Backend(format!("{}: {e}", self.path.display())))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Key>> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The secret of `label`, which must be of `kind`.
+    fn secret(&self, label: &str, kind: KeyKind) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
+        let keys = self.read();
+        let key = keys
+            .get(label)
+            .ok_or_else(|| KeyStoreError::UnknownKey(label.to_string()))?;
+        if key.kind != kind {
+            return Err(KeyStoreError::WrongKind {
+                label: label.to_string(),
+                actual: key.kind.as_str(),
+                wanted: kind.as_str(),
+            });
+        }
+        Ok(key.secret.clone())
+    }
+
+    fn signing_key(&self, label: &str) -> Result<secp256k1::SecretKey, KeyStoreError> {
+        let secret = self.secret(label, KeyKind::Secp256k1)?;
+        secp256k1::SecretKey::from_slice(secret.as_ref())
+            .map_err(|e| KeyStoreError::Backend(format!("key {label}: {e}")))
+    }
+}
+
+impl KeyStore for SoftwareStore {
+    fn generate(&self, label: &str, kind: KeyKind) -> Result<(), KeyStoreError> {
+        crate::check_label(label)?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        if keys.contains_key(label) {
+            return Err(KeyStoreError::LabelTaken(label.to_string()));
+        }
+        let secret = loop {
+            let candidate = Zeroizing::new(random::<32>()?);
+            // A secp256k1 secret must be below the group order: redraw the rare miss.
+            if kind != KeyKind::Secp256k1
+                || secp256k1::SecretKey::from_slice(candidate.as_ref()).is_ok()
+            {
+                break candidate;
+            }
+        };
+        keys.insert(label.to_string(), Key { kind, secret });
+        if let Err(e) = self.persist(&keys) {
+            keys.remove(label);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<KeyInfo>, KeyStoreError> {
+        Ok(self
+            .read()
+            .iter()
+            .map(|(label, key)| KeyInfo {
+                label: label.clone(),
+                kind: key.kind,
+            })
+            .collect())
+    }
+
+    fn public_key(&self, label: &str) -> Result<secp256k1::PublicKey, KeyStoreError> {
+        let secret = self.signing_key(label)?;
+        Ok(secp256k1::PublicKey::from_secret_key(
+            secp256k1::SECP256K1,
+            &secret,
+        ))
+    }
+
+    fn sign_digest(
+        &self,
+        label: &str,
+        digest: &[u8; 32],
+    ) -> Result<secp256k1::ecdsa::Signature, KeyStoreError> {
+        let secret = self.signing_key(label)?;
+        let signature =
+            secp256k1::SECP256K1.sign_ecdsa(&secp256k1::Message::from_digest(*digest), &secret);
+        secp::signature(&signature.serialize_compact())
+    }
+
+    fn wrap(&self, kek: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
+        if plaintext.is_empty() || plaintext.len() > MAX_WRAP_BYTES {
+            return Err(KeyStoreError::Backend(format!(
+                "wrap 1 to {MAX_WRAP_BYTES} bytes, not {}",
+                plaintext.len()
+            )));
+        }
+        seal(&*self.secret(kek, KeyKind::Aes256)?, plaintext, aad)
+    }
+
+    fn unwrap(
+        &self,
+        kek: &str,
+        wrapped: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
+        open_sealed(&*self.secret(kek, KeyKind::Aes256)?, wrapped, aad)
+    }
+
+    fn hmac(&self, label: &str, data: &[u8]) -> Result<[u8; 32], KeyStoreError> {
+        let secret = self.secret(label, KeyKind::HmacSha256)?;
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(secret.as_ref())
+            .map_err(|e| KeyStoreError::Backend(e.to_string()))?;
+        mac.update(data);
+        Ok(mac.finalize().into_bytes().into())
+    }
+
+    fn protection(&self, label: &str) -> Result<Protection, KeyStoreError> {
+        crate::check_label(label)?;
+        if !self.read().contains_key(label) {
+            return Err(KeyStoreError::UnknownKey(label.to_string()));
+        }
+        // No call returns a key's value; the file holds it sealed under the passphrase.
+        Ok(Protection {
+            sensitive: true,
+            extractable: false,
+            never_extractable: true,
+            value_readable: false,
+        })
+    }
+
+    fn destroy(&self, label: &str) -> Result<(), KeyStoreError> {
+        crate::check_label(label)?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let Some(removed) = keys.remove(label) else {
+            return Err(KeyStoreError::UnknownKey(label.to_string()));
+        };
+        if let Err(e) = self.persist(&keys) {
+            keys.insert(label.to_string(), removed);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
