@@ -109,3 +109,27 @@ pub(crate) fn check_label(label: &str) -> Result<(), KeyStoreError> {
         Err(KeyStoreError::InvalidLabel(label.to_string()))
     }
 }
+
+/// Wrapped data is nonce ‖ ciphertext ‖ tag (AES-256-GCM, 96-bit nonce, 128-bit tag).
+pub(crate) const NONCE_BYTES: usize = 12;
+pub(crate) const TAG_BYTES: usize = 16;
+/// Largest plaintext wrapped (data keys are 32 bytes; node seeds 64).
+const MAX_WRAP_BYTES: usize = 4096;
+
+pub(crate) fn check_wrap_input(plaintext: &[u8]) -> Result<(), KeyStoreError> {
+    if plaintext.is_empty() || plaintext.len() > MAX_WRAP_BYTES {
+        return Err(KeyStoreError::Backend(format!(
+            "wrap 1 to {MAX_WRAP_BYTES} bytes, not {}",
+            plaintext.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Too short to hold a nonce, a byte and a tag: not something `wrap` produced.
+pub(crate) fn check_wrapped(wrapped: &[u8]) -> Result<(), KeyStoreError> {
+    if wrapped.len() <= NONCE_BYTES + TAG_BYTES {
+        return Err(KeyStoreError::Unauthentic);
+    }
+    Ok(())
+}

@@ -19,12 +19,12 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
-use crate::{check_label, secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection};
+use crate::{
+    check_label, secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection, NONCE_BYTES,
+    TAG_BYTES,
+};
 
-const NONCE_BYTES: usize = 12;
-const TAG_BITS: u64 = 128;
-/// Largest data key wrapped (data keys are 32 bytes; seeds 64).
-const MAX_WRAP_BYTES: usize = 4096;
+const TAG_BITS: u64 = (TAG_BYTES * 8) as u64;
 
 /// Which module, token and PIN. The PIN comes from the caller (an environment variable or
 /// a file, never the configuration itself).
@@ -323,12 +323,7 @@ impl KeyStore for Pkcs11Store {
     }
 
     fn wrap(&self, kek: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
-        if plaintext.is_empty() || plaintext.len() > MAX_WRAP_BYTES {
-            return Err(KeyStoreError::Backend(format!(
-                "wrap 1 to {MAX_WRAP_BYTES} bytes, not {}",
-                plaintext.len()
-            )));
-        }
+        crate::check_wrap_input(plaintext)?;
         self.with_session(|session| {
             let key = key(session, kek, KeyKind::Aes256)?;
             let mut nonce = [0u8; NONCE_BYTES];
@@ -350,9 +345,7 @@ impl KeyStore for Pkcs11Store {
         wrapped: &[u8],
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-        if wrapped.len() <= NONCE_BYTES + (TAG_BITS as usize) / 8 {
-            return Err(KeyStoreError::Unauthentic);
-        }
+        crate::check_wrapped(wrapped)?;
         self.with_session(|session| {
             let key = key(session, kek, KeyKind::Aes256)?;
             let (nonce, sealed) = wrapped.split_at(NONCE_BYTES);

@@ -14,11 +14,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::{secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection};
+use crate::{secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection, NONCE_BYTES};
 
-const NONCE_BYTES: usize = 12;
-const TAG_BYTES: usize = 16;
-const MAX_WRAP_BYTES: usize = 4096;
 /// Argon2id cost: 64 MiB, 3 passes (OWASP's first recommendation).
 const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
 const ARGON2_PASSES: u32 = 3;
@@ -117,9 +114,7 @@ fn open_sealed(
     wrapped: &[u8],
     aad: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-    if wrapped.len() <= NONCE_BYTES + TAG_BYTES {
-        return Err(KeyStoreError::Unauthentic);
-    }
+    crate::check_wrapped(wrapped)?;
     let (nonce, sealed) = wrapped.split_at(NONCE_BYTES);
     let cipher =
         Aes256Gcm::new_from_slice(key).map_err(|e| KeyStoreError::Backend(e.to_string()))?;
@@ -313,12 +308,7 @@ impl KeyStore for SoftwareStore {
     }
 
     fn wrap(&self, kek: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
-        if plaintext.is_empty() || plaintext.len() > MAX_WRAP_BYTES {
-            return Err(KeyStoreError::Backend(format!(
-                "wrap 1 to {MAX_WRAP_BYTES} bytes, not {}",
-                plaintext.len()
-            )));
-        }
+        crate::check_wrap_input(plaintext)?;
         seal(&*self.secret(kek, KeyKind::Aes256)?, plaintext, aad)
     }
 
