@@ -85,6 +85,9 @@ fn find_slot(context: &Pkcs11, token_label: &str) -> Result<Slot, KeyStoreError>
 
 impl Pkcs11Store {
     /// Loads the module, finds the token by label, logs in and opens the sessions.
+    ///
+    /// One store per module per process: a PKCS#11 module's login is per process, and
+    /// dropping a store finalizes the module for every user of it.
     pub fn open(config: &Pkcs11Config) -> Result<Self, KeyStoreError> {
         let context = Pkcs11::new(&config.module).map_err(|e| {
             KeyStoreError::Backend(format!("loading {}: {e}", config.module.display()))
