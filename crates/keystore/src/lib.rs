@@ -12,7 +12,9 @@
 //!
 //! This crate knows nothing of payments, HTTP or the store.
 
+pub mod envelope;
 mod error;
+mod gcm;
 mod pkcs11;
 mod secp;
 mod software;

@@ -7,14 +7,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::{secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection, NONCE_BYTES};
+use crate::{gcm, secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection, NONCE_BYTES};
 
 /// Argon2id cost: 64 MiB, 3 passes (OWASP's first recommendation).
 const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
@@ -91,39 +89,6 @@ fn kind_named(name: &str) -> Option<KeyKind> {
         .find(|k| k.as_str() == name)
 }
 
-fn seal(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
-    let nonce = random::<NONCE_BYTES>()?;
-    let cipher =
-        Aes256Gcm::new_from_slice(key).map_err(|e| KeyStoreError::Backend(e.to_string()))?;
-    let sealed = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| KeyStoreError::Backend("AES-GCM encryption failed".into()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&sealed);
-    Ok(out)
-}
-
-fn open_sealed(
-    key: &[u8; 32],
-    wrapped: &[u8],
-    aad: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-    crate::check_wrapped(wrapped)?;
-    let (nonce, sealed) = wrapped.split_at(NONCE_BYTES);
-    let cipher =
-        Aes256Gcm::new_from_slice(key).map_err(|e| KeyStoreError::Backend(e.to_string()))?;
-    cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
-        .map(Zeroizing::new)
-        .map_err(|_| KeyStoreError::Unauthentic)
-}
-
 const FILE_AAD: &[u8] = b"fulgur keystore v1";
 
 impl SoftwareStore {
@@ -165,7 +130,7 @@ impl SoftwareStore {
         let mut wrapped = hex_decode("nonce", &file.nonce)?;
         wrapped.extend(hex_decode("sealed", &file.sealed)?);
         let plaintext =
-            open_sealed(&file_key, &wrapped, FILE_AAD).map_err(|_| KeyStoreError::BadPin)?;
+            gcm::open(&file_key, &wrapped, FILE_AAD).map_err(|_| KeyStoreError::BadPin)?;
         let stored: BTreeMap<String, StoredKey> = serde_json::from_slice(&plaintext)
             .map_err(|e| KeyStoreError::Backend(format!("the key set: {e}")))?;
         let mut keys = BTreeMap::new();
@@ -209,7 +174,7 @@ impl SoftwareStore {
         let plaintext = Zeroizing::new(
             serde_json::to_vec(&stored).map_err(|e| KeyStoreError::Backend(e.to_string()))?,
         );
-        let sealed = seal(&self.file_key, &plaintext, FILE_AAD)?;
+        let sealed = gcm::seal(&self.file_key, &plaintext, FILE_AAD)?;
         let (nonce, body) = sealed.split_at(NONCE_BYTES);
         let file = SealedFile {
             version: 1,
@@ -309,7 +274,7 @@ impl KeyStore for SoftwareStore {
 
     fn wrap(&self, kek: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
         crate::check_wrap_input(plaintext)?;
-        seal(&*self.secret(kek, KeyKind::Aes256)?, plaintext, aad)
+        gcm::seal(&*self.secret(kek, KeyKind::Aes256)?, plaintext, aad)
     }
 
     fn unwrap(
@@ -318,7 +283,7 @@ impl KeyStore for SoftwareStore {
         wrapped: &[u8],
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-        open_sealed(&*self.secret(kek, KeyKind::Aes256)?, wrapped, aad)
+        gcm::open(&*self.secret(kek, KeyKind::Aes256)?, wrapped, aad)
     }
 
     fn hmac(&self, label: &str, data: &[u8]) -> Result<[u8; 32], KeyStoreError> {

@@ -88,3 +88,8 @@ fn hmac_is_keyed_and_deterministic() {
 fn bad_requests_are_named() {
     conformance::bad_requests_are_named(store(), "hsm-");
 }
+
+#[test]
+fn envelopes_survive_kek_rotation_and_die_with_their_kek() {
+    conformance::envelopes_survive_kek_rotation_and_die_with_their_kek(store(), "hsm-");
+}

@@ -34,6 +34,7 @@ conformance!(
     data_keys_round_trip_and_any_tampering_is_refused,
     hmac_is_keyed_and_deterministic,
     bad_requests_are_named,
+    envelopes_survive_kek_rotation_and_die_with_their_kek,
 );
 
 #[test]

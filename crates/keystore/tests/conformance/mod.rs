@@ -2,7 +2,7 @@
 //! store (`p` prefixes the labels, so tests sharing one token keep apart).
 
 use keystore::secp256k1::{Message, Secp256k1};
-use keystore::{KeyKind, KeyStore, KeyStoreError};
+use keystore::{envelope, KeyKind, KeyStore, KeyStoreError};
 use sha2::{Digest, Sha256};
 
 pub fn keys_are_generated_inside_sensitive_and_never_leave(store: &dyn KeyStore, p: &str) {
@@ -183,6 +183,75 @@ pub fn bad_requests_are_named(store: &dyn KeyStore, p: &str) {
     ));
     assert!(matches!(
         store.destroy(&l("named-key")),
+        Err(KeyStoreError::UnknownKey(_))
+    ));
+}
+
+pub fn envelopes_survive_kek_rotation_and_die_with_their_kek(store: &dyn KeyStore, p: &str) {
+    let name = format!("{p}seeds");
+    assert!(matches!(
+        envelope::seal(store, &name, b"x", b"a"),
+        Err(KeyStoreError::UnknownKey(_))
+    ));
+    let v1 = envelope::rotate_kek(store, &name).expect("v1");
+    assert_eq!(v1, format!("{name}.v1"));
+    let seed = [0x42u8; 64];
+    let sealed = envelope::seal(store, &name, &seed, b"node-seed:alpha").expect("seal");
+    assert_eq!(sealed.kek, v1);
+    assert!(
+        !sealed.sealed.windows(8).any(|w| w == [0x42; 8]),
+        "no clear text"
+    );
+    assert_eq!(
+        envelope::open(store, &sealed, b"node-seed:alpha")
+            .expect("open")
+            .as_slice(),
+        seed
+    );
+    assert!(matches!(
+        envelope::open(store, &sealed, b"node-seed:beta"),
+        Err(KeyStoreError::Unauthentic)
+    ));
+    let mut tampered = sealed.clone();
+    let last = tampered.sealed.len() - 1;
+    tampered.sealed[last] ^= 1;
+    assert!(matches!(
+        envelope::open(store, &tampered, b"node-seed:alpha"),
+        Err(KeyStoreError::Unauthentic)
+    ));
+
+    // Rotation: v2 becomes current; the old envelope still opens until re-wrapped.
+    let v2 = envelope::rotate_kek(store, &name).expect("v2");
+    assert_eq!(
+        envelope::kek_versions(store, &name).expect("versions"),
+        [1, 2]
+    );
+    assert_eq!(
+        envelope::open(store, &sealed, b"node-seed:alpha")
+            .expect("old still opens")
+            .as_slice(),
+        seed
+    );
+    let rewrapped = envelope::rewrap(store, &name, &sealed, b"node-seed:alpha").expect("rewrap");
+    assert_eq!(rewrapped.kek, v2);
+    assert_eq!(
+        rewrapped.sealed, sealed.sealed,
+        "the data itself is not re-encrypted"
+    );
+    assert_eq!(
+        envelope::rewrap(store, &name, &rewrapped, b"node-seed:alpha").expect("current"),
+        rewrapped
+    );
+    // v1 destroyed: the re-wrapped envelope opens, the old one never again.
+    store.destroy(&v1).expect("destroy v1");
+    assert_eq!(
+        envelope::open(store, &rewrapped, b"node-seed:alpha")
+            .expect("opens")
+            .as_slice(),
+        seed
+    );
+    assert!(matches!(
+        envelope::open(store, &sealed, b"node-seed:alpha"),
         Err(KeyStoreError::UnknownKey(_))
     ));
 }
