@@ -109,20 +109,6 @@ scrape_configs:
 
     // The shipped rules load and evaluate on this data: every group healthy, and the
     // API-latency SLO's recording rule has a value (no request took over 1 s).
-    let rules: Value = http
-        .get(format!("http://127.0.0.1:{web}/api/v1/rules"))
-        .send()
-        .await
-        .expect("rules")
-        .json()
-        .await
-        .expect("json");
-    let groups = rules["data"]["groups"].as_array().expect("groups");
-    let loaded: usize = groups
-        .iter()
-        .map(|g| g["rules"].as_array().map_or(0, Vec::len))
-        .sum();
-    assert!(groups.len() >= 3 && loaded >= 30, "{rules}");
     let mut ratio = None;
     for _ in 0..120 {
         // Traffic, so that the ratio's rates are not 0/0.
@@ -142,7 +128,13 @@ scrape_configs:
         .json()
         .await
         .expect("json");
-    for group in rules["data"]["groups"].as_array().expect("groups") {
+    let groups = rules["data"]["groups"].as_array().expect("groups");
+    let loaded: usize = groups
+        .iter()
+        .map(|g| g["rules"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(groups.len() >= 3 && loaded >= 30, "{rules}");
+    for group in groups {
         for rule in group["rules"].as_array().expect("rules") {
             assert_eq!(rule["health"], "ok", "{rule}");
         }
