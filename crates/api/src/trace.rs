@@ -25,20 +25,20 @@ fn parent(headers: &HeaderMap) -> Option<(TraceId, SpanId)> {
     Some((trace, span))
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
+/// A new trace and span id from one read of the OS random source.
+fn new_ids() -> (TraceId, SpanId) {
+    let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).expect("the OS random source works");
-    bytes
+    let (trace, span) = bytes.split_at(16);
+    (
+        TraceId::from_bytes(trace.try_into().expect("16 bytes")),
+        SpanId::from_bytes(span.try_into().expect("8 bytes")),
+    )
 }
 
 /// The request's trace id (32 hex digits) and the remote parent its span adopts.
 pub(crate) fn incoming(headers: &HeaderMap) -> (String, SpanContext) {
-    let (trace, span) = parent(headers).unwrap_or_else(|| {
-        (
-            TraceId::from_bytes(random_bytes()),
-            SpanId::from_bytes(random_bytes()),
-        )
-    });
+    let (trace, span) = parent(headers).unwrap_or_else(new_ids);
     let context = SpanContext::new(
         trace,
         span,

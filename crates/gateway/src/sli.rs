@@ -214,10 +214,6 @@ impl Gateway {
         self.record_latency(slo, took_ms, self.now_ms());
     }
 
-    pub fn slo_config(&self) -> &SloConfig {
-        &self.inner.config.slo
-    }
-
     /// Adds the counts held in memory to the shared rows; on failure they are kept for
     /// the next flush.
     pub async fn flush_sli(&self) -> Result<(), GatewayError> {

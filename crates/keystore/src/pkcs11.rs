@@ -182,11 +182,12 @@ fn key(session: &Session, label: &str, kind: KeyKind) -> Result<ObjectHandle, Ke
         KeyKind::Secp256k1 => ObjectClass::PRIVATE_KEY,
         KeyKind::Aes256 | KeyKind::HmacSha256 => ObjectClass::SECRET_KEY,
     };
-    let found = find(session, label, class)?.or(match kind {
+    let found = match find(session, label, class)? {
+        Some(handle) => Some(handle),
         // A secret key asked for as a signing key, or the reverse: say which it is.
-        KeyKind::Secp256k1 => find(session, label, ObjectClass::SECRET_KEY)?,
-        _ => find(session, label, ObjectClass::PRIVATE_KEY)?,
-    });
+        None if kind == KeyKind::Secp256k1 => find(session, label, ObjectClass::SECRET_KEY)?,
+        None => find(session, label, ObjectClass::PRIVATE_KEY)?,
+    };
     let Some(handle) = found else {
         return Err(KeyStoreError::UnknownKey(label.to_string()));
     };
