@@ -91,6 +91,51 @@ fn kind_named(name: &str) -> Option<KeyKind> {
 
 const FILE_AAD: &[u8] = b"fulgur keystore v1";
 
+fn read_file(path: &Path) -> Result<SealedFile, KeyStoreError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| KeyStoreError::Backend(format!("{}: {e}", path.display())))?;
+    let file: SealedFile = serde_json::from_str(&text)
+        .map_err(|e| KeyStoreError::Backend(format!("{}: {e}", path.display())))?;
+    if file.version != 1 || file.kdf != "argon2id" {
+        return Err(KeyStoreError::Backend(format!(
+            "{}: unknown format",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+fn file_salt(file: &SealedFile) -> Result<[u8; 16], KeyStoreError> {
+    hex_decode("salt", &file.salt)?
+        .try_into()
+        .map_err(|_| KeyStoreError::Backend("the key file's salt is not 16 bytes".into()))
+}
+
+/// The key set sealed in `file`; the wrong key (passphrase) or tampering is `BadPin`.
+fn decrypt(
+    file_key: &[u8; 32],
+    file: &SealedFile,
+) -> Result<BTreeMap<String, Key>, KeyStoreError> {
+    let mut wrapped = hex_decode("nonce", &file.nonce)?;
+    wrapped.extend(hex_decode("sealed", &file.sealed)?);
+    let plaintext = gcm::open(file_key, &wrapped, FILE_AAD).map_err(|_| KeyStoreError::BadPin)?;
+    let stored: BTreeMap<String, StoredKey> = serde_json::from_slice(&plaintext)
+        .map_err(|e| KeyStoreError::Backend(format!("the key set: {e}")))?;
+    let mut keys = BTreeMap::new();
+    for (label, key) in stored.iter() {
+        let kind = kind_named(&key.kind)
+            .ok_or_else(|| KeyStoreError::Backend(format!("key {label}: unknown kind")))?;
+        let bytes = Zeroizing::new(hex_decode("secret", &key.secret)?);
+        if bytes.len() != 32 {
+            return Err(KeyStoreError::Backend(format!("key {label}: not 32 bytes")));
+        }
+        let mut secret = Zeroizing::new([0u8; 32]);
+        secret.copy_from_slice(&bytes);
+        keys.insert(label.clone(), Key { kind, secret });
+    }
+    Ok(keys)
+}
+
 impl SoftwareStore {
     /// Creates an empty key file at `path` (refusing to overwrite one).
     pub fn create(path: &Path, passphrase: &str) -> Result<Self, KeyStoreError> {
@@ -113,48 +158,60 @@ impl SoftwareStore {
 
     /// Opens the key file; a wrong passphrase (or a tampered file) is `BadPin`.
     pub fn open(path: &Path, passphrase: &str) -> Result<Self, KeyStoreError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| KeyStoreError::Backend(format!("{}: {e}", path.display())))?;
-        let file: SealedFile = serde_json::from_str(&text)
-            .map_err(|e| KeyStoreError::Backend(format!("{}: {e}", path.display())))?;
-        if file.version != 1 || file.kdf != "argon2id" {
-            return Err(KeyStoreError::Backend(format!(
-                "{}: unknown format",
-                path.display()
-            )));
-        }
-        let salt: [u8; 16] = hex_decode("salt", &file.salt)?
-            .try_into()
-            .map_err(|_| KeyStoreError::Backend("the key file's salt is not 16 bytes".into()))?;
+        let file = read_file(path)?;
+        let salt = file_salt(&file)?;
         let file_key = derive(passphrase, &salt, file.memory_kib, file.passes)?;
-        let mut wrapped = hex_decode("nonce", &file.nonce)?;
-        wrapped.extend(hex_decode("sealed", &file.sealed)?);
-        let plaintext =
-            gcm::open(&file_key, &wrapped, FILE_AAD).map_err(|_| KeyStoreError::BadPin)?;
-        let stored: BTreeMap<String, StoredKey> = serde_json::from_slice(&plaintext)
-            .map_err(|e| KeyStoreError::Backend(format!("the key set: {e}")))?;
-        let mut keys = BTreeMap::new();
-        for (label, key) in stored.iter() {
-            let kind = kind_named(&key.kind)
-                .ok_or_else(|| KeyStoreError::Backend(format!("key {label}: unknown kind")))?;
-            let secret: [u8; 32] = Zeroizing::new(hex_decode("secret", &key.secret)?)
-                .as_slice()
-                .try_into()
-                .map_err(|_| KeyStoreError::Backend(format!("key {label}: not 32 bytes")))?;
-            keys.insert(
-                label.clone(),
-                Key {
-                    kind,
-                    secret: Zeroizing::new(secret),
-                },
-            );
-        }
+        let keys = decrypt(&file_key, &file)?;
         Ok(Self {
             path: path.to_path_buf(),
             file_key,
             salt,
             keys: RwLock::new(keys),
         })
+    }
+
+    /// Rereads the file another process may have changed; it must still be sealed under
+    /// the same passphrase and salt.
+    fn refresh(&self) -> Result<(), KeyStoreError> {
+        let file = read_file(&self.path)?;
+        if file_salt(&file)? != self.salt {
+            return Err(KeyStoreError::Backend(format!(
+                "{} was recreated under another passphrase",
+                self.path.display()
+            )));
+        }
+        let keys = decrypt(&self.file_key, &file)?;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        Ok(())
+    }
+
+    /// Runs a change to the key set under the file's exclusive lock, on a fresh read.
+    fn change<T>(
+        &self,
+        apply: impl FnOnce(&mut BTreeMap<String, Key>) -> Result<T, KeyStoreError>,
+    ) -> Result<T, KeyStoreError> {
+        let lock_path = self.path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| KeyStoreError::Backend(format!("{}: {e}", lock_path.display())))?;
+        lock.lock()
+            .map_err(|e| KeyStoreError::Backend(format!("{}: {e}", lock_path.display())))?;
+        self.refresh()?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let result = apply(&mut keys)?;
+        if let Err(e) = self.persist(&keys) {
+            drop(keys);
+            // Memory follows the file: the change did not happen. If even the reread
+            // fails, the next lookup rereads again.
+            if let Err(reread) = self.refresh() {
+                return Err(KeyStoreError::Backend(format!("{e}; then {reread}")));
+            }
+            return Err(e);
+        }
+        Ok(result)
     }
 
     /// Seals `keys` and replaces the file with them.
@@ -197,6 +254,10 @@ impl SoftwareStore {
 
     /// The secret of `label`, which must be of `kind`.
     fn secret(&self, label: &str, kind: KeyKind) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
+        if !self.read().contains_key(label) {
+            // Another process (`fulgur keys rotate`) may have added it.
+            self.refresh()?;
+        }
         let keys = self.read();
         let key = keys
             .get(label)
@@ -221,28 +282,26 @@ impl SoftwareStore {
 impl KeyStore for SoftwareStore {
     fn generate(&self, label: &str, kind: KeyKind) -> Result<(), KeyStoreError> {
         crate::check_label(label)?;
-        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        if keys.contains_key(label) {
-            return Err(KeyStoreError::LabelTaken(label.to_string()));
-        }
-        let secret = loop {
-            let candidate = Zeroizing::new(random::<32>()?);
-            // A secp256k1 secret must be below the group order: redraw the rare miss.
-            if kind != KeyKind::Secp256k1
-                || secp256k1::SecretKey::from_slice(candidate.as_ref()).is_ok()
-            {
-                break candidate;
+        self.change(|keys| {
+            if keys.contains_key(label) {
+                return Err(KeyStoreError::LabelTaken(label.to_string()));
             }
-        };
-        keys.insert(label.to_string(), Key { kind, secret });
-        if let Err(e) = self.persist(&keys) {
-            keys.remove(label);
-            return Err(e);
-        }
-        Ok(())
+            let secret = loop {
+                let candidate = Zeroizing::new(random::<32>()?);
+                // A secp256k1 secret must be below the group order: redraw the rare miss.
+                if kind != KeyKind::Secp256k1
+                    || secp256k1::SecretKey::from_slice(candidate.as_ref()).is_ok()
+                {
+                    break candidate;
+                }
+            };
+            keys.insert(label.to_string(), Key { kind, secret });
+            Ok(())
+        })
     }
 
     fn list(&self) -> Result<Vec<KeyInfo>, KeyStoreError> {
+        self.refresh()?;
         Ok(self
             .read()
             .iter()
@@ -310,14 +369,9 @@ impl KeyStore for SoftwareStore {
 
     fn destroy(&self, label: &str) -> Result<(), KeyStoreError> {
         crate::check_label(label)?;
-        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        let Some(removed) = keys.remove(label) else {
-            return Err(KeyStoreError::UnknownKey(label.to_string()));
-        };
-        if let Err(e) = self.persist(&keys) {
-            keys.insert(label.to_string(), removed);
-            return Err(e);
-        }
-        Ok(())
+        self.change(|keys| match keys.remove(label) {
+            Some(_) => Ok(()),
+            None => Err(KeyStoreError::UnknownKey(label.to_string())),
+        })
     }
 }

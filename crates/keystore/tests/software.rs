@@ -90,3 +90,38 @@ fn the_file_reopens_with_the_passphrase_only_and_holds_nothing_in_clear() {
         "never overwrites a key file"
     );
 }
+
+#[test]
+fn two_openers_of_one_file_see_each_others_changes() {
+    // The service and `fulgur keys rotate` each open the file.
+    let (dir, service) = fresh();
+    let path = dir.path().join("keys.json");
+    service.generate("kek.v1", KeyKind::Aes256).expect("v1");
+    let operator = SoftwareStore::open(&path, "correct horse").expect("second opener");
+
+    operator.generate("kek.v2", KeyKind::Aes256).expect("v2");
+    let wrapped = operator.wrap("kek.v2", &[9u8; 32], b"aad").expect("wrap");
+    assert_eq!(
+        *service.unwrap("kek.v2", &wrapped, b"aad").expect("found on a miss"),
+        vec![9u8; 32]
+    );
+
+    operator.destroy("kek.v1").expect("destroy");
+    // A change by the service starts from the file, so it does not bring v1 back.
+    service.generate("kek.v3", KeyKind::Aes256).expect("v3");
+    let labels: Vec<String> = operator
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|k| k.label)
+        .collect();
+    assert_eq!(labels, ["kek.v2", "kek.v3"]);
+    assert!(matches!(
+        service.unwrap("kek.v1", &wrapped, b"aad"),
+        Err(KeyStoreError::UnknownKey(_))
+    ));
+    assert!(matches!(
+        service.generate("kek.v2", KeyKind::Aes256),
+        Err(KeyStoreError::LabelTaken(_))
+    ));
+}
