@@ -18,6 +18,8 @@ mod gcm;
 mod pkcs11;
 mod secp;
 mod software;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use crate::error::KeyStoreError;
 pub use crate::pkcs11::{Pkcs11Config, Pkcs11Store};
