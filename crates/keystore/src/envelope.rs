@@ -58,14 +58,23 @@ pub fn seal(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<Envelope, KeyStoreError> {
-    let kek = current_kek(store, kek_name)?;
+    seal_under(store, &current_kek(store, kek_name)?, plaintext, aad)
+}
+
+/// Seals `plaintext` under a fresh data key wrapped by the KEK version `kek` (a label).
+pub fn seal_under(
+    store: &dyn KeyStore,
+    kek: &str,
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Envelope, KeyStoreError> {
     let mut data_key = Zeroizing::new([0u8; 32]);
     getrandom::fill(data_key.as_mut())
         .map_err(|e| KeyStoreError::Backend(format!("randomness: {e}")))?;
     Ok(Envelope {
-        wrapped_key: store.wrap(&kek, data_key.as_ref(), aad)?,
+        wrapped_key: store.wrap(kek, data_key.as_ref(), aad)?,
         sealed: gcm::seal(&data_key, plaintext, aad)?,
-        kek,
+        kek: kek.to_string(),
     })
 }
 
@@ -91,14 +100,23 @@ pub fn rewrap(
     envelope: &Envelope,
     aad: &[u8],
 ) -> Result<Envelope, KeyStoreError> {
-    let current = current_kek(store, kek_name)?;
-    if envelope.kek == current {
+    rewrap_under(store, &current_kek(store, kek_name)?, envelope, aad)
+}
+
+/// Re-wraps the envelope's data key under the KEK version `target` (a label).
+pub fn rewrap_under(
+    store: &dyn KeyStore,
+    target: &str,
+    envelope: &Envelope,
+    aad: &[u8],
+) -> Result<Envelope, KeyStoreError> {
+    if envelope.kek == target {
         return Ok(envelope.clone());
     }
     let data_key = store.unwrap(&envelope.kek, &envelope.wrapped_key, aad)?;
     Ok(Envelope {
-        wrapped_key: store.wrap(&current, &data_key, aad)?,
-        kek: current,
+        wrapped_key: store.wrap(target, &data_key, aad)?,
+        kek: target.to_string(),
         sealed: envelope.sealed.clone(),
     })
 }

@@ -112,10 +112,7 @@ fn file_salt(file: &SealedFile) -> Result<[u8; 16], KeyStoreError> {
 }
 
 /// The key set sealed in `file`; the wrong key (passphrase) or tampering is `BadPin`.
-fn decrypt(
-    file_key: &[u8; 32],
-    file: &SealedFile,
-) -> Result<BTreeMap<String, Key>, KeyStoreError> {
+fn decrypt(file_key: &[u8; 32], file: &SealedFile) -> Result<BTreeMap<String, Key>, KeyStoreError> {
     let mut wrapped = hex_decode("nonce", &file.nonce)?;
     wrapped.extend(hex_decode("sealed", &file.sealed)?);
     let plaintext = gcm::open(file_key, &wrapped, FILE_AAD).map_err(|_| KeyStoreError::BadPin)?;

@@ -102,7 +102,9 @@ fn two_openers_of_one_file_see_each_others_changes() {
     operator.generate("kek.v2", KeyKind::Aes256).expect("v2");
     let wrapped = operator.wrap("kek.v2", &[9u8; 32], b"aad").expect("wrap");
     assert_eq!(
-        *service.unwrap("kek.v2", &wrapped, b"aad").expect("found on a miss"),
+        *service
+            .unwrap("kek.v2", &wrapped, b"aad")
+            .expect("found on a miss"),
         vec![9u8; 32]
     );
 

@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_access"),
     migration!(5, "0005_usage"),
     migration!(6, "0006_observability"),
+    migration!(7, "0007_vault"),
 ];
 
 /// The schema version this binary needs.
