@@ -15,6 +15,4 @@ pub enum AccessError {
     /// The key is already revoked or rotated out.
     #[error("{0}")]
     Conflict(String),
-    #[error("pepper: {0}")]
-    Pepper(String),
 }

@@ -1,12 +1,8 @@
-//! The server secret API keys are hashed under. Every replica needs the same one; the HSM
-//! issue wraps it with a key-encryption key.
-
-use std::path::Path;
+//! The server secret API keys are hashed under. Every replica needs the same one: it is
+//! sealed in the vault, under a key-encryption key in the key store.
 
 use hmac::{KeyInit, Mac};
 use zeroize::Zeroizing;
-
-use crate::AccessError;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -22,13 +18,6 @@ impl std::fmt::Debug for Pepper {
 impl Pepper {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(Zeroizing::new(bytes))
-    }
-
-    /// The pepper in `path`, created (mode 0600) if the file does not exist.
-    pub fn load_or_create(path: &Path) -> Result<Self, AccessError> {
-        secret_file::load_or_create(path)
-            .map(Self)
-            .map_err(|e| AccessError::Pepper(e.to_string()))
     }
 
     /// HMAC-SHA256 of `secret`: fast enough for every request, useless without the pepper.

@@ -115,7 +115,7 @@ impl From<AccessError> for Problem {
             E::Store(store::StoreError::Overloaded) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
             }
-            E::Store(_) | E::Pepper(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            E::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         };
         Problem::from_error(status, code, &e)
     }

@@ -205,7 +205,7 @@ mod tests {
         let mut index = pos;
         for sibling in branch {
             let mut engine = sha256d::Hash::engine();
-            let (left, right) = if index % 2 == 0 {
+            let (left, right) = if index.is_multiple_of(2) {
                 (cur, *sibling)
             } else {
                 (*sibling, cur)

@@ -2,30 +2,21 @@
 //! the first keys, and for operators without an admin key at hand). Each operation is
 //! audited as the CLI's, like the same call under `/v1/apikeys`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use access::{AccessError, ApiKeyInfo, ApiKeys, ApiScope, NewApiKey, Pepper, Role};
+use access::{AccessError, ApiKeyInfo, ApiKeys, ApiScope, NewApiKey, Role};
 use gateway::{rfc3339, Actor, RandomIds, Scope, SystemClock};
 
-use crate::BadInput;
-
-#[derive(clap::Args)]
-pub struct StoreArgs {
-    /// `sqlite://PATH` or `postgres://...`.
-    #[arg(long, env = "FULGUR_STORE__URL")]
-    store_url: String,
-    /// The pepper file the server hashes API keys under.
-    #[arg(long, env = "FULGUR_SERVER__PEPPER_FILE")]
-    pepper_file: PathBuf,
-}
+use crate::keys_cmd::{cli_origin, ConfigArgs};
+use crate::serve::ToolConfig;
+use crate::{key_setup, BadInput};
 
 #[derive(clap::Subcommand)]
 pub enum Which {
     /// Issue a key; it is printed once.
     Create {
         #[command(flatten)]
-        store: StoreArgs,
+        config: ConfigArgs,
         /// Bind the key to this tenant (omit for a platform key).
         #[arg(long)]
         tenant: Option<String>,
@@ -49,12 +40,12 @@ pub enum Which {
     /// List keys (never their secrets).
     List {
         #[command(flatten)]
-        store: StoreArgs,
+        config: ConfigArgs,
     },
     /// Issue a successor; the old key stays valid for the overlap.
     Rotate {
         #[command(flatten)]
-        store: StoreArgs,
+        config: ConfigArgs,
         id: String,
         #[arg(long, default_value_t = 86_400)]
         overlap_secs: u32,
@@ -62,7 +53,7 @@ pub enum Which {
     /// Refuse the key from now on.
     Revoke {
         #[command(flatten)]
-        store: StoreArgs,
+        config: ConfigArgs,
         id: String,
     },
 }
@@ -74,15 +65,17 @@ fn bad(e: impl std::fmt::Display) -> anyhow::Error {
 /// The domain's refusals are the caller's to fix (exit 2); store trouble is not.
 fn refusal(e: AccessError) -> anyhow::Error {
     match e {
-        AccessError::Store(_) | AccessError::Pepper(_) => e.into(),
+        AccessError::Store(_) => e.into(),
         other => bad(other),
     }
 }
 
-async fn open(args: &StoreArgs) -> anyhow::Result<ApiKeys> {
-    let store = store::Store::open(&store::StoreConfig::new(&args.store_url)).await?;
-    store.require_current_schema().await?;
-    let pepper = Pepper::load_or_create(&args.pepper_file)?;
+/// The keys on the service's store, hashed under the service's pepper (from the vault).
+async fn open(args: &ConfigArgs) -> anyhow::Result<ApiKeys> {
+    let config = ToolConfig::load(&args.config)?;
+    let store = config.open_store().await?;
+    let vault = key_setup::open_vault(&store, config.keys.open()?, &cli_origin()).await?;
+    let pepper = key_setup::pepper(&vault, None, &cli_origin()).await?;
     Ok(ApiKeys::new(
         store,
         pepper,
@@ -92,10 +85,10 @@ async fn open(args: &StoreArgs) -> anyhow::Result<ApiKeys> {
 }
 
 fn cli_actor() -> Actor {
-    let mut actor = Actor::system(format!("cli-{}", std::process::id()));
-    actor.origin.actor_id = "cli".to_string();
-    actor.origin.subject = std::env::var("USER").unwrap_or_else(|_| "unknown".to_string());
-    actor
+    Actor {
+        scope: Scope::All,
+        origin: cli_origin(),
+    }
 }
 
 fn print_key(key: &ApiKeyInfo) {
@@ -121,7 +114,7 @@ fn print_key(key: &ApiKeyInfo) {
 pub async fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Create {
-            store,
+            config,
             tenant,
             name,
             roles,
@@ -160,13 +153,13 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
                     .transpose()?,
                 rate_tier,
             };
-            let keys = open(&store).await?;
+            let keys = open(&config).await?;
             let (info, secret) = keys.create(&cli_actor(), new).await.map_err(refusal)?;
             print_key(&info);
             println!("key (shown once): {}", secret.expose());
         }
-        Which::List { store } => {
-            let keys = open(&store).await?;
+        Which::List { config } => {
+            let keys = open(&config).await?;
             let mut after = None;
             loop {
                 let page = keys.list(&Scope::All, after.clone(), 500).await?;
@@ -178,11 +171,11 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
             }
         }
         Which::Rotate {
-            store,
+            config,
             id,
             overlap_secs,
         } => {
-            let keys = open(&store).await?;
+            let keys = open(&config).await?;
             let (info, secret) = keys
                 .rotate(&cli_actor(), &id, overlap_secs)
                 .await
@@ -191,8 +184,8 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
             print_key(&info);
             println!("key (shown once): {}", secret.expose());
         }
-        Which::Revoke { store, id } => {
-            let keys = open(&store).await?;
+        Which::Revoke { config, id } => {
+            let keys = open(&config).await?;
             let info = keys.revoke(&cli_actor(), &id).await.map_err(refusal)?;
             print_key(&info);
         }

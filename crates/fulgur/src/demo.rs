@@ -1,7 +1,10 @@
 //! `fulgur demo`: the embedded default (SPEC §4) — the devnet chain; nodes alpha and beta
 //! (ours) and carol (an outside counterparty) with balanced channels alpha↔carol,
 //! beta↔carol, alpha↔beta; the gateway on SQLite with accounts for two business units;
-//! the devnet control endpoints; the admin key in `DATA_DIR/admin.key`.
+//! the devnet control endpoints; the admin key in `DATA_DIR/admin.key`. Keys live in a
+//! software key file (`DATA_DIR/keys.sealed`) or, with `--pkcs11-module`, in an HSM token;
+//! alpha's and beta's seeds are sealed in the vault under a key there, never on disk in
+//! clear.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,9 +12,10 @@ use std::sync::Arc;
 
 use gateway::{Actor, Gateway, GatewaySink, Scope};
 use lightning_lab::{Lab, LabConfig, MAX_CHANNEL_SAT};
-use node_pool::{LightningNode, NodePool};
+use node_pool::{LightningNode, NodePool, NodeSeed};
 
 use crate::gateway_up;
+use crate::key_setup::{self, KeysSection};
 
 /// alpha and beta belong to the enterprise; carol plays an outside counterparty.
 const NODES: [&str; 3] = ["alpha", "beta", "carol"];
@@ -34,15 +38,45 @@ pub struct DemoArgs {
     /// Address of the devnet's bitcoind-compatible RPC.
     #[arg(long, default_value = "127.0.0.1:18443")]
     pub devnet_rpc: SocketAddr,
+    /// Keep keys in this PKCS#11 module's token (e.g. /usr/lib/softhsm/libsofthsm2.so)
+    /// instead of the software key file; the PIN comes from FULGUR_PKCS11_PIN.
+    #[arg(long, requires = "pkcs11_token")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the (initialised) token to use.
+    #[arg(long, requires = "pkcs11_module")]
+    pub pkcs11_token: Option<String>,
+}
+
+/// The demo's key store: the token if one is named, else the software key file.
+fn keys_section(args: &DemoArgs) -> anyhow::Result<KeysSection> {
+    match (&args.pkcs11_module, &args.pkcs11_token) {
+        (Some(module), Some(token)) => Ok(KeysSection::Pkcs11 {
+            module: module.clone(),
+            token_label: token.clone(),
+            pin_env: Some("FULGUR_PKCS11_PIN".to_string()),
+            pin_file: None,
+            sessions: None,
+        }),
+        _ => KeysSection::local(&args.data_dir),
+    }
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let data_dir = args.data_dir;
+    let data_dir = args.data_dir.clone();
     std::fs::create_dir_all(&data_dir)?;
+    let keys_section = keys_section(&args)?;
+    let store_path = data_dir.join("fulgur.db");
+    let store = gateway_up::open_store(&format!("sqlite://{}", store_path.display())).await?;
+    let origin = audit::Origin::system("demo");
+    let vault = key_setup::open_vault(&store, keys_section.open()?, &origin).await?;
     let sink = GatewaySink::new();
     let mut config = LabConfig::new(data_dir.clone(), &NODES);
     config.devnet_rpc = args.devnet_rpc;
+    for node in OURS {
+        let seed = key_setup::node_seed(&vault, node, &config.node_dir(node), &origin).await?;
+        config = config.seed(node, NodeSeed::new(seed));
+    }
     for (from, to) in CHANNELS {
         config = config.balanced_channel(from, to, MAX_CHANNEL_SAT);
     }
@@ -59,8 +93,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let node: Arc<dyn LightningNode> = lab.node(node)?;
         pool.add(node)?;
     }
-    let store_path = data_dir.join("fulgur.db");
-    let store = gateway_up::open_store(&format!("sqlite://{}", store_path.display())).await?;
     let files = gateway_up::AccessSetup::in_dir(&data_dir);
     let key_path = files.admin_key.clone();
     let running = gateway_up::start(
@@ -78,6 +110,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             },
             chain: Some(lab.rpc_chain_source()),
             probes: Some(gateway::ProbeConfig::default()),
+            vault,
         },
         Some(crate::devnet_control::routes(Arc::clone(&lab))),
     )
@@ -90,6 +123,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         store_path.display()
     );
     println!("admin key: {}", key_path.display());
+    println!("keys: {}", keys_section.describe());
     for ((tenant, _, name), id) in ACCOUNTS.iter().zip(&accounts) {
         println!("account {tenant}/{name}: {id}");
     }

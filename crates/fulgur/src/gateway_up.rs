@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use access::{ApiKeys, NewApiKey, Pepper};
+use access::{ApiKeys, NewApiKey};
 use anyhow::Context;
 use audit::{CheckpointSigner, Ed25519Signer};
 use gateway::{Actor, Gateway, GatewayConfig, GatewaySink, ProbeConfig, RandomIds, SystemClock};
@@ -82,7 +82,8 @@ pub fn now_ms() -> i64 {
 /// What access control starts from: its secret files and the trusted token issuers.
 pub struct AccessSetup {
     pub admin_key: PathBuf,
-    pub pepper: PathBuf,
+    /// A pepper file from before the vault, adopted into it (then removed) if present.
+    pub legacy_pepper: Option<PathBuf>,
     pub audit_signing_key: PathBuf,
     pub oidc_issuers: Vec<oidc::IssuerConfig>,
     /// TLS on the listener; `None`: plain HTTP.
@@ -96,7 +97,7 @@ impl AccessSetup {
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             admin_key: dir.join("admin.key"),
-            pepper: dir.join("api-key.pepper"),
+            legacy_pepper: Some(dir.join("api-key.pepper")),
             audit_signing_key: dir.join("audit-signing.key"),
             oidc_issuers: Vec::new(),
             tls: None,
@@ -227,6 +228,8 @@ pub struct Services {
     pub chain: Option<ChainSource>,
     /// Synthetic probes between the pool's nodes; `None`: off.
     pub probes: Option<ProbeConfig>,
+    /// Sealed secrets: the API-key pepper.
+    pub vault: vault::Vault,
 }
 
 /// Starts the gateway over `pool` and serves the API (plus `extra` routes, behind the
@@ -241,7 +244,12 @@ pub async fn start(
     extra: Option<axum::Router>,
 ) -> anyhow::Result<Running> {
     let (clock, ids) = (Arc::new(SystemClock), Arc::new(RandomIds));
-    let pepper = Pepper::load_or_create(&files.pepper)?;
+    let pepper = crate::key_setup::pepper(
+        &services.vault,
+        files.legacy_pepper.as_deref(),
+        &audit::Origin::system("start"),
+    )
+    .await?;
     let signer: Arc<dyn CheckpointSigner> =
         Arc::new(Ed25519Signer::load_or_create(&files.audit_signing_key)?);
     let keys = ApiKeys::new(store.clone(), pepper, clock.clone(), ids.clone());

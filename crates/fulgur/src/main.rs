@@ -6,6 +6,8 @@ mod bench;
 mod demo;
 mod devnet_control;
 mod gateway_up;
+mod key_setup;
+mod keys_cmd;
 mod ledger_cmd;
 mod pki_cmd;
 mod remote;
@@ -46,6 +48,11 @@ enum Command {
     Apikey {
         #[command(subcommand)]
         which: apikey_cmd::Which,
+    },
+    /// Keys and sealed secrets: init, list, rotate the key-encryption key, destroy.
+    Keys {
+        #[command(subcommand)]
+        which: keys_cmd::Which,
     },
     /// The audit trail: verify the chain, export it as JSON lines.
     Audit {
@@ -136,6 +143,7 @@ fn main() -> ExitCode {
             Command::Sla { which } => sla_cmd::run(which).await,
             Command::Apikey { which } => apikey_cmd::run(which).await,
             Command::Audit { which } => audit_cmd::run(which).await,
+            Command::Keys { which } => keys_cmd::run(which).await,
             Command::Pki { which } => pki_cmd::run(which),
             Command::Devnet(args) => run_devnet(args).await,
             Command::Bench { which } => bench::run(which).await,

@@ -14,13 +14,16 @@ use gateway::GatewaySink;
 use node_pool::{ChainSource, LdkNode, LightningNode, Network, NodeConfig, NodePool, SinkHandle};
 use serde::Deserialize;
 
-use crate::{gateway_up, BadInput};
+use crate::{gateway_up, key_setup, BadInput};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
     pub store: StoreSection,
+    /// Where keys live: node seeds, the API-key pepper and webhook secrets are sealed
+    /// under a key-encryption key there.
+    pub keys: crate::key_setup::KeysSection,
     pub lightning: LightningConfig,
     #[serde(default)]
     pub webhooks: WebhookSection,
@@ -116,9 +119,9 @@ pub struct ServerConfig {
     /// File holding the bootstrap administrator API key; issued and written (mode 0600)
     /// if absent.
     pub admin_key_file: PathBuf,
-    /// The secret API keys are hashed under (64 hex characters); every replica needs the
-    /// same file. Created if absent.
-    pub pepper_file: PathBuf,
+    /// A pepper file from before the vault (64 hex characters): adopted into the vault
+    /// and removed at start. New installations leave it out; the pepper lives in the vault.
+    pub pepper_file: Option<PathBuf>,
     /// The Ed25519 seed that signs audit checkpoints; created if absent. Verify with
     /// `fulgur audit verify --signing-key-file`.
     pub audit_signing_key_file: PathBuf,
@@ -204,21 +207,47 @@ pub struct NodeSection {
     pub listen: SocketAddr,
 }
 
+/// Reads the TOML file `path` as `T`, then applies `FULGUR_SECTION__KEY` overrides.
+pub fn load_config<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    anyhow::ensure!(path.exists(), "config file {} not found", path.display());
+    Figment::new()
+        .merge(Toml::file(path))
+        // Only FULGUR_SECTION__KEY: other FULGUR_ variables (FULGUR_LOG, test settings)
+        // are not config keys.
+        .merge(
+            Env::prefixed("FULGUR_")
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        )
+        .extract()
+        .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+}
+
+/// What the operator commands (`fulgur keys`, `fulgur apikey`) read from the service's
+/// config file: the store and the key store; the other sections are ignored.
+#[derive(Debug, Deserialize)]
+pub struct ToolConfig {
+    pub store: StoreSection,
+    pub keys: crate::key_setup::KeysSection,
+}
+
+impl ToolConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        load_config(path).map_err(|e| BadInput(e.to_string()).into())
+    }
+
+    /// The store, which must be migrated already (`fulgur migrate`).
+    pub async fn open_store(&self) -> anyhow::Result<store::Store> {
+        let store = store::Store::open(&store::StoreConfig::new(&self.store.url)).await?;
+        store.require_current_schema().await?;
+        Ok(store)
+    }
+}
+
 impl Config {
     /// Reads `path`, then applies `FULGUR_SECTION__KEY` overrides.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        anyhow::ensure!(path.exists(), "config file {} not found", path.display());
-        Figment::new()
-            .merge(Toml::file(path))
-            // Only FULGUR_SECTION__KEY: other FULGUR_ variables (FULGUR_LOG, test settings)
-            // are not config keys.
-            .merge(
-                Env::prefixed("FULGUR_")
-                    .filter(|key| key.as_str().contains("__"))
-                    .split("__"),
-            )
-            .extract()
-            .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+        load_config(path)
     }
 
     fn network(&self) -> anyhow::Result<Network> {
@@ -275,15 +304,17 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         ChainConfig::Esplora { url } => ChainSource::Esplora { url: url.clone() },
         ChainConfig::Electrum { url } => ChainSource::Electrum { url: url.clone() },
     };
+    let origin = audit::Origin::system("serve");
+    let keys = config.keys.open()?;
+    let vault = key_setup::open_vault(&store, keys, &origin).await?;
     let sink = GatewaySink::new();
     let pool = Arc::new(NodePool::new());
     for node in &config.lightning.nodes {
-        let mut node_config = NodeConfig::new(
-            node.name.clone(),
-            config.lightning.data_dir.join(&node.name),
-            node.listen,
-            chain.clone(),
-        );
+        let storage_dir = config.lightning.data_dir.join(&node.name);
+        let seed = key_setup::node_seed(&vault, &node.name, &storage_dir, &origin).await?;
+        let mut node_config =
+            NodeConfig::new(node.name.clone(), storage_dir, node.listen, chain.clone());
+        node_config.seed = Some(node_pool::NodeSeed::new(seed));
         node_config.network = network;
         node_config.event_sink = Some(SinkHandle(sink.clone()));
         let started = LdkNode::start(node_config)
@@ -294,7 +325,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     }
     let files = gateway_up::AccessSetup {
         admin_key: config.server.admin_key_file.clone(),
-        pepper: config.server.pepper_file.clone(),
+        legacy_pepper: config.server.pepper_file.clone(),
         audit_signing_key: config.server.audit_signing_key_file.clone(),
         oidc_issuers: config.oidc.issuers.clone(),
         tls: config.server.tls.as_ref().map(TlsSection::config),
@@ -318,6 +349,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
             webhooks: webhook_config,
             chain: Some(chain),
             probes: Some(config.probes.clone()),
+            vault,
         },
         None,
     )

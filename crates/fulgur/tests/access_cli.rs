@@ -5,14 +5,28 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// Runs `fulgur ARGS` with the store and key store of a config file in `dir`.
 fn fulgur(dir: &Path, args: &[&str]) -> Output {
+    let config = dir.join("fulgur.toml");
+    if !config.exists() {
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\nurl = \"sqlite://{d}/fulgur.db\"\n\n[keys]\nbackend = \"software\"\n\
+                 path = \"{d}/keys.sealed\"\npassphrase_env = \"TEST_KEYS_PASSPHRASE\"\n",
+                d = dir.display()
+            ),
+        )
+        .expect("config");
+    }
     Command::new(env!("CARGO_BIN_EXE_fulgur"))
         .args(args)
         .env(
             "FULGUR_STORE__URL",
             format!("sqlite://{}", dir.join("fulgur.db").display()),
         )
-        .env("FULGUR_SERVER__PEPPER_FILE", dir.join("pepper"))
+        .env("FULGUR_CONFIG", &config)
+        .env("TEST_KEYS_PASSPHRASE", "access cli test")
         .env(
             "FULGUR_SERVER__AUDIT_SIGNING_KEY_FILE",
             dir.join("audit.key"),
@@ -118,11 +132,12 @@ fn operators_manage_keys_and_verify_the_audit_trail() {
         "public key",
     );
 
-    // The trail holds create, rotate, revoke — and verifies.
+    // The trail holds the vault's first key and the pepper sealed under it (the first
+    // command opened the vault), then create, rotate, revoke — and verifies.
     let verified = fulgur(d, &["audit", "verify"]);
     assert!(verified.status.success(), "{}", stdout(&verified));
     assert!(
-        stdout(&verified).contains("intact: 3 records"),
+        stdout(&verified).contains("intact: 5 records"),
         "{}",
         stdout(&verified)
     );
@@ -142,7 +157,16 @@ fn operators_manage_keys_and_verify_the_audit_trail() {
         .iter()
         .map(|r| r["action"].as_str().expect("action"))
         .collect();
-    assert_eq!(actions, ["apikey.create", "apikey.rotate", "apikey.revoke"]);
+    assert_eq!(
+        actions,
+        [
+            "kek.create",
+            "secret.create",
+            "apikey.create",
+            "apikey.rotate",
+            "apikey.revoke"
+        ]
+    );
     assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
     assert_eq!(lines[0]["actor_id"], "cli");
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use devnet::{Devnet, DevnetConfig, DevnetError};
 use node_pool::{
     ChainSource, ChannelRef, EventSink, LdkNode, LightningNode, NodeConfig, NodeError, NodeEvent,
-    NodePool, NodeStore, PeerAddress, PoolError, SinkHandle,
+    NodePool, NodeSeed, NodeStore, PeerAddress, PoolError, SinkHandle,
 };
 
 pub use crate::wait::{wait_until, WaitError};
@@ -74,6 +74,8 @@ pub struct LabConfig {
     pub chain_access: BTreeMap<String, ChainAccess>,
     /// Durable event sinks, per node (see [`node_pool::EventSink`]).
     pub event_sinks: BTreeMap<String, SinkHandle>,
+    /// Seeds given to nodes; a node without one keeps a generated seed in its directory.
+    pub seeds: BTreeMap<String, NodeSeed>,
 }
 
 /// The largest channel a stock ldk-node 0.7 peer accepts: LDK's `max_funding_satoshis`
@@ -94,7 +96,19 @@ impl LabConfig {
             store: NodeStore::default(),
             chain_access: BTreeMap::new(),
             event_sinks: BTreeMap::new(),
+            seeds: BTreeMap::new(),
         }
+    }
+
+    /// Starts `node` from `seed` (from the vault) rather than a seed file of its own.
+    pub fn seed(mut self, node: &str, seed: NodeSeed) -> Self {
+        self.seeds.insert(node.to_string(), seed);
+        self
+    }
+
+    /// Where `node` keeps its state.
+    pub fn node_dir(&self, node: &str) -> PathBuf {
+        self.data_dir.join("nodes").join(node)
     }
 
     /// Hands every event of `node` to `sink` before the node forgets it.
@@ -209,7 +223,7 @@ impl Lab {
                 ),
             },
         };
-        let dir = self.config.data_dir.join("nodes").join(name);
+        let dir = self.config.node_dir(name);
         // Keep a node's port across restarts so peers can reconnect to the address they know.
         let port_file = dir.join("listen");
         let listen = match std::fs::read_to_string(&port_file)
@@ -227,6 +241,7 @@ impl Lab {
         let mut config = NodeConfig::new(name, dir, listen, chain_source);
         config.store = self.config.store;
         config.event_sink = self.config.event_sinks.get(name).cloned();
+        config.seed = self.config.seeds.get(name).cloned();
         Ok(config)
     }
 

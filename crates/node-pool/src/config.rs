@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use ldk_node::bitcoin::Network;
+use zeroize::Zeroizing;
 
 /// Where a node learns about the chain and broadcasts transactions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,27 @@ pub enum ChainSource {
     Electrum {
         url: String,
     },
+}
+
+/// 64 bytes of entropy all of a node's keys derive from: zeroized when dropped, never
+/// printed.
+#[derive(Clone)]
+pub struct NodeSeed(Zeroizing<[u8; 64]>);
+
+impl NodeSeed {
+    pub fn new(bytes: Zeroizing<[u8; 64]>) -> Self {
+        Self(bytes)
+    }
+
+    pub(crate) fn bytes(&self) -> [u8; 64] {
+        *self.0
+    }
+}
+
+impl std::fmt::Debug for NodeSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeSeed(redacted)")
+    }
 }
 
 /// Where a node keeps its channel state, wallet and payments.
@@ -46,9 +68,9 @@ pub struct NodeConfig {
     /// Lightning P2P listen address.
     pub listen: SocketAddr,
     pub chain_source: ChainSource,
-    /// 64 bytes of entropy for the node's keys. `None` keeps a generated seed in
-    /// `storage_dir` (development only; the HSM issue feeds wrapped seeds here).
-    pub seed: Option<[u8; 64]>,
+    /// The node's seed. `None` lets ldk-node keep a generated seed in clear in
+    /// `storage_dir/keys_seed` (tests only; Fulgur's nodes get theirs from the vault).
+    pub seed: Option<NodeSeed>,
     /// On-chain reserve kept per anchor channel to pay for fee bumping on force close.
     pub anchor_reserve_per_channel_sat: u64,
     pub store: NodeStore,

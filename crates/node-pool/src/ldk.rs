@@ -109,8 +109,8 @@ impl LdkNode {
             ChainSource::Esplora { url } => builder.set_chain_source_esplora(url.clone(), None),
             ChainSource::Electrum { url } => builder.set_chain_source_electrum(url.clone(), None),
         };
-        if let Some(seed) = config.seed {
-            builder.set_entropy_seed_bytes(seed);
+        if let Some(seed) = &config.seed {
+            builder.set_entropy_seed_bytes(seed.bytes());
         }
         builder.set_log_facade_logger();
         let built = match config.store {

@@ -15,7 +15,7 @@ mod sink;
 mod types;
 
 pub use crate::chain_tip::{ChainSourceTip, ChainTip};
-pub use crate::config::{ChainSource, NodeConfig, NodeStore};
+pub use crate::config::{ChainSource, NodeConfig, NodeSeed, NodeStore};
 pub use crate::error::{NodeError, PoolError};
 pub use crate::invoice::{decode_invoice, DecodedInvoice};
 pub use crate::ldk::LdkNode;

@@ -26,7 +26,7 @@ use store::{Sql, Store, StoreError};
 
 pub use crate::error::VaultError;
 pub use crate::rotation::Rotation;
-pub use crate::secrets::{Adopted, SecretInfo};
+pub use crate::secrets::{Adopted, FileFormat, SecretInfo};
 
 /// The KEK name the service uses unless configured otherwise.
 pub const DEFAULT_KEK_NAME: &str = "fulgur-kek";

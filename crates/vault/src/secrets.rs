@@ -37,6 +37,15 @@ pub enum Adopted {
     AlreadyHeld,
 }
 
+/// How a plain secret file holds its secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// The bytes themselves (ldk-node's `keys_seed`).
+    Raw,
+    /// Hex text, surrounding whitespace ignored (the old pepper file).
+    Hex,
+}
+
 /// Binds a secret's sealing to its name, so that one row cannot stand in for another.
 pub(crate) fn aad(name: &str) -> Vec<u8> {
     format!("fulgur-vault-v1:{name}").into_bytes()
@@ -172,13 +181,23 @@ impl Vault {
         &self,
         name: &str,
         path: &Path,
+        format: FileFormat,
         origin: &Origin,
     ) -> Result<Adopted, VaultError> {
         let io = |e: std::io::Error| VaultError::Io(format!("{}: {e}", path.display()));
         if !path.exists() {
             return Ok(Adopted::NoFile);
         }
-        let from_file = Zeroizing::new(std::fs::read(path).map_err(io)?);
+        let raw = Zeroizing::new(std::fs::read(path).map_err(io)?);
+        let from_file = match format {
+            FileFormat::Raw => raw,
+            FileFormat::Hex => Zeroizing::new(
+                std::str::from_utf8(&raw)
+                    .ok()
+                    .and_then(|text| hex::decode(text.trim()).ok())
+                    .ok_or_else(|| VaultError::Io(format!("{} is not hex", path.display())))?,
+            ),
+        };
         let adopted = match self.secret(name).await? {
             Some(held) if bool::from(held.as_slice().ct_eq(&from_file)) => Adopted::AlreadyHeld,
             Some(_) => {

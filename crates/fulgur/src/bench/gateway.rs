@@ -169,6 +169,12 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             chain: Some(lab.rpc_chain_source()),
             // Probes would move money on the nodes under measurement.
             probes: None,
+            vault: crate::key_setup::open_vault(
+                &store.store,
+                crate::key_setup::KeysSection::local(dir.path())?.open()?,
+                &audit::Origin::system("bench"),
+            )
+            .await?,
         },
         None,
     )

@@ -3,15 +3,14 @@
 //! `--sessions` sessions, as many threads) and on the software backend; native
 //! libsecp256k1 signing beside them as the ceiling.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use keystore::{KeyKind, KeyStore, Pkcs11Config, Pkcs11Store, SoftwareStore};
+use keystore::testing::SoftHsmToken;
+use keystore::{KeyKind, KeyStore, SoftwareStore};
 use serde::Serialize;
-use zeroize::Zeroizing;
 
 #[derive(Args, Clone)]
 pub struct KeystoreArgs {
@@ -24,9 +23,6 @@ pub struct KeystoreArgs {
     /// PKCS#11 sessions (and signing threads).
     #[arg(long, default_value_t = 2)]
     sessions: usize,
-    /// The PKCS#11 module (SoftHSM2's by default).
-    #[arg(long, default_value = "/usr/lib/softhsm/libsofthsm2.so")]
-    module: PathBuf,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -102,53 +98,15 @@ fn bench_store(
     .collect())
 }
 
-/// A fresh SoftHSM2 token in `dir`; the module reads `SOFTHSM2_CONF` when it loads.
-fn softhsm_token(dir: &Path) -> anyhow::Result<()> {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir(&tokens)?;
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )?;
-    std::env::set_var("SOFTHSM2_CONF", &conf);
-    let init = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "fulgur-bench",
-            "--pin",
-            "bench-pin",
-            "--so-pin",
-            "bench-so",
-        ])
-        .output()
-        .context("softhsm2-util (apt-get install softhsm2)")?;
-    anyhow::ensure!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    Ok(())
-}
-
 pub fn run(args: KeystoreArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.signatures > 0 && args.wraps > 0 && args.sessions > 0,
         "positive counts only"
     );
     let dir = tempfile::tempdir()?;
-    softhsm_token(dir.path())?;
-    let hsm = Pkcs11Store::open(&Pkcs11Config {
-        module: args.module.clone(),
-        token_label: "fulgur-bench".into(),
-        pin: Zeroizing::new("bench-pin".into()),
-        sessions: args.sessions,
-    })?;
+    let token = SoftHsmToken::create("fulgur-bench", "bench-pin")
+        .context("a SoftHSM2 token (apt-get install softhsm2)")?;
+    let hsm = token.open(args.sessions)?;
     let mut rows = bench_store("PKCS#11 (SoftHSM2)", &hsm, 1, &args)?;
     hsm.destroy("bench-sign")?;
     hsm.destroy("bench-kek")?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use audit::{AuditFilter, Origin};
 use keystore::{envelope, KeyStore};
 use store::Store;
-use vault::{Adopted, Vault, VaultError};
+use vault::{Adopted, FileFormat, Vault, VaultError};
 
 pub fn origin() -> Origin {
     Origin::system("vault-test")
@@ -254,7 +254,7 @@ pub async fn plain_secret_files_are_adopted_then_removed(
     let seed: Vec<u8> = (0..64).collect();
     assert_eq!(
         vault
-            .adopt_file("node-seed:carol", &path, &origin())
+            .adopt_file("node-seed:carol", &path, FileFormat::Raw, &origin())
             .await
             .expect("no file"),
         Adopted::NoFile
@@ -262,7 +262,7 @@ pub async fn plain_secret_files_are_adopted_then_removed(
     std::fs::write(&path, &seed).expect("file");
     assert_eq!(
         vault
-            .adopt_file("node-seed:carol", &path, &origin())
+            .adopt_file("node-seed:carol", &path, FileFormat::Raw, &origin())
             .await
             .expect("adopt"),
         Adopted::Imported
@@ -272,7 +272,7 @@ pub async fn plain_secret_files_are_adopted_then_removed(
     std::fs::write(&path, &seed).expect("same again");
     assert_eq!(
         vault
-            .adopt_file("node-seed:carol", &path, &origin())
+            .adopt_file("node-seed:carol", &path, FileFormat::Raw, &origin())
             .await
             .expect("adopt"),
         Adopted::AlreadyHeld
@@ -280,7 +280,9 @@ pub async fn plain_secret_files_are_adopted_then_removed(
     assert!(!path.exists());
     std::fs::write(&path, [1u8; 64]).expect("different");
     assert!(matches!(
-        vault.adopt_file("node-seed:carol", &path, &origin()).await,
+        vault
+            .adopt_file("node-seed:carol", &path, FileFormat::Raw, &origin())
+            .await,
         Err(VaultError::Conflict { .. })
     ));
     assert_eq!(std::fs::read(&path).expect("kept"), [1u8; 64]);
