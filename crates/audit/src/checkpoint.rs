@@ -1,12 +1,14 @@
 //! Signed checkpoints: the chain's head (sequence number and hash) signed by a key the
 //! database does not hold, so that rewriting the whole chain after a record is detected
-//! at the next checkpoint. Ed25519 in a key file for now; the HSM issue adds a signer
-//! backed by the key store behind the same trait.
+//! at the next checkpoint. Signers: a secp256k1 key in the key store (an HSM in
+//! production; ECDSA over SHA-256, compact low-S signatures), or an Ed25519 key in a file
+//! (installations from before the key store, whose checkpoints it keeps verifiable).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use keystore::{secp256k1, KeyKind, KeyStore, KeyStoreError};
 use sha2::{Digest, Sha256};
 use store::Store;
 
@@ -19,7 +21,53 @@ const DOMAIN: &[u8] = b"fulgur-audit-checkpoint-v1";
 pub trait CheckpointSigner: Send + Sync {
     /// Names the key, so that verification can tell which key signed.
     fn key_id(&self) -> String;
-    fn sign(&self, message: &[u8]) -> Vec<u8>;
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AuditError>;
+}
+
+/// A secp256k1 key held by the key store: the private key never reaches this process.
+pub struct KeyStoreSigner {
+    keys: Arc<dyn KeyStore>,
+    label: String,
+    public: PublicKey,
+}
+
+impl KeyStoreSigner {
+    /// The key store's key `label`, generated there (secp256k1) if absent.
+    pub fn open_or_generate(keys: Arc<dyn KeyStore>, label: &str) -> Result<Self, AuditError> {
+        let key_error = |e: KeyStoreError| AuditError::Key(format!("{label}: {e}"));
+        let public = match keys.public_key(label) {
+            Ok(public) => public,
+            Err(KeyStoreError::UnknownKey(_)) => {
+                keys.generate(label, KeyKind::Secp256k1)
+                    .map_err(key_error)?;
+                keys.public_key(label).map_err(key_error)?
+            }
+            Err(e) => return Err(key_error(e)),
+        };
+        Ok(Self {
+            keys,
+            label: label.to_string(),
+            public: PublicKey::Secp256k1(public),
+        })
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.public
+    }
+}
+
+impl CheckpointSigner for KeyStoreSigner {
+    fn key_id(&self) -> String {
+        self.public.key_id()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AuditError> {
+        let digest: [u8; 32] = Sha256::digest(message).into();
+        self.keys
+            .sign_digest(&self.label, &digest)
+            .map(|signature| signature.serialize_compact().to_vec())
+            .map_err(|e| AuditError::Key(format!("{}: {e}", self.label)))
+    }
 }
 
 /// An Ed25519 key whose 32-byte seed lives in a file (hex, mode 0600). The seed is
@@ -38,7 +86,7 @@ impl Ed25519Signer {
     }
 
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.key.verifying_key())
+        PublicKey::Ed25519(self.key.verifying_key())
     }
 }
 
@@ -47,37 +95,71 @@ impl CheckpointSigner for Ed25519Signer {
         self.public_key().key_id()
     }
 
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.key.sign(message).to_bytes().to_vec()
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AuditError> {
+        Ok(self.key.sign(message).to_bytes().to_vec())
     }
 }
 
 /// The key checkpoints are verified against, given out of band (never read from the
-/// database the checkpoints are in).
+/// database the checkpoints are in): hex, 64 characters for Ed25519, 66 for a compressed
+/// secp256k1 key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PublicKey(VerifyingKey);
+pub enum PublicKey {
+    Ed25519(VerifyingKey),
+    Secp256k1(secp256k1::PublicKey),
+}
 
 impl PublicKey {
     pub fn from_hex(text: &str) -> Result<Self, AuditError> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut bytes)
-            .map_err(|_| AuditError::InvalidPublicKey("not 64 hex characters".into()))?;
-        VerifyingKey::from_bytes(&bytes)
-            .map(Self)
-            .map_err(|e| AuditError::InvalidPublicKey(e.to_string()))
+        let invalid = |detail: String| AuditError::InvalidPublicKey(detail);
+        let bytes = hex::decode(text.trim()).map_err(|_| invalid("not hex".into()))?;
+        match bytes.len() {
+            32 => {
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&bytes);
+                VerifyingKey::from_bytes(&key)
+                    .map(Self::Ed25519)
+                    .map_err(|e| invalid(e.to_string()))
+            }
+            33 => secp256k1::PublicKey::from_slice(&bytes)
+                .map(Self::Secp256k1)
+                .map_err(|e| invalid(e.to_string())),
+            _ => Err(invalid(
+                "64 hex characters (Ed25519) or 66 (compressed secp256k1)".into(),
+            )),
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            PublicKey::Ed25519(key) => key.as_bytes().to_vec(),
+            PublicKey::Secp256k1(key) => key.serialize().to_vec(),
+        }
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0.as_bytes())
+        hex::encode(self.bytes())
     }
 
     /// The first 8 bytes of the key's SHA-256, in hex.
     pub fn key_id(&self) -> String {
-        hex::encode(&Sha256::digest(self.0.as_bytes())[..8])
+        hex::encode(&Sha256::digest(self.bytes())[..8])
     }
 
     pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        Signature::from_slice(signature).is_ok_and(|sig| self.0.verify(message, &sig).is_ok())
+        match self {
+            PublicKey::Ed25519(key) => {
+                Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
+            }
+            PublicKey::Secp256k1(key) => {
+                let digest: [u8; 32] = Sha256::digest(message).into();
+                secp256k1::ecdsa::Signature::from_compact(signature).is_ok_and(|sig| {
+                    secp256k1::SECP256K1
+                        .verify_ecdsa(&secp256k1::Message::from_digest(digest), &sig, key)
+                        .is_ok()
+                })
+            }
+        }
     }
 }
 
@@ -102,7 +184,7 @@ pub async fn checkpoint(
             if head.seq == 0 {
                 return Ok(None);
             }
-            let signature = signer.sign(&message(head.seq, &head.hash, now_ms));
+            let signature = signer.sign(&message(head.seq, &head.hash, now_ms))?;
             let inserted = sql.execute(
                 "INSERT INTO audit_checkpoints (seq, hash, at_ms, key_id, signature) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",

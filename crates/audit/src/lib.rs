@@ -15,7 +15,9 @@ mod record;
 mod verify;
 
 pub use crate::chain::{append, head, record_hash, Head, GENESIS_HASH};
-pub use crate::checkpoint::{checkpoint, CheckpointSigner, Ed25519Signer, PublicKey};
+pub use crate::checkpoint::{
+    checkpoint, CheckpointSigner, Ed25519Signer, KeyStoreSigner, PublicKey,
+};
 pub use crate::error::AuditError;
 pub use crate::record::{list, AuditFilter, Entry, Origin, Outcome, StoredRecord};
 pub use crate::verify::{verify, Tamper, Verified};

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use audit::{
-    append, checkpoint, list, verify, AuditFilter, Ed25519Signer, Entry, Origin, Outcome,
-    PublicKey, Tamper,
+    append, checkpoint, list, verify, AuditFilter, Ed25519Signer, Entry, KeyStoreSigner, Origin,
+    Outcome, PublicKey, Tamper,
 };
 use store::testing::TestStore;
 use store::{Store, Value};
@@ -20,6 +20,7 @@ store::on_both_stores!(
     a_rewritten_chain_fails_at_the_signed_checkpoint,
     a_forged_checkpoint_is_refused,
     records_removed_from_the_end_are_found,
+    checkpoints_signed_in_the_key_store_verify_with_its_public_key,
 );
 
 fn entry(i: i64, tenant: Option<&str>) -> Entry {
@@ -334,4 +335,43 @@ async fn records_removed_from_the_end_are_found(t: TestStore) {
         first_bad(&t.store, &key).await,
         Some(Tamper::HeadMismatch { seq: 4 })
     );
+}
+
+/// A secp256k1 key in the key store signs (ECDSA over SHA-256); its public half, given as
+/// 66 hex characters, verifies; the key is generated once and found again; a forged
+/// signature is named.
+async fn checkpoints_signed_in_the_key_store_verify_with_its_public_key(t: TestStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys: Arc<dyn keystore::KeyStore> = Arc::new(
+        keystore::SoftwareStore::create(&dir.path().join("keys"), "audit test").expect("keys"),
+    );
+    let signer =
+        KeyStoreSigner::open_or_generate(Arc::clone(&keys), "audit-checkpoint").expect("generated");
+    let again = KeyStoreSigner::open_or_generate(keys, "audit-checkpoint").expect("found");
+    assert_eq!(signer.public_key(), again.public_key());
+    let hex = signer.public_key().to_hex();
+    assert_eq!(hex.len(), 66);
+    let key = PublicKey::from_hex(&hex).expect("parses");
+    append_n(&t.store, 4).await;
+    assert_eq!(
+        checkpoint(&t.store, Arc::new(signer), 1).await.expect("cp"),
+        Some(4)
+    );
+    let verified = verify(&t.store, &key).await.expect("verify");
+    assert_eq!((verified.checkpoints, verified.first_bad), (1, None));
+    assert_eq!(
+        first_bad(&t.store, &signer_public_of_fresh_key()).await,
+        Some(Tamper::Checkpoint { seq: 4 }),
+        "an Ed25519 key does not verify it"
+    );
+    tamper(
+        &t.store,
+        &["UPDATE audit_checkpoints SET at_ms = at_ms + 1 WHERE seq = 4"],
+    )
+    .await;
+    assert_eq!(
+        first_bad(&t.store, &key).await,
+        Some(Tamper::Checkpoint { seq: 4 })
+    );
+    assert!(PublicKey::from_hex(&"ab".repeat(20)).is_err());
 }

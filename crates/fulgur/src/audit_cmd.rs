@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use audit::{AuditFilter, Ed25519Signer, PublicKey};
 
+use anyhow::Context;
+
 use crate::BadInput;
 
 #[derive(clap::Subcommand)]
@@ -18,9 +20,12 @@ pub enum Which {
         /// signing key file.
         #[arg(long)]
         public_key: Option<String>,
-        /// Or the signing key file itself, whose public half is derived.
+        /// Or an Ed25519 signing key file, whose public half is derived.
         #[arg(long, env = "FULGUR_SERVER__AUDIT_SIGNING_KEY_FILE")]
         signing_key_file: Option<PathBuf>,
+        /// Or the service's config: the public half of its key store's checkpoint key.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Write the records as JSON lines (to --out, else stdout).
     Export {
@@ -46,18 +51,32 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
             store_url,
             public_key,
             signing_key_file,
+            config,
         } => {
-            let key = match (public_key, signing_key_file) {
-                (Some(hex), _) => PublicKey::from_hex(&hex).map_err(|e| BadInput(e.to_string()))?,
-                (None, Some(path)) => {
+            let key = match (public_key, signing_key_file, config) {
+                (Some(hex), _, _) => {
+                    PublicKey::from_hex(&hex).map_err(|e| BadInput(e.to_string()))?
+                }
+                (None, _, Some(config)) => {
+                    let keys = crate::serve::ToolConfig::load(&config)?.keys.open()?;
+                    let label = crate::key_setup::AUDIT_CHECKPOINT_KEY;
+                    PublicKey::Secp256k1(
+                        keys.public_key(label)
+                            .with_context(|| format!("the key store's {label} key"))?,
+                    )
+                }
+                (None, Some(path), None) => {
                     anyhow::ensure!(
                         path.exists(),
                         BadInput(format!("{} not found", path.display()))
                     );
                     Ed25519Signer::load_or_create(&path)?.public_key()
                 }
-                (None, None) => {
-                    return Err(BadInput("give --public-key or --signing-key-file".into()).into())
+                (None, None, None) => {
+                    return Err(BadInput(
+                        "give --public-key, --config or --signing-key-file".into(),
+                    )
+                    .into())
                 }
             };
             let store = open(&store_url).await?;

@@ -69,12 +69,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let store_path = data_dir.join("fulgur.db");
     let store = gateway_up::open_store(&format!("sqlite://{}", store_path.display())).await?;
     let origin = audit::Origin::system("demo");
-    let vault = key_setup::open_vault(&store, keys_section.open()?, &origin).await?;
+    // A checkpoint key file from an earlier demo keeps signing, so its chain still verifies.
+    let old_audit_key = Some(data_dir.join("audit-signing.key")).filter(|p| p.exists());
+    let keys = key_setup::key_material(
+        &store,
+        keys_section.open()?,
+        old_audit_key.as_deref(),
+        &origin,
+    )
+    .await?;
     let sink = GatewaySink::new();
     let mut config = LabConfig::new(data_dir.clone(), &NODES);
     config.devnet_rpc = args.devnet_rpc;
     for node in OURS {
-        let seed = key_setup::node_seed(&vault, node, &config.node_dir(node), &origin).await?;
+        let seed = key_setup::node_seed(&keys.vault, node, &config.node_dir(node), &origin).await?;
         config = config.seed(node, NodeSeed::new(seed));
     }
     for (from, to) in CHANNELS {
@@ -110,7 +118,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             },
             chain: Some(lab.rpc_chain_source()),
             probes: Some(gateway::ProbeConfig::default()),
-            vault,
+            keys: keys.clone(),
         },
         Some(crate::devnet_control::routes(Arc::clone(&lab))),
     )
@@ -124,6 +132,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!("admin key: {}", key_path.display());
     println!("keys: {}", keys_section.describe());
+    println!(
+        "audit checkpoint key: {} (fulgur audit verify --store-url sqlite://{} --public-key ...)",
+        keys.checkpoint_key.to_hex(),
+        store_path.display()
+    );
     for ((tenant, _, name), id) in ACCOUNTS.iter().zip(&accounts) {
         println!("account {tenant}/{name}: {id}");
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use access::{ApiKeys, NewApiKey};
 use anyhow::Context;
-use audit::{CheckpointSigner, Ed25519Signer};
+use audit::CheckpointSigner;
 use gateway::{Actor, Gateway, GatewayConfig, GatewaySink, ProbeConfig, RandomIds, SystemClock};
 use metrics_exporter_prometheus::PrometheusHandle;
 use node_pool::{ChainSource, ChainSourceTip, NodePool};
@@ -76,15 +76,13 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Where access control keeps its secrets: the bootstrap administrator key (written once,
-/// mode 0600), the pepper API keys are hashed under, and the audit checkpoint signing key.
+/// What access control starts from: the bootstrap administrator key file (written once,
+/// mode 0600), an old pepper file to adopt, the trusted token issuers, TLS and limits.
 #[derive(Debug, Clone)]
-/// What access control starts from: its secret files and the trusted token issuers.
 pub struct AccessSetup {
     pub admin_key: PathBuf,
     /// A pepper file from before the vault, adopted into it (then removed) if present.
     pub legacy_pepper: Option<PathBuf>,
-    pub audit_signing_key: PathBuf,
     pub oidc_issuers: Vec<oidc::IssuerConfig>,
     /// TLS on the listener; `None`: plain HTTP.
     pub tls: Option<api::TlsConfig>,
@@ -98,7 +96,6 @@ impl AccessSetup {
         Self {
             admin_key: dir.join("admin.key"),
             legacy_pepper: Some(dir.join("api-key.pepper")),
-            audit_signing_key: dir.join("audit-signing.key"),
             oidc_issuers: Vec::new(),
             tls: None,
             limits: api::RateLimitConfig::default(),
@@ -228,8 +225,8 @@ pub struct Services {
     pub chain: Option<ChainSource>,
     /// Synthetic probes between the pool's nodes; `None`: off.
     pub probes: Option<ProbeConfig>,
-    /// Sealed secrets: the API-key pepper.
-    pub vault: vault::Vault,
+    /// Sealed secrets (the API-key pepper) and the audit checkpoint signer.
+    pub keys: crate::key_setup::KeyMaterial,
 }
 
 /// Starts the gateway over `pool` and serves the API (plus `extra` routes, behind the
@@ -245,13 +242,12 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let (clock, ids) = (Arc::new(SystemClock), Arc::new(RandomIds));
     let pepper = crate::key_setup::pepper(
-        &services.vault,
+        &services.keys.vault,
         files.legacy_pepper.as_deref(),
         &audit::Origin::system("start"),
     )
     .await?;
-    let signer: Arc<dyn CheckpointSigner> =
-        Arc::new(Ed25519Signer::load_or_create(&files.audit_signing_key)?);
+    let signer = Arc::clone(&services.keys.checkpoint_signer);
     let keys = ApiKeys::new(store.clone(), pepper, clock.clone(), ids.clone());
     bootstrap_admin_key(&keys, &files.admin_key).await?;
     let oidc = oidc_verifier(&files.oidc_issuers).await?;

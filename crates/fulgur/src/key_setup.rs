@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use audit::Origin;
+use audit::{CheckpointSigner, Ed25519Signer, KeyStoreSigner, Origin, PublicKey};
 use keystore::{KeyStore, Pkcs11Config, Pkcs11Store, SoftwareStore};
 use serde::Deserialize;
 use vault::{Adopted, FileFormat, Vault};
@@ -145,6 +145,52 @@ impl KeysSection {
             } => format!("PKCS#11 token {token_label:?} ({})", module.display()),
         }
     }
+}
+
+/// The key store's key that signs audit checkpoints (secp256k1).
+pub const AUDIT_CHECKPOINT_KEY: &str = "audit-checkpoint";
+
+/// What the service takes from the key store at start: the vault of sealed secrets and
+/// the signer of audit checkpoints.
+#[derive(Clone)]
+pub struct KeyMaterial {
+    pub vault: Vault,
+    pub checkpoint_signer: Arc<dyn CheckpointSigner>,
+    /// What auditors verify checkpoints with (`fulgur audit verify --public-key`).
+    pub checkpoint_key: PublicKey,
+}
+
+/// Opens the vault over `keys` and the checkpoint signer: an Ed25519 key file if one is
+/// given (installations from before the key store keep their verifiable checkpoints),
+/// else the key store's `audit-checkpoint` key, generated there on first use.
+pub async fn key_material(
+    store: &store::Store,
+    keys: Arc<dyn KeyStore>,
+    audit_key_file: Option<&Path>,
+    origin: &Origin,
+) -> anyhow::Result<KeyMaterial> {
+    let vault = open_vault(store, Arc::clone(&keys), origin).await?;
+    let (checkpoint_signer, checkpoint_key): (Arc<dyn CheckpointSigner>, PublicKey) =
+        match audit_key_file {
+            Some(path) => {
+                let signer = Ed25519Signer::load_or_create(path)?;
+                let key = signer.public_key();
+                (Arc::new(signer), key)
+            }
+            None => {
+                let signer = tokio::task::spawn_blocking(move || {
+                    KeyStoreSigner::open_or_generate(keys, AUDIT_CHECKPOINT_KEY)
+                })
+                .await??;
+                let key = signer.public_key();
+                (Arc::new(signer), key)
+            }
+        };
+    Ok(KeyMaterial {
+        vault,
+        checkpoint_signer,
+        checkpoint_key,
+    })
 }
 
 /// The vault over `keys` in `store`, its KEK created on first use.

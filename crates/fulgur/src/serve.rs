@@ -122,9 +122,10 @@ pub struct ServerConfig {
     /// A pepper file from before the vault (64 hex characters): adopted into the vault
     /// and removed at start. New installations leave it out; the pepper lives in the vault.
     pub pepper_file: Option<PathBuf>,
-    /// The Ed25519 seed that signs audit checkpoints; created if absent. Verify with
-    /// `fulgur audit verify --signing-key-file`.
-    pub audit_signing_key_file: PathBuf,
+    /// An Ed25519 seed file that signs audit checkpoints (created if absent), for
+    /// installations whose checkpoints it already signed. Without it, the key store's
+    /// `audit-checkpoint` key signs (generated on first start).
+    pub audit_signing_key_file: Option<PathBuf>,
     /// TLS 1.3 on `listen`; absent: plain HTTP (only behind a TLS-terminating proxy).
     pub tls: Option<TlsSection>,
 }
@@ -305,13 +306,24 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         ChainConfig::Electrum { url } => ChainSource::Electrum { url: url.clone() },
     };
     let origin = audit::Origin::system("serve");
-    let keys = config.keys.open()?;
-    let vault = key_setup::open_vault(&store, keys, &origin).await?;
+    let keys = key_setup::key_material(
+        &store,
+        config.keys.open()?,
+        config.server.audit_signing_key_file.as_deref(),
+        &origin,
+    )
+    .await?;
+    tracing::info!(
+        key_store = %config.keys.describe(),
+        audit_checkpoint_key = %keys.checkpoint_key.to_hex(),
+        "key store open"
+    );
+    let vault = &keys.vault;
     let sink = GatewaySink::new();
     let pool = Arc::new(NodePool::new());
     for node in &config.lightning.nodes {
         let storage_dir = config.lightning.data_dir.join(&node.name);
-        let seed = key_setup::node_seed(&vault, &node.name, &storage_dir, &origin).await?;
+        let seed = key_setup::node_seed(vault, &node.name, &storage_dir, &origin).await?;
         let mut node_config =
             NodeConfig::new(node.name.clone(), storage_dir, node.listen, chain.clone());
         node_config.seed = Some(node_pool::NodeSeed::new(seed));
@@ -326,7 +338,6 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     let files = gateway_up::AccessSetup {
         admin_key: config.server.admin_key_file.clone(),
         legacy_pepper: config.server.pepper_file.clone(),
-        audit_signing_key: config.server.audit_signing_key_file.clone(),
         oidc_issuers: config.oidc.issuers.clone(),
         tls: config.server.tls.as_ref().map(TlsSection::config),
         limits: api::RateLimitConfig {
@@ -349,7 +360,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
             webhooks: webhook_config,
             chain: Some(chain),
             probes: Some(config.probes.clone()),
-            vault,
+            keys: keys.clone(),
         },
         None,
     )

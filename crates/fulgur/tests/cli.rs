@@ -575,6 +575,12 @@ fn demo_seeds_stay_sealed_while_the_kek_rotates(keys: DemoKeys) {
         "{list}"
     );
     assert!(list.contains("sensitive=true extractable=false"), "{list}");
+    assert!(
+        list.lines().any(|l| l.contains("audit-checkpoint")
+            && l.contains("secp256k1")
+            && l.contains("public 0")),
+        "the checkpoint key and its public half: {list}"
+    );
     for secret in ["node-seed:alpha", "node-seed:beta", "api-key-pepper"] {
         let line = list
             .lines()
@@ -600,6 +606,34 @@ fn demo_seeds_stay_sealed_while_the_kek_rotates(keys: DemoKeys) {
     let (mut again, summary) = demo_with_keys(&keys, d);
     assert_eq!(node_ids(&summary), ids, "same seeds, same node identities");
     assert!(terminate(&mut again).success());
+
+    // Checkpoints are signed by the key store's secp256k1 key: the printed public key and
+    // the key store itself (through the operator's config) both verify the trail.
+    let checkpoint_key = summary
+        .iter()
+        .find_map(|l| l.strip_prefix("audit checkpoint key: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("checkpoint key printed: {summary:#?}"))
+        .to_string();
+    assert_eq!(checkpoint_key.len(), 66, "compressed secp256k1");
+    let store_url = format!("sqlite://{}", d.join("fulgur.db").display());
+    for by in [
+        vec!["--public-key".to_string(), checkpoint_key],
+        vec!["--config".to_string(), operator.display().to_string()],
+    ] {
+        let mut command = fulgur();
+        command
+            .args(["audit", "verify", "--store-url", &store_url])
+            .args(&by);
+        keys.env(&mut command);
+        let verified = command.output().expect("audit verify runs");
+        let said = String::from_utf8_lossy(&verified.stdout);
+        assert!(
+            verified.status.success() && said.contains("intact") && !said.contains(" 0 signed"),
+            "{by:?}: {said}{}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+    }
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {

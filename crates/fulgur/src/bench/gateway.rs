@@ -169,9 +169,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             chain: Some(lab.rpc_chain_source()),
             // Probes would move money on the nodes under measurement.
             probes: None,
-            vault: crate::key_setup::open_vault(
+            keys: crate::key_setup::key_material(
                 &store.store,
                 crate::key_setup::KeysSection::local(dir.path())?.open()?,
+                None,
                 &audit::Origin::system("bench"),
             )
             .await?,
