@@ -97,6 +97,7 @@ impl From<WebhookError> for Problem {
             E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            E::Secrets(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Problem::from_error(status, e.code(), &e)

@@ -50,11 +50,13 @@ async fn server(store: store::Store) -> Server {
         ..WebhookConfig::default()
     };
     let transport = HttpTransport::new(&config).expect("transport");
+    let vault = vault::testing::software_vault(&store).await.expect("vault");
     let webhooks = Webhooks::new(
         store.clone(),
         Arc::new(SystemClock),
         Arc::new(RandomIds),
         config,
+        vault,
     );
     let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
     let store_for_auth = store.clone();

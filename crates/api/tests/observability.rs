@@ -74,11 +74,13 @@ async fn server(store: store::Store) -> Server {
         ..WebhookConfig::default()
     };
     let transport = webhooks::HttpTransport::new(&config).expect("transport");
+    let vault = vault::testing::software_vault(&store).await.expect("vault");
     let webhooks = Webhooks::new(
         store.clone(),
         Arc::new(SystemClock),
         Arc::new(RandomIds),
         config,
+        vault,
     );
     let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
     let gateway = Gateway::new(

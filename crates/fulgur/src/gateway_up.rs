@@ -260,7 +260,23 @@ pub async fn start(
         &files.limits,
     );
     let checkpointer = Checkpointer::spawn(store.clone(), signer);
-    let webhooks = Webhooks::new(store.clone(), clock.clone(), ids.clone(), services.webhooks);
+    let webhooks = Webhooks::new(
+        store.clone(),
+        clock.clone(),
+        ids.clone(),
+        services.webhooks,
+        services.keys.vault.clone(),
+    );
+    let sealed = webhooks
+        .seal_clear_secrets(&audit::Origin::system("start"))
+        .await
+        .context("sealing webhook secrets")?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "webhook secrets from before the vault sealed into it"
+        );
+    }
     let transport = HttpTransport::new(webhooks.config())
         .map_err(|e| anyhow::anyhow!("webhook HTTP client: {e}"))?;
     let gateway = Gateway::new(store, pool, clock, ids, services.gateway);

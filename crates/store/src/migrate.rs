@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_usage"),
     migration!(6, "0006_observability"),
     migration!(7, "0007_vault"),
+    migration!(8, "0008_webhook_secrets"),
 ];
 
 /// The schema version this binary needs.

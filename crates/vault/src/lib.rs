@@ -17,6 +17,8 @@
 mod error;
 mod rotation;
 mod secrets;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 

@@ -224,6 +224,25 @@ impl Vault {
         Ok(adopted)
     }
 
+    /// Destroys the secret `name` (audited); `false` if there was none.
+    pub async fn remove(&self, name: &str, origin: &Origin) -> Result<bool, VaultError> {
+        check_name(name)?;
+        let (name, at_ms, origin) = (name.to_string(), self.now_ms(), origin.clone());
+        self.store
+            .write(move |sql| {
+                let removed = sql.execute(
+                    "DELETE FROM sealed_secrets WHERE name = $1",
+                    &[name.clone().into()],
+                )?;
+                if removed == 1 {
+                    record(sql, at_ms, &origin, "secret.destroy", &name, None)?;
+                }
+                Ok::<_, StoreError>(removed == 1)
+            })
+            .await
+            .map_err(VaultError::from)
+    }
+
     /// The secrets held, by name (never their values).
     pub async fn secrets(&self) -> Result<Vec<SecretInfo>, VaultError> {
         self.store

@@ -13,6 +13,7 @@ use store::{Sql, Value};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::secrets::SecretSource;
 use crate::signature::{sign, SIGNATURE_HEADER};
 use crate::subscriptions::Subscription;
 use crate::transport::{Outgoing, Transport};
@@ -95,7 +96,7 @@ struct Due {
     event_type: String,
     url: String,
     /// The current secret, then a rotated-out one still valid.
-    secrets: Vec<String>,
+    secrets: Vec<SecretSource>,
     payload: String,
     /// The number this attempt gets in the log.
     attempt: u64,
@@ -115,7 +116,7 @@ fn claim_due(
     let candidates = sql.query(
         "SELECT d.id, d.attempts, d.retry_from_attempt, s.enabled, s.url, s.secret, \
          o.id, o.event_type, o.payload, s.previous_secret, s.previous_secret_expires_at_ms, \
-         d.created_at_ms \
+         d.created_at_ms, s.secret_name, s.previous_secret_name \
          FROM webhook_deliveries d \
          JOIN webhook_subscriptions s ON s.id = d.subscription_id \
          JOIN outbox o ON o.id = d.event_id \
@@ -150,13 +151,16 @@ fn claim_due(
                 attempt: row.u64(1)? + 1,
                 retry_from_attempt: row.u64(2)?,
                 url: row.text(4)?.to_string(),
-                secrets: std::iter::once(row.text(5)?)
-                    .chain(
-                        row.opt_text(9)?
-                            .filter(|_| row.opt_i64(10).ok().flatten() > Some(now_ms)),
-                    )
-                    .map(str::to_string)
-                    .collect(),
+                secrets: {
+                    let previous_valid = row.opt_i64(10)? > Some(now_ms);
+                    SecretSource::of(row.opt_text(12)?, row.opt_text(5)?)
+                        .into_iter()
+                        .chain(
+                            SecretSource::of(row.opt_text(13)?, row.opt_text(9)?)
+                                .filter(|_| previous_valid),
+                        )
+                        .collect()
+                },
                 event_id: row.text(6)?.to_string(),
                 event_type: row.text(7)?.to_string(),
                 payload: row.text(8)?.to_string(),
@@ -364,6 +368,27 @@ impl Webhooks {
 
     async fn send(&self, transport: &dyn Transport, due: Due) {
         let started_at_ms = self.now_ms();
+        let result = match self.signing_secrets(&due.secrets).await {
+            Ok(secrets) => self.post(transport, &due, &secrets, started_at_ms).await,
+            // Nothing is sent unsigned: the attempt fails and is retried.
+            Err(e) => Err(format!("not sent: {e}")),
+        };
+        let outcome = Outcome {
+            started_at_ms,
+            finished_at_ms: self.now_ms().max(started_at_ms),
+            result,
+        };
+        self.settle(due, outcome).await;
+    }
+
+    /// Posts the delivery signed with `secrets`; the receiver's status code or the error.
+    async fn post(
+        &self,
+        transport: &dyn Transport,
+        due: &Due,
+        secrets: &[zeroize::Zeroizing<String>],
+        started_at_ms: i64,
+    ) -> Result<u16, String> {
         let body = Bytes::from(due.payload.clone());
         let request = Outgoing {
             url: due.url.clone(),
@@ -372,7 +397,7 @@ impl Webhooks {
                 (
                     SIGNATURE_HEADER,
                     sign(
-                        &due.secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+                        &secrets.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
                         started_at_ms.div_euclid(1_000),
                         &body,
                     ),
@@ -384,12 +409,11 @@ impl Webhooks {
             ],
             body,
         };
-        let result = transport.post(request).await;
-        let outcome = Outcome {
-            started_at_ms,
-            finished_at_ms: self.now_ms().max(started_at_ms),
-            result,
-        };
+        transport.post(request).await
+    }
+
+    /// Records an attempt and moves the delivery on.
+    async fn settle(&self, due: Due, outcome: Outcome) {
         match &outcome.result {
             Ok(code) => {
                 tracing::debug!(delivery = %due.delivery_id, attempt = due.attempt, code, "webhook sent")

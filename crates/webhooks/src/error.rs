@@ -12,6 +12,9 @@ pub enum WebhookError {
     UnknownDelivery(String),
     #[error("tenant {tenant_id} already has {limit} webhook subscriptions, the most allowed")]
     TooManySubscriptions { tenant_id: String, limit: usize },
+    /// The vault holding signing secrets failed (key store or store trouble).
+    #[error("signing secrets: {0}")]
+    Secrets(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -24,6 +27,7 @@ impl WebhookError {
             WebhookError::UnknownSubscription(_) => "webhook_not_found",
             WebhookError::UnknownDelivery(_) => "webhook_delivery_not_found",
             WebhookError::TooManySubscriptions { .. } => "too_many_webhooks",
+            WebhookError::Secrets(_) => "secrets_unavailable",
             WebhookError::Store(StoreError::Overloaded) => "overloaded",
             WebhookError::Store(StoreError::Unavailable(_)) => "store_unavailable",
             WebhookError::Store(_) => "store_error",

@@ -12,6 +12,7 @@ mod backlog;
 mod deliveries;
 mod dispatcher;
 mod error;
+mod secrets;
 mod signature;
 mod subscriptions;
 #[cfg(feature = "testing")]
@@ -87,6 +88,9 @@ pub(crate) struct Inner {
     pub config: WebhookConfig,
     /// Woken when there is work sooner than the next poll (a redelivery).
     pub wake: Notify,
+    /// Where signing secrets are sealed.
+    pub vault: vault::Vault,
+    pub secret_cache: secrets::SecretCache,
 }
 
 /// Subscriptions, the delivery log and the dispatcher; cheap to clone.
@@ -101,6 +105,7 @@ impl Webhooks {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
         config: WebhookConfig,
+        vault: vault::Vault,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -109,6 +114,8 @@ impl Webhooks {
                 ids,
                 config,
                 wake: Notify::new(),
+                vault,
+                secret_cache: secrets::SecretCache::default(),
             }),
         }
     }

@@ -69,7 +69,7 @@ impl WebhookSecret {
         &self.0
     }
 
-    fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).expect("the OS provides randomness");
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -175,9 +175,10 @@ impl Webhooks {
         }
         validate_url(&new.url, self.inner.config.allow_http)?;
         let types = validate_types(&new.event_types)?;
-        let secret = WebhookSecret::generate();
+        let id = self.inner.ids.next_id("whk");
+        let (secret_name, secret) = self.seal_new_secret(&actor.origin).await?;
         let subscription = Subscription {
-            id: self.inner.ids.next_id("whk"),
+            id,
             tenant_id: new.tenant_id,
             url: new.url,
             event_types: split_types(&types),
@@ -186,11 +187,13 @@ impl Webhooks {
             starts_after_seq: 0,
         };
         let limit = self.inner.config.max_subscriptions_per_tenant;
-        let (mut record, stored_secret, actor) = (subscription, secret.clone(), actor.clone());
-        let subscription = self
+        let (mut record, stored_name, actor_owned) =
+            (subscription, secret_name.clone(), actor.clone());
+        let created = self
             .inner
             .store
             .write(move |sql| {
+                let actor = actor_owned;
                 let tenant = sql.query_opt(
                     "SELECT 1 FROM tenants WHERE id = $1",
                     &[record.tenant_id.as_str().into()],
@@ -218,14 +221,14 @@ impl Webhooks {
                     .query_one("SELECT COALESCE(MAX(seq), 0) FROM outbox", &[])?
                     .i64(0)?;
                 sql.execute(
-                    "INSERT INTO webhook_subscriptions (id, tenant_id, url, secret, \
+                    "INSERT INTO webhook_subscriptions (id, tenant_id, url, secret, secret_name, \
                      event_types, enabled, created_at_ms, starts_after_seq) \
-                     VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
+                     VALUES ($1, $2, $3, '', $4, $5, 1, $6, $7)",
                     &[
                         record.id.as_str().into(),
                         record.tenant_id.as_str().into(),
                         record.url.as_str().into(),
-                        stored_secret.expose().into(),
+                        stored_name.into(),
                         types.into(),
                         Value::Int(record.created_at_ms),
                         Value::Int(record.starts_after_seq),
@@ -235,7 +238,15 @@ impl Webhooks {
                 actor.audit(sql, at, tenant, "webhook.create", &record.id, None)?;
                 Ok(record)
             })
-            .await?;
+            .await;
+        let subscription = match created {
+            Ok(subscription) => subscription,
+            Err(e) => {
+                // Refused: the secret sealed for it has no subscription.
+                self.forget_secret(Some(secret_name), &actor.origin).await;
+                return Err(e);
+            }
+        };
         tracing::info!(id = %subscription.id, tenant = %subscription.tenant_id, "webhook subscription created");
         Ok(CreatedSubscription {
             subscription,
@@ -312,14 +323,23 @@ impl Webhooks {
             ));
         }
         let subscription = self.subscription(&actor.scope, id).await?;
-        let secret = WebhookSecret::generate();
+        let (secret_name, secret) = self.seal_new_secret(&actor.origin).await?;
         let now = self.now_ms();
         let expires_at_ms = now + i64::from(overlap_secs) * 1_000;
-        let (owned, new_secret, actor) = (id.to_string(), secret.clone(), actor.clone());
+        let (owned, new_name, actor_owned) = (id.to_string(), secret_name.clone(), actor.clone());
         let tenant = subscription.tenant_id.clone();
-        self.inner
+        let rotated = self
+            .inner
             .store
             .write(move |sql| {
+                let actor = actor_owned;
+                // The previous secret's overlap ends now: its sealed copy goes below.
+                let retired = sql
+                    .query_opt(
+                        "SELECT previous_secret_name FROM webhook_subscriptions WHERE id = $1",
+                        &[owned.as_str().into()],
+                    )?
+                    .and_then(|row| row.opt_text(0).ok().flatten().map(str::to_string));
                 let details = Some(format!("overlap_secs={overlap_secs}"));
                 actor.audit(
                     sql,
@@ -330,16 +350,22 @@ impl Webhooks {
                     details,
                 )?;
                 sql.execute(
-                    "UPDATE webhook_subscriptions SET previous_secret = secret, \
-                     previous_secret_expires_at_ms = $3, secret = $2 WHERE id = $1",
-                    &[
-                        owned.into(),
-                        new_secret.expose().into(),
-                        Value::Int(expires_at_ms),
-                    ],
-                )
+                    "UPDATE webhook_subscriptions SET \
+                     previous_secret = CASE WHEN secret = '' THEN NULL ELSE secret END, \
+                     previous_secret_name = secret_name, previous_secret_expires_at_ms = $3, \
+                     secret = '', secret_name = $2 WHERE id = $1",
+                    &[owned.into(), new_name.into(), Value::Int(expires_at_ms)],
+                )?;
+                Ok::<_, WebhookError>(retired)
             })
-            .await?;
+            .await;
+        match rotated {
+            Ok(retired) => self.forget_secret(retired, &actor.origin).await,
+            Err(e) => {
+                self.forget_secret(Some(secret_name), &actor.origin).await;
+                return Err(e);
+            }
+        }
         tracing::info!(id, overlap_secs, "webhook secret rotated");
         Ok(CreatedSubscription {
             subscription,

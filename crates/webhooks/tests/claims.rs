@@ -32,12 +32,14 @@ async fn setup(
     config: &WebhookConfig,
     receiver: &Receiver,
     events: usize,
+    vault: &vault::Vault,
 ) -> Webhooks {
     let webhooks = Webhooks::new(
         t.store.clone(),
         Arc::new(SystemClock),
         Arc::new(SequentialIds::default()),
         config.clone(),
+        vault.clone(),
     );
     t.store
         .write(|sql| ledger::create_tenant(sql, "t1", "t1", 0))
@@ -92,12 +94,17 @@ async fn two_dispatchers_send_each_event_once(t: TestStore) {
     const EVENTS: usize = 200;
     let receiver = Receiver::start().await;
     let config = config();
-    let one = setup(&t, &config, &receiver, EVENTS).await;
+    let vault = vault::testing::software_vault(&t.store)
+        .await
+        .expect("vault");
+    let one = setup(&t, &config, &receiver, EVENTS, &vault).await;
+    // Another replica: the same store and key store, so the same vault.
     let two = Webhooks::new(
         t.store.clone(),
         Arc::new(SystemClock),
         Arc::new(SequentialIds::default()),
         config,
+        vault,
     );
     let (a, b) = (
         one.spawn_dispatcher(http(&one)),
@@ -131,7 +138,10 @@ async fn a_claim_whose_sender_died_is_sent_again_after_its_lease(t: TestStore) {
         lease_margin_ms: 500,
         ..config()
     };
-    let webhooks = setup(&t, &config, &receiver, 3).await;
+    let vault = vault::testing::software_vault(&t.store)
+        .await
+        .expect("vault");
+    let webhooks = setup(&t, &config, &receiver, 3, &vault).await;
     let dying = webhooks.spawn_dispatcher(Arc::new(Dies));
     for _ in 0..1_000 {
         let now = SystemClock.now_ms();

@@ -86,11 +86,13 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
         request_timeout_ms: 2_000,
         ..WebhookConfig::default()
     };
+    let vault = vault::testing::software_vault(&store).await.expect("vault");
     let webhooks = Webhooks::new(
         store.clone(),
         Arc::new(SystemClock),
         Arc::new(SequentialIds::default()),
         config.clone(),
+        vault,
     );
     let admin = Scope::All;
 

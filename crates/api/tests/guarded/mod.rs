@@ -118,11 +118,13 @@ async fn app(
     oidc: Option<Arc<OidcVerifier>>,
 ) -> (axum::Router, String) {
     let ids = Arc::new(RandomIds);
+    let vault = vault::testing::software_vault(store).await.expect("vault");
     let webhooks = Webhooks::new(
         store.clone(),
         Arc::new(SystemClock),
         ids.clone(),
         WebhookConfig::default(),
+        vault,
     );
     let gateway = Gateway::new(
         store.clone(),
