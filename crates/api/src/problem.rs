@@ -72,11 +72,12 @@ impl From<GatewayError> for Problem {
             | E::NoLiquidity { .. }
             | E::IdempotencyMismatch
             | E::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            E::UnknownAccount(_) | E::UnknownInvoice(_) | E::UnknownPayment(_) => {
-                StatusCode::NOT_FOUND
-            }
-            E::InvoiceNotOpen { .. } => StatusCode::CONFLICT,
-            E::Forbidden(_) => StatusCode::FORBIDDEN,
+            E::UnknownAccount(_)
+            | E::UnknownInvoice(_)
+            | E::UnknownPayment(_)
+            | E::UnknownPolicy(_) => StatusCode::NOT_FOUND,
+            E::InvoiceNotOpen { .. } | E::PolicyNotProposed { .. } => StatusCode::CONFLICT,
+            E::Forbidden(_) | E::SecondAdminRequired => StatusCode::FORBIDDEN,
             E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

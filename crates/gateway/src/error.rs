@@ -47,6 +47,14 @@ pub enum GatewayError {
     InvoiceNotOpen { id: String, status: String },
     #[error("{0}")]
     Forbidden(String),
+    #[error("no approval policy version {0}")]
+    UnknownPolicy(i64),
+    #[error(
+        "approval policy version {version} is {state}: only a proposed version can be approved"
+    )]
+    PolicyNotProposed { version: i64, state: &'static str },
+    #[error("a policy change is approved by a second administrator, not by its proposer")]
+    SecondAdminRequired,
     #[error("lightning node: {0}")]
     Node(NodeError),
     #[error("ledger: {0}")]
@@ -76,6 +84,9 @@ impl GatewayError {
             GatewayError::Rejected(_) => "payment_rejected",
             GatewayError::InvoiceNotOpen { .. } => "invoice_not_open",
             GatewayError::Forbidden(_) => "forbidden",
+            GatewayError::UnknownPolicy(_) => "policy_not_found",
+            GatewayError::PolicyNotProposed { .. } => "policy_not_proposed",
+            GatewayError::SecondAdminRequired => "second_admin_required",
             GatewayError::Node(_) => "node_error",
             GatewayError::Ledger(_) => "ledger_error",
             GatewayError::Store(StoreError::Overloaded) => "overloaded",

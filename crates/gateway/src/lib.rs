@@ -10,6 +10,7 @@
 
 mod accounts;
 mod actor;
+mod approval_policy;
 mod books;
 mod env;
 mod error;
@@ -32,6 +33,7 @@ use store::Store;
 use tokio::sync::Semaphore;
 
 pub use crate::actor::Actor;
+pub use crate::approval_policy::{PolicyState, PolicyVersion};
 pub use crate::books::{BooksCheck, NodeBooks};
 pub use crate::env::{
     rfc3339, Clock, IdSource, ManualClock, RandomIds, SequentialIds, SystemClock,

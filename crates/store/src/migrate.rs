@@ -51,6 +51,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_observability"),
     migration!(7, "0007_vault"),
     migration!(8, "0008_webhook_secrets"),
+    migration!(9, "0009_approval_policies"),
 ];
 
 /// The schema version this binary needs.

@@ -1,0 +1,233 @@
+//! Versioned approval policies: an administrator proposes a version, and it takes effect
+//! only when a second administrator (another credential and another subject) approves it;
+//! the version it replaces is kept as superseded. Every step is audited.
+
+use approvals::Policy;
+use serde::Serialize;
+use store::{Row, Sql, StoreError, Value};
+
+use crate::{Actor, Gateway, GatewayError, Scope};
+
+/// Versions listed at most.
+const MAX_VERSIONS: i64 = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyState {
+    Proposed,
+    Active,
+    Superseded,
+}
+
+impl PolicyState {
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "proposed" => Ok(PolicyState::Proposed),
+            "active" => Ok(PolicyState::Active),
+            "superseded" => Ok(PolicyState::Superseded),
+            other => Err(StoreError::Decode {
+                column: 2,
+                detail: format!("unknown policy state {other}"),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyState::Proposed => "proposed",
+            PolicyState::Active => "active",
+            PolicyState::Superseded => "superseded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyVersion {
+    pub version: i64,
+    pub policy: Policy,
+    pub state: PolicyState,
+    pub proposed_by: String,
+    pub proposed_at_ms: i64,
+    pub approved_by: Option<String>,
+    pub approved_at_ms: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "version, body, state, proposed_by, proposed_at_ms, approved_by, approved_at_ms";
+
+fn from_row(row: &Row) -> Result<PolicyVersion, StoreError> {
+    Ok(PolicyVersion {
+        version: row.i64(0)?,
+        policy: serde_json::from_str(row.text(1)?).map_err(|e| StoreError::Decode {
+            column: 1,
+            detail: e.to_string(),
+        })?,
+        state: PolicyState::parse(row.text(2)?)?,
+        proposed_by: row.text(3)?.to_string(),
+        proposed_at_ms: row.i64(4)?,
+        approved_by: row.opt_text(5)?.map(str::to_string),
+        approved_at_ms: row.opt_i64(6)?,
+    })
+}
+
+fn version_row(sql: &mut dyn Sql, version: i64) -> Result<Option<PolicyVersion>, StoreError> {
+    sql.query_opt(
+        &format!("SELECT {COLUMNS} FROM approval_policies WHERE version = $1"),
+        &[Value::Int(version)],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// Policies are platform-wide: only a platform credential may change them.
+fn platform_only(actor: &Actor) -> Result<(), GatewayError> {
+    match actor.scope {
+        Scope::All => Ok(()),
+        _ => Err(GatewayError::Forbidden(
+            "approval policies are platform-wide: a platform administrator changes them".into(),
+        )),
+    }
+}
+
+impl Gateway {
+    /// Records `policy` as the next version, proposed by `actor`; it is not in force
+    /// until a second administrator approves it.
+    pub async fn propose_policy(
+        &self,
+        actor: &Actor,
+        policy: Policy,
+    ) -> Result<PolicyVersion, GatewayError> {
+        platform_only(actor)?;
+        policy.validate().map_err(|e| GatewayError::InvalidField {
+            field: "policy",
+            reason: e.to_string(),
+        })?;
+        let body = serde_json::to_string(&policy).map_err(|e| GatewayError::InvalidField {
+            field: "policy",
+            reason: e.to_string(),
+        })?;
+        let (actor, now) = (actor.clone(), self.now_ms());
+        self.inner
+            .store
+            .write(move |sql| {
+                let version = sql
+                    .query_one(
+                        "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM approval_policies",
+                        &[],
+                    )?
+                    .i64(0)?;
+                sql.execute(
+                    "INSERT INTO approval_policies (version, body, state, proposed_by, \
+                     proposed_by_subject, proposed_at_ms) VALUES ($1, $2, 'proposed', $3, $4, $5)",
+                    &[
+                        Value::Int(version),
+                        body.into(),
+                        actor.origin.actor_id.as_str().into(),
+                        actor.origin.subject.as_str().into(),
+                        Value::Int(now),
+                    ],
+                )?;
+                actor.audit(
+                    sql,
+                    now,
+                    None,
+                    "approval_policy.propose",
+                    &format!("v{version}"),
+                    None,
+                )?;
+                version_row(sql, version)?.ok_or(GatewayError::UnknownPolicy(version))
+            })
+            .await
+    }
+
+    /// Puts proposed `version` in force, superseding the active one. Refused to the
+    /// proposer (by credential or by subject): a policy change needs a second admin.
+    pub async fn approve_policy(
+        &self,
+        actor: &Actor,
+        version: i64,
+    ) -> Result<PolicyVersion, GatewayError> {
+        platform_only(actor)?;
+        let (actor, now) = (actor.clone(), self.now_ms());
+        self.inner
+            .store
+            .write(move |sql| {
+                let row = sql
+                    .query_opt(
+                        "SELECT state, proposed_by, proposed_by_subject FROM approval_policies \
+                         WHERE version = $1",
+                        &[Value::Int(version)],
+                    )?
+                    .ok_or(GatewayError::UnknownPolicy(version))?;
+                let state = PolicyState::parse(row.text(0)?)?;
+                if state != PolicyState::Proposed {
+                    return Err(GatewayError::PolicyNotProposed {
+                        version,
+                        state: state.as_str(),
+                    });
+                }
+                if row.text(1)? == actor.origin.actor_id || row.text(2)? == actor.origin.subject {
+                    return Err(GatewayError::SecondAdminRequired);
+                }
+                sql.execute(
+                    "UPDATE approval_policies SET state = 'superseded' WHERE state = 'active'",
+                    &[],
+                )?;
+                sql.execute(
+                    "UPDATE approval_policies SET state = 'active', approved_by = $2, \
+                     approved_at_ms = $3 WHERE version = $1 AND state = 'proposed'",
+                    &[
+                        Value::Int(version),
+                        actor.origin.actor_id.as_str().into(),
+                        Value::Int(now),
+                    ],
+                )?;
+                actor.audit(
+                    sql,
+                    now,
+                    None,
+                    "approval_policy.approve",
+                    &format!("v{version}"),
+                    None,
+                )?;
+                version_row(sql, version)?.ok_or(GatewayError::UnknownPolicy(version))
+            })
+            .await
+    }
+
+    /// The version in force, if any.
+    pub async fn active_policy(&self) -> Result<Option<PolicyVersion>, GatewayError> {
+        self.inner
+            .store
+            .read(|sql| {
+                sql.query_opt(
+                    &format!("SELECT {COLUMNS} FROM approval_policies WHERE state = 'active'"),
+                    &[],
+                )?
+                .as_ref()
+                .map(from_row)
+                .transpose()
+                .map_err(GatewayError::from)
+            })
+            .await
+    }
+
+    /// Every version, newest first.
+    pub async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, GatewayError> {
+        self.inner
+            .store
+            .read(|sql| {
+                sql.query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM approval_policies ORDER BY version DESC LIMIT $1"
+                    ),
+                    &[Value::Int(MAX_VERSIONS)],
+                )?
+                .iter()
+                .map(|row| from_row(row).map_err(GatewayError::from))
+                .collect()
+            })
+            .await
+    }
+}
