@@ -4,6 +4,7 @@
 
 mod accounts;
 mod apikeys;
+mod approval_policies;
 mod audit_log;
 mod auth;
 mod books;
@@ -68,6 +69,9 @@ pub struct ApiState {
         apikeys::rotate_apikey,
         apikeys::revoke_apikey,
         audit_log::list_audit,
+        approval_policies::list_policies,
+        approval_policies::propose_policy,
+        approval_policies::approve_policy,
         usage::get_usage,
         sla::get_sla,
         invoices::create_invoice,
@@ -144,6 +148,23 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/v1/tenants",
             g(Admin, Some("tenant.create"), post(accounts::create_tenant)),
+        )
+        .route(
+            "/v1/approval-policies",
+            g(
+                Admin,
+                Some("approval_policy.propose"),
+                post(approval_policies::propose_policy),
+            )
+            .merge(g(Admin, None, get(approval_policies::list_policies))),
+        )
+        .route(
+            "/v1/approval-policies/{version}/approve",
+            g(
+                Admin,
+                Some("approval_policy.approve"),
+                post(approval_policies::approve_policy),
+            ),
         )
         .route(
             "/v1/accounts",

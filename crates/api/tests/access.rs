@@ -23,6 +23,7 @@ store::on_both_stores!(
     rate_limits_and_failure_throttling_are_exact,
     tenant_quotas_are_counted_shared_and_enforced,
     requests_carry_ids_and_security_headers_and_everything_is_audited,
+    a_policy_change_over_http_needs_a_second_admin,
 );
 
 /// What each role may do, written out independently of the code under test.
@@ -179,6 +180,14 @@ const ENDPOINTS: &[(&str, &str, &str, Option<&str>)] = &[
     ),
     ("POST", "/v1/apikeys/{key}/revoke", "admin", None),
     ("GET", "/v1/audit", "audit:read", None),
+    ("GET", "/v1/approval-policies", "admin", None),
+    (
+        "POST",
+        "/v1/approval-policies",
+        "admin",
+        Some(r#"{"policy":{"approvers":[],"groups":{},"rules":[]}}"#),
+    ),
+    ("POST", "/v1/approval-policies/0/approve", "admin", None),
     (
         "GET",
         "/v1/usage?tenant_id={tenant}&from=2026-01-01&to=2026-12-31",
@@ -271,7 +280,8 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                 .replace("{key}", "{id}")
                 .replace("inv_missing", "{id}")
                 .replace("pay_missing", "{id}")
-                .replace("whd_missing", "{delivery_id}");
+                .replace("whd_missing", "{delivery_id}")
+                .replace("/0/approve", "/{version}/approve");
             format!("{m} {generic}")
         })
         .collect();
@@ -796,5 +806,98 @@ async fn tenant_quotas_are_counted_shared_and_enforced(t: TestStore) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     replica.shut_down().await;
+    s.shut_down().await;
+}
+
+/// `POST /v1/approval-policies` then `…/{version}/approve`: the proposer is refused with
+/// `second_admin_required`, another platform administrator puts it in force, bad input is
+/// a problem and leaves no version.
+async fn a_policy_change_over_http_needs_a_second_admin(t: TestStore) {
+    let s = server(t.store.clone(), RateLimitConfig::default()).await;
+    let (_, second_admin) = s
+        .issue(json!({"name": "second admin", "roles": ["admin"]}))
+        .await;
+    // The Ed25519 base point: a valid public key.
+    let policy = json!({
+        "approvers": [{"id": "ceo", "name": "CEO", "identity": "key_ceo",
+            "key": {"ed25519": "5866666666666666666666666666666666666666666666666666666666666666"},
+            "hsm_label": null}],
+        "groups": {"executives": ["ceo"]},
+        "rules": [{"name": "everything", "then": {"require": {
+            "approvals": {"group": {"group": "executives", "count": 1}},
+            "expires_in_secs": 3600}}}]
+    });
+    let (status, proposed) = s
+        .call(
+            &s.admin,
+            "POST",
+            "/v1/approval-policies",
+            Some(json!({"policy": policy})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{proposed}");
+    assert_eq!(
+        (proposed["version"].as_i64(), proposed["state"].as_str()),
+        (Some(1), Some("proposed"))
+    );
+    let (status, refused) = s
+        .call(&s.admin, "POST", "/v1/approval-policies/1/approve", None)
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("second_admin_required"))
+    );
+    let (status, active) = s
+        .call(
+            &second_admin,
+            "POST",
+            "/v1/approval-policies/1/approve",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{active}");
+    assert_eq!(active["state"], "active");
+    let parse = |v: &Value| serde_json::from_value::<approvals::Policy>(v.clone()).expect("policy");
+    assert_eq!(parse(&active["policy"]), parse(&policy));
+    let (status, again) = s
+        .call(
+            &second_admin,
+            "POST",
+            "/v1/approval-policies/1/approve",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (StatusCode::CONFLICT, Some("policy_not_proposed"))
+    );
+    for (path, code) in [
+        ("/v1/approval-policies/9/approve", "policy_not_found"),
+        ("/v1/approval-policies/nine/approve", "policy_not_found"),
+    ] {
+        let (status, answer) = s.call(&second_admin, "POST", path, None).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some(code))
+        );
+    }
+    let (status, invalid) = s
+        .call(
+            &s.admin,
+            "POST",
+            "/v1/approval-policies",
+            Some(json!({"policy": {"approvers": [], "groups": {}, "rules": []}})),
+        )
+        .await;
+    assert_eq!(
+        (status, invalid["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field"))
+    );
+    let (_, versions) = s.call(&s.admin, "GET", "/v1/approval-policies", None).await;
+    assert_eq!(
+        versions["data"].as_array().map(Vec::len),
+        Some(1),
+        "{versions}"
+    );
     s.shut_down().await;
 }
