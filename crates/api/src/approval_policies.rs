@@ -90,7 +90,7 @@ pub async fn approve_policy(
         Problem::new(
             StatusCode::NOT_FOUND,
             "policy_not_found",
-            &format!("no approval policy version {version:?}"),
+            format!("no approval policy version {version:?}"),
         )
     })?;
     Ok(Json(
