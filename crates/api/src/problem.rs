@@ -78,6 +78,17 @@ impl From<GatewayError> for Problem {
             | E::UnknownPolicy(_) => StatusCode::NOT_FOUND,
             E::InvoiceNotOpen { .. } | E::PolicyNotProposed { .. } => StatusCode::CONFLICT,
             E::Forbidden(_) | E::SecondAdminRequired => StatusCode::FORBIDDEN,
+            E::ApprovalRefused(approvals::ApprovalError::Duplicate(_)) | E::ApprovalClosed(_) => {
+                StatusCode::CONFLICT
+            }
+            E::ApprovalRefused(
+                approvals::ApprovalError::NotInGroup(_)
+                | approvals::ApprovalError::UnknownApprover(_)
+                | approvals::ApprovalError::HsmSignsItself(_)
+                | approvals::ApprovalError::InitiatorMayNotApprove(_),
+            ) => StatusCode::FORBIDDEN,
+            E::ApprovalRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::HsmUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -80,6 +80,26 @@ fn version_row(sql: &mut dyn Sql, version: i64) -> Result<Option<PolicyVersion>,
     .transpose()
 }
 
+/// The version in force, read in the caller's transaction.
+pub(crate) fn active_policy_in(sql: &mut dyn Sql) -> Result<Option<PolicyVersion>, GatewayError> {
+    sql.query_opt(
+        &format!("SELECT {COLUMNS} FROM approval_policies WHERE state = 'active'"),
+        &[],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+    .map_err(GatewayError::from)
+}
+
+/// A version by number, in the caller's transaction.
+pub(crate) fn policy_version_in(
+    sql: &mut dyn Sql,
+    version: i64,
+) -> Result<Option<PolicyVersion>, GatewayError> {
+    version_row(sql, version).map_err(GatewayError::from)
+}
+
 /// Policies are platform-wide: only a platform credential may change them.
 fn platform_only(actor: &Actor) -> Result<(), GatewayError> {
     match actor.scope {
@@ -198,19 +218,7 @@ impl Gateway {
 
     /// The version in force, if any.
     pub async fn active_policy(&self) -> Result<Option<PolicyVersion>, GatewayError> {
-        self.inner
-            .store
-            .read(|sql| {
-                sql.query_opt(
-                    &format!("SELECT {COLUMNS} FROM approval_policies WHERE state = 'active'"),
-                    &[],
-                )?
-                .as_ref()
-                .map(from_row)
-                .transpose()
-                .map_err(GatewayError::from)
-            })
-            .await
+        self.inner.store.read(active_policy_in).await
     }
 
     /// Every version, newest first.

@@ -55,6 +55,12 @@ pub enum GatewayError {
     PolicyNotProposed { version: i64, state: &'static str },
     #[error("a policy change is approved by a second administrator, not by its proposer")]
     SecondAdminRequired,
+    #[error("vote refused: {0}")]
+    ApprovalRefused(approvals::ApprovalError),
+    #[error("the approval request is {0}: it takes no more votes")]
+    ApprovalClosed(&'static str),
+    #[error("the HSM cannot sign the approval now: {0}")]
+    HsmUnavailable(String),
     #[error("lightning node: {0}")]
     Node(NodeError),
     #[error("ledger: {0}")]
@@ -87,6 +93,19 @@ impl GatewayError {
             GatewayError::UnknownPolicy(_) => "policy_not_found",
             GatewayError::PolicyNotProposed { .. } => "policy_not_proposed",
             GatewayError::SecondAdminRequired => "second_admin_required",
+            GatewayError::ApprovalRefused(e) => match e {
+                approvals::ApprovalError::Duplicate(_) => "approval_duplicate",
+                approvals::ApprovalError::Expired { .. } => "approval_expired",
+                approvals::ApprovalError::BadSignature(_) => "approval_bad_signature",
+                approvals::ApprovalError::InitiatorMayNotApprove(_) => "approval_self_approval",
+                approvals::ApprovalError::NotInGroup(_)
+                | approvals::ApprovalError::UnknownApprover(_)
+                | approvals::ApprovalError::HsmSignsItself(_) => "approval_not_an_approver",
+                approvals::ApprovalError::InvalidPolicy(_)
+                | approvals::ApprovalError::InvalidKey(_) => "invalid_field",
+            },
+            GatewayError::ApprovalClosed(_) => "approval_closed",
+            GatewayError::HsmUnavailable(_) => "hsm_unavailable",
             GatewayError::Node(_) => "node_error",
             GatewayError::Ledger(_) => "ledger_error",
             GatewayError::Store(StoreError::Overloaded) => "overloaded",

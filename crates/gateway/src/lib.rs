@@ -11,6 +11,9 @@
 mod accounts;
 mod actor;
 mod approval_policy;
+mod approval_requests;
+mod approval_stage;
+mod approval_votes;
 mod books;
 mod env;
 mod error;
@@ -34,6 +37,9 @@ use tokio::sync::Semaphore;
 
 pub use crate::actor::Actor;
 pub use crate::approval_policy::{PolicyState, PolicyVersion};
+pub use crate::approval_requests::{ApprovalRequest, CastVote, RequestState};
+pub use crate::approval_stage::{ApprovalTicket, EurRateConfig};
+pub use crate::approval_votes::{ApprovalSigner, NewVote};
 pub use crate::books::{BooksCheck, NodeBooks};
 pub use crate::env::{
     rfc3339, Clock, IdSource, ManualClock, RandomIds, SequentialIds, SystemClock,
@@ -71,6 +77,8 @@ pub struct GatewayConfig {
     /// Blocks a node may trail the chain's tip and still count as in sync.
     pub max_sync_lag_blocks: u32,
     pub slo: SloConfig,
+    /// The EUR rate approval thresholds are evaluated with.
+    pub eur_rate: EurRateConfig,
 }
 
 impl Default for GatewayConfig {
@@ -86,6 +94,7 @@ impl Default for GatewayConfig {
             min_ready_nodes: 1,
             max_sync_lag_blocks: 6,
             slo: SloConfig::default(),
+            eur_rate: EurRateConfig::default(),
         }
     }
 }
@@ -115,6 +124,8 @@ pub(crate) struct Inner {
     pub pipeline: Pipeline,
     pub executions: Arc<Semaphore>,
     pub chain_tip: std::sync::OnceLock<Arc<dyn node_pool::ChainTip>>,
+    /// Signs for the approval policy's HSM approvers.
+    pub approval_signer: std::sync::OnceLock<Arc<dyn ApprovalSigner>>,
     pub sli: sli::SliCounts,
     /// Whose turn it is to probe (over ordered pairs of nodes).
     pub probe_turn: std::sync::atomic::AtomicUsize,
@@ -134,7 +145,12 @@ impl Gateway {
         ids: Arc<dyn IdSource>,
         config: GatewayConfig,
     ) -> Self {
-        let pipeline = Pipeline::standard(config.network, Arc::clone(&clock));
+        let pipeline = Pipeline::standard(
+            config.network,
+            Arc::clone(&clock),
+            store.clone(),
+            config.eur_rate.clone(),
+        );
         Self::with_pipeline(store, pool, clock, ids, config, pipeline)
     }
 
@@ -157,6 +173,7 @@ impl Gateway {
                 pipeline,
                 executions,
                 chain_tip: std::sync::OnceLock::new(),
+                approval_signer: std::sync::OnceLock::new(),
                 sli: sli::SliCounts::default(),
                 probe_turn: std::sync::atomic::AtomicUsize::new(0),
             }),

@@ -144,6 +144,7 @@ impl Gateway {
             invoice,
             amount_msat,
             max_fee_msat,
+            initiator: actor.origin.actor_id.clone(),
         };
         let verdict = self.inner.pipeline.run(&draft).await?;
         let ids = (
@@ -659,6 +660,9 @@ fn store_payment(
             now,
         )?;
     }
+    if let Verdict::RequireApproval { ticket, .. } = verdict {
+        crate::approval_requests::open_request(sql, &payment, draft, ticket, now)?;
+    }
     if let (true, Some(invoice)) = (internal && status == PaymentStatus::Succeeded, &own) {
         let amount = draft.amount_msat as i64;
         let paid = mark_paid(
@@ -689,6 +693,74 @@ fn store_payment(
         now,
     )?;
     Ok(Outcome::Stored(accepted, Box::new(payment)))
+}
+
+/// Settles an approved payment to one of our own open invoices inside the ledger: the
+/// hold is released and the invoice paid from the payer's account, no Lightning. If the
+/// invoice was paid meanwhile (by an outsider), the payment fails instead.
+pub(crate) fn settle_internal(
+    sql: &mut dyn Sql,
+    payment: &PaymentRecord,
+    (paid_event, payment_event): &(String, String),
+    now: i64,
+) -> Result<Box<PaymentRecord>, GatewayError> {
+    if let Some(hold) = &payment.hold_id {
+        release_hold(sql, hold, now)?;
+    }
+    let invoice = invoice_by_hash(sql, &payment.payment_hash)?;
+    let paid = match &invoice {
+        Some(invoice) => {
+            let amount = payment.amount_msat as i64;
+            mark_paid(
+                sql,
+                invoice,
+                payment.amount_msat,
+                Posting::new(&invoice.account_id, "internal", amount),
+                Posting::new(&payment.account_id, "internal", -amount),
+                paid_event,
+                now,
+            )?
+        }
+        None => false,
+    };
+    let (status, code, reason) = if paid {
+        ("succeeded", None, None)
+    } else {
+        (
+            "failed",
+            Some("invoice_already_paid"),
+            Some("the invoice was paid while the payment awaited approval"),
+        )
+    };
+    let row = sql.query_one(
+        &format!(
+            "UPDATE payments SET status = $2, fee_msat = 0, failure_code = $3, \
+             failure_reason = $4, updated_at_ms = $5 WHERE id = $1 RETURNING {}",
+            PaymentRecord::COLUMNS
+        ),
+        &[
+            payment.id.as_str().into(),
+            status.into(),
+            code.into(),
+            reason.into(),
+            Value::Int(now),
+        ],
+    )?;
+    let settled = PaymentRecord::from_row(&row)?;
+    let event_type = if paid {
+        "payment.succeeded"
+    } else {
+        "payment.failed"
+    };
+    outbox::emit(
+        sql,
+        payment_event,
+        &settled.tenant_id,
+        event_type,
+        settled.to_json(),
+        now,
+    )?;
+    Ok(Box::new(settled))
 }
 
 /// Fails the live payment whose `column` (`id` or `payment_hash`) is `key`, releasing its

@@ -21,6 +21,8 @@ pub struct PaymentDraft {
     pub invoice: DecodedInvoice,
     pub amount_msat: u64,
     pub max_fee_msat: u64,
+    /// The credential that asked for the payment.
+    pub initiator: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,7 @@ pub enum Verdict {
     /// Funds are held, execution waits for approvals.
     RequireApproval {
         reason: String,
+        ticket: Box<crate::approval_stage::ApprovalTicket>,
     },
     /// Recorded as rejected; nothing is held or sent.
     Reject {
@@ -52,13 +55,22 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Validation, then today's compliance and approval stages (which allow everything).
-    pub fn standard(network: Network, clock: Arc<dyn Clock>) -> Self {
+    /// Validation, today's compliance stage (which allows everything), then the approval
+    /// policy in force.
+    pub fn standard(
+        network: Network,
+        clock: Arc<dyn Clock>,
+        store: store::Store,
+        rate: crate::EurRateConfig,
+    ) -> Self {
         Self {
             stages: vec![
-                Arc::new(Validate { network, clock }),
+                Arc::new(Validate {
+                    network,
+                    clock: Arc::clone(&clock),
+                }),
                 Arc::new(AllowAll("limits_and_compliance")),
-                Arc::new(AllowAll("approvals")),
+                Arc::new(crate::approval_stage::ApprovalStage { store, clock, rate }),
             ],
         }
     }

@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_vault"),
     migration!(8, "0008_webhook_secrets"),
     migration!(9, "0009_approval_policies"),
+    migration!(10, "0010_approval_requests"),
 ];
 
 /// The schema version this binary needs.

@@ -1,0 +1,262 @@
+//! Payments held for approval: the request recorded with the payment (policy version,
+//! rule, requirement, EUR amount and rate, the intent approvers sign), and listing them.
+
+use approvals::{Intent, Operation, Requirement};
+use serde::Serialize;
+use store::{Row, Sql, StoreError, Value};
+
+use crate::approval_stage::ApprovalTicket;
+use crate::pipeline::PaymentDraft;
+use crate::records::PaymentRecord;
+use crate::{Gateway, GatewayError, Scope};
+
+/// Requests listed per page at most.
+const MAX_PAGE: u32 = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+}
+
+impl RequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Approved => "approved",
+            RequestState::Rejected => "rejected",
+            RequestState::Expired => "expired",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        [
+            RequestState::Pending,
+            RequestState::Approved,
+            RequestState::Rejected,
+            RequestState::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| StoreError::Decode {
+            column: 0,
+            detail: format!("unknown approval state {text}"),
+        })
+    }
+}
+
+/// One vote cast (by a person or an HSM key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CastVote {
+    pub approver_id: String,
+    pub vote: approvals::Vote,
+    pub signature: String,
+    pub credential: String,
+    pub at_ms: i64,
+}
+
+/// A payment held for approval, with the votes so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalRequest {
+    pub payment_id: String,
+    pub tenant_id: String,
+    pub policy_version: i64,
+    pub rule: String,
+    pub requirement: Requirement,
+    pub initiator_may_approve: bool,
+    pub initiator: String,
+    pub eur_cents: u64,
+    pub rate_eur_cents_per_btc: u64,
+    pub rate_source: String,
+    pub intent: Intent,
+    pub state: RequestState,
+    pub expires_at_ms: i64,
+    pub created_at_ms: i64,
+    pub decided_at_ms: Option<i64>,
+    pub votes: Vec<CastVote>,
+}
+
+const COLUMNS: &str = "payment_id, tenant_id, policy_version, rule, requirement, \
+    initiator_may_approve, initiator, eur_cents, rate_eur_cents_per_btc, rate_source, intent, \
+    state, expires_at_ms, created_at_ms, decided_at_ms";
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row, column: usize) -> Result<T, StoreError> {
+    serde_json::from_str(row.text(column)?).map_err(|e| StoreError::Decode {
+        column,
+        detail: e.to_string(),
+    })
+}
+
+fn from_row(row: &Row) -> Result<ApprovalRequest, StoreError> {
+    Ok(ApprovalRequest {
+        payment_id: row.text(0)?.to_string(),
+        tenant_id: row.text(1)?.to_string(),
+        policy_version: row.i64(2)?,
+        rule: row.text(3)?.to_string(),
+        requirement: json_column(row, 4)?,
+        initiator_may_approve: row.bool(5)?,
+        initiator: row.text(6)?.to_string(),
+        eur_cents: row.u64(7)?,
+        rate_eur_cents_per_btc: row.u64(8)?,
+        rate_source: row.text(9)?.to_string(),
+        intent: json_column(row, 10)?,
+        state: RequestState::parse(row.text(11)?)?,
+        expires_at_ms: row.i64(12)?,
+        created_at_ms: row.i64(13)?,
+        decided_at_ms: row.opt_i64(14)?,
+        votes: Vec::new(),
+    })
+}
+
+fn votes_of(sql: &mut dyn Sql, payment_id: &str) -> Result<Vec<CastVote>, StoreError> {
+    sql.query(
+        "SELECT approver_id, vote, signature, credential, at_ms FROM approval_votes \
+         WHERE payment_id = $1 ORDER BY at_ms, approver_id",
+        &[payment_id.into()],
+    )?
+    .iter()
+    .map(|row| {
+        Ok(CastVote {
+            approver_id: row.text(0)?.to_string(),
+            vote: match row.text(1)? {
+                "approve" => approvals::Vote::Approve,
+                _ => approvals::Vote::Reject,
+            },
+            signature: row.text(2)?.to_string(),
+            credential: row.text(3)?.to_string(),
+            at_ms: row.i64(4)?,
+        })
+    })
+    .collect()
+}
+
+/// The request for `payment_id` with its votes, in the caller's transaction.
+pub(crate) fn request_in(
+    sql: &mut dyn Sql,
+    payment_id: &str,
+) -> Result<Option<ApprovalRequest>, StoreError> {
+    let Some(row) = sql.query_opt(
+        &format!("SELECT {COLUMNS} FROM approval_requests WHERE payment_id = $1"),
+        &[payment_id.into()],
+    )?
+    else {
+        return Ok(None);
+    };
+    let mut request = from_row(&row)?;
+    request.votes = votes_of(sql, payment_id)?;
+    Ok(Some(request))
+}
+
+/// Records the approval request of a payment the policy holds, in its transaction.
+pub(crate) fn open_request(
+    sql: &mut dyn Sql,
+    payment: &PaymentRecord,
+    draft: &PaymentDraft,
+    ticket: &ApprovalTicket,
+    now: i64,
+) -> Result<(), GatewayError> {
+    let expires_at_ms = now.saturating_add(i64::from(ticket.expires_in_secs) * 1_000);
+    let intent = Intent {
+        payment_id: payment.id.clone(),
+        operation: Operation::Payment,
+        amount_msat: payment.amount_msat,
+        destination: draft.invoice.payee.clone(),
+        payment_hash: draft.invoice.payment_hash.clone(),
+        expires_at_ms,
+    };
+    sql.execute(
+        &format!(
+            "INSERT INTO approval_requests ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12, $13, NULL)"
+        ),
+        &[
+            payment.id.as_str().into(),
+            payment.tenant_id.as_str().into(),
+            Value::Int(ticket.policy_version),
+            ticket.rule.as_str().into(),
+            to_json(&ticket.requirement)?.into(),
+            ticket.initiator_may_approve.into(),
+            draft.initiator.as_str().into(),
+            ticket.eur_cents.into(),
+            ticket.rate.eur_cents_per_btc.into(),
+            ticket.rate.source.as_str().into(),
+            to_json(&intent)?.into(),
+            Value::Int(expires_at_ms),
+            Value::Int(now),
+        ],
+    )?;
+    Ok(())
+}
+
+/// JSON text of a value stored in a column.
+fn to_json<T: Serialize>(value: &T) -> Result<String, GatewayError> {
+    serde_json::to_string(value).map_err(|e| GatewayError::InvalidField {
+        field: "approval",
+        reason: e.to_string(),
+    })
+}
+
+impl Gateway {
+    /// A payment's approval request, if the policy held it.
+    pub async fn approval(
+        &self,
+        scope: &Scope,
+        payment_id: &str,
+    ) -> Result<ApprovalRequest, GatewayError> {
+        let id = payment_id.to_string();
+        let found = self
+            .inner
+            .store
+            .read(move |sql| request_in(sql, &id))
+            .await?;
+        found
+            .filter(|r| scope.allows(&r.tenant_id))
+            .ok_or_else(|| GatewayError::UnknownPayment(payment_id.to_string()))
+    }
+
+    /// Requests in `state` the scope may see, oldest first, after `after` (a payment id).
+    pub async fn approvals(
+        &self,
+        scope: &Scope,
+        state: RequestState,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, GatewayError> {
+        // '' is every tenant (no tenant id is empty).
+        let tenant = match scope {
+            Scope::All => String::new(),
+            Scope::Tenant(t) => t.clone(),
+        };
+        let limit = limit.clamp(1, MAX_PAGE);
+        self.inner
+            .store
+            .read(move |sql| {
+                let ids: Vec<String> = sql
+                    .query(
+                        "SELECT payment_id FROM approval_requests WHERE state = $1 \
+                         AND ($2 = '' OR tenant_id = $2) AND payment_id > $3 \
+                         ORDER BY payment_id LIMIT $4",
+                        &[
+                            state.as_str().into(),
+                            tenant.into(),
+                            after.unwrap_or_default().into(),
+                            limit.into(),
+                        ],
+                    )?
+                    .iter()
+                    .map(|r| r.text(0).map(str::to_string))
+                    .collect::<Result<_, _>>()?;
+                let mut requests = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(request) = request_in(sql, &id)? {
+                        requests.push(request);
+                    }
+                }
+                Ok::<_, GatewayError>(requests)
+            })
+            .await
+    }
+}

@@ -1,0 +1,416 @@
+//! Votes on held payments. A person's vote is checked against the policy version that
+//! held the payment ([`approvals::check_vote`]); a rejection rejects the payment and
+//! releases its hold; once the human part of the quorum is met the HSM keys sign (through
+//! the [`ApprovalSigner`]), and a met quorum sends the payment on. A request not decided
+//! before its intent expires is rejected and its hold released.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use approvals::{check_vote, hsm_signers_due, is_met, Ballot, Policy, Vote};
+use ledger::release_hold;
+use store::{Sql, StoreError, Value};
+
+use crate::approval_policy::policy_version_in;
+use crate::approval_requests::{request_in, ApprovalRequest, RequestState};
+use crate::payments::settle_internal;
+use crate::records::{PaymentRecord, PaymentStatus};
+use crate::{outbox, Actor, Gateway, GatewayError};
+
+/// Signs for Fulgur's own approvers: `message` with the key store's key `label`, as hex
+/// (secp256k1 ECDSA over SHA-256, compact). Blocking (an HSM call).
+pub trait ApprovalSigner: Send + Sync {
+    fn sign(&self, label: &str, message: &[u8]) -> Result<String, String>;
+}
+
+/// What an approved payment became.
+enum Released {
+    ToExecution,
+    Settled(Box<PaymentRecord>),
+    Nothing,
+}
+
+/// Requests expired per sweep at most.
+const EXPIRY_BATCH: i64 = 256;
+
+/// A person's vote as the API receives it.
+#[derive(Debug, Clone)]
+pub struct NewVote {
+    pub payment_id: String,
+    pub approver_id: String,
+    pub vote: Vote,
+    pub signature_hex: String,
+}
+
+fn load(
+    sql: &mut dyn Sql,
+    payment_id: &str,
+) -> Result<Option<(ApprovalRequest, Policy)>, GatewayError> {
+    let Some(request) = request_in(sql, payment_id)? else {
+        return Ok(None);
+    };
+    let policy = policy_version_in(sql, request.policy_version)?
+        .ok_or(GatewayError::UnknownPolicy(request.policy_version))?
+        .policy;
+    Ok(Some((request, policy)))
+}
+
+fn approvers_for(request: &ApprovalRequest) -> BTreeSet<String> {
+    request
+        .votes
+        .iter()
+        .filter(|v| v.vote == Vote::Approve)
+        .map(|v| v.approver_id.clone())
+        .collect()
+}
+
+fn insert_vote(
+    sql: &mut dyn Sql,
+    payment_id: &str,
+    approver_id: &str,
+    vote: Vote,
+    signature: &str,
+    credential: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(sql.execute(
+        "INSERT INTO approval_votes (payment_id, approver_id, vote, signature, credential, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        &[
+            payment_id.into(),
+            approver_id.into(),
+            vote.as_str().into(),
+            signature.into(),
+            credential.into(),
+            Value::Int(now),
+        ],
+    )? == 1)
+}
+
+/// Ends a pending request as `state` and rejects its payment, releasing the hold.
+fn close_rejected(
+    sql: &mut dyn Sql,
+    payment_id: &str,
+    state: RequestState,
+    code: &str,
+    reason: &str,
+    event_id: &str,
+    now: i64,
+) -> Result<Option<PaymentRecord>, GatewayError> {
+    let closed = sql.execute(
+        "UPDATE approval_requests SET state = $2, decided_at_ms = $3 \
+         WHERE payment_id = $1 AND state = 'pending'",
+        &[payment_id.into(), state.as_str().into(), Value::Int(now)],
+    )?;
+    if closed == 0 {
+        return Ok(None);
+    }
+    let row = sql.query_opt(
+        &format!(
+            "UPDATE payments SET status = 'rejected', failure_code = $2, failure_reason = $3, \
+             updated_at_ms = $4 WHERE id = $1 AND status = 'awaiting_approval' RETURNING {}",
+            PaymentRecord::COLUMNS
+        ),
+        &[
+            payment_id.into(),
+            code.into(),
+            reason.into(),
+            Value::Int(now),
+        ],
+    )?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let payment = PaymentRecord::from_row(&row)?;
+    if let Some(hold) = &payment.hold_id {
+        release_hold(sql, hold, now)?;
+    }
+    outbox::emit(
+        sql,
+        event_id,
+        &payment.tenant_id,
+        "payment.rejected",
+        payment.to_json(),
+        now,
+    )?;
+    Ok(Some(payment))
+}
+
+impl Gateway {
+    /// Sets the signer of Fulgur's own approver keys (once, at start).
+    pub fn set_approval_signer(&self, signer: Arc<dyn ApprovalSigner>) {
+        if self.inner.approval_signer.set(signer).is_err() {
+            tracing::warn!("approval signer already set; kept the first");
+        }
+    }
+
+    /// Casts a person's vote. A rejection rejects the payment; an approval may complete
+    /// the quorum (with the HSM keys), which sends the payment on. Returns the request.
+    pub async fn vote(&self, actor: &Actor, new: NewVote) -> Result<ApprovalRequest, GatewayError> {
+        let id = new.payment_id.clone();
+        let (request, policy) = self
+            .inner
+            .store
+            .read(move |sql| load(sql, &id))
+            .await?
+            .filter(|(r, _)| actor.scope.allows(&r.tenant_id))
+            .ok_or_else(|| GatewayError::UnknownPayment(new.payment_id.clone()))?;
+        if request.state != RequestState::Pending {
+            return Err(GatewayError::ApprovalClosed(request.state.as_str()));
+        }
+        let now = self.now_ms();
+        let voted: BTreeSet<String> = request
+            .votes
+            .iter()
+            .map(|v| v.approver_id.clone())
+            .collect();
+        check_vote(
+            &policy,
+            &approvals::Request {
+                intent: &request.intent,
+                requirement: &request.requirement,
+                initiator_may_approve: request.initiator_may_approve,
+                initiator: &request.initiator,
+                voted: &voted,
+                now_ms: now,
+            },
+            &Ballot {
+                approver_id: &new.approver_id,
+                vote: new.vote,
+                signature_hex: &new.signature_hex,
+                caller_identity: &actor.origin.actor_id,
+            },
+        )
+        .map_err(GatewayError::ApprovalRefused)?;
+        let event_id = self.new_id("evt");
+        let (owned, actor_owned) = (new.clone(), actor.clone());
+        let tenant = request.tenant_id.clone();
+        let rejected = self
+            .inner
+            .store
+            .write(move |sql| {
+                let (new, actor) = (owned, actor_owned);
+                let open = sql.query_opt(
+                    "SELECT 1 FROM approval_requests WHERE payment_id = $1 AND state = 'pending'",
+                    &[new.payment_id.as_str().into()],
+                )?;
+                if open.is_none() {
+                    return Err(GatewayError::ApprovalClosed("decided"));
+                }
+                let credential = actor.origin.actor_id.clone();
+                if !insert_vote(
+                    sql,
+                    &new.payment_id,
+                    &new.approver_id,
+                    new.vote,
+                    &new.signature_hex,
+                    &credential,
+                    now,
+                )? {
+                    return Err(GatewayError::ApprovalRefused(
+                        approvals::ApprovalError::Duplicate(new.approver_id.clone()),
+                    ));
+                }
+                let details = Some(format!(
+                    "approver={} vote={}",
+                    new.approver_id,
+                    new.vote.as_str()
+                ));
+                actor.audit(
+                    sql,
+                    now,
+                    Some(&tenant),
+                    "approval.vote",
+                    &new.payment_id,
+                    details,
+                )?;
+                if new.vote == Vote::Reject {
+                    let reason = format!("rejected by approver {}", new.approver_id);
+                    return close_rejected(
+                        sql,
+                        &new.payment_id,
+                        RequestState::Rejected,
+                        "rejected_by_approver",
+                        &reason,
+                        &event_id,
+                        now,
+                    );
+                }
+                Ok(None)
+            })
+            .await?;
+        if let Some(payment) = rejected {
+            self.payment_finished(&payment, now);
+        } else {
+            self.advance(&new.payment_id).await?;
+        }
+        self.approval(&actor.scope, &new.payment_id).await
+    }
+
+    /// After an approval: the HSM keys sign once the human part is met, and a met quorum
+    /// releases the payment to execution.
+    async fn advance(&self, payment_id: &str) -> Result<(), GatewayError> {
+        let id = payment_id.to_string();
+        let Some((request, policy)) = self.inner.store.read(move |sql| load(sql, &id)).await?
+        else {
+            return Ok(());
+        };
+        let mut signed = approvers_for(&request);
+        let due: Vec<String> = hsm_signers_due(&policy, &request.requirement, &signed)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        for approver_id in due {
+            self.hsm_sign(&request, &policy, &approver_id).await?;
+            signed.insert(approver_id);
+        }
+        if !is_met(&policy, &request.requirement, &signed) {
+            return Ok(());
+        }
+        let (id, now) = (payment_id.to_string(), self.now_ms());
+        let event_ids = (self.new_id("evt"), self.new_id("evt"));
+        let released = self
+            .inner
+            .store
+            .write(move |sql| {
+                let approved = sql.execute(
+                    "UPDATE approval_requests SET state = 'approved', decided_at_ms = $2 \
+                     WHERE payment_id = $1 AND state = 'pending'",
+                    &[id.as_str().into(), Value::Int(now)],
+                )?;
+                if approved == 0 {
+                    return Ok::<_, GatewayError>(Released::Nothing);
+                }
+                let system = Actor::system("approvals");
+                system.audit(sql, now, None, "approval.approved", &id, None)?;
+                // One of our own invoices settles inside the ledger; anything else goes
+                // to execution.
+                let released = sql.query_opt(
+                    &format!(
+                        "UPDATE payments SET status = 'pending', updated_at_ms = $2 \
+                         WHERE id = $1 AND status = 'awaiting_approval' RETURNING {}",
+                        PaymentRecord::COLUMNS
+                    ),
+                    &[id.as_str().into(), Value::Int(now)],
+                )?;
+                let Some(row) = released else {
+                    return Ok(Released::Nothing);
+                };
+                let payment = PaymentRecord::from_row(&row)?;
+                if payment.route != "internal" {
+                    return Ok(Released::ToExecution);
+                }
+                settle_internal(sql, &payment, &event_ids, now).map(Released::Settled)
+            })
+            .await?;
+        match released {
+            Released::ToExecution => self.spawn_execution(payment_id.to_string()),
+            Released::Settled(payment) => self.payment_finished(&payment, now),
+            Released::Nothing => {}
+        }
+        Ok(())
+    }
+
+    /// An HSM approver signs the intent through the key store; the signature is checked
+    /// against the policy's key for it before it counts.
+    async fn hsm_sign(
+        &self,
+        request: &ApprovalRequest,
+        policy: &Policy,
+        approver_id: &str,
+    ) -> Result<(), GatewayError> {
+        let approver = policy
+            .approver(approver_id)
+            .ok_or(GatewayError::UnknownPolicy(request.policy_version))?;
+        let label = approver.hsm_label.clone().unwrap_or_default();
+        let signer =
+            self.inner.approval_signer.get().cloned().ok_or_else(|| {
+                GatewayError::HsmUnavailable("no approval signer configured".into())
+            })?;
+        let message = request.intent.canonical(Vote::Approve);
+        let to_sign = message.clone();
+        let signature = tokio::task::spawn_blocking(move || signer.sign(&label, &to_sign))
+            .await
+            .map_err(|e| GatewayError::HsmUnavailable(e.to_string()))?
+            .map_err(GatewayError::HsmUnavailable)?;
+        if !approver.key.verifies(&message, &signature) {
+            return Err(GatewayError::HsmUnavailable(format!(
+                "the key store's key for {approver_id} is not the one the policy names"
+            )));
+        }
+        let (id, approver_id, now) = (
+            request.payment_id.clone(),
+            approver_id.to_string(),
+            self.now_ms(),
+        );
+        let tenant = request.tenant_id.clone();
+        self.inner
+            .store
+            .write(move |sql| {
+                if insert_vote(
+                    sql,
+                    &id,
+                    &approver_id,
+                    Vote::Approve,
+                    &signature,
+                    "hsm",
+                    now,
+                )? {
+                    let system = Actor::system("approvals");
+                    let details = Some(format!("approver={approver_id}"));
+                    system.audit(sql, now, Some(&tenant), "approval.hsm_sign", &id, details)?;
+                }
+                Ok::<_, GatewayError>(())
+            })
+            .await
+    }
+
+    /// Rejects the held payments whose approvers ran out of time, releasing their holds.
+    pub async fn expire_approvals(&self) -> Result<usize, GatewayError> {
+        let now = self.now_ms();
+        let due: Vec<String> = self
+            .inner
+            .store
+            .read(move |sql| {
+                sql.query(
+                    "SELECT payment_id FROM approval_requests \
+                     WHERE state = 'pending' AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
+                    &[Value::Int(now), Value::Int(EXPIRY_BATCH)],
+                )?
+                .iter()
+                .map(|r| r.text(0).map(str::to_string))
+                .collect::<Result<_, _>>()
+            })
+            .await?;
+        let mut expired = 0;
+        for id in due {
+            let event_id = self.new_id("evt");
+            let payment = self
+                .inner
+                .store
+                .write(move |sql| {
+                    let payment = close_rejected(
+                        sql,
+                        &id,
+                        RequestState::Expired,
+                        "approval_expired",
+                        "the approvers did not decide in time",
+                        &event_id,
+                        now,
+                    )?;
+                    if payment.is_some() {
+                        let system = Actor::system("approvals");
+                        system.audit(sql, now, None, "approval.expired", &id, None)?;
+                    }
+                    Ok::<_, GatewayError>(payment)
+                })
+                .await?;
+            if let Some(payment) = payment {
+                debug_assert_eq!(payment.status, PaymentStatus::Rejected);
+                self.payment_finished(&payment, now);
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+}

@@ -1,0 +1,451 @@
+//! Payments under the customer's approval policy, over real ldk-nodes on the devnet, on
+//! both stores. The HSM approvers' keys live in a real key store (the software backend;
+//! SoftHSM2 is exercised end to end by the binary's tests) and sign only once the human
+//! part of the quorum is met. 5,000 EUR waits for one executive; 20,000 EUR needs both
+//! HSM keys and one executive; a wrong signer, a replayed approval, an expired intent,
+//! self-approval and a rejection all behave; every step is audited.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use approvals::{customer_default, Approver, ApproverKey, CustomerKeys, Vote};
+use audit::Origin;
+use ed25519_dalek::{Signer, SigningKey};
+use gateway::{
+    Actor, ApprovalSigner, EurRateConfig, Gateway, GatewayConfig, GatewayError, GatewaySink,
+    ManualClock, NewInvoice, NewPayment, NewVote, PaymentStatus, RandomIds, RequestState, Scope,
+};
+use keystore::{KeyKind, KeyStore, SoftwareStore};
+use lightning_lab::{wait_until, Lab, LabConfig, DEFAULT_WAIT};
+use node_pool::{LightningNode, NodePool};
+use sha2::{Digest, Sha256};
+use store::testing::TestStore;
+
+store::on_both_stores!(payments_wait_for_the_policys_signatures_then_pay);
+
+/// 50,000,000 EUR per BTC: one euro cent is 20 msat, so 20,000 EUR (40,000 sat) fits the
+/// lab's channels (the rate is configuration, recorded with each decision).
+const EUR_CENTS_PER_BTC: u64 = 5_000_000_000;
+const EUR: u64 = 2_000; // msat per euro at that rate
+
+/// Signs for the HSM approvers with the key store (what the service wires in).
+struct KeyStoreSigner(Arc<dyn KeyStore>);
+
+impl ApprovalSigner for KeyStoreSigner {
+    fn sign(&self, label: &str, message: &[u8]) -> Result<String, String> {
+        let digest: [u8; 32] = Sha256::digest(message).into();
+        self.0
+            .sign_digest(label, &digest)
+            .map(|s| hex::encode(s.serialize_compact()))
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn person(id: &str, seed: u8) -> (Approver, SigningKey) {
+    let key = SigningKey::from_bytes(&[seed; 32]);
+    (
+        Approver {
+            id: id.into(),
+            name: id.into(),
+            identity: Some(format!("key_{id}")),
+            key: ApproverKey::Ed25519(hex::encode(key.verifying_key().as_bytes())),
+            hsm_label: None,
+        },
+        key,
+    )
+}
+
+fn hsm(keys: &dyn KeyStore, id: &str) -> Approver {
+    let label = format!("approval-{id}");
+    keys.generate(&label, KeyKind::Secp256k1).expect("HSM key");
+    Approver {
+        id: id.into(),
+        name: id.into(),
+        identity: None,
+        key: ApproverKey::Secp256k1(hex::encode(
+            keys.public_key(&label).expect("public").serialize(),
+        )),
+        hsm_label: Some(label),
+    }
+}
+
+fn actor(credential: &str) -> Actor {
+    Actor {
+        scope: Scope::All,
+        origin: Origin {
+            actor_id: credential.into(),
+            subject: credential.trim_start_matches("key_").into(),
+            request_id: "req".into(),
+            source_ip: None,
+        },
+    }
+}
+
+async fn wait_final(gateway: &Gateway, id: &str) -> gateway::PaymentRecord {
+    for _ in 0..600 {
+        let payment = gateway.payment(&Scope::All, id).await.expect("payment");
+        if payment.status.is_final() {
+            return payment;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("payment {id} never finished");
+}
+
+async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
+    let dir = tempfile::tempdir().expect("dir");
+    let sink = GatewaySink::new();
+    let config = LabConfig::new(dir.path().join("lab"), &["alpha", "carol"])
+        .balanced_channel("alpha", "carol", 2_000_000)
+        .event_sink("alpha", sink.clone());
+    let lab = Lab::start(config).await.expect("lab");
+    let pool = Arc::new(NodePool::new());
+    let alpha: Arc<dyn LightningNode> = lab.node("alpha").expect("alpha");
+    pool.add(alpha).expect("add");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_millis() as i64;
+    let clock = Arc::new(ManualClock::new(now));
+    let gateway = Gateway::new(
+        t.store.clone(),
+        pool,
+        clock.clone(),
+        Arc::new(RandomIds),
+        GatewayConfig {
+            eur_rate: EurRateConfig {
+                eur_cents_per_btc: EUR_CENTS_PER_BTC,
+                source: "fixed:test".into(),
+            },
+            ..GatewayConfig::default()
+        },
+    );
+    gateway.start().await.expect("start");
+    sink.attach(&gateway);
+    let keys: Arc<dyn KeyStore> =
+        Arc::new(SoftwareStore::create(&dir.path().join("keys"), "approvals test").expect("keys"));
+    gateway.set_approval_signer(Arc::new(KeyStoreSigner(Arc::clone(&keys))));
+
+    let (ceo, ceo_key) = person("ceo", 1);
+    let (cto, cto_key) = person("cto", 2);
+    let (custodian, custodian_key) = person("custodian", 3);
+    let policy = customer_default(CustomerKeys {
+        operations_hsm: hsm(keys.as_ref(), "hsm-operations"),
+        backup_hsm: hsm(keys.as_ref(), "hsm-backup"),
+        ceo,
+        cto,
+        custodian,
+    });
+    let (alice, bob) = (actor("key_alice"), actor("key_bob"));
+    gateway
+        .propose_policy(&alice, policy)
+        .await
+        .expect("proposed");
+    gateway.approve_policy(&bob, 1).await.expect("in force");
+
+    let ops = actor("key_ops");
+    gateway
+        .create_tenant(&ops, "treasury", "Treasury")
+        .await
+        .expect("tenant");
+    let account = gateway
+        .create_account(&ops, "treasury", "operating")
+        .await
+        .expect("account");
+    let carol = lab.node("carol").expect("carol");
+    let funding = gateway
+        .create_invoice(
+            &ops,
+            NewInvoice {
+                account_id: account.id.clone(),
+                amount_msat: 150_000_000,
+                description: "funding".into(),
+                expiry_secs: Some(600),
+            },
+        )
+        .await
+        .expect("invoice");
+    carol
+        .pay_invoice(&funding.bolt11, None, None)
+        .await
+        .expect("carol pays");
+    let funded = || async {
+        gateway
+            .account(&Scope::All, &account.id)
+            .await
+            .expect("account")
+            .balance_msat
+    };
+    wait_until("funded", DEFAULT_WAIT, || {
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(funded()))
+            == 150_000_000
+    })
+    .await
+    .expect("funded");
+
+    let pay = |initiator: &'static str, eur: u64, memo: &'static str| {
+        let (gateway, carol, account) = (gateway.clone(), carol.clone(), account.id.clone());
+        async move {
+            let invoice = carol
+                .create_invoice(eur * EUR, memo, 3_600)
+                .await
+                .expect("carol invoice");
+            gateway
+                .create_payment(
+                    &actor(initiator),
+                    NewPayment {
+                        account_id: account,
+                        bolt11: invoice.bolt11,
+                        amount_msat: None,
+                        max_fee_msat: None,
+                    },
+                    None,
+                )
+                .await
+                .expect("accepted")
+        }
+    };
+    let sign = |key: &SigningKey, payment_id: &str, vote: Vote| {
+        let gateway = gateway.clone();
+        let key = key.clone();
+        let payment_id = payment_id.to_string();
+        async move {
+            let intent = gateway
+                .approval(&Scope::All, &payment_id)
+                .await
+                .expect("request")
+                .intent;
+            hex::encode(key.sign(&intent.canonical(vote)).to_bytes())
+        }
+    };
+    let vote = |who: &'static str, payment_id: &str, vote: Vote, signature: String| {
+        let gateway = gateway.clone();
+        let new = NewVote {
+            payment_id: payment_id.to_string(),
+            approver_id: who.to_string(),
+            vote,
+            signature_hex: signature,
+        };
+        async move { gateway.vote(&actor(&format!("key_{who}")), new).await }
+    };
+    let code = |r: Result<gateway::ApprovalRequest, GatewayError>| r.err().map(|e| e.code());
+
+    // 5,000 EUR: held, the hold on the account; the rule, amount and rate recorded.
+    let small = pay("key_ops", 5_000, "small").await;
+    assert_eq!(small.status, PaymentStatus::AwaitingApproval);
+    let request = gateway
+        .approval(&Scope::All, &small.id)
+        .await
+        .expect("request");
+    assert_eq!(
+        (
+            request.rule.as_str(),
+            request.eur_cents,
+            request.rate_eur_cents_per_btc,
+            request.policy_version
+        ),
+        ("payment", 500_000, EUR_CENTS_PER_BTC, 1)
+    );
+    let held = gateway
+        .account(&Scope::All, &account.id)
+        .await
+        .expect("account");
+    assert!(held.pending_msat >= 5_000 * EUR, "{held:?}");
+    // The custodian is not asked; the CTO cannot sign with the CEO's key.
+    let by_custodian = sign(&custodian_key, &small.id, Vote::Approve).await;
+    assert_eq!(
+        code(vote("custodian", &small.id, Vote::Approve, by_custodian).await),
+        Some("approval_not_an_approver")
+    );
+    let ceo_signature = sign(&ceo_key, &small.id, Vote::Approve).await;
+    assert_eq!(
+        code(vote("cto", &small.id, Vote::Approve, ceo_signature.clone()).await),
+        Some("approval_bad_signature")
+    );
+    assert_eq!(
+        gateway
+            .payment(&Scope::All, &small.id)
+            .await
+            .expect("p")
+            .status,
+        PaymentStatus::AwaitingApproval
+    );
+    // The CEO approves: the operations HSM key co-signs, and the payment goes.
+    let decided = vote("ceo", &small.id, Vote::Approve, ceo_signature.clone())
+        .await
+        .expect("vote");
+    assert_eq!(decided.state, RequestState::Approved);
+    let voters: Vec<(&str, &str)> = decided
+        .votes
+        .iter()
+        .map(|v| (v.approver_id.as_str(), v.credential.as_str()))
+        .collect();
+    assert_eq!(voters.len(), 2, "{voters:?}");
+    assert!(voters.contains(&("ceo", "key_ceo")) && voters.contains(&("hsm-operations", "hsm")));
+    assert_eq!(
+        wait_final(&gateway, &small.id).await.status,
+        PaymentStatus::Succeeded
+    );
+    // The same approval again: the request takes no more votes.
+    assert_eq!(
+        code(vote("ceo", &small.id, Vote::Approve, ceo_signature).await),
+        Some("approval_closed")
+    );
+
+    // 20,000 EUR: both HSM keys and one executive.
+    let large = pay("key_ops", 20_000, "large").await;
+    let request = gateway
+        .approval(&Scope::All, &large.id)
+        .await
+        .expect("request");
+    assert_eq!(request.rule, "large-payment");
+    let decided = vote(
+        "cto",
+        &large.id,
+        Vote::Approve,
+        sign(&cto_key, &large.id, Vote::Approve).await,
+    )
+    .await
+    .expect("vote");
+    let mut approvers: Vec<&str> = decided
+        .votes
+        .iter()
+        .map(|v| v.approver_id.as_str())
+        .collect();
+    approvers.sort_unstable();
+    assert_eq!(approvers, ["cto", "hsm-backup", "hsm-operations"]);
+    assert_eq!(
+        wait_final(&gateway, &large.id).await.status,
+        PaymentStatus::Succeeded
+    );
+
+    // To one of our own invoices: approved, it settles inside the ledger.
+    let payroll = gateway
+        .create_account(&ops, "treasury", "payroll")
+        .await
+        .expect("payroll");
+    let ours = gateway
+        .create_invoice(
+            &ops,
+            NewInvoice {
+                account_id: payroll.id.clone(),
+                amount_msat: 3_000 * EUR,
+                description: "internal".into(),
+                expiry_secs: Some(600),
+            },
+        )
+        .await
+        .expect("our invoice");
+    let internal = gateway
+        .create_payment(
+            &ops,
+            NewPayment {
+                account_id: account.id.clone(),
+                bolt11: ours.bolt11,
+                amount_msat: None,
+                max_fee_msat: None,
+            },
+            None,
+        )
+        .await
+        .expect("accepted");
+    assert_eq!(internal.status, PaymentStatus::AwaitingApproval);
+    vote(
+        "ceo",
+        &internal.id,
+        Vote::Approve,
+        sign(&ceo_key, &internal.id, Vote::Approve).await,
+    )
+    .await
+    .expect("vote");
+    let settled = gateway.payment(&Scope::All, &internal.id).await.expect("p");
+    assert_eq!(
+        (settled.status, settled.fee_msat),
+        (PaymentStatus::Succeeded, Some(0))
+    );
+    let payroll = gateway
+        .account(&Scope::All, &payroll.id)
+        .await
+        .expect("payroll");
+    assert_eq!(payroll.balance_msat, (3_000 * EUR) as i64);
+
+    // Initiated by the CEO: the CEO may not approve it; the CTO rejects it, the hold goes.
+    let own = pay("key_ceo", 1_000, "own").await;
+    let before = gateway.account(&Scope::All, &account.id).await.expect("a");
+    assert_eq!(
+        code(
+            vote(
+                "ceo",
+                &own.id,
+                Vote::Approve,
+                sign(&ceo_key, &own.id, Vote::Approve).await
+            )
+            .await
+        ),
+        Some("approval_self_approval")
+    );
+    let rejected = vote(
+        "cto",
+        &own.id,
+        Vote::Reject,
+        sign(&cto_key, &own.id, Vote::Reject).await,
+    )
+    .await
+    .expect("reject");
+    assert_eq!(rejected.state, RequestState::Rejected);
+    let payment = gateway.payment(&Scope::All, &own.id).await.expect("p");
+    assert_eq!(payment.status, PaymentStatus::Rejected);
+    assert_eq!(
+        payment.failure_code.as_deref(),
+        Some("rejected_by_approver")
+    );
+    let after = gateway.account(&Scope::All, &account.id).await.expect("a");
+    assert_eq!(after.pending_msat, 0, "hold released");
+    assert_eq!(after.balance_msat, before.balance_msat);
+
+    // Nobody decides in time: the intent expires, votes are refused, the sweep rejects it.
+    let late = pay("key_ops", 2_000, "late").await;
+    let late_signature = sign(&ceo_key, &late.id, Vote::Approve).await;
+    clock.advance_ms(86_400_000);
+    assert_eq!(
+        code(vote("ceo", &late.id, Vote::Approve, late_signature).await),
+        Some("approval_expired")
+    );
+    assert_eq!(gateway.expire_approvals().await.expect("sweep"), 1);
+    let payment = gateway.payment(&Scope::All, &late.id).await.expect("p");
+    assert_eq!(
+        (payment.status, payment.failure_code.as_deref()),
+        (PaymentStatus::Rejected, Some("approval_expired"))
+    );
+    assert_eq!(
+        gateway
+            .account(&Scope::All, &account.id)
+            .await
+            .expect("a")
+            .pending_msat,
+        0
+    );
+    assert!(gateway
+        .approvals(&Scope::All, RequestState::Pending, None, 100)
+        .await
+        .expect("list")
+        .is_empty());
+
+    let trail = audit::list(
+        &t.store,
+        audit::AuditFilter {
+            tenant_id: None,
+            after_seq: 0,
+            limit: 1_000,
+        },
+    )
+    .await
+    .expect("audit");
+    let count = |action: &str| trail.iter().filter(|r| r.action == action).count();
+    // Votes that counted (refused ones are audited by the API's guard).
+    assert_eq!(count("approval.vote"), 4);
+    assert_eq!(count("approval.hsm_sign"), 4);
+    assert_eq!(count("approval.approved"), 3);
+    assert_eq!(count("approval.expired"), 1);
+    lab.shutdown().await.expect("lab down");
+}
