@@ -5,6 +5,7 @@
 mod accounts;
 mod apikeys;
 mod approval_policies;
+mod approvals;
 mod audit_log;
 mod auth;
 mod books;
@@ -72,6 +73,10 @@ pub struct ApiState {
         approval_policies::list_policies,
         approval_policies::propose_policy,
         approval_policies::approve_policy,
+        approvals::list_approvals,
+        approvals::get_approval,
+        approvals::approve,
+        approvals::reject,
         usage::get_usage,
         sla::get_sla,
         invoices::create_invoice,
@@ -164,6 +169,30 @@ pub fn router(state: ApiState) -> Router {
                 Admin,
                 Some("approval_policy.approve"),
                 post(approval_policies::approve_policy),
+            ),
+        )
+        .route(
+            "/v1/approvals",
+            g(PaymentsRead, None, get(approvals::list_approvals)),
+        )
+        .route(
+            "/v1/approvals/{id}",
+            g(PaymentsRead, None, get(approvals::get_approval)),
+        )
+        .route(
+            "/v1/approvals/{id}/approve",
+            g(
+                ApprovalsWrite,
+                Some("approval.vote"),
+                post(approvals::approve),
+            ),
+        )
+        .route(
+            "/v1/approvals/{id}/reject",
+            g(
+                ApprovalsWrite,
+                Some("approval.vote"),
+                post(approvals::reject),
             ),
         )
         .route(

@@ -180,6 +180,20 @@ const ENDPOINTS: &[(&str, &str, &str, Option<&str>)] = &[
     ),
     ("POST", "/v1/apikeys/{key}/revoke", "admin", None),
     ("GET", "/v1/audit", "audit:read", None),
+    ("GET", "/v1/approvals", "payments:read", None),
+    ("GET", "/v1/approvals/pay_missing", "payments:read", None),
+    (
+        "POST",
+        "/v1/approvals/pay_missing/approve",
+        "approvals:write",
+        Some(r#"{"approver_id":"ceo","signature":"00"}"#),
+    ),
+    (
+        "POST",
+        "/v1/approvals/pay_missing/reject",
+        "approvals:write",
+        Some(r#"{"approver_id":"ceo","signature":"00"}"#),
+    ),
     ("GET", "/v1/approval-policies", "admin", None),
     (
         "POST",

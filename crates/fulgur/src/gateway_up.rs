@@ -283,6 +283,9 @@ pub async fn start(
     if let Some(chain) = services.chain {
         gateway.set_chain_tip(Arc::new(ChainSourceTip::new(chain)?));
     }
+    gateway.set_approval_signer(Arc::new(gateway::KeyStoreApprovalSigner(Arc::clone(
+        &services.keys.keys,
+    ))));
     gateway.start().await.context("gateway start")?;
     sink.attach(&gateway);
     let state = api::ApiState {
@@ -317,6 +320,9 @@ pub async fn start(
     let mut background = vec![every(EXPIRY_SWEEP, gateway.clone(), |g| async move {
         if let Err(error) = g.expire_invoices().await {
             tracing::warn!(%error, "invoice expiry sweep failed");
+        }
+        if let Err(error) = g.expire_approvals().await {
+            tracing::warn!(%error, "approval expiry sweep failed");
         }
     })];
     background.push(every(SLI_FLUSH, gateway.clone(), |g| async move {

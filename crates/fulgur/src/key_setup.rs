@@ -154,6 +154,8 @@ pub const AUDIT_CHECKPOINT_KEY: &str = "audit-checkpoint";
 /// the signer of audit checkpoints.
 #[derive(Clone)]
 pub struct KeyMaterial {
+    /// The key store itself: HSM approvers sign with it.
+    pub keys: Arc<dyn KeyStore>,
     pub vault: Vault,
     pub checkpoint_signer: Arc<dyn CheckpointSigner>,
     /// What auditors verify checkpoints with (`fulgur audit verify --public-key`).
@@ -170,6 +172,7 @@ pub async fn key_material(
     origin: &Origin,
 ) -> anyhow::Result<KeyMaterial> {
     let vault = open_vault(store, Arc::clone(&keys), origin).await?;
+    let keys_for_signer = Arc::clone(&keys);
     let (checkpoint_signer, checkpoint_key): (Arc<dyn CheckpointSigner>, PublicKey) =
         match audit_key_file {
             Some(path) => {
@@ -187,6 +190,7 @@ pub async fn key_material(
             }
         };
     Ok(KeyMaterial {
+        keys: Arc::clone(&keys_for_signer),
         vault,
         checkpoint_signer,
         checkpoint_key,

@@ -42,6 +42,17 @@ pub struct Config {
     /// Logs and traces (defaults in `telemetry::LogConfig`).
     #[serde(default)]
     pub log: crate::telemetry::LogConfig,
+    /// The EUR rate approval thresholds use.
+    #[serde(default)]
+    pub approvals: ApprovalsSection,
+}
+
+/// `[approvals]`: the policy itself is proposed and approved over the API (two admins).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsSection {
+    /// EUR cents per bitcoin (default 5,000,000: 50,000 EUR), recorded with each decision.
+    pub eur_cents_per_btc: Option<u64>,
 }
 
 /// When `/readyz` answers 200 (defaults in `gateway::GatewayConfig`).
@@ -283,6 +294,9 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         .validate()
         .map_err(|e| BadInput(format!("slo: {e}")))?;
     config.probes.validate().map_err(BadInput)?;
+    if config.approvals.eur_cents_per_btc == Some(0) {
+        return Err(BadInput("approvals.eur_cents_per_btc must be positive".into()).into());
+    }
     let store = if config.store.auto_migrate {
         gateway_up::open_store(&config.store.url).await?
     } else {
@@ -356,7 +370,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         config.server.listen,
         &files,
         gateway_up::Services {
-            gateway: gateway_config(&config.readiness, &config.slo),
+            gateway: gateway_config(&config.readiness, &config.slo, &config.approvals),
             webhooks: webhook_config,
             chain: Some(chain),
             probes: Some(config.probes.clone()),
@@ -386,10 +400,19 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
 fn gateway_config(
     readiness: &ReadinessSection,
     slo: &gateway::SloConfig,
+    approvals: &ApprovalsSection,
 ) -> gateway::GatewayConfig {
     let defaults = gateway::GatewayConfig::default();
+    let eur_rate = match approvals.eur_cents_per_btc {
+        Some(rate) => gateway::EurRateConfig {
+            eur_cents_per_btc: rate,
+            source: "fixed:config".into(),
+        },
+        None => defaults.eur_rate.clone(),
+    };
     gateway::GatewayConfig {
         slo: slo.clone(),
+        eur_rate,
         min_ready_nodes: readiness
             .min_ready_nodes
             .unwrap_or(defaults.min_ready_nodes),
@@ -429,7 +452,7 @@ mod tests {
         assert_eq!(config.probes, gateway::ProbeConfig::default());
         config.slo.validate().expect("valid objectives");
         config.probes.validate().expect("valid probes");
-        let readiness = gateway_config(&config.readiness, &config.slo);
+        let readiness = gateway_config(&config.readiness, &config.slo, &config.approvals);
         let defaults = gateway::GatewayConfig::default();
         assert_eq!(
             (readiness.min_ready_nodes, readiness.max_sync_lag_blocks),

@@ -23,6 +23,21 @@ pub trait ApprovalSigner: Send + Sync {
     fn sign(&self, label: &str, message: &[u8]) -> Result<String, String>;
 }
 
+/// The key store signs for the HSM approvers: ECDSA over the SHA-256 of the message,
+/// compact, hex.
+pub struct KeyStoreApprovalSigner(pub Arc<dyn keystore::KeyStore>);
+
+impl ApprovalSigner for KeyStoreApprovalSigner {
+    fn sign(&self, label: &str, message: &[u8]) -> Result<String, String> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(message).into();
+        self.0
+            .sign_digest(label, &digest)
+            .map(|signature| hex::encode(signature.serialize_compact()))
+            .map_err(|e| format!("{label}: {e}"))
+    }
+}
+
 /// What an approved payment became.
 enum Released {
     ToExecution,

@@ -39,7 +39,7 @@ pub use crate::actor::Actor;
 pub use crate::approval_policy::{PolicyState, PolicyVersion};
 pub use crate::approval_requests::{ApprovalRequest, CastVote, RequestState};
 pub use crate::approval_stage::{ApprovalTicket, EurRateConfig};
-pub use crate::approval_votes::{ApprovalSigner, NewVote};
+pub use crate::approval_votes::{ApprovalSigner, KeyStoreApprovalSigner, NewVote};
 pub use crate::books::{BooksCheck, NodeBooks};
 pub use crate::env::{
     rfc3339, Clock, IdSource, ManualClock, RandomIds, SequentialIds, SystemClock,

@@ -12,13 +12,13 @@ use approvals::{customer_default, Approver, ApproverKey, CustomerKeys, Vote};
 use audit::Origin;
 use ed25519_dalek::{Signer, SigningKey};
 use gateway::{
-    Actor, ApprovalSigner, EurRateConfig, Gateway, GatewayConfig, GatewayError, GatewaySink,
-    ManualClock, NewInvoice, NewPayment, NewVote, PaymentStatus, RandomIds, RequestState, Scope,
+    Actor, EurRateConfig, Gateway, GatewayConfig, GatewayError, GatewaySink,
+    KeyStoreApprovalSigner, ManualClock, NewInvoice, NewPayment, NewVote, PaymentStatus, RandomIds,
+    RequestState, Scope,
 };
 use keystore::{KeyKind, KeyStore, SoftwareStore};
 use lightning_lab::{wait_until, Lab, LabConfig, DEFAULT_WAIT};
 use node_pool::{LightningNode, NodePool};
-use sha2::{Digest, Sha256};
 use store::testing::TestStore;
 
 store::on_both_stores!(payments_wait_for_the_policys_signatures_then_pay);
@@ -27,19 +27,6 @@ store::on_both_stores!(payments_wait_for_the_policys_signatures_then_pay);
 /// lab's channels (the rate is configuration, recorded with each decision).
 const EUR_CENTS_PER_BTC: u64 = 5_000_000_000;
 const EUR: u64 = 2_000; // msat per euro at that rate
-
-/// Signs for the HSM approvers with the key store (what the service wires in).
-struct KeyStoreSigner(Arc<dyn KeyStore>);
-
-impl ApprovalSigner for KeyStoreSigner {
-    fn sign(&self, label: &str, message: &[u8]) -> Result<String, String> {
-        let digest: [u8; 32] = Sha256::digest(message).into();
-        self.0
-            .sign_digest(label, &digest)
-            .map(|s| hex::encode(s.serialize_compact()))
-            .map_err(|e| e.to_string())
-    }
-}
 
 fn person(id: &str, seed: u8) -> (Approver, SigningKey) {
     let key = SigningKey::from_bytes(&[seed; 32]);
@@ -124,7 +111,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
     sink.attach(&gateway);
     let keys: Arc<dyn KeyStore> =
         Arc::new(SoftwareStore::create(&dir.path().join("keys"), "approvals test").expect("keys"));
-    gateway.set_approval_signer(Arc::new(KeyStoreSigner(Arc::clone(&keys))));
+    gateway.set_approval_signer(Arc::new(KeyStoreApprovalSigner(Arc::clone(&keys))));
 
     let (ceo, ceo_key) = person("ceo", 1);
     let (cto, cto_key) = person("cto", 2);
