@@ -3,141 +3,31 @@
 //! idempotency over the wire, money moving both ways, and signed webhooks for it delivered
 //! to a real receiver.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use api::ApiState;
-use gateway::{Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
-use lightning_lab::{Lab, LabConfig};
-use node_pool::{LightningNode, NodePool};
-use reqwest::{Client, StatusCode};
+use node_pool::LightningNode;
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use store::testing::TestStore;
 use webhooks::testing::Receiver;
-use webhooks::{DispatcherHandle, HttpTransport, WebhookConfig, Webhooks};
 
 mod common;
+mod lab_server;
 
-store::on_both_stores!(the_api_moves_money_and_answers_bad_input_with_problems);
+use lab_server::{read, server_with, Server};
 
-struct Server {
-    _dir: tempfile::TempDir,
-    lab: Lab,
-    base: String,
-    key: String,
-    http: Client,
-    stop: tokio::sync::oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
-    dispatcher: DispatcherHandle,
-}
-
+/// The API with the default gateway settings.
 async fn server(store: store::Store) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sink = GatewaySink::new();
-    let lab = Lab::start(
-        LabConfig::new(dir.path().to_path_buf(), &["alpha", "carol"])
-            .balanced_channel("alpha", "carol", 2_000_000)
-            .event_sink("alpha", sink.clone()),
+    server_with(
+        store,
+        gateway::GatewayConfig::default(),
+        std::sync::Arc::new(gateway::SystemClock),
     )
     .await
-    .expect("lab");
-    let pool = Arc::new(NodePool::new());
-    let alpha: Arc<dyn LightningNode> = lab.node("alpha").expect("alpha");
-    pool.add(alpha).expect("add");
-    let config = WebhookConfig {
-        allow_http: true,
-        poll_interval_ms: 20,
-        ..WebhookConfig::default()
-    };
-    let transport = HttpTransport::new(&config).expect("transport");
-    let vault = vault::testing::software_vault(&store).await.expect("vault");
-    let webhooks = Webhooks::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        config,
-        vault,
-    );
-    let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
-    let store_for_auth = store.clone();
-    let gateway = Gateway::new(
-        store,
-        pool,
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        GatewayConfig::default(),
-    );
-    gateway.start().await.expect("start");
-    sink.attach(&gateway);
-    let (auth, key) =
-        common::admin_auth(&store_for_auth, &api::RateLimitConfig::default(), None).await;
-    let app = api::router(ApiState {
-        gateway,
-        webhooks,
-        auth,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(api::serve(listener, app, async {
-        let _ = stopped.await;
-    }));
-    Server {
-        _dir: dir,
-        lab,
-        base,
-        key,
-        http: Client::new(),
-        stop,
-        serving,
-        dispatcher,
-    }
+    .0
 }
 
-impl Server {
-    /// Stops the server so the gateway and nodes it holds are dropped on a live runtime.
-    async fn shut_down(self) {
-        let _ = self.stop.send(());
-        self.serving.await.expect("join").expect("served");
-        self.dispatcher.stop().await;
-    }
-}
-
-impl Server {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(
-                method.parse().expect("method"),
-                format!("{}{path}", self.base),
-            )
-            .bearer_auth(&self.key);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.expect("request");
-        read(response).await
-    }
-}
-
-async fn read(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let problem = response.headers().get("content-type").is_some_and(|v| {
-        v.to_str()
-            .unwrap_or("")
-            .starts_with("application/problem+json")
-    });
-    let bytes = response.bytes().await.expect("body");
-    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if status.is_client_error() || status.is_server_error() {
-        assert!(problem, "error {status} must be problem+json: {value}");
-    }
-    (status, value)
-}
+store::on_both_stores!(the_api_moves_money_and_answers_bad_input_with_problems);
 
 fn code(value: &Value) -> &str {
     value["code"].as_str().unwrap_or("")
