@@ -13,6 +13,7 @@ mod edge;
 mod exposition;
 mod extract;
 mod invoices;
+mod limits;
 mod metrics;
 mod nodes;
 mod payments;
@@ -64,6 +65,8 @@ pub struct ApiState {
         accounts::list_accounts,
         accounts::get_account,
         accounts::list_entries,
+        limits::get_limits,
+        limits::put_limits,
         apikeys::create_apikey,
         apikeys::list_apikeys,
         apikeys::get_apikey,
@@ -207,6 +210,15 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/v1/accounts/{id}",
             g(AccountsRead, None, get(accounts::get_account)),
+        )
+        .route(
+            "/v1/accounts/{id}/limits",
+            g(
+                Admin,
+                Some("account.limits"),
+                axum::routing::put(limits::put_limits),
+            )
+            .merge(g(AccountsRead, None, get(limits::get_limits))),
         )
         .route(
             "/v1/accounts/{id}/entries",

@@ -71,7 +71,8 @@ impl From<GatewayError> for Problem {
             | E::AlreadyPaid
             | E::NoLiquidity { .. }
             | E::IdempotencyMismatch
-            | E::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | E::Rejected(_)
+            | E::VelocityLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             E::UnknownAccount(_)
             | E::UnknownInvoice(_)
             | E::UnknownPayment(_)

@@ -102,6 +102,18 @@ const ENDPOINTS: &[(&str, &str, &str, Option<&str>)] = &[
     ("GET", "/v1/accounts/{account}", "accounts:read", None),
     (
         "GET",
+        "/v1/accounts/{account}/limits",
+        "accounts:read",
+        None,
+    ),
+    (
+        "PUT",
+        "/v1/accounts/{account}/limits",
+        "admin",
+        Some(r#"{"daily_eur_cents":100000}"#),
+    ),
+    (
+        "GET",
         "/v1/accounts/{account}/entries",
         "accounts:read",
         None,

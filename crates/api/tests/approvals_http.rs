@@ -172,7 +172,7 @@ async fn payments_wait_for_signed_approvals_over_http(t: TestStore) {
         let (s, carol, account) = (&s, carol.clone(), account.clone());
         async move {
             let invoice = carol
-                .create_invoice(eur * EUR, "supplier", 3_600)
+                .create_invoice(eur * EUR, "supplier", 259_200)
                 .await
                 .expect("carol invoice");
             let response = s
@@ -374,6 +374,37 @@ async fn payments_wait_for_signed_approvals_over_http(t: TestStore) {
     assert_eq!(
         account_now["pending_msat"], 0,
         "no hold left: {account_now}"
+    );
+
+    // A daily limit of 1,500 EUR: a held 1,000 EUR payment counts, a second is refused.
+    let (status, limits) = s
+        .call(
+            "PUT",
+            &format!("/v1/accounts/{account}/limits"),
+            Some(json!({"daily_eur_cents": 150_000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{limits}");
+    assert_eq!(pay(ops.clone(), 1_000).await["status"], "awaiting_approval");
+    let invoice = carol
+        .create_invoice(1_000 * EUR, "over the limit", 259_200)
+        .await
+        .expect("carol invoice");
+    let (status, problem) = s
+        .call_as(
+            &ops,
+            "POST",
+            "/v1/payments",
+            Some(json!({"account_id": account, "bolt11": invoice.bolt11})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("velocity_limit_exceeded")
+        ),
+        "{problem}"
     );
 
     // Every attempt is in the audit trail: the votes that counted and those refused.

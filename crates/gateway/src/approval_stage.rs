@@ -42,8 +42,6 @@ pub struct ApprovalTicket {
 
 pub(crate) struct ApprovalStage {
     pub store: Store,
-    pub clock: std::sync::Arc<dyn crate::Clock>,
-    pub rate: EurRateConfig,
 }
 
 #[async_trait]
@@ -56,12 +54,7 @@ impl Stage for ApprovalStage {
         let Some(active) = self.store.read(active_policy_in).await? else {
             return Ok(Verdict::Allow);
         };
-        let rate = EurRate {
-            eur_cents_per_btc: self.rate.eur_cents_per_btc,
-            source: self.rate.source.clone(),
-            at_ms: self.clock.now_ms(),
-        };
-        let eur_cents = rate.eur_cents(draft.amount_msat);
+        let (rate, eur_cents) = (draft.rate.clone(), draft.eur_cents);
         let decision = active.policy.decide(&Facts {
             operation: Operation::Payment,
             eur_cents,

@@ -61,6 +61,12 @@ pub enum GatewayError {
     ApprovalClosed(&'static str),
     #[error("the HSM cannot sign the approval now: {0}")]
     HsmUnavailable(String),
+    #[error("the account's {window} limit is {limit_eur_cents} EUR cents; with this payment it would have sent {would_be_eur_cents}")]
+    VelocityLimitExceeded {
+        window: &'static str,
+        limit_eur_cents: u64,
+        would_be_eur_cents: u64,
+    },
     #[error("lightning node: {0}")]
     Node(NodeError),
     #[error("ledger: {0}")]
@@ -106,6 +112,7 @@ impl GatewayError {
             },
             GatewayError::ApprovalClosed(_) => "approval_closed",
             GatewayError::HsmUnavailable(_) => "hsm_unavailable",
+            GatewayError::VelocityLimitExceeded { .. } => "velocity_limit_exceeded",
             GatewayError::Node(_) => "node_error",
             GatewayError::Ledger(_) => "ledger_error",
             GatewayError::Store(StoreError::Overloaded) => "overloaded",

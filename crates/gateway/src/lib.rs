@@ -28,6 +28,7 @@ mod probes;
 mod records;
 mod sli;
 mod system;
+mod velocity;
 
 use std::sync::Arc;
 
@@ -58,6 +59,7 @@ pub use crate::records::{
 };
 pub use crate::sli::{SlaReport, Slo, SloConfig, SloReport, SloWindow};
 pub use crate::system::{node_account, SYSTEM_TENANT};
+pub use crate::velocity::VelocityLimits;
 
 /// Gateway settings. Defaults: regtest; invoices expire after 1 h by default, at most
 /// 7 days; descriptions up to 639 bytes (BOLT11's limit); the default maximum routing fee
@@ -145,12 +147,7 @@ impl Gateway {
         ids: Arc<dyn IdSource>,
         config: GatewayConfig,
     ) -> Self {
-        let pipeline = Pipeline::standard(
-            config.network,
-            Arc::clone(&clock),
-            store.clone(),
-            config.eur_rate.clone(),
-        );
+        let pipeline = Pipeline::standard(config.network, Arc::clone(&clock), store.clone());
         Self::with_pipeline(store, pool, clock, ids, config, pipeline)
     }
 

@@ -18,6 +18,7 @@ use crate::invoices::{invoice_by_hash, mark_paid};
 use crate::pipeline::{PaymentDraft, Verdict};
 use crate::records::{InvoiceStatus, PaymentRecord, PaymentStatus};
 use crate::system::node_account;
+use crate::velocity::check_velocity;
 use crate::{observe, outbox, Actor, Gateway, GatewayError, Scope};
 
 #[derive(Debug, Clone)]
@@ -138,6 +139,11 @@ impl Gateway {
         let max_fee_msat = new
             .max_fee_msat
             .unwrap_or_else(|| self.default_max_fee_msat(amount_msat));
+        let rate = approvals::EurRate {
+            eur_cents_per_btc: self.inner.config.eur_rate.eur_cents_per_btc,
+            source: self.inner.config.eur_rate.source.clone(),
+            at_ms: self.now_ms(),
+        };
         let draft = PaymentDraft {
             account,
             bolt11: new.bolt11.trim().to_string(),
@@ -145,6 +151,8 @@ impl Gateway {
             amount_msat,
             max_fee_msat,
             initiator: actor.origin.actor_id.clone(),
+            eur_cents: rate.eur_cents(amount_msat),
+            rate,
         };
         let verdict = self.inner.pipeline.run(&draft).await?;
         let ids = (
@@ -622,8 +630,8 @@ fn store_payment(
         &format!(
             "INSERT INTO payments (id, tenant_id, account_id, bolt11, payment_hash, destination, \
              amount_msat, max_fee_msat, fee_msat, status, route, hold_id, failure_code, failure_reason, \
-             created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+             created_at_ms, updated_at_ms, eur_cents) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
              ON CONFLICT DO NOTHING RETURNING {}",
             PaymentRecord::COLUMNS
         ),
@@ -643,6 +651,7 @@ fn store_payment(
             failure_code.into(),
             failure_reason.into(),
             Value::Int(now),
+            draft.eur_cents.into(),
         ],
     )?;
     // The partial unique index allows one live payment per invoice.
@@ -678,6 +687,10 @@ fn store_payment(
         if !paid {
             return Err(GatewayError::AlreadyPaid);
         }
+    }
+    if status != PaymentStatus::Rejected {
+        // The payer's row is locked now (hold or settlement): concurrent payments queue.
+        check_velocity(sql, &draft.account.id, now)?;
     }
     let event_type = match status {
         PaymentStatus::Succeeded => "payment.succeeded",

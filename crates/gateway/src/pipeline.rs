@@ -23,6 +23,9 @@ pub struct PaymentDraft {
     pub max_fee_msat: u64,
     /// The credential that asked for the payment.
     pub initiator: String,
+    /// The amount in EUR cents at the configured rate, as the payment records it.
+    pub eur_cents: u64,
+    pub rate: approvals::EurRate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,21 +59,14 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Validation, today's compliance stage (which allows everything), then the approval
-    /// policy in force.
-    pub fn standard(
-        network: Network,
-        clock: Arc<dyn Clock>,
-        store: store::Store,
-        rate: crate::EurRateConfig,
-    ) -> Self {
+    /// policy in force. Velocity limits are checked where the funds are held (they need
+    /// the account's row locked), in the same transaction.
+    pub fn standard(network: Network, clock: Arc<dyn Clock>, store: store::Store) -> Self {
         Self {
             stages: vec![
-                Arc::new(Validate {
-                    network,
-                    clock: Arc::clone(&clock),
-                }),
+                Arc::new(Validate { network, clock }),
                 Arc::new(AllowAll("limits_and_compliance")),
-                Arc::new(crate::approval_stage::ApprovalStage { store, clock, rate }),
+                Arc::new(crate::approval_stage::ApprovalStage { store }),
             ],
         }
     }

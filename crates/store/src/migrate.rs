@@ -53,6 +53,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_webhook_secrets"),
     migration!(9, "0009_approval_policies"),
     migration!(10, "0010_approval_requests"),
+    migration!(11, "0011_velocity_limits"),
 ];
 
 /// The schema version this binary needs.

@@ -1,0 +1,171 @@
+//! Velocity limits on both stores, over a real node: twelve payments from one account
+//! race for a daily limit that fits three; exactly three go through, the rest are refused
+//! with nothing recorded, and what left the account stays within the limit.
+
+use std::sync::Arc;
+
+use gateway::{
+    Actor, EurRateConfig, Gateway, GatewayConfig, GatewayError, GatewaySink, NewInvoice,
+    NewPayment, PaymentStatus, RandomIds, Scope, SystemClock, VelocityLimits,
+};
+use lightning_lab::{wait_until, Lab, LabConfig, DEFAULT_WAIT};
+use node_pool::{LightningNode, NodePool};
+use store::testing::TestStore;
+
+store::on_both_stores!(concurrent_payments_cannot_pass_a_velocity_limit_together);
+
+/// One EUR cent is 20 msat at this rate.
+const EUR_CENTS_PER_BTC: u64 = 5_000_000_000;
+
+async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore) {
+    let dir = tempfile::tempdir().expect("dir");
+    let sink = GatewaySink::new();
+    let lab = Lab::start(
+        LabConfig::new(dir.path().to_path_buf(), &["alpha", "carol"])
+            .balanced_channel("alpha", "carol", 2_000_000)
+            .event_sink("alpha", sink.clone()),
+    )
+    .await
+    .expect("lab");
+    let pool = Arc::new(NodePool::new());
+    let alpha: Arc<dyn LightningNode> = lab.node("alpha").expect("alpha");
+    pool.add(alpha).expect("add");
+    let gateway = Gateway::new(
+        t.store.clone(),
+        pool,
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        GatewayConfig {
+            eur_rate: EurRateConfig {
+                eur_cents_per_btc: EUR_CENTS_PER_BTC,
+                source: "fixed:test".into(),
+            },
+            ..GatewayConfig::default()
+        },
+    );
+    gateway.start().await.expect("start");
+    sink.attach(&gateway);
+    let admin = Actor::system("test");
+    gateway
+        .create_tenant(&admin, "treasury", "Treasury")
+        .await
+        .expect("tenant");
+    let payer = gateway
+        .create_account(&admin, "treasury", "operating")
+        .await
+        .expect("payer");
+    let payee = gateway
+        .create_account(&admin, "treasury", "payroll")
+        .await
+        .expect("payee");
+    let funding = gateway
+        .create_invoice(
+            &admin,
+            NewInvoice {
+                account_id: payer.id.clone(),
+                amount_msat: 10_000_000,
+                description: "funding".into(),
+                expiry_secs: Some(600),
+            },
+        )
+        .await
+        .expect("invoice");
+    lab.node("carol")
+        .expect("carol")
+        .pay_invoice(&funding.bolt11, None, None)
+        .await
+        .expect("carol pays");
+    let balance = |id: String| {
+        let gateway = gateway.clone();
+        async move {
+            gateway
+                .account(&Scope::All, &id)
+                .await
+                .expect("account")
+                .balance_msat
+        }
+    };
+    wait_until("funded", DEFAULT_WAIT, || {
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(balance(payer.id.clone()))
+        }) == 10_000_000
+    })
+    .await
+    .expect("funded");
+
+    // 35 EUR a day; each payment is 10 EUR (20,000 msat).
+    let limits = VelocityLimits {
+        daily_eur_cents: Some(3_500),
+        monthly_eur_cents: Some(1_000_000),
+    };
+    assert_eq!(
+        gateway
+            .set_velocity_limits(&admin, &payer.id, limits)
+            .await
+            .expect("limits"),
+        limits
+    );
+    let mut invoices = Vec::new();
+    for i in 0..12 {
+        let invoice = gateway
+            .create_invoice(
+                &admin,
+                NewInvoice {
+                    account_id: payee.id.clone(),
+                    amount_msat: 20_000,
+                    description: format!("salary {i}"),
+                    expiry_secs: Some(600),
+                },
+            )
+            .await
+            .expect("invoice");
+        invoices.push(invoice.bolt11);
+    }
+    let mut racing = Vec::new();
+    for bolt11 in invoices {
+        let (gateway, admin, account_id) = (gateway.clone(), admin.clone(), payer.id.clone());
+        racing.push(tokio::spawn(async move {
+            gateway
+                .create_payment(
+                    &admin,
+                    NewPayment {
+                        account_id,
+                        bolt11,
+                        amount_msat: None,
+                        max_fee_msat: None,
+                    },
+                    None,
+                )
+                .await
+        }));
+    }
+    let (mut passed, mut refused) = (0, 0);
+    for outcome in racing {
+        match outcome.await.expect("joined") {
+            Ok(accepted) => {
+                assert_eq!(accepted.status, PaymentStatus::Succeeded, "internal");
+                passed += 1;
+            }
+            Err(GatewayError::VelocityLimitExceeded {
+                window,
+                limit_eur_cents,
+                would_be_eur_cents,
+            }) => {
+                assert_eq!((window, limit_eur_cents), ("daily", 3_500));
+                assert_eq!(would_be_eur_cents, 4_000);
+                refused += 1;
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((passed, refused), (3, 9));
+    assert_eq!(balance(payee.id.clone()).await, 60_000);
+    assert_eq!(balance(payer.id.clone()).await, 10_000_000 - 60_000);
+    let recorded: i64 = t
+        .store
+        .read(|sql| sql.query_one("SELECT COUNT(*) FROM payments", &[])?.i64(0))
+        .await
+        .expect("count");
+    assert_eq!(recorded, 3, "a refused payment leaves nothing behind");
+    lab.shutdown().await.expect("lab down");
+}
