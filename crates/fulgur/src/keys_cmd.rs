@@ -20,7 +20,8 @@ pub struct ConfigArgs {
 
 #[derive(clap::Subcommand)]
 pub enum Which {
-    /// Open (or create) the key store and the vault's key-encryption key.
+    /// Open (or create) the key store, the vault's key-encryption key and the approval
+    /// policy's HSM keys (approval-operations, approval-backup); prints their public keys.
     Init {
         #[command(flatten)]
         config: ConfigArgs,
@@ -46,6 +47,9 @@ pub enum Which {
         confirm: String,
     },
 }
+
+/// The HSM approvers of the customer's policy (operations and backup keys).
+const APPROVAL_KEYS: [&str; 2] = ["approval-operations", "approval-backup"];
 
 /// The operator at the terminal, as the audit trail records them.
 pub(crate) fn cli_origin() -> Origin {
@@ -76,6 +80,18 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
                 "key-encryption key: {} (current)",
                 vault.current_kek().await?
             );
+            // The approval policy's HSM approvers: their public keys go in the policy.
+            for label in APPROVAL_KEYS {
+                let public = match keys.public_key(label) {
+                    Ok(public) => public,
+                    Err(keystore::KeyStoreError::UnknownKey(_)) => {
+                        keys.generate(label, KeyKind::Secp256k1)?;
+                        keys.public_key(label)?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                println!("approval key {label}: secp256k1 {public}");
+            }
         }
         Which::List { .. } => {
             println!("keys in {}:", config.keys.describe());

@@ -554,6 +554,16 @@ fn demo_seeds_stay_sealed_while_the_kek_rotates(keys: DemoKeys) {
         command.output().expect("fulgur keys runs")
     };
 
+    let init = keys_cmd(&["init"]);
+    let said = String::from_utf8_lossy(&init.stdout);
+    assert!(init.status.success(), "{said}");
+    for label in ["approval-operations", "approval-backup"] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with(&format!("approval key {label}: secp256k1 0"))),
+            "{label}: {said}"
+        );
+    }
     let rotated = keys_cmd(&["rotate"]);
     let said = String::from_utf8_lossy(&rotated.stdout);
     assert!(
