@@ -65,6 +65,10 @@ pub struct GatewayArgs {
     /// Amount of each Lightning payment, sat.
     #[arg(long, default_value_t = 10_000)]
     amount_sat: u64,
+    /// Put an approval policy in force whose one rule allows every payment, so each
+    /// payment pays the approval stage's full cost (the policy read and the decision).
+    #[arg(long)]
+    approval_policy: bool,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -89,7 +93,11 @@ impl Phase {
     fn new(phase: &str, args: &GatewayArgs, concurrency: u32, load: &Load) -> Self {
         load.report_failures(phase);
         let phase = Self {
-            phase: phase.to_string(),
+            phase: if args.approval_policy {
+                format!("{phase} [approval policy]")
+            } else {
+                phase.to_string()
+            },
             store: args.store.clone(),
             pool_nodes: args.pool_nodes,
             requests: load.ok + load.failed,
@@ -191,6 +199,9 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .await?;
     let key = issued["key"].as_str().context("issued key")?.to_string();
     let api = Api::new(running.addr, &key, args.concurrency)?;
+    if args.approval_policy {
+        allow_all_policy(&api, running.addr, bootstrap.trim()).await?;
+    }
     let outcomes = Outcomes::default();
     let hook = outcomes.listen().await?;
 
@@ -295,6 +306,28 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     running.stop().await?;
     lab.shutdown().await?;
     drop(store);
+    Ok(())
+}
+
+/// Proposes (bench key) and approves (the bootstrap admin) a policy that allows everything.
+async fn allow_all_policy(
+    api: &Api,
+    addr: std::net::SocketAddr,
+    second_admin: &str,
+) -> anyhow::Result<()> {
+    let policy = json!({"approvers": [], "groups": {},
+        "rules": [{"name": "allow-all", "then": "allow"}]});
+    let proposed = api
+        .ok("POST", "/v1/approval-policies", json!({"policy": policy}))
+        .await?;
+    let version = proposed["version"].as_i64().context("policy version")?;
+    Api::new(addr, second_admin, 1)?
+        .ok(
+            "POST",
+            &format!("/v1/approval-policies/{version}/approve"),
+            json!({}),
+        )
+        .await?;
     Ok(())
 }
 
