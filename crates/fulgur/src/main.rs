@@ -1,6 +1,7 @@
 //! `fulgur`: the one binary. Subcommands grow with each capability.
 
 mod apikey_cmd;
+mod approvals_cmd;
 mod audit_cmd;
 mod bench;
 mod demo;
@@ -48,6 +49,11 @@ enum Command {
     Apikey {
         #[command(subcommand)]
         which: apikey_cmd::Which,
+    },
+    /// Approvers' client: make a key, list the queue, approve or reject (signed locally).
+    Approvals {
+        #[command(subcommand)]
+        which: approvals_cmd::Which,
     },
     /// Keys and sealed secrets: init, list, rotate the key-encryption key, destroy.
     Keys {
@@ -144,6 +150,7 @@ fn main() -> ExitCode {
             Command::Apikey { which } => apikey_cmd::run(which).await,
             Command::Audit { which } => audit_cmd::run(which).await,
             Command::Keys { which } => keys_cmd::run(which).await,
+            Command::Approvals { which } => approvals_cmd::run(which).await,
             Command::Pki { which } => pki_cmd::run(which),
             Command::Devnet(args) => run_devnet(args).await,
             Command::Bench { which } => bench::run(which).await,

@@ -717,3 +717,287 @@ fn demo_seeds_stay_sealed_in_a_softhsm2_token_while_the_kek_rotates() {
     let token = keystore::testing::SoftHsmToken::create("fulgur-demo", "2468-demo").expect("token");
     demo_seeds_stay_sealed_while_the_kek_rotates(DemoKeys::SoftHsm(token));
 }
+
+/// A fresh idempotency key per call.
+fn next_idempotency_key() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "cli-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// One API call with curl; the JSON answer.
+fn curl_json(
+    api: &str,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> serde_json::Value {
+    let mut command = Command::new("curl");
+    command
+        .args(["-sS", "-X", method, "-H"])
+        .arg(format!("authorization: Bearer {key}"))
+        .args(["-H", "content-type: application/json", "-H"])
+        .arg(format!("idempotency-key: {}", next_idempotency_key()));
+    if let Some(body) = body {
+        command.args(["-d", body]);
+    }
+    let output = command
+        .arg(format!("{api}{path}"))
+        .output()
+        .expect("curl runs");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// An approver's whole day from the command line, against the demo: `fulgur keys init`
+/// makes the operations HSM key, `fulgur approvals keygen` the CEO's key; two admins put
+/// a policy in force over the API; a payment waits; `fulgur approvals list` shows it,
+/// `approve` signs it locally and the HSM co-signs, the payment goes; `reject` rejects
+/// another; a bad key file is one line and exit 2.
+#[test]
+fn approvers_sign_held_payments_from_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (mut demo, summary) = demo_with_keys(&DemoKeys::Software, d);
+    let api = summary
+        .iter()
+        .find_map(|l| l.strip_prefix("gateway: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("gateway URL printed")
+        .to_string();
+    let treasury = summary
+        .iter()
+        .find_map(|l| l.strip_prefix("account treasury/operating: "))
+        .expect("treasury account printed")
+        .to_string();
+    let admin = std::fs::read_to_string(d.join("admin.key")).expect("admin key");
+    let admin = admin.trim();
+    let operator = DemoKeys::Software.tool_config(d);
+    let run = |args: &[&str]| fulgur().args(args).output().expect("fulgur runs");
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).to_string();
+
+    let init = run(&[
+        "keys",
+        "init",
+        "--config",
+        operator.to_str().expect("utf-8"),
+    ]);
+    let hsm_public = text(&init)
+        .lines()
+        .find_map(|l| l.strip_prefix("approval key approval-operations: secp256k1 "))
+        .expect("HSM key printed")
+        .to_string();
+    let seed = d.join("ceo.seed");
+    let keygen = run(&[
+        "approvals",
+        "keygen",
+        "--out",
+        seed.to_str().expect("utf-8"),
+    ]);
+    let ceo_public = text(&keygen)
+        .rsplit("public key (ed25519): ")
+        .next()
+        .expect("public key printed")
+        .trim()
+        .to_string();
+    assert_eq!(ceo_public.len(), 64, "{}", text(&keygen));
+
+    let issued = curl_json(
+        &api,
+        admin,
+        "POST",
+        "/v1/apikeys",
+        Some(r#"{"name":"second admin","roles":["admin"]}"#),
+    );
+    let second_admin = issued["key"].as_str().expect("key").to_string();
+    let issued = curl_json(
+        &api,
+        admin,
+        "POST",
+        "/v1/apikeys",
+        Some(r#"{"name":"CEO","roles":["approver"]}"#),
+    );
+    let ceo_id = issued["id"].as_str().expect("id").to_string();
+    let ceo_key_file = d.join("ceo.key");
+    std::fs::write(&ceo_key_file, issued["key"].as_str().expect("key")).expect("ceo key");
+    let policy = serde_json::json!({"policy": {
+        "approvers": [
+            {"id": "hsm-operations", "name": "Operations HSM", "identity": null,
+             "key": {"secp256k1": hsm_public}, "hsm_label": "approval-operations"},
+            {"id": "ceo", "name": "CEO", "identity": ceo_id,
+             "key": {"ed25519": ceo_public}, "hsm_label": null}],
+        "groups": {"operations-hsm": ["hsm-operations"], "executives": ["ceo"]},
+        "rules": [{"name": "payment", "then": {"require": {"approvals": {"all": [
+            {"group": {"group": "operations-hsm", "count": 1}},
+            {"group": {"group": "executives", "count": 1}}]}, "expires_in_secs": 3600}}}]
+    }});
+    let proposed = curl_json(
+        &api,
+        admin,
+        "POST",
+        "/v1/approval-policies",
+        Some(&policy.to_string()),
+    );
+    assert_eq!(proposed["state"], "proposed", "{proposed}");
+    let active = curl_json(
+        &api,
+        &second_admin,
+        "POST",
+        "/v1/approval-policies/1/approve",
+        Some("{}"),
+    );
+    assert_eq!(active["state"], "active", "{active}");
+
+    // carol funds the treasury, then the treasury pays carol twice: both wait.
+    let invoice = curl_json(
+        &api,
+        admin,
+        "POST",
+        "/v1/invoices",
+        Some(&format!(
+            r#"{{"account_id":"{treasury}","amount_msat":50000000,"description":"funding"}}"#
+        )),
+    );
+    let paid = curl_json(
+        &api,
+        admin,
+        "POST",
+        "/devnet/counterparty/payments",
+        Some(&format!(
+            r#"{{"bolt11":"{}"}}"#,
+            invoice["bolt11"].as_str().expect("bolt11")
+        )),
+    );
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+    let mut held = Vec::new();
+    for memo in ["approved", "rejected"] {
+        let theirs = curl_json(
+            &api,
+            admin,
+            "POST",
+            "/devnet/counterparty/invoices",
+            Some(&format!(
+                r#"{{"amount_msat":1000000,"description":"{memo}"}}"#
+            )),
+        );
+        let accepted = curl_json(
+            &api,
+            admin,
+            "POST",
+            "/v1/payments",
+            Some(&format!(
+                r#"{{"account_id":"{treasury}","bolt11":"{}"}}"#,
+                theirs["bolt11"].as_str().expect("bolt11")
+            )),
+        );
+        assert_eq!(accepted["status"], "awaiting_approval", "{accepted}");
+        held.push(accepted["id"].as_str().expect("id").to_string());
+    }
+    let gateway = [
+        "--url",
+        api.as_str(),
+        "--key-file",
+        ceo_key_file.to_str().expect("utf-8"),
+    ];
+    let listed = run(&[&["approvals", "list"][..], &gateway[..]].concat());
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    for id in &held {
+        assert!(
+            text(&listed).contains(id.as_str()),
+            "{id} queued: {}",
+            text(&listed)
+        );
+    }
+    let signer = [
+        "--approver",
+        "ceo",
+        "--signing-key-file",
+        seed.to_str().expect("utf-8"),
+    ];
+    let approved = run(&[
+        &["approvals", "approve", held[0].as_str()][..],
+        &gateway[..],
+        &signer[..],
+    ]
+    .concat());
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    assert!(
+        text(&approved).contains(" approved ")
+            && text(&approved).contains("hsm-operations approve"),
+        "{}",
+        text(&approved)
+    );
+    let rejected = run(&[
+        &["approvals", "reject", held[1].as_str()][..],
+        &gateway[..],
+        &signer[..],
+    ]
+    .concat());
+    assert!(
+        text(&rejected).contains(" rejected "),
+        "{}",
+        text(&rejected)
+    );
+    let status_of = |id: &str| {
+        curl_json(&api, admin, "GET", &format!("/v1/payments/{id}"), None)["status"].clone()
+    };
+    let settled = (0..100).any(|_| {
+        let done = status_of(&held[0]) == "succeeded";
+        if !done {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done
+    });
+    assert!(
+        settled,
+        "the approved payment went: {}",
+        status_of(&held[0])
+    );
+    assert_eq!(status_of(&held[1]), "rejected");
+
+    // A refused vote and a bad key file: one line, exit 2.
+    let again = run(&[
+        &["approvals", "approve", held[0].as_str()][..],
+        &gateway[..],
+        &signer[..],
+    ]
+    .concat());
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("approval_closed"));
+    std::fs::write(d.join("bad.seed"), "not hex").expect("bad seed");
+    let bad = run(&[
+        &[
+            "approvals",
+            "approve",
+            held[0].as_str(),
+            "--approver",
+            "ceo",
+            "--signing-key-file",
+        ][..],
+        &[d.join("bad.seed").to_str().expect("utf-8")][..],
+        &gateway[..],
+    ]
+    .concat());
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).trim().lines().count(),
+        1
+    );
+    assert!(terminate(&mut demo).success());
+}
