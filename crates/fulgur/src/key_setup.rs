@@ -85,9 +85,7 @@ impl KeysSection {
                 } else {
                     SoftwareStore::create(path, &passphrase)
                 };
-                Ok(Arc::new(store.map_err(|e| {
-                    anyhow::anyhow!("key file {}: {e}", path.display())
-                })?))
+                Ok(Arc::new(store.map_err(|e| self.refused(e))?))
             }
             KeysSection::Pkcs11 {
                 module,
@@ -103,9 +101,7 @@ impl KeysSection {
                     pin,
                     sessions: sessions.unwrap_or(DEFAULT_SESSIONS).max(1),
                 })
-                .with_context(|| {
-                    format!("PKCS#11 token {token_label:?} in {}", module.display())
-                })?;
+                .map_err(|e| self.refused(e))?;
                 Ok(Arc::new(store))
             }
         }
@@ -132,6 +128,19 @@ impl KeysSection {
             passphrase_env: None,
             passphrase_file: Some(passphrase_file),
         })
+    }
+
+    /// Why the key store did not open: a wrong PIN or passphrase is the operator's to fix
+    /// (one line, exit 2); anything else is an error naming the key store.
+    fn refused(&self, e: keystore::KeyStoreError) -> anyhow::Error {
+        match e {
+            keystore::KeyStoreError::BadPin => BadInput(format!(
+                "keys: the PIN or passphrase does not open the {}",
+                self.describe()
+            ))
+            .into(),
+            other => anyhow::anyhow!("{}: {other}", self.describe()),
+        }
     }
 
     /// The backend's name and where it is, for operators.

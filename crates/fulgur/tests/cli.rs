@@ -598,6 +598,25 @@ fn demo_seeds_stay_sealed_while_the_kek_rotates(keys: DemoKeys) {
             .unwrap_or_else(|| panic!("{secret} listed: {list}"));
         assert!(line.contains("wrapped by fulgur-kek.v2"), "{line}");
     }
+    // The wrong PIN or passphrase: one line naming it, exit 2.
+    let config = std::fs::read_to_string(&operator).expect("config");
+    let wrong = d.join("wrong.toml");
+    std::fs::write(d.join("wrong.passphrase"), "not the passphrase").expect("wrong");
+    std::fs::write(
+        &wrong,
+        config
+            .replace("keys.passphrase", "wrong.passphrase")
+            .replace("FULGUR_PKCS11_PIN", "WRONG_PIN"),
+    )
+    .expect("wrong config");
+    let mut command = fulgur();
+    command.args(["keys", "list", "--config"]).arg(&wrong);
+    keys.env(&mut command);
+    let refused = command.env("WRONG_PIN", "0000").output().expect("runs");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    assert_eq!(said.trim().lines().count(), 1, "{said}");
+    assert!(said.contains("PIN or passphrase"), "{said}");
     let refused = keys_cmd(&["destroy", "fulgur-kek.v2", "--confirm", "fulgur-kek.v2"]);
     assert_eq!(
         refused.status.code(),
