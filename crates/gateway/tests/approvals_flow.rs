@@ -12,21 +12,18 @@ use approvals::{customer_default, Approver, ApproverKey, CustomerKeys, Vote};
 use audit::Origin;
 use ed25519_dalek::{Signer, SigningKey};
 use gateway::{
-    Actor, EurRateConfig, Gateway, GatewayConfig, GatewayError, GatewaySink,
-    KeyStoreApprovalSigner, ManualClock, NewInvoice, NewPayment, NewVote, PaymentStatus, RandomIds,
-    RequestState, Scope,
+    Actor, Gateway, GatewayError, KeyStoreApprovalSigner, ManualClock, NewInvoice, NewPayment,
+    NewVote, PaymentStatus, RequestState, Scope,
 };
 use keystore::{KeyKind, KeyStore, SoftwareStore};
-use lightning_lab::{wait_until, Lab, LabConfig, DEFAULT_WAIT};
-use node_pool::{LightningNode, NodePool};
+use node_pool::LightningNode;
 use store::testing::TestStore;
 
-store::on_both_stores!(payments_wait_for_the_policys_signatures_then_pay);
+mod common;
 
-/// 50,000,000 EUR per BTC: one euro cent is 20 msat, so 20,000 EUR (40,000 sat) fits the
-/// lab's channels (the rate is configuration, recorded with each decision).
-const EUR_CENTS_PER_BTC: u64 = 5_000_000_000;
-const EUR: u64 = 2_000; // msat per euro at that rate
+use common::{EUR, EUR_CENTS_PER_BTC};
+
+store::on_both_stores!(payments_wait_for_the_policys_signatures_then_pay);
 
 fn person(id: &str, seed: u8) -> (Approver, SigningKey) {
     let key = SigningKey::from_bytes(&[seed; 32]);
@@ -80,35 +77,13 @@ async fn wait_final(gateway: &Gateway, id: &str) -> gateway::PaymentRecord {
 }
 
 async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
-    let dir = tempfile::tempdir().expect("dir");
-    let sink = GatewaySink::new();
-    let config = LabConfig::new(dir.path().join("lab"), &["alpha", "carol"])
-        .balanced_channel("alpha", "carol", 2_000_000)
-        .event_sink("alpha", sink.clone());
-    let lab = Lab::start(config).await.expect("lab");
-    let pool = Arc::new(NodePool::new());
-    let alpha: Arc<dyn LightningNode> = lab.node("alpha").expect("alpha");
-    pool.add(alpha).expect("add");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("time")
         .as_millis() as i64;
     let clock = Arc::new(ManualClock::new(now));
-    let gateway = Gateway::new(
-        t.store.clone(),
-        pool,
-        clock.clone(),
-        Arc::new(RandomIds),
-        GatewayConfig {
-            eur_rate: EurRateConfig {
-                eur_cents_per_btc: EUR_CENTS_PER_BTC,
-                source: "fixed:test".into(),
-            },
-            ..GatewayConfig::default()
-        },
-    );
-    gateway.start().await.expect("start");
-    sink.attach(&gateway);
+    let world = common::world(t.store.clone(), clock.clone()).await;
+    let (lab, gateway, dir) = (&world.lab, world.gateway.clone(), &world._dir);
     let keys: Arc<dyn KeyStore> =
         Arc::new(SoftwareStore::create(&dir.path().join("keys"), "approvals test").expect("keys"));
     gateway.set_approval_signer(Arc::new(KeyStoreApprovalSigner(Arc::clone(&keys))));
@@ -140,35 +115,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
         .await
         .expect("account");
     let carol = lab.node("carol").expect("carol");
-    let funding = gateway
-        .create_invoice(
-            &ops,
-            NewInvoice {
-                account_id: account.id.clone(),
-                amount_msat: 150_000_000,
-                description: "funding".into(),
-                expiry_secs: Some(600),
-            },
-        )
-        .await
-        .expect("invoice");
-    carol
-        .pay_invoice(&funding.bolt11, None, None)
-        .await
-        .expect("carol pays");
-    let funded = || async {
-        gateway
-            .account(&Scope::All, &account.id)
-            .await
-            .expect("account")
-            .balance_msat
-    };
-    wait_until("funded", DEFAULT_WAIT, || {
-        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(funded()))
-            == 150_000_000
-    })
-    .await
-    .expect("funded");
+    world.fund(&ops, &account.id, 150_000_000).await;
 
     let pay = |initiator: &'static str, eur: u64, memo: &'static str| {
         let (gateway, carol, account) = (gateway.clone(), carol.clone(), account.id.clone());

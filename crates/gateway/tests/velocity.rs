@@ -5,46 +5,19 @@
 use std::sync::Arc;
 
 use gateway::{
-    Actor, EurRateConfig, Gateway, GatewayConfig, GatewayError, GatewaySink, NewInvoice,
-    NewPayment, PaymentStatus, RandomIds, Scope, SystemClock, VelocityLimits,
+    Actor, GatewayError, NewInvoice, NewPayment, PaymentStatus, Scope, SystemClock, VelocityLimits,
 };
-use lightning_lab::{wait_until, Lab, LabConfig, DEFAULT_WAIT};
-use node_pool::{LightningNode, NodePool};
 use store::testing::TestStore;
+
+mod common;
+
+use common::EUR;
 
 store::on_both_stores!(concurrent_payments_cannot_pass_a_velocity_limit_together);
 
-/// One EUR cent is 20 msat at this rate.
-const EUR_CENTS_PER_BTC: u64 = 5_000_000_000;
-
 async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore) {
-    let dir = tempfile::tempdir().expect("dir");
-    let sink = GatewaySink::new();
-    let lab = Lab::start(
-        LabConfig::new(dir.path().to_path_buf(), &["alpha", "carol"])
-            .balanced_channel("alpha", "carol", 2_000_000)
-            .event_sink("alpha", sink.clone()),
-    )
-    .await
-    .expect("lab");
-    let pool = Arc::new(NodePool::new());
-    let alpha: Arc<dyn LightningNode> = lab.node("alpha").expect("alpha");
-    pool.add(alpha).expect("add");
-    let gateway = Gateway::new(
-        t.store.clone(),
-        pool,
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        GatewayConfig {
-            eur_rate: EurRateConfig {
-                eur_cents_per_btc: EUR_CENTS_PER_BTC,
-                source: "fixed:test".into(),
-            },
-            ..GatewayConfig::default()
-        },
-    );
-    gateway.start().await.expect("start");
-    sink.attach(&gateway);
+    let world = common::world(t.store.clone(), Arc::new(SystemClock)).await;
+    let gateway = world.gateway.clone();
     let admin = Actor::system("test");
     gateway
         .create_tenant(&admin, "treasury", "Treasury")
@@ -58,23 +31,7 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
         .create_account(&admin, "treasury", "payroll")
         .await
         .expect("payee");
-    let funding = gateway
-        .create_invoice(
-            &admin,
-            NewInvoice {
-                account_id: payer.id.clone(),
-                amount_msat: 10_000_000,
-                description: "funding".into(),
-                expiry_secs: Some(600),
-            },
-        )
-        .await
-        .expect("invoice");
-    lab.node("carol")
-        .expect("carol")
-        .pay_invoice(&funding.bolt11, None, None)
-        .await
-        .expect("carol pays");
+    world.fund(&admin, &payer.id, 10_000_000).await;
     let balance = |id: String| {
         let gateway = gateway.clone();
         async move {
@@ -85,13 +42,6 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
                 .balance_msat
         }
     };
-    wait_until("funded", DEFAULT_WAIT, || {
-        tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(balance(payer.id.clone()))
-        }) == 10_000_000
-    })
-    .await
-    .expect("funded");
 
     // 35 EUR a day; each payment is 10 EUR (20,000 msat).
     let limits = VelocityLimits {
@@ -112,7 +62,7 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
                 &admin,
                 NewInvoice {
                     account_id: payee.id.clone(),
-                    amount_msat: 20_000,
+                    amount_msat: 10 * EUR,
                     description: format!("salary {i}"),
                     expiry_secs: Some(600),
                 },
@@ -159,13 +109,16 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
         }
     }
     assert_eq!((passed, refused), (3, 9));
-    assert_eq!(balance(payee.id.clone()).await, 60_000);
-    assert_eq!(balance(payer.id.clone()).await, 10_000_000 - 60_000);
+    assert_eq!(balance(payee.id.clone()).await, (30 * EUR) as i64);
+    assert_eq!(
+        balance(payer.id.clone()).await,
+        10_000_000 - (30 * EUR) as i64
+    );
     let recorded: i64 = t
         .store
         .read(|sql| sql.query_one("SELECT COUNT(*) FROM payments", &[])?.i64(0))
         .await
         .expect("count");
     assert_eq!(recorded, 3, "a refused payment leaves nothing behind");
-    lab.shutdown().await.expect("lab down");
+    world.lab.shutdown().await.expect("lab down");
 }

@@ -1,0 +1,94 @@
+//! What the gateway's approval and limit tests start from: alpha (ours, in the pool) and
+//! carol (outside) with one channel, the gateway over them with EUR thresholds at a rate
+//! where one EUR cent is 20 msat (so 20,000 EUR fits the channel), and funding by carol.
+
+use std::sync::Arc;
+
+use gateway::{
+    Actor, Clock, EurRateConfig, Gateway, GatewayConfig, GatewaySink, NewInvoice, RandomIds, Scope,
+};
+use lightning_lab::{wait_until, Lab, LabConfig, DEFAULT_WAIT};
+use node_pool::{LightningNode, NodePool};
+
+/// 50,000,000 EUR per BTC: one EUR cent is 20 msat (the rate is configuration, recorded
+/// with each decision).
+pub const EUR_CENTS_PER_BTC: u64 = 5_000_000_000;
+/// msat per euro at that rate.
+pub const EUR: u64 = 2_000;
+
+pub struct World {
+    pub _dir: tempfile::TempDir,
+    pub lab: Lab,
+    pub gateway: Gateway,
+}
+
+pub async fn world(store: store::Store, clock: Arc<dyn Clock>) -> World {
+    let dir = tempfile::tempdir().expect("dir");
+    let sink = GatewaySink::new();
+    let lab = Lab::start(
+        LabConfig::new(dir.path().join("lab"), &["alpha", "carol"])
+            .balanced_channel("alpha", "carol", 2_000_000)
+            .event_sink("alpha", sink.clone()),
+    )
+    .await
+    .expect("lab");
+    let pool = Arc::new(NodePool::new());
+    let alpha: Arc<dyn LightningNode> = lab.node("alpha").expect("alpha");
+    pool.add(alpha).expect("add");
+    let gateway = Gateway::new(
+        store,
+        pool,
+        clock,
+        Arc::new(RandomIds),
+        GatewayConfig {
+            eur_rate: EurRateConfig {
+                eur_cents_per_btc: EUR_CENTS_PER_BTC,
+                source: "fixed:test".into(),
+            },
+            ..GatewayConfig::default()
+        },
+    );
+    gateway.start().await.expect("start");
+    sink.attach(&gateway);
+    World {
+        _dir: dir,
+        lab,
+        gateway,
+    }
+}
+
+impl World {
+    /// carol pays an invoice of `account_id` for `amount_msat`; returns once credited.
+    pub async fn fund(&self, actor: &Actor, account_id: &str, amount_msat: u64) {
+        let invoice = self
+            .gateway
+            .create_invoice(
+                actor,
+                NewInvoice {
+                    account_id: account_id.to_string(),
+                    amount_msat,
+                    description: "funding".into(),
+                    expiry_secs: Some(600),
+                },
+            )
+            .await
+            .expect("invoice");
+        self.lab
+            .node("carol")
+            .expect("carol")
+            .pay_invoice(&invoice.bolt11, None, None)
+            .await
+            .expect("carol pays");
+        let balance = || {
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current()
+                    .block_on(self.gateway.account(&Scope::All, account_id))
+            })
+            .expect("account")
+            .balance_msat
+        };
+        wait_until("funded", DEFAULT_WAIT, || balance() >= amount_msat as i64)
+            .await
+            .expect("funded");
+    }
+}
