@@ -324,6 +324,9 @@ pub async fn start(
         if let Err(error) = g.expire_approvals().await {
             tracing::warn!(%error, "approval expiry sweep failed");
         }
+        if let Err(error) = g.advance_pending().await {
+            tracing::warn!(%error, "approvals awaiting the HSM not completed; retried");
+        }
     })];
     background.push(every(SLI_FLUSH, gateway.clone(), |g| async move {
         if let Err(error) = g.flush_sli().await {

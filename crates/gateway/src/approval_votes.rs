@@ -256,8 +256,9 @@ impl Gateway {
             .await?;
         if let Some(payment) = rejected {
             self.payment_finished(&payment, now);
-        } else {
-            self.advance(&new.payment_id).await?;
+        } else if let Err(error) = self.advance(&new.payment_id).await {
+            // The vote is recorded; the sweep completes the quorum once the HSM answers.
+            tracing::warn!(payment_id = %new.payment_id, %error, "approval not completed now; the sweep retries");
         }
         self.approval(&actor.scope, &new.payment_id).await
     }
@@ -378,6 +379,41 @@ impl Gateway {
                 Ok::<_, GatewayError>(())
             })
             .await
+    }
+
+    /// Completes requests a human has approved but whose HSM signatures are missing (the
+    /// HSM was unavailable when the vote came); returns how many were released.
+    pub async fn advance_pending(&self) -> Result<usize, GatewayError> {
+        let now = self.now_ms();
+        let waiting: Vec<String> = self
+            .inner
+            .store
+            .read(move |sql| {
+                sql.query(
+                    "SELECT r.payment_id FROM approval_requests r \
+                     WHERE r.state = 'pending' AND r.expires_at_ms > $1 AND EXISTS \
+                     (SELECT 1 FROM approval_votes v WHERE v.payment_id = r.payment_id \
+                      AND v.vote = 'approve') ORDER BY r.payment_id LIMIT $2",
+                    &[Value::Int(now), Value::Int(EXPIRY_BATCH)],
+                )?
+                .iter()
+                .map(|r| r.text(0).map(str::to_string))
+                .collect::<Result<_, _>>()
+            })
+            .await?;
+        let mut released = 0;
+        for id in waiting {
+            // One request's trouble (the HSM still down) does not hold up the others.
+            if let Err(error) = self.advance(&id).await {
+                tracing::warn!(payment_id = %id, %error, "approval still waiting for the HSM");
+                continue;
+            }
+            let state = self.approval(&crate::Scope::All, &id).await?.state;
+            if state == RequestState::Approved {
+                released += 1;
+            }
+        }
+        Ok(released)
     }
 
     /// Rejects the held payments whose approvers ran out of time, releasing their holds.

@@ -86,7 +86,6 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
     let (lab, gateway, dir) = (&world.lab, world.gateway.clone(), &world._dir);
     let keys: Arc<dyn KeyStore> =
         Arc::new(SoftwareStore::create(&dir.path().join("keys"), "approvals test").expect("keys"));
-    gateway.set_approval_signer(Arc::new(KeyStoreApprovalSigner(Arc::clone(&keys))));
 
     let (ceo, ceo_key) = person("ceo", 1);
     let (cto, cto_key) = person("cto", 2);
@@ -163,6 +162,29 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
         async move { gateway.vote(&actor(&format!("key_{who}")), new).await }
     };
     let code = |r: Result<gateway::ApprovalRequest, GatewayError>| r.err().map(|e| e.code());
+
+    // The HSM is unavailable when the CEO approves: the vote counts, the payment waits;
+    // once the HSM answers, the sweep completes the quorum and the payment goes.
+    let hsm_down = pay("key_ops", 500, "hsm down").await;
+    let ceo_vote = sign(&ceo_key, &hsm_down.id, Vote::Approve).await;
+    let waiting = vote("ceo", &hsm_down.id, Vote::Approve, ceo_vote)
+        .await
+        .expect("the vote counts");
+    assert_eq!(
+        (waiting.state, waiting.votes.len()),
+        (RequestState::Pending, 1)
+    );
+    assert_eq!(
+        gateway.advance_pending().await.expect("sweep"),
+        0,
+        "still no HSM"
+    );
+    gateway.set_approval_signer(Arc::new(KeyStoreApprovalSigner(Arc::clone(&keys))));
+    assert_eq!(gateway.advance_pending().await.expect("sweep"), 1);
+    assert_eq!(
+        wait_final(&gateway, &hsm_down.id).await.status,
+        PaymentStatus::Succeeded
+    );
 
     // 5,000 EUR: held, the hold on the account; the rule, amount and rate recorded.
     let small = pay("key_ops", 5_000, "small").await;
@@ -377,9 +399,9 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
     .expect("audit");
     let count = |action: &str| trail.iter().filter(|r| r.action == action).count();
     // Votes that counted (refused ones are audited by the API's guard).
-    assert_eq!(count("approval.vote"), 4);
-    assert_eq!(count("approval.hsm_sign"), 4);
-    assert_eq!(count("approval.approved"), 3);
+    assert_eq!(count("approval.vote"), 5);
+    assert_eq!(count("approval.hsm_sign"), 5);
+    assert_eq!(count("approval.approved"), 4);
     assert_eq!(count("approval.expired"), 1);
     lab.shutdown().await.expect("lab down");
 }
