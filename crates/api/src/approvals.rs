@@ -104,15 +104,7 @@ pub struct ApprovalPage {
 }
 
 fn state_named(name: &str) -> Result<RequestState, Problem> {
-    [
-        RequestState::Pending,
-        RequestState::Approved,
-        RequestState::Rejected,
-        RequestState::Expired,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == name)
-    .ok_or_else(|| {
+    RequestState::from_name(name).ok_or_else(|| {
         Problem::new(
             axum::http::StatusCode::BAD_REQUEST,
             "invalid_query",

@@ -4,7 +4,6 @@
 use ed25519_dalek::Verifier;
 use keystore::secp256k1;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::ApprovalError;
 
@@ -78,21 +77,10 @@ impl ApproverKey {
                 };
                 key.verify(message, &sig).is_ok()
             }
-            ApproverKey::Secp256k1(hex) => {
-                let (Ok(key), Ok(sig)) = (
-                    decode(hex, 33).and_then(|b| {
-                        secp256k1::PublicKey::from_slice(&b)
-                            .map_err(|e| ApprovalError::InvalidKey(e.to_string()))
-                    }),
-                    secp256k1::ecdsa::Signature::from_compact(&signature),
-                ) else {
-                    return false;
-                };
-                let digest: [u8; 32] = Sha256::digest(message).into();
-                secp256k1::SECP256K1
-                    .verify_ecdsa(&secp256k1::Message::from_digest(digest), &sig, &key)
-                    .is_ok()
-            }
+            ApproverKey::Secp256k1(hex) => decode(hex, 33)
+                .ok()
+                .and_then(|b| secp256k1::PublicKey::from_slice(&b).ok())
+                .is_some_and(|key| keystore::verify_message(&key, message, &signature)),
         }
     }
 }

@@ -62,10 +62,8 @@ impl CheckpointSigner for KeyStoreSigner {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AuditError> {
-        let digest: [u8; 32] = Sha256::digest(message).into();
-        self.keys
-            .sign_digest(&self.label, &digest)
-            .map(|signature| signature.serialize_compact().to_vec())
+        keystore::sign_message(self.keys.as_ref(), &self.label, message)
+            .map(|signature| signature.to_vec())
             .map_err(|e| AuditError::Key(format!("{}: {e}", self.label)))
     }
 }
@@ -151,14 +149,7 @@ impl PublicKey {
             PublicKey::Ed25519(key) => {
                 Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
             }
-            PublicKey::Secp256k1(key) => {
-                let digest: [u8; 32] = Sha256::digest(message).into();
-                secp256k1::ecdsa::Signature::from_compact(signature).is_ok_and(|sig| {
-                    secp256k1::SECP256K1
-                        .verify_ecdsa(&secp256k1::Message::from_digest(digest), &sig, key)
-                        .is_ok()
-                })
-            }
+            PublicKey::Secp256k1(key) => keystore::verify_message(key, message, signature),
         }
     }
 }

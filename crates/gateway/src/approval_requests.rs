@@ -32,7 +32,8 @@ impl RequestState {
         }
     }
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
+    /// The state named `name` (`pending`, `approved`, `rejected`, `expired`).
+    pub fn from_name(name: &str) -> Option<Self> {
         [
             RequestState::Pending,
             RequestState::Approved,
@@ -40,8 +41,11 @@ impl RequestState {
             RequestState::Expired,
         ]
         .into_iter()
-        .find(|s| s.as_str() == text)
-        .ok_or_else(|| StoreError::Decode {
+        .find(|s| s.as_str() == name)
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Self::from_name(text).ok_or_else(|| StoreError::Decode {
             column: 0,
             detail: format!("unknown approval state {text}"),
         })

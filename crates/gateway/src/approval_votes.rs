@@ -29,11 +29,8 @@ pub struct KeyStoreApprovalSigner(pub Arc<dyn keystore::KeyStore>);
 
 impl ApprovalSigner for KeyStoreApprovalSigner {
     fn sign(&self, label: &str, message: &[u8]) -> Result<String, String> {
-        use sha2::Digest;
-        let digest: [u8; 32] = sha2::Sha256::digest(message).into();
-        self.0
-            .sign_digest(label, &digest)
-            .map(|signature| hex::encode(signature.serialize_compact()))
+        keystore::sign_message(self.0.as_ref(), label, message)
+            .map(hex::encode)
             .map_err(|e| format!("{label}: {e}"))
     }
 }

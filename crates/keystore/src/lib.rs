@@ -15,6 +15,7 @@
 pub mod envelope;
 mod error;
 mod gcm;
+mod message;
 mod pkcs11;
 mod secp;
 mod software;
@@ -22,6 +23,7 @@ mod software;
 pub mod testing;
 
 pub use crate::error::KeyStoreError;
+pub use crate::message::{sign_message, verify_message};
 pub use crate::pkcs11::{Pkcs11Config, Pkcs11Store};
 pub use crate::software::SoftwareStore;
 pub use secp256k1;
