@@ -19,6 +19,7 @@ mod nodes;
 mod payments;
 mod problem;
 mod ratelimit;
+mod recoveries;
 mod sla;
 mod tls;
 mod trace;
@@ -80,6 +81,9 @@ pub struct ApiState {
         approvals::get_approval,
         approvals::approve,
         approvals::reject,
+        recoveries::create_recovery,
+        recoveries::list_recoveries,
+        recoveries::get_recovery,
         usage::get_usage,
         sla::get_sla,
         invoices::create_invoice,
@@ -197,6 +201,19 @@ pub fn router(state: ApiState) -> Router {
                 Some("approval.vote"),
                 post(approvals::reject),
             ),
+        )
+        .route(
+            "/v1/recoveries",
+            g(
+                Admin,
+                Some("recovery.request"),
+                post(recoveries::create_recovery),
+            )
+            .merge(g(Admin, None, get(recoveries::list_recoveries))),
+        )
+        .route(
+            "/v1/recoveries/{id}",
+            g(Admin, None, get(recoveries::get_recovery)),
         )
         .route(
             "/v1/accounts",

@@ -72,12 +72,18 @@ impl From<GatewayError> for Problem {
             | E::NoLiquidity { .. }
             | E::IdempotencyMismatch
             | E::Rejected(_)
-            | E::VelocityLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            | E::VelocityLimitExceeded { .. }
+            | E::RecoveryBlocked(_) => StatusCode::UNPROCESSABLE_ENTITY,
             E::UnknownAccount(_)
             | E::UnknownInvoice(_)
             | E::UnknownPayment(_)
-            | E::UnknownPolicy(_) => StatusCode::NOT_FOUND,
-            E::InvoiceNotOpen { .. } | E::PolicyNotProposed { .. } => StatusCode::CONFLICT,
+            | E::UnknownPolicy(_)
+            | E::UnknownNode(_)
+            | E::UnknownRecovery(_) => StatusCode::NOT_FOUND,
+            E::InvoiceNotOpen { .. }
+            | E::PolicyNotProposed { .. }
+            | E::NoPolicyInForce
+            | E::RecoveryInProgress(_) => StatusCode::CONFLICT,
             E::Forbidden(_) | E::SecondAdminRequired => StatusCode::FORBIDDEN,
             E::ApprovalRefused(approvals::ApprovalError::Duplicate(_)) | E::ApprovalClosed(_) => {
                 StatusCode::CONFLICT

@@ -214,6 +214,14 @@ const ENDPOINTS: &[(&str, &str, &str, Option<&str>)] = &[
         Some(r#"{"policy":{"approvers":[],"groups":{},"rules":[]}}"#),
     ),
     ("POST", "/v1/approval-policies/0/approve", "admin", None),
+    ("GET", "/v1/recoveries", "admin", None),
+    ("GET", "/v1/recoveries/rec_missing", "admin", None),
+    (
+        "POST",
+        "/v1/recoveries",
+        "admin",
+        Some(r#"{"node":"nowhere","address":"x","reason":"drill"}"#),
+    ),
     (
         "GET",
         "/v1/usage?tenant_id={tenant}&from=2026-01-01&to=2026-12-31",

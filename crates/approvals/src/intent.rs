@@ -1,6 +1,6 @@
-//! The canonical payment intent approvers sign: what would be paid, to whom, for which
-//! invoice, until when, and the vote. One line per field, fixed order, no escaping needed
-//! (every field is an id, a number or hex).
+//! The canonical intent approvers sign: what would be paid, to whom, for which invoice (or
+//! which operation on what subject), until when, and the vote. One line per field, fixed
+//! order, no escaping needed (every field is an id, an address, a number or hex).
 
 use serde::{Deserialize, Serialize};
 
@@ -31,8 +31,12 @@ pub struct Intent {
     pub amount_msat: u64,
     /// The destination node's pubkey.
     pub destination: String,
-    /// The invoice's payment hash.
+    /// The invoice's payment hash (empty for an operation that is not a payment).
     pub payment_hash: String,
+    /// What an operation other than a payment acts on, e.g. `node_sweep:alpha` for the
+    /// recovery of node alpha's funds (empty for a payment).
+    #[serde(default)]
+    pub subject: String,
     /// After this the approval request is void and the payment rejected.
     pub expires_at_ms: i64,
 }
@@ -46,12 +50,13 @@ impl Intent {
         };
         format!(
             "{DOMAIN}\nvote={}\npayment_id={}\noperation={operation}\namount_msat={}\n\
-             destination={}\npayment_hash={}\nexpires_at_ms={}\n",
+             destination={}\npayment_hash={}\nsubject={}\nexpires_at_ms={}\n",
             vote.as_str(),
             self.payment_id,
             self.amount_msat,
             self.destination,
             self.payment_hash,
+            self.subject,
             self.expires_at_ms
         )
         .into_bytes()

@@ -182,6 +182,7 @@ fn intent() -> Intent {
         amount_msat: 10_000_000_000,
         destination: "02carol".into(),
         payment_hash: "ab".repeat(32),
+        subject: String::new(),
         expires_at_ms: 2_000,
     }
 }

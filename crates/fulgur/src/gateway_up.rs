@@ -327,6 +327,9 @@ pub async fn start(
         if let Err(error) = g.advance_pending().await {
             tracing::warn!(%error, "approvals awaiting the HSM not completed; retried");
         }
+        if let Err(error) = g.drive_recoveries().await {
+            tracing::warn!(%error, "recovery sweep failed; retried");
+        }
     })];
     background.push(every(SLI_FLUSH, gateway.clone(), |g| async move {
         if let Err(error) = g.flush_sli().await {

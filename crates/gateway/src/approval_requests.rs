@@ -1,13 +1,12 @@
-//! Payments held for approval: the request recorded with the payment (policy version,
-//! rule, requirement, EUR amount and rate, the intent approvers sign), and listing them.
+//! Payments and recoveries held for approval: the request recorded with them (policy
+//! version, rule, requirement, EUR amount and rate, the intent approvers sign), and listing
+//! them. A request's id is its payment's or recovery's.
 
-use approvals::{Intent, Operation, Requirement};
+use approvals::{Intent, Requirement};
 use serde::Serialize;
 use store::{Row, Sql, StoreError, Value};
 
 use crate::approval_stage::ApprovalTicket;
-use crate::pipeline::PaymentDraft;
-use crate::records::PaymentRecord;
 use crate::{Gateway, GatewayError, Scope};
 
 /// Requests listed per page at most.
@@ -154,41 +153,35 @@ pub(crate) fn request_in(
     Ok(Some(request))
 }
 
-/// Records the approval request of a payment the policy holds, in its transaction.
+/// Records the approval request of a payment or recovery the policy holds, in its
+/// transaction: `intent` is what approvers sign (its expiry set here from the ticket).
 pub(crate) fn open_request(
     sql: &mut dyn Sql,
-    payment: &PaymentRecord,
-    draft: &PaymentDraft,
+    tenant_id: &str,
+    initiator: &str,
+    mut intent: Intent,
     ticket: &ApprovalTicket,
     now: i64,
 ) -> Result<(), GatewayError> {
-    let expires_at_ms = now.saturating_add(i64::from(ticket.expires_in_secs) * 1_000);
-    let intent = Intent {
-        payment_id: payment.id.clone(),
-        operation: Operation::Payment,
-        amount_msat: payment.amount_msat,
-        destination: draft.invoice.payee.clone(),
-        payment_hash: draft.invoice.payment_hash.clone(),
-        expires_at_ms,
-    };
+    intent.expires_at_ms = now.saturating_add(i64::from(ticket.expires_in_secs) * 1_000);
     sql.execute(
         &format!(
             "INSERT INTO approval_requests ({COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12, $13, NULL)"
         ),
         &[
-            payment.id.as_str().into(),
-            payment.tenant_id.as_str().into(),
+            intent.payment_id.as_str().into(),
+            tenant_id.into(),
             Value::Int(ticket.policy_version),
             ticket.rule.as_str().into(),
             to_json(&ticket.requirement)?.into(),
             ticket.initiator_may_approve.into(),
-            draft.initiator.as_str().into(),
+            initiator.into(),
             ticket.eur_cents.into(),
             ticket.rate.eur_cents_per_btc.into(),
             ticket.rate.source.as_str().into(),
             to_json(&intent)?.into(),
-            Value::Int(expires_at_ms),
+            Value::Int(intent.expires_at_ms),
             Value::Int(now),
         ],
     )?;

@@ -7,7 +7,7 @@ use approvals::{EurRate, Facts, Operation, Outcome, Requirement};
 use async_trait::async_trait;
 use store::Store;
 
-use crate::approval_policy::active_policy_in;
+use crate::approval_policy::{active_policy_in, PolicyVersion};
 use crate::pipeline::{PaymentDraft, Stage, Verdict};
 use crate::GatewayError;
 
@@ -54,38 +54,57 @@ impl Stage for ApprovalStage {
         let Some(active) = self.store.read(active_policy_in).await? else {
             return Ok(Verdict::Allow);
         };
-        let (rate, eur_cents) = (draft.rate.clone(), draft.eur_cents);
-        let decision = active.policy.decide(&Facts {
+        let facts = Facts {
             operation: Operation::Payment,
-            eur_cents,
+            eur_cents: draft.eur_cents,
             account_id: draft.account.id.clone(),
             tenant_id: draft.account.tenant_id.clone(),
             destination: draft.invoice.payee.clone(),
             initiator: draft.initiator.clone(),
-        });
-        let rule = decision.rule.unwrap_or_else(|| "(none)".into());
-        Ok(match decision.outcome {
-            Outcome::Allow => Verdict::Allow,
-            Outcome::Block { reason } => Verdict::Reject {
+        };
+        Ok(match decide(&active, &facts, &draft.rate) {
+            PolicyVerdict::Allow => Verdict::Allow,
+            PolicyVerdict::Block(reason) => Verdict::Reject {
                 code: "blocked_by_policy".into(),
-                reason: format!("policy v{} rule {rule}: {reason}", active.version),
+                reason,
             },
-            Outcome::Require {
-                approvals,
-                initiator_may_approve,
-                expires_in_secs,
-            } => Verdict::RequireApproval {
-                reason: format!("policy v{} rule {rule}", active.version),
-                ticket: Box::new(ApprovalTicket {
-                    policy_version: active.version,
-                    rule,
-                    requirement: approvals,
-                    initiator_may_approve,
-                    expires_in_secs,
-                    eur_cents,
-                    rate,
-                }),
+            PolicyVerdict::Require(ticket) => Verdict::RequireApproval {
+                reason: format!("policy v{} rule {}", ticket.policy_version, ticket.rule),
+                ticket,
             },
         })
+    }
+}
+
+/// What the policy in force says about an operation.
+pub(crate) enum PolicyVerdict {
+    Allow,
+    /// Why (policy version and rule included).
+    Block(String),
+    Require(Box<ApprovalTicket>),
+}
+
+/// The first matching rule of `active` on `facts`, with the rate recorded.
+pub(crate) fn decide(active: &PolicyVersion, facts: &Facts, rate: &EurRate) -> PolicyVerdict {
+    let decision = active.policy.decide(facts);
+    let rule = decision.rule.unwrap_or_else(|| "(none)".into());
+    match decision.outcome {
+        Outcome::Allow => PolicyVerdict::Allow,
+        Outcome::Block { reason } => {
+            PolicyVerdict::Block(format!("policy v{} rule {rule}: {reason}", active.version))
+        }
+        Outcome::Require {
+            approvals,
+            initiator_may_approve,
+            expires_in_secs,
+        } => PolicyVerdict::Require(Box::new(ApprovalTicket {
+            policy_version: active.version,
+            rule,
+            requirement: approvals,
+            initiator_may_approve,
+            expires_in_secs,
+            eur_cents: facts.eur_cents,
+            rate: rate.clone(),
+        })),
     }
 }

@@ -1,4 +1,4 @@
-//! Votes on held payments. A person's vote is checked against the policy version that
+//! Votes on held payments and recoveries. A person's vote is checked against the policy version that
 //! held the payment ([`approvals::check_vote`]); a rejection rejects the payment and
 //! releases its hold; once the human part of the quorum is met the HSM keys sign (through
 //! the [`ApprovalSigner`]), and a met quorum sends the payment on. A request not decided
@@ -15,6 +15,7 @@ use crate::approval_policy::policy_version_in;
 use crate::approval_requests::{request_in, ApprovalRequest, RequestState};
 use crate::payments::settle_internal;
 use crate::records::{PaymentRecord, PaymentStatus};
+use crate::recoveries::RecoveryState;
 use crate::{outbox, Actor, Gateway, GatewayError};
 
 /// Signs for Fulgur's own approvers: `message` with the key store's key `label`, as hex
@@ -39,6 +40,8 @@ impl ApprovalSigner for KeyStoreApprovalSigner {
 enum Released {
     ToExecution,
     Settled(Box<PaymentRecord>),
+    /// An approved recovery: carried out by [`Gateway::drive_recoveries`].
+    Recovery,
     Nothing,
 }
 
@@ -99,7 +102,8 @@ fn insert_vote(
     )? == 1)
 }
 
-/// Ends a pending request as `state` and rejects its payment, releasing the hold.
+/// Ends a pending request as `state` and rejects its payment, releasing the hold (or its
+/// recovery; then there is no payment to return).
 fn close_rejected(
     sql: &mut dyn Sql,
     payment_id: &str,
@@ -115,6 +119,10 @@ fn close_rejected(
         &[payment_id.into(), state.as_str().into(), Value::Int(now)],
     )?;
     if closed == 0 {
+        return Ok(None);
+    }
+    if crate::recoveries::decide_in(sql, payment_id, RecoveryState::Rejected, Some(reason), now)? {
+        Actor::system("approvals").audit(sql, now, None, "recovery.rejected", payment_id, None)?;
         return Ok(None);
     }
     let row = sql.query_opt(
@@ -268,6 +276,9 @@ impl Gateway {
         else {
             return Ok(());
         };
+        if request.state != RequestState::Pending {
+            return Ok(());
+        }
         let mut signed = approvers_for(&request);
         let due: Vec<String> = hsm_signers_due(&policy, &request.requirement, &signed)
             .into_iter()
@@ -296,6 +307,9 @@ impl Gateway {
                 }
                 let system = Actor::system("approvals");
                 system.audit(sql, now, None, "approval.approved", &id, None)?;
+                if crate::recoveries::decide_in(sql, &id, RecoveryState::Closing, None, now)? {
+                    return Ok(Released::Recovery);
+                }
                 // One of our own invoices settles inside the ledger; anything else goes
                 // to execution.
                 let released = sql.query_opt(
@@ -319,6 +333,7 @@ impl Gateway {
         match released {
             Released::ToExecution => self.spawn_execution(payment_id.to_string()),
             Released::Settled(payment) => self.payment_finished(&payment, now),
+            Released::Recovery => self.spawn_recovery_step(),
             Released::Nothing => {}
         }
         Ok(())

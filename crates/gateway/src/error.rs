@@ -67,6 +67,16 @@ pub enum GatewayError {
         limit_eur_cents: u64,
         would_be_eur_cents: u64,
     },
+    #[error("no node {0}")]
+    UnknownNode(String),
+    #[error("no recovery {0}")]
+    UnknownRecovery(String),
+    #[error("no approval policy is in force: an emergency recovery needs one")]
+    NoPolicyInForce,
+    #[error("the recovery is blocked: {0}")]
+    RecoveryBlocked(String),
+    #[error("a recovery of node {0} is already under way")]
+    RecoveryInProgress(String),
     #[error("lightning node: {0}")]
     Node(NodeError),
     #[error("ledger: {0}")]
@@ -113,6 +123,11 @@ impl GatewayError {
             GatewayError::ApprovalClosed(_) => "approval_closed",
             GatewayError::HsmUnavailable(_) => "hsm_unavailable",
             GatewayError::VelocityLimitExceeded { .. } => "velocity_limit_exceeded",
+            GatewayError::UnknownNode(_) => "node_not_found",
+            GatewayError::UnknownRecovery(_) => "recovery_not_found",
+            GatewayError::NoPolicyInForce => "no_policy_in_force",
+            GatewayError::RecoveryBlocked(_) => "blocked_by_policy",
+            GatewayError::RecoveryInProgress(_) => "recovery_in_progress",
             GatewayError::Node(_) => "node_error",
             GatewayError::Ledger(_) => "ledger_error",
             GatewayError::Store(StoreError::Overloaded) => "overloaded",
@@ -168,6 +183,7 @@ impl From<PoolError> for GatewayError {
                 amount_msat,
                 best_available_msat,
             },
+            PoolError::UnknownNode(name) => GatewayError::UnknownNode(name),
             other => GatewayError::Node(NodeError::Backend(other.to_string())),
         }
     }

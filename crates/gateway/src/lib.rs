@@ -26,6 +26,8 @@ mod payments;
 mod pipeline;
 mod probes;
 mod records;
+mod recoveries;
+mod recovery_drive;
 mod sli;
 mod system;
 mod velocity;
@@ -57,8 +59,9 @@ pub use crate::records::{
     FailureView, InvoiceRecord, InvoiceStatus, InvoiceView, PaymentRecord, PaymentStatus,
     PaymentView,
 };
+pub use crate::recoveries::{NewRecovery, Recovery, RecoveryState};
 pub use crate::sli::{SlaReport, Slo, SloConfig, SloReport, SloWindow};
-pub use crate::system::{node_account, SYSTEM_TENANT};
+pub use crate::system::{node_account, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT, SYSTEM_TENANT};
 pub use crate::velocity::VelocityLimits;
 
 /// Gateway settings. Defaults: regtest; invoices expire after 1 h by default, at most
@@ -191,6 +194,15 @@ impl Gateway {
 
     pub(crate) fn new_id(&self, prefix: &str) -> String {
         self.inner.ids.next_id(prefix)
+    }
+
+    /// The EUR rate policy thresholds are evaluated with now (recorded with each decision).
+    pub(crate) fn eur_rate(&self) -> approvals::EurRate {
+        approvals::EurRate {
+            eur_cents_per_btc: self.inner.config.eur_rate.eur_cents_per_btc,
+            source: self.inner.config.eur_rate.source.clone(),
+            at_ms: self.now_ms(),
+        }
     }
 
     /// Prepares the books and resumes interrupted work: creates the system accounts,

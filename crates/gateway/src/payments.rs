@@ -139,11 +139,7 @@ impl Gateway {
         let max_fee_msat = new
             .max_fee_msat
             .unwrap_or_else(|| self.default_max_fee_msat(amount_msat));
-        let rate = approvals::EurRate {
-            eur_cents_per_btc: self.inner.config.eur_rate.eur_cents_per_btc,
-            source: self.inner.config.eur_rate.source.clone(),
-            at_ms: self.now_ms(),
-        };
+        let rate = self.eur_rate();
         let draft = PaymentDraft {
             account,
             bolt11: new.bolt11.trim().to_string(),
@@ -670,7 +666,23 @@ fn store_payment(
         )?;
     }
     if let Verdict::RequireApproval { ticket, .. } = verdict {
-        crate::approval_requests::open_request(sql, &payment, draft, ticket, now)?;
+        let intent = approvals::Intent {
+            payment_id: payment.id.clone(),
+            operation: approvals::Operation::Payment,
+            amount_msat: payment.amount_msat,
+            destination: draft.invoice.payee.clone(),
+            payment_hash: draft.invoice.payment_hash.clone(),
+            subject: String::new(),
+            expires_at_ms: 0,
+        };
+        crate::approval_requests::open_request(
+            sql,
+            &payment.tenant_id,
+            &draft.initiator,
+            intent,
+            ticket,
+            now,
+        )?;
     }
     if let (true, Some(invoice)) = (internal && status == PaymentStatus::Succeeded, &own) {
         let amount = draft.amount_msat as i64;

@@ -1,6 +1,7 @@
 //! The system's own side of the books: a `system` tenant holding one account per node
 //! (what the node holds), the owner's equity that funded node liquidity, routing fee
-//! income, receipts no invoice claims, and what probes cost.
+//! income, receipts no invoice claims, what probes cost, funds recovered to cold storage
+//! and the on-chain costs of recovering them.
 
 use ledger::{create_account, create_tenant, post, AccountKind, JournalEntry, NewAccount, Posting};
 use store::Sql;
@@ -14,6 +15,11 @@ pub const FEE_INCOME_ACCOUNT: &str = "sys_fee_income";
 pub const UNATTRIBUTED_ACCOUNT: &str = "sys_unattributed";
 /// Routing fees paid by synthetic probes between our nodes: what monitoring costs.
 pub const PROBE_COST_ACCOUNT: &str = "sys_probe_cost";
+
+/// Funds recovered to cold storage by emergency recoveries (an asset, like a node's).
+pub const RECOVERED_ACCOUNT: &str = "sys_recovered";
+/// On-chain fees of closing channels and sweeping them: a cost.
+pub const ONCHAIN_COST_ACCOUNT: &str = "sys_onchain_cost";
 
 /// What a node's open channels hold on our side: what its ledger account is compared with.
 pub fn channels_balance_msat(node: &dyn node_pool::LightningNode) -> u64 {
@@ -33,6 +39,8 @@ pub fn ensure_system_accounts(sql: &mut dyn Sql, now_ms: i64) -> Result<(), Gate
         (UNATTRIBUTED_ACCOUNT, AccountKind::Equity, false),
         // Runs negative: each probe's fee is a cost.
         (PROBE_COST_ACCOUNT, AccountKind::Equity, true),
+        (RECOVERED_ACCOUNT, AccountKind::Node, true),
+        (ONCHAIN_COST_ACCOUNT, AccountKind::Equity, true),
     ] {
         ensure_account(sql, id, kind, negative, now_ms)?;
     }

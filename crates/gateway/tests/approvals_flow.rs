@@ -8,62 +8,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use approvals::{customer_default, Approver, ApproverKey, CustomerKeys, Vote};
-use audit::Origin;
+use approvals::{customer_default, CustomerKeys, Vote};
 use ed25519_dalek::{Signer, SigningKey};
 use gateway::{
-    Actor, Gateway, GatewayError, KeyStoreApprovalSigner, ManualClock, NewInvoice, NewPayment,
-    NewVote, PaymentStatus, RequestState, Scope,
+    Gateway, GatewayError, KeyStoreApprovalSigner, ManualClock, NewInvoice, NewPayment, NewVote,
+    PaymentStatus, RequestState, Scope,
 };
-use keystore::{KeyKind, KeyStore, SoftwareStore};
+use keystore::{KeyStore, SoftwareStore};
 use node_pool::LightningNode;
 use store::testing::TestStore;
 
+mod approvers;
 mod common;
 
+use approvers::{actor, hsm, person};
 use common::{EUR, EUR_CENTS_PER_BTC};
 
 store::on_both_stores!(payments_wait_for_the_policys_signatures_then_pay);
-
-fn person(id: &str, seed: u8) -> (Approver, SigningKey) {
-    let key = SigningKey::from_bytes(&[seed; 32]);
-    (
-        Approver {
-            id: id.into(),
-            name: id.into(),
-            identity: Some(format!("key_{id}")),
-            key: ApproverKey::Ed25519(hex::encode(key.verifying_key().as_bytes())),
-            hsm_label: None,
-        },
-        key,
-    )
-}
-
-fn hsm(keys: &dyn KeyStore, id: &str) -> Approver {
-    let label = format!("approval-{id}");
-    keys.generate(&label, KeyKind::Secp256k1).expect("HSM key");
-    Approver {
-        id: id.into(),
-        name: id.into(),
-        identity: None,
-        key: ApproverKey::Secp256k1(hex::encode(
-            keys.public_key(&label).expect("public").serialize(),
-        )),
-        hsm_label: Some(label),
-    }
-}
-
-fn actor(credential: &str) -> Actor {
-    Actor {
-        scope: Scope::All,
-        origin: Origin {
-            actor_id: credential.into(),
-            subject: credential.trim_start_matches("key_").into(),
-            request_id: "req".into(),
-            source_ip: None,
-        },
-    }
-}
 
 async fn wait_final(gateway: &Gateway, id: &str) -> gateway::PaymentRecord {
     for _ in 0..600 {

@@ -31,6 +31,10 @@ pub enum NodeError {
     InsufficientOnchainFunds,
     #[error("cannot reach peer {0}")]
     PeerUnreachable(String),
+    #[error("the on-chain address is invalid: {0}")]
+    InvalidAddress(String),
+    #[error("{0} channels are still open; close them first")]
+    ChannelsStillOpen(usize),
     #[error("no channel {0}")]
     UnknownChannel(String),
     #[error("the invoice description is invalid: {0}")]

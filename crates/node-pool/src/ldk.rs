@@ -24,8 +24,8 @@ use crate::config::{ChainSource, NodeConfig, NodeStore};
 use crate::error::NodeError;
 use crate::node::LightningNode;
 use crate::types::{
-    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeInfo, OnchainBalance, PaymentDirection,
-    PaymentInfo, PaymentState, PeerAddress,
+    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeInfo, OnchainBalance, OnchainPayment,
+    PaymentDirection, PaymentInfo, PaymentState, PeerAddress,
 };
 use node_store::LogStore;
 
@@ -288,6 +288,41 @@ impl LightningNode for LdkNode {
             .filter_map(|p| p.fee_paid_msat)
             .sum::<u64>()
             / 1000
+    }
+
+    async fn sweep_onchain(&self, address: &str) -> Result<String, NodeError> {
+        let open = self.node.list_channels().len();
+        if open > 0 {
+            return Err(NodeError::ChannelsStillOpen(open));
+        }
+        let address = crate::address::parse_address(address, self.network)?;
+        // Nothing to reserve: with no channel left there is no anchor to bump.
+        let txid = self
+            .node
+            .onchain_payment()
+            .send_all_to_address(&address, false, None)?;
+        Ok(txid.to_string())
+    }
+
+    fn onchain_payment(&self, txid: &str) -> Option<OnchainPayment> {
+        let txid = ldk_node::bitcoin::Txid::from_str(txid).ok()?;
+        let payment = self
+            .node
+            .payment(&ldk_node::lightning::ln::channelmanager::PaymentId(
+                txid.to_byte_array(),
+            ))?;
+        let PaymentKind::Onchain { status, .. } = payment.kind else {
+            return None;
+        };
+        Some(OnchainPayment {
+            txid: txid.to_string(),
+            amount_sat: payment.amount_msat.unwrap_or(0) / 1000,
+            fee_sat: payment.fee_paid_msat.unwrap_or(0) / 1000,
+            confirmed: matches!(
+                status,
+                ldk_node::payment::ConfirmationStatus::Confirmed { .. }
+            ),
+        })
     }
 
     async fn open_channel(

@@ -4,6 +4,7 @@
 //!
 //! This crate knows nothing of HTTP, the ledger or tenants: amounts are msat, ids are hex.
 
+mod address;
 mod chain_tip;
 mod config;
 mod error;
@@ -14,6 +15,7 @@ mod pool;
 mod sink;
 mod types;
 
+pub use crate::address::parse_address;
 pub use crate::chain_tip::{ChainSourceTip, ChainTip};
 pub use crate::config::{ChainSource, NodeConfig, NodeSeed, NodeStore};
 pub use crate::error::{NodeError, PoolError};
@@ -23,7 +25,7 @@ pub use crate::node::LightningNode;
 pub use crate::pool::{NodeHealth, NodePool, NodeStatus};
 pub use crate::sink::{EventSink, SinkHandle};
 pub use crate::types::{
-    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeId, NodeInfo, OnchainBalance,
+    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeId, NodeInfo, OnchainBalance, OnchainPayment,
     PaymentDirection, PaymentInfo, PaymentState, PeerAddress,
 };
 pub use ldk_node::bitcoin::Network;

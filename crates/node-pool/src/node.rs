@@ -6,7 +6,8 @@ use tokio::sync::broadcast;
 
 use crate::error::NodeError;
 use crate::types::{
-    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeInfo, OnchainBalance, PaymentInfo, PeerAddress,
+    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeInfo, OnchainBalance, OnchainPayment,
+    PaymentInfo, PeerAddress,
 };
 
 #[async_trait]
@@ -22,6 +23,13 @@ pub trait LightningNode: Send + Sync {
     /// Fees the node's wallet has paid for its own on-chain transactions (channel
     /// funding, sweeps, fee bumps), in sat, as far as its payment store knows.
     fn onchain_fees_paid_sat(&self) -> u64;
+
+    /// Sends everything the wallet holds to `address`, reserving nothing: for a node whose
+    /// channels are all closed (a recovery). Returns the transaction id.
+    async fn sweep_onchain(&self, address: &str) -> Result<String, NodeError>;
+
+    /// An on-chain payment by transaction id, once the wallet has seen it.
+    fn onchain_payment(&self, txid: &str) -> Option<OnchainPayment>;
 
     /// Connects to `peer` if needed and opens a channel, pushing `push_msat` to the peer.
     /// `announce` makes the channel public so others can route through it.

@@ -32,6 +32,16 @@ pub struct OnchainBalance {
     pub closing_sat: u64,
 }
 
+/// An on-chain payment of the node's wallet, as its payment store knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnchainPayment {
+    pub txid: String,
+    /// What left the wallet for others (outbound) or arrived (inbound), fee excluded.
+    pub amount_sat: u64,
+    pub fee_sat: u64,
+    pub confirmed: bool,
+}
+
 /// Identifies a channel to its owner: the local id plus the counterparty.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChannelRef {

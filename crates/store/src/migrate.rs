@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_approval_policies"),
     migration!(10, "0010_approval_requests"),
     migration!(11, "0011_velocity_limits"),
+    migration!(12, "0012_recoveries"),
 ];
 
 /// The schema version this binary needs.
