@@ -314,6 +314,7 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                 .replace("{key}", "{id}")
                 .replace("inv_missing", "{id}")
                 .replace("pay_missing", "{id}")
+                .replace("rec_missing", "{id}")
                 .replace("whd_missing", "{delivery_id}")
                 .replace("/0/approve", "/{version}/approve");
             format!("{m} {generic}")

@@ -2,7 +2,7 @@
 //! administrators put the customer's policy in force; an operator's payments wait in the
 //! approvals queue; approvers sign the text the API gives them with their own keys; the
 //! HSM keys (in a real key store) sign last; refused votes answer problems and are in the
-//! audit trail.
+//! audit trail. An emergency recovery waits for 4 of the 5 keys the same way.
 
 use std::sync::Arc;
 
@@ -425,5 +425,103 @@ async fn payments_wait_for_signed_approvals_over_http(t: TestStore) {
     let refusals = votes.iter().filter(|(o, _)| *o != "success").count();
     assert_eq!(successes, 3, "{votes:?}");
     assert_eq!(refusals, 6, "{votes:?}");
+
+    // An emergency recovery of alpha: bad input is a problem and records nothing; the
+    // request waits for 4 of the 5 keys, shows approvers what they sign, and once two
+    // people approve the HSM keys sign and alpha's channels start closing.
+    let cold = carol.new_onchain_address().await.expect("address");
+    for (body, status, code) in [
+        (
+            json!({"node": "alpha", "address": "bc1qnotregtest", "reason": "drill"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            json!({"node": "zeta", "address": cold, "reason": "drill"}),
+            StatusCode::NOT_FOUND,
+            "node_not_found",
+        ),
+        (
+            json!({"node": "alpha", "address": cold}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+    ] {
+        let (got, problem) = s.call("POST", "/v1/recoveries", Some(body)).await;
+        assert_eq!(
+            (got, problem["code"].as_str()),
+            (status, Some(code)),
+            "{problem}"
+        );
+    }
+    let (_, listed) = s.call("GET", "/v1/recoveries", None).await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "{listed}");
+    let (status, recovery) = s
+        .call(
+            "POST",
+            "/v1/recoveries",
+            Some(json!({"node": "alpha", "address": cold, "reason": "suspected compromise"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{recovery}");
+    assert_eq!(recovery["state"], "awaiting_approval");
+    let recovery_id = recovery["id"].as_str().expect("id").to_string();
+    let approve_text = text_to_sign(recovery_id.clone(), "approve_message").await;
+    assert!(
+        approve_text.contains("operation=emergency_recovery\n"),
+        "{approve_text}"
+    );
+    assert!(
+        approve_text.contains("subject=node_sweep:alpha\n"),
+        "{approve_text}"
+    );
+    assert!(
+        approve_text.contains(&format!("destination={cold}\n")),
+        "{approve_text}"
+    );
+    let (status, one) = vote(
+        cto.clone(),
+        recovery_id.clone(),
+        "approve",
+        "cto",
+        signed(&cto_key, &approve_text),
+    )
+    .await;
+    assert_eq!(
+        (status, one["state"].as_str()),
+        (StatusCode::OK, Some("pending"))
+    );
+    let (status, two) = vote(
+        custodian.clone(),
+        recovery_id.clone(),
+        "approve",
+        "custodian",
+        signed(&custodian_key, &approve_text),
+    )
+    .await;
+    assert_eq!(
+        (status, two["state"].as_str()),
+        (StatusCode::OK, Some("approved")),
+        "{two}"
+    );
+    assert_eq!(two["votes"].as_array().map(Vec::len), Some(4), "{two}");
+    let (_, recovery) = s
+        .call("GET", &format!("/v1/recoveries/{recovery_id}"), None)
+        .await;
+    assert!(
+        ["closing", "sweeping"].contains(&recovery["state"].as_str().unwrap_or("")),
+        "{recovery}"
+    );
+    let (status, again) = s
+        .call(
+            "POST",
+            "/v1/recoveries",
+            Some(json!({"node": "alpha", "address": cold, "reason": "again"})),
+        )
+        .await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (StatusCode::CONFLICT, Some("recovery_in_progress"))
+    );
     s.shut_down().await;
 }
