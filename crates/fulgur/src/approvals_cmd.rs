@@ -47,20 +47,22 @@ pub enum Which {
         #[arg(long, default_value = "pending")]
         state: String,
     },
-    /// Approve a held payment with your key.
+    /// Approve a held payment or recovery with your key.
     Approve {
         #[command(flatten)]
         gateway: Gateway,
         #[command(flatten)]
         signer: ApproverKey,
+        /// The payment's or recovery's id.
         payment_id: String,
     },
-    /// Reject a held payment with your key; its hold is released.
+    /// Reject a held payment (its hold is released) or recovery with your key.
     Reject {
         #[command(flatten)]
         gateway: Gateway,
         #[command(flatten)]
         signer: ApproverKey,
+        /// The payment's or recovery's id.
         payment_id: String,
     },
 }
@@ -81,8 +83,10 @@ fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
 
 fn print_request(request: &Value) {
     println!(
-        "{}  {}  rule={} (policy v{})  {} EUR cents  initiator={}  expires {}  votes: {}",
+        "{}  {} {}  {}  rule={} (policy v{})  {} EUR cents  initiator={}  expires {}  votes: {}",
         request["payment_id"].as_str().unwrap_or("?"),
+        request["intent"]["operation"].as_str().unwrap_or("?"),
+        request["intent"]["subject"].as_str().unwrap_or(""),
         request["state"].as_str().unwrap_or("?"),
         request["rule"].as_str().unwrap_or("?"),
         request["policy_version"],
