@@ -1,7 +1,8 @@
-//! Votes on held payments and recoveries. A person's vote is checked against the policy version that
-//! held the payment ([`approvals::check_vote`]); a rejection rejects the payment and
-//! releases its hold; once the human part of the quorum is met the HSM keys sign (through
-//! the [`ApprovalSigner`]), and a met quorum sends the payment on. A request not decided
+//! Votes on held payments and recoveries. A person's vote is checked against the policy
+//! version that held the payment ([`approvals::check_vote`]); a rejection rejects the
+//! payment and releases its hold; once the human part of the quorum is met the HSM keys
+//! sign (through the [`ApprovalSigner`]), and a met quorum sends the payment on (or starts
+//! the recovery). A request not decided
 //! before its intent expires is rejected and its hold released.
 
 use std::collections::BTreeSet;
