@@ -2,8 +2,8 @@
 //! version that held the payment ([`approvals::check_vote`]); a rejection rejects the
 //! payment and releases its hold; once the human part of the quorum is met the HSM keys
 //! sign (through the [`ApprovalSigner`]), and a met quorum sends the payment on (or starts
-//! the recovery). A request not decided
-//! before its intent expires is rejected and its hold released.
+//! the recovery). A request not decided before its intent expires is rejected and its hold
+//! released.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
