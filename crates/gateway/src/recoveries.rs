@@ -186,10 +186,11 @@ impl Gateway {
             .write(move |sql| {
                 let active = active_policy_in(sql)?.ok_or(GatewayError::NoPolicyInForce)?;
                 let ledger_msat = -ledger::get_account(sql, &node_account(&new.node))?.balance_msat;
+                let held_msat = ledger_msat.max(0).unsigned_abs();
                 let initiator = actor.origin.actor_id.clone();
                 let facts = Facts {
                     operation: Operation::EmergencyRecovery,
-                    eur_cents: rate.eur_cents(ledger_msat.max(0).unsigned_abs()),
+                    eur_cents: rate.eur_cents(held_msat),
                     account_id: node_account(&new.node),
                     tenant_id: SYSTEM_TENANT.to_string(),
                     destination: new.address.clone(),
@@ -232,7 +233,7 @@ impl Gateway {
                     let intent = Intent {
                         payment_id: id.clone(),
                         operation: Operation::EmergencyRecovery,
-                        amount_msat: ledger_msat.max(0).unsigned_abs(),
+                        amount_msat: held_msat,
                         destination: new.address.clone(),
                         payment_hash: String::new(),
                         subject: format!("node_sweep:{}", new.node),

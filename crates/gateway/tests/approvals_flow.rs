@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use approvals::{customer_default, CustomerKeys, Vote};
+use approvals::Vote;
 use ed25519_dalek::{Signer, SigningKey};
 use gateway::{
     Gateway, GatewayError, KeyStoreApprovalSigner, ManualClock, NewInvoice, NewPayment, NewVote,
@@ -21,7 +21,7 @@ use store::testing::TestStore;
 mod approvers;
 mod common;
 
-use approvers::{actor, hsm, person};
+use approvers::{actor, customer, Customer};
 use common::{EUR, EUR_CENTS_PER_BTC};
 
 store::on_both_stores!(payments_wait_for_the_policys_signatures_then_pay);
@@ -48,16 +48,12 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
     let keys: Arc<dyn KeyStore> =
         Arc::new(SoftwareStore::create(&dir.path().join("keys"), "approvals test").expect("keys"));
 
-    let (ceo, ceo_key) = person("ceo", 1);
-    let (cto, cto_key) = person("cto", 2);
-    let (custodian, custodian_key) = person("custodian", 3);
-    let policy = customer_default(CustomerKeys {
-        operations_hsm: hsm(keys.as_ref(), "hsm-operations"),
-        backup_hsm: hsm(keys.as_ref(), "hsm-backup"),
-        ceo,
-        cto,
-        custodian,
-    });
+    let Customer {
+        policy,
+        ceo: ceo_key,
+        cto: cto_key,
+        custodian: custodian_key,
+    } = customer(keys.as_ref());
     let (alice, bob) = (actor("key_alice"), actor("key_bob"));
     gateway
         .propose_policy(&alice, policy)

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use approvals::{customer_default, CustomerKeys, Operation, Vote};
+use approvals::{Operation, Vote};
 use devnet::bitcoin::{OutPoint, Txid};
 use ed25519_dalek::{Signer, SigningKey};
 use gateway::{
@@ -23,7 +23,7 @@ use store::testing::TestStore;
 mod approvers;
 mod common;
 
-use approvers::{actor, hsm, person};
+use approvers::{actor, customer, Customer};
 use common::EUR;
 
 store::on_both_stores!(an_approved_recovery_sweeps_the_node_and_balances_the_books);
@@ -87,16 +87,12 @@ async fn an_approved_recovery_sweeps_the_node_and_balances_the_books(t: TestStor
 
     let keys: Arc<dyn KeyStore> =
         Arc::new(SoftwareStore::create(&dir.path().join("keys"), "recovery test").expect("keys"));
-    let (ceo, ceo_key) = person("ceo", 1);
-    let (cto, cto_key) = person("cto", 2);
-    let (custodian, custodian_key) = person("custodian", 3);
-    let policy = customer_default(CustomerKeys {
-        operations_hsm: hsm(keys.as_ref(), "hsm-operations"),
-        backup_hsm: hsm(keys.as_ref(), "hsm-backup"),
-        ceo,
-        cto,
-        custodian,
-    });
+    let Customer {
+        policy,
+        ceo: ceo_key,
+        cto: cto_key,
+        custodian: custodian_key,
+    } = customer(keys.as_ref());
     gateway
         .propose_policy(&admin, policy)
         .await

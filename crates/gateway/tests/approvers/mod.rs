@@ -1,14 +1,14 @@
-//! The approvers of the gateway's approval tests: people with Ed25519 keys bound to their
-//! credential (`key_<id>`), HSM approvers whose secp256k1 keys live in a key store, and
-//! actors signed in as a credential.
+//! The approvers of the gateway's approval tests: the customer's policy over people with
+//! Ed25519 keys bound to their credential (`key_<id>`) and HSM approvers whose secp256k1
+//! keys live in a key store, and actors signed in as a credential.
 
-use approvals::{Approver, ApproverKey};
+use approvals::{customer_default, Approver, ApproverKey, CustomerKeys, Policy};
 use audit::Origin;
 use ed25519_dalek::SigningKey;
 use gateway::{Actor, Scope};
 use keystore::{KeyKind, KeyStore};
 
-pub fn person(id: &str, seed: u8) -> (Approver, SigningKey) {
+fn person(id: &str, seed: u8) -> (Approver, SigningKey) {
     let key = SigningKey::from_bytes(&[seed; 32]);
     (
         Approver {
@@ -22,7 +22,7 @@ pub fn person(id: &str, seed: u8) -> (Approver, SigningKey) {
     )
 }
 
-pub fn hsm(keys: &dyn KeyStore, id: &str) -> Approver {
+fn hsm(keys: &dyn KeyStore, id: &str) -> Approver {
     let label = format!("approval-{id}");
     keys.generate(&label, KeyKind::Secp256k1).expect("HSM key");
     Approver {
@@ -45,5 +45,33 @@ pub fn actor(credential: &str) -> Actor {
             request_id: "req".into(),
             source_ip: None,
         },
+    }
+}
+
+/// The customer's policy (`customer_default`) with its people's signing keys.
+pub struct Customer {
+    pub policy: Policy,
+    pub ceo: SigningKey,
+    pub cto: SigningKey,
+    pub custodian: SigningKey,
+}
+
+/// The customer's policy over two HSM keys generated in `keys` and three people.
+pub fn customer(keys: &dyn KeyStore) -> Customer {
+    let (ceo, ceo_key) = person("ceo", 1);
+    let (cto, cto_key) = person("cto", 2);
+    let (custodian, custodian_key) = person("custodian", 3);
+    let policy = customer_default(CustomerKeys {
+        operations_hsm: hsm(keys, "hsm-operations"),
+        backup_hsm: hsm(keys, "hsm-backup"),
+        ceo,
+        cto,
+        custodian,
+    });
+    Customer {
+        policy,
+        ceo: ceo_key,
+        cto: cto_key,
+        custodian: custodian_key,
     }
 }
