@@ -21,7 +21,7 @@ use store::testing::TestStore;
 mod approvers;
 mod common;
 
-use approvers::{actor, customer, Customer};
+use approvers::{actor, audit_trail, customer, Customer};
 use common::{EUR, EUR_CENTS_PER_BTC};
 
 store::on_both_stores!(payments_wait_for_the_policys_signatures_then_pay);
@@ -344,16 +344,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
         .expect("list")
         .is_empty());
 
-    let trail = audit::list(
-        &t.store,
-        audit::AuditFilter {
-            tenant_id: None,
-            after_seq: 0,
-            limit: 1_000,
-        },
-    )
-    .await
-    .expect("audit");
+    let trail = audit_trail(&t.store).await;
     let count = |action: &str| trail.iter().filter(|r| r.action == action).count();
     // Votes that counted (refused ones are audited by the API's guard).
     assert_eq!(count("approval.vote"), 5);

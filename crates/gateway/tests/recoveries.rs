@@ -23,7 +23,7 @@ use store::testing::TestStore;
 mod approvers;
 mod common;
 
-use approvers::{actor, customer, Customer};
+use approvers::{actor, audit_trail, customer, Customer};
 use common::EUR;
 
 store::on_both_stores!(an_approved_recovery_sweeps_the_node_and_balances_the_books);
@@ -253,16 +253,7 @@ async fn an_approved_recovery_sweeps_the_node_and_balances_the_books(t: TestStor
         "still owed"
     );
 
-    let trail = audit::list(
-        &t.store,
-        audit::AuditFilter {
-            tenant_id: None,
-            after_seq: 0,
-            limit: 1_000,
-        },
-    )
-    .await
-    .expect("audit");
+    let trail = audit_trail(&t.store).await;
     let count = |action: &str| {
         trail
             .iter()

@@ -1,6 +1,6 @@
 //! The approvers of the gateway's approval tests: the customer's policy over people with
 //! Ed25519 keys bound to their credential (`key_<id>`) and HSM approvers whose secp256k1
-//! keys live in a key store, and actors signed in as a credential.
+//! keys live in a key store, actors signed in as a credential, and the audit trail.
 
 use approvals::{customer_default, Approver, ApproverKey, CustomerKeys, Policy};
 use audit::Origin;
@@ -74,4 +74,14 @@ pub fn customer(keys: &dyn KeyStore) -> Customer {
         cto: cto_key,
         custodian: custodian_key,
     }
+}
+
+/// The whole audit trail (the tests write far fewer than 1,000 records).
+pub async fn audit_trail(store: &store::Store) -> Vec<audit::StoredRecord> {
+    let filter = audit::AuditFilter {
+        tenant_id: None,
+        after_seq: 0,
+        limit: 1_000,
+    };
+    audit::list(store, filter).await.expect("audit")
 }
