@@ -19,6 +19,8 @@ pub struct NodeBooksView {
     pub closing_msat: u64,
     /// The node's on-chain wallet.
     pub onchain_msat: u64,
+    /// What the ledger says the wallet holds: funds closed channels returned to it.
+    pub wallet_ledger_msat: i64,
     pub in_flight_payments: u64,
     pub matches: bool,
 }
@@ -43,7 +45,7 @@ pub struct BooksView {
 }
 
 /// Check the books: every entry balances, every balance is its postings, and each node
-/// holds what the ledger says.
+/// holds what the ledger says in its channels and at least what it says in its wallet.
 #[utoipa::path(get, path = "/v1/ledger/check", responses((status = 200, body = BooksView)))]
 pub async fn check(State(state): State<ApiState>) -> Result<Json<BooksView>, Problem> {
     let check = state.gateway.check_books().await?;
@@ -82,6 +84,7 @@ pub async fn check(State(state): State<ApiState>) -> Result<Json<BooksView>, Pro
                 node_msat: n.node_msat,
                 closing_msat: n.closing_msat,
                 onchain_msat: n.onchain_msat,
+                wallet_ledger_msat: n.wallet_ledger_msat,
                 in_flight_payments: n.in_flight_payments,
                 matches: n.matches(),
             })

@@ -330,6 +330,9 @@ pub async fn start(
         if let Err(error) = g.drive_recoveries().await {
             tracing::warn!(%error, "recovery sweep failed; retried");
         }
+        if let Err(error) = g.book_channel_closes().await {
+            tracing::warn!(%error, "booking channel closes failed; retried");
+        }
     })];
     background.push(every(SLI_FLUSH, gateway.clone(), |g| async move {
         if let Err(error) = g.flush_sli().await {

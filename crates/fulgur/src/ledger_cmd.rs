@@ -35,12 +35,14 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
     }
     for node in body["nodes"].as_array().into_iter().flatten() {
         println!(
-            "node {}: ledger {} msat, node {} msat, closing {} msat, onchain {} msat, in flight {}: {}",
+            "node {}: ledger {} msat, node {} msat, closing {} msat, onchain {} msat \
+             (ledger {} msat), in flight {}: {}",
             node["node"].as_str().unwrap_or("?"),
             node["ledger_msat"],
             node["node_msat"],
             node["closing_msat"],
             node["onchain_msat"],
+            node["wallet_ledger_msat"],
             node["in_flight_payments"],
             if node["matches"] == true {
                 "match"

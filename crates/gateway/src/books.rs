@@ -3,7 +3,7 @@
 
 use ledger::{check_books, get_account, BooksReport};
 
-use crate::system::node_account;
+use crate::system::{node_account, wallet_held_msat};
 use crate::{Gateway, GatewayError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,24 +18,18 @@ pub struct NodeBooks {
     pub closing_msat: u64,
     /// The node's on-chain wallet (where a closed channel's funds end up once swept).
     pub onchain_msat: u64,
+    /// What the ledger says the node's wallet holds: funds closed channels returned to it.
+    pub wallet_ledger_msat: i64,
     /// Payments still in flight on the node (their amounts are in neither figure yet).
     pub in_flight_payments: u64,
 }
 
 impl NodeBooks {
+    /// The open channels hold exactly what the ledger says, and the wallet at least what
+    /// the ledger says it holds (the rest of the wallet is the owner's, off the books).
     pub fn matches(&self) -> bool {
         self.ledger_msat == self.node_msat as i64
-    }
-
-    /// What the ledger holds beyond the open channels, if it is all in closing channels
-    /// less at most `max_close_cost_msat` of on-chain costs: nothing lost, but a close the
-    /// books have not yet booked.
-    pub fn explained_by_closing(&self, max_close_cost_msat: u64) -> bool {
-        let beyond = self.ledger_msat - self.node_msat as i64;
-        let unexplained = beyond - self.closing_msat as i64;
-        self.closing_msat > 0
-            && beyond > 0
-            && (0..=max_close_cost_msat as i64).contains(&unexplained)
+            && self.wallet_ledger_msat <= self.onchain_msat as i64
     }
 }
 
@@ -64,18 +58,19 @@ impl Gateway {
             let (closing_msat, onchain_msat) =
                 (onchain.closing_sat * 1000, onchain.total_sat * 1000);
             let name = status.name.clone();
-            let (ledger_msat, in_flight) = self
+            let (ledger_msat, wallet_ledger_msat, in_flight) = self
                 .inner
                 .store
-                .read(move |sql| -> Result<(i64, u64), GatewayError> {
+                .read(move |sql| -> Result<(i64, i64, u64), GatewayError> {
                     let account = get_account(sql, &node_account(&name))?;
+                    let wallet = wallet_held_msat(sql, &name)?;
                     let in_flight = sql
                         .query_one(
                             "SELECT COUNT(*) FROM payments WHERE node_name = $1 AND status = 'in_flight'",
                             &[name.as_str().into()],
                         )?
                         .u64(0)?;
-                    Ok((-account.balance_msat, in_flight))
+                    Ok((-account.balance_msat, wallet, in_flight))
                 })
                 .await?;
             nodes.push(NodeBooks {
@@ -84,6 +79,7 @@ impl Gateway {
                 node_msat,
                 closing_msat,
                 onchain_msat,
+                wallet_ledger_msat,
                 in_flight_payments: in_flight,
             });
         }

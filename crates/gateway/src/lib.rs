@@ -15,6 +15,7 @@ mod approval_requests;
 mod approval_stage;
 mod approval_votes;
 mod books;
+mod channel_closes;
 mod env;
 mod error;
 mod events;
@@ -61,7 +62,9 @@ pub use crate::records::{
 };
 pub use crate::recoveries::{NewRecovery, Recovery, RecoveryState};
 pub use crate::sli::{SlaReport, Slo, SloConfig, SloReport, SloWindow};
-pub use crate::system::{node_account, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT, SYSTEM_TENANT};
+pub use crate::system::{
+    node_account, wallet_account, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT, SYSTEM_TENANT,
+};
 pub use crate::velocity::VelocityLimits;
 
 /// Gateway settings. Defaults: regtest; invoices expire after 1 h by default, at most

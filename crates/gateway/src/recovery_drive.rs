@@ -4,9 +4,9 @@
 //!    (LDK settles the HTLCs in flight first). Once no channel is left and the closes'
 //!    outputs are confirmed in the wallet, everything is sent to the address: `sweeping`.
 //! 2. `sweeping`: once the sweep confirms and no payment of the node is unsettled in the
-//!    books, one entry books it: the node's account is emptied; the wallet the node had
-//!    before the closes (the owner's on-chain funds, never on the books) is equity brought
-//!    in; the recovered account gets what reached the address; the rest is what closing
+//!    books, one entry books it: the node's account and its wallet account (funds earlier
+//!    closes returned) are emptied; the rest of the wallet the node had before the closes
+//!    (the owner's on-chain funds, never on the books) is equity brought in; the recovered account gets what reached the address; the rest is what closing
 //!    and sweeping cost. `succeeded`.
 //!
 //! Known gap: if the process dies after the sweep is broadcast and before its txid is
@@ -17,7 +17,10 @@ use ledger::{get_account, post, JournalEntry, Posting};
 use store::Value;
 
 use crate::recoveries::{recovery_in, Recovery, RecoveryState, COLUMNS};
-use crate::system::{node_account, EQUITY_ACCOUNT, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT};
+use crate::system::{
+    node_account, wallet_account, wallet_held_msat, EQUITY_ACCOUNT, ONCHAIN_COST_ACCOUNT,
+    RECOVERED_ACCOUNT,
+};
 use crate::{Actor, Gateway, GatewayError};
 
 /// Recoveries stepped per sweep at most.
@@ -162,12 +165,20 @@ impl Gateway {
                 }
                 let account = node_account(&name);
                 let held_msat = -get_account(sql, &account)?.balance_msat;
+                // Earlier closes' funds in the wallet are on the books already; the rest
+                // of the wallet is the owner's.
+                let booked_wallet_msat = wallet_held_msat(sql, &name)?;
                 // What the closes and the sweep cost: what the node held on and off the
                 // books, less what reached the address.
                 let cost_msat = held_msat + wallet_msat - swept_msat;
                 let mut postings = vec![
                     Posting::new(&account, "recovery", held_msat),
-                    Posting::new(EQUITY_ACCOUNT, "onchain_funds", wallet_msat),
+                    Posting::new(&wallet_account(&name), "recovery", booked_wallet_msat),
+                    Posting::new(
+                        EQUITY_ACCOUNT,
+                        "onchain_funds",
+                        wallet_msat - booked_wallet_msat,
+                    ),
                     Posting::new(RECOVERED_ACCOUNT, "recovery", -swept_msat),
                     Posting::new(ONCHAIN_COST_ACCOUNT, "onchain_cost", -cost_msat),
                 ];

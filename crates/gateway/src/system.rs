@@ -1,7 +1,7 @@
 //! The system's own side of the books: a `system` tenant holding one account per node
 //! (what the node holds), the owner's equity that funded node liquidity, routing fee
-//! income, receipts no invoice claims, what probes cost, funds recovered to cold storage
-//! and the on-chain costs of recovering them.
+//! income, receipts no invoice claims, what probes cost, channel funds closes returned to a
+//! node's wallet, funds recovered to cold storage and the on-chain costs of closes.
 
 use ledger::{create_account, create_tenant, post, AccountKind, JournalEntry, NewAccount, Posting};
 use store::Sql;
@@ -28,6 +28,29 @@ pub fn channels_balance_msat(node: &dyn node_pool::LightningNode) -> u64 {
 
 pub fn node_account(node: &str) -> String {
     format!("sys_node_{node}")
+}
+
+/// What a node's wallet holds on the books: channel funds a close returned to it.
+pub fn wallet_account(node: &str) -> String {
+    format!("sys_wallet_{node}")
+}
+
+/// What the books say a node's wallet holds (nothing before its first close is booked).
+pub(crate) fn wallet_held_msat(sql: &mut dyn Sql, node: &str) -> Result<i64, GatewayError> {
+    match ledger::get_account(sql, &wallet_account(node)) {
+        Ok(account) => Ok(-account.balance_msat),
+        Err(ledger::LedgerError::UnknownAccount(_)) => Ok(0),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Creates a node's wallet account if absent (an asset: it runs negative, like the node's).
+pub(crate) fn ensure_wallet_account(
+    sql: &mut dyn Sql,
+    node: &str,
+    now_ms: i64,
+) -> Result<(), GatewayError> {
+    ensure_account(sql, &wallet_account(node), AccountKind::Node, true, now_ms).map(|_| ())
 }
 
 /// Creates the system tenant and accounts if absent (idempotent: runs on every start).

@@ -20,6 +20,7 @@ use ldk_node::{Builder, Event, UserChannelId};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use crate::channel_balance::{our_side_msat, ChannelFigures};
 use crate::config::{ChainSource, NodeConfig, NodeStore};
 use crate::error::NodeError;
 use crate::node::LightningNode;
@@ -369,8 +370,13 @@ impl LightningNode for LdkNode {
                 },
                 channel_id: c.channel_id.to_string(),
                 capacity_sat: c.channel_value_sats,
-                balance_msat: c.outbound_capacity_msat
-                    + c.unspendable_punishment_reserve.unwrap_or(0) * 1000,
+                balance_msat: our_side_msat(ChannelFigures {
+                    capacity_sat: c.channel_value_sats,
+                    outbound_msat: c.outbound_capacity_msat,
+                    inbound_msat: c.inbound_capacity_msat,
+                    our_reserve_sat: c.unspendable_punishment_reserve.unwrap_or(0),
+                    their_reserve_sat: c.counterparty_unspendable_punishment_reserve,
+                }),
                 outbound_msat: c.outbound_capacity_msat,
                 inbound_msat: c.inbound_capacity_msat,
                 next_outbound_htlc_limit_msat: c.next_outbound_htlc_limit_msat,

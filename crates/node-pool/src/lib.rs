@@ -6,6 +6,7 @@
 
 mod address;
 mod chain_tip;
+mod channel_balance;
 mod config;
 mod error;
 mod invoice;

@@ -55,6 +55,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_approval_requests"),
     migration!(11, "0011_velocity_limits"),
     migration!(12, "0012_recoveries"),
+    migration!(13, "0013_channel_closes"),
 ];
 
 /// The schema version this binary needs.
