@@ -321,8 +321,9 @@ async fn bad_input_gets_a_typed_error() {
         alpha.pay_invoice(&too_big.bolt11, None, None).await,
         Err(NodeError::InsufficientLiquidity { amount_msat, .. }) if amount_msat == CHANNEL_SAT * 1000
     ));
-    // The whole channel is alpha's; beta's side is nothing, not its reserve.
-    assert_eq!(alpha.channels()[0].balance_msat, CHANNEL_SAT * 1000);
+    // The whole channel is alpha's, less the two anchors it funds; beta's side is nothing,
+    // not its reserve.
+    assert_eq!(alpha.channels()[0].balance_msat, (CHANNEL_SAT - 660) * 1000);
     assert_eq!(beta.channels()[0].balance_msat, 0);
     // beta has no outbound liquidity at all in this channel.
     let small = alpha

@@ -11,19 +11,25 @@ pub(crate) struct ChannelFigures {
     pub our_reserve_sat: u64,
     /// The reserve we require the peer to keep.
     pub their_reserve_sat: u64,
+    /// The anchor outputs the funder pays (none in a channel without anchors).
+    pub anchors_sat: u64,
 }
 
-/// Our side, our reserve included, outbound HTLCs in flight excluded. Above our reserve
+/// Two anchor outputs of 330 sat: what an anchor channel's funder puts aside.
+pub(crate) const ANCHORS_SAT: u64 = 2 * 330;
+
+/// Our side, our reserve included, outbound HTLCs in flight and (if we funded the channel)
+/// its anchors excluded: LDK's outbound capacity counts the same way. Above our reserve
 /// the outbound capacity plus the reserve is exact. Below it LDK reports no outbound
 /// capacity, so our side is what the peer's side (its inbound capacity plus the reserve we
-/// require of it) leaves of the channel, never more than our reserve: a channel the peer
-/// opened to us starts at zero, not at the reserve.
+/// require of it) and the anchors leave of the channel, never more than our reserve: a
+/// channel the peer opened to us starts at zero, not at the reserve.
 pub(crate) fn our_side_msat(c: ChannelFigures) -> u64 {
     let reserve_msat = c.our_reserve_sat * 1000;
     if c.outbound_msat > 0 {
         return c.outbound_msat + reserve_msat;
     }
-    let theirs_msat = c.inbound_msat + c.their_reserve_sat * 1000;
+    let theirs_msat = c.inbound_msat + (c.their_reserve_sat + c.anchors_sat) * 1000;
     (c.capacity_sat * 1000)
         .saturating_sub(theirs_msat)
         .min(reserve_msat)
@@ -39,6 +45,7 @@ mod tests {
         inbound_msat: 0,
         our_reserve_sat: 10_000,
         their_reserve_sat: 10_000,
+        anchors_sat: ANCHORS_SAT,
     };
 
     #[test]
@@ -54,12 +61,12 @@ mod tests {
     #[test]
     fn below_the_reserve_it_is_what_the_peers_side_leaves() {
         let opened_to_us = ChannelFigures {
-            inbound_msat: 990_000_000,
+            inbound_msat: 989_340_000,
             ..CHANNEL
         };
         assert_eq!(our_side_msat(opened_to_us), 0);
         let paid_a_little = ChannelFigures {
-            inbound_msat: 987_000_000,
+            inbound_msat: 986_340_000,
             ..CHANNEL
         };
         assert_eq!(our_side_msat(paid_a_little), 3_000_000);

@@ -20,7 +20,7 @@ use ldk_node::{Builder, Event, UserChannelId};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::channel_balance::{our_side_msat, ChannelFigures};
+use crate::channel_balance::{our_side_msat, ChannelFigures, ANCHORS_SAT};
 use crate::config::{ChainSource, NodeConfig, NodeStore};
 use crate::error::NodeError;
 use crate::node::LightningNode;
@@ -376,6 +376,8 @@ impl LightningNode for LdkNode {
                     inbound_msat: c.inbound_capacity_msat,
                     our_reserve_sat: c.unspendable_punishment_reserve.unwrap_or(0),
                     their_reserve_sat: c.counterparty_unspendable_punishment_reserve,
+                    // Our nodes negotiate anchor channels (`anchor_channels_config`).
+                    anchors_sat: ANCHORS_SAT,
                 }),
                 outbound_msat: c.outbound_capacity_msat,
                 inbound_msat: c.inbound_capacity_msat,
