@@ -231,6 +231,10 @@ impl Gateway {
                 tracing::info!(node = %status.name, balance_msat, "node registered on the books");
             }
         }
+        // A node that matches its books (a node just registered always does) gets its
+        // wallet baseline now, before anything can close a channel: a close right after
+        // the first start is then booked like any other.
+        self.book_channel_closes().await?;
         self.recover().await?;
         // Probes a crash left in flight: finished from what their nodes know.
         self.reconcile_probes(ProbeConfig::default().timeout_ms)
