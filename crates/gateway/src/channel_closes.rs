@@ -114,7 +114,7 @@ impl Gateway {
             let node = self.inner.pool.get(&status.name)?;
             let onchain = node.onchain_balance();
             let channels = node.channels();
-            let channels_msat: u64 = channels.iter().map(|c| c.balance_msat).sum();
+            let channels_msat = crate::system::sum_balances_msat(&channels);
             let open_channels = channel_ids(&channels);
             let name = status.name.clone();
             let now = self.now_ms();

@@ -6,8 +6,9 @@
 //! 2. `sweeping`: once the sweep confirms and no payment of the node is unsettled in the
 //!    books, one entry books it: the node's account and its wallet account (funds earlier
 //!    closes returned) are emptied; the rest of the wallet the node had before the closes
-//!    (the owner's on-chain funds, never on the books) is equity brought in; the recovered account gets what reached the address; the rest is what closing
-//!    and sweeping cost. `succeeded`.
+//!    (the owner's on-chain funds, never on the books) is equity brought in; the recovered
+//!    account gets what reached the address; the rest is what closing and sweeping cost.
+//!    `succeeded`.
 //!
 //! Known gap: if the process dies after the sweep is broadcast and before its txid is
 //! recorded, the recovery stays in `closing` with an empty wallet; an operator reads the

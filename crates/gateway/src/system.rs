@@ -23,7 +23,12 @@ pub const ONCHAIN_COST_ACCOUNT: &str = "sys_onchain_cost";
 
 /// What a node's open channels hold on our side: what its ledger account is compared with.
 pub fn channels_balance_msat(node: &dyn node_pool::LightningNode) -> u64 {
-    node.channels().iter().map(|c| c.balance_msat).sum()
+    sum_balances_msat(&node.channels())
+}
+
+/// What these channels hold on our side.
+pub(crate) fn sum_balances_msat(channels: &[node_pool::ChannelInfo]) -> u64 {
+    channels.iter().map(|c| c.balance_msat).sum()
 }
 
 pub fn node_account(node: &str) -> String {
