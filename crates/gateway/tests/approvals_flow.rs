@@ -62,14 +62,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
     gateway.approve_policy(&bob, 1).await.expect("in force");
 
     let ops = actor("key_ops");
-    gateway
-        .create_tenant(&ops, "treasury", "Treasury")
-        .await
-        .expect("tenant");
-    let account = gateway
-        .create_account(&ops, "treasury", "operating")
-        .await
-        .expect("account");
+    let account = world.treasury(&ops).await;
     let carol = lab.node("carol").expect("carol");
     world.fund(&ops, &account.id, 150_000_000).await;
 
@@ -276,11 +269,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
         (settled.status, settled.fee_msat),
         (PaymentStatus::Succeeded, Some(0))
     );
-    let payroll = gateway
-        .account(&Scope::All, &payroll.id)
-        .await
-        .expect("payroll");
-    assert_eq!(payroll.balance_msat, (3_000 * EUR) as i64);
+    assert_eq!(world.balance(&payroll.id).await, (3_000 * EUR) as i64);
 
     // Initiated by the CEO: the CEO may not approve it; the CTO rejects it, the hold goes.
     let own = pay("key_ceo", 1_000, "own").await;

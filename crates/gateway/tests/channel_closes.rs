@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::{node_account, wallet_account, Actor, ManualClock, Scope, ONCHAIN_COST_ACCOUNT};
+use gateway::{node_account, wallet_account, Actor, ManualClock, ONCHAIN_COST_ACCOUNT};
 use node_pool::LightningNode;
 use store::testing::TestStore;
 
@@ -28,25 +28,8 @@ async fn a_peers_force_close_is_booked_once_resolved(t: TestStore) {
     let alpha = lab.node("alpha").expect("alpha");
     let carol = lab.node("carol").expect("carol");
     let admin = Actor::system("test");
-    gateway
-        .create_tenant(&admin, "treasury", "Treasury")
-        .await
-        .expect("tenant");
-    let account = gateway
-        .create_account(&admin, "treasury", "operating")
-        .await
-        .expect("account");
+    let account = world.treasury(&admin).await;
     world.fund(&admin, &account.id, 20_000 * EUR).await;
-    let balance = |id: String| {
-        let gateway = gateway.clone();
-        async move {
-            gateway
-                .account(&Scope::All, &id)
-                .await
-                .expect("account")
-                .balance_msat
-        }
-    };
 
     // The baseline is alpha's wallet and channel at the start (when it was registered):
     // no sweep runs before the close, as when a crash closes a channel at the restart.
@@ -64,7 +47,7 @@ async fn a_peers_force_close_is_booked_once_resolved(t: TestStore) {
     )
     .await
     .expect("matches");
-    let held_msat = -balance(node_account("alpha")).await;
+    let held_msat = -world.balance(&node_account("alpha")).await;
     let wallet_before_msat = (alpha.onchain_balance().total_sat * 1000) as i64;
 
     let channel = carol.channels().pop().expect("carol's channel").channel;
@@ -97,16 +80,20 @@ async fn a_peers_force_close_is_booked_once_resolved(t: TestStore) {
     let books = gateway.check_books().await.expect("books");
     assert!(books.ok(), "books balance and alpha matches: {books:?}");
     let gain_msat = (alpha.onchain_balance().total_sat * 1000) as i64 - wallet_before_msat;
-    assert_eq!(balance(node_account("alpha")).await, 0, "no channel left");
-    assert_eq!(balance(wallet_account("alpha")).await, -gain_msat);
+    assert_eq!(
+        world.balance(&node_account("alpha")).await,
+        0,
+        "no channel left"
+    );
+    assert_eq!(world.balance(&wallet_account("alpha")).await, -gain_msat);
     assert_eq!(books.nodes[0].wallet_ledger_msat, gain_msat);
     // What the close cost alpha: the commitment's fee and anchors (alpha funded the channel)
     // and the sweep's fee; no more than a few on-chain fees.
-    let cost_msat = -balance(ONCHAIN_COST_ACCOUNT.to_string()).await;
+    let cost_msat = -world.balance(ONCHAIN_COST_ACCOUNT).await;
     assert_eq!(cost_msat, held_msat - gain_msat);
     assert!(cost_msat > 0 && cost_msat < 50_000_000, "{cost_msat} msat");
     assert_eq!(
-        balance(account.id.clone()).await,
+        world.balance(&account.id).await,
         (20_000 * EUR) as i64,
         "the customer is still owed everything"
     );
@@ -115,7 +102,7 @@ async fn a_peers_force_close_is_booked_once_resolved(t: TestStore) {
     for _ in 0..3 {
         assert_eq!(gateway.book_channel_closes().await.expect("sweep"), 0);
     }
-    assert_eq!(-balance(ONCHAIN_COST_ACCOUNT.to_string()).await, cost_msat);
+    assert_eq!(-world.balance(ONCHAIN_COST_ACCOUNT).await, cost_msat);
     let filter = audit::AuditFilter {
         tenant_id: None,
         after_seq: 0,

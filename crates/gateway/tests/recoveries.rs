@@ -70,14 +70,7 @@ async fn an_approved_recovery_sweeps_the_node_and_balances_the_books(t: TestStor
     let admin = actor("key_alice");
 
     // A customer's funds sit on alpha: they stay owed while the node is emptied.
-    gateway
-        .create_tenant(&admin, "treasury", "Treasury")
-        .await
-        .expect("tenant");
-    let account = gateway
-        .create_account(&admin, "treasury", "operating")
-        .await
-        .expect("account");
+    let account = world.treasury(&admin).await;
     world.fund(&admin, &account.id, 20_000 * EUR).await;
 
     let refused = gateway
@@ -228,27 +221,16 @@ async fn an_approved_recovery_sweeps_the_node_and_balances_the_books(t: TestStor
 
     let books = gateway.check_books().await.expect("books");
     assert!(books.ok(), "books balance and alpha matches: {books:?}");
-    let balance = |id: &str| {
-        let gateway = gateway.clone();
-        let id = id.to_string();
-        async move {
-            gateway
-                .account(&Scope::All, &id)
-                .await
-                .expect("account")
-                .balance_msat
-        }
-    };
-    assert_eq!(balance(&node_account("alpha")).await, 0);
-    assert_eq!(balance(RECOVERED_ACCOUNT).await, -swept_msat);
+    assert_eq!(world.balance(&node_account("alpha")).await, 0);
+    assert_eq!(world.balance(RECOVERED_ACCOUNT).await, -swept_msat);
     // What closing and sweeping cost: at least the sweep's fee, and no more than a few
     // on-chain fees (nothing else went missing).
-    let cost_msat = -balance(ONCHAIN_COST_ACCOUNT).await;
+    let cost_msat = -world.balance(ONCHAIN_COST_ACCOUNT).await;
     assert_eq!(cost_msat, held_msat + wallet_msat - swept_msat);
     assert!(cost_msat >= done.fee_msat.expect("fee"), "{cost_msat}");
     assert!(cost_msat < 50_000_000, "{cost_msat} msat of fees");
     assert_eq!(
-        balance(&account.id).await,
+        world.balance(&account.id).await,
         (20_000 * EUR) as i64,
         "still owed"
     );

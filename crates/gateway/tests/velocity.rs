@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use gateway::{
-    Actor, GatewayError, NewInvoice, NewPayment, PaymentStatus, Scope, SystemClock, VelocityLimits,
+    Actor, GatewayError, NewInvoice, NewPayment, PaymentStatus, SystemClock, VelocityLimits,
 };
 use store::testing::TestStore;
 
@@ -19,29 +19,12 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
     let world = common::world(t.store.clone(), Arc::new(SystemClock)).await;
     let gateway = world.gateway.clone();
     let admin = Actor::system("test");
-    gateway
-        .create_tenant(&admin, "treasury", "Treasury")
-        .await
-        .expect("tenant");
-    let payer = gateway
-        .create_account(&admin, "treasury", "operating")
-        .await
-        .expect("payer");
+    let payer = world.treasury(&admin).await;
     let payee = gateway
         .create_account(&admin, "treasury", "payroll")
         .await
         .expect("payee");
     world.fund(&admin, &payer.id, 10_000_000).await;
-    let balance = |id: String| {
-        let gateway = gateway.clone();
-        async move {
-            gateway
-                .account(&Scope::All, &id)
-                .await
-                .expect("account")
-                .balance_msat
-        }
-    };
 
     // 35 EUR a day; each payment is 10 EUR (20,000 msat).
     let limits = VelocityLimits {
@@ -109,9 +92,9 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
         }
     }
     assert_eq!((passed, refused), (3, 9));
-    assert_eq!(balance(payee.id.clone()).await, (30 * EUR) as i64);
+    assert_eq!(world.balance(&payee.id).await, (30 * EUR) as i64);
     assert_eq!(
-        balance(payer.id.clone()).await,
+        world.balance(&payer.id).await,
         10_000_000 - (30 * EUR) as i64
     );
     let recorded: i64 = t

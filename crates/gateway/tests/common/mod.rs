@@ -1,6 +1,7 @@
 //! What the gateway's approval and limit tests start from: alpha (ours, in the pool) and
 //! carol (outside) with one channel, the gateway over them with EUR thresholds at a rate
-//! where one EUR cent is 20 msat (so 20,000 EUR fits the channel), and funding by carol.
+//! where one EUR cent is 20 msat (so 20,000 EUR fits the channel), the treasury's
+//! operating account, funding by carol and balances.
 
 use std::sync::Arc;
 
@@ -58,6 +59,27 @@ pub async fn world(store: store::Store, clock: Arc<dyn Clock>) -> World {
 }
 
 impl World {
+    /// The `treasury` business unit and its `operating` account.
+    pub async fn treasury(&self, actor: &Actor) -> ledger::Account {
+        self.gateway
+            .create_tenant(actor, "treasury", "Treasury")
+            .await
+            .expect("tenant");
+        self.gateway
+            .create_account(actor, "treasury", "operating")
+            .await
+            .expect("account")
+    }
+
+    /// An account's balance.
+    pub async fn balance(&self, account_id: &str) -> i64 {
+        self.gateway
+            .account(&Scope::All, account_id)
+            .await
+            .expect("account")
+            .balance_msat
+    }
+
     /// carol pays an invoice of `account_id` for `amount_msat`; returns once credited.
     pub async fn fund(&self, actor: &Actor, account_id: &str, amount_msat: u64) {
         let invoice = self
