@@ -22,11 +22,12 @@ use tokio::task::JoinHandle;
 
 use crate::channel_balance::{our_side_msat, ChannelFigures, ANCHORS_SAT};
 use crate::config::{ChainSource, NodeConfig, NodeStore};
+use crate::durability::{log_store_options, Durability};
 use crate::error::NodeError;
 use crate::node::LightningNode;
 use crate::types::{
-    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeInfo, OnchainBalance, OnchainPayment,
-    PaymentDirection, PaymentInfo, PaymentState, PeerAddress,
+    ChannelInfo, ChannelRef, Invoice, Liquidity, NodeEvent, NodeInfo, OnchainBalance,
+    OnchainPayment, PaymentDirection, PaymentInfo, PaymentState, PeerAddress,
 };
 use node_store::LogStore;
 
@@ -48,6 +49,8 @@ pub struct LdkNode {
     events: broadcast::Sender<NodeEvent>,
     failures: Arc<Mutex<FailureLog>>,
     pump: Mutex<Option<JoinHandle<()>>>,
+    /// Synced before a result that rests on written-behind records leaves the node.
+    durability: Durability,
 }
 
 /// Failure reasons by payment hash: ldk-node stores the status but not why it failed.
@@ -114,11 +117,15 @@ impl LdkNode {
             builder.set_entropy_seed_bytes(seed.bytes());
         }
         builder.set_log_facade_logger();
+        let mut durability = Durability::default();
         let built = match config.store {
             NodeStore::Log => {
-                let store = LogStore::open(&config.storage_dir.join("store"))
-                    .map_err(|e| NodeError::Build(format!("node store: {e}")))?;
-                builder.build_with_store(Arc::new(store))
+                let store = Arc::new(
+                    LogStore::open_with(&config.storage_dir.join("store"), log_store_options())
+                        .map_err(|e| NodeError::Build(format!("node store: {e}")))?,
+                );
+                durability = Durability::of(&store);
+                builder.build_with_store(store)
             }
             NodeStore::Sqlite => builder.build(),
         };
@@ -133,6 +140,7 @@ impl LdkNode {
             events.clone(),
             Arc::clone(&failures),
             config.event_sink.clone(),
+            durability.clone(),
         ));
         Ok(Self {
             name: config.name,
@@ -142,6 +150,7 @@ impl LdkNode {
             events,
             failures,
             pump: Mutex::new(Some(pump)),
+            durability,
         })
     }
 
@@ -302,6 +311,7 @@ impl LightningNode for LdkNode {
             .node
             .onchain_payment()
             .send_all_to_address(&address, false, None)?;
+        self.durability.sync().await?;
         Ok(txid.to_string())
     }
 
@@ -359,6 +369,21 @@ impl LightningNode for LdkNode {
         Ok(())
     }
 
+    fn liquidity(&self) -> Liquidity {
+        let mut liquidity = Liquidity {
+            running: self.node.status().is_running,
+            usable_channels: 0,
+            sendable_msat: 0,
+            receivable_msat: 0,
+        };
+        for channel in self.node.list_channels().iter().filter(|c| c.is_usable) {
+            liquidity.usable_channels += 1;
+            liquidity.sendable_msat += channel.next_outbound_htlc_limit_msat;
+            liquidity.receivable_msat += channel.inbound_capacity_msat;
+        }
+        liquidity
+    }
+
     fn channels(&self) -> Vec<ChannelInfo> {
         self.node
             .list_channels()
@@ -410,6 +435,8 @@ impl LightningNode for LdkNode {
             &Bolt11InvoiceDescription::Direct(description),
             expiry_secs,
         )?;
+        // The node knows the invoice before the gateway hands it out.
+        self.durability.sync().await?;
         Ok(Invoice {
             bolt11: invoice.to_string(),
             payment_hash: hex32(invoice.payment_hash().as_byte_array()),
@@ -472,7 +499,10 @@ impl LightningNode for LdkNode {
                     .send_using_amount(&invoice, amount, route),
             };
             match result {
-                Ok(_) | Err(ldk_node::NodeError::DuplicatePayment) => return Ok(payment_hash),
+                Ok(_) | Err(ldk_node::NodeError::DuplicatePayment) => {
+                    self.durability.sync().await?;
+                    return Ok(payment_hash);
+                }
                 Err(ldk_node::NodeError::PaymentSendingFailed) if attempt < MAX_SEND_ATTEMPTS => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(SEND_RETRY_MAX_BACKOFF);
@@ -632,6 +662,7 @@ async fn pump_events(
     events: broadcast::Sender<NodeEvent>,
     failures: Arc<Mutex<FailureLog>>,
     sink: Option<crate::SinkHandle>,
+    durability: Durability,
 ) {
     loop {
         let event = node.next_event_async().await;
@@ -711,6 +742,12 @@ async fn pump_events(
             _ => None,
         };
         if let Some(typed) = typed {
+            // What the event reports (a payment's record, the queue holding it) is on disk
+            // before the ledger acts on it.
+            while let Err(e) = durability.sync().await {
+                tracing::error!(node = %name, error = %e, "node store cannot sync; holding events");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             if let Some(sink) = &sink {
                 sink.deliver(&name, &typed).await;
             }

@@ -8,6 +8,7 @@ mod address;
 mod chain_tip;
 mod channel_balance;
 mod config;
+mod durability;
 mod error;
 mod invoice;
 mod ldk;
@@ -26,7 +27,7 @@ pub use crate::node::LightningNode;
 pub use crate::pool::{NodeHealth, NodePool, NodeStatus};
 pub use crate::sink::{EventSink, SinkHandle};
 pub use crate::types::{
-    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeId, NodeInfo, OnchainBalance, OnchainPayment,
-    PaymentDirection, PaymentInfo, PaymentState, PeerAddress,
+    ChannelInfo, ChannelRef, Invoice, Liquidity, NodeEvent, NodeId, NodeInfo, OnchainBalance,
+    OnchainPayment, PaymentDirection, PaymentInfo, PaymentState, PeerAddress,
 };
 pub use ldk_node::bitcoin::Network;

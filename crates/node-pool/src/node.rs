@@ -6,8 +6,8 @@ use tokio::sync::broadcast;
 
 use crate::error::NodeError;
 use crate::types::{
-    ChannelInfo, ChannelRef, Invoice, NodeEvent, NodeInfo, OnchainBalance, OnchainPayment,
-    PaymentInfo, PeerAddress,
+    ChannelInfo, ChannelRef, Invoice, Liquidity, NodeEvent, NodeInfo, OnchainBalance,
+    OnchainPayment, PaymentInfo, PeerAddress,
 };
 
 #[async_trait]
@@ -45,6 +45,10 @@ pub trait LightningNode: Send + Sync {
     async fn close_channel(&self, channel: &ChannelRef, force: bool) -> Result<(), NodeError>;
 
     fn channels(&self) -> Vec<ChannelInfo>;
+
+    /// Whether the node runs and what its usable channels can carry; the pool reads it for
+    /// every invoice and payment.
+    fn liquidity(&self) -> Liquidity;
 
     async fn create_invoice(
         &self,

@@ -4,6 +4,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::error::PoolError;
 use crate::node::LightningNode;
+use crate::types::Liquidity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeHealth {
@@ -43,13 +44,13 @@ pub struct NodePool {
     next_receiver: std::sync::atomic::AtomicUsize,
 }
 
-fn health_of(member: &Member) -> NodeHealth {
+fn health_of(member: &Member, liquidity: &Liquidity) -> NodeHealth {
     if let Some(reason) = &member.fenced {
         return NodeHealth::Down {
             reason: reason.clone(),
         };
     }
-    if !member.node.info().running {
+    if !liquidity.running {
         return NodeHealth::Down {
             reason: "not running".to_string(),
         };
@@ -58,18 +59,13 @@ fn health_of(member: &Member) -> NodeHealth {
 }
 
 fn status_of(member: &Member) -> NodeStatus {
-    let usable: Vec<_> = member
-        .node
-        .channels()
-        .into_iter()
-        .filter(|c| c.is_usable)
-        .collect();
+    let liquidity = member.node.liquidity();
     NodeStatus {
         name: member.node.name().to_string(),
-        health: health_of(member),
-        sendable_msat: usable.iter().map(|c| c.next_outbound_htlc_limit_msat).sum(),
-        receivable_msat: usable.iter().map(|c| c.inbound_msat).sum(),
-        usable_channels: usable.len(),
+        health: health_of(member, &liquidity),
+        sendable_msat: liquidity.sendable_msat,
+        receivable_msat: liquidity.receivable_msat,
+        usable_channels: liquidity.usable_channels,
     }
 }
 

@@ -15,6 +15,17 @@ pub struct NodeInfo {
     pub best_block_height: u32,
 }
 
+/// What the pool chooses a node by, read without formatting ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liquidity {
+    pub running: bool,
+    pub usable_channels: usize,
+    /// Sum over usable channels of the largest HTLC each can send now.
+    pub sendable_msat: u64,
+    /// Sum over usable channels of what the counterparty can send us.
+    pub receivable_msat: u64,
+}
+
 /// Where to reach a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerAddress {

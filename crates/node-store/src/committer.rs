@@ -1,11 +1,17 @@
 //! The one thread that appends to the log: it takes every write queued while the previous
 //! fsync ran, appends them in one write, fsyncs once, applies them to the in-memory map and
 //! only then acknowledges each (read-your-writes, durable before acknowledged).
+//!
+//! Write-behind records were applied to the map and acknowledged when they were queued; the
+//! committer only appends them, in queue order, and advances the durable sequence number
+//! that [`crate::LogStore::sync`] waits for. A barrier (a request without a record) is
+//! answered once everything queued before it is on disk.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, RwLock};
 
 use crate::record::{self, Op};
@@ -29,7 +35,7 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
-    fn send(self, result: io::Result<()>) {
+    pub(crate) fn send(self, result: io::Result<()>) {
         match self {
             Reply::Sync(done) => {
                 let _ = done.send(result);
@@ -41,9 +47,36 @@ impl Reply {
     }
 }
 
-pub(crate) struct Request {
-    pub op: Op,
-    pub reply: Reply,
+pub(crate) enum Request {
+    /// Durable before acknowledged: applied to the map after its fsync.
+    Write { op: Op, reply: Reply },
+    /// Already in the map; `seq` is its write-behind sequence number.
+    WriteBehind { op: Op, seq: u64 },
+    /// Answered once everything queued before it is durable.
+    Barrier { reply: Reply },
+}
+
+impl Request {
+    fn record(&self) -> Option<&Op> {
+        match self {
+            Request::Write { op, .. } | Request::WriteBehind { op, .. } => Some(op),
+            Request::Barrier { .. } => None,
+        }
+    }
+
+    fn answer(self, result: io::Result<()>) {
+        match self {
+            Request::Write { reply, .. } | Request::Barrier { reply } => reply.send(result),
+            Request::WriteBehind { .. } => {}
+        }
+    }
+}
+
+/// Write-behind sequence numbers: the last queued, and the last on disk.
+#[derive(Default)]
+pub(crate) struct Sequence {
+    pub queued: AtomicU64,
+    pub durable: AtomicU64,
 }
 
 pub(crate) struct Committer {
@@ -63,7 +96,7 @@ fn copy_error(e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), e.to_string())
 }
 
-fn apply(map: &mut Map, op: Op) {
+pub(crate) fn apply(map: &mut Map, op: Op) {
     match op {
         Op::Put(key, value) => {
             map.entry((key.primary, key.secondary))
@@ -152,15 +185,19 @@ impl Committer {
         Ok(())
     }
 
-    pub fn spawn(self, map: Arc<RwLock<Map>>) -> io::Result<mpsc::SyncSender<Request>> {
+    pub fn spawn(
+        self,
+        map: Arc<RwLock<Map>>,
+        sequence: Arc<Sequence>,
+    ) -> io::Result<mpsc::SyncSender<Request>> {
         let (requests, queue) = mpsc::sync_channel::<Request>(MAX_QUEUED_WRITES);
         std::thread::Builder::new()
             .name("node-store-commit".into())
-            .spawn(move || self.run(queue, map))?;
+            .spawn(move || self.run(queue, &map, &sequence))?;
         Ok(requests)
     }
 
-    fn run(mut self, queue: mpsc::Receiver<Request>, map: Arc<RwLock<Map>>) {
+    fn run(mut self, queue: mpsc::Receiver<Request>, map: &RwLock<Map>, sequence: &Sequence) {
         let mut failed: Option<io::Error> = None;
         while let Ok(first) = queue.recv() {
             let mut batch = vec![first];
@@ -172,14 +209,24 @@ impl Committer {
             }
             if let Some(e) = &failed {
                 // Fail-stop: after a write we could not undo, accept nothing more.
-                batch
-                    .into_iter()
-                    .for_each(|r| r.reply.send(Err(copy_error(e))));
+                batch.into_iter().for_each(|r| r.answer(Err(copy_error(e))));
                 continue;
             }
             let mut buf = Vec::new();
-            for request in &batch {
-                record::encode(&request.op, &mut buf);
+            for op in batch.iter().filter_map(Request::record) {
+                record::encode(op, &mut buf);
+            }
+            let behind_seq = batch
+                .iter()
+                .filter_map(|r| match r {
+                    Request::WriteBehind { seq, .. } => Some(*seq),
+                    _ => None,
+                })
+                .max();
+            if buf.is_empty() {
+                // Only barriers: everything queued before them was committed by earlier batches.
+                batch.into_iter().for_each(|r| r.answer(Ok(())));
+                continue;
             }
             let at = self.log_bytes;
             let result = self
@@ -192,21 +239,32 @@ impl Committer {
                     .file
                     .write_all_at(&vec![0; buf.len()], at)
                     .and_then(|()| self.file.sync_data());
-                if zeroed.is_err() {
+                // A write-behind record is in the map already and its writer was answered: the
+                // map and the log now disagree, so the store stops.
+                if zeroed.is_err() || behind_seq.is_some() {
                     failed = Some(copy_error(&e));
                 }
                 batch
                     .into_iter()
-                    .for_each(|r| r.reply.send(Err(copy_error(&e))));
+                    .for_each(|r| r.answer(Err(copy_error(&e))));
                 continue;
             }
             self.log_bytes += buf.len() as u64;
+            if let Some(seq) = behind_seq {
+                sequence.durable.fetch_max(seq, Ordering::AcqRel);
+            }
             let mut replies = Vec::with_capacity(batch.len());
             match map.write() {
                 Ok(mut live) => {
                     for request in batch {
-                        apply(&mut live, request.op);
-                        replies.push(request.reply);
+                        match request {
+                            Request::Write { op, reply } => {
+                                apply(&mut live, op);
+                                replies.push(reply);
+                            }
+                            Request::Barrier { reply } => replies.push(reply),
+                            Request::WriteBehind { .. } => {}
+                        }
                     }
                     if self.log_bytes >= self.next_compaction_check_bytes {
                         if self.log_bytes > 4 * live_bytes(&live) {
@@ -226,6 +284,8 @@ impl Committer {
     }
 
     /// Rewrites the log as one put per live key: temp file, fsync, rename, fsync directory.
+    /// The map may hold write-behind records still queued; they are in the new log early and
+    /// appended again when their turn comes, which replays to the same value.
     fn compact(&mut self, live: &Map) -> io::Result<()> {
         let tmp = self.dir.join(format!("{LOG_FILE}.tmp"));
         let mut buf = Vec::new();

@@ -9,68 +9,209 @@
 //!
 //! Reads are served from memory. The log is replayed on open (a torn tail from a crash is
 //! dropped: it was never acknowledged) and compacted when it grows well past the live data.
+//!
+//! **Write-behind.** ldk-node writes some records (its payment store, its event queue) while
+//! holding its own lock, so a durable write there lets one node record one payment per
+//! fsync. Keys the [`Options::write_behind`] rule names are applied to memory and queued at once, and
+//! the writer goes on; [`LogStore::sync`] waits until every such write made before it is on
+//! disk. The log keeps one order, so a crash loses at most a suffix of it: a write-behind
+//! record is durable no later than any durable write queued after it (a channel monitor
+//! update, for one). The caller syncs before telling anyone outside the node (a client, the
+//! ledger) what those records say.
+//!
+//! **Snapshots.** Keys the snapshot rule names (LDK's channel manager) live in files of their
+//! own, each replaced atomically once the log before it is on disk; see `snapshot`.
 
 mod committer;
 mod record;
+mod snapshot;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::Path;
-use std::sync::{mpsc, Arc, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex, RwLock};
 
 use ldk_node::lightning::util::async_poll::AsyncResult;
 use ldk_node::lightning::util::persist::{KVStore, KVStoreSync};
 
-use crate::committer::{Committer, Reply, Request};
+use crate::committer::{Committer, Reply, Request, Sequence};
 use crate::record::{check_key, Key, Op};
+use crate::snapshot::SnapshotRequest;
 
 type Namespace = (String, String);
 type Map = HashMap<Namespace, BTreeMap<String, Vec<u8>>>;
+
+/// Picks keys by (primary namespace, secondary namespace, key).
+pub type KeyRule = fn(&str, &str, &str) -> bool;
+
+/// How a [`LogStore`] is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Compact once the log exceeds this and four times the live data. Default 64 MiB.
+    pub compact_min_bytes: u64,
+    /// Keys acknowledged before they are durable (see the crate docs). Default: none, every
+    /// write is durable before it returns.
+    pub write_behind: Option<KeyRule>,
+    /// Keys kept as snapshot files rather than in the log (see the crate docs); a key that
+    /// cannot name a file stays in the log. Default: none. Wins over `write_behind`.
+    pub snapshots: Option<KeyRule>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            compact_min_bytes: committer::DEFAULT_COMPACT_MIN_BYTES,
+            write_behind: None,
+            snapshots: None,
+        }
+    }
+}
+
+/// Where a write goes.
+enum Route {
+    Durable,
+    Behind,
+    Snapshot,
+}
 
 /// The store. Cheap to share: clone the `Arc` it lives in.
 pub struct LogStore {
     map: Arc<RwLock<Map>>,
     requests: mpsc::SyncSender<Request>,
+    write_behind: Option<KeyRule>,
+    snapshot_rule: Option<KeyRule>,
+    snapshots: mpsc::SyncSender<SnapshotRequest>,
+    /// Write-behind records reach the map and the queue in the same order under this lock.
+    behind_order: Mutex<()>,
+    sequence: Arc<Sequence>,
+}
+
+fn stopped() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "store committer stopped")
 }
 
 impl LogStore {
-    /// Opens (or creates) the store in `dir`, replaying its log.
+    /// Opens (or creates) the store in `dir` with the default [`Options`], replaying its log.
     pub fn open(dir: &Path) -> io::Result<Self> {
-        Self::open_with_compaction(dir, committer::DEFAULT_COMPACT_MIN_BYTES)
+        Self::open_with(dir, Options::default())
     }
 
-    /// As [`LogStore::open`], compacting once the log exceeds `compact_min_bytes` and four
-    /// times the live data.
-    pub fn open_with_compaction(dir: &Path, compact_min_bytes: u64) -> io::Result<Self> {
-        let (committer, map) = Committer::open(dir, compact_min_bytes)?;
+    pub fn open_with(dir: &Path, options: Options) -> io::Result<Self> {
+        let (committer, mut map) = Committer::open(dir, options.compact_min_bytes)?;
+        snapshot::load(dir, &mut map)?;
         let map = Arc::new(RwLock::new(map));
-        let requests = committer.spawn(Arc::clone(&map))?;
-        Ok(Self { map, requests })
+        let sequence = Arc::new(Sequence::default());
+        let requests = committer.spawn(Arc::clone(&map), Arc::clone(&sequence))?;
+        let snapshots = snapshot::spawn(dir, requests.clone(), Arc::clone(&map))?;
+        Ok(Self {
+            map,
+            requests,
+            write_behind: options.write_behind,
+            snapshot_rule: options.snapshots,
+            snapshots,
+            behind_order: Mutex::new(()),
+            sequence,
+        })
     }
 
-    fn submit(&self, op: Op, reply: Reply) -> io::Result<()> {
-        self.requests
-            .send(Request { op, reply })
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "store committer stopped"))
+    /// Returns once every write-behind record written before the call is on disk.
+    pub async fn sync(&self) -> io::Result<()> {
+        if self.all_durable() {
+            return Ok(());
+        }
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.submit(Request::Barrier {
+            reply: Reply::Async(done),
+        })?;
+        result.await.map_err(|_| stopped())?
+    }
+
+    /// As [`LogStore::sync`], blocking the thread.
+    pub fn sync_blocking(&self) -> io::Result<()> {
+        if self.all_durable() {
+            return Ok(());
+        }
+        let (done, result) = mpsc::channel();
+        self.submit(Request::Barrier {
+            reply: Reply::Sync(done),
+        })?;
+        result.recv().map_err(|_| stopped())?
+    }
+
+    fn all_durable(&self) -> bool {
+        self.sequence.durable.load(Ordering::Acquire)
+            >= self.sequence.queued.load(Ordering::Acquire)
+    }
+
+    fn submit(&self, request: Request) -> io::Result<()> {
+        self.requests.send(request).map_err(|_| stopped())
+    }
+
+    fn route(&self, op: &Op) -> Route {
+        let key = match op {
+            Op::Put(key, _) | Op::Remove(key) => key,
+        };
+        let picks = |rule: Option<KeyRule>| {
+            rule.is_some_and(|rule| rule(&key.primary, &key.secondary, &key.key))
+        };
+        if picks(self.snapshot_rule) && snapshot::file_name(key).is_some() {
+            Route::Snapshot
+        } else if picks(self.write_behind) {
+            Route::Behind
+        } else {
+            Route::Durable
+        }
+    }
+
+    /// A request to the log, or for a snapshot key to the snapshot writer.
+    fn submit_write(&self, op: Op, reply: Reply) -> io::Result<()> {
+        match self.route(&op) {
+            Route::Snapshot => self
+                .snapshots
+                .send(SnapshotRequest { op, reply })
+                .map_err(|_| stopped()),
+            Route::Durable | Route::Behind => self.submit(Request::Write { op, reply }),
+        }
+    }
+
+    /// Applies a write-behind record to memory and queues it, in one order for both.
+    fn write_behind(&self, op: Op) -> io::Result<()> {
+        let _order = self
+            .behind_order
+            .lock()
+            .map_err(|_| io::Error::other("store lock poisoned"))?;
+        committer::apply(
+            &mut *self
+                .map
+                .write()
+                .map_err(|_| io::Error::other("store lock poisoned"))?,
+            op.clone(),
+        );
+        let seq = self.sequence.queued.load(Ordering::Acquire) + 1;
+        self.submit(Request::WriteBehind { op, seq })?;
+        self.sequence.queued.store(seq, Ordering::Release);
+        Ok(())
     }
 
     fn write_sync(&self, op: Op) -> io::Result<()> {
+        if let Route::Behind = self.route(&op) {
+            return self.write_behind(op);
+        }
         let (done, result) = mpsc::channel();
-        self.submit(op, Reply::Sync(done))?;
-        result
-            .recv()
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "store committer stopped"))?
+        self.submit_write(op, Reply::Sync(done))?;
+        result.recv().map_err(|_| stopped())?
     }
 
     fn write_async(&self, op: Op) -> AsyncResult<'static, (), LdkIoError> {
+        if let Route::Behind = self.route(&op) {
+            return ready(self.write_behind(op));
+        }
         let (done, result) = tokio::sync::oneshot::channel();
-        let submitted = self.submit(op, Reply::Async(done));
+        let submitted = self.submit_write(op, Reply::Async(done));
         Box::pin(async move {
             ldk(submitted)?;
-            let outcome = result
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "store committer stopped"));
-            ldk(outcome.and_then(|r| r))
+            ldk(result.await.map_err(|_| stopped()).and_then(|r| r))
         })
     }
 
@@ -95,6 +236,15 @@ impl LogStore {
             .get(&(primary.to_string(), secondary.to_string()))
             .map(|entries| entries.keys().cloned().collect())
             .unwrap_or_default())
+    }
+}
+
+impl Drop for LogStore {
+    /// A clean stop leaves nothing written behind; the committer ends once the queue closes.
+    fn drop(&mut self) {
+        if let Err(e) = self.sync_blocking() {
+            tracing::error!(error = %e, "node store: write-behind records not flushed at close");
+        }
     }
 }
 

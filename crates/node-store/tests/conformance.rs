@@ -8,13 +8,35 @@ use std::sync::Arc;
 use ldk_node::io::sqlite_store::SqliteStore;
 use ldk_node::lightning::io::ErrorKind;
 use ldk_node::lightning::util::persist::{KVStore, KVStoreSync};
-use node_store::LogStore;
+use node_store::{LogStore, Options};
 
 trait Store: KVStoreSync + KVStore + Send + Sync + 'static {}
 impl<T: KVStoreSync + KVStore + Send + Sync + 'static> Store for T {}
 
 fn open_log(dir: &Path) -> Arc<dyn Store> {
     Arc::new(LogStore::open(dir).expect("log store opens"))
+}
+
+/// Every key written behind: the suite's guarantees hold for a store that is closed
+/// cleanly, which flushes what it wrote behind.
+fn open_log_behind(dir: &Path) -> Arc<dyn Store> {
+    Arc::new(LogStore::open_with(dir, everything_behind()).expect("log store opens"))
+}
+
+fn everything_behind() -> Options {
+    Options {
+        write_behind: Some(|_, _, _| true),
+        ..Options::default()
+    }
+}
+
+/// Every key a snapshot file.
+fn open_log_snapshots(dir: &Path) -> Arc<dyn Store> {
+    let options = Options {
+        snapshots: Some(|_, _, _| true),
+        ..Options::default()
+    };
+    Arc::new(LogStore::open_with(dir, options).expect("log store opens"))
 }
 
 fn open_sqlite(dir: &Path) -> Arc<dyn Store> {
@@ -146,6 +168,16 @@ fn log_store_conforms() {
 }
 
 #[test]
+fn log_store_writing_behind_conforms() {
+    suite(open_log_behind);
+}
+
+#[test]
+fn log_store_with_snapshot_files_conforms() {
+    suite(open_log_snapshots);
+}
+
+#[test]
 fn sqlite_store_conforms() {
     suite(open_sqlite);
 }
@@ -188,7 +220,14 @@ fn log_store_drops_a_torn_tail_and_keeps_what_was_acknowledged() {
 #[test]
 fn log_store_compaction_keeps_exactly_the_live_data() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = LogStore::open_with_compaction(dir.path(), 64 * 1024).expect("open");
+    let store = LogStore::open_with(
+        dir.path(),
+        Options {
+            compact_min_bytes: 64 * 1024,
+            ..Options::default()
+        },
+    )
+    .expect("open");
     for round in 0..200u32 {
         KVStoreSync::write(&store, "m", "", "monitor", vec![(round % 256) as u8; 4096])
             .expect("write");
@@ -218,4 +257,152 @@ fn log_store_compaction_keeps_exactly_the_live_data() {
         KVStoreSync::list(&store, "m", "").expect("list"),
         vec!["monitor".to_string()]
     );
+}
+
+/// What a crash at this instant would leave: a copy of the store's files, opened elsewhere.
+fn crash_image(dir: &Path) -> (tempfile::TempDir, LogStore) {
+    let image = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(dir).expect("store dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("name").to_owned();
+        let mut bytes = std::fs::read(&path).expect("read");
+        if name == "kv.log" {
+            // The log is zero-filled ahead of its records; copy the records.
+            let records = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+            bytes.truncate(records);
+        }
+        std::fs::write(image.path().join(name), &bytes).expect("copy");
+    }
+    let store = LogStore::open(image.path()).expect("open the crash image");
+    (image, store)
+}
+
+#[test]
+fn a_write_behind_record_is_durable_no_later_than_the_durable_write_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options {
+        write_behind: Some(|primary, _, _| primary == "payments"),
+        ..Options::default()
+    };
+    let store = LogStore::open_with(dir.path(), options).expect("open");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for round in 0..20u32 {
+        let payment = format!("p{round}");
+        KVStoreSync::write(&store, "payments", "", &payment, vec![1; 64]).expect("behind");
+        assert_eq!(
+            KVStoreSync::read(&store, "payments", "", &payment).expect("read at once"),
+            vec![1; 64],
+            "a write-behind record is readable as soon as it is written"
+        );
+        KVStoreSync::write(&store, "monitors", "", "m", round.to_le_bytes().to_vec())
+            .expect("durable");
+        let (_image, crashed) = crash_image(dir.path());
+        assert_eq!(
+            KVStoreSync::read(&crashed, "payments", "", &payment).expect("kept"),
+            vec![1; 64],
+            "round {round}: the durable write after it carried it to disk"
+        );
+    }
+    KVStoreSync::write(&store, "payments", "", "last", vec![2]).expect("behind");
+    runtime.block_on(store.sync()).expect("sync");
+    let (_image, crashed) = crash_image(dir.path());
+    assert_eq!(
+        KVStoreSync::read(&crashed, "payments", "", "last").expect("synced"),
+        vec![2],
+        "sync returns once the record is on disk"
+    );
+    runtime
+        .block_on(store.sync())
+        .expect("a sync with nothing behind returns at once");
+    KVStoreSync::remove(&store, "payments", "", "last", false).expect("remove behind");
+    store.sync_blocking().expect("sync");
+    let (_image, crashed) = crash_image(dir.path());
+    assert_eq!(
+        KVStoreSync::read(&crashed, "payments", "", "last")
+            .expect_err("the removal is durable after sync")
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn a_snapshot_is_never_newer_on_disk_than_the_log_before_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options {
+        write_behind: Some(|primary, _, _| primary == "payments"),
+        snapshots: Some(|primary, _, key| primary.is_empty() && key == "manager"),
+        ..Options::default()
+    };
+    let store = LogStore::open_with(dir.path(), options).expect("open");
+    for round in 0..20u32 {
+        let payment = format!("p{round}");
+        KVStoreSync::write(&store, "payments", "", &payment, vec![1; 64]).expect("behind");
+        KVStoreSync::write(&store, "", "", "manager", round.to_le_bytes().repeat(1000))
+            .expect("snapshot");
+        assert_eq!(
+            KVStoreSync::read(&store, "", "", "manager").expect("read"),
+            round.to_le_bytes().repeat(1000)
+        );
+        let (_image, crashed) = crash_image(dir.path());
+        assert_eq!(
+            KVStoreSync::read(&crashed, "", "", "manager").expect("the snapshot is on disk"),
+            round.to_le_bytes().repeat(1000),
+            "round {round}: a snapshot is durable when its write returns"
+        );
+        assert_eq!(
+            KVStoreSync::read(&crashed, "payments", "", &payment).expect("kept"),
+            vec![1; 64],
+            "round {round}: the log before the snapshot reached the disk first"
+        );
+    }
+    let log = std::fs::read(dir.path().join("kv.log")).expect("log");
+    assert!(
+        !log.windows(7).any(|w| w == b"manager"),
+        "snapshot keys stay out of the log"
+    );
+    drop(store);
+    let store = LogStore::open(dir.path()).expect("reopen");
+    assert_eq!(
+        KVStoreSync::read(&store, "", "", "manager").expect("replayed from its file"),
+        19u32.to_le_bytes().repeat(1000)
+    );
+}
+
+#[test]
+fn a_snapshot_file_wins_over_an_older_copy_in_the_log_and_corruption_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        // A store from before snapshots kept the key in its log.
+        let store = LogStore::open(dir.path()).expect("open");
+        KVStoreSync::write(&store, "", "", "manager", vec![1; 100]).expect("in the log");
+    }
+    let snapshots = Options {
+        snapshots: Some(|_, _, key| key == "manager"),
+        ..Options::default()
+    };
+    {
+        let store = LogStore::open_with(dir.path(), snapshots).expect("open");
+        assert_eq!(
+            KVStoreSync::read(&store, "", "", "manager").expect("from the log"),
+            vec![1; 100]
+        );
+        KVStoreSync::write(&store, "", "", "manager", vec![2; 100]).expect("snapshot");
+    }
+    let store = LogStore::open_with(dir.path(), snapshots).expect("reopen");
+    assert_eq!(
+        KVStoreSync::read(&store, "", "", "manager").expect("the snapshot wins"),
+        vec![2; 100]
+    );
+    drop(store);
+    let file = dir.path().join("snap...manager");
+    let mut bytes = std::fs::read(&file).expect("snapshot file");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&file, bytes).expect("corrupt it");
+    let error = LogStore::open_with(dir.path(), snapshots)
+        .err()
+        .expect("a corrupt snapshot is refused");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
 }
