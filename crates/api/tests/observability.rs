@@ -24,7 +24,6 @@ use webhooks::{WebhookConfig, Webhooks};
 mod common;
 
 struct Server {
-    _dir: tempfile::TempDir,
     lab: Lab,
     pool: Arc<NodePool>,
     gateway: Gateway,
@@ -34,6 +33,8 @@ struct Server {
     stop: tokio::sync::oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
     dispatcher: webhooks::DispatcherHandle,
+    /// Last: fields drop in order, and the nodes must stop before their directory goes.
+    _dir: tempfile::TempDir,
 }
 
 fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {

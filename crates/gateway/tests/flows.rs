@@ -20,9 +20,10 @@ store::on_both_stores!(payments_flow_through_the_gateway_and_the_books_match_the
 const CHANNEL_SAT: u64 = 2_000_000;
 
 struct World {
-    _dir: tempfile::TempDir,
     lab: Lab,
     gateway: Gateway,
+    /// Last: fields drop in order, and the nodes must stop before their directory goes.
+    _dir: tempfile::TempDir,
 }
 
 /// alpha and beta are ours (in the gateway's pool, events into its books); carol is an

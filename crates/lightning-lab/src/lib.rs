@@ -465,3 +465,16 @@ impl Lab {
         Ok(())
     }
 }
+
+impl Drop for Lab {
+    /// Stops the nodes while their storage still exists: a node's last writes happen as it
+    /// stops, and whoever else holds it (a gateway's pool) may outlive the lab and its
+    /// directory.
+    fn drop(&mut self) {
+        for (name, (node, _)) in &self.nodes {
+            if let Err(e) = node.halt() {
+                tracing::warn!(node = %name, error = %e, "lab: node did not stop cleanly");
+            }
+        }
+    }
+}

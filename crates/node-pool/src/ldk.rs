@@ -154,6 +154,17 @@ impl LdkNode {
         })
     }
 
+    /// Stops the event pump and the node, blocking the thread; stopping twice is no error.
+    pub fn halt(&self) -> Result<(), NodeError> {
+        if let Some(pump) = self.pump.lock().ok().and_then(|mut p| p.take()) {
+            pump.abort();
+        }
+        match self.node.stop() {
+            Ok(()) | Err(ldk_node::NodeError::NotRunning) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The underlying ldk-node, for what the abstraction does not (yet) cover.
     pub fn inner(&self) -> &ldk_node::Node {
         &self.node
@@ -206,10 +217,7 @@ impl Drop for LdkNode {
     /// Stops the node while the runtime is still alive; ldk-node's own drop would otherwise
     /// stop it from inside a runtime that is shutting down.
     fn drop(&mut self) {
-        if let Some(pump) = self.pump.lock().ok().and_then(|mut p| p.take()) {
-            pump.abort();
-        }
-        let _ = self.node.stop();
+        let _ = self.halt();
     }
 }
 
@@ -591,13 +599,7 @@ impl LightningNode for LdkNode {
     }
 
     async fn stop(&self) -> Result<(), NodeError> {
-        if let Some(pump) = self.pump.lock().ok().and_then(|mut p| p.take()) {
-            pump.abort();
-        }
-        match self.node.stop() {
-            Ok(()) | Err(ldk_node::NodeError::NotRunning) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.halt()
     }
 }
 

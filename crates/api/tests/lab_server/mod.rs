@@ -14,7 +14,6 @@ use webhooks::{DispatcherHandle, HttpTransport, WebhookConfig, Webhooks};
 use crate::common;
 
 pub struct Server {
-    pub _dir: tempfile::TempDir,
     pub lab: Lab,
     pub base: String,
     /// A platform admin key.
@@ -23,6 +22,8 @@ pub struct Server {
     stop: tokio::sync::oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
     dispatcher: DispatcherHandle,
+    /// Last: fields drop in order, and the nodes must stop before their directory goes.
+    pub _dir: tempfile::TempDir,
 }
 
 /// The API with `config` and `clock` for the gateway; returns the gateway too.

@@ -18,9 +18,10 @@ pub const EUR_CENTS_PER_BTC: u64 = 5_000_000_000;
 pub const EUR: u64 = 2_000;
 
 pub struct World {
-    pub _dir: tempfile::TempDir,
     pub lab: Lab,
     pub gateway: Gateway,
+    /// Last: fields drop in order, and the nodes must stop before their directory goes.
+    pub _dir: tempfile::TempDir,
 }
 
 pub async fn world(store: store::Store, clock: Arc<dyn Clock>) -> World {
