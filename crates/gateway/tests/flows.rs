@@ -88,7 +88,9 @@ async fn journal_entries(store: &Store) -> i64 {
 }
 
 async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: TestStore) {
-    let World { lab, gateway, .. } = world(t.store.clone()).await;
+    // Held whole: a `..` pattern would drop the temp dir (and the nodes' files) at once.
+    let world = world(t.store.clone()).await;
+    let (lab, gateway) = (&world.lab, &world.gateway);
     let carol = lab.node("carol").expect("carol");
     let admin = Scope::All;
     gateway
