@@ -437,18 +437,20 @@ impl Lab {
         Ok(())
     }
 
-    /// Waits until every channel is usable and, if public, routable from every node: in
-    /// its graph with a channel update for each direction (an announced channel whose
-    /// update has not yet arrived is in the graph but no route may use it).
+    /// Waits until every channel is usable and, if public, in every node's graph.
     pub async fn wait_channels_usable(&self) -> Result<(), LabError> {
         self.wait_usable().await?;
         let nodes = self.running_nodes();
         if self.config.announce_channels {
             let public = self.config.channels.len();
             wait_until(
-                "public channels routable in every node's graph",
+                "public channels in every node's graph",
                 DEFAULT_WAIT,
-                || nodes.iter().all(|n| routable_channels(n) >= public),
+                || {
+                    nodes
+                        .iter()
+                        .all(|n| n.inner().network_graph().list_channels().len() >= public)
+                },
             )
             .await?;
         }
@@ -462,17 +464,6 @@ impl Lab {
         }
         Ok(())
     }
-}
-
-/// Channels in the node's graph with an update for both directions.
-fn routable_channels(node: &LdkNode) -> usize {
-    let graph = node.inner().network_graph();
-    graph
-        .list_channels()
-        .into_iter()
-        .filter_map(|id| graph.channel(id))
-        .filter(|c| c.one_to_two.is_some() && c.two_to_one.is_some())
-        .count()
 }
 
 impl Drop for Lab {
