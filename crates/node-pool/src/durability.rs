@@ -9,9 +9,10 @@
 //! before acknowledged, and the log's single order keeps a write-behind record no younger
 //! on disk than any durable write after it.
 //!
-//! The channel manager is kept as a snapshot file, written once the log before it is on
-//! disk: it never gets ahead of its monitors, and its copies (0.1–0.5 MB each, many a
-//! second) no longer queue in front of the monitor updates.
+//! The channel manager stays in the log, durable before acknowledged. A file of its own was
+//! tried: each write then took several fsyncs instead of a share of one, so the manager on
+//! disk lagged the monitors for longer, and a crash that finds it older than a channel
+//! monitor makes LDK force-close that channel at the restart.
 
 use std::sync::Arc;
 
@@ -29,16 +30,9 @@ fn written_behind(primary: &str, secondary: &str, key: &str) -> bool {
     }
 }
 
-/// LDK's channel manager: rewritten whole after every round of channel updates, and only
-/// the latest copy matters.
-fn snapshot(primary: &str, secondary: &str, key: &str) -> bool {
-    (primary, secondary, key) == ("", "", "manager")
-}
-
 pub(crate) fn log_store_options() -> Options {
     Options {
         write_behind: Some(written_behind),
-        snapshots: Some(snapshot),
         ..Options::default()
     }
 }

@@ -18,13 +18,9 @@
 //! record is durable no later than any durable write queued after it (a channel monitor
 //! update, for one). The caller syncs before telling anyone outside the node (a client, the
 //! ledger) what those records say.
-//!
-//! **Snapshots.** Keys the snapshot rule names (LDK's channel manager) live in files of their
-//! own, each replaced atomically once the log before it is on disk; see `snapshot`.
 
 mod committer;
 mod record;
-mod snapshot;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -37,7 +33,6 @@ use ldk_node::lightning::util::persist::{KVStore, KVStoreSync};
 
 use crate::committer::{Committer, Reply, Request, Sequence};
 use crate::record::{check_key, Key, Op};
-use crate::snapshot::SnapshotRequest;
 
 type Namespace = (String, String);
 type Map = HashMap<Namespace, BTreeMap<String, Vec<u8>>>;
@@ -53,9 +48,6 @@ pub struct Options {
     /// Keys acknowledged before they are durable (see the crate docs). Default: none, every
     /// write is durable before it returns.
     pub write_behind: Option<KeyRule>,
-    /// Keys kept as snapshot files rather than in the log (see the crate docs); a key that
-    /// cannot name a file stays in the log. Default: none. Wins over `write_behind`.
-    pub snapshots: Option<KeyRule>,
 }
 
 impl Default for Options {
@@ -63,16 +55,8 @@ impl Default for Options {
         Self {
             compact_min_bytes: committer::DEFAULT_COMPACT_MIN_BYTES,
             write_behind: None,
-            snapshots: None,
         }
     }
-}
-
-/// Where a write goes.
-enum Route {
-    Durable,
-    Behind,
-    Snapshot,
 }
 
 /// The store. Cheap to share: clone the `Arc` it lives in.
@@ -80,8 +64,6 @@ pub struct LogStore {
     map: Arc<RwLock<Map>>,
     requests: mpsc::SyncSender<Request>,
     write_behind: Option<KeyRule>,
-    snapshot_rule: Option<KeyRule>,
-    snapshots: mpsc::SyncSender<SnapshotRequest>,
     /// Write-behind records reach the map and the queue in the same order under this lock.
     behind_order: Mutex<()>,
     sequence: Arc<Sequence>,
@@ -98,18 +80,14 @@ impl LogStore {
     }
 
     pub fn open_with(dir: &Path, options: Options) -> io::Result<Self> {
-        let (committer, mut map) = Committer::open(dir, options.compact_min_bytes)?;
-        snapshot::load(dir, &mut map)?;
+        let (committer, map) = Committer::open(dir, options.compact_min_bytes)?;
         let map = Arc::new(RwLock::new(map));
         let sequence = Arc::new(Sequence::default());
         let requests = committer.spawn(Arc::clone(&map), Arc::clone(&sequence))?;
-        let snapshots = snapshot::spawn(dir, requests.clone(), Arc::clone(&map))?;
         Ok(Self {
             map,
             requests,
             write_behind: options.write_behind,
-            snapshot_rule: options.snapshots,
-            snapshots,
             behind_order: Mutex::new(()),
             sequence,
         })
@@ -148,31 +126,12 @@ impl LogStore {
         self.requests.send(request).map_err(|_| stopped())
     }
 
-    fn route(&self, op: &Op) -> Route {
+    fn is_behind(&self, op: &Op) -> bool {
         let key = match op {
             Op::Put(key, _) | Op::Remove(key) => key,
         };
-        let picks = |rule: Option<KeyRule>| {
-            rule.is_some_and(|rule| rule(&key.primary, &key.secondary, &key.key))
-        };
-        if picks(self.snapshot_rule) && snapshot::file_name(key).is_some() {
-            Route::Snapshot
-        } else if picks(self.write_behind) {
-            Route::Behind
-        } else {
-            Route::Durable
-        }
-    }
-
-    /// A request to the log, or for a snapshot key to the snapshot writer.
-    fn submit_write(&self, op: Op, reply: Reply) -> io::Result<()> {
-        match self.route(&op) {
-            Route::Snapshot => self
-                .snapshots
-                .send(SnapshotRequest { op, reply })
-                .map_err(|_| stopped()),
-            Route::Durable | Route::Behind => self.submit(Request::Write { op, reply }),
-        }
+        self.write_behind
+            .is_some_and(|rule| rule(&key.primary, &key.secondary, &key.key))
     }
 
     /// Applies a write-behind record to memory and queues it, in one order for both.
@@ -195,20 +154,26 @@ impl LogStore {
     }
 
     fn write_sync(&self, op: Op) -> io::Result<()> {
-        if let Route::Behind = self.route(&op) {
+        if self.is_behind(&op) {
             return self.write_behind(op);
         }
         let (done, result) = mpsc::channel();
-        self.submit_write(op, Reply::Sync(done))?;
+        self.submit(Request::Write {
+            op,
+            reply: Reply::Sync(done),
+        })?;
         result.recv().map_err(|_| stopped())?
     }
 
     fn write_async(&self, op: Op) -> AsyncResult<'static, (), LdkIoError> {
-        if let Route::Behind = self.route(&op) {
+        if self.is_behind(&op) {
             return ready(self.write_behind(op));
         }
         let (done, result) = tokio::sync::oneshot::channel();
-        let submitted = self.submit_write(op, Reply::Async(done));
+        let submitted = self.submit(Request::Write {
+            op,
+            reply: Reply::Async(done),
+        });
         Box::pin(async move {
             ldk(submitted)?;
             ldk(result.await.map_err(|_| stopped()).and_then(|r| r))

@@ -30,15 +30,6 @@ fn everything_behind() -> Options {
     }
 }
 
-/// Every key a snapshot file.
-fn open_log_snapshots(dir: &Path) -> Arc<dyn Store> {
-    let options = Options {
-        snapshots: Some(|_, _, _| true),
-        ..Options::default()
-    };
-    Arc::new(LogStore::open_with(dir, options).expect("log store opens"))
-}
-
 fn open_sqlite(dir: &Path) -> Arc<dyn Store> {
     Arc::new(SqliteStore::new(dir.to_path_buf(), None, None).expect("sqlite store opens"))
 }
@@ -170,11 +161,6 @@ fn log_store_conforms() {
 #[test]
 fn log_store_writing_behind_conforms() {
     suite(open_log_behind);
-}
-
-#[test]
-fn log_store_with_snapshot_files_conforms() {
-    suite(open_log_snapshots);
 }
 
 #[test]
@@ -325,84 +311,4 @@ fn a_write_behind_record_is_durable_no_later_than_the_durable_write_after_it() {
             .kind(),
         ErrorKind::NotFound
     );
-}
-
-#[test]
-fn a_snapshot_is_never_newer_on_disk_than_the_log_before_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = Options {
-        write_behind: Some(|primary, _, _| primary == "payments"),
-        snapshots: Some(|primary, _, key| primary.is_empty() && key == "manager"),
-        ..Options::default()
-    };
-    let store = LogStore::open_with(dir.path(), options).expect("open");
-    for round in 0..20u32 {
-        let payment = format!("p{round}");
-        KVStoreSync::write(&store, "payments", "", &payment, vec![1; 64]).expect("behind");
-        KVStoreSync::write(&store, "", "", "manager", round.to_le_bytes().repeat(1000))
-            .expect("snapshot");
-        assert_eq!(
-            KVStoreSync::read(&store, "", "", "manager").expect("read"),
-            round.to_le_bytes().repeat(1000)
-        );
-        let (_image, crashed) = crash_image(dir.path());
-        assert_eq!(
-            KVStoreSync::read(&crashed, "", "", "manager").expect("the snapshot is on disk"),
-            round.to_le_bytes().repeat(1000),
-            "round {round}: a snapshot is durable when its write returns"
-        );
-        assert_eq!(
-            KVStoreSync::read(&crashed, "payments", "", &payment).expect("kept"),
-            vec![1; 64],
-            "round {round}: the log before the snapshot reached the disk first"
-        );
-    }
-    let log = std::fs::read(dir.path().join("kv.log")).expect("log");
-    assert!(
-        !log.windows(7).any(|w| w == b"manager"),
-        "snapshot keys stay out of the log"
-    );
-    drop(store);
-    let store = LogStore::open(dir.path()).expect("reopen");
-    assert_eq!(
-        KVStoreSync::read(&store, "", "", "manager").expect("replayed from its file"),
-        19u32.to_le_bytes().repeat(1000)
-    );
-}
-
-#[test]
-fn a_snapshot_file_wins_over_an_older_copy_in_the_log_and_corruption_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    {
-        // A store from before snapshots kept the key in its log.
-        let store = LogStore::open(dir.path()).expect("open");
-        KVStoreSync::write(&store, "", "", "manager", vec![1; 100]).expect("in the log");
-    }
-    let snapshots = Options {
-        snapshots: Some(|_, _, key| key == "manager"),
-        ..Options::default()
-    };
-    {
-        let store = LogStore::open_with(dir.path(), snapshots).expect("open");
-        assert_eq!(
-            KVStoreSync::read(&store, "", "", "manager").expect("from the log"),
-            vec![1; 100]
-        );
-        KVStoreSync::write(&store, "", "", "manager", vec![2; 100]).expect("snapshot");
-    }
-    let store = LogStore::open_with(dir.path(), snapshots).expect("reopen");
-    assert_eq!(
-        KVStoreSync::read(&store, "", "", "manager").expect("the snapshot wins"),
-        vec![2; 100]
-    );
-    drop(store);
-    let file = dir.path().join("snap...manager");
-    let mut bytes = std::fs::read(&file).expect("snapshot file");
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    std::fs::write(&file, bytes).expect("corrupt it");
-    let error = LogStore::open_with(dir.path(), snapshots)
-        .err()
-        .expect("a corrupt snapshot is refused");
-    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
 }
