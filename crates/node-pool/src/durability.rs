@@ -1,10 +1,9 @@
 //! What ldk-node writes behind, and the sync that makes it durable before anyone outside
 //! the node hears of it.
 //!
-//! ldk-node persists its payment store and its event queue while holding their locks, and
-//! the background processor persists the scorer after every payment outcome before it
-//! handles the next event. Written durably, each costs an fsync that nothing else can share,
-//! so one node records about one payment per fsync. Written behind (see `node_store`), they
+//! ldk-node persists its payment store and its event queue while holding their locks.
+//! Written durably, each costs an fsync that nothing else can share, so one node records
+//! about one payment (or invoice) per fsync. Written behind (see `node_store`), they
 //! share the log's group commit; channel monitors and the channel manager stay durable
 //! before acknowledged, and the log's single order keeps a write-behind record no younger
 //! on disk than any durable write after it.
@@ -20,12 +19,15 @@ use node_store::{LogStore, Options};
 
 use crate::error::NodeError;
 
-/// ldk-node's payment records, its event queue, and LDK's scorer and network graph (both
-/// rebuilt from what the node sees if lost).
+/// ldk-node's payment records, its event queue, and LDK's network graph (refilled from
+/// gossip if lost). Not the scorer: the background processor persists it after every
+/// payment outcome before it goes on, and written behind, that loop ran faster and
+/// re-serialized the channel manager more often, costing node-to-node throughput
+/// (BENCHMARKS.md, 2026-12-03).
 fn written_behind(primary: &str, secondary: &str, key: &str) -> bool {
     match (primary, secondary) {
         ("payments", "") => true,
-        ("", "") => matches!(key, "events" | "scorer" | "network_graph"),
+        ("", "") => matches!(key, "events" | "network_graph"),
         _ => false,
     }
 }
@@ -66,12 +68,12 @@ mod tests {
     fn only_bookkeeping_is_written_behind_never_channel_state() {
         assert!(written_behind("payments", "", "0a1b"));
         assert!(written_behind("", "", "events"));
-        assert!(written_behind("", "", "scorer"));
         assert!(written_behind("", "", "network_graph"));
         for durable in [
             ("monitors", "", "abcd_0"),
             ("monitor_updates", "abcd_0", "1"),
             ("", "", "manager"),
+            ("", "", "scorer"),
             ("", "", "output_sweeper"),
             ("", "", "peers"),
             ("bdk_wallet", "", "tx_graph"),
