@@ -35,7 +35,7 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
-    pub(crate) fn send(self, result: io::Result<()>) {
+    fn send(self, result: io::Result<()>) {
         match self {
             Reply::Sync(done) => {
                 let _ = done.send(result);
