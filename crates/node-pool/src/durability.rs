@@ -18,15 +18,17 @@ use std::sync::Arc;
 use node_store::{LogStore, Options};
 
 use crate::error::NodeError;
+use crate::event_journal::JOURNAL_NAMESPACE;
 
-/// ldk-node's payment records, its event queue, and LDK's network graph (refilled from
-/// gossip if lost). Not the scorer: the background processor persists it after every
+/// ldk-node's payment records, its event queue, LDK's network graph (refilled from
+/// gossip if lost), and our journal of events for the sink (`event_journal.rs`: written
+/// before the acknowledgement that ldk-node's queue records after it). Not the scorer: the background processor persists it after every
 /// payment outcome before it goes on, and written behind, that loop ran faster and
 /// re-serialized the channel manager more often, costing node-to-node throughput
 /// (BENCHMARKS.md, 2026-12-03).
 fn written_behind(primary: &str, secondary: &str, key: &str) -> bool {
     match (primary, secondary) {
-        ("payments", "") => true,
+        ("payments", "") | (JOURNAL_NAMESPACE, "") => true,
         ("", "") => matches!(key, "events" | "network_graph"),
         _ => false,
     }
@@ -46,6 +48,10 @@ pub(crate) struct Durability(Option<Arc<LogStore>>);
 impl Durability {
     pub(crate) fn of(store: &Arc<LogStore>) -> Self {
         Self(Some(Arc::clone(store)))
+    }
+
+    pub(crate) fn store(&self) -> Option<&Arc<LogStore>> {
+        self.0.as_ref()
     }
 
     /// Returns once what the node wrote before the call is on disk.
@@ -69,6 +75,7 @@ mod tests {
         assert!(written_behind("payments", "", "0a1b"));
         assert!(written_behind("", "", "events"));
         assert!(written_behind("", "", "network_graph"));
+        assert!(written_behind("fulgur_events", "", "00000000000000000007"));
         for durable in [
             ("monitors", "", "abcd_0"),
             ("monitor_updates", "abcd_0", "1"),

@@ -18,12 +18,13 @@ use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Descr
 use ldk_node::payment::{PaymentDirection as LdkDirection, PaymentKind, PaymentStatus};
 use ldk_node::{Builder, Event, UserChannelId};
 use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::channel_balance::{our_side_msat, ChannelFigures, ANCHORS_SAT};
 use crate::config::{ChainSource, NodeConfig, NodeStore};
 use crate::durability::{log_store_options, Durability};
 use crate::error::NodeError;
+use crate::event_journal::{start_delivery, EventJournal};
 use crate::node::LightningNode;
 use crate::types::{
     ChannelInfo, ChannelRef, Invoice, Liquidity, NodeEvent, NodeInfo, OnchainBalance,
@@ -657,7 +658,8 @@ fn pending_sweep_sat(balance: &ldk_node::PendingSweepBalance) -> u64 {
 }
 
 /// Moves ldk-node's persisted event queue into typed events. An event is acknowledged only
-/// after it has been published, so a crash re-delivers it on restart (at least once).
+/// once the sink has it or, on the log store, once it is journaled for the sink (see
+/// `event_journal.rs`), so a crash re-delivers it on restart (at least once).
 async fn pump_events(
     name: String,
     node: Arc<ldk_node::Node>,
@@ -666,6 +668,26 @@ async fn pump_events(
     sink: Option<crate::SinkHandle>,
     durability: Durability,
 ) {
+    // The delivery task lives here, so it stops with the pump.
+    let mut tasks = JoinSet::new();
+    let inlet = match (&sink, durability.store()) {
+        (Some(sink), Some(store)) => match EventJournal::open(Arc::clone(store)) {
+            Ok((journal, left)) => Some(start_delivery(
+                &mut tasks,
+                name.clone(),
+                journal,
+                left,
+                sink.clone(),
+                events.clone(),
+                durability.clone(),
+            )),
+            Err(error) => {
+                tracing::error!(node = %name, %error, "event journal unreadable; delivering each event before acknowledging it");
+                None
+            }
+        },
+        _ => None,
+    };
     loop {
         let event = node.next_event_async().await;
         let typed = match event {
@@ -744,21 +766,36 @@ async fn pump_events(
             _ => None,
         };
         if let Some(typed) = typed {
-            // What the event reports (a payment's record, the queue holding it) is on disk
-            // before the ledger acts on it.
-            while let Err(e) = durability.sync().await {
-                tracing::error!(node = %name, error = %e, "node store cannot sync; holding events");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            match &inlet {
+                Some(inlet) => inlet.pass(&name, typed).await,
+                None => deliver_inline(&name, typed, sink.as_ref(), &events, &durability).await,
             }
-            if let Some(sink) = &sink {
-                sink.deliver(&name, &typed).await;
-            }
-            // No subscriber is fine: state stays queryable through `payment()`/`channels()`.
-            let _ = events.send(typed);
         }
         if let Err(e) = node.event_handled() {
             tracing::error!(node = %name, error = %e, "could not acknowledge a node event");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Without a journal: the event reaches the sink and the subscribers before the pump
+/// acknowledges it and takes the next.
+async fn deliver_inline(
+    name: &str,
+    event: NodeEvent,
+    sink: Option<&crate::SinkHandle>,
+    events: &broadcast::Sender<NodeEvent>,
+    durability: &Durability,
+) {
+    // What the event reports (a payment's record, the queue holding it) is on disk before
+    // anyone acts on it.
+    while let Err(e) = durability.sync().await {
+        tracing::error!(node = %name, error = %e, "node store cannot sync; holding events");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    if let Some(sink) = sink {
+        sink.deliver(name, &event).await;
+    }
+    // No subscriber is fine: state stays queryable through `payment()`/`channels()`.
+    let _ = events.send(event);
 }

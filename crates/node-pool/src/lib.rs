@@ -10,6 +10,7 @@ mod channel_balance;
 mod config;
 mod durability;
 mod error;
+mod event_journal;
 mod invoice;
 mod ldk;
 mod node;

@@ -114,8 +114,9 @@ pub struct PaymentInfo {
     pub state: PaymentState,
 }
 
-/// What happened on a node, in the order the node reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What happened on a node, in the order the node reports it. Serializable: the node
+/// journals events until its sink has recorded them (`event_journal.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NodeEvent {
     PaymentReceived {
         node: String,
