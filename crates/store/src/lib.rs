@@ -41,13 +41,15 @@ pub use crate::value::{Row, Value};
 use crate::sql::Connection;
 
 /// Where the store lives and how many connections it may use. Defaults: 8 reader
-/// connections, 4 writer threads on PostgreSQL (SQLite always has one writer), 5 s to get
+/// connections, 1 group-committing writer on PostgreSQL (SQLite always has one), 5 s to get
 /// a connection.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// `sqlite://PATH` (a file, created if absent) or `postgres://USER@HOST:PORT/DB`.
     pub url: String,
     pub max_readers: u32,
+    /// Writers batch their jobs; more than one runs batches in parallel, and a deadlock
+    /// between two of them fails the one job PostgreSQL picks (its caller sees the error).
     pub postgres_writers: usize,
     pub connect_timeout: Duration,
 }
@@ -57,7 +59,7 @@ impl StoreConfig {
         Self {
             url: url.into(),
             max_readers: 8,
-            postgres_writers: 4,
+            postgres_writers: 1,
             connect_timeout: Duration::from_secs(5),
         }
     }
@@ -146,10 +148,7 @@ impl Store {
                 reads: workers::start_readers(readers, &connect, &readers_busy)?,
                 writes: workers::start_writers(
                     writers,
-                    match dialect {
-                        Dialect::Sqlite => workers::MAX_BATCH_SQLITE,
-                        Dialect::Postgres => workers::MAX_BATCH_POSTGRES,
-                    },
+                    workers::MAX_BATCH,
                     &connect,
                     &writers_busy,
                 )?,

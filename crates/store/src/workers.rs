@@ -4,7 +4,7 @@
 //!
 //! Readers take one job at a time. Writers group-commit: they take queued write jobs in
 //! batches and commit each batch in one transaction — one fsync (SQLite) or one WAL flush
-//! (PostgreSQL) for many jobs. Each job runs inside its own savepoint, so a job that fails
+//! (PostgreSQL) for many jobs, and for every row lock they hold. Each job runs inside its own savepoint, so a job that fails
 //! rolls back alone and the rest of its batch still commits. A job's caller hears back
 //! only after the commit.
 
@@ -79,12 +79,13 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<(), StoreErr
         .map_err(|e| StoreError::Backend(format!("store thread: {e}")))
 }
 
-/// Most jobs committed together on SQLite (one writer: no lock can be taken out of order).
-/// PostgreSQL's several writers commit one job per transaction: a batch holding row locks
-/// from many jobs could deadlock with another writer's batch; the server groups concurrent
-/// commits itself.
-pub(crate) const MAX_BATCH_SQLITE: usize = 256;
-pub(crate) const MAX_BATCH_POSTGRES: usize = 1;
+/// Most jobs committed together. On PostgreSQL too: every audited write updates the audit
+/// chain's head row and every money movement its account's balance row, and those row
+/// locks are held until the commit's WAL flush, so one job per transaction serialized such
+/// writes at one flush each (BENCHMARKS.md, 2026-12-03). A job that deadlocks with another
+/// process's batch fails alone: it runs in its own savepoint, and rolling that back drops
+/// its locks and its wait, so the rest of its batch still commits.
+pub(crate) const MAX_BATCH: usize = 256;
 /// Most jobs waiting for a writer; beyond it callers get `Overloaded`.
 pub(crate) const MAX_QUEUED: usize = 16_384;
 
