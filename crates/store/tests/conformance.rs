@@ -13,6 +13,7 @@ store::on_both_stores!(
     a_write_commits_or_leaves_nothing,
     constraints_map_to_typed_errors,
     concurrent_writes_commit_in_batches_each_atomic,
+    a_failed_statement_in_a_batch_fails_its_job_alone,
     values_round_trip_exactly,
     placeholders_bind_by_number,
 );
@@ -220,6 +221,48 @@ async fn concurrent_writes_commit_in_batches_each_atomic(t: TestStore) {
         .await
         .expect("query");
     assert!(any_refused_present.is_none());
+}
+
+/// A statement the database refuses (here a duplicate key; a deadlock is the same kind of
+/// error) leaves PostgreSQL's transaction aborted until its savepoint is rolled back: the
+/// job fails with the typed error and the rest of its batch still commits.
+async fn a_failed_statement_in_a_batch_fails_its_job_alone(t: TestStore) {
+    const WRITES: usize = 300;
+    t.store
+        .write(|sql| tenant(sql, "taken"))
+        .await
+        .expect("the row every third job collides with");
+    let store = Arc::new(t.store.clone());
+    let mut tasks = Vec::new();
+    for i in 0..WRITES {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .write(move |sql| {
+                    tenant(sql, &format!("t{i}"))?;
+                    if i % 3 == 0 {
+                        tenant(sql, "taken")?;
+                    }
+                    Ok(i)
+                })
+                .await
+        }));
+    }
+    let mut committed = 0;
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("join") {
+            Ok(n) => {
+                assert_eq!((n, i % 3 == 0), (i, false));
+                committed += 1;
+            }
+            Err(e) => {
+                assert_eq!(i % 3, 0, "job {i} failed: {e}");
+                assert!(matches!(e, StoreError::Conflict(_)), "typed: {e:?}");
+            }
+        }
+    }
+    assert_eq!(committed, WRITES - WRITES.div_ceil(3));
+    assert_eq!(count(&t.store, "tenants").await, committed as i64 + 1);
 }
 
 async fn values_round_trip_exactly(t: TestStore) {
