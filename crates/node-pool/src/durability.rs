@@ -22,10 +22,10 @@ use crate::event_journal::JOURNAL_NAMESPACE;
 
 /// ldk-node's payment records, its event queue, LDK's network graph (refilled from
 /// gossip if lost), and our journal of events for the sink (`event_journal.rs`: written
-/// before the acknowledgement that ldk-node's queue records after it). Not the scorer: the background processor persists it after every
-/// payment outcome before it goes on, and written behind, that loop ran faster and
-/// re-serialized the channel manager more often, costing node-to-node throughput
-/// (BENCHMARKS.md, 2026-12-03).
+/// before the acknowledgement that ldk-node's queue records after it). Not the scorer:
+/// the background processor persists it after every payment outcome before it goes on,
+/// and written behind, that loop ran faster and re-serialized the channel manager more
+/// often, costing node-to-node throughput (BENCHMARKS.md, 2026-12-03).
 fn written_behind(primary: &str, secondary: &str, key: &str) -> bool {
     match (primary, secondary) {
         ("payments", "") | (JOURNAL_NAMESPACE, "") => true,

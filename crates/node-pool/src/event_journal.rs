@@ -78,12 +78,13 @@ impl EventJournal {
         Ok((journal, left))
     }
 
-    /// Journals `event` (written behind: it reaches the disk before anything written after).
-    pub(crate) fn append(&self, event: NodeEvent) -> io::Result<Entry> {
-        let bytes = serde_json::to_vec(&event).map_err(io::Error::other)?;
+    /// Journals `event` (written behind: it reaches the disk before anything written after);
+    /// returns its sequence number.
+    pub(crate) fn append(&self, event: &NodeEvent) -> io::Result<u64> {
+        let bytes = serde_json::to_vec(event).map_err(io::Error::other)?;
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         KVStoreSync::write(&*self.store, JOURNAL_NAMESPACE, "", &seq_key(seq), bytes)?;
-        Ok((seq, event))
+        Ok(seq)
     }
 
     /// Forgets an entry the sink has recorded. If a crash loses the removal, the event is
@@ -103,9 +104,9 @@ pub(crate) struct JournalInlet {
 impl JournalInlet {
     /// Journals the event and queues it for delivery; waits while the queue is full.
     pub(crate) async fn pass(&self, node: &str, event: NodeEvent) {
-        let entry = loop {
-            match self.journal.append(event.clone()) {
-                Ok(entry) => break entry,
+        let seq = loop {
+            match self.journal.append(&event) {
+                Ok(seq) => break seq,
                 Err(error) => {
                     tracing::error!(%node, %error, "event journal cannot write; holding events");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -114,7 +115,7 @@ impl JournalInlet {
         };
         // Closed only when the delivery task is gone, that is when the pump is stopping:
         // the entry stays journaled for the next start.
-        let _ = self.queue.send(entry).await;
+        let _ = self.queue.send((seq, event)).await;
     }
 }
 
@@ -256,17 +257,17 @@ mod tests {
             let (journal, left) = EventJournal::open(open()).expect("journal");
             assert!(left.is_empty());
             for hash in ["aa", "bb", "cc"] {
-                journal.append(succeeded(hash)).expect("append");
+                journal.append(&succeeded(hash)).expect("append");
             }
             journal.remove(1).expect("remove");
         } // the store closes here, flushing what it wrote behind
         let (journal, left) = EventJournal::open(open()).expect("reopen");
         assert_eq!(left, vec![(0, succeeded("aa")), (2, succeeded("cc"))]);
-        let (seq, _) = journal.append(failed(None)).expect("append after reopen");
+        let seq = journal.append(&failed(None)).expect("append after reopen");
         assert_eq!(seq, 3, "a new entry sorts after every leftover");
         // Past nine, zero padding keeps the store's sorted listing in journal order.
         for _ in 0..8 {
-            journal.append(failed(None)).expect("append");
+            journal.append(&failed(None)).expect("append");
         }
         drop(journal);
         let (_, left) = EventJournal::open(open()).expect("reopen");

@@ -4,9 +4,9 @@
 //!
 //! Readers take one job at a time. Writers group-commit: they take queued write jobs in
 //! batches and commit each batch in one transaction — one fsync (SQLite) or one WAL flush
-//! (PostgreSQL) for many jobs, and for every row lock they hold. Each job runs inside its own savepoint, so a job that fails
-//! rolls back alone and the rest of its batch still commits. A job's caller hears back
-//! only after the commit.
+//! (PostgreSQL) for many jobs, and for every row lock they hold. Each job runs inside its
+//! own savepoint, so a job that fails rolls back alone and the rest of its batch still
+//! commits. A job's caller hears back only after the commit.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

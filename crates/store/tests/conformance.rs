@@ -2,8 +2,6 @@
 //! each (`sqlite::name`, `postgres::name`). PostgreSQL tests need the server on
 //! `FULGUR_TEST_DATABASE_URL` (default 127.0.0.1:5432) and fail without it.
 
-use std::sync::Arc;
-
 use store::testing::TestStore;
 use store::{Sql, Store, StoreConfig, StoreError, Value};
 
@@ -23,6 +21,20 @@ fn tenant(sql: &mut dyn Sql, id: &str) -> Result<u64, StoreError> {
         "INSERT INTO tenants (id, name, created_at_ms) VALUES ($1, $2, $3)",
         &[id.into(), format!("name-{id}").into(), Value::Int(1)],
     )
+}
+
+/// Starts `writes` concurrent write jobs, the i-th running `job(sql, i)`.
+fn spawn_writes(
+    store: &Store,
+    writes: usize,
+    job: fn(&mut dyn Sql, usize) -> Result<usize, StoreError>,
+) -> Vec<tokio::task::JoinHandle<Result<usize, StoreError>>> {
+    (0..writes)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.write(move |sql| job(sql, i)).await })
+        })
+        .collect()
 }
 
 async fn count(store: &Store, table: &'static str) -> i64 {
@@ -180,23 +192,14 @@ async fn constraints_map_to_typed_errors(t: TestStore) {
 
 async fn concurrent_writes_commit_in_batches_each_atomic(t: TestStore) {
     const WRITES: usize = 600;
-    let store = Arc::new(t.store.clone());
-    let mut tasks = Vec::new();
-    for i in 0..WRITES {
-        let store = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move {
-            store
-                .write(move |sql| {
-                    tenant(sql, &format!("t{i}"))?;
-                    // Every third write fails after inserting: only it must roll back.
-                    if i % 3 == 0 {
-                        return Err(StoreError::Backend(format!("refused {i}")));
-                    }
-                    Ok(i)
-                })
-                .await
-        }));
-    }
+    let tasks = spawn_writes(&t.store, WRITES, |sql, i| {
+        tenant(sql, &format!("t{i}"))?;
+        // Every third write fails after inserting: only it must roll back.
+        if i % 3 == 0 {
+            return Err(StoreError::Backend(format!("refused {i}")));
+        }
+        Ok(i)
+    });
     let mut committed = 0;
     for (i, task) in tasks.into_iter().enumerate() {
         match task.await.expect("join") {
@@ -232,22 +235,13 @@ async fn a_failed_statement_in_a_batch_fails_its_job_alone(t: TestStore) {
         .write(|sql| tenant(sql, "taken"))
         .await
         .expect("the row every third job collides with");
-    let store = Arc::new(t.store.clone());
-    let mut tasks = Vec::new();
-    for i in 0..WRITES {
-        let store = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move {
-            store
-                .write(move |sql| {
-                    tenant(sql, &format!("t{i}"))?;
-                    if i % 3 == 0 {
-                        tenant(sql, "taken")?;
-                    }
-                    Ok(i)
-                })
-                .await
-        }));
-    }
+    let tasks = spawn_writes(&t.store, WRITES, |sql, i| {
+        tenant(sql, &format!("t{i}"))?;
+        if i % 3 == 0 {
+            tenant(sql, "taken")?;
+        }
+        Ok(i)
+    });
     let mut committed = 0;
     for (i, task) in tasks.into_iter().enumerate() {
         match task.await.expect("join") {
