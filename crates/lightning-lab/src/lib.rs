@@ -466,6 +466,31 @@ impl Lab {
     }
 }
 
+/// What the node's graph knows of each channel, for a test's failure message when a
+/// route is not found: `scid 1>2:on|off|- 2>1:on|off|-` per channel (`-`: no update).
+pub fn graph_view(node: &LdkNode) -> String {
+    let graph = node.inner().network_graph();
+    let side = |enabled: Option<bool>| match enabled {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "-",
+    };
+    let mut view: Vec<String> = graph
+        .list_channels()
+        .into_iter()
+        .filter_map(|scid| graph.channel(scid).map(|c| (scid, c)))
+        .map(|(scid, c)| {
+            format!(
+                "{scid} 1>2:{} 2>1:{}",
+                side(c.one_to_two.as_ref().map(|u| u.enabled)),
+                side(c.two_to_one.as_ref().map(|u| u.enabled))
+            )
+        })
+        .collect();
+    view.sort();
+    view.join("; ")
+}
+
 impl Drop for Lab {
     /// Stops the nodes while their storage still exists: a node's last writes happen as it
     /// stops, and whoever else holds it (a gateway's pool) may outlive the lab and its
