@@ -74,6 +74,8 @@ fn bad_arguments_give_one_line_and_exit_2() {
         vec!["bogus"],
         vec!["devnet", "--listen", "not-an-address"],
         vec!["bench", "payments", "--store", "paper"],
+        vec!["bench", "payments", "--payees", "9"],
+        vec!["bench", "invoices", "--invoices", "many"],
     ] {
         let output = fulgur().args(&args).output().expect("runs");
         assert_eq!(output.status.code(), Some(2), "{args:?}");

@@ -3,6 +3,7 @@
 
 mod connections;
 mod gateway;
+mod invoices;
 mod keys;
 mod load;
 mod nodes;
@@ -14,6 +15,9 @@ use clap::Subcommand;
 pub enum Which {
     /// Payments per second and latency between two nodes.
     Payments(nodes::PaymentsArgs),
+    /// BOLT11 invoices per second from one node, no HTTP or gateway: LDK's ceiling for
+    /// invoice creation through the API.
+    Invoices(invoices::InvoicesArgs),
     /// The gateway through its HTTP API: API overhead, invoice creation, internal
     /// payments, and Lightning payments to an outside node, on SQLite or PostgreSQL.
     Gateway(gateway::GatewayArgs),
@@ -28,6 +32,7 @@ pub enum Which {
 pub async fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Payments(args) => nodes::payments(args).await,
+        Which::Invoices(args) => invoices::run(args).await,
         Which::Gateway(args) => gateway::run(args).await,
         Which::Connections(args) => connections::run(args).await,
         Which::Keystore(args) => tokio::task::block_in_place(|| keys::run(args)),

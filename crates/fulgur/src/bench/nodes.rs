@@ -27,9 +27,14 @@ pub struct PaymentsArgs {
     /// Amount per payment, sat.
     #[arg(long, default_value_t = 1)]
     amount_sat: u64,
-    /// Channels from payer to payee (each carries at most 50 HTLCs in flight, LDK's default).
+    /// Channels from the payer to each payee (each carries at most 50 HTLCs in flight,
+    /// LDK's default).
     #[arg(long, default_value_t = 2)]
     channels: u32,
+    /// Payees, each with its own channels from the payer; payments take turns among them
+    /// (channels to one peer share that peer's connection and state lock).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4))]
+    payees: u32,
     /// Keep node state here (default: a fresh temporary directory).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -56,6 +61,7 @@ struct PaymentsResult {
     failed: u32,
     concurrency: u32,
     channels: u32,
+    payees: u32,
     amount_sat: u64,
     elapsed_secs: f64,
     payments_per_sec: f64,
@@ -76,39 +82,52 @@ pub async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
         "payments, concurrency and channels must be positive"
     );
     anyhow::ensure!(
-        args.concurrency <= 50 * args.channels,
+        args.concurrency <= 50 * args.channels * args.payees,
         "at most 50 concurrent payers per channel (LDK accepts 50 HTLCs per channel)"
     );
     let data_dir = args.data_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("fulgur-bench-{}", std::process::id()))
     });
-    let mut config = LabConfig::new(data_dir.clone(), &["payer", "payee"]);
+    let payee_names: Vec<String> = match args.payees {
+        1 => vec!["payee".to_string()],
+        n => (1..=n).map(|i| format!("payee{i}")).collect(),
+    };
+    let names: Vec<&str> = std::iter::once("payer")
+        .chain(payee_names.iter().map(String::as_str))
+        .collect();
+    let mut config = LabConfig::new(data_dir.clone(), &names);
     config.store = args.store;
-    config.funding_per_node_sat =
-        (u64::from(args.channels) * MAX_CHANNEL_SAT + 10_000_000).max(100_000_000);
-    for _ in 0..args.channels {
-        config = config.channel(ChannelSpec {
-            from: "payer".into(),
-            to: "payee".into(),
-            capacity_sat: MAX_CHANNEL_SAT,
-            push_msat: 0,
-        });
+    config.funding_per_node_sat = (u64::from(args.channels * args.payees) * MAX_CHANNEL_SAT
+        + 10_000_000)
+        .max(100_000_000);
+    for payee in &payee_names {
+        for _ in 0..args.channels {
+            config = config.channel(ChannelSpec {
+                from: "payer".into(),
+                to: payee.clone(),
+                capacity_sat: MAX_CHANNEL_SAT,
+                push_msat: 0,
+            });
+        }
     }
     eprintln!(
-        "bench: setting up payer and payee with {} channel(s) in {}",
+        "bench: setting up payer and {payee_names:?} with {} channel(s) each in {}",
         args.channels,
         data_dir.display()
     );
     let lab = Lab::start(config).await.context("setting up the nodes")?;
     let payer = lab.node("payer")?;
-    let payee = lab.node("payee")?;
+    let payees = payee_names
+        .iter()
+        .map(|name| lab.node(name))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let waiters: Waiters = Arc::default();
     let dispatcher = tokio::spawn(dispatch_outcomes(payer.subscribe(), Arc::clone(&waiters)));
     let amount_msat = args.amount_sat * 1000;
     let load = drive("payments", args.payments, args.concurrency, |i| {
-        let (payer, payee, waiters) =
-            (Arc::clone(&payer), Arc::clone(&payee), Arc::clone(&waiters));
+        let payee = Arc::clone(&payees[i as usize % payees.len()]);
+        let (payer, waiters) = (Arc::clone(&payer), Arc::clone(&waiters));
         async move { one_payment(&*payer, &*payee, &waiters, amount_msat, i).await }
     })
     .await?;
@@ -120,6 +139,7 @@ pub async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
         failed: load.failed,
         concurrency: args.concurrency,
         channels: args.channels,
+        payees: args.payees,
         amount_sat: args.amount_sat,
         elapsed_secs: load.elapsed.as_secs_f64(),
         payments_per_sec: load.per_sec(),
@@ -127,14 +147,15 @@ pub async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
         latency_ms_p99: load.ms_at(0.99),
         latency_ms_max: load.ms_max(),
     };
-    println!("| payments | ok | failed | concurrency | channels | amount sat | payments/s | p50 ms | p99 ms | max ms |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| payments | ok | failed | concurrency | payees | channels each | amount sat | payments/s | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
         result.payments,
         result.succeeded,
         result.failed,
         result.concurrency,
+        result.payees,
         result.channels,
         result.amount_sat,
         result.payments_per_sec,

@@ -1,6 +1,6 @@
 //! `fulgur bench suite --out DIR`: runs the project's benchmarks, each as its own process
 //! of this binary (a clean heap, its own open-file limit): payments between two nodes,
-//! the gateway through its API on SQLite and on PostgreSQL (API overhead, invoice
+//! invoices from one node without the API (the ceiling for the API's figure), the gateway through its API on SQLite and on PostgreSQL (API overhead, invoice
 //! creation, internal and Lightning payments), and the API under 10,000 connections.
 //! Writes each one's JSON, then `DIR/summary.json` and `DIR/summary.md`: our figures
 //! beside the goals and the peers' published figures (SPEC.md §6), with the machine.
@@ -30,7 +30,7 @@ struct Run {
     quick: &'static [&'static str],
 }
 
-const RUNS: [Run; 4] = [
+const RUNS: [Run; 5] = [
     Run {
         name: "payments between two nodes",
         file: "payments.json",
@@ -56,6 +56,12 @@ const RUNS: [Run; 4] = [
             "--amount-sat",
             "10000",
         ],
+    },
+    Run {
+        name: "invoices from one node",
+        file: "invoices.json",
+        full: &["invoices", "--invoices", "20000"],
+        quick: &["invoices", "--invoices", "500", "--channels", "2"],
     },
     Run {
         name: "gateway on SQLite",
@@ -220,6 +226,17 @@ pub fn markdown(summary: &Value) -> String {
         "≥ 1,000/s; p50 < 50 ms, p99 < 250 ms",
         "Eclair 89/s (8 vCPU), LND 35/s, ldk-node ~176/s (8 cores)",
     );
+    let inv = &summary["results"]["invoices"];
+    row(
+        "invoice creation on one node, no API (LDK's ceiling for the rows below)",
+        figure(
+            &inv["invoices_per_sec"],
+            &inv["latency_ms_p50"],
+            &inv["latency_ms_p99"],
+        ),
+        "—",
+        "no published figure",
+    );
     for store in ["sqlite", "postgres"] {
         let p = phase(summary, store, "POST /v1/invoices");
         row(
@@ -272,6 +289,7 @@ mod tests {
             "machine": {"cpu": "Xeon", "cores": 2, "memory_gib": 24, "kernel": "6.18", "build": "release"},
             "results": {
                 "payments": {"payments_per_sec": 441.2, "latency_ms_p50": 563.0, "latency_ms_p99": 916.0},
+                "invoices": {"invoices_per_sec": 7012.4, "latency_ms_p50": 8.0, "latency_ms_p99": 14.31},
                 "gateway-sqlite": [{"phase": "POST /v1/invoices", "per_sec": 2570.0, "latency_ms_p50": 20.0, "latency_ms_p99": 45.5}],
                 "gateway-postgres": [],
                 "connections": {"connections": 10000, "connected": 10000, "failed": 0, "per_sec": 15468.0, "latency_ms_p50": 600.0, "latency_ms_p99": 990.0}
@@ -280,6 +298,10 @@ mod tests {
         let md = markdown(&summary);
         assert!(md.contains("| payments between two nodes (durable) | 441/s, p50 563.0 ms, p99 916.0 ms | ≥ 1,000/s"), "{md}");
         assert!(md.contains("Eclair 89/s"), "{md}");
+        assert!(
+            md.contains("| invoice creation on one node, no API (LDK's ceiling for the rows below) | 7012/s, p50 8.0 ms, p99 14.3 ms |"),
+            "{md}"
+        );
         assert!(
             md.contains(
                 "| invoice creation through the API (sqlite) | 2570/s, p50 20.0 ms, p99 45.5 ms |"
