@@ -30,7 +30,9 @@ pub(crate) struct SqliteManager {
 impl SqliteManager {
     pub fn connect(&self) -> Result<SqliteConn, StoreError> {
         let conn = rusqlite::Connection::open(&self.path)?;
-        conn.execute_batch(&format!("{PRAGMAS} PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"))?;
+        conn.execute_batch(&format!(
+            "{PRAGMAS} PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
+        ))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(SqliteConn(conn))
     }

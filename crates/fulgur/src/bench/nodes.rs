@@ -82,7 +82,7 @@ pub async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
         "payments, concurrency and channels must be positive"
     );
     anyhow::ensure!(
-        args.concurrency <= 50 * args.channels * args.payees,
+        u64::from(args.concurrency) <= 50 * u64::from(args.channels) * u64::from(args.payees),
         "at most 50 concurrent payers per channel (LDK accepts 50 HTLCs per channel)"
     );
     let data_dir = args.data_dir.clone().unwrap_or_else(|| {
@@ -97,9 +97,8 @@ pub async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
         .collect();
     let mut config = LabConfig::new(data_dir.clone(), &names);
     config.store = args.store;
-    config.funding_per_node_sat = (u64::from(args.channels * args.payees) * MAX_CHANNEL_SAT
-        + 10_000_000)
-        .max(100_000_000);
+    let channels = u64::from(args.channels) * u64::from(args.payees);
+    config.funding_per_node_sat = (channels * MAX_CHANNEL_SAT + 10_000_000).max(100_000_000);
     for payee in &payee_names {
         for _ in 0..args.channels {
             config = config.channel(ChannelSpec {
