@@ -254,9 +254,6 @@ pub async fn run(args: ConnectionsArgs) -> anyhow::Result<()> {
         result.latency_ms_p99,
         result.latency_ms_max
     );
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&result)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    super::write_json(args.json.as_deref(), &result)?;
     Ok(())
 }

@@ -299,10 +299,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     ));
 
     print_table(&phases);
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&phases)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    super::write_json(args.json.as_deref(), &phases)?;
     running.stop().await?;
     lab.shutdown().await?;
     drop(store);

@@ -142,9 +142,6 @@ pub fn run(args: KeystoreArgs) -> anyhow::Result<()> {
             r.backend, r.operation, r.threads, r.count, r.per_sec
         );
     }
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&rows)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    super::write_json(args.json.as_deref(), &rows)?;
     Ok(())
 }

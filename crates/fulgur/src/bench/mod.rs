@@ -9,6 +9,7 @@ mod load;
 mod nodes;
 mod suite;
 
+use anyhow::Context;
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -38,4 +39,14 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Keystore(args) => tokio::task::block_in_place(|| keys::run(args)),
         Which::Suite(args) => tokio::task::block_in_place(|| suite::run(args)),
     }
+}
+
+/// Writes a benchmark's figures as JSON to the `--json` file, if one was named.
+fn write_json(
+    path: Option<&std::path::Path>,
+    figures: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    std::fs::write(path, serde_json::to_vec_pretty(figures)?)
+        .with_context(|| format!("writing {}", path.display()))
 }
