@@ -140,8 +140,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let ours: Vec<&str> = POOL_NAMES[..args.pool_nodes as usize].to_vec();
     let names: Vec<&str> = ours.iter().copied().chain(["carol"]).collect();
     let mut config = LabConfig::new(dir.path().to_path_buf(), &names);
-    config.funding_per_node_sat =
-        (u64::from(args.channels) * MAX_CHANNEL_SAT + 10_000_000).max(100_000_000);
+    config.funding_per_node_sat = super::funding_sat(u64::from(args.channels));
     for node in &ours {
         config = config.event_sink(node, sink.clone());
         for _ in 0..args.channels {

@@ -49,8 +49,7 @@ const AMOUNT_MSAT: u64 = 1_000;
 pub async fn run(args: InvoicesArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = LabConfig::new(dir.path().to_path_buf(), &["alpha", "carol"]);
-    config.funding_per_node_sat =
-        (u64::from(args.channels) * MAX_CHANNEL_SAT + 10_000_000).max(100_000_000);
+    config.funding_per_node_sat = super::funding_sat(u64::from(args.channels));
     for _ in 0..args.channels {
         config = config.balanced_channel("alpha", "carol", MAX_CHANNEL_SAT);
     }

@@ -50,3 +50,9 @@ fn write_json(
     std::fs::write(path, serde_json::to_vec_pretty(figures)?)
         .with_context(|| format!("writing {}", path.display()))
 }
+
+/// On-chain funds for a node that opens `channels` channels of the largest size, with room
+/// for the fees (and never under 1 BTC).
+fn funding_sat(channels: u64) -> u64 {
+    (channels * lightning_lab::MAX_CHANNEL_SAT + 10_000_000).max(100_000_000)
+}

@@ -97,8 +97,8 @@ pub async fn payments(args: PaymentsArgs) -> anyhow::Result<()> {
         .collect();
     let mut config = LabConfig::new(data_dir.clone(), &names);
     config.store = args.store;
-    let channels = u64::from(args.channels) * u64::from(args.payees);
-    config.funding_per_node_sat = (channels * MAX_CHANNEL_SAT + 10_000_000).max(100_000_000);
+    config.funding_per_node_sat =
+        super::funding_sat(u64::from(args.channels) * u64::from(args.payees));
     for payee in &payee_names {
         for _ in 0..args.channels {
             config = config.channel(ChannelSpec {
