@@ -51,11 +51,14 @@ pub struct ApiKeyInfo {
     pub expires_at_ms: Option<i64>,
     pub revoked_at_ms: Option<i64>,
     pub rotated_to: Option<String>,
+    /// Who answers for the key: `key:<id>` for a key created out of band (its own
+    /// identity), else the identity of the credential that created or rotated it.
+    pub owner: String,
 }
 
 impl ApiKeyInfo {
     const COLUMNS: &'static str = "id, tenant_id, name, roles, scopes, ip_allowlist, rate_tier, \
-        created_at_ms, created_by, expires_at_ms, revoked_at_ms, rotated_to, secret_hash";
+        created_at_ms, created_by, expires_at_ms, revoked_at_ms, rotated_to, secret_hash, owner";
 
     fn from_row(row: &Row) -> Result<Self, StoreError> {
         let decode = |column: usize, detail: String| StoreError::Decode { column, detail };
@@ -78,6 +81,7 @@ impl ApiKeyInfo {
             expires_at_ms: row.opt_i64(9)?,
             revoked_at_ms: row.opt_i64(10)?,
             rotated_to: row.opt_text(11)?.map(str::to_string),
+            owner: row.text(13)?.to_string(),
         })
     }
 
@@ -175,7 +179,14 @@ impl ApiKeys {
                         return Err(AccessError::UnknownTenant);
                     }
                 }
-                let info = insert(sql, &id, &new, &hash, now_ms, &actor.origin.actor_id)?;
+                // Out of band (bootstrap, the CLI): an identity of its own. Over the API:
+                // the creator's, so a second key is never a second person.
+                let owner = if actor.is_out_of_band() {
+                    format!("key:{id}")
+                } else {
+                    actor.identity.clone()
+                };
+                let info = insert(sql, &id, &new, &hash, now_ms, &actor.origin.actor_id, &owner)?;
                 audit::append(
                     sql,
                     &record(&actor, now_ms, "apikey.create", &info, describe(&info)),
@@ -269,6 +280,13 @@ impl ApiKeys {
                     expires_at_ms: None,
                     rate_tier: old.rate_tier.clone(),
                 };
+                // Whoever receives the successor's secret answers for it: rotating another
+                // person's key makes it yours (the machine's CLI keeps the owner).
+                let owner = if actor.is_out_of_band() {
+                    old.owner.clone()
+                } else {
+                    actor.identity.clone()
+                };
                 let info = insert(
                     sql,
                     &new_id,
@@ -276,6 +294,7 @@ impl ApiKeys {
                     &hash,
                     now_ms,
                     &actor.origin.actor_id,
+                    &owner,
                 )?;
                 let overlap_end = now_ms + i64::from(overlap_secs) * 1_000;
                 let old_end = old
@@ -367,6 +386,7 @@ impl ApiKeys {
             tenant_id: key.tenant_id,
             scopes: ScopeSet::of(&key.roles, &key.scopes),
             rate_tier: key.rate_tier,
+            identity: key.owner,
         }))
     }
 
@@ -422,12 +442,13 @@ fn insert(
     hash: &[u8],
     now_ms: i64,
     created_by: &str,
+    owner: &str,
 ) -> Result<ApiKeyInfo, AccessError> {
     let row = sql.query_one(
         &format!(
             "INSERT INTO api_keys (id, tenant_id, name, secret_hash, roles, scopes, ip_allowlist, \
-             rate_tier, created_at_ms, created_by, expires_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {}",
+             rate_tier, created_at_ms, created_by, expires_at_ms, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {}",
             ApiKeyInfo::COLUMNS
         ),
         &[
@@ -442,6 +463,7 @@ fn insert(
             now_ms.into(),
             created_by.into(),
             new.expires_at_ms.into(),
+            owner.into(),
         ],
     )?;
     Ok(ApiKeyInfo::from_row(&row)?)

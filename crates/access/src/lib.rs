@@ -19,6 +19,6 @@ pub use crate::apikeys::{ApiKeyInfo, ApiKeys, AuthFailure, NewApiKey, MAX_ROTATI
 pub use crate::error::AccessError;
 pub use crate::pepper::Pepper;
 pub use crate::principal::{Principal, ScopeSet};
-pub use crate::roles::{ApiScope, Role};
-pub use crate::token::{ApiKeySecret, API_KEY_PREFIX};
+pub use crate::roles::{ApiScope, Audience, Role};
+pub use crate::token::{presented_key_id, ApiKeySecret, API_KEY_PREFIX};
 pub use crate::usage::{Admission, Usage, UsageConfig};

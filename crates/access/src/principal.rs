@@ -41,6 +41,8 @@ pub struct Principal {
     pub scopes: ScopeSet,
     /// Which rate-limit tier applies.
     pub rate_tier: String,
+    /// Who answers for the credential (see `gateway::Actor::identity`).
+    pub identity: String,
 }
 
 impl Principal {

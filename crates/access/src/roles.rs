@@ -76,6 +76,38 @@ impl FromStr for ApiScope {
     }
 }
 
+/// Whose credentials an endpoint serves, besides the scope it needs (SPEC §4). A scope
+/// says what a credential may do; the audience says whether a tenant's credential may do
+/// it at all: `admin` of a tenant is not an administrator of the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// Platform credentials only (nodes, books, policies, recoveries, limits, metrics):
+    /// a tenant credential is refused whatever its scopes.
+    Platform,
+    /// A tenant credential sees its own tenant only; a platform one may name any tenant.
+    Tenant,
+    /// Either kind, with nothing tenant-specific behind it.
+    Any,
+}
+
+impl Audience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Platform => "platform",
+            Audience::Tenant => "tenant",
+            Audience::Any => "any",
+        }
+    }
+
+    /// Whether a credential of `tenant` (`None`: the platform's) may call.
+    pub fn admits(self, tenant: Option<&str>) -> bool {
+        match self {
+            Audience::Platform => tenant.is_none(),
+            Audience::Tenant | Audience::Any => true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     /// Everything, including keys, tenants and the audit trail.

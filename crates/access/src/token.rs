@@ -41,6 +41,12 @@ impl ApiKeySecret {
     }
 }
 
+/// The key id a presented token names (`key_...`), if it has the shape of a key: what
+/// failures are counted by, never the secret.
+pub fn presented_key_id(token: &str) -> Option<String> {
+    split(token).map(|(id, _)| id)
+}
+
 /// The key id and secret in a presented token, if it has the shape of one.
 pub(crate) fn split(token: &str) -> Option<(String, &str)> {
     let rest = token.strip_prefix(API_KEY_PREFIX)?;

@@ -277,6 +277,7 @@ async fn tenant_admins_manage_only_their_own_keys(t: TestStore) {
     let acme_admin = Actor {
         scope: Scope::Tenant("acme".into()),
         origin: audit::Origin::system("req-acme"),
+        identity: "acme-admin".into(),
     };
     let (globex_key, _) = f
         .keys

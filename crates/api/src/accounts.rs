@@ -118,7 +118,8 @@ pub struct EntryQuery {
 }
 
 fn valid_tenant_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
+    !gateway::is_reserved_tenant_id(id)
+        && (1..=64).contains(&id.len())
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -137,7 +138,7 @@ pub async fn create_tenant(
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
-            "id: 1-64 of [A-Za-z0-9_-]; name: 1-128 bytes",
+            "id: 1-64 of [A-Za-z0-9_-], not `platform`; name: 1-128 bytes",
         ));
     }
     state

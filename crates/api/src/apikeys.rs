@@ -55,6 +55,10 @@ pub struct ApiKeyView {
     pub rate_tier: String,
     pub created_at: String,
     pub created_by: String,
+    /// Who answers for the key (`key:<id>` when created out of band, else the identity of
+    /// the credential that created or last rotated it): two keys of one owner are one
+    /// person to the rules that need two.
+    pub owner: String,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
     pub rotated_to: Option<String>,
@@ -94,6 +98,7 @@ fn view(k: &ApiKeyInfo, now_ms: i64) -> ApiKeyView {
         rate_tier: k.rate_tier.clone(),
         created_at: rfc3339(k.created_at_ms),
         created_by: k.created_by.clone(),
+        owner: k.owner.clone(),
         expires_at: k.expires_at_ms.map(rfc3339),
         revoked_at: k.revoked_at_ms.map(rfc3339),
         rotated_to: k.rotated_to.clone(),

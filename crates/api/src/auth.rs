@@ -8,19 +8,21 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use access::{Admission, ApiKeys, ApiScope, Principal, Usage};
+use access::{Admission, ApiKeys, ApiScope, Audience, Principal, Usage};
 use audit::{Entry, Origin, Outcome};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gateway::{Actor, Clock, IdSource};
+use gateway::{rfc3339, Actor, Clock, IdSource};
 use oidc::OidcVerifier;
 use store::Store;
 
+use crate::client_addr::TrustedProxies;
+use crate::failure_log::{FailureLog, Suppressed};
 use crate::edge::RequestId;
 use crate::problem::{Problem, ProblemCode};
-use crate::ratelimit::{Decision, RateLimitConfig, RateLimits};
+use crate::ratelimit::{Decision, FailureKey, RateLimitConfig, RateLimits};
 use crate::tls::{Peer, PeerCert};
 
 /// The authenticated caller, for handlers.
@@ -29,7 +31,8 @@ pub struct Caller {
     pub principal: Principal,
     /// Whose data the call may touch and what the audit trail records about it.
     pub actor: Actor,
-    /// Idempotency keys are per tenant (so a retry after a key rotation still matches).
+    /// Idempotency keys are per tenant (so a retry after a key rotation still matches)
+    /// and, for platform credentials, per credential.
     pub tenant_key: String,
 }
 
@@ -39,6 +42,8 @@ struct Inner {
     oidc: Option<Arc<OidcVerifier>>,
     store: Store,
     limits: RateLimits,
+    failure_log: FailureLog,
+    proxies: TrustedProxies,
     usage: Arc<Usage>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
@@ -58,6 +63,7 @@ impl Auth {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
         limits: &RateLimitConfig,
+        proxies: TrustedProxies,
     ) -> Self {
         let usage = Arc::new(Usage::new(store.clone(), limits.quotas.clone()));
         Self {
@@ -67,6 +73,8 @@ impl Auth {
                 oidc,
                 store,
                 limits: RateLimits::new(limits),
+                failure_log: FailureLog::default(),
+                proxies,
                 clock,
                 ids,
             }),
@@ -85,8 +93,13 @@ impl Auth {
         &self.inner.usage
     }
 
-    /// Writes the call counts not yet written (on shutdown).
+    /// Writes the call counts not yet written, and the authentication failures counted but
+    /// not yet summarised in the audit trail (on shutdown).
     pub async fn flush_usage(&self) -> Result<(), store::StoreError> {
+        let now_ms = self.now_ms();
+        for summary in self.inner.failure_log.drain() {
+            self.record(summary_entry(&summary, now_ms)).await;
+        }
         self.inner.usage.flush().await
     }
 
@@ -194,12 +207,13 @@ impl Auth {
     }
 }
 
-/// What an endpoint needs: a scope, and for a mutating endpoint the action its audit
-/// records name. `audit_success`: the guard also records success (for endpoints whose
+/// What an endpoint needs: a scope, an audience, and for a mutating endpoint the action
+/// its audit records name. `audit_success`: the guard also records success (for endpoints whose
 /// handler does not reach an audited domain operation, such as devnet control).
 #[derive(Debug, Clone, Copy)]
 pub struct Requirement {
     pub scope: ApiScope,
+    pub audience: Audience,
     pub action: Option<&'static str>,
     pub audit_success: bool,
 }
@@ -207,6 +221,43 @@ pub struct Requirement {
 /// Counts a refusal of an authenticated (or throttled) caller by its problem code.
 fn refused(code: &'static str) {
     metrics::counter!("fulgur_api_refusals_total", "code" => code).increment(1);
+}
+
+/// The audit record of failures counted but not recorded one by one.
+fn summary_entry(summary: &Suppressed, now_ms: i64) -> Entry {
+    Entry {
+        at_ms: now_ms,
+        origin: Origin {
+            actor_id: "anonymous".to_string(),
+            subject: "anonymous".to_string(),
+            request_id: String::new(),
+            source_ip: summary.source.map(|ip| ip.to_string()),
+        },
+        tenant_id: None,
+        action: "auth.failure.summary".to_string(),
+        target: None,
+        outcome: Outcome::Denied,
+        details: Some(format!(
+            "{} more failures in the minute from {}{}",
+            summary.count,
+            rfc3339(summary.minute_ms),
+            if summary.source.is_none() { " (sources beyond the tracked bound)" } else { "" }
+        )),
+    }
+}
+
+/// What a failed request presented, for counting its failures: an API key's id (never
+/// its secret), or the kind of credential.
+fn presented_key(headers: &HeaderMap, cert: &PeerCert) -> String {
+    match bearer(headers) {
+        Some(token) => match access::presented_key_id(token) {
+            Some(id) => id,
+            None if token.starts_with(access::API_KEY_PREFIX) => "malformed-key".to_string(),
+            None => "bearer-token".to_string(),
+        },
+        None if matches!(cert, PeerCert::None) => "no-credential".to_string(),
+        None => "certificate".to_string(),
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -243,7 +294,11 @@ pub(crate) async fn guard(
         .extensions()
         .get::<ConnectInfo<Peer>>()
         .map(|c| c.0.clone());
-    let source: Option<IpAddr> = peer.as_ref().map(|p| p.addr.ip());
+    // Behind a trusted proxy, the client it forwards for: allowlists, throttles and the
+    // audit trail see the client, not the proxy.
+    let source: Option<IpAddr> = peer
+        .as_ref()
+        .map(|p| auth.inner.proxies.client(p.addr.ip(), req.headers()));
     let cert = peer.map_or(PeerCert::None, |p| p.cert);
     let request_id = req
         .extensions()
@@ -251,15 +306,6 @@ pub(crate) async fn guard(
         .map_or_else(String::new, |r| r.0.clone());
     let target = format!("{} {}", req.method(), req.uri().path());
     let limits = &auth.inner.limits;
-    if let Some(wait) = source.and_then(|ip| limits.throttled(ip)) {
-        refused("too_many_auth_failures");
-        let problem = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_auth_failures",
-            "too many failed authentications from this address; retry later",
-        );
-        return retry_after(problem.into_response(), wait);
-    }
     let origin = |actor_id: &str, subject: &str| Origin {
         actor_id: actor_id.to_string(),
         subject: subject.to_string(),
@@ -284,18 +330,40 @@ pub(crate) async fn guard(
         Ok(Ok(principal)) => principal,
         Ok(Err(why)) => {
             metrics::counter!("fulgur_api_auth_failures_total", "reason" => why).increment(1);
-            if let Some(ip) = source {
-                limits.record_failure(ip);
+            // Into the audit trail one by one up to a few per source and minute, then as
+            // one summary: a spray cannot saturate the writer.
+            let (record_it, summaries) = auth.inner.failure_log.admit(source, now_ms);
+            for summary in summaries {
+                auth.record(summary_entry(&summary, now_ms)).await;
             }
-            let anonymous = origin("anonymous", "anonymous");
-            auth.record(entry(
-                anonymous,
-                None,
-                "auth.failure",
-                Outcome::Denied,
-                why.to_string(),
-            ))
-            .await;
+            if record_it {
+                let anonymous = origin("anonymous", "anonymous");
+                auth.record(entry(
+                    anonymous,
+                    None,
+                    "auth.failure",
+                    Outcome::Denied,
+                    why.to_string(),
+                ))
+                .await;
+            }
+            // Failures are counted per source and presented key: a valid credential was
+            // authenticated above, whatever others sent from its address.
+            let failure_key: Option<FailureKey> =
+                source.map(|ip| (ip, presented_key(req.headers(), &cert)));
+            if let Some(wait) = failure_key.as_ref().and_then(|k| limits.throttled(k)) {
+                refused("too_many_auth_failures");
+                let problem = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_auth_failures",
+                    "too many failed authentications with this credential from this address; \
+                     retry later",
+                );
+                return retry_after(problem.into_response(), wait);
+            }
+            if let Some(key) = failure_key {
+                limits.record_failure(key);
+            }
             let mut response = Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -320,6 +388,18 @@ pub(crate) async fn guard(
     let who = origin(&principal.credential_id, &principal.subject);
     let tenant = principal.tenant_id.clone();
     let action = need.action.unwrap_or("read");
+    if !need.audience.admits(tenant.as_deref()) {
+        let details = format!("audience {}", need.audience.as_str());
+        auth.record(entry(who, tenant, action, Outcome::Denied, details))
+            .await;
+        refused("platform_only");
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "platform_only",
+            "this endpoint serves platform credentials only, not a tenant's",
+        )
+        .into_response();
+    }
     if !principal.allows(need.scope) {
         let details = format!("missing scope {}", need.scope.as_str());
         auth.record(entry(who, tenant, action, Outcome::Denied, details))
@@ -356,8 +436,13 @@ pub(crate) async fn guard(
         actor: Actor {
             scope: principal.tenant_scope(),
             origin: who.clone(),
+            identity: principal.identity.clone(),
         },
-        tenant_key: tenant.clone().unwrap_or_else(|| "platform".to_string()),
+        // A platform credential's keys are its own: two platform systems never replay
+        // each other's answers. (`:` is in no tenant id, and no tenant is `platform`.)
+        tenant_key: tenant
+            .clone()
+            .unwrap_or_else(|| format!("platform:{}", principal.credential_id)),
         principal,
     });
     let mut response = next.run(req).await;

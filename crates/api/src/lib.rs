@@ -9,9 +9,11 @@ mod approvals;
 mod audit_log;
 mod auth;
 mod books;
+mod client_addr;
 mod edge;
 mod exposition;
 mod extract;
+mod failure_log;
 mod invoices;
 mod limits;
 mod metrics;
@@ -28,7 +30,7 @@ mod webhooks;
 
 use std::time::Duration;
 
-use access::ApiScope;
+use access::{ApiScope, Audience};
 use axum::http::StatusCode;
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
@@ -38,6 +40,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
 pub use crate::auth::{Auth, Caller, Requirement};
+pub use crate::client_addr::TrustedProxies;
 pub use crate::edge::RequestId;
 pub use crate::extract::JsonBody;
 pub use crate::metrics::{install_recorder, metrics_router};
@@ -131,16 +134,17 @@ async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-/// An endpoint behind the guard: it needs `scope`; a mutating one names its audit
-/// `action`.
+/// An endpoint behind the guard: it needs `scope` and serves `audience`; a mutating one
+/// names its audit `action`.
 fn guarded(
     auth: &Auth,
-    scope: ApiScope,
+    (scope, audience): (ApiScope, Audience),
     action: Option<&'static str>,
     route: MethodRouter<ApiState>,
 ) -> MethodRouter<ApiState> {
     let need = Requirement {
         scope,
+        audience,
         action,
         audit_success: false,
     };
@@ -151,191 +155,179 @@ fn guarded(
 }
 
 /// The API's routes. Every `/v1` endpoint but the OpenAPI document is guarded and
-/// declares the scope it needs; anything undeclared does not exist (404).
+/// declares the scope it needs and its audience (`P`: platform credentials only, `T`: a
+/// tenant's, scoped to it, or the platform's); anything undeclared does not exist (404).
 pub fn router(state: ApiState) -> Router {
     use ApiScope::*;
+    const P: Audience = Audience::Platform;
+    const T: Audience = Audience::Tenant;
     let auth = state.auth.clone();
     let g = |scope, action, route| guarded(&auth, scope, action, route);
     let v1 = Router::new()
         .route(
             "/v1/tenants",
-            g(Admin, Some("tenant.create"), post(accounts::create_tenant)),
+            g((Admin, P), Some("tenant.create"), post(accounts::create_tenant)),
         )
         .route(
             "/v1/approval-policies",
-            g(
-                Admin,
+            g((Admin, P),
                 Some("approval_policy.propose"),
                 post(approval_policies::propose_policy),
             )
-            .merge(g(Admin, None, get(approval_policies::list_policies))),
+            .merge(g((Admin, P), None, get(approval_policies::list_policies))),
         )
         .route(
             "/v1/approval-policies/{version}/approve",
-            g(
-                Admin,
+            g((Admin, P),
                 Some("approval_policy.approve"),
                 post(approval_policies::approve_policy),
             ),
         )
         .route(
             "/v1/approvals",
-            g(PaymentsRead, None, get(approvals::list_approvals)),
+            g((PaymentsRead, T), None, get(approvals::list_approvals)),
         )
         .route(
             "/v1/approvals/{id}",
-            g(PaymentsRead, None, get(approvals::get_approval)),
+            g((PaymentsRead, T), None, get(approvals::get_approval)),
         )
         .route(
             "/v1/approvals/{id}/approve",
-            g(
-                ApprovalsWrite,
+            g((ApprovalsWrite, T),
                 Some("approval.vote"),
                 post(approvals::approve),
             ),
         )
         .route(
             "/v1/approvals/{id}/reject",
-            g(
-                ApprovalsWrite,
+            g((ApprovalsWrite, T),
                 Some("approval.vote"),
                 post(approvals::reject),
             ),
         )
         .route(
             "/v1/recoveries",
-            g(
-                Admin,
+            g((Admin, P),
                 Some("recovery.request"),
                 post(recoveries::create_recovery),
             )
-            .merge(g(Admin, None, get(recoveries::list_recoveries))),
+            .merge(g((Admin, P), None, get(recoveries::list_recoveries))),
         )
         .route(
             "/v1/recoveries/{id}",
-            g(Admin, None, get(recoveries::get_recovery)),
+            g((Admin, P), None, get(recoveries::get_recovery)),
         )
         .route(
             "/v1/accounts",
-            g(
-                AccountsWrite,
+            g((AccountsWrite, T),
                 Some("account.create"),
                 post(accounts::create_account),
             )
-            .merge(g(AccountsRead, None, get(accounts::list_accounts))),
+            .merge(g((AccountsRead, T), None, get(accounts::list_accounts))),
         )
         .route(
             "/v1/accounts/{id}",
-            g(AccountsRead, None, get(accounts::get_account)),
+            g((AccountsRead, T), None, get(accounts::get_account)),
         )
         .route(
             "/v1/accounts/{id}/limits",
-            g(
-                Admin,
+            g((Admin, P),
                 Some("account.limits"),
                 axum::routing::put(limits::put_limits),
             )
-            .merge(g(AccountsRead, None, get(limits::get_limits))),
+            .merge(g((AccountsRead, T), None, get(limits::get_limits))),
         )
         .route(
             "/v1/accounts/{id}/entries",
-            g(AccountsRead, None, get(accounts::list_entries)),
+            g((AccountsRead, T), None, get(accounts::list_entries)),
         )
         .route(
             "/v1/invoices",
-            g(
-                InvoicesWrite,
+            g((InvoicesWrite, T),
                 Some("invoice.create"),
                 post(invoices::create_invoice),
             ),
         )
         .route(
             "/v1/invoices/{id}",
-            g(InvoicesRead, None, get(invoices::get_invoice)),
+            g((InvoicesRead, T), None, get(invoices::get_invoice)),
         )
         .route(
             "/v1/invoices/{id}/cancel",
-            g(
-                InvoicesWrite,
+            g((InvoicesWrite, T),
                 Some("invoice.cancel"),
                 post(invoices::cancel_invoice),
             ),
         )
         .route(
             "/v1/payments",
-            g(
-                PaymentsWrite,
+            g((PaymentsWrite, T),
                 Some("payment.create"),
                 post(payments::create_payment),
             ),
         )
         .route(
             "/v1/payments/{id}",
-            g(PaymentsRead, None, get(payments::get_payment)),
+            g((PaymentsRead, T), None, get(payments::get_payment)),
         )
         .route(
             "/v1/webhooks",
-            g(
-                WebhooksWrite,
+            g((WebhooksWrite, T),
                 Some("webhook.create"),
                 post(webhooks::create_webhook),
             )
-            .merge(g(WebhooksRead, None, get(webhooks::list_webhooks))),
+            .merge(g((WebhooksRead, T), None, get(webhooks::list_webhooks))),
         )
         .route(
             "/v1/webhooks/{id}",
-            g(WebhooksRead, None, get(webhooks::get_webhook)).merge(g(
-                WebhooksWrite,
+            g((WebhooksRead, T), None, get(webhooks::get_webhook)).merge(g((WebhooksWrite, T),
                 Some("webhook.disable"),
                 axum::routing::delete(webhooks::disable_webhook),
             )),
         )
         .route(
             "/v1/webhooks/{id}/rotate-secret",
-            g(
-                WebhooksWrite,
+            g((WebhooksWrite, T),
                 Some("webhook.rotate_secret"),
                 post(webhooks::rotate_secret),
             ),
         )
         .route(
             "/v1/webhooks/{id}/deliveries",
-            g(WebhooksRead, None, get(webhooks::list_deliveries)),
+            g((WebhooksRead, T), None, get(webhooks::list_deliveries)),
         )
         .route(
             "/v1/webhooks/{id}/deliveries/{delivery_id}",
-            g(WebhooksRead, None, get(webhooks::get_delivery)),
+            g((WebhooksRead, T), None, get(webhooks::get_delivery)),
         )
         .route(
             "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
-            g(
-                WebhooksWrite,
+            g((WebhooksWrite, T),
                 Some("webhook.redeliver"),
                 post(webhooks::redeliver),
             ),
         )
         .route(
             "/v1/apikeys",
-            g(Admin, Some("apikey.create"), post(apikeys::create_apikey)).merge(g(
-                Admin,
+            g((Admin, T), Some("apikey.create"), post(apikeys::create_apikey)).merge(g((Admin, T),
                 None,
                 get(apikeys::list_apikeys),
             )),
         )
-        .route("/v1/apikeys/{id}", g(Admin, None, get(apikeys::get_apikey)))
+        .route("/v1/apikeys/{id}", g((Admin, T), None, get(apikeys::get_apikey)))
         .route(
             "/v1/apikeys/{id}/rotate",
-            g(Admin, Some("apikey.rotate"), post(apikeys::rotate_apikey)),
+            g((Admin, T), Some("apikey.rotate"), post(apikeys::rotate_apikey)),
         )
         .route(
             "/v1/apikeys/{id}/revoke",
-            g(Admin, Some("apikey.revoke"), post(apikeys::revoke_apikey)),
+            g((Admin, T), Some("apikey.revoke"), post(apikeys::revoke_apikey)),
         )
-        .route("/v1/audit", g(AuditRead, None, get(audit_log::list_audit)))
-        .route("/v1/usage", g(LedgerRead, None, get(usage::get_usage)))
-        .route("/v1/sla", g(MetricsRead, None, get(sla::get_sla)))
-        .route("/v1/nodes", g(NodesRead, None, get(nodes::list_nodes)))
-        .route("/v1/ledger/check", g(LedgerRead, None, get(books::check)));
+        .route("/v1/audit", g((AuditRead, T), None, get(audit_log::list_audit)))
+        .route("/v1/usage", g((LedgerRead, T), None, get(usage::get_usage)))
+        .route("/v1/sla", g((MetricsRead, P), None, get(sla::get_sla)))
+        .route("/v1/nodes", g((NodesRead, P), None, get(nodes::list_nodes)))
+        .route("/v1/ledger/check", g((LedgerRead, P), None, get(books::check)));
     Router::new()
         .merge(v1)
         .route("/v1/openapi.json", get(openapi))
@@ -356,7 +348,8 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// Puts every route of `router` (defined outside this crate, such as the demo's devnet
-/// control) behind the guard with `need`; the guard audits their outcomes.
+/// control) behind the guard for platform credentials with `scope`; the guard audits
+/// their outcomes.
 pub fn guard_all<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     auth: &Auth,
@@ -365,13 +358,15 @@ pub fn guard_all<S: Clone + Send + Sync + 'static>(
 ) -> Router<S> {
     let need = Requirement {
         scope,
+        audience: Audience::Platform,
         action: Some(action),
         audit_success: true,
     };
     behind_guard(router, auth, need)
 }
 
-/// Puts `router` behind the guard for a read needing `scope` (nothing audited on success).
+/// Puts `router` behind the guard for a platform read needing `scope` (nothing audited
+/// on success).
 pub(crate) fn guard_read<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     auth: &Auth,
@@ -379,6 +374,7 @@ pub(crate) fn guard_read<S: Clone + Send + Sync + 'static>(
 ) -> Router<S> {
     let need = Requirement {
         scope,
+        audience: Audience::Platform,
         action: None,
         audit_success: false,
     };

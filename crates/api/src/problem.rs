@@ -69,6 +69,7 @@ impl From<GatewayError> for Problem {
             | E::NotCustomerAccount(_)
             | E::InsufficientFunds { .. }
             | E::AlreadyPaid
+            | E::InvoiceMismatch
             | E::NoLiquidity { .. }
             | E::IdempotencyMismatch
             | E::Rejected(_)
@@ -99,6 +100,7 @@ impl From<GatewayError> for Problem {
             E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            E::Store(store::StoreError::OutOfRange { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             E::Node(_) | E::Ledger(_) | E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Problem::from_error(status, e.code(), &e)
@@ -151,12 +153,25 @@ impl Problem {
     /// The problem for a domain error; an internal one's detail goes to the log, not to
     /// the client.
     fn from_error(status: StatusCode, code: &str, e: &dyn std::fmt::Display) -> Self {
-        let detail = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %e, "internal error");
-            "internal error; see the server log".to_string()
+        let detail = if status.is_server_error() {
+            // Driver, PKCS#11 and node text stays in the log: it names internals.
+            tracing::error!(error = %e, code, "server-side error");
+            server_error_sentence(code).to_string()
+        } else if code == "value_out_of_range" {
+            "a number in the request is too large".to_string()
         } else {
             e.to_string()
         };
         Problem::new(status, code, detail)
+    }
+}
+
+/// The fixed sentence a client reads for a server-side failure.
+fn server_error_sentence(code: &str) -> &'static str {
+    match code {
+        "overloaded" => "the service is overloaded; retry with backoff",
+        "store_unavailable" => "the database cannot be reached now; retry",
+        "hsm_unavailable" => "the key store cannot sign now; retry",
+        _ => "internal error; see the server log",
     }
 }

@@ -18,7 +18,8 @@ const DEFAULT_PAGE: u32 = 100;
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     pub tenant_id: String,
-    /// HTTPS endpoint that receives the events as signed POSTs.
+    /// HTTPS endpoint at a public address that receives the events as signed POSTs
+    /// (loopback, private and other internal addresses are refused).
     pub url: String,
     /// Event types to receive (`invoice.created`, `invoice.paid`, `invoice.expired`,
     /// `invoice.canceled`, `payment.created`, `payment.succeeded`, `payment.failed`,

@@ -33,6 +33,9 @@ async fn tokens_are_credentials_bound_to_roles_and_tenant(t: TestStore) {
     issuer
         .role_map
         .insert("erp-systems".to_string(), "integration".to_string());
+    issuer
+        .role_map
+        .insert("audit-team".to_string(), "auditor".to_string());
     let verifier = OidcVerifier::new(
         vec![issuer],
         Arc::new(HttpKeySource::new().expect("client")),
@@ -101,7 +104,7 @@ async fn tokens_are_credentials_bound_to_roles_and_tenant(t: TestStore) {
     assert!(!theirs.to_string().contains(&foreign), "{theirs}");
 
     // An auditor token may read but not write; the role decides, not the issuer.
-    let auditor = token(json!({"roles": ["auditor"]})).await;
+    let auditor = token(json!({"roles": ["audit-team"]})).await;
     assert_eq!(
         s.call(&auditor, "GET", "/v1/audit", None).await.0,
         StatusCode::OK

@@ -88,6 +88,7 @@ fn cli_actor() -> Actor {
     Actor {
         scope: Scope::All,
         origin: cli_origin(),
+        identity: gateway::OUT_OF_BAND.to_string(),
     }
 }
 

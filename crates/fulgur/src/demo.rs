@@ -114,6 +114,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             // Demo receivers listen on localhost without TLS.
             webhooks: webhooks::WebhookConfig {
                 allow_http: true,
+                allowed_private_networks: vec!["127.0.0.0/8".parse()?],
                 ..webhooks::WebhookConfig::default()
             },
             chain: Some(lab.rpc_chain_source()),
@@ -131,6 +132,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         store_path.display()
     );
     println!("admin key: {}", key_path.display());
+    if let Some(second) = &files.second_admin_key {
+        println!(
+            "second admin key: {} (approves what the first proposes)",
+            second.display()
+        );
+    }
     println!("keys: {}", keys_section.describe());
     println!(
         "audit checkpoint key: {} (fulgur audit verify --store-url sqlite://{} --public-key ...)",

@@ -81,6 +81,9 @@ pub fn now_ms() -> i64 {
 #[derive(Debug, Clone)]
 pub struct AccessSetup {
     pub admin_key: PathBuf,
+    /// A second administrator's key, also created at bootstrap (out of band, so it is a
+    /// person of its own to the rules that need two administrators); the demo's.
+    pub second_admin_key: Option<PathBuf>,
     /// A pepper file from before the vault, adopted into it (then removed) if present.
     pub legacy_pepper: Option<PathBuf>,
     pub oidc_issuers: Vec<oidc::IssuerConfig>,
@@ -88,6 +91,8 @@ pub struct AccessSetup {
     pub tls: Option<api::TlsConfig>,
     /// Rate limits and per-tenant daily quotas.
     pub limits: api::RateLimitConfig,
+    /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (default none).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl AccessSetup {
@@ -95,17 +100,19 @@ impl AccessSetup {
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             admin_key: dir.join("admin.key"),
+            second_admin_key: Some(dir.join("admin2.key")),
             legacy_pepper: Some(dir.join("api-key.pepper")),
             oidc_issuers: Vec::new(),
             tls: None,
             limits: api::RateLimitConfig::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
 
 /// The administrator key in `path`, checked against the store; when the file does not
 /// exist, a platform admin key is issued and written there (mode 0600).
-async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path) -> anyhow::Result<()> {
+async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path, name: &str) -> anyhow::Result<()> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         let accepted = keys.authenticate(existing.trim(), None).await?;
         anyhow::ensure!(
@@ -121,7 +128,7 @@ async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path) -> anyhow::Result<()> 
             &Actor::system("bootstrap"),
             NewApiKey {
                 tenant_id: None,
-                name: "bootstrap admin".to_string(),
+                name: name.to_string(),
                 roles: vec![access::Role::Admin],
                 scopes: vec![],
                 ip_allowlist: vec![],
@@ -249,7 +256,10 @@ pub async fn start(
     .await?;
     let signer = Arc::clone(&services.keys.checkpoint_signer);
     let keys = ApiKeys::new(store.clone(), pepper, clock.clone(), ids.clone());
-    bootstrap_admin_key(&keys, &files.admin_key).await?;
+    bootstrap_admin_key(&keys, &files.admin_key, "bootstrap admin").await?;
+    if let Some(second) = &files.second_admin_key {
+        bootstrap_admin_key(&keys, second, "second admin").await?;
+    }
     let oidc = oidc_verifier(&files.oidc_issuers).await?;
     let auth = api::Auth::new(
         keys,
@@ -258,6 +268,7 @@ pub async fn start(
         clock.clone(),
         ids.clone(),
         &files.limits,
+        api::TrustedProxies::new(files.trusted_proxies.clone()),
     );
     let checkpointer = Checkpointer::spawn(store.clone(), signer);
     let webhooks = Webhooks::new(

@@ -90,6 +90,9 @@ pub struct OidcSection {
 pub struct WebhookSection {
     /// Accept `http://` receiver URLs (default false: HTTPS only).
     pub allow_http: Option<bool>,
+    /// Private networks (CIDRs) receivers may be in after all, such as an on-premise
+    /// receiver's (default none: public addresses only).
+    pub allowed_private_networks: Option<Vec<String>>,
     pub max_attempts: Option<u32>,
     pub initial_backoff_ms: Option<i64>,
     pub max_backoff_ms: Option<i64>,
@@ -100,8 +103,20 @@ pub struct WebhookSection {
 impl WebhookSection {
     fn config(&self) -> anyhow::Result<webhooks::WebhookConfig> {
         let d = webhooks::WebhookConfig::default();
+        let allowed_private_networks = match &self.allowed_private_networks {
+            Some(networks) => networks
+                .iter()
+                .map(|n| {
+                    n.parse::<ipnet::IpNet>().map_err(|e| {
+                        anyhow::anyhow!("webhooks: allowed_private_networks: {n}: {e}")
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+            None => d.allowed_private_networks.clone(),
+        };
         let config = webhooks::WebhookConfig {
             allow_http: self.allow_http.unwrap_or(d.allow_http),
+            allowed_private_networks,
             max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
             initial_backoff_ms: self.initial_backoff_ms.unwrap_or(d.initial_backoff_ms),
             max_backoff_ms: self.max_backoff_ms.unwrap_or(d.max_backoff_ms),
@@ -139,6 +154,11 @@ pub struct ServerConfig {
     pub audit_signing_key_file: Option<PathBuf>,
     /// TLS 1.3 on `listen`; absent: plain HTTP (only behind a TLS-terminating proxy).
     pub tls: Option<TlsSection>,
+    /// Networks of the proxies in front (CIDRs): only their `Forwarded` and
+    /// `X-Forwarded-For` headers are believed, to find the client's address for API-key
+    /// allowlists, throttling and the audit trail. Default none.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The API listener's certificate (from `fulgur pki issue server`), reread when changed.
@@ -351,9 +371,13 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     }
     let files = gateway_up::AccessSetup {
         admin_key: config.server.admin_key_file.clone(),
+        // In production a second administrator is a person with a key made out of band
+        // (`fulgur apikey create` on the machine) or an OIDC subject, not a file here.
+        second_admin_key: None,
         legacy_pepper: config.server.pepper_file.clone(),
         oidc_issuers: config.oidc.issuers.clone(),
         tls: config.server.tls.as_ref().map(TlsSection::config),
+        trusted_proxies: config.server.trusted_proxies.clone(),
         limits: api::RateLimitConfig {
             quotas: access::UsageConfig {
                 default_daily_calls: config.quotas.default_daily_calls,
@@ -442,6 +466,10 @@ mod tests {
             ),
             (defaults.max_attempts, defaults.max_backoff_ms, false),
             "the example shows the defaults"
+        );
+        assert!(
+            webhooks.allowed_private_networks.is_empty(),
+            "public receivers only by default"
         );
         assert_eq!(config.lightning.nodes.len(), 2);
         assert_eq!(

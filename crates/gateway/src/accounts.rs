@@ -4,6 +4,12 @@ use ledger::{Account, AccountKind, Entry, NewAccount};
 
 use crate::{Actor, Gateway, GatewayError, Scope};
 
+/// Whether `id` is a name no tenant may take: `platform` stands for platform credentials
+/// (in idempotency namespaces, audit records and certificates).
+pub fn is_reserved_tenant_id(id: &str) -> bool {
+    id.eq_ignore_ascii_case("platform")
+}
+
 /// Most rows one page returns.
 pub const MAX_PAGE: u32 = 500;
 
@@ -19,6 +25,12 @@ impl Gateway {
             return Err(GatewayError::Forbidden(
                 "only a platform credential creates tenants".into(),
             ));
+        }
+        if is_reserved_tenant_id(id) {
+            return Err(GatewayError::InvalidField {
+                field: "id",
+                reason: "`platform` names the platform's own credentials, not a tenant".into(),
+            });
         }
         let (id, name, now, actor) = (
             id.to_string(),

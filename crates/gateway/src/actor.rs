@@ -11,7 +11,16 @@ use crate::Scope;
 pub struct Actor {
     pub scope: Scope,
     pub origin: Origin,
+    /// Who answers for the credential, for rules that need two different people: an OIDC
+    /// subject of a configured issuer, a client certificate's subject, or an API key's
+    /// owner (a key minted over the API answers to its minter). [`OUT_OF_BAND`] for the
+    /// service itself and an operator on the machine.
+    pub identity: String,
 }
+
+/// The identity of work done on the machine itself (start-up, the CLI): keys it creates
+/// are identities of their own, since no API caller could have minted them.
+pub const OUT_OF_BAND: &str = "out-of-band";
 
 impl Actor {
     /// The service itself, or an operator's CLI run against the store: every tenant.
@@ -19,7 +28,13 @@ impl Actor {
         Self {
             scope: Scope::All,
             origin: Origin::system(request_id),
+            identity: OUT_OF_BAND.to_string(),
         }
+    }
+
+    /// Whether this is the machine itself rather than an API caller.
+    pub fn is_out_of_band(&self) -> bool {
+        self.identity == OUT_OF_BAND
     }
 
     /// Records a successful `action` on `target` in the caller's transaction.

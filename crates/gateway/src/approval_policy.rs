@@ -1,5 +1,6 @@
 //! Versioned approval policies: an administrator proposes a version, and it takes effect
-//! only when a second administrator (another credential and another subject) approves it;
+//! only when a second administrator (another credential, subject and identity: see
+//! `Actor::identity`) approves it;
 //! the version it replaces is kept as superseded. Every step is audited.
 
 use approvals::Policy;
@@ -139,13 +140,15 @@ impl Gateway {
                     .i64(0)?;
                 sql.execute(
                     "INSERT INTO approval_policies (version, body, state, proposed_by, \
-                     proposed_by_subject, proposed_at_ms) VALUES ($1, $2, 'proposed', $3, $4, $5)",
+                     proposed_by_subject, proposed_at_ms, proposed_by_identity) \
+                     VALUES ($1, $2, 'proposed', $3, $4, $5, $6)",
                     &[
                         Value::Int(version),
                         body.into(),
                         actor.origin.actor_id.as_str().into(),
                         actor.origin.subject.as_str().into(),
                         Value::Int(now),
+                        actor.identity.as_str().into(),
                     ],
                 )?;
                 actor.audit(
@@ -175,8 +178,8 @@ impl Gateway {
             .write(move |sql| {
                 let row = sql
                     .query_opt(
-                        "SELECT state, proposed_by, proposed_by_subject FROM approval_policies \
-                         WHERE version = $1",
+                        "SELECT state, proposed_by, proposed_by_subject, proposed_by_identity \
+                         FROM approval_policies WHERE version = $1",
                         &[Value::Int(version)],
                     )?
                     .ok_or(GatewayError::UnknownPolicy(version))?;
@@ -187,7 +190,14 @@ impl Gateway {
                         state: state.as_str(),
                     });
                 }
-                if row.text(1)? == actor.origin.actor_id || row.text(2)? == actor.origin.subject {
+                // Another credential, another subject, and another identity: a key the
+                // proposer minted (or rotated) answers to the proposer.
+                let proposer_identity = row.text(3)?;
+                if row.text(1)? == actor.origin.actor_id
+                    || row.text(2)? == actor.origin.subject
+                    || proposer_identity == actor.identity
+                    || actor.is_out_of_band()
+                {
                     return Err(GatewayError::SecondAdminRequired);
                 }
                 sql.execute(

@@ -33,6 +33,10 @@ pub enum GatewayError {
     },
     #[error("the invoice is already paid or being paid")]
     AlreadyPaid,
+    /// The BOLT11 carries the payment hash of an invoice this gateway issued but is not
+    /// that invoice (another amount, payee or signature): a forgery or a corruption.
+    #[error("the invoice reuses the payment hash of an invoice issued here but differs from it")]
+    InvoiceMismatch,
     #[error("no node can {action} {amount_msat} msat now (best: {best_available_msat} msat)")]
     NoLiquidity {
         action: &'static str,
@@ -101,6 +105,7 @@ impl GatewayError {
             GatewayError::UnknownPayment(_) => "payment_not_found",
             GatewayError::InsufficientFunds { .. } => "insufficient_funds",
             GatewayError::AlreadyPaid => "invoice_already_paid",
+            GatewayError::InvoiceMismatch => "invoice_mismatch",
             GatewayError::NoLiquidity { .. } => "no_liquidity",
             GatewayError::IdempotencyMismatch => "idempotency_key_reused",
             GatewayError::Rejected(_) => "payment_rejected",
@@ -132,6 +137,7 @@ impl GatewayError {
             GatewayError::Ledger(_) => "ledger_error",
             GatewayError::Store(StoreError::Overloaded) => "overloaded",
             GatewayError::Store(StoreError::Unavailable(_)) => "store_unavailable",
+            GatewayError::Store(StoreError::OutOfRange { .. }) => "value_out_of_range",
             GatewayError::Store(_) => "store_error",
         }
     }

@@ -67,7 +67,7 @@ impl EventSink for GatewaySink {
                     node.payment(payment_hash)?.fee_msat
                 });
                 gateway
-                    .settle_succeeded(payment_hash, fee.unwrap_or(0), preimage.clone())
+                    .settle_succeeded(node, payment_hash, fee.unwrap_or(0), preimage.clone())
                     .await
             }
             NodeEvent::PaymentFailed {
@@ -87,7 +87,7 @@ impl EventSink for GatewaySink {
                     tracing::warn!(%hash, "failure event for a payment the node still has live; ignored");
                     Ok(())
                 } else {
-                    gateway.fail_by_hash(hash, reason).await
+                    gateway.fail_by_hash(node, hash, reason).await
                 }
             }
             NodeEvent::PaymentForwarded {

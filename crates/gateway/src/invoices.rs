@@ -45,8 +45,20 @@ pub(crate) fn invoice_by_hash(
     Ok(row.as_ref().map(InvoiceRecord::from_row).transpose()?)
 }
 
+/// Who pays an invoice, which decides the states it may be paid from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PaidBy {
+    /// Money that arrived over Lightning: any state but paid, since money that arrives
+    /// for an expired or canceled invoice is still the account's money.
+    Lightning,
+    /// One of our accounts, inside the ledger: only an open invoice (an invoice canceled
+    /// or expired meanwhile takes no internal money).
+    Ledger,
+}
+
 /// Marks the invoice paid and credits its account, in the caller's transaction. Returns
-/// false if it was already paid (a repeated event): nothing is credited twice.
+/// false if it was already paid (a repeated event) or, paid by the ledger, no longer
+/// open: nothing is credited twice.
 pub(crate) fn mark_paid(
     sql: &mut dyn Sql,
     invoice: &InvoiceRecord,
@@ -55,13 +67,16 @@ pub(crate) fn mark_paid(
     counter: Posting,
     event_id: &str,
     now_ms: i64,
+    by: PaidBy,
 ) -> Result<bool, GatewayError> {
-    // Any state but paid: money that arrives for an expired or canceled invoice is still
-    // the account's money.
+    let from = match by {
+        PaidBy::Lightning => "status <> 'paid'",
+        PaidBy::Ledger => "status = 'open'",
+    };
     let changed = sql.query_opt(
         &format!(
             "UPDATE invoices SET status = 'paid', received_msat = $2, paid_at_ms = $3 \
-             WHERE id = $1 AND status <> 'paid' RETURNING {}",
+             WHERE id = $1 AND {from} RETURNING {}",
             InvoiceRecord::COLUMNS
         ),
         &[
@@ -311,6 +326,7 @@ impl Gateway {
                         Posting::new(&node_acct, "invoice", -amount),
                         &event_id,
                         now,
+                        PaidBy::Lightning,
                     )?;
                     // Not credited: either this event is a repeat (nothing to do), or the
                     // invoice was already settled inside the ledger by one of our accounts

@@ -39,7 +39,8 @@ use node_pool::{Network, NodePool};
 use store::Store;
 use tokio::sync::Semaphore;
 
-pub use crate::actor::Actor;
+pub use crate::accounts::is_reserved_tenant_id;
+pub use crate::actor::{Actor, OUT_OF_BAND};
 pub use crate::approval_policy::{PolicyState, PolicyVersion};
 pub use crate::approval_requests::{ApprovalRequest, CastVote, RequestState};
 pub use crate::approval_stage::{ApprovalTicket, EurRateConfig};
@@ -65,7 +66,7 @@ pub use crate::sli::{SlaReport, Slo, SloConfig, SloReport, SloWindow};
 pub use crate::system::{
     node_account, wallet_account, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT, SYSTEM_TENANT,
 };
-pub use crate::velocity::VelocityLimits;
+pub use crate::velocity::{VelocityLimits, MAX_LIMIT_EUR_CENTS};
 
 /// Gateway settings. Defaults: regtest; invoices expire after 1 h by default, at most
 /// 7 days; descriptions up to 639 bytes (BOLT11's limit); the default maximum routing fee

@@ -14,7 +14,7 @@ use node_pool::{decode_invoice, NodeError, PaymentState};
 use serde_json::json;
 use store::{Sql, StoreError, Value};
 
-use crate::invoices::{invoice_by_hash, mark_paid};
+use crate::invoices::{invoice_by_hash, mark_paid, PaidBy};
 use crate::pipeline::{PaymentDraft, Verdict};
 use crate::records::{InvoiceStatus, PaymentRecord, PaymentStatus};
 use crate::system::node_account;
@@ -328,7 +328,9 @@ impl Gateway {
         let failed = self
             .inner
             .store
-            .write(move |sql| finish_failed(sql, "id", &id, &code, &reason, &event_id, now))
+            .write(move |sql| {
+                finish_failed(sql, Failing::Id(&id), &code, &reason, &event_id, now)
+            })
             .await?;
         if let Some(failed) = failed {
             self.payment_finished(&failed, now);
@@ -340,11 +342,12 @@ impl Gateway {
     /// actual fee (once: a repeated report finds nothing in flight).
     pub(crate) async fn settle_succeeded(
         &self,
+        node: &str,
         payment_hash: &str,
         fee_msat: u64,
         preimage: Option<String>,
     ) -> Result<(), GatewayError> {
-        let hash = payment_hash.to_string();
+        let (node_name, hash) = (node.to_string(), payment_hash.to_string());
         let (now, event_id) = (self.now_ms(), self.new_id("evt"));
         let settled = self
             .inner
@@ -352,8 +355,12 @@ impl Gateway {
             .write(move |sql| -> Result<Option<PaymentRecord>, GatewayError> {
                 let row = sql.query_opt(
                     &format!(
+                        // The node that reports the success is the one the money left,
+                        // even when the record names a later attempt on another node (or
+                        // no send yet): book it there, and never send again.
                         "UPDATE payments SET status = 'succeeded', fee_msat = $2, preimage = $3, \
-                         updated_at_ms = $4 WHERE payment_hash = $1 AND status = 'in_flight' \
+                         updated_at_ms = $4, node_name = $5 WHERE payment_hash = $1 \
+                         AND status IN ('pending', 'in_flight') AND route = 'lightning' \
                          RETURNING {}",
                         PaymentRecord::COLUMNS
                     ),
@@ -362,6 +369,7 @@ impl Gateway {
                         fee_msat.into(),
                         preimage.into(),
                         Value::Int(now),
+                        node_name.as_str().into(),
                     ],
                 )?;
                 let Some(row) = row else {
@@ -422,10 +430,11 @@ impl Gateway {
     /// The node reports the payment with this hash failed for good.
     pub(crate) async fn fail_by_hash(
         &self,
+        node: &str,
         payment_hash: &str,
         reason: &str,
     ) -> Result<(), GatewayError> {
-        let (hash, reason) = (payment_hash.to_string(), reason.to_string());
+        let (node, hash, reason) = (node.to_string(), payment_hash.to_string(), reason.to_string());
         let (now, event_id) = (self.now_ms(), self.new_id("evt"));
         let failed = self
             .inner
@@ -433,8 +442,10 @@ impl Gateway {
             .write(move |sql| {
                 finish_failed(
                     sql,
-                    "payment_hash",
-                    &hash,
+                    Failing::InFlightOn {
+                        node: &node,
+                        payment_hash: &hash,
+                    },
                     "payment_failed",
                     &reason,
                     &event_id,
@@ -486,14 +497,22 @@ impl Gateway {
                 // One payment that cannot be settled must not stop the others' recovery.
                 Some((PaymentState::Succeeded, fee, preimage)) => {
                     if let Err(error) = self
-                        .settle_succeeded(&payment.payment_hash, fee.unwrap_or(0), preimage)
+                        .settle_succeeded(
+                            node.name(),
+                            &payment.payment_hash,
+                            fee.unwrap_or(0),
+                            preimage,
+                        )
                         .await
                     {
                         tracing::error!(payment = %payment.id, %error, "recovery could not settle");
                     }
                 }
                 Some((PaymentState::Failed { reason }, _, _)) => {
-                    if let Err(error) = self.fail_by_hash(&payment.payment_hash, &reason).await {
+                    if let Err(error) = self
+                        .fail_by_hash(node.name(), &payment.payment_hash, &reason)
+                        .await
+                    {
                         tracing::error!(payment = %payment.id, %error, "recovery could not fail");
                     }
                 }
@@ -579,6 +598,14 @@ fn store_payment(
 ) -> Result<Outcome, GatewayError> {
     // Our own open invoice: settle inside the ledger, no Lightning.
     let own = invoice_by_hash(sql, &draft.invoice.payment_hash)?;
+    // Settled by what we issued, never by what the payer sends: a forged invoice that
+    // reuses our payment hash (its own amount, payee and signature) is refused.
+    if own
+        .as_ref()
+        .is_some_and(|invoice| !same_invoice(&draft.bolt11, &invoice.bolt11))
+    {
+        return Err(GatewayError::InvoiceMismatch);
+    }
     let internal = match &own {
         Some(invoice) if invoice.status == InvoiceStatus::Open => true,
         Some(invoice) if invoice.status == InvoiceStatus::Paid => {
@@ -656,11 +683,20 @@ fn store_payment(
     };
     let payment = PaymentRecord::from_row(&row)?;
     if holds {
+        // Checked here too, not only in the validate stage: a hold is where money moves.
+        let held_msat = draft
+            .amount_msat
+            .checked_add(draft.max_fee_msat)
+            .filter(|total| *total <= ledger::MAX_MONEY_MSAT)
+            .ok_or(GatewayError::InvalidField {
+                field: "max_fee_msat",
+                reason: "amount plus maximum fee exceeds 21 million BTC".into(),
+            })?;
         place_hold(
             sql,
             &hold_id,
             &draft.account.id,
-            draft.amount_msat + draft.max_fee_msat,
+            held_msat,
             &payment_id,
             now,
         )?;
@@ -694,6 +730,7 @@ fn store_payment(
             Posting::new(&draft.account.id, "internal", -amount),
             &second_event_id,
             now,
+            PaidBy::Ledger,
         )?;
         // Paid meanwhile (an outsider's payment committed first): refuse, roll back all.
         if !paid {
@@ -720,6 +757,11 @@ fn store_payment(
     Ok(Outcome::Stored(accepted, Box::new(payment)))
 }
 
+/// Whether the payer's BOLT11 is the invoice we issued (bech32 is case-insensitive).
+fn same_invoice(given: &str, issued: &str) -> bool {
+    given.trim().eq_ignore_ascii_case(issued.trim())
+}
+
 /// Settles an approved payment to one of our own open invoices inside the ledger: the
 /// hold is released and the invoice paid from the payer's account, no Lightning. If the
 /// invoice was paid meanwhile (by an outsider), the payment fails instead.
@@ -734,7 +776,10 @@ pub(crate) fn settle_internal(
     }
     let invoice = invoice_by_hash(sql, &payment.payment_hash)?;
     let paid = match &invoice {
-        Some(invoice) => {
+        Some(invoice)
+            if same_invoice(&payment.bolt11, &invoice.bolt11)
+                && payment.amount_msat == invoice.amount_msat =>
+        {
             let amount = payment.amount_msat as i64;
             mark_paid(
                 sql,
@@ -744,18 +789,23 @@ pub(crate) fn settle_internal(
                 Posting::new(&payment.account_id, "internal", -amount),
                 paid_event,
                 now,
+                PaidBy::Ledger,
             )?
         }
-        None => false,
+        _ => false,
     };
-    let (status, code, reason) = if paid {
-        ("succeeded", None, None)
-    } else {
-        (
+    let (status, code, reason) = match &invoice {
+        _ if paid => ("succeeded", None, None),
+        Some(invoice) if invoice.status == InvoiceStatus::Paid => (
             "failed",
             Some("invoice_already_paid"),
             Some("the invoice was paid while the payment awaited approval"),
-        )
+        ),
+        _ => (
+            "failed",
+            Some("invoice_not_open"),
+            Some("the invoice was canceled or expired while the payment awaited approval"),
+        ),
     };
     let row = sql.query_one(
         &format!(
@@ -788,26 +838,52 @@ pub(crate) fn settle_internal(
     Ok(Box::new(settled))
 }
 
-/// Fails the live payment whose `column` (`id` or `payment_hash`) is `key`, releasing its
-/// hold; `None` if there was none (already final: a repeated report).
+/// Which payment a failure is for.
+#[derive(Debug, Clone, Copy)]
+enum Failing<'a> {
+    /// Ours, by id, pending or in flight (a send refused, an approval rejected).
+    Id(&'a str),
+    /// A node's report: only the payment in flight **on that node** with the hash. A stale
+    /// or redelivered failure of an earlier attempt on another node must not fail the
+    /// attempt in flight now (and release its hold while it still pays).
+    InFlightOn { node: &'a str, payment_hash: &'a str },
+}
+
+/// Fails the live payment `which` names, releasing its hold; `None` if there was none
+/// (already final: a repeated report; or another node's attempt).
 fn finish_failed(
     sql: &mut dyn Sql,
-    column: &str,
-    key: &str,
+    which: Failing<'_>,
     code: &str,
     reason: &str,
     event_id: &str,
     now: i64,
 ) -> Result<Option<PaymentRecord>, GatewayError> {
-    let row = sql.query_opt(
-        &format!(
-            "UPDATE payments SET status = 'failed', failure_code = $2, failure_reason = $3, \
-             updated_at_ms = $4 WHERE {column} = $1 AND status IN ('pending', 'in_flight') \
-             RETURNING {}",
-            PaymentRecord::COLUMNS
-        ),
-        &[key.into(), code.into(), reason.into(), Value::Int(now)],
-    )?;
+    let set = "UPDATE payments SET status = 'failed', failure_code = $2, failure_reason = $3, \
+               updated_at_ms = $4";
+    let row = match which {
+        Failing::Id(id) => sql.query_opt(
+            &format!(
+                "{set} WHERE id = $1 AND status IN ('pending', 'in_flight') RETURNING {}",
+                PaymentRecord::COLUMNS
+            ),
+            &[id.into(), code.into(), reason.into(), Value::Int(now)],
+        )?,
+        Failing::InFlightOn { node, payment_hash } => sql.query_opt(
+            &format!(
+                "{set} WHERE payment_hash = $1 AND status = 'in_flight' AND node_name = $5 \
+                 RETURNING {}",
+                PaymentRecord::COLUMNS
+            ),
+            &[
+                payment_hash.into(),
+                code.into(),
+                reason.into(),
+                Value::Int(now),
+                node.into(),
+            ],
+        )?,
+    };
     let Some(row) = row else {
         return Ok(None);
     };

@@ -10,6 +10,9 @@ use store::{Sql, Value};
 use crate::{Actor, Gateway, GatewayError};
 
 const DAY_MS: i64 = 86_400_000;
+/// The largest limit an account may carry: 10 trillion EUR, above any real treasury and
+/// far inside a `BIGINT`.
+pub const MAX_LIMIT_EUR_CENTS: u64 = 1_000_000_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub struct VelocityLimits {
@@ -88,6 +91,17 @@ impl Gateway {
         account_id: &str,
         limits: VelocityLimits,
     ) -> Result<VelocityLimits, GatewayError> {
+        for (field, limit) in [
+            ("daily_eur_cents", limits.daily_eur_cents),
+            ("monthly_eur_cents", limits.monthly_eur_cents),
+        ] {
+            if limit.is_some_and(|cents| cents > MAX_LIMIT_EUR_CENTS) {
+                return Err(GatewayError::InvalidField {
+                    field,
+                    reason: format!("at most {MAX_LIMIT_EUR_CENTS} EUR cents"),
+                });
+            }
+        }
         let account = self.account(&actor.scope, account_id).await?;
         let (actor, now) = (actor.clone(), self.now_ms());
         self.inner

@@ -59,6 +59,7 @@ fn admin(credential: &str, subject: &str) -> Actor {
             request_id: "req".into(),
             source_ip: None,
         },
+        identity: format!("id:{subject}"),
     }
 }
 
@@ -86,7 +87,18 @@ async fn a_policy_change_takes_effect_only_when_a_second_admin_approves(t: TestS
         None,
         "not in force yet"
     );
-    for same_person in [alice.clone(), admin("oidc:idp#alice", "alice")] {
+    // A key alice minted answers to her identity whatever its name; the machine itself
+    // is nobody's second pair of eyes.
+    let minted_by_alice = Actor {
+        identity: alice.identity.clone(),
+        ..admin("key_helper", "second admin")
+    };
+    for same_person in [
+        alice.clone(),
+        admin("oidc:idp#alice", "alice"),
+        minted_by_alice,
+        Actor::system("cli"),
+    ] {
         assert!(matches!(
             gateway.approve_policy(&same_person, 1).await,
             Err(GatewayError::SecondAdminRequired)

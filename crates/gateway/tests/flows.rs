@@ -414,5 +414,6 @@ fn as_actor(scope: &Scope) -> gateway::Actor {
     gateway::Actor {
         scope: scope.clone(),
         origin: audit::Origin::system("req-test"),
+        identity: "test".into(),
     }
 }

@@ -24,25 +24,38 @@ pub(crate) fn principal(
     };
     let roles: BTreeSet<Role> = names
         .into_iter()
-        .filter_map(|name| {
-            let mapped = config.role_map.get(name).map_or(name, String::as_str);
-            mapped.parse().ok()
-        })
+        // Only what the operator mapped: an IdP group that happens to be called `admin`
+        // is not Fulgur's admin.
+        .filter_map(|name| config.role_map.get(name)?.parse().ok())
         .collect();
     if roles.is_empty() {
         return Err(TokenFailure::NoRoles);
     }
+    // Only an absent claim may mean the platform, and only for a listed subject: a
+    // malformed tenant (null, empty, a number) never widens a token to every tenant.
     let tenant_id = match claims.get(&config.tenant_claim) {
-        Some(Value::String(tenant)) if !tenant.is_empty() => Some(tenant.clone()),
-        _ if config.platform => None,
-        _ => return Err(TokenFailure::NoTenant),
+        Some(Value::String(tenant)) if valid_tenant(tenant) => Some(tenant.clone()),
+        Some(_) => return Err(TokenFailure::BadTenant),
+        None if config.platform_subjects.contains(&subject) => None,
+        None => return Err(TokenFailure::NoTenant),
     };
     let roles: Vec<Role> = roles.into_iter().collect();
+    let credential_id = format!("oidc:{}#{subject}", config.issuer);
     Ok(Principal {
-        credential_id: format!("oidc:{}#{subject}", config.issuer),
+        identity: credential_id.clone(),
+        credential_id,
         subject,
         tenant_id,
         scopes: ScopeSet::of(&roles, &[]),
         rate_tier: config.rate_tier.clone(),
     })
+}
+
+/// A tenant id as Fulgur issues them: 1-64 of `[A-Za-z0-9_-]`, not the reserved `platform`.
+fn valid_tenant(tenant: &str) -> bool {
+    (1..=64).contains(&tenant.len())
+        && !tenant.eq_ignore_ascii_case("platform")
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

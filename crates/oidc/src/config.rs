@@ -30,16 +30,16 @@ pub struct IssuerConfig {
     #[serde(default = "default_roles_claim")]
     pub roles_claim: String,
     /// Maps the provider's role (group) names to Fulgur roles; a name not in the map is
-    /// taken as a Fulgur role name if it is one, and otherwise ignored.
+    /// dropped (even one spelled like a Fulgur role).
     #[serde(default)]
     pub role_map: BTreeMap<String, String>,
     /// The claim naming the caller's tenant.
     #[serde(default = "default_tenant_claim")]
     pub tenant_claim: String,
-    /// Whether a token without the tenant claim is a platform credential (sees every
-    /// tenant). Default false: such a token is refused.
+    /// The subjects (`sub`) whose tokens, when they carry no tenant claim, are platform
+    /// credentials (see every tenant). Default none: a token without a tenant is refused.
     #[serde(default)]
-    pub platform: bool,
+    pub platform_subjects: Vec<String>,
     /// The rate-limit tier for this issuer's tokens.
     #[serde(default = "default_tier")]
     pub rate_tier: String,
@@ -84,7 +84,7 @@ impl IssuerConfig {
             roles_claim: default_roles_claim(),
             role_map: BTreeMap::new(),
             tenant_claim: default_tenant_claim(),
-            platform: false,
+            platform_subjects: Vec::new(),
             rate_tier: default_tier(),
             jwks_ttl_secs: default_jwks_ttl(),
             jwks_refetch_min_interval_secs: default_refetch_interval(),

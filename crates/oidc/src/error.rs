@@ -26,8 +26,10 @@ pub enum TokenFailure {
     NoSubject,
     /// None of the token's roles maps to a Fulgur role (deny by default).
     NoRoles,
-    /// The token names no tenant and its issuer does not issue platform credentials.
+    /// The token names no tenant and its subject is not a listed platform subject.
     NoTenant,
+    /// The tenant claim is there but is not a tenant id (null, empty, not a string).
+    BadTenant,
 }
 
 impl TokenFailure {
@@ -44,6 +46,7 @@ impl TokenFailure {
             TokenFailure::NoSubject => "oidc_no_subject",
             TokenFailure::NoRoles => "oidc_no_roles",
             TokenFailure::NoTenant => "oidc_no_tenant",
+            TokenFailure::BadTenant => "oidc_bad_tenant",
         }
     }
 }

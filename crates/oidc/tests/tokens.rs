@@ -94,15 +94,20 @@ async fn a_providers_token_maps_to_roles_and_tenant() {
         format!("oidc:{}#svc-erp", provider.issuer)
     );
 
-    // A space-separated roles claim and a Fulgur role name used as is.
+    // A space-separated roles claim; unmapped names are dropped, even Fulgur's own.
     let token = provider
         .token(
             AUDIENCE,
-            claims(json!({ "roles": "auditor unknown-group" })),
+            claims(json!({ "roles": "payments-team admin unknown-group" })),
         )
         .await;
     let principal = verifier.verify(&token, now_ms()).await.unwrap().unwrap();
-    assert_eq!(principal.scopes, ScopeSet::of(&[Role::Auditor], &[]));
+    assert_eq!(principal.scopes, ScopeSet::of(&[Role::Integration], &[]));
+    assert!(!principal.allows(ApiScope::Admin));
+    let token = provider
+        .token(AUDIENCE, claims(json!({ "roles": ["admin", "auditor"] })))
+        .await;
+    assert_eq!(refused(&verifier, &token).await, TokenFailure::NoRoles);
 }
 
 #[tokio::test]
@@ -122,7 +127,7 @@ async fn claims_that_do_not_fit_are_refused() {
         ),
         (json!({ "roles": ["unknown-group"] }), TokenFailure::NoRoles),
         (json!({ "roles": [] }), TokenFailure::NoRoles),
-        (json!({ "fulgur_tenant": null }), TokenFailure::NoTenant),
+        (json!({ "fulgur_tenant": null }), TokenFailure::BadTenant),
         (json!({ "sub": null }), TokenFailure::NoSubject),
     ];
     for (extra, expected) in cases {
@@ -145,18 +150,42 @@ async fn claims_that_do_not_fit_are_refused() {
         .unwrap()
         .is_ok());
 
-    // A platform issuer accepts a token without a tenant, as a platform credential.
-    platform.platform = true;
+    // A token without the tenant claim is refused unless its subject is a listed platform
+    // subject; a malformed tenant never makes a platform credential.
+    let no_tenant = |sub: &str| {
+        let mut c = claims(json!({ "sub": sub }));
+        c.as_object_mut().expect("object").remove("fulgur_tenant");
+        c
+    };
+    let token = provider.token(AUDIENCE, no_tenant("svc-erp")).await;
+    assert_eq!(refused(&verifier, &token).await, TokenFailure::NoTenant);
+    platform.platform_subjects = vec!["ops-console".to_string()];
     let (platform_verifier, _) = verifier_of(vec![platform]);
-    let token = provider
-        .token(AUDIENCE, claims(json!({ "fulgur_tenant": null })))
-        .await;
+    let token = provider.token(AUDIENCE, no_tenant("ops-console")).await;
     let principal = platform_verifier
         .verify(&token, now_ms())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(principal.tenant_id, None);
+    let token = provider.token(AUDIENCE, no_tenant("svc-erp")).await;
+    assert_eq!(
+        refused(&platform_verifier, &token).await,
+        TokenFailure::NoTenant
+    );
+    for malformed in [json!(null), json!(""), json!(42), json!(["acme"]), json!("platform"), json!("a/b")] {
+        let token = provider
+            .token(
+                AUDIENCE,
+                claims(json!({ "sub": "ops-console", "fulgur_tenant": malformed.clone() })),
+            )
+            .await;
+        assert_eq!(
+            refused(&platform_verifier, &token).await,
+            TokenFailure::BadTenant,
+            "{malformed}"
+        );
+    }
 }
 
 fn forge(header: Value, token: &str, signature: &[u8]) -> String {

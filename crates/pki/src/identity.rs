@@ -44,6 +44,8 @@ impl ClientIdentity {
     pub fn principal(&self) -> Principal {
         Principal {
             credential_id: format!("cert:{}", self.serial),
+            // The subject, not the serial: a renewal is the same person.
+            identity: format!("cert:{}", self.name),
             subject: self.name.clone(),
             tenant_id: self.tenant.clone(),
             scopes: ScopeSet::of(&self.roles, &[]),

@@ -14,6 +14,10 @@ pub enum StoreError {
     Constraint(String),
     #[error("not found")]
     NotFound,
+    /// A statement's parameter (1-based) is an integer above what a column holds: the
+    /// caller let an unbounded number through.
+    #[error("parameter ${parameter} is out of range for a 64-bit column")]
+    OutOfRange { parameter: usize },
     /// A column held something the reader did not expect (a bug or a foreign write).
     #[error("bad value in column {column}: {detail}")]
     Decode { column: usize, detail: String },

@@ -56,6 +56,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_velocity_limits"),
     migration!(12, "0012_recoveries"),
     migration!(13, "0013_channel_closes"),
+    migration!(14, "0014_identities"),
 ];
 
 /// The schema version this binary needs.

@@ -9,6 +9,7 @@ use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{NoTls, Statement};
 
 use crate::sql::{Connection, Dialect, Sql};
+use crate::value::check_params;
 use crate::{Row, StoreError, Value};
 
 /// Statements kept prepared per connection; the cache is cleared when it would grow past.
@@ -53,6 +54,8 @@ impl ToSql for Value {
             },
             Value::Text(v) => v.as_str().to_sql(ty, out),
             Value::Blob(v) => v.as_slice().to_sql(ty, out),
+            // `check_params` refuses it before any statement runs.
+            Value::OutOfRange(_) => Err("integer out of range".into()),
         }
     }
 
@@ -128,11 +131,13 @@ impl Sql for PgConn {
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        check_params(params)?;
         let statement = self.statement(sql)?;
         Ok(self.client.execute(&statement, &as_params(params))?)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        check_params(params)?;
         let statement = self.statement(sql)?;
         let rows = self.client.query(&statement, &as_params(params))?;
         rows.iter()

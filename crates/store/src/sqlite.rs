@@ -8,6 +8,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::ToSql;
 
 use crate::sql::{Connection, Dialect, Sql};
+use crate::value::check_params;
 use crate::{Row, StoreError, Value};
 
 /// Statements kept prepared per connection.
@@ -54,6 +55,10 @@ impl ToSql for Value {
             Value::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
             Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
             Value::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            // `check_params` refuses it before any statement runs.
+            Value::OutOfRange(_) => return Err(rusqlite::Error::ToSqlConversionFailure(
+                "integer out of range".into(),
+            )),
         })
     }
 }
@@ -86,12 +91,14 @@ impl Sql for SqliteConn {
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        check_params(params)?;
         let mut statement = self.0.prepare_cached(&placeholders(sql))?;
         let changed = statement.execute(rusqlite::params_from_iter(params.iter()))?;
         Ok(changed as u64)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        check_params(params)?;
         let mut statement = self.0.prepare_cached(&placeholders(sql))?;
         let columns = statement.column_count();
         let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;

@@ -9,6 +9,9 @@ pub enum Value {
     Int(i64),
     Text(String),
     Blob(Vec<u8>),
+    /// A `u64` above `i64::MAX`: no column holds it. Binding it fails the statement with
+    /// [`StoreError::OutOfRange`] (the job alone), never the store's thread.
+    OutOfRange(u64),
 }
 
 impl From<i64> for Value {
@@ -17,11 +20,21 @@ impl From<i64> for Value {
     }
 }
 
-/// Amounts are `u64` msat in the domain and `BIGINT` here; every amount Fulgur accepts is
-/// bounded by 21 million BTC (2.1e18 msat), well inside `i64`.
+/// Amounts are `u64` msat in the domain and `BIGINT` here. Every amount Fulgur accepts is
+/// bounded by 21 million BTC (2.1e18 msat), well inside `i64`, but a value that slipped
+/// past a bound becomes [`Value::OutOfRange`] and fails its statement: a hostile number
+/// must cost one request, not the writer thread.
 impl From<u64> for Value {
     fn from(v: u64) -> Self {
-        Value::Int(i64::try_from(v).expect("amounts are bounded below i64::MAX"))
+        i64::try_from(v).map_or(Value::OutOfRange(v), Value::Int)
+    }
+}
+
+/// Refuses parameters no column can hold, before the backend sees them.
+pub(crate) fn check_params(params: &[Value]) -> Result<(), StoreError> {
+    match params.iter().position(|p| matches!(p, Value::OutOfRange(_))) {
+        Some(index) => Err(StoreError::OutOfRange { parameter: index + 1 }),
+        None => Ok(()),
     }
 }
 

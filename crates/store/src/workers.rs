@@ -65,7 +65,13 @@ pub(crate) fn start_readers(
                 jobs.blocking_recv()
             };
             let Some(job) = job else { return };
-            busy_while(&busy, || job(slot.get()));
+            busy_while(&busy, || {
+                let run = std::panic::AssertUnwindSafe(|| job(slot.get()));
+                // A panicking read (a bug) costs its caller only: the reply went with it.
+                if std::panic::catch_unwind(run).is_err() {
+                    tracing::error!("a store read job panicked");
+                }
+            });
         })?;
     }
     Ok(queue)
@@ -159,7 +165,24 @@ fn commit_batch(conn: &mut dyn Connection, batch: Vec<Job>) {
                 return;
             }
         }
-        let outcome = job(conn);
+        let Some(outcome) = run_contained(job, conn) else {
+            // A panicking job (a bug) is rolled back alone; its caller, whose reply went
+            // with the unwound closure, hears `Unavailable`. The writer thread lives on.
+            let undo = if single {
+                "ROLLBACK"
+            } else {
+                "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
+            };
+            if let Err(e) = conn.batch(undo) {
+                let _ = conn.batch("ROLLBACK");
+                fail_all_finished(finished, &e);
+                return;
+            }
+            if single {
+                return;
+            }
+            continue;
+        };
         if !single {
             let undo = if outcome.keep {
                 "RELEASE SAVEPOINT job"
@@ -189,6 +212,19 @@ fn commit_batch(conn: &mut dyn Connection, batch: Vec<Job>) {
         Err(e) => {
             let _ = conn.batch("ROLLBACK");
             fail_all_finished(finished, &e);
+        }
+    }
+}
+
+/// Runs one job, containing a panic: `None` if it panicked.
+fn run_contained(job: Job, conn: &mut dyn Connection) -> Option<Finished> {
+    let sql: &mut dyn Sql = conn;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || job(sql))) {
+        Ok(finished) => Some(finished),
+        Err(_) => {
+            tracing::error!("a store write job panicked; rolled back alone");
+            metrics::counter!("fulgur_store_job_panics_total").increment(1);
+            None
         }
     }
 }

@@ -14,6 +14,8 @@ store::on_both_stores!(
     a_failed_statement_in_a_batch_fails_its_job_alone,
     values_round_trip_exactly,
     placeholders_bind_by_number,
+    a_number_beyond_any_column_fails_its_statement_not_the_store,
+    a_panicking_job_fails_alone_and_the_writer_lives_on,
 );
 
 fn tenant(sql: &mut dyn Sql, id: &str) -> Result<u64, StoreError> {
@@ -257,6 +259,77 @@ async fn a_failed_statement_in_a_batch_fails_its_job_alone(t: TestStore) {
     }
     assert_eq!(committed, WRITES - WRITES.div_ceil(3));
     assert_eq!(count(&t.store, "tenants").await, committed as i64 + 1);
+}
+
+async fn a_number_beyond_any_column_fails_its_statement_not_the_store(t: TestStore) {
+    // A hostile u64 (above i64::MAX) used to panic the store's only writer thread.
+    let refused = t
+        .store
+        .write(|sql| {
+            sql.execute(
+                "INSERT INTO tenants (id, name, created_at_ms) VALUES ($1, $2, $3)",
+                &["huge".into(), "Huge".into(), u64::MAX.into()],
+            )
+        })
+        .await;
+    assert_eq!(refused, Err(StoreError::OutOfRange { parameter: 3 }));
+    let read = t
+        .store
+        .read(|sql| sql.query("SELECT id FROM tenants WHERE id = $1", &[u64::MAX.into()]))
+        .await;
+    assert_eq!(read, Err(StoreError::OutOfRange { parameter: 1 }));
+    // Every later write still commits, alone and in batches with a refused one.
+    let tasks = spawn_writes(&t.store, 50, |sql, i| {
+        let created: Value = if i % 10 == 0 { u64::MAX.into() } else { 1u64.into() };
+        sql.execute(
+            "INSERT INTO tenants (id, name, created_at_ms) VALUES ($1, $2, $3)",
+            &[format!("t{i}").into(), format!("n{i}").into(), created],
+        )?;
+        Ok(i)
+    });
+    let mut refused = 0;
+    for task in tasks {
+        if task.await.expect("join").is_err() {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 5);
+    assert_eq!(count(&t.store, "tenants").await, 45);
+    assert_eq!(i64::MAX, match Value::from(i64::MAX as u64) {
+        Value::Int(v) => v,
+        other => panic!("{other:?}"),
+    });
+}
+
+async fn a_panicking_job_fails_alone_and_the_writer_lives_on(t: TestStore) {
+    let tasks = spawn_writes(&t.store, 40, |sql, i| {
+        tenant(sql, &format!("t{i}"))?;
+        assert!(i % 8 != 0, "a bug in job {i}");
+        Ok(i)
+    });
+    let mut failed = 0;
+    for task in tasks {
+        match task.await.expect("join") {
+            Ok(_) => {}
+            Err(e) => {
+                assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+                failed += 1;
+            }
+        }
+    }
+    assert_eq!(failed, 5);
+    // The panicking jobs' rows rolled back with them; the writer still commits.
+    assert_eq!(count(&t.store, "tenants").await, 35);
+    t.store
+        .write(|sql| tenant(sql, "after"))
+        .await
+        .expect("the writer lives on");
+    let read = t
+        .store
+        .read(|_sql| -> Result<(), StoreError> { panic!("a bug in a read") })
+        .await;
+    assert!(read.is_err());
+    assert_eq!(count(&t.store, "tenants").await, 36, "readers live on too");
 }
 
 async fn values_round_trip_exactly(t: TestStore) {

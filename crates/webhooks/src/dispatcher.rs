@@ -370,8 +370,12 @@ impl Webhooks {
         let started_at_ms = self.now_ms();
         let result = match self.signing_secrets(&due.secrets).await {
             Ok(secrets) => self.post(transport, &due, &secrets, started_at_ms).await,
-            // Nothing is sent unsigned: the attempt fails and is retried.
-            Err(e) => Err(format!("not sent: {e}")),
+            // Nothing is sent unsigned: the attempt fails and is retried. The cause goes to
+            // the operator's log, not to the tenant's delivery log.
+            Err(e) => {
+                tracing::warn!(delivery = %due.delivery_id, error = %e, "webhook signing secret unavailable");
+                Err("not sent: signing secret unavailable".to_string())
+            }
         };
         let outcome = Outcome {
             started_at_ms,

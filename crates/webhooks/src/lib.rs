@@ -10,8 +10,10 @@
 
 mod backlog;
 mod deliveries;
+mod destination;
 mod dispatcher;
 mod error;
+mod resolver;
 mod secrets;
 mod signature;
 mod subscriptions;
@@ -34,14 +36,17 @@ pub use crate::subscriptions::{
 };
 pub use crate::transport::{HttpTransport, Outgoing, Transport};
 
-/// Webhook settings. Defaults: HTTPS receivers only; at most 100 subscriptions per tenant;
-/// retries after 5 s, doubling up to 1 h, 20 attempts in all (about 12 hours); 10 s per
-/// request and a claim's lease 30 s longer; 64 requests in flight; the outbox polled every
-/// 200 ms.
+/// Webhook settings. Defaults: HTTPS receivers at public addresses only; at most 100
+/// subscriptions per tenant; retries after 5 s, doubling up to 1 h, 20 attempts in all
+/// (about 12 hours); 10 s per request and a claim's lease 30 s longer; 64 requests in
+/// flight; the outbox polled every 200 ms.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     /// Accept `http://` receiver URLs (development and tests only).
     pub allow_http: bool,
+    /// Private networks receivers may be in after all (tests, the demo, a receiver on
+    /// premises), at subscription and at connect time. Empty: public addresses only.
+    pub allowed_private_networks: Vec<ipnet::IpNet>,
     pub max_subscriptions_per_tenant: usize,
     pub initial_backoff_ms: i64,
     pub max_backoff_ms: i64,
@@ -60,6 +65,7 @@ impl Default for WebhookConfig {
     fn default() -> Self {
         Self {
             allow_http: false,
+            allowed_private_networks: Vec::new(),
             max_subscriptions_per_tenant: 100,
             initial_backoff_ms: 5_000,
             max_backoff_ms: 3_600_000,

@@ -2,7 +2,10 @@
 //! deliveries are signed with (shown once, when created).
 
 use gateway::{Actor, Scope};
+use ipnet::IpNet;
 use store::{Row, Sql, Value};
+
+use crate::destination::check_subscribed_host;
 
 use crate::{WebhookError, Webhooks};
 
@@ -97,7 +100,14 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> WebhookError {
     }
 }
 
-fn validate_url(url: &str, allow_http: bool) -> Result<(), WebhookError> {
+/// A well-formed receiver URL at a permitted destination. Its host is judged as the
+/// request will see it, after normalisation: `https://2130706433/` is 127.0.0.1. A name is
+/// judged here only if it means loopback; what it resolves to is checked at every connect.
+fn validate_url(
+    url: &str,
+    allow_http: bool,
+    allowed_private_networks: &[IpNet],
+) -> Result<(), WebhookError> {
     if url.len() > MAX_URL_BYTES {
         return Err(invalid("url", format!("at most {MAX_URL_BYTES} bytes")));
     }
@@ -116,6 +126,12 @@ fn validate_url(url: &str, allow_http: bool) -> Result<(), WebhookError> {
     }
     if parsed.fragment().is_some() {
         return Err(invalid("url", "must not have a fragment"));
+    }
+    if check_subscribed_host(&parsed, allowed_private_networks).is_err() {
+        return Err(invalid(
+            "url",
+            "points to a private or loopback address; webhooks go to public addresses only",
+        ));
     }
     Ok(())
 }
@@ -173,7 +189,12 @@ impl Webhooks {
                 format!("no tenant {} you may use", new.tenant_id),
             ));
         }
-        validate_url(&new.url, self.inner.config.allow_http)?;
+        let config = &self.inner.config;
+        validate_url(
+            &new.url,
+            config.allow_http,
+            &config.allowed_private_networks,
+        )?;
         let types = validate_types(&new.event_types)?;
         let id = self.inner.ids.next_id("whk");
         let (secret_name, secret) = self.seal_new_secret(&actor.origin).await?;
@@ -405,10 +426,14 @@ impl Webhooks {
 mod tests {
     use super::*;
 
+    fn loopback() -> Vec<IpNet> {
+        vec!["127.0.0.0/8".parse().expect("net")]
+    }
+
     #[test]
     fn urls_must_be_https_with_a_host_and_no_credentials() {
-        assert!(validate_url("https://erp.example.com/hooks?x=1", false).is_ok());
-        assert!(validate_url("http://127.0.0.1:9000/h", true).is_ok());
+        assert!(validate_url("https://erp.example.com/hooks?x=1", false, &[]).is_ok());
+        assert!(validate_url("http://127.0.0.1:9000/h", true, &loopback()).is_ok());
         for bad in [
             "http://127.0.0.1:9000/h",
             "ftp://example.com/",
@@ -417,10 +442,66 @@ mod tests {
             "not a url",
             "https://",
         ] {
-            assert!(validate_url(bad, false).is_err(), "{bad}");
+            assert!(validate_url(bad, false, &loopback()).is_err(), "{bad}");
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES));
-        assert!(validate_url(&long, false).is_err());
+        assert!(validate_url(&long, false, &[]).is_err());
+    }
+
+    /// The eight URLs of issue 22, finding 5, each accepted before.
+    const INTERNAL_URLS: [&str; 8] = [
+        "https://127.0.0.1:9/x",
+        "https://10.0.0.1/x",
+        "https://169.254.169.254/latest",
+        "https://[::1]/x",
+        "https://localhost/x",
+        "https://[::ffff:127.0.0.1]/x",
+        "https://0.0.0.0/x",
+        "https://2130706433/x",
+    ];
+
+    #[test]
+    fn urls_at_private_or_loopback_addresses_are_refused() {
+        for url in INTERNAL_URLS {
+            match validate_url(url, false, &[]) {
+                Err(WebhookError::InvalidField { field, reason }) => {
+                    assert_eq!(field, "url", "{url}");
+                    assert_eq!(
+                        reason,
+                        "points to a private or loopback address; webhooks go to public \
+                         addresses only",
+                        "{url}"
+                    );
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        for public in [
+            "https://1.1.1.1/x",
+            "https://[2606:4700::1111]/x",
+            "https://[::ffff:8.8.8.8]/x",
+            "https://hooks.example.com/x",
+        ] {
+            assert!(validate_url(public, false, &[]).is_ok(), "{public}");
+        }
+    }
+
+    #[test]
+    fn an_allowed_private_network_admits_its_addresses_only() {
+        let url = "https://127.0.0.1:9/x";
+        assert!(validate_url(url, false, &[]).is_err());
+        assert!(validate_url(url, false, &loopback()).is_ok());
+        assert!(validate_url("https://[::ffff:127.0.0.1]/x", false, &loopback()).is_ok());
+        assert!(validate_url("https://localhost/x", false, &loopback()).is_ok());
+        let elsewhere: Vec<IpNet> = vec!["192.168.10.0/24".parse().expect("net")];
+        assert!(validate_url(url, false, &elsewhere).is_err());
+        assert!(validate_url("https://192.168.10.7/x", false, &elsewhere).is_ok());
+        assert!(validate_url("https://192.168.11.7/x", false, &elsewhere).is_err());
+        for other in INTERNAL_URLS.iter().filter(|u| {
+            !u.contains("127.0.0.1") && !u.contains("2130706433") && !u.contains("localhost")
+        }) {
+            assert!(validate_url(other, false, &loopback()).is_err(), "{other}");
+        }
     }
 
     #[test]

@@ -20,6 +20,8 @@ store::on_both_stores!(
 fn config() -> WebhookConfig {
     WebhookConfig {
         allow_http: true,
+        // The test's receiver listens on loopback.
+        allowed_private_networks: vec!["127.0.0.0/8".parse().expect("net")],
         poll_interval_ms: 5,
         request_timeout_ms: 2_000,
         ..WebhookConfig::default()

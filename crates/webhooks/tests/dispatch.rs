@@ -79,6 +79,8 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
     let base = receiver.base.clone();
     let config = WebhookConfig {
         allow_http: true,
+        // The test's receiver listens on loopback.
+        allowed_private_networks: vec!["127.0.0.0/8".parse().expect("net")],
         initial_backoff_ms: 50,
         max_backoff_ms: 100,
         max_attempts: 3,
@@ -109,6 +111,17 @@ async fn deliveries_are_signed_retried_logged_and_redeliverable(t: TestStore) {
             field: "event_types",
             ..
         })
+    ));
+    // Loopback is allowed for the receiver above, other private networks are not.
+    let refused = webhooks
+        .create_subscription(
+            &as_actor(&admin),
+            subscribe("t1", "https://10.0.0.1/x".to_string(), &["*"]),
+        )
+        .await;
+    assert!(matches!(
+        refused,
+        Err(WebhookError::InvalidField { field: "url", .. })
     ));
     let refused = webhooks
         .create_subscription(
@@ -446,5 +459,6 @@ fn as_actor(scope: &Scope) -> Actor {
     Actor {
         scope: scope.clone(),
         origin: audit::Origin::system("req-test"),
+        identity: "test".into(),
     }
 }

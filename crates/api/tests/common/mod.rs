@@ -47,6 +47,9 @@ pub async fn admin_auth(
         Arc::new(SystemClock),
         Arc::new(RandomIds),
         limits,
+        // The tests stand as a TLS-terminating proxy on loopback: a request's
+        // `X-Forwarded-For` names the client (none: loopback itself).
+        api::TrustedProxies::new(vec!["127.0.0.1/32".parse().expect("net")]),
     );
     (auth, secret.expose().to_string())
 }

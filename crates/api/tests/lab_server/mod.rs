@@ -47,6 +47,8 @@ pub async fn server_with(
     pool.add(alpha).expect("add");
     let config = WebhookConfig {
         allow_http: true,
+        // The test's receiver listens on loopback.
+        allowed_private_networks: vec!["127.0.0.0/8".parse().expect("net")],
         poll_interval_ms: 20,
         ..WebhookConfig::default()
     };

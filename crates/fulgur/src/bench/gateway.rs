@@ -169,6 +169,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             gateway: gateway::GatewayConfig::default(),
             webhooks: webhooks::WebhookConfig {
                 allow_http: true,
+                // The bench's receiver listens on loopback.
+                allowed_private_networks: vec!["127.0.0.0/8".parse()?],
                 poll_interval_ms: 10,
                 max_in_flight: 256,
                 ..webhooks::WebhookConfig::default()

@@ -45,6 +45,7 @@ pub fn actor(credential: &str) -> Actor {
             request_id: "req".into(),
             source_ip: None,
         },
+        identity: format!("key:{credential}"),
     }
 }
 

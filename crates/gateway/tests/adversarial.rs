@@ -1,0 +1,301 @@
+//! The gateway against a hostile payer and a misbehaving network, on both stores, over
+//! scriptable fake nodes (deterministic and fast; the real-node flows are in flows.rs):
+//! a forged invoice that reuses our payment hash, stale and cross-node node events,
+//! unbounded numbers at the edge of the books.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway::{
+    Actor, Gateway, GatewayConfig, GatewayError, GatewaySink, InvoiceStatus, NewInvoice,
+    NewPayment, PaymentStatus, RandomIds, Scope, SystemClock, VelocityLimits,
+};
+use node_pool::{EventSink, LightningNode, NodePool};
+use store::testing::TestStore;
+use testkit::{forge_invoice, FakeNode};
+
+store::on_both_stores!(
+    a_forged_invoice_reusing_our_payment_hash_is_refused,
+    a_stale_failure_from_another_node_leaves_the_live_attempt_alone,
+    a_success_is_booked_on_the_node_that_paid,
+    limits_beyond_any_column_are_refused_and_the_store_keeps_writing,
+);
+
+struct World {
+    gateway: Gateway,
+    sink: Arc<GatewaySink>,
+    alpha: Arc<FakeNode>,
+    beta: Arc<FakeNode>,
+    /// Accounts: treasury (funded with 50,000,000 msat) and retail.
+    treasury: String,
+    retail: String,
+}
+
+fn admin() -> Actor {
+    Actor::system("test")
+}
+
+async fn world(t: &TestStore) -> World {
+    let (alpha, beta) = (Arc::new(FakeNode::new("alpha", 1)), Arc::new(FakeNode::new("beta", 2)));
+    let pool = Arc::new(NodePool::new());
+    pool.add(alpha.clone() as Arc<dyn LightningNode>).expect("add");
+    pool.add(beta.clone() as Arc<dyn LightningNode>).expect("add");
+    let gateway = Gateway::new(
+        t.store.clone(),
+        pool,
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        GatewayConfig::default(),
+    );
+    gateway.start().await.expect("start");
+    let sink = GatewaySink::new();
+    sink.attach(&gateway);
+    let mut accounts = Vec::new();
+    for tenant in ["treasury", "retail"] {
+        gateway
+            .create_tenant(&admin(), tenant, tenant)
+            .await
+            .expect("tenant");
+        let account = gateway
+            .create_account(&admin(), tenant, "main")
+            .await
+            .expect("account");
+        accounts.push(account.id);
+    }
+    let world = World {
+        gateway,
+        sink,
+        alpha,
+        beta,
+        treasury: accounts[0].clone(),
+        retail: accounts[1].clone(),
+    };
+    // An outsider pays the treasury 50,000,000 msat through its invoice.
+    let invoice = world.invoice(&world.treasury, 50_000_000).await;
+    let node = world.issuer_of(&invoice.node);
+    world.deliver(node.receive(&invoice.payment_hash, 50_000_000)).await;
+    assert_eq!(world.balance(&world.treasury).await, 50_000_000);
+    world
+}
+
+impl World {
+    async fn invoice(&self, account: &str, amount_msat: u64) -> gateway::InvoiceRecord {
+        self.gateway
+            .create_invoice(
+                &admin(),
+                NewInvoice {
+                    account_id: account.to_string(),
+                    amount_msat,
+                    description: "order 42".into(),
+                    expiry_secs: None,
+                },
+            )
+            .await
+            .expect("invoice")
+    }
+
+    fn issuer_of(&self, node: &str) -> &FakeNode {
+        match node {
+            "alpha" => &self.alpha,
+            "beta" => &self.beta,
+            other => panic!("no node {other}"),
+        }
+    }
+
+    async fn deliver(&self, event: node_pool::NodeEvent) {
+        self.sink.handle(&event).await.expect("the gateway takes it");
+    }
+
+    async fn balance(&self, account: &str) -> i64 {
+        self.gateway
+            .account(&Scope::All, account)
+            .await
+            .expect("account")
+            .balance_msat
+    }
+
+    async fn available(&self, account: &str) -> i64 {
+        let a = self.gateway.account(&Scope::All, account).await.expect("account");
+        a.balance_msat - i64::try_from(a.pending_msat).expect("pending")
+    }
+
+    async fn pay(&self, account: &str, bolt11: &str) -> Result<gateway::Accepted, GatewayError> {
+        self.gateway
+            .create_payment(
+                &admin(),
+                NewPayment {
+                    account_id: account.to_string(),
+                    bolt11: bolt11.to_string(),
+                    amount_msat: None,
+                    max_fee_msat: Some(10_000),
+                },
+                None,
+            )
+            .await
+    }
+
+    /// Waits (bounded) until the payment is in flight on a node; its record.
+    async fn in_flight(&self, id: &str) -> gateway::PaymentRecord {
+        for _ in 0..500 {
+            let p = self.gateway.payment(&Scope::All, id).await.expect("payment");
+            if p.status == PaymentStatus::InFlight {
+                return p;
+            }
+            assert!(!p.status.is_final(), "{p:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("payment {id} never went in flight");
+    }
+}
+
+async fn a_forged_invoice_reusing_our_payment_hash_is_refused(t: TestStore) {
+    let w = world(&t).await;
+    let invoice = w.invoice(&w.retail, 5_000_000).await;
+    let entries_before = journal_entries(&t).await;
+    // Same payment hash, a stranger's signature; the amount 1,000 msat or even the same.
+    for amount in [1_000, 5_000_000] {
+        let forged = forge_invoice(99, &invoice.payment_hash, Some(amount), "order 42");
+        let refused = w.pay(&w.treasury, &forged).await;
+        assert!(
+            matches!(refused, Err(GatewayError::InvoiceMismatch)),
+            "{refused:?}"
+        );
+    }
+    let still = w.gateway.invoice(&Scope::All, &invoice.id).await.expect("invoice");
+    assert_eq!((still.status, still.received_msat), (InvoiceStatus::Open, None));
+    assert_eq!(w.balance(&w.treasury).await, 50_000_000);
+    assert_eq!(w.available(&w.treasury).await, 50_000_000, "no hold left");
+    assert_eq!(journal_entries(&t).await, entries_before, "no ledger trace");
+    assert!(w.alpha.sends().is_empty() && w.beta.sends().is_empty());
+
+    // The invoice as issued (bech32 in capitals, as QR codes carry it) settles internally.
+    let paid = w
+        .pay(&w.treasury, &invoice.bolt11.to_uppercase())
+        .await
+        .expect("accepted");
+    assert_eq!(paid.status, PaymentStatus::Succeeded);
+    let paid = w.gateway.invoice(&Scope::All, &invoice.id).await.expect("invoice");
+    assert_eq!(
+        (paid.status, paid.received_msat),
+        (InvoiceStatus::Paid, Some(5_000_000))
+    );
+    assert_eq!(w.balance(&w.retail).await, 5_000_000);
+}
+
+async fn a_stale_failure_from_another_node_leaves_the_live_attempt_alone(t: TestStore) {
+    let w = world(&t).await;
+    let carol = FakeNode::new("carol", 3);
+    let invoice = carol.create_invoice(1_000_000, "goods", 600).await.expect("invoice");
+    let first = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
+    let first = w.in_flight(&first.id).await;
+    let (tried, other) = match first.node.as_deref() {
+        Some("alpha") => (&w.alpha, &w.beta),
+        Some("beta") => (&w.beta, &w.alpha),
+        other => panic!("sent by {other:?}"),
+    };
+    let failure = tried.fail(&invoice.payment_hash, "no route");
+    w.deliver(failure.clone()).await;
+    let failed = w.gateway.payment(&Scope::All, &first.id).await.expect("payment");
+    assert_eq!(failed.status, PaymentStatus::Failed);
+
+    // The retry goes out on the other node (the first is out of rotation meanwhile).
+    tried.set_running(false);
+    let retry = w.pay(&w.treasury, &invoice.bolt11).await.expect("retry accepted");
+    let retry = w.in_flight(&retry.id).await;
+    assert_eq!(retry.node.as_deref(), Some(other.name()));
+    tried.set_running(true);
+    let held = w.available(&w.treasury).await;
+    assert!(held < 50_000_000 - 1_000_000, "the retry holds funds: {held}");
+
+    // The first node's failure, redelivered late: the retry on the other node is untouched.
+    w.deliver(failure).await;
+    let live = w.gateway.payment(&Scope::All, &retry.id).await.expect("payment");
+    assert_eq!(live.status, PaymentStatus::InFlight);
+    assert_eq!(w.available(&w.treasury).await, held, "its hold stays");
+
+    w.deliver(other.succeed(&invoice.payment_hash, 500)).await;
+    let done = w.gateway.payment(&Scope::All, &retry.id).await.expect("payment");
+    assert_eq!((done.status, done.fee_msat), (PaymentStatus::Succeeded, Some(500)));
+    assert_eq!(w.balance(&w.treasury).await, 50_000_000 - 1_000_500);
+    assert_eq!(w.available(&w.treasury).await, 50_000_000 - 1_000_500);
+}
+
+async fn a_success_is_booked_on_the_node_that_paid(t: TestStore) {
+    let w = world(&t).await;
+    let carol = FakeNode::new("carol", 3);
+    let invoice = carol.create_invoice(2_000_000, "goods", 600).await.expect("invoice");
+    let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
+    let sent = w.in_flight(&sent.id).await;
+    let (sender, bystander) = match sent.node.as_deref() {
+        Some("alpha") => (&w.alpha, &w.beta),
+        _ => (&w.beta, &w.alpha),
+    };
+    // The bystander pays the same invoice too (a retry the gateway lost track of): its
+    // success is real money out of that node, and is booked there, once.
+    bystander
+        .pay_invoice(&invoice.bolt11, None, None)
+        .await
+        .expect("sent");
+    let before_sender = node_balance(&w, sender.name()).await;
+    let before_bystander = node_balance(&w, bystander.name()).await;
+    w.deliver(bystander.succeed(&invoice.payment_hash, 100)).await;
+    let done = w.gateway.payment(&Scope::All, &sent.id).await.expect("payment");
+    assert_eq!(done.status, PaymentStatus::Succeeded);
+    assert_eq!(done.node.as_deref(), Some(bystander.name()));
+    assert_eq!(node_balance(&w, sender.name()).await, before_sender);
+    assert_ne!(node_balance(&w, bystander.name()).await, before_bystander);
+    // The sender's own success, arriving after: nothing is booked twice.
+    w.deliver(sender.succeed(&invoice.payment_hash, 100)).await;
+    assert_eq!(node_balance(&w, sender.name()).await, before_sender);
+    assert_eq!(w.balance(&w.treasury).await, 50_000_000 - 2_000_100);
+}
+
+async fn limits_beyond_any_column_are_refused_and_the_store_keeps_writing(t: TestStore) {
+    let w = world(&t).await;
+    for limits in [
+        VelocityLimits {
+            daily_eur_cents: Some(u64::MAX),
+            monthly_eur_cents: None,
+        },
+        VelocityLimits {
+            daily_eur_cents: None,
+            monthly_eur_cents: Some(gateway::MAX_LIMIT_EUR_CENTS + 1),
+        },
+    ] {
+        let refused = w
+            .gateway
+            .set_velocity_limits(&admin(), &w.treasury, limits)
+            .await;
+        assert!(
+            matches!(refused, Err(GatewayError::InvalidField { .. })),
+            "{refused:?}"
+        );
+    }
+    // Every write still goes through.
+    let invoice = w.invoice(&w.retail, 1_000).await;
+    assert_eq!(invoice.status, InvoiceStatus::Open);
+    let set = w
+        .gateway
+        .set_velocity_limits(
+            &admin(),
+            &w.treasury,
+            VelocityLimits {
+                daily_eur_cents: Some(gateway::MAX_LIMIT_EUR_CENTS),
+                monthly_eur_cents: None,
+            },
+        )
+        .await
+        .expect("the largest limit fits");
+    assert_eq!(set.daily_eur_cents, Some(gateway::MAX_LIMIT_EUR_CENTS));
+}
+
+async fn journal_entries(t: &TestStore) -> i64 {
+    t.store
+        .read(|sql| sql.query_one("SELECT COUNT(*) FROM journal", &[])?.i64(0))
+        .await
+        .expect("count")
+}
+
+async fn node_balance(w: &World, node: &str) -> i64 {
+    w.balance(&gateway::node_account(node)).await
+}
