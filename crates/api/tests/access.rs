@@ -78,159 +78,161 @@ const ROLES: [&str; 6] = [
     "integration",
 ];
 
-/// Every endpoint, the scope it needs, and a request for it (`{tenant}`, `{account}`,
-/// `{webhook}`, `{key}` filled per tenant).
-const ENDPOINTS: &[(&str, &str, &str, Option<&str>)] = &[
+/// Every endpoint, the scope it needs, its audience (`platform`: platform credentials
+/// only; `tenant`: a tenant's credential within its tenant, or a platform one), and a
+/// request for it (`{tenant}`, `{account}`, `{webhook}`, `{key}` filled per tenant).
+/// Written out independently of the route table; a route missing here fails the test.
+const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     (
         "POST",
         "/v1/tenants",
-        "admin",
+        "admin", "platform",
         Some(r#"{"id":"new_{n}","name":"New {n}"}"#),
     ),
     (
         "POST",
         "/v1/accounts",
-        "accounts:write",
+        "accounts:write", "tenant",
         Some(r#"{"tenant_id":"{tenant}","name":"acct {n}"}"#),
     ),
     (
         "GET",
         "/v1/accounts?tenant_id={tenant}",
-        "accounts:read",
+        "accounts:read", "tenant",
         None,
     ),
-    ("GET", "/v1/accounts/{account}", "accounts:read", None),
+    ("GET", "/v1/accounts/{account}", "accounts:read", "tenant", None),
     (
         "GET",
         "/v1/accounts/{account}/limits",
-        "accounts:read",
+        "accounts:read", "tenant",
         None,
     ),
     (
         "PUT",
         "/v1/accounts/{account}/limits",
-        "admin",
+        "admin", "platform",
         Some(r#"{"daily_eur_cents":100000}"#),
     ),
     (
         "GET",
         "/v1/accounts/{account}/entries",
-        "accounts:read",
+        "accounts:read", "tenant",
         None,
     ),
     (
         "POST",
         "/v1/invoices",
-        "invoices:write",
+        "invoices:write", "tenant",
         Some(r#"{"account_id":"{account}","amount_msat":1000,"description":"x"}"#),
     ),
-    ("GET", "/v1/invoices/inv_missing", "invoices:read", None),
+    ("GET", "/v1/invoices/inv_missing", "invoices:read", "tenant", None),
     (
         "POST",
         "/v1/invoices/inv_missing/cancel",
-        "invoices:write",
+        "invoices:write", "tenant",
         Some("{}"),
     ),
     (
         "POST",
         "/v1/payments",
-        "payments:write",
+        "payments:write", "tenant",
         Some(r#"{"account_id":"{account}","bolt11":"lnbcrt1invalid"}"#),
     ),
-    ("GET", "/v1/payments/pay_missing", "payments:read", None),
+    ("GET", "/v1/payments/pay_missing", "payments:read", "tenant", None),
     (
         "POST",
         "/v1/webhooks",
-        "webhooks:write",
+        "webhooks:write", "tenant",
         Some(r#"{"tenant_id":"{tenant}","url":"https://erp.example.com/{n}","event_types":["*"]}"#),
     ),
     (
         "GET",
         "/v1/webhooks?tenant_id={tenant}",
-        "webhooks:read",
+        "webhooks:read", "tenant",
         None,
     ),
-    ("GET", "/v1/webhooks/{webhook}", "webhooks:read", None),
-    ("DELETE", "/v1/webhooks/{webhook}", "webhooks:write", None),
+    ("GET", "/v1/webhooks/{webhook}", "webhooks:read", "tenant", None),
+    ("DELETE", "/v1/webhooks/{webhook}", "webhooks:write", "tenant", None),
     (
         "POST",
         "/v1/webhooks/{webhook}/rotate-secret",
-        "webhooks:write",
+        "webhooks:write", "tenant",
         Some("{}"),
     ),
     (
         "GET",
         "/v1/webhooks/{webhook}/deliveries",
-        "webhooks:read",
+        "webhooks:read", "tenant",
         None,
     ),
     (
         "GET",
         "/v1/webhooks/{webhook}/deliveries/whd_missing",
-        "webhooks:read",
+        "webhooks:read", "tenant",
         None,
     ),
     (
         "POST",
         "/v1/webhooks/{webhook}/deliveries/whd_missing/redeliver",
-        "webhooks:write",
+        "webhooks:write", "tenant",
         None,
     ),
     (
         "POST",
         "/v1/apikeys",
-        "admin",
+        "admin", "tenant",
         Some(r#"{"tenant_id":"{tenant}","name":"k {n}","roles":["auditor"]}"#),
     ),
-    ("GET", "/v1/apikeys", "admin", None),
-    ("GET", "/v1/apikeys/{key}", "admin", None),
+    ("GET", "/v1/apikeys", "admin", "tenant", None),
+    ("GET", "/v1/apikeys/{key}", "admin", "tenant", None),
     (
         "POST",
         "/v1/apikeys/{key}/rotate",
-        "admin",
+        "admin", "tenant",
         Some(r#"{"overlap_secs":60}"#),
     ),
-    ("POST", "/v1/apikeys/{key}/revoke", "admin", None),
-    ("GET", "/v1/audit", "audit:read", None),
-    ("GET", "/v1/approvals", "payments:read", None),
-    ("GET", "/v1/approvals/pay_missing", "payments:read", None),
+    ("POST", "/v1/apikeys/{key}/revoke", "admin", "tenant", None),
+    ("GET", "/v1/audit", "audit:read", "tenant", None),
+    ("GET", "/v1/approvals", "payments:read", "tenant", None),
+    ("GET", "/v1/approvals/pay_missing", "payments:read", "tenant", None),
     (
         "POST",
         "/v1/approvals/pay_missing/approve",
-        "approvals:write",
+        "approvals:write", "tenant",
         Some(r#"{"approver_id":"ceo","signature":"00"}"#),
     ),
     (
         "POST",
         "/v1/approvals/pay_missing/reject",
-        "approvals:write",
+        "approvals:write", "tenant",
         Some(r#"{"approver_id":"ceo","signature":"00"}"#),
     ),
-    ("GET", "/v1/approval-policies", "admin", None),
+    ("GET", "/v1/approval-policies", "admin", "platform", None),
     (
         "POST",
         "/v1/approval-policies",
-        "admin",
+        "admin", "platform",
         Some(r#"{"policy":{"approvers":[],"groups":{},"rules":[]}}"#),
     ),
-    ("POST", "/v1/approval-policies/0/approve", "admin", None),
-    ("GET", "/v1/recoveries", "admin", None),
-    ("GET", "/v1/recoveries/rec_missing", "admin", None),
+    ("POST", "/v1/approval-policies/0/approve", "admin", "platform", None),
+    ("GET", "/v1/recoveries", "admin", "platform", None),
+    ("GET", "/v1/recoveries/rec_missing", "admin", "platform", None),
     (
         "POST",
         "/v1/recoveries",
-        "admin",
-        Some(r#"{"node":"nowhere","address":"x","reason":"drill"}"#),
+        "admin", "platform",
+        Some(r#"{"node":"alpha","address":"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080","reason":"drill"}"#),
     ),
     (
         "GET",
         "/v1/usage?tenant_id={tenant}&from=2026-01-01&to=2026-12-31",
-        "ledger:read",
+        "ledger:read", "tenant",
         None,
     ),
-    ("GET", "/v1/nodes", "nodes:read", None),
-    ("GET", "/v1/ledger/check", "ledger:read", None),
-    ("GET", "/v1/sla", "metrics:read", None),
+    ("GET", "/v1/nodes", "nodes:read", "platform", None),
+    ("GET", "/v1/ledger/check", "ledger:read", "platform", None),
+    ("GET", "/v1/sla", "metrics:read", "platform", None),
 ];
 
 struct TenantFixture {
@@ -306,7 +308,7 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
         .collect();
     let tested: BTreeSet<String> = ENDPOINTS
         .iter()
-        .map(|(m, p, _, _)| {
+        .map(|(m, p, _, _, _)| {
             let path = p.split('?').next().expect("path");
             let generic = path
                 .replace("{account}", "{id}")
@@ -327,12 +329,17 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
 
     let acme = tenant_fixture(&s, "acme").await;
     let globex = tenant_fixture(&s, "globex").await;
+    // Every role as a credential of tenant acme, and as a platform credential.
     let mut keys = Vec::new();
     for role in ROLES {
-        let (_, key) = s
-            .issue(json!({"tenant_id": "acme", "name": format!("acme {role}"), "roles": [role]}))
-            .await;
-        keys.push((role, key));
+        for tenant in [Some("acme"), None] {
+            let mut body = json!({"name": format!("{tenant:?} {role}"), "roles": [role]});
+            if let Some(tenant) = tenant {
+                body["tenant_id"] = json!(tenant);
+            }
+            let (_, key) = s.issue(body).await;
+            keys.push((role, tenant, key));
+        }
     }
     let foreign_ids = [
         globex.account.clone(),
@@ -340,34 +347,64 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
         globex.key.clone(),
     ];
     let mut n = 0;
-    for (role, key) in &keys {
-        for (method, path, scope, body) in ENDPOINTS {
-            let allowed = role_scopes(role)
+    for (role, tenant, key) in &keys {
+        for (method, path, scope, audience, body) in ENDPOINTS {
+            let has_scope = role_scopes(role)
                 .iter()
                 .any(|s| *s == "admin" || s == scope);
-            for (fixture, own) in [(&acme, true), (&globex, false)] {
+            let platform_only = *audience == "platform" && tenant.is_some();
+            // A platform credential may name any tenant: acme's things stand for all.
+            let fixtures: &[(&TenantFixture, bool)] = match tenant {
+                Some(_) => &[(&acme, true), (&globex, false)],
+                None => &[(&acme, true)],
+            };
+            for &(fixture, own) in fixtures {
                 n += 1;
                 let url = fill(path, fixture, n);
                 let body_template = *body;
                 let body = body.map(|b| serde_json::from_str(&fill(b, fixture, n)).expect("json"));
                 let (status, answer) = s.call(key, method, &url, body).await;
                 let shown: String = answer.to_string().chars().take(300).collect();
-                let what = format!("{role} {method} {url} -> {status} {shown}");
-                let scope_refusal = status == StatusCode::FORBIDDEN
+                let what = format!("{role} of {tenant:?}: {method} {url} -> {status} {shown}");
+                assert_ne!(status, StatusCode::UNAUTHORIZED, "{what}");
+                let code = answer["code"].as_str().unwrap_or("");
+                // The audience decides first: a tenant credential never reaches a
+                // platform route, whatever its scopes (admin included).
+                if platform_only {
+                    assert_eq!((status, code), (StatusCode::FORBIDDEN, "platform_only"), "{what}");
+                    continue;
+                }
+                let scope_refusal = code == "forbidden"
                     && answer["detail"]
                         .as_str()
                         .unwrap_or("")
                         .contains("lacks the scope");
-                assert_ne!(status, StatusCode::UNAUTHORIZED, "{what}");
-                assert_eq!(scope_refusal, !allowed, "{what}");
+                if !has_scope {
+                    assert_eq!((status, scope_refusal), (StatusCode::FORBIDDEN, true), "{what}");
+                    continue;
+                }
+                assert!(
+                    !scope_refusal && code != "platform_only",
+                    "an allowed call is not refused by the guard: {what}"
+                );
+                if own || tenant.is_none() {
+                    assert!(code != "forbidden", "{what}");
+                }
+                assert!(status.as_u16() < 500, "{what}");
                 let about_a_tenant = path.contains('{')
                     || body_template
                         .is_some_and(|b| b.contains("{tenant}") || b.contains("{account}"));
-                if allowed && !own && about_a_tenant {
+                if tenant.is_some() && !own && about_a_tenant {
                     // A foreign tenant's resources are invisible and untouchable.
                     let text = answer.to_string();
                     let leaks = foreign_ids.iter().any(|id| text.contains(id.as_str()));
                     assert!(!status.is_success() || !leaks, "{what}");
+                    assert!(
+                        [StatusCode::NOT_FOUND, StatusCode::FORBIDDEN, StatusCode::UNPROCESSABLE_ENTITY]
+                            .contains(&status)
+                            || (status == StatusCode::OK && !leaks),
+                        "{what}"
+                    );
                 }
             }
         }
@@ -619,25 +656,44 @@ async fn rate_limits_and_failure_throttling_are_exact(t: TestStore) {
         StatusCode::OK,
         "refilled"
     );
-    // Three failures are answered 401; the fourth throttles the address, even for a
-    // valid key, until the allowance returns.
-    for _ in 0..3 {
+    // Three failures are answered 401; the fourth crosses the line; from then on that
+    // key's failures from that address are answered 429 until the allowance returns.
+    let bogus = format!("fgk_bogus_{}", "0".repeat(64));
+    for _ in 0..4 {
         assert_eq!(
-            s.send("fgk_bad", "GET", "/v1/nodes", None).await.status(),
+            s.send(&bogus, "GET", "/v1/nodes", None).await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
-    let throttled = s.send("fgk_bad", "GET", "/v1/nodes", None).await;
-    assert_eq!(
-        throttled.status(),
-        StatusCode::UNAUTHORIZED,
-        "the failure that crosses the line"
-    );
-    let blocked = s.send(&s.admin, "GET", "/v1/nodes", None).await;
-    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(blocked.headers().contains_key("retry-after"));
-    let problem: Value = blocked.json().await.expect("json");
+    let throttled = s.send(&bogus, "GET", "/v1/nodes", None).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers().contains_key("retry-after"));
+    let problem: Value = throttled.json().await.expect("json");
     assert_eq!(problem["code"], "too_many_auth_failures");
+    // A valid credential from the same address is never refused (issue 22, finding 6:
+    // on ef1684f this answered 429 to the platform admin). It waits for its own rate
+    // allowance (1/s), spent above; the throttle of the bogus key lasts 20 s.
+    tokio::time::sleep(Duration::from_millis(1_050)).await;
+    assert_eq!(
+        s.send(&s.admin, "GET", "/v1/nodes", None).await.status(),
+        StatusCode::OK
+    );
+    // Another key's failures from that address, and the same key from another client
+    // behind the (trusted) proxy, have their own allowance.
+    let other = format!("fgk_other_{}", "0".repeat(64));
+    assert_eq!(
+        s.send(&other, "GET", "/v1/nodes", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let via_proxy = |client: &str| {
+        s.http
+            .get(format!("{}/v1/nodes", s.base))
+            .bearer_auth(&bogus)
+            .header("x-forwarded-for", format!("{client}, 127.0.0.1"))
+            .send()
+    };
+    let elsewhere = via_proxy("203.0.113.7").await.expect("send");
+    assert_eq!(elsewhere.status(), StatusCode::UNAUTHORIZED);
     s.shut_down().await;
 }
 
@@ -849,9 +905,38 @@ async fn tenant_quotas_are_counted_shared_and_enforced(t: TestStore) {
 /// a problem and leaves no version.
 async fn a_policy_change_over_http_needs_a_second_admin(t: TestStore) {
     let s = server(t.store.clone(), RateLimitConfig::default()).await;
-    let (_, second_admin) = s
+    // A second administrator is someone the first cannot mint: a key made out of band
+    // (as `fulgur apikey create` on the machine does).
+    let (_, second_admin) = common::keys(&t.store)
+        .create(
+            &gateway::Actor::system("cli"),
+            access::NewApiKey {
+                tenant_id: None,
+                name: "second admin".into(),
+                roles: vec![access::Role::Admin],
+                scopes: vec![],
+                ip_allowlist: vec![],
+                expires_at_ms: None,
+                rate_tier: "standard".into(),
+            },
+        )
+        .await
+        .expect("out-of-band key");
+    let second_admin = second_admin.expose().to_string();
+    // Keys the first administrator mints over the API (and keys those mint) answer to it.
+    let (_, minted) = s
         .issue(json!({"name": "second admin", "roles": ["admin"]}))
         .await;
+    let (status, grandchild) = s
+        .call(
+            &minted,
+            "POST",
+            "/v1/apikeys",
+            Some(json!({"name": "third admin", "roles": ["admin"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{grandchild}");
+    let grandchild = grandchild["key"].as_str().expect("key").to_string();
     // The Ed25519 base point: a valid public key.
     let policy = json!({
         "approvers": [{"id": "ceo", "name": "CEO", "identity": "key_ceo",
@@ -875,13 +960,18 @@ async fn a_policy_change_over_http_needs_a_second_admin(t: TestStore) {
         (proposed["version"].as_i64(), proposed["state"].as_str()),
         (Some(1), Some("proposed"))
     );
-    let (status, refused) = s
-        .call(&s.admin, "POST", "/v1/approval-policies/1/approve", None)
-        .await;
-    assert_eq!(
-        (status, refused["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("second_admin_required"))
-    );
+    // The proposer, and every key it minted (issue 22, finding 3: on ef1684f the minted
+    // key approved the proposal, 200), are refused.
+    for key in [&s.admin, &minted, &grandchild] {
+        let (status, refused) = s
+            .call(key, "POST", "/v1/approval-policies/1/approve", None)
+            .await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("second_admin_required")),
+            "{refused}"
+        );
+    }
     let (status, active) = s
         .call(
             &second_admin,
@@ -933,6 +1023,31 @@ async fn a_policy_change_over_http_needs_a_second_admin(t: TestStore) {
         versions["data"].as_array().map(Vec::len),
         Some(1),
         "{versions}"
+    );
+    // Rotating the second administrator's key hands its successor to whoever rotated it:
+    // the first administrator cannot become the second that way.
+    let (status, proposed) = s
+        .call(&s.admin, "POST", "/v1/approval-policies", Some(json!({"policy": policy})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{proposed}");
+    let second_id = format!("key_{}", second_admin.split('_').nth(1).expect("id"));
+    let (status, rotated) = s
+        .call(
+            &s.admin,
+            "POST",
+            &format!("/v1/apikeys/{second_id}/rotate"),
+            Some(json!({"overlap_secs": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let successor = rotated["key"].as_str().expect("key");
+    let (status, refused) = s
+        .call(successor, "POST", "/v1/approval-policies/2/approve", None)
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("second_admin_required")),
+        "{refused}"
     );
     s.shut_down().await;
 }

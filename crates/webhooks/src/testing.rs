@@ -29,7 +29,8 @@ impl Received {
 
 #[derive(Clone)]
 pub struct Receiver {
-    /// `http://127.0.0.1:PORT`; subscribe `{base}/{path}`.
+    /// `http://127.0.0.1:PORT`; subscribe `{base}/{path}` with `allow_http` and
+    /// `127.0.0.0/8` in `allowed_private_networks`.
     pub base: String,
     got: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<HashMap<String, Vec<u16>>>>,

@@ -1,4 +1,5 @@
-//! The API over a gateway whose pool has no node (access control needs no Lightning),
+//! The API over a gateway whose pool has one scriptable fake node, `alpha` (access control
+//! needs no Lightning),
 //! with a platform admin key, served over real HTTPS: shared by the access test binaries,
 //! each using a part.
 #![allow(dead_code)]
@@ -25,8 +26,7 @@ pub struct Server {
     pki: Option<tempfile::TempDir>,
 }
 
-/// The API over a gateway whose pool has no node (access control needs no Lightning),
-/// over HTTPS with a certificate of a CA made for it.
+/// The API over a gateway whose pool has one fake node, over HTTPS with a certificate of a CA made for it.
 pub async fn server(store: store::Store, limits: RateLimitConfig) -> Server {
     server_with(store, limits, None).await
 }
@@ -126,9 +126,13 @@ async fn app(
         WebhookConfig::default(),
         vault,
     );
+    // One scriptable node, so that node-scoped routes (recoveries) see a real name.
+    let pool = Arc::new(NodePool::new());
+    pool.add(Arc::new(testkit::FakeNode::new("alpha", 1)))
+        .expect("node");
     let gateway = Gateway::new(
         store.clone(),
-        Arc::new(NodePool::new()),
+        pool,
         Arc::new(SystemClock),
         ids,
         GatewayConfig::default(),
