@@ -92,7 +92,7 @@ pub struct WebhookSection {
     pub allow_http: Option<bool>,
     /// Private networks (CIDRs) receivers may be in after all, such as an on-premise
     /// receiver's (default none: public addresses only).
-    pub allowed_private_networks: Option<Vec<String>>,
+    pub allowed_private_networks: Option<Vec<ipnet::IpNet>>,
     pub max_attempts: Option<u32>,
     pub initial_backoff_ms: Option<i64>,
     pub max_backoff_ms: Option<i64>,
@@ -103,20 +103,12 @@ pub struct WebhookSection {
 impl WebhookSection {
     fn config(&self) -> anyhow::Result<webhooks::WebhookConfig> {
         let d = webhooks::WebhookConfig::default();
-        let allowed_private_networks = match &self.allowed_private_networks {
-            Some(networks) => networks
-                .iter()
-                .map(|n| {
-                    n.parse::<ipnet::IpNet>().map_err(|e| {
-                        anyhow::anyhow!("webhooks: allowed_private_networks: {n}: {e}")
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?,
-            None => d.allowed_private_networks.clone(),
-        };
         let config = webhooks::WebhookConfig {
             allow_http: self.allow_http.unwrap_or(d.allow_http),
-            allowed_private_networks,
+            allowed_private_networks: self
+                .allowed_private_networks
+                .clone()
+                .unwrap_or(d.allowed_private_networks.clone()),
             max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
             initial_backoff_ms: self.initial_backoff_ms.unwrap_or(d.initial_backoff_ms),
             max_backoff_ms: self.max_backoff_ms.unwrap_or(d.max_backoff_ms),
