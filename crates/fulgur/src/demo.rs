@@ -47,6 +47,33 @@ pub struct DemoArgs {
     pub pkcs11_token: Option<String>,
 }
 
+/// Writes the store and key store the demo runs with to `DATA_DIR/fulgur.toml`, so that
+/// the operator commands (`fulgur keys list --config`, `fulgur apikey … --config`,
+/// `fulgur audit verify --config`) reach the running demo's store and keys.
+fn write_tool_config(
+    data_dir: &std::path::Path,
+    store_path: &std::path::Path,
+    keys: &KeysSection,
+) -> anyhow::Result<PathBuf> {
+    let config = crate::serve::ToolConfig {
+        store: crate::serve::StoreSection {
+            url: format!("sqlite://{}", store_path.display()),
+            auto_migrate: false,
+        },
+        keys: keys.clone(),
+    };
+    let body = toml::to_string(&config)?;
+    let text = format!(
+        "# Written by `fulgur demo` at each start: the store and key store it runs with, for\n\
+         # the operator commands (`fulgur keys list --config {0}`, `fulgur apikey list\n\
+         # --config {0}`, `fulgur audit verify --config {0}`). Not a `fulgur serve` config.\n\n{body}",
+        data_dir.join("fulgur.toml").display()
+    );
+    let path = data_dir.join("fulgur.toml");
+    secret_file::replace(&path, text.as_bytes(), 0o600)?;
+    Ok(path)
+}
+
 /// The demo's key store: the token if one is named, else the software key file.
 fn keys_section(args: &DemoArgs) -> anyhow::Result<KeysSection> {
     match (&args.pkcs11_module, &args.pkcs11_token) {
@@ -67,6 +94,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir)?;
     let keys_section = keys_section(&args)?;
     let store_path = data_dir.join("fulgur.db");
+    let config_path = write_tool_config(&data_dir, &store_path, &keys_section)?;
     let store = gateway_up::open_store(&format!("sqlite://{}", store_path.display())).await?;
     let origin = audit::Origin::system("demo");
     // A checkpoint key file from an earlier demo keeps signing, so its chain still verifies.
@@ -139,6 +167,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
     }
     println!("keys: {}", keys_section.describe());
+    println!(
+        "config for operator commands: {} (fulgur keys list --config …)",
+        config_path.display()
+    );
     println!(
         "audit checkpoint key: {} (fulgur audit verify --store-url sqlite://{} --public-key ...)",
         keys.checkpoint_key.to_hex(),

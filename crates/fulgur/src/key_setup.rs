@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use audit::{CheckpointSigner, Ed25519Signer, KeyStoreSigner, Origin, PublicKey};
 use keystore::{KeyStore, Pkcs11Config, Pkcs11Store, SoftwareStore};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use vault::{Adopted, FileFormat, Vault};
 use zeroize::Zeroizing;
 
@@ -20,13 +20,15 @@ const DEFAULT_SESSIONS: usize = 2;
 
 /// `[keys]`: the key store. The PIN or passphrase comes from an environment variable or
 /// a file (`*_env` or `*_file`, exactly one), never from the configuration itself.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, tag = "backend", rename_all = "lowercase")]
 pub enum KeysSection {
     /// Development: keys in one file sealed under a passphrase (created if absent).
     Software {
         path: PathBuf,
+        #[serde(skip_serializing_if = "Option::is_none")]
         passphrase_env: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         passphrase_file: Option<PathBuf>,
     },
     /// An HSM through its PKCS#11 module (Thales Luna, Entrust nShield, AWS CloudHSM,
@@ -34,9 +36,12 @@ pub enum KeysSection {
     Pkcs11 {
         module: PathBuf,
         token_label: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
         pin_env: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         pin_file: Option<PathBuf>,
         /// Sessions in the pool (default 2).
+        #[serde(skip_serializing_if = "Option::is_none")]
         sessions: Option<usize>,
     },
 }

@@ -185,7 +185,7 @@ impl TlsSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
@@ -249,7 +249,7 @@ pub fn load_config<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Resul
 
 /// What the operator commands (`fulgur keys`, `fulgur apikey`) read from the service's
 /// config file: the store and the key store; the other sections are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 pub struct ToolConfig {
     pub store: StoreSection,
     pub keys: crate::key_setup::KeysSection,
