@@ -175,3 +175,139 @@ fn server_error_sentence(code: &str) -> &'static str {
         _ => "internal error; see the server log",
     }
 }
+
+/// The problems every operation of a kind can answer, added to the OpenAPI document once
+/// here rather than repeated in each annotation: a guarded operation (one that needs the
+/// bearer credential) the guard's refusals — 401, 403, 429, 503 —, an operation with a
+/// body what [`crate::extract::JsonBody`] answers (400, 413, 415, 422), one with a query
+/// what [`crate::extract::QueryParams`] answers (400), one with a path parameter 404 (the
+/// id is looked up; another tenant's is absent to the caller). An operation's own
+/// description of one of these is kept. Every problem is served as
+/// `application/problem+json`, and the document says so.
+pub(crate) struct ProblemResponses;
+
+/// (status, description) the guard answers before any handler runs.
+const GUARD_PROBLEMS: [(&str, &str); 4] = [
+    ("401", "`unauthenticated`: no valid credential was presented"),
+    (
+        "403",
+        "`forbidden`: the credential lacks the operation's scope; `platform_only`: a \
+         tenant's credential on a platform endpoint",
+    ),
+    (
+        "429",
+        "`rate_limited` (the credential's rate), `too_many_auth_failures` (failed \
+         authentications from this address with this credential) or `quota_exceeded` \
+         (the tenant's daily calls); retry after `Retry-After` seconds",
+    ),
+    (
+        "503",
+        "`auth_unavailable`, `store_unavailable`, `overloaded` or `hsm_unavailable`: \
+         retry with backoff",
+    ),
+];
+
+const BODY_PROBLEMS: [(&str, &str); 4] = [
+    ("400", "`malformed_json` or `unreadable_body`: the body is not JSON"),
+    ("413", "`body_too_large`: the body is over 64 KiB"),
+    ("415", "`unsupported_media_type`: the body is not `application/json`"),
+    (
+        "422",
+        "`invalid_field`: a field is missing, unknown, of the wrong type or out of range",
+    ),
+];
+
+const QUERY_PROBLEM: (&str, &str) = (
+    "400",
+    "`invalid_query`: a query parameter is missing, unknown or of the wrong type",
+);
+
+const PATH_PROBLEM: (&str, &str) = (
+    "404",
+    "no such resource (or one the credential may not see)",
+);
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        let guarded_by_default = openapi.security.as_deref().is_some_and(needs_credential);
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ];
+            for op in operations.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                for response in responses.values_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response {
+                        serve_as_problem(response);
+                    }
+                }
+                let mut add = |(status, description): (&str, &str)| {
+                    responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| problem_response(status, description).into());
+                };
+                let guarded = op
+                    .security
+                    .as_deref()
+                    .map_or(guarded_by_default, needs_credential);
+                if guarded {
+                    GUARD_PROBLEMS.into_iter().for_each(&mut add);
+                }
+                if op.request_body.is_some() {
+                    BODY_PROBLEMS.into_iter().for_each(&mut add);
+                }
+                let params = op.parameters.as_deref().unwrap_or_default();
+                if params.iter().any(|p| p.parameter_in == ParameterIn::Query) {
+                    add(QUERY_PROBLEM);
+                }
+                if params.iter().any(|p| p.parameter_in == ParameterIn::Path) {
+                    add(PATH_PROBLEM);
+                }
+            }
+        }
+    }
+}
+
+/// Some requirement must be met and none is empty (an empty one admits anyone).
+fn needs_credential(requirements: &[utoipa::openapi::security::SecurityRequirement]) -> bool {
+    !requirements.is_empty() && !requirements.contains(&Default::default())
+}
+
+fn problem_content() -> utoipa::openapi::Content {
+    utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+}
+
+fn problem_response(status: &str, description: &str) -> utoipa::openapi::Response {
+    let mut response = utoipa::openapi::Response::new(description);
+    response
+        .content
+        .insert("application/problem+json".to_string(), problem_content());
+    if status == "429" {
+        let seconds = utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::Integer)
+            .minimum(Some(1));
+        let mut header = utoipa::openapi::Header::new(seconds);
+        header.description = Some("Seconds to wait before retrying.".to_string());
+        response.headers.insert("Retry-After".to_string(), header);
+    }
+    response
+}
+
+/// A response documented with a `Problem` body as `application/json` is served as
+/// `application/problem+json`.
+fn serve_as_problem(response: &mut utoipa::openapi::Response) {
+    let is_problem = response.content.get("application/json").is_some_and(|c| {
+        c.schema == problem_content().schema
+    });
+    if is_problem {
+        response.content.shift_remove("application/json");
+        response
+            .content
+            .insert("application/problem+json".to_string(), problem_content());
+    }
+}

@@ -24,6 +24,10 @@ use webhooks::{DispatcherHandle, HttpTransport, WebhookConfig, Webhooks};
 const EXPIRY_SWEEP: Duration = Duration::from_secs(5);
 /// How often this replica adds its SLI counts to the shared rows.
 const SLI_FLUSH: Duration = Duration::from_secs(10);
+/// Unfinished payments are looked at again this often, in their own task (a slow sweep
+/// must not delay them), once they have had no news for `RECONCILE_QUIET_MS`.
+const RECONCILE_EVERY: Duration = Duration::from_secs(30);
+const RECONCILE_QUIET_MS: i64 = 60_000;
 /// How often the audit chain's head is signed (when it moved).
 const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -345,6 +349,14 @@ pub async fn start(
             tracing::warn!(%error, "booking channel closes failed; retried");
         }
     })];
+    background.push(every(RECONCILE_EVERY, gateway.clone(), |g| async move {
+        let round = g
+            .reconcile_payments(RECONCILE_QUIET_MS, gateway::MAX_RECONCILED_PER_ROUND, false)
+            .await;
+        if let Err(error) = round {
+            tracing::warn!(%error, "payment reconciliation failed; next round");
+        }
+    }));
     background.push(every(SLI_FLUSH, gateway.clone(), |g| async move {
         if let Err(error) = g.flush_sli().await {
             tracing::warn!(%error, "SLI flush failed; kept for the next");

@@ -26,6 +26,7 @@ mod outbox;
 mod payments;
 mod pipeline;
 mod probes;
+mod reconcile;
 mod records;
 mod recoveries;
 mod recovery_drive;
@@ -59,8 +60,9 @@ pub use crate::pipeline::{PaymentDraft, Pipeline, Stage, Verdict};
 pub use crate::probes::{ProbeConfig, ProbeResult};
 pub use crate::records::{
     FailureView, InvoiceRecord, InvoiceStatus, InvoiceView, PaymentRecord, PaymentStatus,
-    PaymentView,
+    PaymentView, StuckView,
 };
+pub use crate::reconcile::{Reconciled, MAX_RECONCILED_PER_ROUND};
 pub use crate::recoveries::{NewRecovery, Recovery, RecoveryState};
 pub use crate::sli::{SlaReport, Slo, SloConfig, SloReport, SloWindow};
 pub use crate::system::{

@@ -290,7 +290,7 @@ impl Gateway {
     /// Acts on a node's answer to "pay": an error that means nothing left the node fails
     /// the payment and releases its hold; success, or an error that leaves it unclear,
     /// waits for the node's events (or the next recovery).
-    async fn after_send(
+    pub(crate) async fn after_send(
         &self,
         payment_id: &str,
         sent: Result<String, NodeError>,
@@ -459,131 +459,70 @@ impl Gateway {
         Ok(())
     }
 
-    /// Resumes what a crash interrupted: pending payments are executed; in-flight ones are
-    /// settled or failed from what their node knows, or sent again if the node never
-    /// heard of them; open invoices a node was paid are credited.
+    /// Resumes what a crash interrupted: unfinished payments are reconciled (bounded
+    /// rounds, `reconcile.rs`); open invoices a node was paid are credited.
     pub(crate) async fn recover(&self) -> Result<(), GatewayError> {
-        let unfinished: Vec<PaymentRecord> = self
-            .inner
-            .store
-            .read(|sql| -> Result<Vec<PaymentRecord>, GatewayError> {
-                let rows = sql.query(
-                    &format!(
-                        "SELECT {} FROM payments WHERE status IN ('pending', 'in_flight') ORDER BY created_at_ms",
-                        PaymentRecord::COLUMNS
-                    ),
-                    &[],
-                )?;
-                Ok(rows.iter().map(PaymentRecord::from_row).collect::<Result<_, _>>()?)
-            })
-            .await?;
-        for payment in unfinished {
-            if payment.status == PaymentStatus::Pending {
-                self.spawn_execution(payment.id.clone());
-                continue;
-            }
-            let node = payment
-                .node
-                .as_deref()
-                .and_then(|n| self.inner.pool.get(n).ok());
-            let Some(node) = node else {
-                tracing::warn!(payment = %payment.id, "in-flight payment's node is not in the pool");
-                continue;
-            };
-            match node
-                .payment(&payment.payment_hash)
-                .map(|p| (p.state, p.fee_msat, p.preimage))
-            {
-                // One payment that cannot be settled must not stop the others' recovery.
-                Some((PaymentState::Succeeded, fee, preimage)) => {
-                    if let Err(error) = self
-                        .settle_succeeded(
-                            node.name(),
-                            &payment.payment_hash,
-                            fee.unwrap_or(0),
-                            preimage,
-                        )
-                        .await
-                    {
-                        tracing::error!(payment = %payment.id, %error, "recovery could not settle");
-                    }
-                }
-                Some((PaymentState::Failed { reason }, _, _)) => {
-                    if let Err(error) = self
-                        .fail_by_hash(node.name(), &payment.payment_hash, &reason)
-                        .await
-                    {
-                        tracing::error!(payment = %payment.id, %error, "recovery could not fail");
-                    }
-                }
-                Some((PaymentState::Pending, _, _)) => {
-                    // In the background, bounded like executions: start must not wait on it.
-                    let gateway = self.clone();
-                    tokio::spawn(async move {
-                        let Ok(_permit) =
-                            Arc::clone(&gateway.inner.executions).acquire_owned().await
-                        else {
-                            return;
-                        };
-                        let sent = node
-                            .resume_payment(
-                                &payment.bolt11,
-                                payment.amount_override(),
-                                Some(payment.max_fee_msat),
-                            )
-                            .await;
-                        if let Err(error) = gateway.after_send(&payment.id, sent).await {
-                            tracing::error!(payment = %payment.id, %error, "resuming a payment failed");
-                        }
-                    });
-                }
-                None => {
-                    // Marked in flight, but the node never received the order: send it.
-                    let id = payment.id.clone();
-                    self.inner
-                        .store
-                        .write(move |sql| {
-                            sql.execute(
-                                "UPDATE payments SET status = 'pending' WHERE id = $1 AND status = 'in_flight'",
-                                &[id.as_str().into()],
-                            )
-                        })
-                        .await?;
-                    self.spawn_execution(payment.id.clone());
-                }
-            }
-        }
+        self.reconcile_at_start().await?;
         self.recover_invoices().await
     }
 
+    /// Credits invoices a node was paid while the gateway was down: the open ones, and
+    /// those that expired or were canceled within the last day (money can still arrive
+    /// for them), in pages; never the whole history. One that cannot be credited is
+    /// logged, and start goes on.
     async fn recover_invoices(&self) -> Result<(), GatewayError> {
-        let open: Vec<(String, String)> = self
-            .inner
-            .store
-            .read(|sql| -> Result<Vec<(String, String)>, GatewayError> {
-                let rows = sql.query(
-                    "SELECT node_name, payment_hash FROM invoices WHERE status <> 'paid'",
-                    &[],
-                )?;
-                rows.iter()
-                    .map(|r| Ok((r.text(0)?.to_string(), r.text(1)?.to_string())))
-                    .collect()
-            })
-            .await?;
-        for (node_name, hash) in open {
-            let Ok(node) = self.inner.pool.get(&node_name) else {
-                continue;
+        const PAGE: i64 = 1_000;
+        const LATE_MONEY_MS: i64 = 24 * 3_600_000;
+        let since = self.now_ms() - LATE_MONEY_MS;
+        let mut after = String::new();
+        loop {
+            let cursor = after.clone();
+            let page: Vec<(String, String, String)> = self
+                .inner
+                .store
+                .read(move |sql| -> Result<Vec<(String, String, String)>, GatewayError> {
+                    let rows = sql.query(
+                        "SELECT id, node_name, payment_hash FROM invoices WHERE id > $1 \
+                         AND (status = 'open' OR (status IN ('expired', 'canceled') \
+                         AND expires_at_ms >= $2)) ORDER BY id LIMIT $3",
+                        &[cursor.as_str().into(), Value::Int(since), Value::Int(PAGE)],
+                    )?;
+                    Ok(rows
+                        .iter()
+                        .filter_map(|r| {
+                            Some((
+                                r.text(0).ok()?.to_string(),
+                                r.text(1).ok()?.to_string(),
+                                r.text(2).ok()?.to_string(),
+                            ))
+                        })
+                        .collect())
+                })
+                .await?;
+            let Some((last, _, _)) = page.last() else {
+                return Ok(());
             };
-            if let Some(info) = node.payment(&hash) {
+            after = last.clone();
+            for (id, node_name, hash) in &page {
+                let Ok(node) = self.inner.pool.get(node_name) else {
+                    continue;
+                };
+                let Some(info) = node.payment(hash) else {
+                    continue;
+                };
                 if info.direction == node_pool::PaymentDirection::Inbound
                     && info.state == PaymentState::Succeeded
                 {
                     let amount = info.amount_msat.unwrap_or(0);
-                    self.credit_received(&node_name, &hash, amount).await?;
+                    if let Err(error) = self.credit_received(node_name, hash, amount).await {
+                        tracing::error!(invoice = %id, %error, "a paid invoice not credited at start");
+                    }
                 }
             }
+            if (page.len() as i64) < PAGE {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 }
 

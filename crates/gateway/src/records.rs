@@ -34,6 +34,8 @@ status_enum!(PaymentStatus {
     Pending => "pending",
     AwaitingApproval => "awaiting_approval",
     InFlight => "in_flight",
+    // Shown, never stored: in flight on a node that left the pool (`stuck_since_ms`).
+    Stuck => "stuck",
     Succeeded => "succeeded",
     Failed => "failed",
     Rejected => "rejected",
@@ -138,6 +140,9 @@ pub struct PaymentRecord {
     pub failure_reason: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Since when its node has been out of the pool while it was in flight.
+    pub stuck_since_ms: Option<i64>,
+    pub stuck_reason: Option<String>,
 }
 
 impl PaymentRecord {
@@ -152,7 +157,7 @@ impl PaymentRecord {
     pub const COLUMNS: &'static str =
         "id, tenant_id, account_id, bolt11, payment_hash, destination, \
         amount_msat, max_fee_msat, fee_msat, status, route, node_name, hold_id, preimage, \
-        failure_code, failure_reason, created_at_ms, updated_at_ms";
+        failure_code, failure_reason, created_at_ms, updated_at_ms, stuck_since_ms, stuck_reason";
 
     pub fn from_row(row: &Row) -> Result<Self, StoreError> {
         let text = |i: usize| row.opt_text(i).map(|v| v.map(str::to_string));
@@ -166,7 +171,10 @@ impl PaymentRecord {
             amount_msat: row.u64(6)?,
             max_fee_msat: row.u64(7)?,
             fee_msat: row.opt_u64(8)?,
-            status: decode(9, row.text(9)?, PaymentStatus::parse)?,
+            status: match (decode(9, row.text(9)?, PaymentStatus::parse)?, row.opt_i64(18)?) {
+                (PaymentStatus::InFlight, Some(_)) => PaymentStatus::Stuck,
+                (status, _) => status,
+            },
             route: row.text(10)?.to_string(),
             node: text(11)?,
             hold_id: text(12)?,
@@ -175,6 +183,8 @@ impl PaymentRecord {
             failure_reason: text(15)?,
             created_at_ms: row.i64(16)?,
             updated_at_ms: row.i64(17)?,
+            stuck_since_ms: row.opt_i64(18)?,
+            stuck_reason: text(19)?,
         })
     }
 
@@ -195,6 +205,10 @@ impl PaymentRecord {
             failure: self.failure_code.as_ref().map(|code| FailureView {
                 code: code.clone(),
                 reason: self.failure_reason.clone().unwrap_or_default(),
+            }),
+            stuck: self.stuck_since_ms.map(|since| StuckView {
+                since: rfc3339(since),
+                reason: self.stuck_reason.clone().unwrap_or_default(),
             }),
             created_at: rfc3339(self.created_at_ms),
             updated_at: rfc3339(self.updated_at_ms),
@@ -238,7 +252,9 @@ pub struct PaymentView {
     pub max_fee_msat: u64,
     /// Routing fee actually paid, once succeeded.
     pub fee_msat: Option<u64>,
-    /// `pending`, `awaiting_approval`, `in_flight`, `succeeded`, `failed` or `rejected`.
+    /// `pending`, `awaiting_approval`, `in_flight`, `stuck` (in flight on a node that left
+    /// the pool: its funds stay held until the node reports or an operator decides),
+    /// `succeeded`, `failed` or `rejected`.
     pub status: &'static str,
     /// `lightning`, or `internal` for one of our own invoices.
     pub route: String,
@@ -246,8 +262,16 @@ pub struct PaymentView {
     /// Proof of payment (hex), once succeeded over Lightning.
     pub preimage: Option<String>,
     pub failure: Option<FailureView>,
+    /// Why and since when the payment is stuck.
+    pub stuck: Option<StuckView>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StuckView {
+    pub since: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::{
-    Actor, Gateway, GatewayConfig, GatewayError, GatewaySink, InvoiceStatus, NewInvoice,
-    NewPayment, PaymentStatus, RandomIds, Scope, SystemClock, VelocityLimits,
+    Actor, Gateway, GatewayConfig, GatewayError, GatewaySink, InvoiceStatus, ManualClock,
+    NewInvoice, NewPayment, PaymentStatus, RandomIds, Scope, VelocityLimits,
 };
 use node_pool::{EventSink, LightningNode, NodePool};
 use store::testing::TestStore;
@@ -19,10 +19,13 @@ store::on_both_stores!(
     a_stale_failure_from_another_node_leaves_the_live_attempt_alone,
     a_success_is_booked_on_the_node_that_paid,
     limits_beyond_any_column_are_refused_and_the_store_keeps_writing,
+    a_lost_event_is_reconciled_after_a_quiet_minute,
+    a_payment_whose_node_left_the_pool_is_stuck_until_it_returns,
 );
 
 struct World {
     gateway: Gateway,
+    clock: Arc<ManualClock>,
     sink: Arc<GatewaySink>,
     alpha: Arc<FakeNode>,
     beta: Arc<FakeNode>,
@@ -35,21 +38,41 @@ fn admin() -> Actor {
     Actor::system("test")
 }
 
-async fn world(t: &TestStore) -> World {
-    let (alpha, beta) = (Arc::new(FakeNode::new("alpha", 1)), Arc::new(FakeNode::new("beta", 2)));
+/// The wall clock's now, as the injected clock's start (invoices carry real timestamps).
+fn real_now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    i64::try_from(since.as_millis()).expect("ms")
+}
+
+/// A gateway (started) over `store` with `nodes` in its pool, and its sink.
+async fn gateway_over(
+    store: &store::Store,
+    clock: &Arc<ManualClock>,
+    nodes: &[&Arc<FakeNode>],
+) -> (Gateway, Arc<GatewaySink>) {
     let pool = Arc::new(NodePool::new());
-    pool.add(alpha.clone() as Arc<dyn LightningNode>).expect("add");
-    pool.add(beta.clone() as Arc<dyn LightningNode>).expect("add");
+    for node in nodes {
+        pool.add(Arc::clone(node) as Arc<dyn LightningNode>).expect("add");
+    }
     let gateway = Gateway::new(
-        t.store.clone(),
+        store.clone(),
         pool,
-        Arc::new(SystemClock),
+        clock.clone(),
         Arc::new(RandomIds),
         GatewayConfig::default(),
     );
     gateway.start().await.expect("start");
     let sink = GatewaySink::new();
     sink.attach(&gateway);
+    (gateway, sink)
+}
+
+async fn world(t: &TestStore) -> World {
+    let (alpha, beta) = (Arc::new(FakeNode::new("alpha", 1)), Arc::new(FakeNode::new("beta", 2)));
+    let clock = Arc::new(ManualClock::new(real_now_ms()));
+    let (gateway, sink) = gateway_over(&t.store, &clock, &[&alpha, &beta]).await;
     let mut accounts = Vec::new();
     for tenant in ["treasury", "retail"] {
         gateway
@@ -64,6 +87,7 @@ async fn world(t: &TestStore) -> World {
     }
     let world = World {
         gateway,
+        clock,
         sink,
         alpha,
         beta,
@@ -298,4 +322,70 @@ async fn journal_entries(t: &TestStore) -> i64 {
 
 async fn node_balance(w: &World, node: &str) -> i64 {
     w.balance(&gateway::node_account(node)).await
+}
+
+async fn a_lost_event_is_reconciled_after_a_quiet_minute(t: TestStore) {
+    let w = world(&t).await;
+    let carol = FakeNode::new("carol", 3);
+    let invoice = carol.create_invoice(3_000_000, "goods", 600).await.expect("invoice");
+    let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
+    let sent = w.in_flight(&sent.id).await;
+    let node = w.issuer_of(sent.node.as_deref().expect("node"));
+    // The node paid, but its event never reaches the gateway.
+    let _lost = node.succeed(&invoice.payment_hash, 300);
+    let round = w
+        .gateway
+        .reconcile_payments(60_000, gateway::MAX_RECONCILED_PER_ROUND, false)
+        .await
+        .expect("round");
+    assert_eq!(round.looked_at, 0, "news within the quiet minute is awaited");
+    let waiting = w.gateway.payment(&Scope::All, &sent.id).await.expect("payment");
+    assert_eq!(waiting.status, PaymentStatus::InFlight);
+    w.clock.advance_ms(60_001);
+    let round = w
+        .gateway
+        .reconcile_payments(60_000, gateway::MAX_RECONCILED_PER_ROUND, false)
+        .await
+        .expect("round");
+    assert_eq!((round.looked_at, round.settled), (1, 1));
+    let done = w.gateway.payment(&Scope::All, &sent.id).await.expect("payment");
+    assert_eq!((done.status, done.fee_msat), (PaymentStatus::Succeeded, Some(300)));
+    assert_eq!(w.available(&w.treasury).await, 50_000_000 - 3_000_300, "hold settled");
+}
+
+async fn a_payment_whose_node_left_the_pool_is_stuck_until_it_returns(t: TestStore) {
+    let w = world(&t).await;
+    let carol = FakeNode::new("carol", 3);
+    let invoice = carol.create_invoice(4_000_000, "goods", 600).await.expect("invoice");
+    let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
+    let sent = w.in_flight(&sent.id).await;
+    let (gone, stays) = match sent.node.as_deref() {
+        Some("alpha") => (&w.alpha, &w.beta),
+        _ => (&w.beta, &w.alpha),
+    };
+    // A restart without the node that has the payment in flight.
+    let (restarted, _) = gateway_over(&t.store, &w.clock, &[stays]).await;
+    let stuck = restarted.payment(&Scope::All, &sent.id).await.expect("payment");
+    assert_eq!(stuck.status, PaymentStatus::Stuck, "{stuck:?}");
+    let view = stuck.view();
+    assert_eq!(view.status, "stuck");
+    assert!(
+        view.stuck.as_ref().is_some_and(|s| s.reason.contains(gone.name())),
+        "{view:?}"
+    );
+    assert_eq!(
+        w.available(&w.treasury).await,
+        50_000_000 - 4_000_000 - 10_000,
+        "its funds stay held: the money may still move"
+    );
+    assert!(stays.sends().is_empty(), "never re-sent by another node");
+    // The node returns, having paid meanwhile: the next start settles it.
+    gone.succeed(&invoice.payment_hash, 40);
+    let (back, _) = gateway_over(&t.store, &w.clock, &[&w.alpha, &w.beta]).await;
+    let done = back.payment(&Scope::All, &sent.id).await.expect("payment");
+    assert_eq!(
+        (done.status, done.stuck_since_ms),
+        (PaymentStatus::Succeeded, None)
+    );
+    assert_eq!(w.balance(&w.treasury).await, 50_000_000 - 4_000_040);
 }

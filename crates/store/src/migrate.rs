@@ -57,6 +57,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_recoveries"),
     migration!(13, "0013_channel_closes"),
     migration!(14, "0014_identities"),
+    migration!(15, "0015_stuck_payments"),
 ];
 
 /// The schema version this binary needs.

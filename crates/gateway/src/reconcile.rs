@@ -1,0 +1,263 @@
+//! Payments a crash, a lost event or a departed node left unfinished, brought to an end
+//! in bounded rounds: at start (everything unfinished) and then periodically (what has
+//! had no news for a while), so that no hold waits forever on an event that never comes.
+//!
+//! An in-flight payment is settled or failed from what its node knows, sent again if the
+//! node never received it, and left alone while the node still has it pending. If its
+//! node is no longer in the pool, the payment is marked **stuck** (visible in the API and
+//! as `fulgur_payments_stuck`): its funds stay held, since the money may still move, until
+//! the node returns and reports or an operator decides.
+
+use std::sync::Arc;
+
+use node_pool::{LightningNode, PaymentState};
+use store::Value;
+
+use crate::records::{PaymentRecord, PaymentStatus};
+use crate::{Gateway, GatewayError};
+
+/// Most unfinished payments one round looks at.
+pub const MAX_RECONCILED_PER_ROUND: u32 = 256;
+/// At start, rounds until nothing is left, at most this many; the periodic job takes the
+/// rest (start must not wait on an unbounded backlog).
+const MAX_START_ROUNDS: usize = 16;
+/// A pending payment (accepted, not yet claimed by an execution) is looked at again only
+/// after this long without news: executions normally claim it within the bound of
+/// concurrent executions.
+const PENDING_QUIET_MS: i64 = 10 * 60_000;
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    pub looked_at: usize,
+    pub settled: usize,
+    pub failed: usize,
+    /// Sent again, or handed to an execution again.
+    pub resent: usize,
+    /// Marked stuck this round (their node is not in the pool).
+    pub stuck: usize,
+    /// Stuck before, and their node is back.
+    pub unstuck: usize,
+}
+
+impl Gateway {
+    /// At start: rounds over every unfinished payment (bounded, see [`MAX_START_ROUNDS`]).
+    pub(crate) async fn reconcile_at_start(&self) -> Result<(), GatewayError> {
+        for _ in 0..MAX_START_ROUNDS {
+            let round = self
+                .reconcile_payments(0, MAX_RECONCILED_PER_ROUND, true)
+                .await?;
+            if round.looked_at < MAX_RECONCILED_PER_ROUND as usize {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One bounded round over at most `limit` unfinished payments without news for
+    /// `quiet_ms`, oldest first. `everything`: also payments handed to executions of this
+    /// process (at start there are none yet).
+    pub async fn reconcile_payments(
+        &self,
+        quiet_ms: i64,
+        limit: u32,
+        everything: bool,
+    ) -> Result<Reconciled, GatewayError> {
+        let now = self.now_ms();
+        let (in_flight_before, pending_before) = if everything {
+            (now, now)
+        } else {
+            (now - quiet_ms, now - quiet_ms.max(PENDING_QUIET_MS))
+        };
+        let limit = i64::from(limit.clamp(1, MAX_RECONCILED_PER_ROUND));
+        let unfinished = self
+            .inner
+            .store
+            .read(move |sql| -> Result<Vec<PaymentRecord>, GatewayError> {
+                let rows = sql.query(
+                    &format!(
+                        "SELECT {} FROM payments WHERE \
+                         (status = 'in_flight' AND updated_at_ms <= $1) \
+                         OR (status = 'pending' AND updated_at_ms <= $2) \
+                         ORDER BY updated_at_ms, id LIMIT $3",
+                        PaymentRecord::COLUMNS
+                    ),
+                    &[
+                        Value::Int(in_flight_before),
+                        Value::Int(pending_before),
+                        Value::Int(limit),
+                    ],
+                )?;
+                // One row that cannot be read must not stop the others.
+                Ok(rows
+                    .iter()
+                    .filter_map(|row| match PaymentRecord::from_row(row) {
+                        Ok(payment) => Some(payment),
+                        Err(error) => {
+                            tracing::error!(%error, "unreadable payment row skipped by the reconciler");
+                            None
+                        }
+                    })
+                    .collect())
+            })
+            .await?;
+        let mut done = Reconciled {
+            looked_at: unfinished.len(),
+            ..Reconciled::default()
+        };
+        for payment in unfinished {
+            if let Err(error) = self.reconcile_one(&payment, &mut done).await {
+                tracing::error!(payment = %payment.id, %error, "payment not reconciled; next round");
+            }
+        }
+        self.observe_stuck().await;
+        Ok(done)
+    }
+
+    async fn reconcile_one(
+        &self,
+        payment: &PaymentRecord,
+        done: &mut Reconciled,
+    ) -> Result<(), GatewayError> {
+        if payment.status == PaymentStatus::Pending {
+            self.spawn_execution(payment.id.clone());
+            done.resent += 1;
+            return Ok(());
+        }
+        let node = payment
+            .node
+            .as_deref()
+            .and_then(|n| self.inner.pool.get(n).ok());
+        let Some(node) = node else {
+            let reason = format!(
+                "node {} is not in the pool",
+                payment.node.as_deref().unwrap_or("(none)")
+            );
+            if self.mark_stuck(payment, Some(&reason)).await? {
+                tracing::warn!(payment = %payment.id, %reason, "payment stuck: an operator decides");
+                metrics::counter!("fulgur_payments_stuck_total").increment(1);
+                done.stuck += 1;
+            }
+            return Ok(());
+        };
+        if payment.status == PaymentStatus::Stuck {
+            self.mark_stuck(payment, None).await?;
+            done.unstuck += 1;
+        }
+        match node
+            .payment(&payment.payment_hash)
+            .map(|p| (p.state, p.fee_msat, p.preimage))
+        {
+            Some((PaymentState::Succeeded, fee, preimage)) => {
+                self.settle_succeeded(
+                    node.name(),
+                    &payment.payment_hash,
+                    fee.unwrap_or(0),
+                    preimage,
+                )
+                .await?;
+                done.settled += 1;
+            }
+            Some((PaymentState::Failed { reason }, _, _)) => {
+                self.fail_by_hash(node.name(), &payment.payment_hash, &reason)
+                    .await?;
+                done.failed += 1;
+            }
+            Some((PaymentState::Pending, _, _)) => {
+                self.resume_in_background(node, payment.clone());
+                done.resent += 1;
+            }
+            None => {
+                // Marked in flight, but the node never received the order: send it.
+                let id = payment.id.clone();
+                self.inner
+                    .store
+                    .write(move |sql| {
+                        sql.execute(
+                            "UPDATE payments SET status = 'pending' WHERE id = $1 \
+                             AND status = 'in_flight'",
+                            &[id.as_str().into()],
+                        )
+                    })
+                    .await?;
+                self.spawn_execution(payment.id.clone());
+                done.resent += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure a payment the node has pending is in its hands (a crash can leave a
+    /// pending record the channel state never persisted); in the background, bounded like
+    /// executions.
+    fn resume_in_background(&self, node: Arc<dyn LightningNode>, payment: PaymentRecord) {
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = Arc::clone(&gateway.inner.executions).acquire_owned().await else {
+                return;
+            };
+            let sent = node
+                .resume_payment(
+                    &payment.bolt11,
+                    payment.amount_override(),
+                    Some(payment.max_fee_msat),
+                )
+                .await;
+            if let Err(error) = gateway.after_send(&payment.id, sent).await {
+                tracing::error!(payment = %payment.id, %error, "resuming a payment failed");
+            }
+        });
+    }
+
+    /// Marks (`Some(reason)`) or clears (`None`) a payment's stuck state; true if it
+    /// changed. The update time moves, so the next look waits a quiet period again.
+    async fn mark_stuck(
+        &self,
+        payment: &PaymentRecord,
+        reason: Option<&str>,
+    ) -> Result<bool, GatewayError> {
+        let (id, reason, now) = (
+            payment.id.clone(),
+            reason.map(str::to_string),
+            self.now_ms(),
+        );
+        let changed = self
+            .inner
+            .store
+            .write(move |sql| match reason {
+                Some(reason) => sql.execute(
+                    "UPDATE payments SET stuck_since_ms = $2, stuck_reason = $3, \
+                     updated_at_ms = $2 WHERE id = $1 AND status = 'in_flight' \
+                     AND stuck_since_ms IS NULL",
+                    &[id.as_str().into(), Value::Int(now), reason.into()],
+                ),
+                None => sql.execute(
+                    "UPDATE payments SET stuck_since_ms = NULL, stuck_reason = NULL, \
+                     updated_at_ms = $2 WHERE id = $1 AND stuck_since_ms IS NOT NULL",
+                    &[id.as_str().into(), Value::Int(now)],
+                ),
+            })
+            .await?;
+        Ok(changed > 0)
+    }
+
+    /// The number of stuck payments, as the gauge `fulgur_payments_stuck`.
+    async fn observe_stuck(&self) {
+        let count = self
+            .inner
+            .store
+            .read(|sql| {
+                sql.query_one(
+                    "SELECT COUNT(*) FROM payments WHERE status = 'in_flight' \
+                     AND stuck_since_ms IS NOT NULL",
+                    &[],
+                )?
+                .i64(0)
+            })
+            .await;
+        match count {
+            Ok(n) => metrics::gauge!("fulgur_payments_stuck").set(n as f64),
+            Err(error) => tracing::warn!(%error, "stuck payments not counted"),
+        }
+    }
+}
