@@ -193,6 +193,14 @@ impl Policy {
             if !names.insert(rule.name.as_str()) {
                 return bad(format!("rule {} named twice", rule.name));
             }
+            // Emptying a node is never a one-person act: its rules require signatures
+            // (or block); `allow` would let any administrator sweep the platform.
+            if rule.when.operation == Operation::EmergencyRecovery && rule.then == Outcome::Allow {
+                return bad(format!(
+                    "rule {}: an emergency recovery needs approvals; allow is not an outcome for it",
+                    rule.name
+                ));
+            }
             if let Outcome::Require {
                 approvals,
                 expires_in_secs,

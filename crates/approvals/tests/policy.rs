@@ -410,6 +410,18 @@ fn incoherent_policies_are_refused_with_the_reason() {
         "unknown approver ghost",
     );
     refuse(&|p| p.rules[1].name = "payment".into(), "named twice");
+    // Issue 22: an emergency recovery is never allowed without signatures.
+    refuse(
+        &|p| {
+            let emergency = p
+                .rules
+                .iter_mut()
+                .find(|r| r.when.operation == Operation::EmergencyRecovery)
+                .expect("the customer's policy has an emergency rule");
+            emergency.then = Outcome::Allow;
+        },
+        "allow is not an outcome",
+    );
 }
 
 #[test]

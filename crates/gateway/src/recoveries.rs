@@ -175,10 +175,14 @@ impl Gateway {
         new: NewRecovery,
     ) -> Result<Recovery, GatewayError> {
         validate(&new, self.inner.config.network)?;
-        self.inner
+        let node = self
+            .inner
             .pool
             .get(&new.node)
             .map_err(|_| GatewayError::UnknownNode(new.node.clone()))?;
+        // The sweep takes the wallet too: the policy prices what leaves, not only what
+        // the ledger says the channels hold.
+        let wallet_msat = node.onchain_balance().total_sat.saturating_mul(1_000);
         let (id, now, rate) = (self.new_id("rec"), self.now_ms(), self.eur_rate());
         let actor = actor.clone();
         self.inner
@@ -186,7 +190,11 @@ impl Gateway {
             .write(move |sql| {
                 let active = active_policy_in(sql)?.ok_or(GatewayError::NoPolicyInForce)?;
                 let ledger_msat = -ledger::get_account(sql, &node_account(&new.node))?.balance_msat;
-                let held_msat = ledger_msat.max(0).unsigned_abs();
+                let held_msat = ledger_msat
+                    .max(0)
+                    .unsigned_abs()
+                    .saturating_add(wallet_msat)
+                    .min(ledger::MAX_MONEY_MSAT);
                 let initiator = actor.origin.actor_id.clone();
                 let facts = Facts {
                     operation: Operation::EmergencyRecovery,
@@ -200,7 +208,15 @@ impl Gateway {
                     PolicyVerdict::Block(reason) => {
                         return Err(GatewayError::RecoveryBlocked(reason))
                     }
-                    PolicyVerdict::Allow => (RecoveryState::Closing, None),
+                    // Never without signatures, whatever a policy says (validation refuses
+                    // such a rule; a policy stored before that rule existed may have one).
+                    PolicyVerdict::Allow => {
+                        return Err(GatewayError::RecoveryBlocked(
+                            "an emergency recovery needs the approvers' signatures; the policy \
+                             in force would allow it without any"
+                                .into(),
+                        ))
+                    }
                     PolicyVerdict::Require(ticket) => {
                         (RecoveryState::AwaitingApproval, Some(ticket))
                     }
