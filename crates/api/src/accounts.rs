@@ -1,6 +1,6 @@
 //! Tenants, accounts and their ledger entries.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use gateway::rfc3339;
@@ -8,7 +8,7 @@ use ledger::{Account, Entry};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::extract::{next_after, JsonBody, QueryParams};
+use crate::extract::{next_after, JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -105,15 +105,22 @@ pub struct EntryPage {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AccountQuery {
-    pub tenant_id: String,
+    /// Only this tenant's accounts. Optional for a platform credential (absent: every
+    /// tenant's); a tenant credential lists its own tenant's, and naming another tenant
+    /// finds none.
+    pub tenant_id: Option<String>,
+    /// The last account id of the previous page (`next_after`).
     pub after: Option<String>,
+    /// Rows per page (default 100, at most 500).
     pub limit: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct EntryQuery {
+    /// The last `seq` of the previous page (`next_after`).
     pub after: Option<i64>,
+    /// Rows per page (default 100, at most 500).
     pub limit: Option<u32>,
 }
 
@@ -127,7 +134,11 @@ fn valid_tenant_id(id: &str) -> bool {
 
 /// Create a tenant (business unit).
 #[utoipa::path(post, path = "/v1/tenants", request_body = NewTenant,
-    responses((status = 201, description = "created"), (status = 422, body = Problem)))]
+    responses(
+        (status = 201, description = "created (or already there under this name)"),
+        (status = 422, body = Problem, description = "`invalid_field`: the id is malformed, \
+            reserved, or a tenant's under another name"),
+    ))]
 pub async fn create_tenant(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -150,7 +161,11 @@ pub async fn create_tenant(
 
 /// Open an account for a tenant.
 #[utoipa::path(post, path = "/v1/accounts", request_body = NewAccount,
-    responses((status = 201, body = AccountView), (status = 422, body = Problem)))]
+    responses(
+        (status = 201, body = AccountView),
+        (status = 422, body = Problem, description = "`invalid_field`: no tenant of that id \
+            the credential may use, or the name is empty or taken"),
+    ))]
 pub async fn create_account(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -163,7 +178,7 @@ pub async fn create_account(
     Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
 }
 
-/// List a tenant's accounts.
+/// List accounts by id: a tenant's, or for a platform credential every tenant's.
 #[utoipa::path(get, path = "/v1/accounts", params(AccountQuery),
     responses((status = 200, body = AccountPage)))]
 pub async fn list_accounts(
@@ -174,7 +189,7 @@ pub async fn list_accounts(
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     let accounts = state
         .gateway
-        .accounts(&caller.actor.scope, &q.tenant_id, q.after, limit)
+        .list_accounts(&caller.actor.scope, q.tenant_id.as_deref(), q.after, limit)
         .await?;
     Ok(Json(AccountPage {
         next_after: next_after(&accounts, limit, |a| a.id.clone()),
@@ -183,24 +198,30 @@ pub async fn list_accounts(
 }
 
 /// An account with its balances.
-#[utoipa::path(get, path = "/v1/accounts/{id}",
-    responses((status = 200, body = AccountView), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/v1/accounts/{id}", params(("id" = String, Path, description = "The account's id")),
+    responses(
+        (status = 200, body = AccountView),
+        (status = 404, body = Problem, description = "`account_not_found`"),
+    ))]
 pub async fn get_account(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<AccountView>, Problem> {
     let account = state.gateway.account(&caller.actor.scope, &id).await?;
     Ok(Json(AccountView::from(&account)))
 }
 
 /// An account's ledger postings, oldest first.
-#[utoipa::path(get, path = "/v1/accounts/{id}/entries", params(EntryQuery),
-    responses((status = 200, body = EntryPage), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/v1/accounts/{id}/entries", params(("id" = String, Path, description = "The account's id"), EntryQuery),
+    responses(
+        (status = 200, body = EntryPage),
+        (status = 404, body = Problem, description = "`account_not_found`"),
+    ))]
 pub async fn list_entries(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<EntryQuery>,
 ) -> Result<Json<EntryPage>, Problem> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);

@@ -1,14 +1,14 @@
 //! API keys: issue (the key shown once), list, read, rotate, revoke — for administrators.
 
 use access::{ApiKeyInfo, ApiScope, NewApiKey, Role};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use gateway::rfc3339;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::extract::{next_after, JsonBody, QueryParams};
+use crate::extract::{next_after, JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -83,7 +83,9 @@ pub struct ApiKeyPage {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyQuery {
+    /// The last key id of the previous page (`next_after`).
     pub after: Option<String>,
+    /// Rows per page (default 100, at most 500).
     pub limit: Option<u32>,
 }
 
@@ -162,7 +164,13 @@ fn parse_new(req: CreateApiKey) -> Result<NewApiKey, Problem> {
 
 /// Issue an API key. The response holds the key; it is shown this once.
 #[utoipa::path(post, path = "/v1/apikeys", request_body = CreateApiKey,
-    responses((status = 201, body = IssuedApiKey), (status = 422, body = Problem), (status = 403, body = Problem)))]
+    responses(
+        (status = 201, body = IssuedApiKey),
+        (status = 403, body = Problem, description = "`forbidden`: the key would have roles, \
+            scopes or a tenant beyond the caller's"),
+        (status = 422, body = Problem, description = "`invalid_field` (a role, scope, CIDR or \
+            date is not valid) or `tenant_not_found`"),
+    ))]
 pub async fn create_apikey(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -202,11 +210,15 @@ pub async fn list_apikeys(
 
 /// An API key (never its secret).
 #[utoipa::path(get, path = "/v1/apikeys/{id}",
-    responses((status = 200, body = ApiKeyView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The key's id (not its secret)")),
+    responses(
+        (status = 200, body = ApiKeyView),
+        (status = 404, body = Problem, description = "`apikey_not_found`"),
+    ))]
 pub async fn get_apikey(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<ApiKeyView>, Problem> {
     let key = state.auth.keys().get(&caller.actor.scope, &id).await?;
     Ok(Json(view(&key, state.auth.now_ms())))
@@ -215,11 +227,20 @@ pub async fn get_apikey(
 /// Rotate an API key: a successor is issued (shown once) and the old key keeps working
 /// for the overlap, then is refused.
 #[utoipa::path(post, path = "/v1/apikeys/{id}/rotate", request_body = RotateApiKey,
-    responses((status = 201, body = IssuedApiKey), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    params(("id" = String, Path, description = "The key's id (not its secret)")),
+    responses(
+        (status = 201, body = IssuedApiKey),
+        (status = 403, body = Problem, description = "`forbidden`: the key is beyond the \
+            caller's roles or tenant"),
+        (status = 404, body = Problem, description = "`apikey_not_found`"),
+        (status = 409, body = Problem, description = "`apikey_not_active`: revoked, expired \
+            or already rotated"),
+        (status = 422, body = Problem, description = "`invalid_field`: the overlap is over 30 days"),
+    ))]
 pub async fn rotate_apikey(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     body: JsonBody<RotateApiKey>,
 ) -> Result<(StatusCode, Json<IssuedApiKey>), Problem> {
     let overlap = body.value.overlap_secs.unwrap_or(DEFAULT_OVERLAP_SECS);
@@ -239,11 +260,18 @@ pub async fn rotate_apikey(
 
 /// Revoke an API key: refused from now on, on every replica.
 #[utoipa::path(post, path = "/v1/apikeys/{id}/revoke",
-    responses((status = 200, body = ApiKeyView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    params(("id" = String, Path, description = "The key's id (not its secret)")),
+    responses(
+        (status = 200, body = ApiKeyView),
+        (status = 403, body = Problem, description = "`forbidden`: the key is beyond the \
+            caller's roles or tenant"),
+        (status = 404, body = Problem, description = "`apikey_not_found`"),
+        (status = 409, body = Problem, description = "`apikey_not_active`: already revoked"),
+    ))]
 pub async fn revoke_apikey(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<ApiKeyView>, Problem> {
     let key = state.auth.keys().revoke(&caller.actor, &id).await?;
     Ok(Json(view(&key, state.auth.now_ms())))

@@ -1,13 +1,13 @@
 //! Approval policy versions: list, propose, approve (by a second administrator).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use gateway::{rfc3339, PolicyVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, PathParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -63,7 +63,11 @@ pub async fn list_policies(State(state): State<ApiState>) -> Result<Json<PolicyV
 
 /// Propose a new policy version; it takes effect when a second administrator approves it.
 #[utoipa::path(post, path = "/v1/approval-policies", request_body = ProposePolicy,
-    responses((status = 201, body = PolicyVersionView), (status = 422, body = Problem)))]
+    responses(
+        (status = 201, body = PolicyVersionView),
+        (status = 422, body = Problem, description = "`invalid_field`: the policy does not \
+            validate (docs/approvals.md)"),
+    ))]
 pub async fn propose_policy(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -78,12 +82,19 @@ pub async fn propose_policy(
 
 /// Put a proposed version in force; refused (403) to its proposer.
 #[utoipa::path(post, path = "/v1/approval-policies/{version}/approve",
-    responses((status = 200, body = PolicyVersionView), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem)))]
+    params(("version" = String, Path, description = "The proposed version's number")),
+    responses(
+        (status = 200, body = PolicyVersionView),
+        (status = 403, body = Problem, description = "`second_admin_required`: the proposer, \
+            or a credential of the proposer's, may not approve"),
+        (status = 404, body = Problem, description = "`policy_not_found`"),
+        (status = 409, body = Problem, description = "`policy_not_proposed`: already active \
+            or superseded"),
+    ))]
 pub async fn approve_policy(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(version): Path<String>,
+    PathParams(version): PathParams<String>,
 ) -> Result<Json<PolicyVersionView>, Problem> {
     // Not a number: no such version.
     let version: i64 = version.parse().map_err(|_| {

@@ -1,12 +1,12 @@
 //! The approvals queue: payments held by the approval policy, and approvers' signed votes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use gateway::{rfc3339, ApprovalRequest, NewVote, RequestState};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::extract::{next_after, JsonBody, QueryParams};
+use crate::extract::{next_after, JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -19,6 +19,7 @@ pub struct ApprovalQuery {
     pub state: Option<String>,
     /// Payment id to list after.
     pub after: Option<String>,
+    /// Rows per page (default 100, at most 500).
     pub limit: Option<u32>,
 }
 
@@ -115,7 +116,11 @@ fn state_named(name: &str) -> Result<RequestState, Problem> {
 
 /// Payments held for approval (pending by default), oldest id first.
 #[utoipa::path(get, path = "/v1/approvals", params(ApprovalQuery),
-    responses((status = 200, body = ApprovalPage), (status = 400, body = Problem)))]
+    responses(
+        (status = 200, body = ApprovalPage),
+        (status = 400, body = Problem, description = "`invalid_query`: a parameter is \
+            missing, unknown or of the wrong type, or `state` is none of the four"),
+    ))]
 pub async fn list_approvals(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -135,11 +140,16 @@ pub async fn list_approvals(
 
 /// One payment's approval request, with the text to sign and the votes so far.
 #[utoipa::path(get, path = "/v1/approvals/{id}",
-    responses((status = 200, body = ApprovalView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The held payment's (or recovery's) id")),
+    responses(
+        (status = 200, body = ApprovalView),
+        (status = 404, body = Problem, description = "`payment_not_found`: no approval \
+            request of that id the credential may see"),
+    ))]
 pub async fn get_approval(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<ApprovalView>, Problem> {
     Ok(Json(
         state
@@ -149,6 +159,11 @@ pub async fn get_approval(
             .into(),
     ))
 }
+
+const VOTE_FORBIDDEN: &str = "`approval_not_an_approver` (not an approver the rule asks \
+    for, or not signed in as that approver) or `approval_self_approval`";
+const VOTE_CONFLICT: &str = "`approval_duplicate` (this approver voted) or `approval_closed`";
+const VOTE_INVALID: &str = "`approval_bad_signature`, `approval_expired` or `invalid_field`";
 
 async fn vote(
     state: ApiState,
@@ -175,12 +190,18 @@ async fn vote(
 /// Approve a held payment with a signature over its intent; the payment goes once the
 /// policy's quorum is met (the HSM keys sign last).
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", request_body = CastVote,
-    responses((status = 200, body = ApprovalView), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = String, Path, description = "The held payment's (or recovery's) id")),
+    responses(
+        (status = 200, body = ApprovalView),
+        (status = 403, body = Problem, description = VOTE_FORBIDDEN),
+        (status = 404, body = Problem, description = "`payment_not_found`"),
+        (status = 409, body = Problem, description = VOTE_CONFLICT),
+        (status = 422, body = Problem, description = VOTE_INVALID),
+    ))]
 pub async fn approve(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     body: JsonBody<CastVote>,
 ) -> Result<Json<ApprovalView>, Problem> {
     vote(state, caller, id, approvals::Vote::Approve, body.value).await
@@ -188,12 +209,18 @@ pub async fn approve(
 
 /// Reject a held payment (signed); it is rejected and its hold released.
 #[utoipa::path(post, path = "/v1/approvals/{id}/reject", request_body = CastVote,
-    responses((status = 200, body = ApprovalView), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = String, Path, description = "The held payment's (or recovery's) id")),
+    responses(
+        (status = 200, body = ApprovalView),
+        (status = 403, body = Problem, description = VOTE_FORBIDDEN),
+        (status = 404, body = Problem, description = "`payment_not_found`"),
+        (status = 409, body = Problem, description = VOTE_CONFLICT),
+        (status = 422, body = Problem, description = VOTE_INVALID),
+    ))]
 pub async fn reject(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     body: JsonBody<CastVote>,
 ) -> Result<Json<ApprovalView>, Problem> {
     vote(state, caller, id, approvals::Vote::Reject, body.value).await

@@ -18,6 +18,7 @@ const DEFAULT_PAGE: u32 = 100;
 pub struct AuditQuery {
     /// Records after this sequence number.
     pub after: Option<i64>,
+    /// Rows per page (default 100, at most 500).
     pub limit: Option<u32>,
 }
 

@@ -1,13 +1,13 @@
 //! Invoices: create, read, cancel.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use gateway::{InvoiceView, NewInvoice};
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, PathParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -25,7 +25,12 @@ pub struct CreateInvoice {
 
 /// Create a BOLT11 invoice that credits an account when paid.
 #[utoipa::path(post, path = "/v1/invoices", request_body = CreateInvoice,
-    responses((status = 201, body = InvoiceView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses(
+        (status = 201, body = InvoiceView),
+        (status = 404, body = Problem, description = "`account_not_found`"),
+        (status = 422, body = Problem, description = "`invalid_field` (amount, description or \
+            expiry out of bounds), `not_a_customer_account` or `no_liquidity`"),
+    ))]
 pub async fn create_invoice(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -49,11 +54,15 @@ pub async fn create_invoice(
 
 /// An invoice and its status.
 #[utoipa::path(get, path = "/v1/invoices/{id}",
-    responses((status = 200, body = InvoiceView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The invoice's id")),
+    responses(
+        (status = 200, body = InvoiceView),
+        (status = 404, body = Problem, description = "`invoice_not_found`"),
+    ))]
 pub async fn get_invoice(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<InvoiceView>, Problem> {
     Ok(Json(
         state
@@ -66,11 +75,17 @@ pub async fn get_invoice(
 
 /// Cancel an open invoice (if an outsider pays it anyway, the money is still credited).
 #[utoipa::path(post, path = "/v1/invoices/{id}/cancel",
-    responses((status = 200, body = InvoiceView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    params(("id" = String, Path, description = "The invoice's id")),
+    responses(
+        (status = 200, body = InvoiceView),
+        (status = 404, body = Problem, description = "`invoice_not_found`"),
+        (status = 409, body = Problem, description = "`invoice_not_open`: paid, expired or \
+            canceled already"),
+    ))]
 pub async fn cancel_invoice(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<InvoiceView>, Problem> {
     Ok(Json(
         state

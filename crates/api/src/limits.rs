@@ -1,12 +1,12 @@
 //! An account's velocity limits (EUR cents per UTC day and month).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use gateway::VelocityLimits;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, PathParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -30,11 +30,15 @@ impl From<VelocityLimits> for LimitsView {
 
 /// An account's velocity limits.
 #[utoipa::path(get, path = "/v1/accounts/{id}/limits",
-    responses((status = 200, body = LimitsView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The account's id")),
+    responses(
+        (status = 200, body = LimitsView),
+        (status = 404, body = Problem, description = "`account_not_found`"),
+    ))]
 pub async fn get_limits(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<LimitsView>, Problem> {
     let limits = state
         .gateway
@@ -45,11 +49,17 @@ pub async fn get_limits(
 
 /// Set an account's velocity limits, checked atomically with each payment's hold.
 #[utoipa::path(put, path = "/v1/accounts/{id}/limits", request_body = LimitsView,
-    responses((status = 200, body = LimitsView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The account's id")),
+    responses(
+        (status = 200, body = LimitsView),
+        (status = 404, body = Problem, description = "`account_not_found`"),
+        (status = 422, body = Problem, description = "`invalid_field` or `value_out_of_range`: \
+            a limit is not a whole number of EUR cents the store can hold"),
+    ))]
 pub async fn put_limits(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     body: JsonBody<LimitsView>,
 ) -> Result<Json<LimitsView>, Problem> {
     let limits = state

@@ -1,6 +1,6 @@
 //! Payments: create (with an idempotency key), read.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use gateway::{Idempotency, NewPayment, PaymentView};
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, PathParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -40,7 +40,17 @@ pub struct PaymentAccepted {
 /// refused.
 #[utoipa::path(post, path = "/v1/payments", request_body = CreatePayment,
     params(("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters")),
-    responses((status = 202, body = PaymentAccepted), (status = 422, body = Problem), (status = 404, body = Problem)))]
+    responses(
+        (status = 202, body = PaymentAccepted),
+        (status = 400, body = Problem, description = "`invalid_idempotency_key`, or the body \
+            is not JSON (`malformed_json`)"),
+        (status = 404, body = Problem, description = "`account_not_found`"),
+        (status = 422, body = Problem, description = "the payment cannot be made: \
+            `invalid_invoice`, `invoice_expired`, `wrong_network`, `amount_required`, \
+            `amount_mismatch`, `insufficient_funds`, `invoice_already_paid`, \
+            `invoice_mismatch`, `no_liquidity`, `idempotency_key_reused`, \
+            `velocity_limit_exceeded`, `not_a_customer_account`, `invalid_field`"),
+    ))]
 pub async fn create_payment(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -97,11 +107,15 @@ pub async fn create_payment(
 
 /// A payment: status, fee, preimage on success, failure reason on failure.
 #[utoipa::path(get, path = "/v1/payments/{id}",
-    responses((status = 200, body = PaymentView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The payment's id")),
+    responses(
+        (status = 200, body = PaymentView),
+        (status = 404, body = Problem, description = "`payment_not_found`"),
+    ))]
 pub async fn get_payment(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<PaymentView>, Problem> {
     Ok(Json(
         state

@@ -82,6 +82,8 @@ impl From<GatewayError> for Problem {
             | E::UnknownNode(_)
             | E::UnknownRecovery(_) => StatusCode::NOT_FOUND,
             E::InvoiceNotOpen { .. }
+            | E::NodeIdentityMismatch { .. }
+            | E::NodeOwnedElsewhere { .. }
             | E::PolicyNotProposed { .. }
             | E::NoPolicyInForce
             | E::RecoveryInProgress(_) => StatusCode::CONFLICT,

@@ -1,14 +1,14 @@
 //! Emergency recoveries: an administrator asks for a node's funds to be swept to a
 //! recovery address; the approval policy's emergency quorum decides (docs/approvals.md).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use gateway::{rfc3339, NewRecovery, Recovery};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -30,6 +30,7 @@ pub struct CreateRecovery {
 pub struct RecoveryQuery {
     /// Recovery id to list before (newest first).
     pub before: Option<String>,
+    /// Rows per page (default 100, at most 500).
     pub limit: Option<u32>,
 }
 
@@ -84,8 +85,14 @@ pub struct RecoveryPage {
 /// Ask for a node's funds to be swept to a recovery address. It waits for the approval
 /// policy's emergency quorum (`/v1/approvals/{id}`); refused while no policy is in force.
 #[utoipa::path(post, path = "/v1/recoveries", request_body = CreateRecovery,
-    responses((status = 201, body = RecoveryView), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses(
+        (status = 201, body = RecoveryView),
+        (status = 404, body = Problem, description = "`node_not_found`"),
+        (status = 409, body = Problem, description = "`no_policy_in_force` or \
+            `recovery_in_progress` for that node"),
+        (status = 422, body = Problem, description = "`invalid_field` (address or reason) or \
+            `blocked_by_policy`"),
+    ))]
 pub async fn create_recovery(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -123,10 +130,14 @@ pub async fn list_recoveries(
 
 /// One recovery and how far it got.
 #[utoipa::path(get, path = "/v1/recoveries/{id}",
-    responses((status = 200, body = RecoveryView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The recovery's id")),
+    responses(
+        (status = 200, body = RecoveryView),
+        (status = 404, body = Problem, description = "`recovery_not_found`"),
+    ))]
 pub async fn get_recovery(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<RecoveryView>, Problem> {
     Ok(Json(state.gateway.recovery(&id).await?.into()))
 }

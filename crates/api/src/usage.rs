@@ -38,7 +38,13 @@ fn day(field: &'static str, text: &str) -> Result<chrono::NaiveDate, Problem> {
 
 /// Calls per day of a tenant (its own tenant for a tenant's credential).
 #[utoipa::path(get, path = "/v1/usage", params(UsageQuery),
-    responses((status = 200, body = UsageReport)))]
+    responses(
+        (status = 200, body = UsageReport),
+        (status = 404, body = Problem, description = "`not_found`: a tenant the credential \
+            may not see"),
+        (status = 422, body = Problem, description = "`invalid_field`: a day is not \
+            YYYY-MM-DD, or the range is reversed or over 366 days"),
+    ))]
 pub async fn get_usage(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,

@@ -1,6 +1,6 @@
 //! Webhook subscriptions, their delivery log, and redelivery.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use gateway::rfc3339;
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use webhooks::{Delivery, DeliveryDetail, DeliveryState, NewSubscription, Subscription};
 
 use crate::auth::Caller;
-use crate::extract::{next_after, JsonBody, QueryParams};
+use crate::extract::{next_after, JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
@@ -153,8 +153,11 @@ pub struct DeliveryPage {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookQuery {
+    /// The tenant whose subscriptions to list (a tenant credential: its own).
     pub tenant_id: String,
+    /// The last subscription id of the previous page (`next_after`).
     pub after: Option<String>,
+    /// Rows per page (default 100, at most 500).
     pub limit: Option<u32>,
 }
 
@@ -163,13 +166,19 @@ pub struct WebhookQuery {
 pub struct DeliveryQuery {
     /// Only deliveries in this state: `pending`, `delivered` or `failed`.
     pub state: Option<String>,
+    /// The last delivery id of the previous page (`next_after`).
     pub after: Option<String>,
+    /// Rows per page (default 100, at most 500).
     pub limit: Option<u32>,
 }
 
 /// Subscribe a URL to a tenant's events.
 #[utoipa::path(post, path = "/v1/webhooks", request_body = CreateWebhook,
-    responses((status = 201, body = CreatedWebhook), (status = 422, body = Problem)))]
+    responses(
+        (status = 201, body = CreatedWebhook),
+        (status = 422, body = Problem, description = "`invalid_field` (tenant, URL, internal \
+            address or event type) or `too_many_webhooks`"),
+    ))]
 pub async fn create_webhook(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -217,11 +226,15 @@ pub async fn list_webhooks(
 
 /// A webhook subscription.
 #[utoipa::path(get, path = "/v1/webhooks/{id}",
-    responses((status = 200, body = WebhookView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 200, body = WebhookView),
+        (status = 404, body = Problem, description = "`webhook_not_found`"),
+    ))]
 pub async fn get_webhook(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<WebhookView>, Problem> {
     let subscription = state
         .webhooks
@@ -232,11 +245,17 @@ pub async fn get_webhook(
 
 /// Replace the signing secret; the old one signs too until the overlap ends.
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", request_body = RotateSecret,
-    responses((status = 200, body = CreatedWebhook), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 200, body = CreatedWebhook),
+        (status = 404, body = Problem, description = "`webhook_not_found`"),
+        (status = 422, body = Problem, description = "`invalid_field`: the overlap is over \
+            7 days"),
+    ))]
 pub async fn rotate_secret(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     body: JsonBody<RotateSecret>,
 ) -> Result<Json<CreatedWebhook>, Problem> {
     let rotated = state
@@ -251,11 +270,15 @@ pub async fn rotate_secret(
 
 /// Disable a subscription: nothing more is sent to it; its log stays readable.
 #[utoipa::path(delete, path = "/v1/webhooks/{id}",
-    responses((status = 200, body = WebhookView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 200, body = WebhookView),
+        (status = 404, body = Problem, description = "`webhook_not_found`"),
+    ))]
 pub async fn disable_webhook(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<WebhookView>, Problem> {
     let subscription = state
         .webhooks
@@ -265,12 +288,18 @@ pub async fn disable_webhook(
 }
 
 /// A subscription's deliveries, oldest first.
-#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", params(DeliveryQuery),
-    responses((status = 200, body = DeliveryPage), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries",
+    params(("id" = String, Path, description = "The subscription's id"), DeliveryQuery),
+    responses(
+        (status = 200, body = DeliveryPage),
+        (status = 400, body = Problem, description = "`invalid_query`: a parameter is \
+            missing, unknown or of the wrong type, or `state` is none of the three"),
+        (status = 404, body = Problem, description = "`webhook_not_found`"),
+    ))]
 pub async fn list_deliveries(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<DeliveryQuery>,
 ) -> Result<Json<DeliveryPage>, Problem> {
     let wanted = q
@@ -299,11 +328,19 @@ pub async fn list_deliveries(
 
 /// A delivery and its attempts.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries/{delivery_id}",
-    responses((status = 200, body = DeliveryDetailView), (status = 404, body = Problem)))]
+    params(
+        ("id" = String, Path, description = "The subscription's id"),
+        ("delivery_id" = String, Path, description = "The delivery's id"),
+    ),
+    responses(
+        (status = 200, body = DeliveryDetailView),
+        (status = 404, body = Problem, description = "`webhook_not_found` or \
+            `webhook_delivery_not_found`"),
+    ))]
 pub async fn get_delivery(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path((id, delivery_id)): Path<(String, String)>,
+    PathParams((id, delivery_id)): PathParams<(String, String)>,
 ) -> Result<Json<DeliveryDetailView>, Problem> {
     let detail = state
         .webhooks
@@ -314,11 +351,21 @@ pub async fn get_delivery(
 
 /// Send a delivery again now, with a fresh retry budget.
 #[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
-    responses((status = 202, body = DeliveryView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(
+        ("id" = String, Path, description = "The subscription's id"),
+        ("delivery_id" = String, Path, description = "The delivery's id"),
+    ),
+    responses(
+        (status = 202, body = DeliveryView),
+        (status = 404, body = Problem, description = "`webhook_not_found` or \
+            `webhook_delivery_not_found`"),
+        (status = 422, body = Problem, description = "`invalid_field`: the subscription is \
+            disabled"),
+    ))]
 pub async fn redeliver(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path((id, delivery_id)): Path<(String, String)>,
+    PathParams((id, delivery_id)): PathParams<(String, String)>,
 ) -> Result<(StatusCode, Json<DeliveryView>), Problem> {
     let delivery = state
         .webhooks

@@ -138,7 +138,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.listen,
         &files,
         gateway_up::Services {
-            gateway: gateway::GatewayConfig::default(),
+            gateway: gateway::GatewayConfig {
+                instance_id: Some(gateway_up::instance_id(&data_dir)),
+                ..gateway::GatewayConfig::default()
+            },
             // Demo receivers listen on localhost without TLS.
             webhooks: webhooks::WebhookConfig {
                 allow_http: true,

@@ -28,6 +28,8 @@ const SLI_FLUSH: Duration = Duration::from_secs(10);
 /// must not delay them), once they have had no news for `RECONCILE_QUIET_MS`.
 const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 const RECONCILE_QUIET_MS: i64 = 60_000;
+/// Node leases are renewed three times per lease.
+const LEASE_RENEWAL: Duration = Duration::from_millis(gateway::NODE_LEASE_MS as u64 / 3);
 /// How often the audit chain's head is signed (when it moved).
 const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -58,9 +60,29 @@ impl Running {
             tracing::warn!(%error, "API usage counts not written at shutdown");
         }
         self.dispatcher.stop().await;
+        if let Err(error) = self.gateway.release_node_leases().await {
+            tracing::warn!(%error, "node leases not released; they expire on their own");
+        }
         self.checkpointer.stop().await?;
         Ok(())
     }
+}
+
+/// This installation's instance id in node leases: the host and the directory that holds
+/// the nodes' state. A restart of the same installation (after a crash too) takes its
+/// nodes back at once; another replica (another host or directory) is refused while the
+/// lease runs.
+pub fn instance_id(node_dir: &std::path::Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_string());
+    let dir = node_dir
+        .canonicalize()
+        .unwrap_or_else(|_| node_dir.to_path_buf());
+    format!("{host}:{}", dir.display())
 }
 
 pub async fn open_store(url: &str) -> anyhow::Result<Store> {
@@ -355,6 +377,11 @@ pub async fn start(
             .await;
         if let Err(error) = round {
             tracing::warn!(%error, "payment reconciliation failed; next round");
+        }
+    }));
+    background.push(every(LEASE_RENEWAL, gateway.clone(), |g| async move {
+        if let Err(error) = g.renew_node_leases().await {
+            tracing::warn!(%error, "node leases not renewed; retried");
         }
     }));
     background.push(every(SLI_FLUSH, gateway.clone(), |g| async move {

@@ -386,7 +386,10 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         config.server.listen,
         &files,
         gateway_up::Services {
-            gateway: gateway_config(&config.readiness, &config.slo, &config.approvals),
+            gateway: gateway::GatewayConfig {
+                instance_id: Some(gateway_up::instance_id(&config.lightning.data_dir)),
+                ..gateway_config(&config.readiness, &config.slo, &config.approvals)
+            },
             webhooks: webhook_config,
             chain: Some(chain),
             probes: Some(config.probes.clone()),

@@ -42,7 +42,15 @@ impl Gateway {
             .store
             .write(move |sql| {
                 // A repeated request finds the tenant there: nothing done, nothing audited.
-                if ledger::create_tenant(sql, &id, &name, now)? {
+                // The same id under another name is the client's mistake, not ours.
+                let created = ledger::create_tenant(sql, &id, &name, now).map_err(|e| match e {
+                    ledger::LedgerError::DuplicateId(_) => GatewayError::InvalidField {
+                        field: "id",
+                        reason: format!("a tenant {id} exists under another name"),
+                    },
+                    other => other.into(),
+                })?;
+                if created {
                     actor.audit(sql, now, Some(&id), "tenant.create", &id, None)?;
                 }
                 Ok::<_, GatewayError>(())
@@ -142,6 +150,45 @@ impl Gateway {
             .store
             .read(move |sql| ledger::list_accounts(sql, &tenant, after.as_deref(), limit))
             .await?)
+    }
+
+    /// The accounts a caller lists, by id: of `tenant_id` when it names one (none when the
+    /// scope may not see it: another tenant's accounts are absent, not forbidden), else of
+    /// the scope's own tenant, or of every tenant for a platform credential.
+    pub async fn list_accounts(
+        &self,
+        scope: &Scope,
+        tenant_id: Option<&str>,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Account>, GatewayError> {
+        match (tenant_id, scope) {
+            (Some(tenant), _) => self.accounts(scope, tenant, after, limit).await,
+            (None, Scope::Tenant(own)) => self.accounts(scope, own, after, limit).await,
+            (None, Scope::All) => self.all_accounts(after, limit).await,
+        }
+    }
+
+    /// One page of every tenant's accounts, by id (one snapshot; a key lookup per row,
+    /// at most [`MAX_PAGE`]).
+    async fn all_accounts(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Account>, GatewayError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        self.inner
+            .store
+            .read(move |sql| {
+                let ids = sql.query(
+                    "SELECT id FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
+                    &[after.as_deref().unwrap_or("").into(), limit.into()],
+                )?;
+                ids.iter()
+                    .map(|row| Ok(ledger::get_account(sql, row.text(0)?)?))
+                    .collect::<Result<Vec<_>, GatewayError>>()
+            })
+            .await
     }
 
     /// An account's postings after `after_seq`, oldest first.

@@ -73,6 +73,18 @@ pub enum GatewayError {
     },
     #[error("no node {0}")]
     UnknownNode(String),
+    #[error("node {node} is on the books with public key {registered}, but the node running under that name has {running}: another node cannot take over its account")]
+    NodeIdentityMismatch {
+        node: String,
+        registered: String,
+        running: String,
+    },
+    #[error("node {node} is run by another gateway instance ({owner}) until its lease ends at {until_ms} ms: one instance at a time runs a node")]
+    NodeOwnedElsewhere {
+        node: String,
+        owner: String,
+        until_ms: i64,
+    },
     #[error("no recovery {0}")]
     UnknownRecovery(String),
     #[error("no approval policy is in force: an emergency recovery needs one")]
@@ -129,6 +141,8 @@ impl GatewayError {
             GatewayError::HsmUnavailable(_) => "hsm_unavailable",
             GatewayError::VelocityLimitExceeded { .. } => "velocity_limit_exceeded",
             GatewayError::UnknownNode(_) => "node_not_found",
+            GatewayError::NodeIdentityMismatch { .. } => "node_identity_mismatch",
+            GatewayError::NodeOwnedElsewhere { .. } => "node_owned_elsewhere",
             GatewayError::UnknownRecovery(_) => "recovery_not_found",
             GatewayError::NoPolicyInForce => "no_policy_in_force",
             GatewayError::RecoveryBlocked(_) => "blocked_by_policy",

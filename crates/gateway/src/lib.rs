@@ -21,6 +21,7 @@ mod error;
 mod events;
 mod health;
 mod invoices;
+mod node_registry;
 mod observe;
 mod outbox;
 mod payments;
@@ -54,6 +55,7 @@ pub use crate::error::GatewayError;
 pub use crate::events::GatewaySink;
 pub use crate::health::{ChainReadiness, GaugeSample, NodeReadiness, Readiness};
 pub use crate::invoices::NewInvoice;
+pub use crate::node_registry::NODE_LEASE_MS;
 pub use crate::outbox::EVENT_TYPES;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
 pub use crate::pipeline::{PaymentDraft, Pipeline, Stage, Verdict};
@@ -90,6 +92,10 @@ pub struct GatewayConfig {
     pub slo: SloConfig,
     /// The EUR rate approval thresholds are evaluated with.
     pub eur_rate: EurRateConfig,
+    /// This instance in node leases: stable across restarts of one installation (so a
+    /// restart after a crash takes its nodes back at once), different for every replica.
+    /// Default: a fresh id per process.
+    pub instance_id: Option<String>,
 }
 
 impl Default for GatewayConfig {
@@ -106,6 +112,7 @@ impl Default for GatewayConfig {
             max_sync_lag_blocks: 6,
             slo: SloConfig::default(),
             eur_rate: EurRateConfig::default(),
+            instance_id: None,
         }
     }
 }
@@ -127,6 +134,8 @@ impl Scope {
 }
 
 pub(crate) struct Inner {
+    /// Who holds this process's node leases (`node_registry.rs`).
+    pub instance: String,
     pub store: Store,
     pub pool: Arc<NodePool>,
     pub clock: Arc<dyn Clock>,
@@ -169,8 +178,13 @@ impl Gateway {
         pipeline: Pipeline,
     ) -> Self {
         let executions = Arc::new(Semaphore::new(config.max_concurrent_executions.max(1)));
+        let instance = config
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| ids.next_id("gw"));
         Self {
             inner: Arc::new(Inner {
+                instance,
                 store,
                 pool,
                 clock,
@@ -224,11 +238,16 @@ impl Gateway {
         for status in self.inner.pool.status() {
             let node = self.inner.pool.get(&status.name)?;
             let balance_msat = system::channels_balance_msat(node.as_ref());
-            let name = status.name.clone();
+            let (name, pubkey) = (status.name.clone(), node.info().node_id);
+            let instance = self.inner.instance.clone();
+            // Ours, by name and key, before anything is booked or sent for it.
             let registered = self
                 .inner
                 .store
-                .write(move |sql| system::register_node(sql, &name, balance_msat, now))
+                .write(move |sql| {
+                    node_registry::claim(sql, &name, &pubkey, &instance, now)?;
+                    system::register_node(sql, &name, balance_msat, now)
+                })
                 .await?;
             if registered {
                 tracing::info!(node = %status.name, balance_msat, "node registered on the books");

@@ -21,6 +21,8 @@ store::on_both_stores!(
     limits_beyond_any_column_are_refused_and_the_store_keeps_writing,
     a_lost_event_is_reconciled_after_a_quiet_minute,
     a_payment_whose_node_left_the_pool_is_stuck_until_it_returns,
+    a_second_replica_cannot_run_the_same_nodes_while_the_first_holds_them,
+    another_node_under_a_known_name_is_refused,
 );
 
 struct World {
@@ -46,27 +48,41 @@ fn real_now_ms() -> i64 {
     i64::try_from(since.as_millis()).expect("ms")
 }
 
-/// A gateway (started) over `store` with `nodes` in its pool, and its sink.
+/// A gateway (started) over `store` with `nodes` in its pool, and its sink: the same
+/// installation restarting (one instance id, as `fulgur serve` derives it).
 async fn gateway_over(
     store: &store::Store,
     clock: &Arc<ManualClock>,
     nodes: &[&Arc<FakeNode>],
 ) -> (Gateway, Arc<GatewaySink>) {
-    let pool = Arc::new(NodePool::new());
-    for node in nodes {
-        pool.add(Arc::clone(node) as Arc<dyn LightningNode>).expect("add");
-    }
-    let gateway = Gateway::new(
-        store.clone(),
-        pool,
-        clock.clone(),
-        Arc::new(RandomIds),
-        GatewayConfig::default(),
-    );
+    let gateway = replica(store, clock, nodes, "installation-1");
     gateway.start().await.expect("start");
     let sink = GatewaySink::new();
     sink.attach(&gateway);
     (gateway, sink)
+}
+
+/// A gateway (not started) with `instance` as its id in node leases.
+fn replica(
+    store: &store::Store,
+    clock: &Arc<ManualClock>,
+    nodes: &[&Arc<FakeNode>],
+    instance: &str,
+) -> Gateway {
+    let pool = Arc::new(NodePool::new());
+    for node in nodes {
+        pool.add(Arc::clone(node) as Arc<dyn LightningNode>).expect("add");
+    }
+    Gateway::new(
+        store.clone(),
+        pool,
+        clock.clone(),
+        Arc::new(RandomIds),
+        GatewayConfig {
+            instance_id: Some(instance.to_string()),
+            ..GatewayConfig::default()
+        },
+    )
 }
 
 async fn world(t: &TestStore) -> World {
@@ -388,4 +404,58 @@ async fn a_payment_whose_node_left_the_pool_is_stuck_until_it_returns(t: TestSto
         (PaymentStatus::Succeeded, None)
     );
     assert_eq!(w.balance(&w.treasury).await, 50_000_000 - 4_000_040);
+}
+
+async fn a_second_replica_cannot_run_the_same_nodes_while_the_first_holds_them(t: TestStore) {
+    let w = world(&t).await;
+    let carol = FakeNode::new("carol", 3);
+    let invoice = carol.create_invoice(1_000_000, "goods", 600).await.expect("invoice");
+    let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
+    let sent = w.in_flight(&sent.id).await;
+    let node = w.issuer_of(sent.node.as_deref().expect("node"));
+    let sends = node.sends().len();
+    // Another replica, same configuration, its own connection to the same database.
+    let second_store = store::Store::open(&store::StoreConfig::new(&t.url))
+        .await
+        .expect("second store");
+    let second = replica(&second_store, &w.clock, &[&w.alpha, &w.beta], "installation-2");
+    let refused = second.start().await;
+    assert!(
+        matches!(refused, Err(GatewayError::NodeOwnedElsewhere { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(node.sends().len(), sends, "it re-sent nothing of the first's");
+    // Renewed leases keep it out; a lease left to expire (the first stalled) lets it in,
+    // and the first, renewing late, finds its node gone and fences it.
+    w.clock.advance_ms(gateway::NODE_LEASE_MS / 2);
+    assert!(w.gateway.renew_node_leases().await.expect("renew").is_empty());
+    w.clock.advance_ms(gateway::NODE_LEASE_MS / 2 + 1);
+    assert!(matches!(
+        second.start().await,
+        Err(GatewayError::NodeOwnedElsewhere { .. })
+    ));
+    w.clock.advance_ms(gateway::NODE_LEASE_MS);
+    second.start().await.expect("the lease ran out: the second takes over");
+    let lost = w.gateway.renew_node_leases().await.expect("renew");
+    assert_eq!(lost.len(), 2, "{lost:?}");
+    let fenced = w.gateway.pool().status();
+    assert!(
+        fenced
+            .iter()
+            .all(|n| matches!(n.health, node_pool::NodeHealth::Down { .. })),
+        "{fenced:?}"
+    );
+}
+
+async fn another_node_under_a_known_name_is_refused(t: TestStore) {
+    let w = world(&t).await;
+    let impostor = Arc::new(FakeNode::new("alpha", 9));
+    w.gateway.release_node_leases().await.expect("released");
+    let refused = replica(&t.store, &w.clock, &[&impostor], "installation-1")
+        .start()
+        .await;
+    assert!(
+        matches!(refused, Err(GatewayError::NodeIdentityMismatch { .. })),
+        "{refused:?}"
+    );
 }

@@ -58,6 +58,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_channel_closes"),
     migration!(14, "0014_identities"),
     migration!(15, "0015_stuck_payments"),
+    migration!(16, "0016_node_registry"),
 ];
 
 /// The schema version this binary needs.
