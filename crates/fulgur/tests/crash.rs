@@ -208,6 +208,27 @@ fn ledger_check(demo: &Demo, dir: &Path) -> std::process::Output {
 const MAX_SETTLE_BLOCKS: u32 = 400;
 const SETTLE_BURST_BLOCKS: u32 = 40;
 
+/// Payments the dead demo's store holds as pending or in flight (read with the demo down).
+fn unfinished_payments(dir: &Path) -> i64 {
+    let url = format!("sqlite://{}", dir.join("fulgur.db").display());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let store = store::Store::open(&store::StoreConfig::new(&url))
+            .await
+            .expect("store");
+        store
+            .read(|sql| {
+                sql.query_one(
+                    "SELECT COUNT(*) FROM payments WHERE status IN ('pending', 'in_flight')",
+                    &[],
+                )?
+                .i64(0)
+            })
+            .await
+            .expect("count")
+    })
+}
+
 fn mine(demo: &Demo, blocks: u32) {
     let started = std::time::Instant::now();
     let (status, body) = demo.call("POST", "/devnet/mine", Some(json!({ "blocks": blocks })));
@@ -283,6 +304,7 @@ fn a_gateway_killed_mid_ledger_burst_loses_and_doubles_nothing() {
         .filter_map(|c| c.join().expect("client"))
         .count();
     eprintln!("{answered} of {TRANSFERS} transfers answered before the kill");
+    assert!(answered < TRANSFERS, "the kill came mid-burst");
 
     let demo = start_demo(dir.path());
     let mut ids = Vec::new();
@@ -405,6 +427,10 @@ fn a_killed_gateway_loses_and_doubles_nothing() {
         "{answered} of {} requests answered before the kill",
         OUTGOING + INCOMING
     );
+    assert!(answered < OUTGOING + INCOMING, "the kill came mid-burst");
+    let unfinished = unfinished_payments(dir.path());
+    eprintln!("{unfinished} payments pending or in flight at the kill");
+    assert!(unfinished > 0, "payments were in flight at the kill");
 
     // Restart; clients retry their payments with the same keys.
     let demo = start_demo(dir.path());
