@@ -103,6 +103,7 @@ pub struct EntryPage {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AccountQuery {
     /// Only this tenant's accounts. Optional for a platform credential (absent: every
@@ -116,6 +117,7 @@ pub struct AccountQuery {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EntryQuery {
     /// The last `seq` of the previous page (`next_after`).
@@ -137,7 +139,7 @@ fn valid_tenant_id(id: &str) -> bool {
     responses(
         (status = 201, description = "created (or already there under this name)"),
         (status = 422, body = Problem, description = "`invalid_field`: the id is malformed, \
-            reserved, or a tenant's under another name"),
+            reserved, or a tenant's under another name, or the name is another tenant's"),
     ))]
 pub async fn create_tenant(
     State(state): State<ApiState>,

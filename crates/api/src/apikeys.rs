@@ -81,6 +81,7 @@ pub struct ApiKeyPage {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyQuery {
     /// The last key id of the previous page (`next_after`).

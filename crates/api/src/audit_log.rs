@@ -14,6 +14,7 @@ use crate::ApiState;
 const DEFAULT_PAGE: u32 = 100;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Records after this sequence number.

@@ -60,6 +60,8 @@ pub struct ApiState {
     pub auth: Auth,
 }
 
+use crate::problem::ProblemResponses;
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Fulgur", description = "Enterprise Lightning payments"),
@@ -106,9 +108,13 @@ pub struct ApiState {
         books::check,
         nodes::healthz,
         nodes::readyz,
+        openapi,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth),
+    // Every operation needs the bearer credential unless it says otherwise (`security(())`);
+    // the problems the guard and the extractors answer are added to each by
+    // `ProblemResponses`, not repeated in the annotations.
+    modifiers(&BearerAuth, &ProblemResponses),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -126,6 +132,9 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// This document (OpenAPI 3.1), open to anyone.
+#[utoipa::path(get, path = "/v1/openapi.json", security(()),
+    responses((status = 200, description = "the OpenAPI document", body = serde_json::Value)))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

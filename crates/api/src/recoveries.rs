@@ -26,6 +26,7 @@ pub struct CreateRecovery {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryQuery {
     /// Recovery id to list before (newest first).

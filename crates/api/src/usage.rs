@@ -9,7 +9,10 @@ use crate::extract::QueryParams;
 use crate::{ApiState, Caller, Problem};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct UsageQuery {
+    /// The tenant whose calls to count (a tenant credential: its own).
     pub tenant_id: String,
     /// First day, YYYY-MM-DD (UTC).
     pub from: String,

@@ -48,6 +48,13 @@ impl Gateway {
                         field: "id",
                         reason: format!("a tenant {id} exists under another name"),
                     },
+                    // Names are unique too (the only other unique key of `tenants`).
+                    ledger::LedgerError::Store(store::StoreError::Conflict(_)) => {
+                        GatewayError::InvalidField {
+                            field: "name",
+                            reason: "another tenant has this name".into(),
+                        }
+                    }
                     other => other.into(),
                 })?;
                 if created {

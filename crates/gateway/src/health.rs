@@ -5,8 +5,15 @@
 
 use std::sync::Arc;
 
-use crate::{Gateway, GatewayError};
-use node_pool::{ChainTip, NodeHealth};
+use async_trait::async_trait;
+use node_pool::{ChainTip, NodeError, NodeHealth};
+
+use crate::{Clock, Gateway, GatewayError};
+
+/// How long one reading of the chain's tip is reused: readiness probes and scrapes, however
+/// many, ask the chain source at most once per this many milliseconds (of the injected
+/// clock).
+pub(crate) const CHAIN_TIP_TTL_MS: i64 = 1_000;
 
 /// One gauge sample: a metric name in Prometheus conventions, its labels and value.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,9 +71,15 @@ pub struct Readiness {
 
 impl Gateway {
     /// Sets where the chain's tip is read (the nodes' own chain source); without it nodes
-    /// are not checked for sync.
+    /// are not checked for sync. Readings are reused for [`CHAIN_TIP_TTL_MS`]: an
+    /// unauthenticated flood of `/readyz` must not become a flood on the chain source.
     pub fn set_chain_tip(&self, tip: Arc<dyn ChainTip>) {
-        if self.inner.chain_tip.set(tip).is_err() {
+        let cached = CachedTip {
+            source: tip,
+            clock: Arc::clone(&self.inner.clock),
+            last: tokio::sync::Mutex::new(None),
+        };
+        if self.inner.chain_tip.set(Arc::new(cached)).is_err() {
             tracing::warn!("chain tip source already set; keeping the first");
         }
     }
@@ -184,6 +197,33 @@ impl Gateway {
         }
         out.extend(store_gauges(self.inner.store.usage()));
         Ok(out)
+    }
+}
+
+/// The chain's tip, read from `source` at most once per [`CHAIN_TIP_TTL_MS`]. The lock is
+/// held across a read, so callers that arrive meanwhile wait for that one reading rather
+/// than each asking (errors are reused too: a failing source is not hammered either).
+struct CachedTip {
+    source: Arc<dyn ChainTip>,
+    clock: Arc<dyn Clock>,
+    /// When the last reading was taken, and what it was.
+    last: tokio::sync::Mutex<Option<(i64, Result<u32, NodeError>)>>,
+}
+
+#[async_trait]
+impl ChainTip for CachedTip {
+    async fn tip_height(&self) -> Result<u32, NodeError> {
+        let mut last = self.last.lock().await;
+        let now_ms = self.clock.now_ms();
+        if let Some((_, reading)) = last
+            .as_ref()
+            .filter(|(at_ms, _)| (0..CHAIN_TIP_TTL_MS).contains(&(now_ms - at_ms)))
+        {
+            return reading.clone();
+        }
+        let reading = self.source.tip_height().await;
+        *last = Some((self.clock.now_ms(), reading.clone()));
+        reading
     }
 }
 

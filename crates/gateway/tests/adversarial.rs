@@ -459,3 +459,157 @@ async fn another_node_under_a_known_name_is_refused(t: TestStore) {
         "{refused:?}"
     );
 }
+
+/// What a hostile or unreliable world does to outgoing payments, in any order.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Pay invoice `i` (refused while one is live or paid).
+    Pay(usize),
+    /// The node with invoice `i`'s payment in flight reports success (fee in msat).
+    Succeed(usize, u64),
+    /// ... reports failure.
+    Fail(usize),
+    /// The last event the gateway saw arrives again.
+    Redeliver,
+    /// The other node reports a failure for invoice `i`'s hash (stale, cross-node).
+    StaleFailure(usize),
+    /// A quiet minute passes and the reconciler runs.
+    Reconcile,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (0..3usize).prop_map(Step::Pay),
+        2 => (0..3usize, 0..5_000u64).prop_map(|(i, fee)| Step::Succeed(i, fee)),
+        2 => (0..3usize).prop_map(Step::Fail),
+        1 => Just(Step::Redeliver),
+        1 => (0..3usize).prop_map(Step::StaleFailure),
+        1 => Just(Step::Reconcile),
+    ]
+}
+
+async fn run_steps(t: &TestStore, steps: Vec<Step>) {
+    let w = world(t).await;
+    let carol = FakeNode::new("carol", 3);
+    let mut invoices = Vec::new();
+    for amount in [1_000_000u64, 2_000_000, 3_000_000] {
+        invoices.push(carol.create_invoice(amount, "goods", 600).await.expect("invoice"));
+    }
+    let mut last_event = None;
+    // The live (in flight) payment of each invoice, and on which node.
+    let mut live: Vec<Option<(String, String)>> = vec![None; 3];
+    for step in steps {
+        match step {
+            Step::Pay(i) => {
+                if let Ok(accepted) = w.pay(&w.treasury, &invoices[i].bolt11).await {
+                    let p = w.in_flight(&accepted.id).await;
+                    live[i] = Some((p.id, p.node.expect("node")));
+                }
+            }
+            Step::Succeed(i, fee) => {
+                if let Some((_, node)) = live[i].take() {
+                    let event = w.issuer_of(&node).succeed(&invoices[i].payment_hash, fee);
+                    w.deliver(event.clone()).await;
+                    last_event = Some(event);
+                }
+            }
+            Step::Fail(i) => {
+                if let Some((_, node)) = live[i].take() {
+                    let event = w.issuer_of(&node).fail(&invoices[i].payment_hash, "no route");
+                    w.deliver(event.clone()).await;
+                    last_event = Some(event);
+                }
+            }
+            Step::Redeliver => {
+                if let Some(event) = &last_event {
+                    w.deliver(event.clone()).await;
+                }
+            }
+            Step::StaleFailure(i) => {
+                let other = match live[i].as_ref().map(|(_, n)| n.as_str()) {
+                    Some("alpha") => &w.beta,
+                    _ => &w.alpha,
+                };
+                w.deliver(other.fail(&invoices[i].payment_hash, "stale")).await;
+            }
+            Step::Reconcile => {
+                w.clock.advance_ms(60_001);
+                w.gateway
+                    .reconcile_payments(60_000, gateway::MAX_RECONCILED_PER_ROUND, false)
+                    .await
+                    .expect("round");
+            }
+        }
+    }
+    // The books: every payment final at most once, balances as the payments say.
+    let rows = t
+        .store
+        .read(|sql| {
+            sql.query(
+                "SELECT payment_hash, status, amount_msat, COALESCE(fee_msat, 0), max_fee_msat \
+                 FROM payments",
+                &[],
+            )
+        })
+        .await
+        .expect("payments");
+    let mut spent = 0i64;
+    let mut held = 0u64;
+    let mut succeeded = std::collections::BTreeMap::<String, u32>::new();
+    for row in &rows {
+        let (hash, status) = (row.text(0).expect("hash"), row.text(1).expect("status"));
+        let (amount, fee, max_fee) = (
+            row.i64(2).expect("amount"),
+            row.i64(3).expect("fee"),
+            row.u64(4).expect("max fee"),
+        );
+        match status {
+            "succeeded" => {
+                spent += amount + fee;
+                *succeeded.entry(hash.to_string()).or_default() += 1;
+            }
+            "pending" | "in_flight" => held += amount as u64 + max_fee,
+            _ => {}
+        }
+    }
+    assert!(succeeded.values().all(|n| *n == 1), "{succeeded:?}");
+    // And as the nodes say: what left them is what the books spent.
+    let mut left_nodes = 0i64;
+    for node in [&w.alpha, &w.beta] {
+        for invoice in &invoices {
+            if let Some(p) = node.payment(&invoice.payment_hash) {
+                if p.state == node_pool::PaymentState::Succeeded {
+                    left_nodes += (p.amount_msat.unwrap_or(0) + p.fee_msat.unwrap_or(0)) as i64;
+                }
+            }
+        }
+    }
+    assert_eq!(left_nodes, spent, "books against nodes: {rows:?}");
+    let account = w.gateway.account(&Scope::All, &w.treasury).await.expect("account");
+    assert_eq!(account.balance_msat, 50_000_000 - spent, "{rows:?}");
+    assert_eq!(account.pending_msat, held, "{rows:?}");
+    let report = t.store.read(ledger::check_books).await.expect("check");
+    assert!(report.is_balanced(), "{report:?}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// Issue 22: the payment state machine under any order of sends, outcomes, duplicates,
+    /// stale cross-node reports and reconciliation keeps the books exact.
+    #[test]
+    fn payments_keep_the_books_exact_whatever_the_events(
+        steps in proptest::collection::vec(step(), 1..25)
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let t = TestStore::sqlite().await.expect("store");
+            run_steps(&t, steps).await;
+        });
+    }
+}
