@@ -163,12 +163,16 @@ impl FakeNode {
         }
     }
 
-    /// The payment with `payment_hash` failed for good; returns the node's event.
+    /// The payment with `payment_hash` failed for good (if the node still had it pending:
+    /// a settled payment stays settled); returns the node's failure event, which a test
+    /// may also deliver as a stale or duplicate report.
     pub fn fail(&self, payment_hash: &str, reason: &str) -> NodeEvent {
         if let Some(payment) = self.state().payments.get_mut(payment_hash) {
-            payment.state = PaymentState::Failed {
-                reason: reason.to_string(),
-            };
+            if payment.state == PaymentState::Pending {
+                payment.state = PaymentState::Failed {
+                    reason: reason.to_string(),
+                };
+            }
         }
         NodeEvent::PaymentFailed {
             node: self.name.clone(),
