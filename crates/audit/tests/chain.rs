@@ -133,9 +133,15 @@ fn signer_public_of_fresh_key() -> PublicKey {
 
 async fn concurrent_appends_form_one_chain(t: TestStore) {
     let (_, key, _dir) = signer();
+    // Two handles (two replicas' writers): appends that did not serialise on the head
+    // row would fork the chain.
+    let replicas = [
+        t.store.clone(),
+        t.second_handle().await.expect("second handle"),
+    ];
     let tasks: Vec<_> = (1..=60)
         .map(|i| {
-            let store = t.store.clone();
+            let store = replicas[i as usize % 2].clone();
             tokio::spawn(async move {
                 let e = entry(i, Some(if i % 2 == 0 { "t_even" } else { "t_odd" }));
                 store.write(move |sql| append(sql, &e)).await

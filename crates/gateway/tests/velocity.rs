@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use gateway::{
-    Actor, GatewayError, NewInvoice, NewPayment, PaymentStatus, SystemClock, VelocityLimits,
+    Actor, Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus, SystemClock,
+    VelocityLimits,
 };
 use store::testing::TestStore;
 
@@ -54,9 +55,31 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
             .expect("invoice");
         invoices.push(invoice.bolt11);
     }
+    // Two replicas, each with its own store handle (its own writer): a velocity check
+    // that did not lock the payer's row would let both pass the limit together.
+    let second_store = t.second_handle().await.expect("second handle");
+    let second = Gateway::new(
+        second_store,
+        Arc::clone(gateway.pool()),
+        Arc::new(SystemClock),
+        Arc::new(gateway::RandomIds),
+        gateway::GatewayConfig {
+            instance_id: Some(gateway.instance().to_string()),
+            eur_rate: gateway::EurRateConfig {
+                eur_cents_per_btc: common::EUR_CENTS_PER_BTC,
+                source: "fixed:test".into(),
+            },
+            ..gateway::GatewayConfig::default()
+        },
+    );
+    let replicas = [gateway.clone(), second];
     let mut racing = Vec::new();
-    for bolt11 in invoices {
-        let (gateway, admin, account_id) = (gateway.clone(), admin.clone(), payer.id.clone());
+    for (i, bolt11) in invoices.into_iter().enumerate() {
+        let (gateway, admin, account_id) = (
+            replicas[i % 2].clone(),
+            admin.clone(),
+            payer.id.clone(),
+        );
         racing.push(tokio::spawn(async move {
             gateway
                 .create_payment(

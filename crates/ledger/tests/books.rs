@@ -234,10 +234,15 @@ async fn holds_reserve_then_settle_or_release(t: TestStore) {
 async fn no_account_is_overdrawn_even_under_concurrent_holds(t: TestStore) {
     let store = Arc::new(t.store.clone());
     books(&store).await;
+    // Two handles (two replicas' writers): a hold that did not lock its row would pass.
+    let replicas = [
+        Arc::clone(&store),
+        Arc::new(t.second_handle().await.expect("second handle")),
+    ];
     // 10,000 msat available; 250 concurrent holds of 100 msat: exactly 100 fit.
     let mut tasks = Vec::new();
     for i in 0..250 {
-        let store = Arc::clone(&store);
+        let store = Arc::clone(&replicas[i % 2]);
         tasks.push(tokio::spawn(async move {
             store
                 .write(move |sql| place_hold(sql, &format!("h{i}"), "a", 100, "burst", NOW))

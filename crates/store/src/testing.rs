@@ -63,6 +63,15 @@ impl TestStore {
     }
 }
 
+impl TestStore {
+    /// Another handle on the same database, with its own connections and writer: what a
+    /// second replica sees. Tests that claim to race run on both handles, so that a
+    /// missing row lock (hidden behind one handle's single writer) fails them.
+    pub async fn second_handle(&self) -> Result<Store, StoreError> {
+        Store::open(&StoreConfig::new(&self.url)).await
+    }
+}
+
 /// `postgres://u@h:p/old?x` → `postgres://u@h:p/new?x`.
 fn replace_database(url: &str, database: &str) -> String {
     let (base, query) = url
