@@ -18,8 +18,11 @@ const DEFAULT_PAGE: u32 = 100;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
-    /// 1 to 64 characters: letters, digits, `-` and `_`.
+    /// 1 to 64 characters: letters, digits, `-` and `_` (not `platform`).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub id: String,
+    /// 1 to 128 bytes, unique among tenants.
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
 }
 
@@ -28,6 +31,8 @@ pub struct NewTenant {
 pub struct NewAccount {
     /// The business unit that owns the account.
     pub tenant_id: String,
+    /// 1 to 128 bytes, unique within the tenant.
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
 }
 

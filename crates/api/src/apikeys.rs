@@ -41,6 +41,7 @@ pub struct CreateApiKey {
 #[serde(deny_unknown_fields)]
 pub struct RotateApiKey {
     /// How long the old key keeps working (default 24 h, at most 30 days).
+    #[schema(maximum = 2_592_000)]
     pub overlap_secs: Option<u32>,
 }
 

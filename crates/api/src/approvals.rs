@@ -17,6 +17,7 @@ const DEFAULT_PAGE: u32 = 100;
 #[serde(deny_unknown_fields)]
 pub struct ApprovalQuery {
     /// pending (default), approved, rejected or expired.
+    #[param(pattern = "^(pending|approved|rejected|expired)$")]
     pub state: Option<String>,
     /// Payment id to list after.
     pub after: Option<String>,

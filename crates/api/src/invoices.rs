@@ -16,6 +16,7 @@ use crate::ApiState;
 pub struct CreateInvoice {
     /// The account the payment is credited to.
     pub account_id: String,
+    #[schema(minimum = 1)]
     pub amount_msat: u64,
     #[serde(default)]
     pub description: String,

@@ -14,8 +14,10 @@ use crate::ApiState;
 #[serde(deny_unknown_fields)]
 pub struct LimitsView {
     /// EUR cents the account may send per UTC day; absent: no daily limit.
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub daily_eur_cents: Option<u64>,
     /// EUR cents per UTC month; absent: no monthly limit.
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub monthly_eur_cents: Option<u64>,
 }
 

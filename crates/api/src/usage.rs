@@ -15,8 +15,10 @@ pub struct UsageQuery {
     /// The tenant whose calls to count (a tenant credential: its own).
     pub tenant_id: String,
     /// First day, YYYY-MM-DD (UTC).
+    #[param(format = Date)]
     pub from: String,
     /// Last day, YYYY-MM-DD (UTC), at most 366 days after `from`.
+    #[param(format = Date)]
     pub to: String,
 }
 

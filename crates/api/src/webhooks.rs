@@ -32,6 +32,7 @@ pub struct CreateWebhook {
 pub struct RotateSecret {
     /// How long the old secret keeps signing too (default 86400, at most 604800; 0 ends
     /// it at once).
+    #[schema(maximum = 604_800)]
     pub overlap_secs: Option<u32>,
 }
 
@@ -167,6 +168,7 @@ pub struct WebhookQuery {
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// Only deliveries in this state: `pending`, `delivered` or `failed`.
+    #[param(pattern = "^(pending|delivered|failed)$")]
     pub state: Option<String>,
     /// The last delivery id of the previous page (`next_after`).
     pub after: Option<String>,

@@ -180,7 +180,11 @@ fn main() -> ExitCode {
 }
 
 async fn migrate(store_url: &str) -> anyhow::Result<()> {
-    let store = store::Store::open(&store::StoreConfig::new(store_url)).await?;
+    let store = match store::Store::open(&store::StoreConfig::new(store_url)).await {
+        // A URL that cannot be used is the caller's to fix (exit 2).
+        Err(e @ store::StoreError::InvalidUrl(_)) => return Err(BadInput(e.to_string()).into()),
+        opened => opened?,
+    };
     let before = store.schema_version().await?;
     let applied = store.migrate(gateway_up::now_ms()).await?;
     if applied.is_empty() {

@@ -17,6 +17,7 @@
 
 mod error;
 mod migrate;
+mod pg_tls;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -95,7 +96,7 @@ pub struct Store {
 
 enum Target {
     Sqlite(PathBuf),
-    Postgres(Box<::postgres::Config>),
+    Postgres(Box<::postgres::Config>, pg_tls::PgTls),
 }
 
 fn parse_url(url: &str) -> Result<Target, StoreError> {
@@ -106,12 +107,17 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
         return Ok(Target::Sqlite(PathBuf::from(path)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return url
+        let (rest, tls) = pg_tls::split_tls(url)?;
+        let mut config: ::postgres::Config = rest
             .parse()
-            .map(|c| Target::Postgres(Box::new(c)))
-            .map_err(|_| StoreError::InvalidUrl(url.to_string()));
+            .map_err(|_| StoreError::InvalidUrl(pg_tls::redact(url)))?;
+        if matches!(tls, pg_tls::PgTls::Verified(_)) {
+            // TLS or nothing: a server that does not offer it is refused.
+            config.ssl_mode(::postgres::config::SslMode::Require);
+        }
+        return Ok(Target::Postgres(Box::new(config), tls));
     }
-    Err(StoreError::InvalidUrl(url.to_string()))
+    Err(StoreError::InvalidUrl(pg_tls::redact(url)))
 }
 
 impl Store {
@@ -132,9 +138,9 @@ impl Store {
                     // SQLite has one writer at a time; more threads would only wait on it.
                     (Dialect::Sqlite, connect, 1)
                 }
-                Target::Postgres(mut pg) => {
+                Target::Postgres(mut pg, tls) => {
                     pg.connect_timeout(config.connect_timeout);
-                    let manager = postgres::PgManager { config: *pg };
+                    let manager = postgres::PgManager { config: *pg, tls };
                     let connect: workers::Connect =
                         Arc::new(move || Ok(Box::new(manager.connect()?) as Box<dyn Connection>));
                     (Dialect::Postgres, connect, config.postgres_writers.max(1))

@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{NoTls, Statement};
 
+use crate::pg_tls::PgTls;
 use crate::sql::{Connection, Dialect, Sql};
 use crate::value::check_params;
 use crate::{Row, StoreError, Value};
@@ -22,14 +23,18 @@ pub(crate) struct PgConn {
 
 pub(crate) struct PgManager {
     pub config: postgres::Config,
+    pub tls: PgTls,
 }
 
 impl PgManager {
     pub fn connect(&self) -> Result<PgConn, StoreError> {
-        let client = self
-            .config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let client = match &self.tls {
+            PgTls::Plain => self.config.connect(NoTls),
+            PgTls::Verified(tls) => self
+                .config
+                .connect(tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone())),
+        }
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(PgConn {
             client,
             statements: HashMap::new(),
