@@ -34,6 +34,7 @@ fn psql(sql: &str) -> String {
 /// Puts the server's TLS settings back as they were, whatever happens to the test.
 struct RestoreServerTls {
     database: String,
+    files: Vec<PathBuf>,
 }
 
 impl Drop for RestoreServerTls {
@@ -58,6 +59,9 @@ impl Drop for RestoreServerTls {
                 &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database),
             ])
             .output();
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
@@ -125,8 +129,9 @@ fn the_store_reaches_postgres_over_verified_tls_only() {
         "this test configures the local server's TLS; FULGUR_TEST_DATABASE_URL is {admin}"
     );
     let database = format!("fulgur_tls_{}", std::process::id());
-    let _restore = RestoreServerTls {
+    let mut restore = RestoreServerTls {
         database: database.clone(),
+        files: Vec::new(),
     };
     psql(&format!("CREATE DATABASE {database}"));
     let data_dir = PathBuf::from(psql("SHOW data_directory"));
@@ -135,6 +140,7 @@ fn the_store_reaches_postgres_over_verified_tls_only() {
     let ours = tempfile::tempdir().expect("dir");
     ca(ours.path(), &["--dns", "localhost"]);
     let (cert, key) = install(ours.path(), &data_dir, "tls");
+    restore.files = vec![cert.clone(), key.clone()];
     serve_tls_with(&cert, &key);
     let root = ours.path().join("ca.crt");
     let url = |host: &str, root: &Path| {
