@@ -13,7 +13,7 @@ use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use pki::ClientIdentity;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use serde::Deserialize;
@@ -50,6 +50,9 @@ pub struct TlsConfig {
     pub key_file: PathBuf,
     /// Required unless `client_auth` is `Off`.
     pub client_ca_file: Option<PathBuf>,
+    /// The CA's revocation list (`fulgur pki revoke` writes `ca.crl`): a client
+    /// certificate it lists is refused at the handshake. Reread when it changes.
+    pub client_crl_file: Option<PathBuf>,
     pub client_auth: ClientAuth,
     pub reload_interval: Duration,
 }
@@ -216,6 +219,7 @@ fn fingerprint(config: &TlsConfig) -> Vec<Option<(SystemTime, u64)>> {
         Some(&config.cert_file),
         Some(&config.key_file),
         config.client_ca_file.as_ref(),
+        config.client_crl_file.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -302,8 +306,17 @@ fn load(config: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
                     .add(ca)
                     .map_err(|e| format!("{}: {e}", ca_file.display()))?;
             }
-            let verifier =
+            let mut verifier =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+            if let Some(crl_file) = &config.client_crl_file {
+                let crls = CertificateRevocationListDer::pem_file_iter(crl_file)
+                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                    .map_err(|e| format!("{}: {e}", crl_file.display()))?;
+                if crls.is_empty() {
+                    return Err(format!("{}: no revocation list", crl_file.display()));
+                }
+                verifier = verifier.with_crls(crls);
+            }
             let verifier = match mode {
                 ClientAuth::Optional => verifier.allow_unauthenticated(),
                 _ => verifier,
@@ -339,6 +352,7 @@ mod tests {
             cert_file: issued.cert_path,
             key_file: issued.key_path,
             client_ca_file: Some(pki.ca_cert_path()),
+            client_crl_file: None,
             client_auth: ClientAuth::Optional,
             reload_interval: Duration::from_secs(1),
         };

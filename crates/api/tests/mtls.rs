@@ -37,6 +37,8 @@ struct Cas {
     theirs: Pki,
     /// The file the server reads its client CA from (a copy the test may replace).
     client_ca: PathBuf,
+    /// The file the server reads the CA's revocation list from (a copy, likewise).
+    client_crl: PathBuf,
 }
 
 fn cas() -> Cas {
@@ -61,13 +63,18 @@ fn cas() -> Cas {
     theirs
         .issue("intruder", &acme(Role::Integration), now(), 60)
         .expect("intruder");
+    ours.issue("erp2", &acme(Role::Integration), now(), 60)
+        .expect("erp2");
     let client_ca = dir.path().join("client-ca.crt");
     std::fs::copy(ours.ca_cert_path(), &client_ca).expect("copy CA");
+    let client_crl = dir.path().join("client-ca.crl");
+    std::fs::copy(ours.crl_path(), &client_crl).expect("copy CRL");
     Cas {
         _dir: dir,
         ours,
         theirs,
         client_ca,
+        client_crl,
     }
 }
 
@@ -76,6 +83,7 @@ fn tls_config(cas: &Cas, client_auth: ClientAuth) -> TlsConfig {
         cert_file: cas.ours.cert_path("api"),
         key_file: cas.ours.key_path("api"),
         client_ca_file: Some(cas.client_ca.clone()),
+        client_crl_file: Some(cas.client_crl.clone()),
         client_auth,
         reload_interval: Duration::from_millis(100),
     }
@@ -263,7 +271,34 @@ async fn client_certificates_are_credentials_and_reload_without_restart(t: TestS
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // A replaced client CA: the other CA's certificates now pass and ours no longer do.
+    // Revocation: once the CA's list names erp's certificate, it is refused at the next
+    // handshake, without a restart; another certificate of the CA still passes.
+    let revoked = cas.ours.revoke("erp", now()).expect("revoke");
+    assert_eq!(cas.ours.revocations().expect("list"), vec![revoked]);
+    std::fs::copy(cas.ours.crl_path(), &cas.client_crl).expect("publish CRL");
+    let mut waited = 0;
+    loop {
+        let fresh = client(&cas, Some((&cas.ours, "erp")));
+        let answer = call(&fresh, url("/v1/accounts?tenant_id=acme"), None, None).await;
+        if answer.is_err() {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 100, "revocation not picked up: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let other = call(
+        &client(&cas, Some((&cas.ours, "erp2"))),
+        url("/v1/accounts?tenant_id=acme"),
+        None,
+        None,
+    )
+    .await;
+    assert!(matches!(other, Ok((StatusCode::OK, _))), "{other:?}");
+
+    // A replaced client CA (with its own revocation list): the other CA's certificates now
+    // pass and ours no longer do.
+    std::fs::copy(cas.theirs.crl_path(), &cas.client_crl).expect("replace CRL");
     std::fs::copy(cas.theirs.ca_cert_path(), &cas.client_ca).expect("replace CA");
     let mut waited = 0;
     loop {
@@ -276,7 +311,7 @@ async fn client_certificates_are_credentials_and_reload_without_restart(t: TestS
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ours = call(
-        &client(&cas, Some((&cas.ours, "erp"))),
+        &client(&cas, Some((&cas.ours, "erp2"))),
         url("/v1/accounts?tenant_id=acme"),
         None,
         None,

@@ -1,5 +1,5 @@
-//! `fulgur pki init|issue|renew|status`: the internal CA on disk (see the `pki` crate).
-//! A running server rereads renewed certificates by itself.
+//! `fulgur pki init|issue|renew|revoke|status`: the internal CA on disk (see the `pki`
+//! crate). A running server rereads renewed certificates and the revocation list by itself.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -33,6 +33,14 @@ pub enum Which {
         name: String,
         #[arg(long, default_value_t = DEFAULT_VALIDITY_DAYS)]
         days: u32,
+    },
+    /// Revoke NAME's current certificate: added to the CA's revocation list (ca.crl),
+    /// which a running server rereads and checks at every handshake.
+    Revoke {
+        #[arg(long, env = "FULGUR_PKI_DIR")]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
     },
     /// Every certificate with its expiry; exit 1 if one has fewer than 30 days left.
     Status {
@@ -154,6 +162,17 @@ pub fn run(which: Which) -> anyhow::Result<()> {
                 .renew(&name, now_unix(), days)
                 .map_err(classify)?,
         ),
+        Which::Revoke { dir, name } => {
+            let pki = Pki::new(dir);
+            let revoked = pki.revoke(&name, now_unix()).map_err(classify)?;
+            println!(
+                "{}: serial {} revoked; {} lists {} certificate(s)",
+                revoked.name,
+                revoked.serial,
+                pki.crl_path().display(),
+                pki.revocations().map_err(classify)?.len()
+            );
+        }
         Which::Status { dir } => {
             if !dir.exists() {
                 return Err(BadInput(format!("{} not found", dir.display())).into());

@@ -161,6 +161,9 @@ pub struct TlsSection {
     pub key_file: PathBuf,
     /// The CA client certificates must chain to; required unless client_auth = "off".
     pub client_ca_file: Option<PathBuf>,
+    /// The CA's revocation list (`fulgur pki revoke` writes `DIR/ca.crl`); certificates it
+    /// lists are refused at the handshake.
+    pub client_crl_file: Option<PathBuf>,
     /// `off` (default), `optional` or `required`.
     #[serde(default)]
     pub client_auth: api::ClientAuth,
@@ -179,6 +182,7 @@ impl TlsSection {
             cert_file: self.cert_file.clone(),
             key_file: self.key_file.clone(),
             client_ca_file: self.client_ca_file.clone(),
+            client_crl_file: self.client_crl_file.clone(),
             client_auth: self.client_auth,
             reload_interval: std::time::Duration::from_secs(self.reload_interval_secs.max(1)),
         }

@@ -256,6 +256,20 @@ fn operators_run_the_internal_ca() {
     );
     let (renewed, _) = pki(&["renew", "--dir", at, "--name", "erp"]);
     assert!(renewed.status.success());
+    // Revocation: the CA's list names the certificate; bad names and over-long validity
+    // are the caller's to fix (exit 2).
+    let (revoked, said) = pki(&["revoke", "--dir", at, "--name", "erp"]);
+    assert!(revoked.status.success(), "{said}");
+    assert!(said.contains("revoked") && said.contains("ca.crl"), "{said}");
+    let (nobody, said) = pki(&["revoke", "--dir", at, "--name", "nobody"]);
+    assert_eq!(nobody.status.code(), Some(2), "{said}");
+    let (too_long, said) = pki(&[
+        "issue", "--dir", at, "client", "--name", "long", "--tenant", "acme", "--role",
+        "integration", "--days", "61",
+    ]);
+    assert_eq!(too_long.status.code(), Some(2), "{said}");
+    let (renewed, _) = pki(&["renew", "--dir", at, "--name", "erp"]);
+    assert!(renewed.status.success(), "a revoked name is renewed with a new serial");
     let (status, said) = pki(&["status", "--dir", at]);
     assert!(status.status.success(), "{said}");
 

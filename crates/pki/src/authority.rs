@@ -8,9 +8,9 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::pem::parse_x509_pem;
 use x509_parser::prelude::FromDer;
 
-use crate::{files, PkiError, Profile, EXPIRY_WARNING_DAYS, MAX_VALIDITY_DAYS};
+use crate::{files, PkiError, Profile, EXPIRY_WARNING_DAYS, MAX_CA_VALIDITY_DAYS, MAX_VALIDITY_DAYS};
 
-const CA_NAME: &str = "ca";
+pub(crate) const CA_NAME: &str = "ca";
 /// Certificates start a little in the past, for peers whose clocks run behind.
 const BACKDATE_SECS: i64 = 300;
 
@@ -41,16 +41,14 @@ pub struct Pki {
     dir: PathBuf,
 }
 
-fn time_of(unix: i64) -> Result<OffsetDateTime, PkiError> {
+pub(crate) fn time_of(unix: i64) -> Result<OffsetDateTime, PkiError> {
     OffsetDateTime::from_unix_timestamp(unix)
         .map_err(|e| PkiError::InvalidInput(format!("time {unix}: {e}")))
 }
 
-fn check_days(days: u32) -> Result<(), PkiError> {
-    if days == 0 || days > MAX_VALIDITY_DAYS {
-        return Err(PkiError::InvalidInput(format!(
-            "validity {days} days: 1 to {MAX_VALIDITY_DAYS}"
-        )));
+fn check_days(days: u32, max: u32) -> Result<(), PkiError> {
+    if days == 0 || days > max {
+        return Err(PkiError::InvalidInput(format!("validity {days} days: 1 to {max}")));
     }
     Ok(())
 }
@@ -72,7 +70,7 @@ fn check_name(name: &str) -> Result<(), PkiError> {
 }
 
 /// The first certificate of a PEM file, parsed.
-fn with_cert<T>(
+pub(crate) fn with_cert<T>(
     path: &Path,
     read: impl FnOnce(&X509Certificate<'_>) -> Result<T, String>,
 ) -> Result<T, PkiError> {
@@ -91,6 +89,10 @@ impl Pki {
         Self { dir: dir.into() }
     }
 
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn ca_cert_path(&self) -> PathBuf {
         self.cert_path(CA_NAME)
     }
@@ -105,7 +107,7 @@ impl Pki {
 
     /// Creates the CA. Refuses if one exists: replacing it would orphan every certificate.
     pub fn init(&self, now_unix: i64, days: u32) -> Result<Issued, PkiError> {
-        check_days(days)?;
+        check_days(days, MAX_CA_VALIDITY_DAYS)?;
         let cert_path = self.ca_cert_path();
         if cert_path.exists() {
             return Err(PkiError::Exists(cert_path.display().to_string()));
@@ -129,7 +131,10 @@ impl Pki {
         ];
         let (not_after_unix, key) = self.validity(&mut params, now_unix, days)?;
         let cert = params.self_signed(&key)?;
-        self.write(CA_NAME, &cert.pem(), &key, not_after_unix)
+        let issued = self.write(CA_NAME, &cert.pem(), &key, not_after_unix)?;
+        // An empty revocation list from the start, so a listener can be configured with it.
+        self.write_crl(&[], now_unix)?;
+        Ok(issued)
     }
 
     /// Issues a new certificate `name`; refuses to overwrite one (use [`Pki::renew`]).
@@ -202,7 +207,8 @@ impl Pki {
         now_unix: i64,
         days: u32,
     ) -> Result<Issued, PkiError> {
-        check_days(days)?;
+        // Servers and clients live 60 days at most (SPEC §5.3): renew, never extend.
+        check_days(days, MAX_VALIDITY_DAYS)?;
         profile.validate()?;
         let ca_pem = files::read(&self.ca_cert_path())?;
         let ca_key = KeyPair::from_pem(&files::read(&self.key_path(CA_NAME))?)?;

@@ -1,7 +1,9 @@
 //! `pki`: Fulgur's internal certificate authority (SPEC §5.3). `fulgur pki init` makes a
 //! CA; `issue` makes server certificates (DNS names and addresses) and client
-//! certificates (a name, a tenant or the platform, and roles); `renew` reissues one with
-//! a fresh key and the same identity; `status` says how long each has left.
+//! certificates (a name, a tenant or the platform, and roles), for 60 days at most;
+//! `renew` reissues one with a fresh key and the same identity; `revoke` adds one to the
+//! CA's revocation list (`ca.crl`), which the API's listener checks at every handshake;
+//! `status` says how long each has left.
 //!
 //! A client certificate carries its identity in subject-alternative-name URIs
 //! (`urn:fulgur:tenant:<id>` or `urn:fulgur:platform`, and `urn:fulgur:role:<role>`), so
@@ -17,11 +19,13 @@ mod error;
 mod files;
 mod identity;
 mod profile;
+mod revocation;
 
 pub use crate::authority::{CertStatus, Issued, Pki};
 pub use crate::error::PkiError;
 pub use crate::identity::{not_after_unix, ClientIdentity};
 pub use crate::profile::Profile;
+pub use crate::revocation::Revocation;
 
 /// Server and client certificates live this long unless asked otherwise (SPEC: 60 days).
 pub const DEFAULT_VALIDITY_DAYS: u32 = 60;
@@ -29,5 +33,7 @@ pub const DEFAULT_VALIDITY_DAYS: u32 = 60;
 pub const DEFAULT_CA_VALIDITY_DAYS: u32 = 3650;
 /// A certificate with fewer days left than this is reported as expiring.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
-/// No certificate is issued for longer than this.
-pub const MAX_VALIDITY_DAYS: u32 = 3650;
+/// No server or client certificate is issued for longer than this (SPEC §5.3: 60 days).
+pub const MAX_VALIDITY_DAYS: u32 = 60;
+/// The CA itself lives at most this long.
+pub const MAX_CA_VALIDITY_DAYS: u32 = 3650;

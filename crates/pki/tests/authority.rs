@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use access::{ApiScope, Role};
 use pki::{ClientIdentity, Pki, PkiError, Profile};
 use x509_parser::pem::parse_x509_pem;
+use x509_parser::prelude::FromDer;
 
 const DAY: i64 = 86_400;
 const NOW: i64 = 1_790_000_000;
@@ -133,6 +134,8 @@ fn bad_requests_are_refused_and_write_nothing() {
         ("ca", operator.clone(), 60),
         ("x", operator.clone(), 0),
         ("x", operator.clone(), 100_000),
+        // SPEC §5.3: 60 days at most for servers and clients.
+        ("x", operator.clone(), 61),
         ("x", client(Some("acme"), &[]), 60),
         ("x", client(Some("no spaces"), &[Role::Admin]), 60),
         (
@@ -165,5 +168,47 @@ fn bad_requests_are_refused_and_write_nothing() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["ca.crt", "ca.key", "x.crt", "x.key"]);
+    assert_eq!(names, ["ca.crl", "ca.crt", "ca.key", "x.crt", "x.key"]);
+}
+
+#[test]
+fn revoked_certificates_are_listed_in_a_crl_signed_by_the_ca() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = Pki::new(dir.path());
+    pki.init(NOW, 3650).expect("init");
+    let operator = client(None, &[Role::Operator]);
+    pki.issue("ops", &operator, NOW, 60).expect("issue");
+    pki.issue("erp", &client(Some("acme"), &[Role::Integration]), NOW, 60)
+        .expect("issue");
+    assert!(pki.revocations().expect("none yet").is_empty());
+    let first = pki.revoke("ops", NOW + 10).expect("revoke");
+    assert_eq!(first.name, "ops");
+    assert_eq!(pki.revoke("ops", NOW + 20).expect("again"), first, "idempotent");
+    pki.revoke("erp", NOW + 30).expect("revoke");
+    assert!(matches!(pki.revoke("ca", NOW), Err(PkiError::InvalidInput(_))));
+    assert!(matches!(pki.revoke("nobody", NOW), Err(PkiError::Missing(_))));
+    // The CRL parses, is signed by the CA, and lists exactly the two serials.
+    let pem = std::fs::read_to_string(pki.crl_path()).expect("crl");
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("pem");
+    let (_, crl) =
+        x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
+            .expect("der");
+    let listed: Vec<String> = crl
+        .iter_revoked_certificates()
+        .map(|r| hex::encode(r.raw_serial()))
+        .collect();
+    let expected: Vec<String> = pki
+        .revocations()
+        .expect("list")
+        .into_iter()
+        .map(|r| r.serial)
+        .collect();
+    assert_eq!(listed, expected);
+    assert_eq!(listed.len(), 2);
+    let ca_pem = std::fs::read_to_string(pki.ca_cert_path()).expect("ca");
+    let (_, ca_pem) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).expect("pem");
+    let (_, ca) = x509_parser::certificate::X509Certificate::from_der(&ca_pem.contents)
+        .expect("ca der");
+    // Issued by the CA (the listener's handshake test proves rustls accepts its signature).
+    assert_eq!(crl.issuer(), ca.subject());
 }

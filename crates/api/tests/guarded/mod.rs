@@ -51,6 +51,7 @@ pub async fn server_with(
         cert_file: pki.cert_path("api"),
         key_file: pki.key_path("api"),
         client_ca_file: None,
+        client_crl_file: None,
         client_auth: api::ClientAuth::Off,
         reload_interval: std::time::Duration::from_secs(3600),
     };
