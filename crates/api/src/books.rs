@@ -22,6 +22,9 @@ pub struct NodeBooksView {
     /// What the ledger says the wallet holds: funds closed channels returned to it.
     pub wallet_ledger_msat: i64,
     pub in_flight_payments: u64,
+    /// Succeeded payments whose routing fee the node never reported (booked without it):
+    /// the node holds less than the ledger by those fees.
+    pub unknown_fee_payments: u64,
     pub matches: bool,
 }
 
@@ -86,6 +89,7 @@ pub async fn check(State(state): State<ApiState>) -> Result<Json<BooksView>, Pro
                 onchain_msat: n.onchain_msat,
                 wallet_ledger_msat: n.wallet_ledger_msat,
                 in_flight_payments: n.in_flight_payments,
+                unknown_fee_payments: n.unknown_fee_payments,
                 matches: n.matches(),
             })
             .collect(),

@@ -36,7 +36,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
     for node in body["nodes"].as_array().into_iter().flatten() {
         println!(
             "node {}: ledger {} msat, node {} msat, closing {} msat, onchain {} msat \
-             (ledger {} msat), in flight {}: {}",
+             (ledger {} msat), in flight {}, unknown fees on {}: {}",
             node["node"].as_str().unwrap_or("?"),
             node["ledger_msat"],
             node["node_msat"],
@@ -44,6 +44,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
             node["onchain_msat"],
             node["wallet_ledger_msat"],
             node["in_flight_payments"],
+            node["unknown_fee_payments"],
             if node["matches"] == true {
                 "match"
             } else {

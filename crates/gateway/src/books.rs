@@ -22,6 +22,9 @@ pub struct NodeBooks {
     pub wallet_ledger_msat: i64,
     /// Payments still in flight on the node (their amounts are in neither figure yet).
     pub in_flight_payments: u64,
+    /// Succeeded payments whose routing fee the node never reported: booked without it, so
+    /// the node holds less than the ledger says by their (unknown) fees.
+    pub unknown_fee_payments: u64,
 }
 
 impl NodeBooks {
@@ -58,10 +61,10 @@ impl Gateway {
             let (closing_msat, onchain_msat) =
                 (onchain.closing_sat * 1000, onchain.total_sat * 1000);
             let name = status.name.clone();
-            let (ledger_msat, wallet_ledger_msat, in_flight) = self
+            let (ledger_msat, wallet_ledger_msat, in_flight, unknown_fees) = self
                 .inner
                 .store
-                .read(move |sql| -> Result<(i64, i64, u64), GatewayError> {
+                .read(move |sql| -> Result<(i64, i64, u64, u64), GatewayError> {
                     let account = get_account(sql, &node_account(&name))?;
                     let wallet = wallet_held_msat(sql, &name)?;
                     let in_flight = sql
@@ -70,7 +73,14 @@ impl Gateway {
                             &[name.as_str().into()],
                         )?
                         .u64(0)?;
-                    Ok((-account.balance_msat, wallet, in_flight))
+                    let unknown_fees = sql
+                        .query_one(
+                            "SELECT COUNT(*) FROM payments WHERE node_name = $1 \
+                             AND status = 'succeeded' AND route = 'lightning' AND fee_msat IS NULL",
+                            &[name.as_str().into()],
+                        )?
+                        .u64(0)?;
+                    Ok((-account.balance_msat, wallet, in_flight, unknown_fees))
                 })
                 .await?;
             nodes.push(NodeBooks {
@@ -81,6 +91,7 @@ impl Gateway {
                 onchain_msat,
                 wallet_ledger_msat,
                 in_flight_payments: in_flight,
+                unknown_fee_payments: unknown_fees,
             });
         }
         Ok(BooksCheck { ledger, nodes })

@@ -67,7 +67,7 @@ impl EventSink for GatewaySink {
                     node.payment(payment_hash)?.fee_msat
                 });
                 gateway
-                    .settle_succeeded(node, payment_hash, fee.unwrap_or(0), preimage.clone())
+                    .settle_succeeded(node, payment_hash, fee, preimage.clone())
                     .await
             }
             NodeEvent::PaymentFailed {

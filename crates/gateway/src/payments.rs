@@ -340,11 +340,15 @@ impl Gateway {
 
     /// The node reports the payment with this hash succeeded: settle its hold with the
     /// actual fee (once: a repeated report finds nothing in flight).
+    /// The node reports the payment with this hash succeeded. `fee_msat: None`: neither the
+    /// event nor the node's record knows the routing fee; the payment is booked without
+    /// one (its `fee_msat` stays null) and the books check reports it, rather than a
+    /// guessed 0 hiding a difference.
     pub(crate) async fn settle_succeeded(
         &self,
         node: &str,
         payment_hash: &str,
-        fee_msat: u64,
+        fee_msat: Option<u64>,
         preimage: Option<String>,
     ) -> Result<(), GatewayError> {
         let (node_name, hash) = (node.to_string(), payment_hash.to_string());
@@ -394,7 +398,8 @@ impl Gateway {
                 let paid = PaymentRecord::from_row(&row)?;
                 let node = paid.node.clone().unwrap_or_default();
                 let amount = paid.amount_msat as i64;
-                let fee = fee_msat as i64;
+                // Bounded by the hold (amount + maximum fee), checked by `settle_hold`.
+                let fee = i64::try_from(fee_msat.unwrap_or(0)).unwrap_or(i64::MAX);
                 let mut postings = vec![
                     Posting::new(&paid.account_id, "payment", -amount),
                     Posting::new(&node_account(&node), "payment", amount + fee),

@@ -152,7 +152,7 @@ impl Gateway {
                 self.settle_succeeded(
                     node.name(),
                     &payment.payment_hash,
-                    fee.unwrap_or(0),
+                    fee,
                     preimage,
                 )
                 .await?;

@@ -23,6 +23,7 @@ store::on_both_stores!(
     a_payment_whose_node_left_the_pool_is_stuck_until_it_returns,
     a_second_replica_cannot_run_the_same_nodes_while_the_first_holds_them,
     another_node_under_a_known_name_is_refused,
+    a_fee_the_node_never_reported_is_not_booked_as_zero_but_reported,
 );
 
 struct World {
@@ -458,6 +459,27 @@ async fn another_node_under_a_known_name_is_refused(t: TestStore) {
         matches!(refused, Err(GatewayError::NodeIdentityMismatch { .. })),
         "{refused:?}"
     );
+}
+
+async fn a_fee_the_node_never_reported_is_not_booked_as_zero_but_reported(t: TestStore) {
+    let w = world(&t).await;
+    let carol = FakeNode::new("carol", 3);
+    let invoice = carol.create_invoice(1_500_000, "goods", 600).await.expect("invoice");
+    let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
+    let sent = w.in_flight(&sent.id).await;
+    let node = w.issuer_of(sent.node.as_deref().expect("node"));
+    w.deliver(node.succeed_with_fee(&invoice.payment_hash, None)).await;
+    let done = w.gateway.payment(&Scope::All, &sent.id).await.expect("payment");
+    assert_eq!((done.status, done.fee_msat), (PaymentStatus::Succeeded, None));
+    assert_eq!(w.available(&w.treasury).await, 50_000_000 - 1_500_000, "hold settled");
+    let books = w.gateway.check_books().await.expect("check");
+    let row = books
+        .nodes
+        .iter()
+        .find(|n| n.node == node.name())
+        .expect("node row");
+    assert_eq!(row.unknown_fee_payments, 1, "{row:?}");
+    assert!(books.ledger.is_balanced());
 }
 
 /// What a hostile or unreliable world does to outgoing payments, in any order.

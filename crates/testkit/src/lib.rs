@@ -146,6 +146,12 @@ impl FakeNode {
     /// The payment with `payment_hash` succeeded: the node's record says so, and the event
     /// the node would emit is returned for the test to deliver.
     pub fn succeed(&self, payment_hash: &str, fee_msat: u64) -> NodeEvent {
+        self.succeed_with_fee(payment_hash, Some(fee_msat))
+    }
+
+    /// As [`FakeNode::succeed`], with the fee as the node knows it (`None`: it never learnt
+    /// it, as ldk-node may report).
+    pub fn succeed_with_fee(&self, payment_hash: &str, fee_msat: Option<u64>) -> NodeEvent {
         let preimage = format!("{:064x}", self.counter.fetch_add(1, Ordering::Relaxed));
         let mut state = self.state();
         let payment = state
@@ -153,13 +159,13 @@ impl FakeNode {
             .get_mut(payment_hash)
             .expect("a payment this node sent");
         payment.state = PaymentState::Succeeded;
-        payment.fee_msat = Some(fee_msat);
+        payment.fee_msat = fee_msat;
         payment.preimage = Some(preimage.clone());
         NodeEvent::PaymentSucceeded {
             node: self.name.clone(),
             payment_hash: payment_hash.to_string(),
             preimage: Some(preimage),
-            fee_msat: Some(fee_msat),
+            fee_msat,
         }
     }
 
