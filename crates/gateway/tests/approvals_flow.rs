@@ -271,6 +271,57 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
     );
     assert_eq!(world.balance(&payroll.id).await, (3_000 * EUR) as i64);
 
+    // To one of our invoices canceled while the payment awaited approval: approved, it is
+    // refused (issue 22), its hold released, the canceled invoice stays unpaid.
+    let doomed = gateway
+        .create_invoice(
+            &ops,
+            NewInvoice {
+                account_id: payroll.id.clone(),
+                amount_msat: 2_000 * EUR,
+                description: "canceled meanwhile".into(),
+                expiry_secs: Some(600),
+            },
+        )
+        .await
+        .expect("invoice");
+    let waiting = gateway
+        .create_payment(
+            &ops,
+            NewPayment {
+                account_id: account.id.clone(),
+                bolt11: doomed.bolt11.clone(),
+                amount_msat: None,
+                max_fee_msat: None,
+            },
+            None,
+        )
+        .await
+        .expect("accepted");
+    assert_eq!(waiting.status, PaymentStatus::AwaitingApproval);
+    let held = gateway.account(&Scope::All, &account.id).await.expect("a");
+    gateway
+        .cancel_invoice(&ops, &doomed.id)
+        .await
+        .expect("canceled");
+    vote(
+        "ceo",
+        &waiting.id,
+        Vote::Approve,
+        sign(&ceo_key, &waiting.id, Vote::Approve).await,
+    )
+    .await
+    .expect("vote");
+    let refused = gateway.payment(&Scope::All, &waiting.id).await.expect("p");
+    assert_eq!(refused.status, PaymentStatus::Failed, "{refused:?}");
+    assert_eq!(refused.failure_code.as_deref(), Some("invoice_not_open"));
+    let after = gateway.account(&Scope::All, &account.id).await.expect("a");
+    assert_eq!(after.balance_msat, held.balance_msat, "nothing moved");
+    assert!(after.pending_msat < held.pending_msat, "its hold released");
+    let doomed = gateway.invoice(&Scope::All, &doomed.id).await.expect("invoice");
+    assert_eq!(doomed.status, gateway::InvoiceStatus::Canceled);
+    assert_eq!(world.balance(&payroll.id).await, (3_000 * EUR) as i64);
+
     // Initiated by the CEO: the CEO may not approve it; the CTO rejects it, the hold goes.
     let own = pay("key_ceo", 1_000, "own").await;
     let before = gateway.account(&Scope::All, &account.id).await.expect("a");
@@ -336,9 +387,9 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
     let trail = audit_trail(&t.store).await;
     let count = |action: &str| trail.iter().filter(|r| r.action == action).count();
     // Votes that counted (refused ones are audited by the API's guard).
-    assert_eq!(count("approval.vote"), 5);
-    assert_eq!(count("approval.hsm_sign"), 5);
-    assert_eq!(count("approval.approved"), 4);
+    assert_eq!(count("approval.vote"), 6);
+    assert_eq!(count("approval.hsm_sign"), 6);
+    assert_eq!(count("approval.approved"), 5);
     assert_eq!(count("approval.expired"), 1);
     lab.shutdown().await.expect("lab down");
 }
