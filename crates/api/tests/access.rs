@@ -78,161 +78,340 @@ const ROLES: [&str; 6] = [
     "integration",
 ];
 
+/// The exact status an allowed call answers: (a tenant credential on its own tenant's
+/// things, on a foreign tenant's, a platform credential); 0 where it never happens. The
+/// matrix runs in a fixed order, so stateful answers are exact too (a key revoked by the
+/// tenant's admin is already revoked, 409, when the platform's admin comes).
+type Expect = (u16, u16, u16);
+
 /// Every endpoint, the scope it needs, its audience (`platform`: platform credentials
-/// only; `tenant`: a tenant's credential within its tenant, or a platform one), and a
-/// request for it (`{tenant}`, `{account}`, `{webhook}`, `{key}` filled per tenant).
-/// Written out independently of the route table; a route missing here fails the test.
-const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>)] = &[
+/// only; `tenant`: a tenant's credential within its tenant, or a platform one), a
+/// request for it (`{tenant}`, `{account}`, `{webhook}`, `{key}` filled per tenant), and
+/// what an allowed call answers. Written out independently of the route table; a route
+/// missing here fails the test.
+const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>, Expect)] = &[
     (
         "POST",
         "/v1/tenants",
-        "admin", "platform",
+        "admin",
+        "platform",
         Some(r#"{"id":"new_{n}","name":"New {n}"}"#),
+        (0, 0, 201),
     ),
     (
         "POST",
         "/v1/accounts",
-        "accounts:write", "tenant",
+        "accounts:write",
+        "tenant",
         Some(r#"{"tenant_id":"{tenant}","name":"acct {n}"}"#),
+        (201, 422, 201),
     ),
     (
         "GET",
         "/v1/accounts?tenant_id={tenant}",
-        "accounts:read", "tenant",
+        "accounts:read",
+        "tenant",
         None,
+        (200, 200, 200),
     ),
-    ("GET", "/v1/accounts/{account}", "accounts:read", "tenant", None),
+    (
+        "GET",
+        "/v1/accounts/{account}",
+        "accounts:read",
+        "tenant",
+        None,
+        (200, 404, 200),
+    ),
     (
         "GET",
         "/v1/accounts/{account}/limits",
-        "accounts:read", "tenant",
+        "accounts:read",
+        "tenant",
         None,
+        (200, 404, 200),
     ),
     (
         "PUT",
         "/v1/accounts/{account}/limits",
-        "admin", "platform",
+        "admin",
+        "platform",
         Some(r#"{"daily_eur_cents":100000}"#),
+        (0, 0, 200),
     ),
     (
         "GET",
         "/v1/accounts/{account}/entries",
-        "accounts:read", "tenant",
+        "accounts:read",
+        "tenant",
         None,
+        (200, 404, 200),
     ),
     (
         "POST",
         "/v1/invoices",
-        "invoices:write", "tenant",
+        "invoices:write",
+        "tenant",
         Some(r#"{"account_id":"{account}","amount_msat":1000,"description":"x"}"#),
+        (201, 404, 201),
     ),
-    ("GET", "/v1/invoices/inv_missing", "invoices:read", "tenant", None),
+    (
+        "GET",
+        "/v1/invoices/inv_missing",
+        "invoices:read",
+        "tenant",
+        None,
+        (404, 404, 404),
+    ),
     (
         "POST",
         "/v1/invoices/inv_missing/cancel",
-        "invoices:write", "tenant",
+        "invoices:write",
+        "tenant",
         Some("{}"),
+        (404, 404, 404),
     ),
     (
         "POST",
         "/v1/payments",
-        "payments:write", "tenant",
+        "payments:write",
+        "tenant",
         Some(r#"{"account_id":"{account}","bolt11":"lnbcrt1invalid"}"#),
+        (422, 422, 422),
     ),
-    ("GET", "/v1/payments/pay_missing", "payments:read", "tenant", None),
+    (
+        "GET",
+        "/v1/payments/pay_missing",
+        "payments:read",
+        "tenant",
+        None,
+        (404, 404, 404),
+    ),
     (
         "POST",
         "/v1/webhooks",
-        "webhooks:write", "tenant",
+        "webhooks:write",
+        "tenant",
         Some(r#"{"tenant_id":"{tenant}","url":"https://erp.example.com/{n}","event_types":["*"]}"#),
+        (201, 422, 201),
     ),
     (
         "GET",
         "/v1/webhooks?tenant_id={tenant}",
-        "webhooks:read", "tenant",
+        "webhooks:read",
+        "tenant",
         None,
+        (200, 200, 200),
     ),
-    ("GET", "/v1/webhooks/{webhook}", "webhooks:read", "tenant", None),
-    ("DELETE", "/v1/webhooks/{webhook}", "webhooks:write", "tenant", None),
+    (
+        "GET",
+        "/v1/webhooks/{webhook}",
+        "webhooks:read",
+        "tenant",
+        None,
+        (200, 404, 200),
+    ),
+    (
+        "DELETE",
+        "/v1/webhooks/{webhook}",
+        "webhooks:write",
+        "tenant",
+        None,
+        (200, 404, 200),
+    ),
     (
         "POST",
         "/v1/webhooks/{webhook}/rotate-secret",
-        "webhooks:write", "tenant",
+        "webhooks:write",
+        "tenant",
         Some("{}"),
+        (200, 404, 200),
     ),
     (
         "GET",
         "/v1/webhooks/{webhook}/deliveries",
-        "webhooks:read", "tenant",
+        "webhooks:read",
+        "tenant",
         None,
+        (200, 404, 200),
     ),
     (
         "GET",
         "/v1/webhooks/{webhook}/deliveries/whd_missing",
-        "webhooks:read", "tenant",
+        "webhooks:read",
+        "tenant",
         None,
+        (404, 404, 404),
     ),
     (
         "POST",
         "/v1/webhooks/{webhook}/deliveries/whd_missing/redeliver",
-        "webhooks:write", "tenant",
+        "webhooks:write",
+        "tenant",
         None,
+        (422, 404, 422),
     ),
     (
         "POST",
         "/v1/apikeys",
-        "admin", "tenant",
+        "admin",
+        "tenant",
         Some(r#"{"tenant_id":"{tenant}","name":"k {n}","roles":["auditor"]}"#),
+        (201, 403, 201),
     ),
-    ("GET", "/v1/apikeys", "admin", "tenant", None),
-    ("GET", "/v1/apikeys/{key}", "admin", "tenant", None),
+    (
+        "GET",
+        "/v1/apikeys",
+        "admin",
+        "tenant",
+        None,
+        (200, 200, 200),
+    ),
+    (
+        "GET",
+        "/v1/apikeys/{key}",
+        "admin",
+        "tenant",
+        None,
+        (200, 404, 200),
+    ),
     (
         "POST",
         "/v1/apikeys/{key}/rotate",
-        "admin", "tenant",
+        "admin",
+        "tenant",
         Some(r#"{"overlap_secs":60}"#),
+        (201, 404, 409),
     ),
-    ("POST", "/v1/apikeys/{key}/revoke", "admin", "tenant", None),
-    ("GET", "/v1/audit", "audit:read", "tenant", None),
-    ("GET", "/v1/approvals", "payments:read", "tenant", None),
-    ("GET", "/v1/approvals/pay_missing", "payments:read", "tenant", None),
+    (
+        "POST",
+        "/v1/apikeys/{key}/revoke",
+        "admin",
+        "tenant",
+        None,
+        (200, 404, 409),
+    ),
+    (
+        "GET",
+        "/v1/audit",
+        "audit:read",
+        "tenant",
+        None,
+        (200, 200, 200),
+    ),
+    (
+        "GET",
+        "/v1/approvals",
+        "payments:read",
+        "tenant",
+        None,
+        (200, 200, 200),
+    ),
+    (
+        "GET",
+        "/v1/approvals/pay_missing",
+        "payments:read",
+        "tenant",
+        None,
+        (404, 404, 404),
+    ),
     (
         "POST",
         "/v1/approvals/pay_missing/approve",
-        "approvals:write", "tenant",
+        "approvals:write",
+        "tenant",
         Some(r#"{"approver_id":"ceo","signature":"00"}"#),
+        (404, 404, 404),
     ),
     (
         "POST",
         "/v1/approvals/pay_missing/reject",
-        "approvals:write", "tenant",
+        "approvals:write",
+        "tenant",
         Some(r#"{"approver_id":"ceo","signature":"00"}"#),
+        (404, 404, 404),
     ),
-    ("GET", "/v1/approval-policies", "admin", "platform", None),
+    (
+        "GET",
+        "/v1/approval-policies",
+        "admin",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
     (
         "POST",
         "/v1/approval-policies",
-        "admin", "platform",
+        "admin",
+        "platform",
         Some(r#"{"policy":{"approvers":[],"groups":{},"rules":[]}}"#),
+        (0, 0, 422),
     ),
-    ("POST", "/v1/approval-policies/0/approve", "admin", "platform", None),
-    ("GET", "/v1/recoveries", "admin", "platform", None),
-    ("GET", "/v1/recoveries/rec_missing", "admin", "platform", None),
+    (
+        "POST",
+        "/v1/approval-policies/0/approve",
+        "admin",
+        "platform",
+        None,
+        (0, 0, 404),
+    ),
+    (
+        "GET",
+        "/v1/recoveries",
+        "admin",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
+    (
+        "GET",
+        "/v1/recoveries/rec_missing",
+        "admin",
+        "platform",
+        None,
+        (0, 0, 404),
+    ),
     (
         "POST",
         "/v1/recoveries",
-        "admin", "platform",
-        Some(r#"{"node":"alpha","address":"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080","reason":"drill"}"#),
+        "admin",
+        "platform",
+        Some(
+            r#"{"node":"alpha","address":"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080","reason":"drill"}"#,
+        ),
+        (0, 0, 409),
     ),
     (
         "GET",
         "/v1/usage?tenant_id={tenant}&from=2026-01-01&to=2026-12-31",
-        "ledger:read", "tenant",
+        "ledger:read",
+        "tenant",
         None,
+        (200, 404, 200),
     ),
-    ("GET", "/v1/nodes", "nodes:read", "platform", None),
-    ("GET", "/v1/ledger/check", "ledger:read", "platform", None),
-    ("GET", "/v1/sla", "metrics:read", "platform", None),
+    (
+        "GET",
+        "/v1/nodes",
+        "nodes:read",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
+    (
+        "GET",
+        "/v1/ledger/check",
+        "ledger:read",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
+    (
+        "GET",
+        "/v1/sla",
+        "metrics:read",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
 ];
 
 struct TenantFixture {
@@ -308,7 +487,7 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
         .collect();
     let tested: BTreeSet<String> = ENDPOINTS
         .iter()
-        .map(|(m, p, _, _, _)| {
+        .map(|(m, p, _, _, _, _)| {
             let path = p.split('?').next().expect("path");
             let generic = path
                 .replace("{account}", "{id}")
@@ -348,7 +527,7 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
     ];
     let mut n = 0;
     for (role, tenant, key) in &keys {
-        for (method, path, scope, audience, body) in ENDPOINTS {
+        for (method, path, scope, audience, body, expect) in ENDPOINTS {
             let has_scope = role_scopes(role)
                 .iter()
                 .any(|s| *s == "admin" || s == scope);
@@ -371,7 +550,11 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                 // The audience decides first: a tenant credential never reaches a
                 // platform route, whatever its scopes (admin included).
                 if platform_only {
-                    assert_eq!((status, code), (StatusCode::FORBIDDEN, "platform_only"), "{what}");
+                    assert_eq!(
+                        (status, code),
+                        (StatusCode::FORBIDDEN, "platform_only"),
+                        "{what}"
+                    );
                     continue;
                 }
                 let scope_refusal = code == "forbidden"
@@ -380,7 +563,11 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                         .unwrap_or("")
                         .contains("lacks the scope");
                 if !has_scope {
-                    assert_eq!((status, scope_refusal), (StatusCode::FORBIDDEN, true), "{what}");
+                    assert_eq!(
+                        (status, scope_refusal),
+                        (StatusCode::FORBIDDEN, true),
+                        "{what}"
+                    );
                     continue;
                 }
                 assert!(
@@ -390,7 +577,12 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                 if own || tenant.is_none() {
                     assert!(code != "forbidden", "{what}");
                 }
-                assert!(status.as_u16() < 500, "{what}");
+                let exact = match (tenant, own) {
+                    (Some(_), true) => expect.0,
+                    (Some(_), false) => expect.1,
+                    (None, _) => expect.2,
+                };
+                assert_eq!(status.as_u16(), exact, "{what}");
                 let about_a_tenant = path.contains('{')
                     || body_template
                         .is_some_and(|b| b.contains("{tenant}") || b.contains("{account}"));
@@ -400,8 +592,12 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                     let leaks = foreign_ids.iter().any(|id| text.contains(id.as_str()));
                     assert!(!status.is_success() || !leaks, "{what}");
                     assert!(
-                        [StatusCode::NOT_FOUND, StatusCode::FORBIDDEN, StatusCode::UNPROCESSABLE_ENTITY]
-                            .contains(&status)
+                        [
+                            StatusCode::NOT_FOUND,
+                            StatusCode::FORBIDDEN,
+                            StatusCode::UNPROCESSABLE_ENTITY
+                        ]
+                        .contains(&status)
                             || (status == StatusCode::OK && !leaks),
                         "{what}"
                     );
@@ -1027,7 +1223,12 @@ async fn a_policy_change_over_http_needs_a_second_admin(t: TestStore) {
     // Rotating the second administrator's key hands its successor to whoever rotated it:
     // the first administrator cannot become the second that way.
     let (status, proposed) = s
-        .call(&s.admin, "POST", "/v1/approval-policies", Some(json!({"policy": policy})))
+        .call(
+            &s.admin,
+            "POST",
+            "/v1/approval-policies",
+            Some(json!({"policy": policy})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{proposed}");
     let second_id = format!("key_{}", second_admin.split('_').nth(1).expect("id"));
