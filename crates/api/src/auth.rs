@@ -388,29 +388,28 @@ pub(crate) async fn guard(
     let who = origin(&principal.credential_id, &principal.subject);
     let tenant = principal.tenant_id.clone();
     let action = need.action.unwrap_or("read");
-    if !need.audience.admits(tenant.as_deref()) {
-        let details = format!("audience {}", need.audience.as_str());
-        auth.record(entry(who, tenant, action, Outcome::Denied, details))
-            .await;
-        refused("platform_only");
-        return Problem::new(
-            StatusCode::FORBIDDEN,
+    // The audience first (a tenant credential never reaches a platform route, whatever
+    // its scopes), then the scope.
+    let refusal = if !need.audience.admits(tenant.as_deref()) {
+        Some((
             "platform_only",
-            "this endpoint serves platform credentials only, not a tenant's",
-        )
-        .into_response();
-    }
-    if !principal.allows(need.scope) {
-        let details = format!("missing scope {}", need.scope.as_str());
+            format!("audience {}", need.audience.as_str()),
+            "this endpoint serves platform credentials only, not a tenant's".to_string(),
+        ))
+    } else if !principal.allows(need.scope) {
+        Some((
+            "forbidden",
+            format!("missing scope {}", need.scope.as_str()),
+            format!("this credential lacks the scope {}", need.scope.as_str()),
+        ))
+    } else {
+        None
+    };
+    if let Some((code, details, sentence)) = refusal {
         auth.record(entry(who, tenant, action, Outcome::Denied, details))
             .await;
-        refused("forbidden");
-        return Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("this credential lacks the scope {}", need.scope.as_str()),
-        )
-        .into_response();
+        refused(code);
+        return Problem::new(StatusCode::FORBIDDEN, code, sentence).into_response();
     }
     let (limit, remaining) = match limits.check(&principal.credential_id, &principal.rate_tier) {
         Decision::Allowed { limit, remaining } => (limit, remaining),

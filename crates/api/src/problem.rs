@@ -161,6 +161,10 @@ impl Problem {
             server_error_sentence(code).to_string()
         } else if code == "value_out_of_range" {
             "a number in the request is too large".to_string()
+        } else if code == "invalid_invoice" {
+            // The decoder's own words (bech32, checksum internals) stay in the log.
+            tracing::debug!(error = %e, "invalid invoice");
+            "bolt11 is not a valid BOLT11 invoice (encoding, checksum or signature)".to_string()
         } else {
             e.to_string()
         };

@@ -1096,6 +1096,20 @@ async fn tenant_quotas_are_counted_shared_and_enforced(t: TestStore) {
     s.shut_down().await;
 }
 
+/// The first administrator proposes `policy`: the new version.
+async fn propose(s: &Server, policy: &Value) -> Value {
+    let (status, proposed) = s
+        .call(
+            &s.admin,
+            "POST",
+            "/v1/approval-policies",
+            Some(json!({"policy": policy})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{proposed}");
+    proposed
+}
+
 /// `POST /v1/approval-policies` then `…/{version}/approve`: the proposer is refused with
 /// `second_admin_required`, another platform administrator puts it in force, bad input is
 /// a problem and leaves no version.
@@ -1143,15 +1157,7 @@ async fn a_policy_change_over_http_needs_a_second_admin(t: TestStore) {
             "approvals": {"group": {"group": "executives", "count": 1}},
             "expires_in_secs": 3600}}}]
     });
-    let (status, proposed) = s
-        .call(
-            &s.admin,
-            "POST",
-            "/v1/approval-policies",
-            Some(json!({"policy": policy})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{proposed}");
+    let proposed = propose(&s, &policy).await;
     assert_eq!(
         (proposed["version"].as_i64(), proposed["state"].as_str()),
         (Some(1), Some("proposed"))
@@ -1222,15 +1228,7 @@ async fn a_policy_change_over_http_needs_a_second_admin(t: TestStore) {
     );
     // Rotating the second administrator's key hands its successor to whoever rotated it:
     // the first administrator cannot become the second that way.
-    let (status, proposed) = s
-        .call(
-            &s.admin,
-            "POST",
-            "/v1/approval-policies",
-            Some(json!({"policy": policy})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{proposed}");
+    let proposed = propose(&s, &policy).await;
     let second_id = format!("key_{}", second_admin.split('_').nth(1).expect("id"));
     let (status, rotated) = s
         .call(

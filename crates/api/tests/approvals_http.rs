@@ -68,7 +68,25 @@ async fn payments_wait_for_signed_approvals_over_http(t: TestStore) {
     gateway.set_approval_signer(Arc::new(KeyStoreApprovalSigner(Arc::clone(&keys))));
 
     // Credentials: a second admin, two executives (the CEO may also pay), an operator.
-    let (_, second_admin) = issue(&s, json!({"name": "second admin", "roles": ["admin"]})).await;
+    // The second administrator is a person of its own: a key made out of band, as
+    // `fulgur apikey create` on the machine makes it (one the first admin minted would be
+    // refused: issue 22).
+    let (_, second_admin) = common::keys(&t.store)
+        .create(
+            &gateway::Actor::system("cli"),
+            access::NewApiKey {
+                tenant_id: None,
+                name: "second admin".into(),
+                roles: vec![access::Role::Admin],
+                scopes: vec![],
+                ip_allowlist: vec![],
+                expires_at_ms: None,
+                rate_tier: "standard".into(),
+            },
+        )
+        .await
+        .expect("out-of-band key");
+    let second_admin = second_admin.expose().to_string();
     let (ceo_id, ceo) = issue(
         &s,
         json!({"name": "CEO", "roles": ["approver"], "scopes": ["payments:write"]}),

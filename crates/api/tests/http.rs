@@ -395,6 +395,12 @@ async fn the_api_moves_money_and_answers_bad_input_with_problems(t: TestStore) {
             (want_status, want_code),
             "{body} → {problem}"
         );
+        // Our sentence, never the decoder's internals (issue 22).
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            !detail.contains("bech32") && !detail.contains("Failed to deserialize"),
+            "{problem}"
+        );
     }
     let big = carol
         .create_invoice(500_000_000, "too much", 600)

@@ -61,10 +61,12 @@ async fn traffic_shows_in_the_metrics_with_bounded_labels() {
         .0,
         StatusCode::FORBIDDEN
     );
-    // Only a credential with metrics:read scrapes.
+    // Only a platform credential with metrics:read scrapes: a tenant's key is refused
+    // before its scopes are looked at.
+    let (status, refused) = s.call(&erp, "GET", "/metrics", None).await;
     assert_eq!(
-        s.call(&erp, "GET", "/metrics", None).await.0,
-        StatusCode::FORBIDDEN
+        (status, refused["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("platform_only"))
     );
     let response = s.send(&operator, "GET", "/metrics", None).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -104,8 +106,13 @@ async fn traffic_shows_in_the_metrics_with_bounded_labels() {
     );
     assert_eq!(
         sample(&text, "fulgur_api_refusals_total", &[r#"code="forbidden""#]),
-        Some(2.0),
-        "the operator's POST and the integration's scrape: {text}"
+        Some(1.0),
+        "the operator's POST: {text}"
+    );
+    assert_eq!(
+        sample(&text, "fulgur_api_refusals_total", &[r#"code="platform_only""#]),
+        Some(1.0),
+        "the integration's scrape: {text}"
     );
     s.shut_down().await;
 }

@@ -136,7 +136,12 @@ async fn app(
         pool,
         Arc::new(SystemClock),
         ids,
-        GatewayConfig::default(),
+        GatewayConfig {
+            // Servers over one store in a test (replicas, in the quota test) are one
+            // installation to the node registry: access control is what they test.
+            instance_id: Some("guarded-test".into()),
+            ..GatewayConfig::default()
+        },
     );
     gateway.start().await.expect("start");
     let (auth, admin) = crate::common::admin_auth(store, limits, oidc).await;
