@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-/// Failures recorded one by one per source and minute.
-pub const RECORDED_PER_MINUTE: u32 = 5;
+/// Failures recorded one by one per source and minute: every mistake of a person or a
+/// misconfigured system is there in full; only a spray is summarised.
+pub const RECORDED_PER_MINUTE: u32 = 20;
 /// Sources tracked at once; beyond it, failures of new sources share one overflow window
 /// (`None`), so memory stays bounded whatever the spray.
 const MAX_SOURCES: usize = 10_000;

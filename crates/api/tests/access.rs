@@ -1229,6 +1229,7 @@ async fn a_policy_change_over_http_needs_a_second_admin(t: TestStore) {
     // Rotating the second administrator's key hands its successor to whoever rotated it:
     // the first administrator cannot become the second that way.
     let proposed = propose(&s, &policy).await;
+    assert_eq!(proposed["version"], 2, "{proposed}");
     let second_id = format!("key_{}", second_admin.split('_').nth(1).expect("id"));
     let (status, rotated) = s
         .call(

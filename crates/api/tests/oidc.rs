@@ -182,7 +182,7 @@ async fn tokens_are_credentials_bound_to_roles_and_tenant(t: TestStore) {
         "oidc_unknown_issuer",
         "oidc_wrong_audience",
         "oidc_no_roles",
-        "oidc_no_tenant",
+        "oidc_bad_tenant",
         "oidc_algorithm_not_allowed",
     ] {
         assert!(refusals.contains(&expected), "{expected} in {refusals:?}");

@@ -63,8 +63,8 @@ pub(crate) fn mark_paid(
     sql: &mut dyn Sql,
     invoice: &InvoiceRecord,
     received_msat: u64,
-    credit: Posting,
-    counter: Posting,
+    // The invoice's account credited, and what pays it.
+    [credit, counter]: [Posting; 2],
     event_id: &str,
     now_ms: i64,
     by: PaidBy,
@@ -322,8 +322,10 @@ impl Gateway {
                         sql,
                         invoice,
                         amount_msat,
-                        Posting::new(&invoice.account_id, "invoice", amount),
-                        Posting::new(&node_acct, "invoice", -amount),
+                        [
+                            Posting::new(&invoice.account_id, "invoice", amount),
+                            Posting::new(&node_acct, "invoice", -amount),
+                        ],
                         &event_id,
                         now,
                         PaidBy::Lightning,
