@@ -424,6 +424,15 @@ fn validate(actor: &Actor, new: &NewApiKey, now_ms: i64) -> Result<(), AccessErr
     if !tier_ok {
         return invalid("rate_tier must be 1-32 of a-z, 0-9, '-', '_'");
     }
+    // The platform's own books are nobody's tenant: a key bound to `system` would read
+    // them (and vote on recoveries) as a tenant.
+    if new
+        .tenant_id
+        .as_deref()
+        .is_some_and(gateway::is_reserved_tenant_id)
+    {
+        return invalid("tenant_id names the platform itself; omit it for a platform key");
+    }
     // A tenant's administrator issues keys for its own tenant only.
     if let Scope::Tenant(own) = &actor.scope {
         if new.tenant_id.as_ref() != Some(own) {

@@ -15,6 +15,8 @@ mod roles;
 mod token;
 mod usage;
 
+/// Tenant ids no tenant may take (`platform`, `system`), for every credential issuer.
+pub use gateway::is_reserved_tenant_id;
 pub use crate::apikeys::{ApiKeyInfo, ApiKeys, AuthFailure, NewApiKey, MAX_ROTATION_OVERLAP_SECS};
 pub use crate::error::AccessError;
 pub use crate::pepper::Pepper;

@@ -156,7 +156,7 @@ pub async fn create_tenant(
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
-            "id: 1-64 of [A-Za-z0-9_-], not `platform`; name: 1-128 bytes",
+            "id: 1-64 of [A-Za-z0-9_-], not `platform` or `system`; name: 1-128 bytes",
         ));
     }
     state

@@ -32,7 +32,7 @@ pub struct Caller {
     /// Whose data the call may touch and what the audit trail records about it.
     pub actor: Actor,
     /// Idempotency keys are per tenant (so a retry after a key rotation still matches)
-    /// and, for platform credentials, per credential.
+    /// and, for platform credentials, per identity (likewise).
     pub tenant_key: String,
 }
 
@@ -298,7 +298,7 @@ pub(crate) async fn guard(
     // audit trail see the client, not the proxy.
     let source: Option<IpAddr> = peer
         .as_ref()
-        .map(|p| auth.inner.proxies.client(p.addr.ip(), req.headers()));
+        .and_then(|p| auth.inner.proxies.client(p.addr.ip(), req.headers()));
     let cert = peer.map_or(PeerCert::None, |p| p.cert);
     let request_id = req
         .extensions()
@@ -388,6 +388,25 @@ pub(crate) async fn guard(
     let who = origin(&principal.credential_id, &principal.subject);
     let tenant = principal.tenant_id.clone();
     let action = need.action.unwrap_or("read");
+    // The credential's rate first: a valid credential looping on what it may not do
+    // spends its own allowance, not the audit writer.
+    let (limit, remaining) = match limits.check(&principal.credential_id, &principal.rate_tier) {
+        Decision::Allowed { limit, remaining } => (limit, remaining),
+        Decision::Refused {
+            limit,
+            retry_after: wait,
+        } => {
+            refused("rate_limited");
+            let mut response = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "this credential's request rate is exceeded; retry after the given time",
+            )
+            .into_response();
+            rate_headers(&mut response, limit, 0, wait.as_secs().max(1));
+            return retry_after(response, wait);
+        }
+    };
     // The audience first (a tenant credential never reaches a platform route, whatever
     // its scopes), then the scope.
     let refusal = if !need.audience.admits(tenant.as_deref()) {
@@ -411,23 +430,6 @@ pub(crate) async fn guard(
         refused(code);
         return Problem::new(StatusCode::FORBIDDEN, code, sentence).into_response();
     }
-    let (limit, remaining) = match limits.check(&principal.credential_id, &principal.rate_tier) {
-        Decision::Allowed { limit, remaining } => (limit, remaining),
-        Decision::Refused {
-            limit,
-            retry_after: wait,
-        } => {
-            refused("rate_limited");
-            let mut response = Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "this credential's request rate is exceeded; retry after the given time",
-            )
-            .into_response();
-            rate_headers(&mut response, limit, 0, wait.as_secs().max(1));
-            return retry_after(response, wait);
-        }
-    };
     if let Some(response) = auth.within_quota(tenant.as_deref(), now_ms).await {
         return response;
     }
@@ -437,11 +439,12 @@ pub(crate) async fn guard(
             origin: who.clone(),
             identity: principal.identity.clone(),
         },
-        // A platform credential's keys are its own: two platform systems never replay
-        // each other's answers. (`:` is in no tenant id, and no tenant is `platform`.)
+        // A platform credential's keys are its identity's: two platform systems never
+        // replay each other's answers, and a retry after a key rotation still matches.
+        // (`:` is in no tenant id, and no tenant is `platform`.)
         tenant_key: tenant
             .clone()
-            .unwrap_or_else(|| format!("platform:{}", principal.credential_id)),
+            .unwrap_or_else(|| format!("platform:{}", principal.identity)),
         principal,
     });
     let mut response = next.run(req).await;

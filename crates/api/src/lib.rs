@@ -40,7 +40,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
 pub use crate::auth::{Auth, Caller, Requirement};
-pub use crate::client_addr::TrustedProxies;
+pub use crate::client_addr::{ForwardedHeader, TrustedProxies};
 pub use crate::edge::RequestId;
 pub use crate::extract::JsonBody;
 pub use crate::metrics::{install_recorder, metrics_router};

@@ -117,8 +117,10 @@ pub struct AccessSetup {
     pub tls: Option<api::TlsConfig>,
     /// Rate limits and per-tenant daily quotas.
     pub limits: api::RateLimitConfig,
-    /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (default none).
+    /// Proxies whose forwarding header names the client (default none), and which header
+    /// they write.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub trusted_proxy_header: api::ForwardedHeader,
 }
 
 impl AccessSetup {
@@ -132,6 +134,7 @@ impl AccessSetup {
             tls: None,
             limits: api::RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
+            trusted_proxy_header: api::ForwardedHeader::default(),
         }
     }
 }
@@ -294,7 +297,7 @@ pub async fn start(
         clock.clone(),
         ids.clone(),
         &files.limits,
-        api::TrustedProxies::new(files.trusted_proxies.clone()),
+        api::TrustedProxies::new(files.trusted_proxies.clone(), files.trusted_proxy_header),
     );
     let checkpointer = Checkpointer::spawn(store.clone(), signer);
     let webhooks = Webhooks::new(

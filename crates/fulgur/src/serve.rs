@@ -146,11 +146,14 @@ pub struct ServerConfig {
     pub audit_signing_key_file: Option<PathBuf>,
     /// TLS 1.3 on `listen`; absent: plain HTTP (only behind a TLS-terminating proxy).
     pub tls: Option<TlsSection>,
-    /// Networks of the proxies in front (CIDRs): only their `Forwarded` and
-    /// `X-Forwarded-For` headers are believed, to find the client's address for API-key
-    /// allowlists, throttling and the audit trail. Default none.
+    /// Networks of the proxies in front (CIDRs): only their forwarding header is
+    /// believed, to find the client's address for API-key allowlists, throttling and the
+    /// audit trail. Default none.
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header those proxies write: `x-forwarded-for` (default) or `forwarded`.
+    #[serde(default)]
+    pub trusted_proxy_header: api::ForwardedHeader,
 }
 
 /// The API listener's certificate (from `fulgur pki issue server`), reread when changed.
@@ -374,6 +377,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         oidc_issuers: config.oidc.issuers.clone(),
         tls: config.server.tls.as_ref().map(TlsSection::config),
         trusted_proxies: config.server.trusted_proxies.clone(),
+        trusted_proxy_header: config.server.trusted_proxy_header,
         limits: api::RateLimitConfig {
             quotas: access::UsageConfig {
                 default_daily_calls: config.quotas.default_daily_calls,

@@ -5,9 +5,10 @@ use ledger::{Account, AccountKind, Entry, NewAccount};
 use crate::{Actor, Gateway, GatewayError, Scope};
 
 /// Whether `id` is a name no tenant may take: `platform` stands for platform credentials
-/// (in idempotency namespaces, audit records and certificates).
+/// (in idempotency namespaces, audit records and certificates), `system` holds the
+/// platform's own books (node, equity and fee accounts) and is never a credential's.
 pub fn is_reserved_tenant_id(id: &str) -> bool {
-    id.eq_ignore_ascii_case("platform")
+    id.eq_ignore_ascii_case("platform") || id.eq_ignore_ascii_case(crate::SYSTEM_TENANT)
 }
 
 /// Most rows one page returns.
@@ -29,7 +30,7 @@ impl Gateway {
         if is_reserved_tenant_id(id) {
             return Err(GatewayError::InvalidField {
                 field: "id",
-                reason: "`platform` names the platform's own credentials, not a tenant".into(),
+                reason: "`platform` and `system` are the platform's own names, not a tenant's".into(),
             });
         }
         let (id, name, now, actor) = (

@@ -192,10 +192,14 @@ impl Gateway {
                 }
                 // Another credential, another subject, and another identity: a key the
                 // proposer minted (or rotated) answers to the proposer.
+                // An identity from before identities were recorded (`legacy:`, or a
+                // proposal without one) cannot tell one person from two: refused.
                 let proposer_identity = row.text(3)?;
                 if row.text(1)? == actor.origin.actor_id
                     || row.text(2)? == actor.origin.subject
                     || proposer_identity == actor.identity
+                    || proposer_identity.is_empty()
+                    || actor.identity.starts_with("legacy:")
                     || actor.is_out_of_band()
                 {
                     return Err(GatewayError::SecondAdminRequired);

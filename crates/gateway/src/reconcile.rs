@@ -3,7 +3,9 @@
 //! had no news for a while), so that no hold waits forever on an event that never comes.
 //!
 //! An in-flight payment is settled or failed from what its node knows, sent again if the
-//! node never received it, and left alone while the node still has it pending. If its
+//! node never received it, and left alone while the node still has it pending (only at
+//! start is a pending one handed to the node again, for the crash that left a record the
+//! node's channel state never persisted). If its
 //! node is no longer in the pool, the payment is marked **stuck** (visible in the API and
 //! as `fulgur_payments_stuck`): its funds stay held, since the money may still move, until
 //! the node returns and reports or an operator decides.
@@ -70,15 +72,20 @@ impl Gateway {
             (now - quiet_ms, now - quiet_ms.max(PENDING_QUIET_MS))
         };
         let limit = i64::from(limit.clamp(1, MAX_RECONCILED_PER_ROUND));
+        let instance = self.inner.instance.clone();
         let unfinished = self
             .inner
             .store
             .read(move |sql| -> Result<Vec<PaymentRecord>, GatewayError> {
                 let rows = sql.query(
                     &format!(
+                        // In flight: only on nodes no other live instance holds (another
+                        // replica's payments are its own to reconcile).
                         "SELECT {} FROM payments WHERE \
-                         (status = 'in_flight' AND updated_at_ms <= $1) \
-                         OR (status = 'pending' AND updated_at_ms <= $2) \
+                         ((status = 'in_flight' AND updated_at_ms <= $1 \
+                           AND node_name NOT IN (SELECT name FROM node_registry \
+                             WHERE owner_instance <> $4 AND lease_expires_at_ms >= $5)) \
+                         OR (status = 'pending' AND updated_at_ms <= $2)) \
                          ORDER BY updated_at_ms, id LIMIT $3",
                         PaymentRecord::COLUMNS
                     ),
@@ -86,6 +93,8 @@ impl Gateway {
                         Value::Int(in_flight_before),
                         Value::Int(pending_before),
                         Value::Int(limit),
+                        instance.as_str().into(),
+                        Value::Int(now),
                     ],
                 )?;
                 // One row that cannot be read must not stop the others.
@@ -106,7 +115,7 @@ impl Gateway {
             ..Reconciled::default()
         };
         for payment in unfinished {
-            if let Err(error) = self.reconcile_one(&payment, &mut done).await {
+            if let Err(error) = self.reconcile_one(&payment, everything, &mut done).await {
                 tracing::error!(payment = %payment.id, %error, "payment not reconciled; next round");
             }
         }
@@ -117,6 +126,7 @@ impl Gateway {
     async fn reconcile_one(
         &self,
         payment: &PaymentRecord,
+        at_start: bool,
         done: &mut Reconciled,
     ) -> Result<(), GatewayError> {
         if payment.status == PaymentStatus::Pending {
@@ -163,9 +173,17 @@ impl Gateway {
                     .await?;
                 done.failed += 1;
             }
-            Some((PaymentState::Pending, _, _)) => {
+            // At start, the node's pending record may be one its channel state never
+            // persisted (a crash between the two): make sure the node really has it. Never
+            // later: a payment still pending on a live node is in the network (a resend
+            // could fail it while its HTLC is out, or pay twice); it is only looked at
+            // again after another quiet period.
+            Some((PaymentState::Pending, _, _)) if at_start => {
                 self.resume_in_background(node, payment.clone());
                 done.resent += 1;
+            }
+            Some((PaymentState::Pending, _, _)) => {
+                self.touch(&payment.id).await?;
             }
             None => {
                 // Marked in flight, but the node never received the order: send it.
@@ -207,6 +225,22 @@ impl Gateway {
                 tracing::error!(payment = %payment.id, %error, "resuming a payment failed");
             }
         });
+    }
+
+    /// Moves a payment's update time, so that rounds rotate through what they look at
+    /// instead of finding the same unfinished ones first every time.
+    async fn touch(&self, id: &str) -> Result<(), GatewayError> {
+        let (id, now) = (id.to_string(), self.now_ms());
+        self.inner
+            .store
+            .write(move |sql| {
+                sql.execute(
+                    "UPDATE payments SET updated_at_ms = $2 WHERE id = $1 AND status = 'in_flight'",
+                    &[id.as_str().into(), Value::Int(now)],
+                )
+            })
+            .await?;
+        Ok(())
     }
 
     /// Marks (`Some(reason)`) or clears (`None`) a payment's stuck state; true if it

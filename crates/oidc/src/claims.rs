@@ -51,10 +51,11 @@ pub(crate) fn principal(
     })
 }
 
-/// A tenant id as Fulgur issues them: 1-64 of `[A-Za-z0-9_-]`, not the reserved `platform`.
+/// A tenant id as Fulgur issues them: 1-64 of `[A-Za-z0-9_-]`, not the reserved `platform`
+/// or `system`.
 fn valid_tenant(tenant: &str) -> bool {
     (1..=64).contains(&tenant.len())
-        && !tenant.eq_ignore_ascii_case("platform")
+        && !access::is_reserved_tenant_id(tenant)
         && tenant
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

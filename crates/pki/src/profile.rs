@@ -45,13 +45,14 @@ impl Profile {
                 tenant: Some(tenant),
                 ..
             } if tenant.is_empty()
+                || access::is_reserved_tenant_id(tenant)
                 || tenant.len() > 64
                 || !tenant
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
             {
                 Err(PkiError::InvalidInput(format!(
-                    "tenant {tenant:?}: 1-64 letters, digits, '-' or '_'"
+                    "tenant {tenant:?}: 1-64 letters, digits, '-' or '_', not platform or system"
                 )))
             }
             _ => Ok(()),

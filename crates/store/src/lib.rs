@@ -292,8 +292,16 @@ where
     E: From<StoreError>,
 {
     conn.begin_read().map_err(E::from)?;
-    let result = f(conn);
+    // A panicking read (a bug) must not leave its connection inside the transaction: the
+    // next read on it would run on this snapshot (PostgreSQL) or fail to begin (SQLite).
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut *conn)));
     // Nothing to keep from a read; ending it releases the snapshot.
-    conn.batch("ROLLBACK").map_err(E::from)?;
-    result
+    let ended = conn.batch("ROLLBACK");
+    match result {
+        Ok(result) => {
+            ended.map_err(E::from)?;
+            result
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }

@@ -324,12 +324,31 @@ async fn a_panicking_job_fails_alone_and_the_writer_lives_on(t: TestStore) {
         .write(|sql| tenant(sql, "after"))
         .await
         .expect("the writer lives on");
-    let read = t
-        .store
-        .read(|_sql| -> Result<(), StoreError> { panic!("a bug in a read") })
-        .await;
-    assert!(read.is_err());
-    assert_eq!(count(&t.store, "tenants").await, 36, "readers live on too");
+    // Panicking reads, concurrently, so that most reader threads take one.
+    let panics: Vec<_> = (0..16)
+        .map(|_| {
+            let store = t.store.clone();
+            tokio::spawn(async move {
+                store
+                    .read(|sql| -> Result<(), StoreError> {
+                        sql.query("SELECT COUNT(*) FROM tenants", &[])?;
+                        panic!("a bug in a read")
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for read in panics {
+        assert!(read.await.expect("join").is_err());
+    }
+    // Every reader still sees new writes: none was left inside the panicked snapshot.
+    for i in 0..8 {
+        t.store
+            .write(move |sql| tenant(sql, &format!("late{i}")))
+            .await
+            .expect("write");
+        assert_eq!(count(&t.store, "tenants").await, 37 + i, "readers see it");
+    }
 }
 
 async fn values_round_trip_exactly(t: TestStore) {

@@ -49,7 +49,10 @@ pub async fn admin_auth(
         limits,
         // The tests stand as a TLS-terminating proxy on loopback: a request's
         // `X-Forwarded-For` names the client (none: loopback itself).
-        api::TrustedProxies::new(vec!["127.0.0.1/32".parse().expect("net")]),
+        api::TrustedProxies::new(
+            vec!["127.0.0.1/32".parse().expect("net")],
+            api::ForwardedHeader::XForwardedFor,
+        ),
     );
     (auth, secret.expose().to_string())
 }

@@ -4,7 +4,11 @@
 -- created over the API answers to the identity of the credential that created it, so an
 -- administrator cannot mint a second administrator.
 ALTER TABLE api_keys ADD COLUMN owner TEXT;
--- Keys from before: out of band, or answering to the key (or token) that created them.
+-- Keys from before: out of band, their own identity; minted over the API, an identity
+-- no one can use for a two-person rule (`legacy:`): who minted them is not recorded well
+-- enough to tell one person from two. Such an administrator gets a new key out of band.
 UPDATE api_keys SET owner = CASE WHEN created_by IN ('system', 'cli') THEN 'key:' || id
-    WHEN created_by LIKE 'key%' THEN 'key:' || created_by ELSE created_by END;
+    ELSE 'legacy:' || id END;
+-- A version proposed before this migration has no proposer identity: it cannot be
+-- approved (the proposer could approve it with a key it minted); propose it again.
 ALTER TABLE approval_policies ADD COLUMN proposed_by_identity TEXT NOT NULL DEFAULT '';
