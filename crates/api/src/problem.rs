@@ -161,6 +161,9 @@ impl Problem {
             server_error_sentence(code).to_string()
         } else if code == "value_out_of_range" {
             "a number in the request is too large".to_string()
+        } else if code == "no_liquidity" {
+            // The figures would let a tenant map the platform's liquidity.
+            "no node can move this amount now; retry later or split the amount".to_string()
         } else if code == "invalid_invoice" {
             // The decoder's own words (bech32, checksum internals) stay in the log.
             tracing::debug!(error = %e, "invalid invoice");

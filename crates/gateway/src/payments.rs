@@ -312,8 +312,12 @@ impl Gateway {
                 return Ok(());
             }
         };
-        let reason = sent.err().map(|e| e.to_string()).unwrap_or_default();
-        self.fail(payment_id, code, &reason).await
+        // The node's own words (liquidity figures, LDK's reasons) stay in the log: the
+        // payment's reason is shown to the tenant and sent in webhooks.
+        if let Err(error) = &sent {
+            tracing::info!(%payment_id, %error, code, "the node refused the payment");
+        }
+        self.fail(payment_id, code, failure_sentence(code)).await
     }
 
     /// Fails a pending or in-flight payment and releases its hold.
@@ -439,7 +443,10 @@ impl Gateway {
         payment_hash: &str,
         reason: &str,
     ) -> Result<(), GatewayError> {
-        let (node, hash, reason) = (node.to_string(), payment_hash.to_string(), reason.to_string());
+        // The node's reason (LDK's words) goes to the log; the tenant reads ours.
+        tracing::info!(%node, %payment_hash, reason, "the node reports the payment failed");
+        let (node, hash) = (node.to_string(), payment_hash.to_string());
+        let reason = "the network could not deliver the payment".to_string();
         let (now, event_id) = (self.now_ms(), self.new_id("evt"));
         let failed = self
             .inner
@@ -528,6 +535,18 @@ impl Gateway {
                 return Ok(());
             }
         }
+    }
+}
+
+/// What a tenant reads about a payment the node refused: fixed, per code.
+fn failure_sentence(code: &str) -> &'static str {
+    match code {
+        "no_route" => "no route could carry the payment",
+        "no_liquidity" => "no node of ours can send this amount now",
+        "invoice_expired" => "the invoice expired",
+        "node_unavailable" => "the node chosen to pay was not running",
+        "invalid_invoice" => "the node refused the invoice",
+        _ => "the payment failed",
     }
 }
 

@@ -90,7 +90,12 @@ fn client_config(root: &std::path::Path) -> Result<rustls::ClientConfig, StoreEr
 
 /// The URL without its password, for error messages.
 pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
+    // The credentials end at the last `@` before the path (a password may hold `@`).
+    let authority_end = url
+        .find("://")
+        .and_then(|scheme| url[scheme + 3..].find('/').map(|p| scheme + 3 + p))
+        .unwrap_or(url.len());
+    match (url.find("://"), url[..authority_end].rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
             match credentials.split_once(':') {
@@ -123,10 +128,11 @@ mod tests {
             "postgres://u:secret@h/db?sslmode=require",
             "postgres://u:secret@h/db?sslmode=bogus",
             "postgres://u:secret@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt",
+            "postgres://u:se@cret@h/db?sslmode=require",
         ] {
             match split_tls(url) {
                 Err(StoreError::InvalidUrl(why)) => {
-                    assert!(!why.contains("secret"), "{why}");
+                    assert!(!why.contains("secret") && !why.contains("cret@"), "{why}");
                     assert!(why.contains("ssl"), "{why}");
                 }
                 Err(other) => panic!("{url}: {other:?}"),
