@@ -67,6 +67,8 @@ pub struct Ballot<'a> {
     pub signature_hex: &'a str,
     /// The credential that made the request carrying the vote.
     pub caller_identity: &'a str,
+    /// Who answers for that credential (see `gateway::Actor::identity`).
+    pub caller_person: &'a str,
 }
 
 /// What a vote is checked against: the payment's intent and initiator, the rule's
@@ -76,6 +78,9 @@ pub struct Request<'a> {
     pub requirement: &'a Requirement,
     pub initiator_may_approve: bool,
     pub initiator: &'a str,
+    /// Who answers for the initiating credential; empty for requests recorded before
+    /// identities were (then only the credential is compared).
+    pub initiator_person: &'a str,
     pub voted: &'a BTreeSet<String>,
     pub now_ms: i64,
 }
@@ -105,7 +110,12 @@ pub fn check_vote(
     if !policy.groups_of(id).iter().any(|g| wanted.contains(g)) {
         return Err(ApprovalError::NotInGroup(id.to_string()));
     }
-    if !request.initiator_may_approve && request.initiator == ballot.caller_identity {
+    // The initiator by credential, or by person: a second key of the initiator's (one it
+    // minted) is still the initiator.
+    let initiator_votes = request.initiator == ballot.caller_identity
+        || (!request.initiator_person.is_empty()
+            && request.initiator_person == ballot.caller_person);
+    if !request.initiator_may_approve && initiator_votes {
         return Err(ApprovalError::InitiatorMayNotApprove(id.to_string()));
     }
     if request.voted.contains(id) {

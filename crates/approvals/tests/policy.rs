@@ -199,6 +199,7 @@ fn request_for<'a>(
         requirement,
         initiator_may_approve: false,
         initiator: "key_ops",
+        initiator_person: "key:key_ops",
         voted,
         now_ms,
     }
@@ -222,6 +223,7 @@ fn votes_count_only_when_signed_by_an_eligible_approver_in_time() {
                 vote,
                 signature_hex: signature,
                 caller_identity: caller,
+                caller_person: &format!("key:{caller}"),
             },
         )
     };
@@ -277,6 +279,7 @@ fn votes_count_only_when_signed_by_an_eligible_approver_in_time() {
                 vote: Vote::Approve,
                 signature_hex: &approve,
                 caller_identity: caller,
+                caller_person: &format!("key:{caller}"),
             },
         )
     };
@@ -294,6 +297,17 @@ fn votes_count_only_when_signed_by_an_eligible_approver_in_time() {
     };
     assert_eq!(
         vote(&by_initiator, "key_ceo"),
+        Err(ApprovalError::InitiatorMayNotApprove("ceo".into()))
+    );
+    // Issue 22: the initiator's person, voting with the approver credential after
+    // initiating with a second key it minted, is still the initiator.
+    let by_second_key = Request {
+        initiator: "key_minted_by_ceo",
+        initiator_person: "key:key_ceo",
+        ..request(&none, 1_000)
+    };
+    assert_eq!(
+        vote(&by_second_key, "key_ceo"),
         Err(ApprovalError::InitiatorMayNotApprove("ceo".into()))
     );
     let allowed = Request {

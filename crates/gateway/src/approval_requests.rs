@@ -71,6 +71,8 @@ pub struct ApprovalRequest {
     pub requirement: Requirement,
     pub initiator_may_approve: bool,
     pub initiator: String,
+    /// Who answers for the initiating credential; empty for requests from before.
+    pub initiator_person: String,
     pub eur_cents: u64,
     pub rate_eur_cents_per_btc: u64,
     pub rate_source: String,
@@ -84,7 +86,7 @@ pub struct ApprovalRequest {
 
 const COLUMNS: &str = "payment_id, tenant_id, policy_version, rule, requirement, \
     initiator_may_approve, initiator, eur_cents, rate_eur_cents_per_btc, rate_source, intent, \
-    state, expires_at_ms, created_at_ms, decided_at_ms";
+    state, expires_at_ms, created_at_ms, decided_at_ms, initiator_person";
 
 fn json_column<T: serde::de::DeserializeOwned>(row: &Row, column: usize) -> Result<T, StoreError> {
     serde_json::from_str(row.text(column)?).map_err(|e| StoreError::Decode {
@@ -108,6 +110,7 @@ fn from_row(row: &Row) -> Result<ApprovalRequest, StoreError> {
         intent: json_column(row, 10)?,
         state: RequestState::parse(row.text(11)?)?,
         expires_at_ms: row.i64(12)?,
+        initiator_person: row.text(15)?.to_string(),
         created_at_ms: row.i64(13)?,
         decided_at_ms: row.opt_i64(14)?,
         votes: Vec::new(),
@@ -158,7 +161,7 @@ pub(crate) fn request_in(
 pub(crate) fn open_request(
     sql: &mut dyn Sql,
     tenant_id: &str,
-    initiator: &str,
+    (initiator, initiator_person): (&str, &str),
     mut intent: Intent,
     ticket: &ApprovalTicket,
     now: i64,
@@ -167,7 +170,8 @@ pub(crate) fn open_request(
     sql.execute(
         &format!(
             "INSERT INTO approval_requests ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12, $13, NULL)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12, $13, NULL, \
+             $14)"
         ),
         &[
             intent.payment_id.as_str().into(),
@@ -183,6 +187,7 @@ pub(crate) fn open_request(
             to_json(&intent)?.into(),
             Value::Int(intent.expires_at_ms),
             Value::Int(now),
+            initiator_person.into(),
         ],
     )?;
     Ok(())

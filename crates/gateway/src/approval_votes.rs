@@ -192,6 +192,7 @@ impl Gateway {
                 requirement: &request.requirement,
                 initiator_may_approve: request.initiator_may_approve,
                 initiator: &request.initiator,
+                initiator_person: &request.initiator_person,
                 voted: &voted,
                 now_ms: now,
             },
@@ -200,6 +201,7 @@ impl Gateway {
                 vote: new.vote,
                 signature_hex: &new.signature_hex,
                 caller_identity: &actor.origin.actor_id,
+                caller_person: &actor.identity,
             },
         )
         .map_err(GatewayError::ApprovalRefused)?;

@@ -147,6 +147,7 @@ impl Gateway {
             amount_msat,
             max_fee_msat,
             initiator: actor.origin.actor_id.clone(),
+            initiator_person: actor.identity.clone(),
             eur_cents: rate.eur_cents(amount_msat),
             rate,
         };
@@ -677,7 +678,7 @@ fn store_payment(
         crate::approval_requests::open_request(
             sql,
             &payment.tenant_id,
-            &draft.initiator,
+            (&draft.initiator, &draft.initiator_person),
             intent,
             ticket,
             now,

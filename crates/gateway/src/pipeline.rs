@@ -23,6 +23,8 @@ pub struct PaymentDraft {
     pub max_fee_msat: u64,
     /// The credential that asked for the payment.
     pub initiator: String,
+    /// Who answers for the initiating credential (`Actor::identity`).
+    pub initiator_person: String,
     /// The amount in EUR cents at the configured rate, as the payment records it.
     pub eur_cents: u64,
     pub rate: approvals::EurRate,

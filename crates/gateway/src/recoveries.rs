@@ -258,7 +258,7 @@ impl Gateway {
                     crate::approval_requests::open_request(
                         sql,
                         SYSTEM_TENANT,
-                        &initiator,
+                        (&initiator, &actor.identity),
                         intent,
                         &ticket,
                         now,

@@ -12,3 +12,6 @@ UPDATE api_keys SET owner = CASE WHEN created_by IN ('system', 'cli') THEN 'key:
 -- A version proposed before this migration has no proposer identity: it cannot be
 -- approved (the proposer could approve it with a key it minted); propose it again.
 ALTER TABLE approval_policies ADD COLUMN proposed_by_identity TEXT NOT NULL DEFAULT '';
+-- Who initiated a held payment or recovery, as a person: the initiator may not approve it
+-- with another key of its own either.
+ALTER TABLE approval_requests ADD COLUMN initiator_person TEXT NOT NULL DEFAULT '';
