@@ -152,6 +152,29 @@ async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path, name: &str) -> anyhow:
         );
         return Ok(());
     }
+    // A missing file must not mint another administrator (another person, to the rules
+    // that need two) while the one it held is still active.
+    let now = now_ms();
+    let mut after = None;
+    loop {
+        let page = keys.list(&gateway::Scope::All, after.clone(), 500).await?;
+        if let Some(active) = page.iter().find(|k| {
+            k.name == name && k.tenant_id.is_none() && k.created_by == "system" && k.is_active(now)
+        }) {
+            return Err(crate::BadInput(format!(
+                "{} is missing, but the store still has the active key {:?} it held ({}): \
+                 restore the file, or revoke that key (`fulgur apikey revoke`) to issue a new one",
+                path.display(),
+                name,
+                active.id
+            ))
+            .into());
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
     let (info, secret) = keys
         .create(
             &Actor::system("bootstrap"),

@@ -322,6 +322,21 @@ listen = "127.0.0.1:0"
     let _ = stream.read_to_string(&mut response);
     assert!(!response.contains("HTTP/1.1 200"), "{response}");
     assert!(terminate(&mut serve).success(), "clean exit on SIGTERM");
+    // A deleted admin key file does not mint another administrator (another person to
+    // the two-administrator rule) while the one it held is active: refused, exit 2.
+    std::fs::remove_file(dir.path().join("admin.key")).expect("remove admin key");
+    let again = fulgur()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("FULGUR_SERVER__LISTEN", "127.0.0.1:0")
+        .env("FULGUR_LIGHTNING__CHAIN__RPC_PASSWORD", "fulgur")
+        .env("TEST_KEYS_PASSPHRASE", "serve test passphrase")
+        .output()
+        .expect("serve runs");
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(2), "{said}");
+    assert!(said.contains("still has the active key"), "{said}");
+    assert!(!dir.path().join("admin.key").exists(), "no new key written");
     assert!(terminate(&mut chain).success());
 
     for (body, problem) in [
