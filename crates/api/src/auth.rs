@@ -159,6 +159,7 @@ impl Auth {
             return Ok(match cert {
                 PeerCert::None => Err("missing_credential"),
                 PeerCert::Unusable => Err("certificate_names_no_caller"),
+                PeerCert::Revoked => Err("certificate_revoked"),
                 PeerCert::Identity(id) if id.not_after_unix.saturating_mul(1000) < now_ms => {
                     Err("certificate_expired")
                 }
@@ -299,7 +300,12 @@ pub(crate) async fn guard(
     let source: Option<IpAddr> = peer
         .as_ref()
         .and_then(|p| auth.inner.proxies.client(p.addr.ip(), req.headers()));
-    let cert = peer.map_or(PeerCert::None, |p| p.cert);
+    // A certificate revoked since its connection's handshake: refused from now on.
+    let cert = match peer {
+        Some(p) if p.cert_revoked() => PeerCert::Revoked,
+        Some(p) => p.cert,
+        None => PeerCert::None,
+    };
     let request_id = req
         .extensions()
         .get::<RequestId>()

@@ -4,6 +4,7 @@
 //! keep theirs. Handshakes run in their own tasks, bounded in number and time, so a slow
 //! or hostile client cannot stall the accept loop.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -69,13 +70,35 @@ pub enum PeerCert {
     Identity(Arc<ClientIdentity>),
     /// A certificate the CA signed that names no caller (a server certificate, say).
     Unusable,
+    /// A certificate the CA revoked after this connection's handshake.
+    Revoked,
 }
+
+/// Serials (hex) the CA's revocation list names, as last loaded: shared by every
+/// connection, so a certificate revoked while its connection is open is refused on the
+/// connection's next request, not only at the next handshake.
+pub type RevokedSerials = Arc<RwLock<Arc<HashSet<String>>>>;
 
 /// The other end of a connection, for every request on it.
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub addr: SocketAddr,
     pub cert: PeerCert,
+    /// The listener's current revocation list (none on a plain listener).
+    pub revoked: Option<RevokedSerials>,
+}
+
+impl Peer {
+    /// Whether the connection's client certificate is revoked now.
+    pub fn cert_revoked(&self) -> bool {
+        match (&self.cert, &self.revoked) {
+            (PeerCert::Identity(id), Some(revoked)) => revoked
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&id.serial),
+            _ => false,
+        }
+    }
 }
 
 impl Connected<IncomingStream<'_, PlainListener>> for Peer {
@@ -105,6 +128,7 @@ impl Listener for PlainListener {
             Peer {
                 addr,
                 cert: PeerCert::None,
+                revoked: None,
             },
         )
     }
@@ -113,6 +137,7 @@ impl Listener for PlainListener {
         Ok(Peer {
             addr: self.0.local_addr()?,
             cert: PeerCert::None,
+            revoked: None,
         })
     }
 }
@@ -148,11 +173,21 @@ impl Listener for TlsListener {
         Ok(Peer {
             addr: self.local,
             cert: PeerCert::None,
+            revoked: None,
         })
     }
 }
 
 type Current = Arc<RwLock<Arc<ServerConfig>>>;
+
+/// The serials the configured revocation list names (none configured: none).
+fn revoked_serials(config: &TlsConfig) -> Result<HashSet<String>, String> {
+    let Some(path) = &config.client_crl_file else {
+        return Ok(HashSet::new());
+    };
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pki::crl_serials(&pem).map_err(|e| format!("{}: {e}", path.display()))
+}
 
 impl TlsListener {
     /// Loads the files (failing if they are unusable) and starts accepting on `tcp`.
@@ -160,9 +195,16 @@ impl TlsListener {
         let local = tcp.local_addr().map_err(|e| TlsError(e.to_string()))?;
         let loaded = load(&config).map_err(TlsError)?;
         let current: Current = Arc::new(RwLock::new(loaded));
+        let revoked: RevokedSerials =
+            Arc::new(RwLock::new(Arc::new(revoked_serials(&config).map_err(TlsError)?)));
         let (tx, ready) = mpsc::channel(MAX_HANDSHAKES);
-        let accepting = tokio::spawn(accept_loop(tcp, Arc::clone(&current), tx));
-        let reloading = tokio::spawn(reload_loop(config, current));
+        let accepting = tokio::spawn(accept_loop(
+            tcp,
+            Arc::clone(&current),
+            Arc::clone(&revoked),
+            tx,
+        ));
+        let reloading = tokio::spawn(reload_loop(config, current, revoked));
         Ok(Self {
             ready,
             local,
@@ -174,6 +216,7 @@ impl TlsListener {
 async fn accept_loop(
     mut tcp: TcpListener,
     current: Current,
+    revoked: RevokedSerials,
     ready: mpsc::Sender<(TlsStream<TcpStream>, Peer)>,
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
@@ -184,14 +227,19 @@ async fn accept_loop(
         let (stream, addr) = Listener::accept(&mut tcp).await;
         let _ = stream.set_nodelay(true);
         let config = Arc::clone(&current.read().unwrap_or_else(|e| e.into_inner()));
-        let ready = ready.clone();
+        let (ready, revoked) = (ready.clone(), Arc::clone(&revoked));
         tokio::spawn(async move {
             let _permit = permit;
             let handshake = TlsAcceptor::from(config).accept(stream);
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
                 Ok(Ok(tls)) => {
                     let cert = peer_cert(&tls);
-                    let _ = ready.send((tls, Peer { addr, cert })).await;
+                    let peer = Peer {
+                        addr,
+                        cert,
+                        revoked: Some(revoked),
+                    };
+                    let _ = ready.send((tls, peer)).await;
                 }
                 Ok(Err(error)) => tracing::debug!(%addr, %error, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
@@ -231,7 +279,7 @@ fn fingerprint(config: &TlsConfig) -> Vec<Option<(SystemTime, u64)>> {
     .collect()
 }
 
-async fn reload_loop(config: TlsConfig, current: Current) {
+async fn reload_loop(config: TlsConfig, current: Current, revoked: RevokedSerials) {
     let mut seen = fingerprint(&config);
     loop {
         tokio::time::sleep(config.reload_interval).await;
@@ -239,9 +287,10 @@ async fn reload_loop(config: TlsConfig, current: Current) {
         if now == seen {
             continue;
         }
-        match load(&config) {
-            Ok(loaded) => {
+        match load(&config).and_then(|loaded| Ok((loaded, revoked_serials(&config)?))) {
+            Ok((loaded, serials)) => {
                 *current.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+                *revoked.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(serials);
                 seen = now;
                 tracing::info!(cert = %config.cert_file.display(), "TLS certificates reloaded");
             }

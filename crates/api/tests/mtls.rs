@@ -272,7 +272,13 @@ async fn client_certificates_are_credentials_and_reload_without_restart(t: TestS
     }
 
     // Revocation: once the CA's list names erp's certificate, it is refused at the next
-    // handshake, without a restart; another certificate of the CA still passes.
+    // handshake, without a restart, and on a connection opened before (its next request);
+    // another certificate of the CA still passes.
+    let kept = client(&cas, Some((&cas.ours, "erp")));
+    let (status, _) = call(&kept, url("/v1/accounts?tenant_id=acme"), None, None)
+        .await
+        .expect("request");
+    assert_eq!(status, StatusCode::OK, "erp's connection is open");
     let revoked = cas.ours.revoke("erp", now()).expect("revoke");
     assert_eq!(cas.ours.revocations().expect("list"), vec![revoked]);
     std::fs::copy(cas.ours.crl_path(), &cas.client_crl).expect("publish CRL");
@@ -287,6 +293,12 @@ async fn client_certificates_are_credentials_and_reload_without_restart(t: TestS
         assert!(waited < 100, "revocation not picked up: {answer:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let on_open_connection = call(&kept, url("/v1/accounts?tenant_id=acme"), None, None).await;
+    // The pooled connection is reused: the guard, not the handshake, refuses it.
+    assert!(
+        matches!(on_open_connection, Ok((StatusCode::UNAUTHORIZED, _))),
+        "{on_open_connection:?}"
+    );
     let other = call(
         &client(&cas, Some((&cas.ours, "erp2"))),
         url("/v1/accounts?tenant_id=acme"),

@@ -25,7 +25,7 @@ pub use crate::authority::{CertStatus, Issued, Pki};
 pub use crate::error::PkiError;
 pub use crate::identity::{not_after_unix, ClientIdentity};
 pub use crate::profile::Profile;
-pub use crate::revocation::Revocation;
+pub use crate::revocation::{crl_serials, Revocation};
 
 /// Server and client certificates live this long unless asked otherwise (SPEC: 60 days).
 pub const DEFAULT_VALIDITY_DAYS: u32 = 60;

@@ -16,6 +16,27 @@ use crate::{files, Pki, PkiError};
 /// does not refuse a stale one, so this only informs other readers.
 const CRL_VALIDITY_DAYS: i64 = 30;
 
+/// The serials (hex) a PEM revocation list names: what a server checks each request's
+/// client certificate against, so a revoked certificate's open connections stop too.
+pub fn crl_serials(pem: &[u8]) -> Result<std::collections::HashSet<String>, String> {
+    use x509_parser::prelude::FromDer;
+    let mut serials = std::collections::HashSet::new();
+    for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
+        let block = block.map_err(|e| e.to_string())?;
+        if block.label != "X509 CRL" {
+            continue;
+        }
+        let (_, crl) =
+            x509_parser::revocation_list::CertificateRevocationList::from_der(&block.contents)
+                .map_err(|e| e.to_string())?;
+        serials.extend(
+            crl.iter_revoked_certificates()
+                .map(|r| hex::encode(r.raw_serial())),
+        );
+    }
+    Ok(serials)
+}
+
 /// One revoked certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
