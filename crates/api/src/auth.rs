@@ -96,9 +96,9 @@ impl Auth {
     /// Writes the call counts not yet written, and the authentication failures counted but
     /// not yet summarised in the audit trail (on shutdown).
     pub async fn flush_usage(&self) -> Result<(), store::StoreError> {
-        let now_ms = self.now_ms();
-        for summary in self.inner.failure_log.drain() {
-            self.record(summary_entry(&summary, now_ms)).await;
+        let drained = self.inner.failure_log.drain();
+        if !drained.is_empty() {
+            self.record_summaries(drained, self.now_ms()).await;
         }
         self.inner.usage.flush().await
     }
@@ -195,6 +195,27 @@ impl Auth {
 
     /// Appends a record outside any domain transaction (refusals, failures); a failure to
     /// write it is logged, never hidden.
+    /// The failures counted but not recorded one by one, as one write.
+    async fn record_summaries(&self, summaries: Vec<Suppressed>, now_ms: i64) {
+        let entries: Vec<Entry> = summaries
+            .iter()
+            .map(|s| summary_entry(s, now_ms))
+            .collect();
+        let written = self
+            .inner
+            .store
+            .write(move |sql| {
+                for entry in &entries {
+                    audit::append(sql, entry)?;
+                }
+                Ok::<_, store::StoreError>(())
+            })
+            .await;
+        if let Err(error) = written {
+            tracing::error!(%error, summaries = summaries.len(), "auth failure summaries not written");
+        }
+    }
+
     async fn record(&self, entry: Entry) {
         let action = entry.action.clone();
         if let Err(error) = self
@@ -339,8 +360,10 @@ pub(crate) async fn guard(
             // Into the audit trail one by one up to a few per source and minute, then as
             // one summary: a spray cannot saturate the writer.
             let (record_it, summaries) = auth.inner.failure_log.admit(source, now_ms);
-            for summary in summaries {
-                auth.record(summary_entry(&summary, now_ms)).await;
+            if !summaries.is_empty() {
+                // In one write, off the request: a request's timeout must not cancel them.
+                let auth = auth.clone();
+                tokio::spawn(async move { auth.record_summaries(summaries, now_ms).await });
             }
             if record_it {
                 let anonymous = origin("anonymous", "anonymous");

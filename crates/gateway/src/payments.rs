@@ -389,14 +389,24 @@ impl Gateway {
                             &[hash.as_str().into()],
                         )?
                         .is_some();
-                    let live = sql
+                    let settled_on = sql
                         .query_opt(
-                            "SELECT id FROM payments WHERE payment_hash = $1 AND status = 'succeeded'",
+                            "SELECT node_name FROM payments WHERE payment_hash = $1 \
+                             AND status = 'succeeded' AND route = 'lightning'",
                             &[hash.as_str().into()],
                         )?
-                        .is_some();
-                    if booked_failed && !live {
-                        tracing::error!(%hash, "the node reports success for a payment booked as failed: reconcile by hand");
+                        .map(|r| r.opt_text(0).map(|n| n.unwrap_or_default().to_string()))
+                        .transpose()?;
+                    // Money that left a node with nothing on the books for it: an alarm
+                    // for a person, never silent (a repeated report of the same success,
+                    // from the node that paid, is not one).
+                    let unbooked = match &settled_on {
+                        None => booked_failed,
+                        Some(node) => *node != node_name,
+                    };
+                    if unbooked {
+                        tracing::error!(%hash, node = %node_name, "the node reports a success the books do not hold (booked failed, or paid by another node): reconcile by hand");
+                        metrics::counter!("fulgur_payments_unbooked_successes_total").increment(1);
                     }
                     return Ok(None);
                 };
