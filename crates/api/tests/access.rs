@@ -1117,22 +1117,7 @@ async fn a_policy_change_over_http_needs_a_second_admin(t: TestStore) {
     let s = server(t.store.clone(), RateLimitConfig::default()).await;
     // A second administrator is someone the first cannot mint: a key made out of band
     // (as `fulgur apikey create` on the machine does).
-    let (_, second_admin) = common::keys(&t.store)
-        .create(
-            &gateway::Actor::system("cli"),
-            access::NewApiKey {
-                tenant_id: None,
-                name: "second admin".into(),
-                roles: vec![access::Role::Admin],
-                scopes: vec![],
-                ip_allowlist: vec![],
-                expires_at_ms: None,
-                rate_tier: "standard".into(),
-            },
-        )
-        .await
-        .expect("out-of-band key");
-    let second_admin = second_admin.expose().to_string();
+    let second_admin = common::out_of_band_admin(&t.store).await;
     // Keys the first administrator mints over the API (and keys those mint) answer to it.
     let (_, minted) = s
         .issue(json!({"name": "second admin", "roles": ["admin"]}))

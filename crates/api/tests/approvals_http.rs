@@ -71,30 +71,17 @@ async fn payments_wait_for_signed_approvals_over_http(t: TestStore) {
     // The second administrator is a person of its own: a key made out of band, as
     // `fulgur apikey create` on the machine makes it (one the first admin minted would be
     // refused: issue 22).
-    let (_, second_admin) = common::keys(&t.store)
-        .create(
-            &gateway::Actor::system("cli"),
-            access::NewApiKey {
-                tenant_id: None,
-                name: "second admin".into(),
-                roles: vec![access::Role::Admin],
-                scopes: vec![],
-                ip_allowlist: vec![],
-                expires_at_ms: None,
-                rate_tier: "standard".into(),
-            },
-        )
-        .await
-        .expect("out-of-band key");
-    let second_admin = second_admin.expose().to_string();
-    let (ceo_id, ceo) = issue(
-        &s,
-        json!({"name": "CEO", "roles": ["approver"], "scopes": ["payments:write"]}),
-    )
-    .await;
-    let (cto_id, cto) = issue(&s, json!({"name": "CTO", "roles": ["approver"]})).await;
+    let second_admin = common::out_of_band_admin(&t.store).await;
+    // The executives sign in with keys of their own (made out of band): keys the admin
+    // minted over the API would answer to the admin, and the payments' initiator (ops,
+    // minted by the admin) could not be approved by them.
+    let approver = [access::Role::Approver];
+    let (ceo_id, ceo) =
+        common::out_of_band_key(&t.store, "CEO", &approver, &[access::ApiScope::PaymentsWrite])
+            .await;
+    let (cto_id, cto) = common::out_of_band_key(&t.store, "CTO", &approver, &[]).await;
     let (custodian_id, custodian) =
-        issue(&s, json!({"name": "custodian", "roles": ["approver"]})).await;
+        common::out_of_band_key(&t.store, "custodian", &approver, &[]).await;
     let (_, ops) = issue(&s, json!({"name": "ops", "roles": ["integration"]})).await;
     let (ceo_key, cto_key, custodian_key) = (
         SigningKey::from_bytes(&[1; 32]),

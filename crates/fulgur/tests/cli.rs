@@ -817,16 +817,33 @@ fn approvers_sign_held_payments_from_the_cli() {
         .expect("the demo writes admin2.key")
         .trim()
         .to_string();
-    let issued = curl_json(
-        &api,
-        admin,
-        "POST",
-        "/v1/apikeys",
-        Some(r#"{"name":"CEO","roles":["approver"]}"#),
-    );
-    let ceo_id = issued["id"].as_str().expect("id").to_string();
+    // The CEO's approver key is made on the machine (out of band), so the CEO is a person
+    // of its own: a key the admin minted over the API would answer to the admin, who
+    // initiates the payments below and may not approve them.
+    let created = run(&[
+        "apikey",
+        "create",
+        "--config",
+        demo_config.to_str().expect("utf-8"),
+        "--name",
+        "CEO",
+        "--role",
+        "approver",
+    ]);
+    let said = text(&created);
+    assert!(created.status.success(), "{said}");
+    let ceo_id = said
+        .split_whitespace()
+        .next()
+        .expect("key id printed")
+        .to_string();
+    let ceo_key = said
+        .lines()
+        .find_map(|l| l.strip_prefix("key (shown once): "))
+        .expect("key printed")
+        .to_string();
     let ceo_key_file = d.join("ceo.key");
-    std::fs::write(&ceo_key_file, issued["key"].as_str().expect("key")).expect("ceo key");
+    std::fs::write(&ceo_key_file, ceo_key).expect("ceo key");
     let policy = serde_json::json!({"policy": {
         "approvers": [
             {"id": "hsm-operations", "name": "Operations HSM", "identity": null,

@@ -1,4 +1,6 @@
 //! Shared by the API's tests: the guard over a store, with a platform admin key issued.
+//! Each test binary uses a part.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 
@@ -55,4 +57,36 @@ pub async fn admin_auth(
         ),
     );
     (auth, secret.expose().to_string())
+}
+
+/// A platform key made out of band (as `fulgur apikey create` on the machine makes it):
+/// a person of its own to the rules that need two people, unlike a key an administrator
+/// mints over the API (which answers to that administrator). Its id and its secret.
+pub async fn out_of_band_key(
+    store: &store::Store,
+    name: &str,
+    roles: &[Role],
+    scopes: &[access::ApiScope],
+) -> (String, String) {
+    let (info, secret) = keys(store)
+        .create(
+            &Actor::system("cli"),
+            NewApiKey {
+                tenant_id: None,
+                name: name.into(),
+                roles: roles.to_vec(),
+                scopes: scopes.to_vec(),
+                ip_allowlist: vec![],
+                expires_at_ms: None,
+                rate_tier: "standard".into(),
+            },
+        )
+        .await
+        .expect("out-of-band key");
+    (info.id, secret.expose().to_string())
+}
+
+/// A second platform administrator, made out of band.
+pub async fn out_of_band_admin(store: &store::Store) -> String {
+    out_of_band_key(store, "second admin", &[Role::Admin], &[]).await.1
 }
