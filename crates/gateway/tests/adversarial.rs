@@ -175,11 +175,17 @@ impl World {
             .await
     }
 
-    /// Waits (bounded) until the payment is in flight on a node; its record.
+    /// Waits (bounded) until the payment is in flight on a node and that node has it (the
+    /// claim commits before the send reaches the node); its record.
     async fn in_flight(&self, id: &str) -> gateway::PaymentRecord {
         for _ in 0..500 {
             let p = self.gateway.payment(&Scope::All, id).await.expect("payment");
-            if p.status == PaymentStatus::InFlight {
+            let sent = p
+                .node
+                .as_deref()
+                .and_then(|n| self.issuer_of(n).payment(&p.payment_hash))
+                .is_some_and(|sent| sent.state == node_pool::PaymentState::Pending);
+            if p.status == PaymentStatus::InFlight && sent {
                 return p;
             }
             assert!(!p.status.is_final(), "{p:?}");
