@@ -186,7 +186,15 @@ impl ApiKeys {
                 } else {
                     actor.identity.clone()
                 };
-                let info = insert(sql, &id, &new, &hash, now_ms, &actor.origin.actor_id, &owner)?;
+                let info = insert(
+                    sql,
+                    &id,
+                    &new,
+                    &hash,
+                    now_ms,
+                    &actor.origin.actor_id,
+                    &owner,
+                )?;
                 audit::append(
                     sql,
                     &record(&actor, now_ms, "apikey.create", &info, describe(&info)),

@@ -15,8 +15,6 @@ mod roles;
 mod token;
 mod usage;
 
-/// Tenant ids no tenant may take (`platform`, `system`), for every credential issuer.
-pub use gateway::is_reserved_tenant_id;
 pub use crate::apikeys::{ApiKeyInfo, ApiKeys, AuthFailure, NewApiKey, MAX_ROTATION_OVERLAP_SECS};
 pub use crate::error::AccessError;
 pub use crate::pepper::Pepper;
@@ -24,3 +22,5 @@ pub use crate::principal::{Principal, ScopeSet};
 pub use crate::roles::{ApiScope, Audience, Role};
 pub use crate::token::{presented_key_id, ApiKeySecret, API_KEY_PREFIX};
 pub use crate::usage::{Admission, Usage, UsageConfig};
+/// Tenant ids no tenant may take (`platform`, `system`), for every credential issuer.
+pub use gateway::is_reserved_tenant_id;

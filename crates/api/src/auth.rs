@@ -19,8 +19,8 @@ use oidc::OidcVerifier;
 use store::Store;
 
 use crate::client_addr::TrustedProxies;
-use crate::failure_log::{FailureLog, Suppressed};
 use crate::edge::RequestId;
+use crate::failure_log::{FailureLog, Suppressed};
 use crate::problem::{Problem, ProblemCode};
 use crate::ratelimit::{Decision, FailureKey, RateLimitConfig, RateLimits};
 use crate::tls::{Peer, PeerCert};
@@ -197,10 +197,7 @@ impl Auth {
     /// write it is logged, never hidden.
     /// The failures counted but not recorded one by one, as one write.
     async fn record_summaries(&self, summaries: Vec<Suppressed>, now_ms: i64) {
-        let entries: Vec<Entry> = summaries
-            .iter()
-            .map(|s| summary_entry(s, now_ms))
-            .collect();
+        let entries: Vec<Entry> = summaries.iter().map(|s| summary_entry(s, now_ms)).collect();
         let written = self
             .inner
             .store
@@ -263,7 +260,11 @@ fn summary_entry(summary: &Suppressed, now_ms: i64) -> Entry {
             "{} more failures in the minute from {}{}",
             summary.count,
             rfc3339(summary.minute_ms),
-            if summary.source.is_none() { " (sources beyond the tracked bound)" } else { "" }
+            if summary.source.is_none() {
+                " (sources beyond the tracked bound)"
+            } else {
+                ""
+            }
         )),
     }
 }

@@ -81,10 +81,12 @@ impl TrustedProxies {
         }
         // All trusted: the leftmost walked, if the chain ended within the bound.
         (hops.len() <= MAX_HOPS)
-            .then(|| hops.first().and_then(|h| match self.header {
-                ForwardedHeader::XForwardedFor => parse_node(h),
-                ForwardedHeader::Forwarded => forwarded_for(h),
-            }))
+            .then(|| {
+                hops.first().and_then(|h| match self.header {
+                    ForwardedHeader::XForwardedFor => parse_node(h),
+                    ForwardedHeader::Forwarded => forwarded_for(h),
+                })
+            })
             .flatten()
             .map(canonical)
     }
@@ -103,7 +105,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
 fn forwarded_for(element: &str) -> Option<IpAddr> {
     let node = element.split(';').find_map(|pair| {
         let (name, value) = pair.trim().split_once('=')?;
-        name.trim().eq_ignore_ascii_case("for").then(|| value.trim())
+        name.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| value.trim())
     })?;
     parse_node(node.trim_matches('"'))
 }
@@ -150,7 +154,10 @@ mod tests {
     #[test]
     fn headers_from_an_untrusted_peer_are_ignored() {
         let h = headers(&[("x-forwarded-for", "203.0.113.9")]);
-        assert_eq!(xff().client(ip("198.51.100.1"), &h), Some(ip("198.51.100.1")));
+        assert_eq!(
+            xff().client(ip("198.51.100.1"), &h),
+            Some(ip("198.51.100.1"))
+        );
         assert_eq!(
             TrustedProxies::default().client(ip("10.0.0.1"), &h),
             Some(ip("10.0.0.1"))
@@ -188,7 +195,10 @@ mod tests {
             "forwarded",
             r#"for=192.0.2.60;proto=https, for="[2001:db8:cafe::17]:4711""#,
         )]);
-        assert_eq!(fwd.client(ip("10.0.0.1"), &h), Some(ip("2001:db8:cafe::17")));
+        assert_eq!(
+            fwd.client(ip("10.0.0.1"), &h),
+            Some(ip("2001:db8:cafe::17"))
+        );
         // And no fallback: an unreadable Forwarded never makes X-Forwarded-For count.
         let h = headers(&[
             ("forwarded", "for=unknown"),

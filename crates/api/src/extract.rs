@@ -241,7 +241,8 @@ where
             .map_err(|e| {
                 // The deserializer's own message, without axum's preamble: `field: why`
                 // for a value, or serde's sentence naming a missing or unknown field.
-                let inner = std::error::Error::source(&e).map_or_else(String::new, |s| s.to_string());
+                let inner =
+                    std::error::Error::source(&e).map_or_else(String::new, |s| s.to_string());
                 tracing::debug!(error = %inner, "query string refused");
                 let (path, message) = match inner.split_once(": ") {
                     Some((field, why)) if plain(field).is_some() => (field, why),
@@ -314,7 +315,9 @@ mod tests {
             "name has the wrong type or is out of range"
         );
         assert_eq!(
-            sentence("{\"name\": \"a\",\n \"items\": [{\"amount_msat\": 1}, {\"amount_msat\": -1}]}"),
+            sentence(
+                "{\"name\": \"a\",\n \"items\": [{\"amount_msat\": 1}, {\"amount_msat\": -1}]}"
+            ),
             "items[1].amount_msat has the wrong type or is out of range"
         );
         assert_eq!(
@@ -324,9 +327,15 @@ mod tests {
         assert_eq!(sentence("[]"), "the body is not of the documented shape");
         let e = serde_json::from_slice::<Outer>(b"{\"name\":").expect_err("eof");
         let problem = body_problem(b"{\"name\":", &e);
-        assert_eq!((problem.status, problem.code.as_str()), (400, "malformed_json"));
+        assert_eq!(
+            (problem.status, problem.code.as_str()),
+            (400, "malformed_json")
+        );
         for text in [sentence(r#"{"name": 7, "items": []}"#), problem.detail] {
-            assert!(!text.contains("expected") && !text.contains("invalid type"), "{text}");
+            assert!(
+                !text.contains("expected") && !text.contains("invalid type"),
+                "{text}"
+            );
         }
     }
 }

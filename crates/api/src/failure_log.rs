@@ -117,7 +117,10 @@ mod tests {
                 count: 1_000 - RECORDED_PER_MINUTE,
             }]
         );
-        assert!(log.drain().is_empty(), "nothing suppressed in the new minute");
+        assert!(
+            log.drain().is_empty(),
+            "nothing suppressed in the new minute"
+        );
     }
 
     #[test]

@@ -175,11 +175,16 @@ pub fn router(state: ApiState) -> Router {
     let v1 = Router::new()
         .route(
             "/v1/tenants",
-            g((Admin, P), Some("tenant.create"), post(accounts::create_tenant)),
+            g(
+                (Admin, P),
+                Some("tenant.create"),
+                post(accounts::create_tenant),
+            ),
         )
         .route(
             "/v1/approval-policies",
-            g((Admin, P),
+            g(
+                (Admin, P),
                 Some("approval_policy.propose"),
                 post(approval_policies::propose_policy),
             )
@@ -187,7 +192,8 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/approval-policies/{version}/approve",
-            g((Admin, P),
+            g(
+                (Admin, P),
                 Some("approval_policy.approve"),
                 post(approval_policies::approve_policy),
             ),
@@ -202,21 +208,24 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/approvals/{id}/approve",
-            g((ApprovalsWrite, T),
+            g(
+                (ApprovalsWrite, T),
                 Some("approval.vote"),
                 post(approvals::approve),
             ),
         )
         .route(
             "/v1/approvals/{id}/reject",
-            g((ApprovalsWrite, T),
+            g(
+                (ApprovalsWrite, T),
                 Some("approval.vote"),
                 post(approvals::reject),
             ),
         )
         .route(
             "/v1/recoveries",
-            g((Admin, P),
+            g(
+                (Admin, P),
                 Some("recovery.request"),
                 post(recoveries::create_recovery),
             )
@@ -228,7 +237,8 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/accounts",
-            g((AccountsWrite, T),
+            g(
+                (AccountsWrite, T),
                 Some("account.create"),
                 post(accounts::create_account),
             )
@@ -240,7 +250,8 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/accounts/{id}/limits",
-            g((Admin, P),
+            g(
+                (Admin, P),
                 Some("account.limits"),
                 axum::routing::put(limits::put_limits),
             )
@@ -252,7 +263,8 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/invoices",
-            g((InvoicesWrite, T),
+            g(
+                (InvoicesWrite, T),
                 Some("invoice.create"),
                 post(invoices::create_invoice),
             ),
@@ -263,14 +275,16 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/invoices/{id}/cancel",
-            g((InvoicesWrite, T),
+            g(
+                (InvoicesWrite, T),
                 Some("invoice.cancel"),
                 post(invoices::cancel_invoice),
             ),
         )
         .route(
             "/v1/payments",
-            g((PaymentsWrite, T),
+            g(
+                (PaymentsWrite, T),
                 Some("payment.create"),
                 post(payments::create_payment),
             ),
@@ -281,7 +295,8 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/webhooks",
-            g((WebhooksWrite, T),
+            g(
+                (WebhooksWrite, T),
                 Some("webhook.create"),
                 post(webhooks::create_webhook),
             )
@@ -289,14 +304,16 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/webhooks/{id}",
-            g((WebhooksRead, T), None, get(webhooks::get_webhook)).merge(g((WebhooksWrite, T),
+            g((WebhooksRead, T), None, get(webhooks::get_webhook)).merge(g(
+                (WebhooksWrite, T),
                 Some("webhook.disable"),
                 axum::routing::delete(webhooks::disable_webhook),
             )),
         )
         .route(
             "/v1/webhooks/{id}/rotate-secret",
-            g((WebhooksWrite, T),
+            g(
+                (WebhooksWrite, T),
                 Some("webhook.rotate_secret"),
                 post(webhooks::rotate_secret),
             ),
@@ -311,32 +328,52 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
-            g((WebhooksWrite, T),
+            g(
+                (WebhooksWrite, T),
                 Some("webhook.redeliver"),
                 post(webhooks::redeliver),
             ),
         )
         .route(
             "/v1/apikeys",
-            g((Admin, T), Some("apikey.create"), post(apikeys::create_apikey)).merge(g((Admin, T),
-                None,
-                get(apikeys::list_apikeys),
-            )),
+            g(
+                (Admin, T),
+                Some("apikey.create"),
+                post(apikeys::create_apikey),
+            )
+            .merge(g((Admin, T), None, get(apikeys::list_apikeys))),
         )
-        .route("/v1/apikeys/{id}", g((Admin, T), None, get(apikeys::get_apikey)))
+        .route(
+            "/v1/apikeys/{id}",
+            g((Admin, T), None, get(apikeys::get_apikey)),
+        )
         .route(
             "/v1/apikeys/{id}/rotate",
-            g((Admin, T), Some("apikey.rotate"), post(apikeys::rotate_apikey)),
+            g(
+                (Admin, T),
+                Some("apikey.rotate"),
+                post(apikeys::rotate_apikey),
+            ),
         )
         .route(
             "/v1/apikeys/{id}/revoke",
-            g((Admin, T), Some("apikey.revoke"), post(apikeys::revoke_apikey)),
+            g(
+                (Admin, T),
+                Some("apikey.revoke"),
+                post(apikeys::revoke_apikey),
+            ),
         )
-        .route("/v1/audit", g((AuditRead, T), None, get(audit_log::list_audit)))
+        .route(
+            "/v1/audit",
+            g((AuditRead, T), None, get(audit_log::list_audit)),
+        )
         .route("/v1/usage", g((LedgerRead, T), None, get(usage::get_usage)))
         .route("/v1/sla", g((MetricsRead, P), None, get(sla::get_sla)))
         .route("/v1/nodes", g((NodesRead, P), None, get(nodes::list_nodes)))
-        .route("/v1/ledger/check", g((LedgerRead, P), None, get(books::check)));
+        .route(
+            "/v1/ledger/check",
+            g((LedgerRead, P), None, get(books::check)),
+        );
     Router::new()
         .merge(v1)
         .route("/v1/openapi.json", get(openapi))

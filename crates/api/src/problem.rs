@@ -197,7 +197,10 @@ pub(crate) struct ProblemResponses;
 
 /// (status, description) the guard answers before any handler runs.
 const GUARD_PROBLEMS: [(&str, &str); 4] = [
-    ("401", "`unauthenticated`: no valid credential was presented"),
+    (
+        "401",
+        "`unauthenticated`: no valid credential was presented",
+    ),
     (
         "403",
         "`forbidden`: the credential lacks the operation's scope; `platform_only`: a \
@@ -217,9 +220,15 @@ const GUARD_PROBLEMS: [(&str, &str); 4] = [
 ];
 
 const BODY_PROBLEMS: [(&str, &str); 4] = [
-    ("400", "`malformed_json` or `unreadable_body`: the body is not JSON"),
+    (
+        "400",
+        "`malformed_json` or `unreadable_body`: the body is not JSON",
+    ),
     ("413", "`body_too_large`: the body is over 64 KiB"),
-    ("415", "`unsupported_media_type`: the body is not `application/json`"),
+    (
+        "415",
+        "`unsupported_media_type`: the body is not `application/json`",
+    ),
     (
         "422",
         "`invalid_field`: a field is missing, unknown, of the wrong type or out of range",
@@ -310,9 +319,10 @@ fn problem_response(status: &str, description: &str) -> utoipa::openapi::Respons
 /// A response documented with a `Problem` body as `application/json` is served as
 /// `application/problem+json`.
 fn serve_as_problem(response: &mut utoipa::openapi::Response) {
-    let is_problem = response.content.get("application/json").is_some_and(|c| {
-        c.schema == problem_content().schema
-    });
+    let is_problem = response
+        .content
+        .get("application/json")
+        .is_some_and(|c| c.schema == problem_content().schema);
     if is_problem {
         response.content.shift_remove("application/json");
         response

@@ -131,12 +131,18 @@ impl RateLimits {
     /// How many keys the limiters hold state for (credentials, failure pairs, throttles).
     #[cfg(test)]
     pub fn tracked(&self) -> usize {
-        let throttled = self.throttled.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let throttled = self
+            .throttled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
         self.tiers.values().map(|(l, _)| l.len()).sum::<usize>() + self.failures.len() + throttled
     }
 
     fn count_check(&self) {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY_CHECKS == PRUNE_EVERY_CHECKS - 1 {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY_CHECKS
+            == PRUNE_EVERY_CHECKS - 1
+        {
             self.prune();
         }
     }

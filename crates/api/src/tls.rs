@@ -195,8 +195,9 @@ impl TlsListener {
         let local = tcp.local_addr().map_err(|e| TlsError(e.to_string()))?;
         let loaded = load(&config).map_err(TlsError)?;
         let current: Current = Arc::new(RwLock::new(loaded));
-        let revoked: RevokedSerials =
-            Arc::new(RwLock::new(Arc::new(revoked_serials(&config).map_err(TlsError)?)));
+        let revoked: RevokedSerials = Arc::new(RwLock::new(Arc::new(
+            revoked_serials(&config).map_err(TlsError)?,
+        )));
         let (tx, ready) = mpsc::channel(MAX_HANDSHAKES);
         let accepting = tokio::spawn(accept_loop(
             tcp,

@@ -76,9 +76,13 @@ async fn payments_wait_for_signed_approvals_over_http(t: TestStore) {
     // minted over the API would answer to the admin, and the payments' initiator (ops,
     // minted by the admin) could not be approved by them.
     let approver = [access::Role::Approver];
-    let (ceo_id, ceo) =
-        common::out_of_band_key(&t.store, "CEO", &approver, &[access::ApiScope::PaymentsWrite])
-            .await;
+    let (ceo_id, ceo) = common::out_of_band_key(
+        &t.store,
+        "CEO",
+        &approver,
+        &[access::ApiScope::PaymentsWrite],
+    )
+    .await;
     let (cto_id, cto) = common::out_of_band_key(&t.store, "CTO", &approver, &[]).await;
     let (custodian_id, custodian) =
         common::out_of_band_key(&t.store, "custodian", &approver, &[]).await;

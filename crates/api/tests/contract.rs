@@ -81,7 +81,10 @@ async fn bad_input_is_answered_in_our_words(t: TestStore) {
         ("/v1/webhooks", "tenant_id is required"),
         ("/v1/webhooks?tenant_id=acme&limit=many", "limit"),
         ("/v1/accounts?tenant_id=acme&limit=-1", "limit"),
-        ("/v1/accounts?tenant_id=acme&colour=red", "colour is not a field"),
+        (
+            "/v1/accounts?tenant_id=acme&colour=red",
+            "colour is not a field",
+        ),
         ("/v1/usage?tenant_id=acme&from=2026-01-01", "to is required"),
         ("/v1/audit?after=1e3", "after"),
     ] {
@@ -91,14 +94,62 @@ async fn bad_input_is_answered_in_our_words(t: TestStore) {
 
     // Bodies: not JSON (400), or JSON of the wrong shape (422, naming the field).
     let cases = [
-        ("POST", "/v1/accounts", "{\"tenant_id\": ", (bad_request, "malformed_json"), "line 1"),
-        ("POST", "/v1/accounts", r#"{"name": "x"}"#, (unprocessable, "invalid_field"), "tenant_id is required"),
-        ("POST", "/v1/accounts", r#"{"tenant_id": 7, "name": "x"}"#, (unprocessable, "invalid_field"), "tenant_id has the wrong type"),
-        ("POST", "/v1/accounts", r#"{"tenant_id": "acme", "name": "x", "owner": "me"}"#, (unprocessable, "invalid_field"), "owner is not a field"),
-        ("POST", "/v1/invoices", r#"{"account_id": "a", "amount_msat": -5}"#, (unprocessable, "invalid_field"), "amount_msat"),
-        ("POST", "/v1/apikeys", r#"{"name": "k", "roles": ["admin", 3]}"#, (unprocessable, "invalid_field"), "roles[1]"),
-        ("PUT", "/v1/accounts/acc_x/limits", r#"{"daily_eur_cents": "lots"}"#, (unprocessable, "invalid_field"), "daily_eur_cents"),
-        ("POST", "/v1/tenants", "[]", (unprocessable, "invalid_field"), "the body"),
+        (
+            "POST",
+            "/v1/accounts",
+            "{\"tenant_id\": ",
+            (bad_request, "malformed_json"),
+            "line 1",
+        ),
+        (
+            "POST",
+            "/v1/accounts",
+            r#"{"name": "x"}"#,
+            (unprocessable, "invalid_field"),
+            "tenant_id is required",
+        ),
+        (
+            "POST",
+            "/v1/accounts",
+            r#"{"tenant_id": 7, "name": "x"}"#,
+            (unprocessable, "invalid_field"),
+            "tenant_id has the wrong type",
+        ),
+        (
+            "POST",
+            "/v1/accounts",
+            r#"{"tenant_id": "acme", "name": "x", "owner": "me"}"#,
+            (unprocessable, "invalid_field"),
+            "owner is not a field",
+        ),
+        (
+            "POST",
+            "/v1/invoices",
+            r#"{"account_id": "a", "amount_msat": -5}"#,
+            (unprocessable, "invalid_field"),
+            "amount_msat",
+        ),
+        (
+            "POST",
+            "/v1/apikeys",
+            r#"{"name": "k", "roles": ["admin", 3]}"#,
+            (unprocessable, "invalid_field"),
+            "roles[1]",
+        ),
+        (
+            "PUT",
+            "/v1/accounts/acc_x/limits",
+            r#"{"daily_eur_cents": "lots"}"#,
+            (unprocessable, "invalid_field"),
+            "daily_eur_cents",
+        ),
+        (
+            "POST",
+            "/v1/tenants",
+            "[]",
+            (unprocessable, "invalid_field"),
+            "the body",
+        ),
     ];
     for (method, path, body, want, names) in cases {
         let (status, problem) = raw(&s, method, path, body).await;
@@ -106,13 +157,40 @@ async fn bad_input_is_answered_in_our_words(t: TestStore) {
     }
     // A path parameter that is not UTF-8 once decoded names nothing: 404.
     let (status, problem) = s.call(&s.admin, "GET", "/v1/accounts/%FF%FE", None).await;
-    assert_our_words(status, &problem, (StatusCode::NOT_FOUND, "not_found"), "no such");
+    assert_our_words(
+        status,
+        &problem,
+        (StatusCode::NOT_FOUND, "not_found"),
+        "no such",
+    );
     // The same tenant id under another name is the client's mistake, not a 500.
-    let (status, problem) = raw(&s, "POST", "/v1/tenants", r#"{"id": "acme", "name": "Other"}"#).await;
-    assert_our_words(status, &problem, (unprocessable, "invalid_field"), "another name");
+    let (status, problem) = raw(
+        &s,
+        "POST",
+        "/v1/tenants",
+        r#"{"id": "acme", "name": "Other"}"#,
+    )
+    .await;
+    assert_our_words(
+        status,
+        &problem,
+        (unprocessable, "invalid_field"),
+        "another name",
+    );
     // Tenant names are unique too.
-    let (status, problem) = raw(&s, "POST", "/v1/tenants", r#"{"id": "acme2", "name": "acme"}"#).await;
-    assert_our_words(status, &problem, (unprocessable, "invalid_field"), "another tenant has this name");
+    let (status, problem) = raw(
+        &s,
+        "POST",
+        "/v1/tenants",
+        r#"{"id": "acme2", "name": "acme"}"#,
+    )
+    .await;
+    assert_our_words(
+        status,
+        &problem,
+        (unprocessable, "invalid_field"),
+        "another tenant has this name",
+    );
     s.shut_down().await;
 }
 
@@ -175,7 +253,10 @@ async fn accounts_are_listed_across_tenants_for_the_platform_only(t: TestStore) 
         assert!(seen.contains(id), "{id} listed across tenants");
     }
     // The platform, filtered: one tenant's.
-    assert_eq!(ids(&page(&s, &s.admin, "?tenant_id=globex").await), of("globex"));
+    assert_eq!(
+        ids(&page(&s, &s.admin, "?tenant_id=globex").await),
+        of("globex")
+    );
     // A page is bounded however much is asked for.
     let huge = page(&s, &s.admin, "?limit=100000").await;
     assert!(ids(&huge).len() <= 500);
@@ -188,7 +269,10 @@ async fn accounts_are_listed_across_tenants_for_the_platform_only(t: TestStore) 
     assert_eq!(ids(&page(&s, &acme, "").await), of("acme"));
     assert_eq!(ids(&page(&s, &acme, "?tenant_id=acme").await), of("acme"));
     let foreign = page(&s, &acme, "?tenant_id=globex").await;
-    assert_eq!((ids(&foreign).len(), &foreign["next_after"]), (0, &Value::Null));
+    assert_eq!(
+        (ids(&foreign).len(), &foreign["next_after"]),
+        (0, &Value::Null)
+    );
     s.shut_down().await;
 }
 
@@ -211,7 +295,10 @@ async fn readiness_detail_needs_a_platform_credential_with_nodes_read(t: TestSto
         .send()
         .await
         .expect("readyz");
-    assert_eq!(basic.json::<Value>().await.expect("json"), json!({"ready": true}));
+    assert_eq!(
+        basic.json::<Value>().await.expect("json"),
+        json!({"ready": true})
+    );
 
     // The platform admin: every component.
     let (status, detail) = s.call(&s.admin, "GET", "/readyz", None).await;
@@ -224,15 +311,23 @@ async fn readiness_detail_needs_a_platform_credential_with_nodes_read(t: TestSto
     // admin is a tenant's; a bad key is no credential.
     s.tenant("acme").await;
     let (_, operator) = s.issue(json!({"name": "ops", "roles": ["operator"]})).await;
-    let (_, integration) = s.issue(json!({"name": "erp", "roles": ["integration"]})).await;
+    let (_, integration) = s
+        .issue(json!({"name": "erp", "roles": ["integration"]}))
+        .await;
     let (_, tenant_admin) = s
         .issue(json!({"tenant_id": "acme", "name": "acme admin", "roles": ["admin"]}))
         .await;
     let (status, detail) = s.call(&operator, "GET", "/readyz", None).await;
-    assert_eq!((status, &detail["nodes"]["alpha"]["healthy"]), (StatusCode::OK, &json!(true)));
+    assert_eq!(
+        (status, &detail["nodes"]["alpha"]["healthy"]),
+        (StatusCode::OK, &json!(true))
+    );
     for (key, want) in [
         (integration.as_str(), (StatusCode::FORBIDDEN, "forbidden")),
-        (tenant_admin.as_str(), (StatusCode::FORBIDDEN, "platform_only")),
+        (
+            tenant_admin.as_str(),
+            (StatusCode::FORBIDDEN, "platform_only"),
+        ),
         ("fgk_nope", (StatusCode::UNAUTHORIZED, "unauthenticated")),
     ] {
         let (status, problem) = s.call(key, "GET", "/readyz", None).await;

@@ -110,7 +110,11 @@ async fn traffic_shows_in_the_metrics_with_bounded_labels() {
         "the operator's POST: {text}"
     );
     assert_eq!(
-        sample(&text, "fulgur_api_refusals_total", &[r#"code="platform_only""#]),
+        sample(
+            &text,
+            "fulgur_api_refusals_total",
+            &[r#"code="platform_only""#]
+        ),
         Some(1.0),
         "the integration's scrape: {text}"
     );

@@ -38,9 +38,10 @@ fn template_params(path: &str) -> Vec<String> {
 
 /// Open to anyone: the operation's own security has an empty requirement.
 fn anonymous_allowed(op: &Value) -> bool {
-    op["security"]
-        .as_array()
-        .is_some_and(|reqs| reqs.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())))
+    op["security"].as_array().is_some_and(|reqs| {
+        reqs.iter()
+            .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+    })
 }
 
 fn guarded(doc: &Value, op: &Value) -> bool {
@@ -93,7 +94,11 @@ fn every_path_parameter_is_declared_and_described() {
             }
         }
     }
-    assert!(missing.is_empty(), "path parameters:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "path parameters:\n{}",
+        missing.join("\n")
+    );
 }
 
 #[test]
@@ -146,11 +151,18 @@ fn the_probes_and_the_document_need_no_credential() {
     for path in ["/healthz", "/readyz", "/v1/openapi.json"] {
         let op = &doc["paths"][path]["get"];
         assert!(op.is_object(), "{path} documented");
-        assert!(anonymous_allowed(op), "{path} open to anyone: {}", op["security"]);
+        assert!(
+            anonymous_allowed(op),
+            "{path} open to anyone: {}",
+            op["security"]
+        );
         assert!(!guarded(&doc, op), "{path}");
     }
     // Only `/readyz` also takes a credential (for the per-component detail).
-    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], serde_json::json!([{}]));
+    assert_eq!(
+        doc["paths"]["/healthz"]["get"]["security"],
+        serde_json::json!([{}])
+    );
     assert_eq!(
         doc["paths"]["/v1/openapi.json"]["get"]["security"],
         serde_json::json!([{}])
@@ -162,4 +174,3 @@ fn the_probes_and_the_document_need_no_credential() {
         }
     }
 }
-

@@ -99,6 +99,10 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
                 let protection = keys.protection(&key.label)?;
                 let public = match key.kind {
                     KeyKind::Secp256k1 => format!("  public {}", keys.public_key(&key.label)?),
+                    KeyKind::P256 => format!(
+                        "  public {}",
+                        hex::encode(keys.p256_public_key(&key.label)?.to_sec1_point(true))
+                    ),
                     _ => String::new(),
                 };
                 println!(

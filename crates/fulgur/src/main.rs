@@ -116,8 +116,15 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
-            let first = e.to_string().lines().next().unwrap_or_default().to_string();
-            eprintln!("{first} (see fulgur --help)");
+            // clap's message up to its first blank line, on one line: the sentence and
+            // what it names (the missing arguments), without the usage block.
+            let message = e.to_string();
+            let first: Vec<&str> = message
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("{} (see fulgur --help)", first.join(" "));
             return ExitCode::from(2);
         }
         Err(e) => {

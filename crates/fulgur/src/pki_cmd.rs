@@ -1,5 +1,6 @@
 //! `fulgur pki init|issue|renew|revoke|status`: the internal CA on disk (see the `pki`
-//! crate). A running server rereads renewed certificates and the revocation list by itself.
+//! crate), its key in `ca.key` or, with `--config`, in the service's key store (HSM). A
+//! running server rereads renewed certificates and the revocation list by itself.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -7,28 +8,57 @@ use std::path::PathBuf;
 use access::Role;
 use pki::{Pki, PkiError, Profile, DEFAULT_CA_VALIDITY_DAYS, DEFAULT_VALIDITY_DAYS};
 
+use crate::serve::ToolConfig;
 use crate::BadInput;
+
+/// The CA key's label in the key store unless `--key-label` says otherwise.
+const DEFAULT_CA_KEY_LABEL: &str = "pki-ca";
+
+/// The CA's directory and, for a CA whose key is in the key store, where that store is.
+#[derive(clap::Args)]
+pub struct CaDir {
+    #[arg(long, env = "FULGUR_PKI_DIR")]
+    dir: PathBuf,
+    /// The service's config file: its `[keys]` section is the key store holding (or, at
+    /// `init`, to hold) the CA's key. Without it the key is the file `ca.key`. Never
+    /// taken from FULGUR_CONFIG: where a CA's key goes is said on the command line.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl CaDir {
+    fn open(&self) -> anyhow::Result<Pki> {
+        Ok(match &self.config {
+            None => Pki::new(&self.dir),
+            Some(path) => Pki::with_key_store(&self.dir, ToolConfig::load(path)?.keys.open()?),
+        })
+    }
+}
 
 #[derive(clap::Subcommand)]
 pub enum Which {
-    /// Create the CA (ca.crt, ca.key) in --dir; refuses if one exists.
+    /// Create the CA in --dir: ca.crt, and its key in ca.key or, with --config, generated
+    /// in the key store (never on disk; ca.keystore names its label). Refuses if one exists.
     Init {
-        #[arg(long, env = "FULGUR_PKI_DIR")]
-        dir: PathBuf,
+        #[command(flatten)]
+        ca: CaDir,
         #[arg(long, default_value_t = DEFAULT_CA_VALIDITY_DAYS)]
         days: u32,
+        /// The CA key's label in the key store (with --config).
+        #[arg(long, requires = "config", default_value = DEFAULT_CA_KEY_LABEL)]
+        key_label: String,
     },
     /// Issue NAME.crt and NAME.key, signed by the CA.
     Issue {
-        #[arg(long, env = "FULGUR_PKI_DIR")]
-        dir: PathBuf,
+        #[command(flatten)]
+        ca: CaDir,
         #[command(subcommand)]
         kind: Kind,
     },
     /// Reissue NAME with a fresh key and the same identity.
     Renew {
-        #[arg(long, env = "FULGUR_PKI_DIR")]
-        dir: PathBuf,
+        #[command(flatten)]
+        ca: CaDir,
         #[arg(long)]
         name: String,
         #[arg(long, default_value_t = DEFAULT_VALIDITY_DAYS)]
@@ -37,8 +67,8 @@ pub enum Which {
     /// Revoke NAME's current certificate: added to the CA's revocation list (ca.crl),
     /// which a running server rereads and checks at every handshake.
     Revoke {
-        #[arg(long, env = "FULGUR_PKI_DIR")]
-        dir: PathBuf,
+        #[command(flatten)]
+        ca: CaDir,
         #[arg(long)]
         name: String,
     },
@@ -88,9 +118,15 @@ fn now_unix() -> i64 {
 /// What the operator can fix is exit 2; a broken CA directory is exit 1.
 fn classify(error: PkiError) -> anyhow::Error {
     match error {
-        PkiError::InvalidInput(_) | PkiError::Exists(_) | PkiError::Missing(_) => {
-            BadInput(error.to_string()).into()
-        }
+        PkiError::InvalidInput(_)
+        | PkiError::Exists(_)
+        | PkiError::Missing(_)
+        | PkiError::KeyStore(
+            keystore::KeyStoreError::LabelTaken(_)
+            | keystore::KeyStoreError::UnknownKey(_)
+            | keystore::KeyStoreError::WrongKind { .. }
+            | keystore::KeyStoreError::InvalidLabel(_),
+        ) => BadInput(error.to_string()).into(),
         other => other.into(),
     }
 }
@@ -148,22 +184,40 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         );
     };
     match which {
-        Which::Init { dir, days } => show(Pki::new(dir).init(now_unix(), days).map_err(classify)?),
-        Which::Issue { dir, kind } => {
+        Which::Init {
+            ca,
+            days,
+            key_label,
+        } => {
+            let pki = ca.open()?;
+            if ca.config.is_some() {
+                let issued = pki
+                    .init_in_key_store(now_unix(), days, &key_label)
+                    .map_err(classify)?;
+                println!(
+                    "ca: {} (key {key_label:?} in the key store, named in {})",
+                    issued.cert_path.display(),
+                    issued.key_path.display()
+                );
+            } else {
+                show(pki.init(now_unix(), days).map_err(classify)?);
+            }
+        }
+        Which::Issue { ca, kind } => {
             let (name, profile, days) = profile(&kind)?;
             show(
-                Pki::new(dir)
+                ca.open()?
                     .issue(&name, &profile, now_unix(), days)
                     .map_err(classify)?,
             );
         }
-        Which::Renew { dir, name, days } => show(
-            Pki::new(dir)
+        Which::Renew { ca, name, days } => show(
+            ca.open()?
                 .renew(&name, now_unix(), days)
                 .map_err(classify)?,
         ),
-        Which::Revoke { dir, name } => {
-            let pki = Pki::new(dir);
+        Which::Revoke { ca, name } => {
+            let pki = ca.open()?;
             let revoked = pki.revoke(&name, now_unix()).map_err(classify)?;
             println!(
                 "{}: serial {} revoked; {} lists {} certificate(s)",

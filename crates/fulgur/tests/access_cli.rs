@@ -260,16 +260,32 @@ fn operators_run_the_internal_ca() {
     // are the caller's to fix (exit 2).
     let (revoked, said) = pki(&["revoke", "--dir", at, "--name", "erp"]);
     assert!(revoked.status.success(), "{said}");
-    assert!(said.contains("revoked") && said.contains("ca.crl"), "{said}");
+    assert!(
+        said.contains("revoked") && said.contains("ca.crl"),
+        "{said}"
+    );
     let (nobody, said) = pki(&["revoke", "--dir", at, "--name", "nobody"]);
     assert_eq!(nobody.status.code(), Some(2), "{said}");
     let (too_long, said) = pki(&[
-        "issue", "--dir", at, "client", "--name", "long", "--tenant", "acme", "--role",
-        "integration", "--days", "61",
+        "issue",
+        "--dir",
+        at,
+        "client",
+        "--name",
+        "long",
+        "--tenant",
+        "acme",
+        "--role",
+        "integration",
+        "--days",
+        "61",
     ]);
     assert_eq!(too_long.status.code(), Some(2), "{said}");
     let (renewed, _) = pki(&["renew", "--dir", at, "--name", "erp"]);
-    assert!(renewed.status.success(), "a revoked name is renewed with a new serial");
+    assert!(
+        renewed.status.success(),
+        "a revoked name is renewed with a new serial"
+    );
     let (status, said) = pki(&["status", "--dir", at]);
     assert!(status.status.success(), "{said}");
 
@@ -313,4 +329,83 @@ fn operators_run_the_internal_ca() {
         all.extend(args);
         assert_one_line_exit_2(&fulgur(dir.path(), &all), mentions);
     }
+}
+
+#[test]
+fn operators_keep_the_ca_key_in_the_key_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let at = d.join("pki");
+    let at = at.to_str().expect("utf-8");
+    let config = d.join("fulgur.toml");
+    let config = config.to_str().expect("utf-8");
+    // Writes the config (the service's key store: a sealed software file here).
+    let _ = fulgur(d, &["--version"]);
+    let pki = |args: &[&str]| {
+        let mut all = vec!["pki"];
+        all.extend_from_slice(args);
+        let output = fulgur(d, &all);
+        (output.clone(), stdout(&output))
+    };
+    let (init, said) = pki(&[
+        "init",
+        "--dir",
+        at,
+        "--config",
+        config,
+        "--key-label",
+        "ca-2026",
+    ]);
+    assert!(init.status.success(), "{said}");
+    assert!(said.contains("\"ca-2026\" in the key store"), "{said}");
+    assert!(
+        !d.join("pki/ca.key").exists(),
+        "the CA's key is not on disk"
+    );
+
+    let client = [
+        "client",
+        "--name",
+        "erp",
+        "--tenant",
+        "acme",
+        "--role",
+        "integration",
+    ];
+    // Without the key store the CA cannot sign, and says where its key is.
+    let mut without = vec!["issue", "--dir", at];
+    without.extend_from_slice(&client);
+    let mut all = vec!["pki"];
+    all.extend_from_slice(&without);
+    assert_one_line_exit_2(&fulgur(d, &all), "ca-2026");
+    let mut with = vec!["issue", "--dir", at, "--config", config];
+    with.extend_from_slice(&client);
+    let (issued, said) = pki(&with);
+    assert!(issued.status.success(), "{said}");
+    let (revoked, said) = pki(&["revoke", "--dir", at, "--config", config, "--name", "erp"]);
+    assert!(revoked.status.success(), "{said}");
+
+    // A second CA cannot take the label; a label is only for a key store.
+    let other = d.join("pki2");
+    let other = other.to_str().expect("utf-8");
+    for (args, mentions) in [
+        (
+            vec![
+                "init",
+                "--dir",
+                other,
+                "--config",
+                config,
+                "--key-label",
+                "ca-2026",
+            ],
+            "exists already",
+        ),
+        (vec!["init", "--dir", other, "--key-label", "x"], "--config"),
+    ] {
+        let mut all = vec!["pki"];
+        all.extend(args);
+        assert_one_line_exit_2(&fulgur(d, &all), mentions);
+    }
+    assert!(!d.join("pki2/ca.crt").exists());
 }

@@ -138,7 +138,10 @@ fn schemathesis_finds_no_server_error_and_no_response_the_document_does_not_desc
     let key = std::fs::read_to_string(dir.path().join("data/admin.key")).expect("admin key");
     let (code, printed, took) = fuzz(dir.path(), &api, key.trim());
     let demo_log = std::fs::read_to_string(dir.path().join("demo.log")).unwrap_or_default();
-    assert!(terminate(&mut demo.0).success(), "the demo shuts down cleanly");
+    assert!(
+        terminate(&mut demo.0).success(),
+        "the demo shuts down cleanly"
+    );
     let server_errors: Vec<&str> = demo_log
         .lines()
         .filter(|l| l.contains(r#""level":"ERROR""#))

@@ -777,7 +777,12 @@ fn approvers_sign_held_payments_from_the_cli() {
     // The demo wrote the configuration it runs with: the operator commands reach its key
     // store and its store with it, while it runs.
     let demo_config = d.join("fulgur.toml");
-    let listed = run(&["keys", "list", "--config", demo_config.to_str().expect("utf-8")]);
+    let listed = run(&[
+        "keys",
+        "list",
+        "--config",
+        demo_config.to_str().expect("utf-8"),
+    ]);
     assert!(
         listed.status.success() && text(&listed).contains("pepper"),
         "{}{}",

@@ -20,7 +20,16 @@ fn fulgur(args: &[&str]) -> Output {
 /// `psql` as the local superuser; panics with its error on failure.
 fn psql(sql: &str) -> String {
     let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-Atc", sql])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "5432",
+            "-U",
+            "postgres",
+            "-Atc",
+            sql,
+        ])
         .output()
         .expect("psql runs (the PostgreSQL client, installed with the server)");
     assert!(
@@ -68,11 +77,19 @@ impl Drop for RestoreServerTls {
 fn ca(dir: &Path, server_args: &[&str]) {
     let dir_s = dir.to_str().expect("utf-8");
     let out = fulgur(&["pki", "init", "--dir", dir_s]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut args = vec!["pki", "issue", "--dir", dir_s, "server", "--name", "pg"];
     args.extend_from_slice(server_args);
     let out = fulgur(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Copies the server's certificate and key into the data directory, owned by the server's
@@ -98,8 +115,14 @@ fn install(from: &Path, data_dir: &Path, tag: &str) -> (PathBuf, PathBuf) {
 
 fn serve_tls_with(cert: &Path, key: &Path) {
     psql("ALTER SYSTEM SET ssl = on");
-    psql(&format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert.display()));
-    psql(&format!("ALTER SYSTEM SET ssl_key_file = '{}'", key.display()));
+    psql(&format!(
+        "ALTER SYSTEM SET ssl_cert_file = '{}'",
+        cert.display()
+    ));
+    psql(&format!(
+        "ALTER SYSTEM SET ssl_key_file = '{}'",
+        key.display()
+    ));
     assert_eq!(psql("SELECT pg_reload_conf()"), "t");
 }
 
@@ -178,8 +201,8 @@ fn the_store_reaches_postgres_over_verified_tls_only() {
     // line with exit status 1, and the URL's password never appears.
     let theirs = tempfile::tempdir().expect("dir");
     ca(theirs.path(), &["--dns", "localhost"]);
-    let foreign = url("localhost", &theirs.path().join("ca.crt"))
-        .replace("postgres@", "postgres:hunter2@");
+    let foreign =
+        url("localhost", &theirs.path().join("ca.crt")).replace("postgres@", "postgres:hunter2@");
     let refused = fulgur(&["migrate", "--store-url", &foreign]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{stderr}");

@@ -30,7 +30,8 @@ impl Gateway {
         if is_reserved_tenant_id(id) {
             return Err(GatewayError::InvalidField {
                 field: "id",
-                reason: "`platform` and `system` are the platform's own names, not a tenant's".into(),
+                reason: "`platform` and `system` are the platform's own names, not a tenant's"
+                    .into(),
             });
         }
         let (id, name, now, actor) = (

@@ -60,11 +60,11 @@ pub use crate::outbox::EVENT_TYPES;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
 pub use crate::pipeline::{PaymentDraft, Pipeline, Stage, Verdict};
 pub use crate::probes::{ProbeConfig, ProbeResult};
+pub use crate::reconcile::{Reconciled, MAX_RECONCILED_PER_ROUND};
 pub use crate::records::{
     FailureView, InvoiceRecord, InvoiceStatus, InvoiceView, PaymentRecord, PaymentStatus,
     PaymentView, StuckView,
 };
-pub use crate::reconcile::{Reconciled, MAX_RECONCILED_PER_ROUND};
 pub use crate::recoveries::{NewRecovery, Recovery, RecoveryState};
 pub use crate::sli::{SlaReport, Slo, SloConfig, SloReport, SloWindow};
 pub use crate::system::{

@@ -73,7 +73,13 @@ impl Gateway {
     /// out of rotation here. Returns the nodes lost.
     pub async fn renew_node_leases(&self) -> Result<Vec<String>, GatewayError> {
         let (instance, now) = (self.inner.instance.clone(), self.now_ms());
-        let names: Vec<String> = self.inner.pool.status().into_iter().map(|s| s.name).collect();
+        let names: Vec<String> = self
+            .inner
+            .pool
+            .status()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
         let lost = self
             .inner
             .store

@@ -333,9 +333,7 @@ impl Gateway {
         let failed = self
             .inner
             .store
-            .write(move |sql| {
-                finish_failed(sql, Failing::Id(&id), &code, &reason, &event_id, now)
-            })
+            .write(move |sql| finish_failed(sql, Failing::Id(&id), &code, &reason, &event_id, now))
             .await?;
         if let Some(failed) = failed {
             self.payment_finished(&failed, now);
@@ -503,24 +501,26 @@ impl Gateway {
             let page: Vec<(String, String, String)> = self
                 .inner
                 .store
-                .read(move |sql| -> Result<Vec<(String, String, String)>, GatewayError> {
-                    let rows = sql.query(
-                        "SELECT id, node_name, payment_hash FROM invoices WHERE id > $1 \
+                .read(
+                    move |sql| -> Result<Vec<(String, String, String)>, GatewayError> {
+                        let rows = sql.query(
+                            "SELECT id, node_name, payment_hash FROM invoices WHERE id > $1 \
                          AND (status = 'open' OR (status IN ('expired', 'canceled') \
                          AND expires_at_ms >= $2)) ORDER BY id LIMIT $3",
-                        &[cursor.as_str().into(), Value::Int(since), Value::Int(PAGE)],
-                    )?;
-                    Ok(rows
-                        .iter()
-                        .filter_map(|r| {
-                            Some((
-                                r.text(0).ok()?.to_string(),
-                                r.text(1).ok()?.to_string(),
-                                r.text(2).ok()?.to_string(),
-                            ))
-                        })
-                        .collect())
-                })
+                            &[cursor.as_str().into(), Value::Int(since), Value::Int(PAGE)],
+                        )?;
+                        Ok(rows
+                            .iter()
+                            .filter_map(|r| {
+                                Some((
+                                    r.text(0).ok()?.to_string(),
+                                    r.text(1).ok()?.to_string(),
+                                    r.text(2).ok()?.to_string(),
+                                ))
+                            })
+                            .collect())
+                    },
+                )
                 .await?;
             let Some((last, _, _)) = page.last() else {
                 return Ok(());
@@ -824,7 +824,10 @@ enum Failing<'a> {
     /// A node's report: only the payment in flight **on that node** with the hash. A stale
     /// or redelivered failure of an earlier attempt on another node must not fail the
     /// attempt in flight now (and release its hold while it still pays).
-    InFlightOn { node: &'a str, payment_hash: &'a str },
+    InFlightOn {
+        node: &'a str,
+        payment_hash: &'a str,
+    },
 }
 
 /// Fails the live payment `which` names, releasing its hold; `None` if there was none

@@ -159,13 +159,8 @@ impl Gateway {
             .map(|p| (p.state, p.fee_msat, p.preimage))
         {
             Some((PaymentState::Succeeded, fee, preimage)) => {
-                self.settle_succeeded(
-                    node.name(),
-                    &payment.payment_hash,
-                    fee,
-                    preimage,
-                )
-                .await?;
+                self.settle_succeeded(node.name(), &payment.payment_hash, fee, preimage)
+                    .await?;
                 done.settled += 1;
             }
             Some((PaymentState::Failed { reason }, _, _)) => {

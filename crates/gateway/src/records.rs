@@ -171,7 +171,10 @@ impl PaymentRecord {
             amount_msat: row.u64(6)?,
             max_fee_msat: row.u64(7)?,
             fee_msat: row.opt_u64(8)?,
-            status: match (decode(9, row.text(9)?, PaymentStatus::parse)?, row.opt_i64(18)?) {
+            status: match (
+                decode(9, row.text(9)?, PaymentStatus::parse)?,
+                row.opt_i64(18)?,
+            ) {
                 (PaymentStatus::InFlight, Some(_)) => PaymentStatus::Stuck,
                 (status, _) => status,
             },

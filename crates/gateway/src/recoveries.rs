@@ -204,23 +204,22 @@ impl Gateway {
                     destination: new.address.clone(),
                     initiator: initiator.clone(),
                 };
-                let (state, ticket) = match decide(&active, &facts, &rate) {
-                    PolicyVerdict::Block(reason) => {
-                        return Err(GatewayError::RecoveryBlocked(reason))
-                    }
-                    // Never without signatures, whatever a policy says (validation refuses
-                    // such a rule; a policy stored before that rule existed may have one).
-                    PolicyVerdict::Allow => {
-                        return Err(GatewayError::RecoveryBlocked(
+                let (state, ticket) =
+                    match decide(&active, &facts, &rate) {
+                        PolicyVerdict::Block(reason) => {
+                            return Err(GatewayError::RecoveryBlocked(reason))
+                        }
+                        // Never without signatures, whatever a policy says (validation refuses
+                        // such a rule; a policy stored before that rule existed may have one).
+                        PolicyVerdict::Allow => return Err(GatewayError::RecoveryBlocked(
                             "an emergency recovery needs the approvers' signatures; the policy \
                              in force would allow it without any"
                                 .into(),
-                        ))
-                    }
-                    PolicyVerdict::Require(ticket) => {
-                        (RecoveryState::AwaitingApproval, Some(ticket))
-                    }
-                };
+                        )),
+                        PolicyVerdict::Require(ticket) => {
+                            (RecoveryState::AwaitingApproval, Some(ticket))
+                        }
+                    };
                 let open = sql.query_opt(
                     "SELECT id FROM recoveries WHERE node_name = $1 \
                      AND state IN ('awaiting_approval', 'closing', 'sweeping')",

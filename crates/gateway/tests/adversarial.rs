@@ -72,7 +72,8 @@ fn replica(
 ) -> Gateway {
     let pool = Arc::new(NodePool::new());
     for node in nodes {
-        pool.add(Arc::clone(node) as Arc<dyn LightningNode>).expect("add");
+        pool.add(Arc::clone(node) as Arc<dyn LightningNode>)
+            .expect("add");
     }
     Gateway::new(
         store.clone(),
@@ -87,7 +88,10 @@ fn replica(
 }
 
 async fn world(t: &TestStore) -> World {
-    let (alpha, beta) = (Arc::new(FakeNode::new("alpha", 1)), Arc::new(FakeNode::new("beta", 2)));
+    let (alpha, beta) = (
+        Arc::new(FakeNode::new("alpha", 1)),
+        Arc::new(FakeNode::new("beta", 2)),
+    );
     let clock = Arc::new(ManualClock::new(real_now_ms()));
     let (gateway, sink) = gateway_over(&t.store, &clock, &[&alpha, &beta]).await;
     let mut accounts = Vec::new();
@@ -114,7 +118,9 @@ async fn world(t: &TestStore) -> World {
     // An outsider pays the treasury 50,000,000 msat through its invoice.
     let invoice = world.invoice(&world.treasury, 50_000_000).await;
     let node = world.issuer_of(&invoice.node);
-    world.deliver(node.receive(&invoice.payment_hash, 50_000_000)).await;
+    world
+        .deliver(node.receive(&invoice.payment_hash, 50_000_000))
+        .await;
     assert_eq!(world.balance(&world.treasury).await, 50_000_000);
     world
 }
@@ -144,7 +150,10 @@ impl World {
     }
 
     async fn deliver(&self, event: node_pool::NodeEvent) {
-        self.sink.handle(&event).await.expect("the gateway takes it");
+        self.sink
+            .handle(&event)
+            .await
+            .expect("the gateway takes it");
     }
 
     async fn balance(&self, account: &str) -> i64 {
@@ -156,7 +165,11 @@ impl World {
     }
 
     async fn available(&self, account: &str) -> i64 {
-        let a = self.gateway.account(&Scope::All, account).await.expect("account");
+        let a = self
+            .gateway
+            .account(&Scope::All, account)
+            .await
+            .expect("account");
         a.balance_msat - i64::try_from(a.pending_msat).expect("pending")
     }
 
@@ -179,7 +192,11 @@ impl World {
     /// claim commits before the send reaches the node); its record.
     async fn in_flight(&self, id: &str) -> gateway::PaymentRecord {
         for _ in 0..500 {
-            let p = self.gateway.payment(&Scope::All, id).await.expect("payment");
+            let p = self
+                .gateway
+                .payment(&Scope::All, id)
+                .await
+                .expect("payment");
             let sent = p
                 .node
                 .as_deref()
@@ -208,8 +225,15 @@ async fn a_forged_invoice_reusing_our_payment_hash_is_refused(t: TestStore) {
             "{refused:?}"
         );
     }
-    let still = w.gateway.invoice(&Scope::All, &invoice.id).await.expect("invoice");
-    assert_eq!((still.status, still.received_msat), (InvoiceStatus::Open, None));
+    let still = w
+        .gateway
+        .invoice(&Scope::All, &invoice.id)
+        .await
+        .expect("invoice");
+    assert_eq!(
+        (still.status, still.received_msat),
+        (InvoiceStatus::Open, None)
+    );
     assert_eq!(w.balance(&w.treasury).await, 50_000_000);
     assert_eq!(w.available(&w.treasury).await, 50_000_000, "no hold left");
     assert_eq!(journal_entries(&t).await, entries_before, "no ledger trace");
@@ -221,7 +245,11 @@ async fn a_forged_invoice_reusing_our_payment_hash_is_refused(t: TestStore) {
         .await
         .expect("accepted");
     assert_eq!(paid.status, PaymentStatus::Succeeded);
-    let paid = w.gateway.invoice(&Scope::All, &invoice.id).await.expect("invoice");
+    let paid = w
+        .gateway
+        .invoice(&Scope::All, &invoice.id)
+        .await
+        .expect("invoice");
     assert_eq!(
         (paid.status, paid.received_msat),
         (InvoiceStatus::Paid, Some(5_000_000))
@@ -232,7 +260,10 @@ async fn a_forged_invoice_reusing_our_payment_hash_is_refused(t: TestStore) {
 async fn a_stale_failure_from_another_node_leaves_the_live_attempt_alone(t: TestStore) {
     let w = world(&t).await;
     let carol = FakeNode::new("carol", 3);
-    let invoice = carol.create_invoice(1_000_000, "goods", 600).await.expect("invoice");
+    let invoice = carol
+        .create_invoice(1_000_000, "goods", 600)
+        .await
+        .expect("invoice");
     let first = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
     let first = w.in_flight(&first.id).await;
     let (tried, other) = match first.node.as_deref() {
@@ -242,27 +273,48 @@ async fn a_stale_failure_from_another_node_leaves_the_live_attempt_alone(t: Test
     };
     let failure = tried.fail(&invoice.payment_hash, "no route");
     w.deliver(failure.clone()).await;
-    let failed = w.gateway.payment(&Scope::All, &first.id).await.expect("payment");
+    let failed = w
+        .gateway
+        .payment(&Scope::All, &first.id)
+        .await
+        .expect("payment");
     assert_eq!(failed.status, PaymentStatus::Failed);
 
     // The retry goes out on the other node (the first is out of rotation meanwhile).
     tried.set_running(false);
-    let retry = w.pay(&w.treasury, &invoice.bolt11).await.expect("retry accepted");
+    let retry = w
+        .pay(&w.treasury, &invoice.bolt11)
+        .await
+        .expect("retry accepted");
     let retry = w.in_flight(&retry.id).await;
     assert_eq!(retry.node.as_deref(), Some(other.name()));
     tried.set_running(true);
     let held = w.available(&w.treasury).await;
-    assert!(held < 50_000_000 - 1_000_000, "the retry holds funds: {held}");
+    assert!(
+        held < 50_000_000 - 1_000_000,
+        "the retry holds funds: {held}"
+    );
 
     // The first node's failure, redelivered late: the retry on the other node is untouched.
     w.deliver(failure).await;
-    let live = w.gateway.payment(&Scope::All, &retry.id).await.expect("payment");
+    let live = w
+        .gateway
+        .payment(&Scope::All, &retry.id)
+        .await
+        .expect("payment");
     assert_eq!(live.status, PaymentStatus::InFlight);
     assert_eq!(w.available(&w.treasury).await, held, "its hold stays");
 
     w.deliver(other.succeed(&invoice.payment_hash, 500)).await;
-    let done = w.gateway.payment(&Scope::All, &retry.id).await.expect("payment");
-    assert_eq!((done.status, done.fee_msat), (PaymentStatus::Succeeded, Some(500)));
+    let done = w
+        .gateway
+        .payment(&Scope::All, &retry.id)
+        .await
+        .expect("payment");
+    assert_eq!(
+        (done.status, done.fee_msat),
+        (PaymentStatus::Succeeded, Some(500))
+    );
     assert_eq!(w.balance(&w.treasury).await, 50_000_000 - 1_000_500);
     assert_eq!(w.available(&w.treasury).await, 50_000_000 - 1_000_500);
 }
@@ -270,7 +322,10 @@ async fn a_stale_failure_from_another_node_leaves_the_live_attempt_alone(t: Test
 async fn a_success_is_booked_on_the_node_that_paid(t: TestStore) {
     let w = world(&t).await;
     let carol = FakeNode::new("carol", 3);
-    let invoice = carol.create_invoice(2_000_000, "goods", 600).await.expect("invoice");
+    let invoice = carol
+        .create_invoice(2_000_000, "goods", 600)
+        .await
+        .expect("invoice");
     let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
     let sent = w.in_flight(&sent.id).await;
     let (sender, bystander) = match sent.node.as_deref() {
@@ -285,8 +340,13 @@ async fn a_success_is_booked_on_the_node_that_paid(t: TestStore) {
         .expect("sent");
     let before_sender = node_balance(&w, sender.name()).await;
     let before_bystander = node_balance(&w, bystander.name()).await;
-    w.deliver(bystander.succeed(&invoice.payment_hash, 100)).await;
-    let done = w.gateway.payment(&Scope::All, &sent.id).await.expect("payment");
+    w.deliver(bystander.succeed(&invoice.payment_hash, 100))
+        .await;
+    let done = w
+        .gateway
+        .payment(&Scope::All, &sent.id)
+        .await
+        .expect("payment");
     assert_eq!(done.status, PaymentStatus::Succeeded);
     assert_eq!(done.node.as_deref(), Some(bystander.name()));
     assert_eq!(node_balance(&w, sender.name()).await, before_sender);
@@ -350,7 +410,10 @@ async fn node_balance(w: &World, node: &str) -> i64 {
 async fn a_lost_event_is_reconciled_after_a_quiet_minute(t: TestStore) {
     let w = world(&t).await;
     let carol = FakeNode::new("carol", 3);
-    let invoice = carol.create_invoice(3_000_000, "goods", 600).await.expect("invoice");
+    let invoice = carol
+        .create_invoice(3_000_000, "goods", 600)
+        .await
+        .expect("invoice");
     let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
     let sent = w.in_flight(&sent.id).await;
     let node = w.issuer_of(sent.node.as_deref().expect("node"));
@@ -361,8 +424,15 @@ async fn a_lost_event_is_reconciled_after_a_quiet_minute(t: TestStore) {
         .reconcile_payments(60_000, gateway::MAX_RECONCILED_PER_ROUND, false)
         .await
         .expect("round");
-    assert_eq!(round.looked_at, 0, "news within the quiet minute is awaited");
-    let waiting = w.gateway.payment(&Scope::All, &sent.id).await.expect("payment");
+    assert_eq!(
+        round.looked_at, 0,
+        "news within the quiet minute is awaited"
+    );
+    let waiting = w
+        .gateway
+        .payment(&Scope::All, &sent.id)
+        .await
+        .expect("payment");
     assert_eq!(waiting.status, PaymentStatus::InFlight);
     w.clock.advance_ms(60_001);
     let round = w
@@ -371,15 +441,29 @@ async fn a_lost_event_is_reconciled_after_a_quiet_minute(t: TestStore) {
         .await
         .expect("round");
     assert_eq!((round.looked_at, round.settled), (1, 1));
-    let done = w.gateway.payment(&Scope::All, &sent.id).await.expect("payment");
-    assert_eq!((done.status, done.fee_msat), (PaymentStatus::Succeeded, Some(300)));
-    assert_eq!(w.available(&w.treasury).await, 50_000_000 - 3_000_300, "hold settled");
+    let done = w
+        .gateway
+        .payment(&Scope::All, &sent.id)
+        .await
+        .expect("payment");
+    assert_eq!(
+        (done.status, done.fee_msat),
+        (PaymentStatus::Succeeded, Some(300))
+    );
+    assert_eq!(
+        w.available(&w.treasury).await,
+        50_000_000 - 3_000_300,
+        "hold settled"
+    );
 }
 
 async fn a_payment_whose_node_left_the_pool_is_stuck_until_it_returns(t: TestStore) {
     let w = world(&t).await;
     let carol = FakeNode::new("carol", 3);
-    let invoice = carol.create_invoice(4_000_000, "goods", 600).await.expect("invoice");
+    let invoice = carol
+        .create_invoice(4_000_000, "goods", 600)
+        .await
+        .expect("invoice");
     let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
     let sent = w.in_flight(&sent.id).await;
     let (gone, stays) = match sent.node.as_deref() {
@@ -388,12 +472,17 @@ async fn a_payment_whose_node_left_the_pool_is_stuck_until_it_returns(t: TestSto
     };
     // A restart without the node that has the payment in flight.
     let (restarted, _) = gateway_over(&t.store, &w.clock, &[stays]).await;
-    let stuck = restarted.payment(&Scope::All, &sent.id).await.expect("payment");
+    let stuck = restarted
+        .payment(&Scope::All, &sent.id)
+        .await
+        .expect("payment");
     assert_eq!(stuck.status, PaymentStatus::Stuck, "{stuck:?}");
     let view = stuck.view();
     assert_eq!(view.status, "stuck");
     assert!(
-        view.stuck.as_ref().is_some_and(|s| s.reason.contains(gone.name())),
+        view.stuck
+            .as_ref()
+            .is_some_and(|s| s.reason.contains(gone.name())),
         "{view:?}"
     );
     assert_eq!(
@@ -416,7 +505,10 @@ async fn a_payment_whose_node_left_the_pool_is_stuck_until_it_returns(t: TestSto
 async fn a_second_replica_cannot_run_the_same_nodes_while_the_first_holds_them(t: TestStore) {
     let w = world(&t).await;
     let carol = FakeNode::new("carol", 3);
-    let invoice = carol.create_invoice(1_000_000, "goods", 600).await.expect("invoice");
+    let invoice = carol
+        .create_invoice(1_000_000, "goods", 600)
+        .await
+        .expect("invoice");
     let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
     let sent = w.in_flight(&sent.id).await;
     let node = w.issuer_of(sent.node.as_deref().expect("node"));
@@ -425,24 +517,41 @@ async fn a_second_replica_cannot_run_the_same_nodes_while_the_first_holds_them(t
     let second_store = store::Store::open(&store::StoreConfig::new(&t.url))
         .await
         .expect("second store");
-    let second = replica(&second_store, &w.clock, &[&w.alpha, &w.beta], "installation-2");
+    let second = replica(
+        &second_store,
+        &w.clock,
+        &[&w.alpha, &w.beta],
+        "installation-2",
+    );
     let refused = second.start().await;
     assert!(
         matches!(refused, Err(GatewayError::NodeOwnedElsewhere { .. })),
         "{refused:?}"
     );
-    assert_eq!(node.sends().len(), sends, "it re-sent nothing of the first's");
+    assert_eq!(
+        node.sends().len(),
+        sends,
+        "it re-sent nothing of the first's"
+    );
     // Renewed leases keep it out; a lease left to expire (the first stalled) lets it in,
     // and the first, renewing late, finds its node gone and fences it.
     w.clock.advance_ms(gateway::NODE_LEASE_MS / 2);
-    assert!(w.gateway.renew_node_leases().await.expect("renew").is_empty());
+    assert!(w
+        .gateway
+        .renew_node_leases()
+        .await
+        .expect("renew")
+        .is_empty());
     w.clock.advance_ms(gateway::NODE_LEASE_MS / 2 + 1);
     assert!(matches!(
         second.start().await,
         Err(GatewayError::NodeOwnedElsewhere { .. })
     ));
     w.clock.advance_ms(gateway::NODE_LEASE_MS);
-    second.start().await.expect("the lease ran out: the second takes over");
+    second
+        .start()
+        .await
+        .expect("the lease ran out: the second takes over");
     let lost = w.gateway.renew_node_leases().await.expect("renew");
     assert_eq!(lost.len(), 2, "{lost:?}");
     let fenced = w.gateway.pool().status();
@@ -470,14 +579,29 @@ async fn another_node_under_a_known_name_is_refused(t: TestStore) {
 async fn a_fee_the_node_never_reported_is_not_booked_as_zero_but_reported(t: TestStore) {
     let w = world(&t).await;
     let carol = FakeNode::new("carol", 3);
-    let invoice = carol.create_invoice(1_500_000, "goods", 600).await.expect("invoice");
+    let invoice = carol
+        .create_invoice(1_500_000, "goods", 600)
+        .await
+        .expect("invoice");
     let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
     let sent = w.in_flight(&sent.id).await;
     let node = w.issuer_of(sent.node.as_deref().expect("node"));
-    w.deliver(node.succeed_with_fee(&invoice.payment_hash, None)).await;
-    let done = w.gateway.payment(&Scope::All, &sent.id).await.expect("payment");
-    assert_eq!((done.status, done.fee_msat), (PaymentStatus::Succeeded, None));
-    assert_eq!(w.available(&w.treasury).await, 50_000_000 - 1_500_000, "hold settled");
+    w.deliver(node.succeed_with_fee(&invoice.payment_hash, None))
+        .await;
+    let done = w
+        .gateway
+        .payment(&Scope::All, &sent.id)
+        .await
+        .expect("payment");
+    assert_eq!(
+        (done.status, done.fee_msat),
+        (PaymentStatus::Succeeded, None)
+    );
+    assert_eq!(
+        w.available(&w.treasury).await,
+        50_000_000 - 1_500_000,
+        "hold settled"
+    );
     let books = w.gateway.check_books().await.expect("check");
     let row = books
         .nodes
@@ -522,7 +646,12 @@ async fn run_steps(t: &TestStore, steps: Vec<Step>) {
     let carol = FakeNode::new("carol", 3);
     let mut invoices = Vec::new();
     for amount in [1_000_000u64, 2_000_000, 3_000_000] {
-        invoices.push(carol.create_invoice(amount, "goods", 600).await.expect("invoice"));
+        invoices.push(
+            carol
+                .create_invoice(amount, "goods", 600)
+                .await
+                .expect("invoice"),
+        );
     }
     let mut last_event = None;
     // The live (in flight) payment of each invoice, and on which node.
@@ -544,7 +673,9 @@ async fn run_steps(t: &TestStore, steps: Vec<Step>) {
             }
             Step::Fail(i) => {
                 if let Some((_, node)) = live[i].take() {
-                    let event = w.issuer_of(&node).fail(&invoices[i].payment_hash, "no route");
+                    let event = w
+                        .issuer_of(&node)
+                        .fail(&invoices[i].payment_hash, "no route");
                     w.deliver(event.clone()).await;
                     last_event = Some(event);
                 }
@@ -559,7 +690,8 @@ async fn run_steps(t: &TestStore, steps: Vec<Step>) {
                     Some("alpha") => &w.beta,
                     _ => &w.alpha,
                 };
-                w.deliver(other.fail(&invoices[i].payment_hash, "stale")).await;
+                w.deliver(other.fail(&invoices[i].payment_hash, "stale"))
+                    .await;
             }
             Step::Reconcile => {
                 w.clock.advance_ms(60_001);
@@ -614,7 +746,11 @@ async fn run_steps(t: &TestStore, steps: Vec<Step>) {
         }
     }
     assert_eq!(left_nodes, spent, "books against nodes: {rows:?}");
-    let account = w.gateway.account(&Scope::All, &w.treasury).await.expect("account");
+    let account = w
+        .gateway
+        .account(&Scope::All, &w.treasury)
+        .await
+        .expect("account");
     assert_eq!(account.balance_msat, 50_000_000 - spent, "{rows:?}");
     assert_eq!(account.pending_msat, held, "{rows:?}");
     let report = t.store.read(ledger::check_books).await.expect("check");

@@ -318,7 +318,10 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
     let after = gateway.account(&Scope::All, &account.id).await.expect("a");
     assert_eq!(after.balance_msat, held.balance_msat, "nothing moved");
     assert!(after.pending_msat < held.pending_msat, "its hold released");
-    let doomed = gateway.invoice(&Scope::All, &doomed.id).await.expect("invoice");
+    let doomed = gateway
+        .invoice(&Scope::All, &doomed.id)
+        .await
+        .expect("invoice");
     assert_eq!(doomed.status, gateway::InvoiceStatus::Canceled);
     assert_eq!(world.balance(&payroll.id).await, (3_000 * EUR) as i64);
 

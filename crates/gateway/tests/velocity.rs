@@ -75,11 +75,8 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
     let replicas = [gateway.clone(), second];
     let mut racing = Vec::new();
     for (i, bolt11) in invoices.into_iter().enumerate() {
-        let (gateway, admin, account_id) = (
-            replicas[i % 2].clone(),
-            admin.clone(),
-            payer.id.clone(),
-        );
+        let (gateway, admin, account_id) =
+            (replicas[i % 2].clone(), admin.clone(), payer.id.clone());
         racing.push(tokio::spawn(async move {
             gateway
                 .create_payment(

@@ -1,5 +1,6 @@
 //! `keystore`: where Fulgur's keys live and what may be done with them, behind one
-//! trait ([`KeyStore`]): generate, sign (secp256k1 ECDSA over a SHA-256 digest), wrap and
+//! trait ([`KeyStore`]): generate, sign (ECDSA over a SHA-256 digest: secp256k1 for
+//! approvals and audit checkpoints, P-256 for the internal CA's certificates), wrap and
 //! unwrap data keys (AES-256-GCM under a key-encryption key), HMAC-SHA256, destroy. Keys
 //! are named by label and never leave the store; callers get public keys, signatures,
 //! wrapped bytes and MACs.
@@ -12,12 +13,12 @@
 //!
 //! This crate knows nothing of payments, HTTP or the store.
 
+mod ec;
 pub mod envelope;
 mod error;
 mod gcm;
 mod message;
 mod pkcs11;
-mod secp;
 mod software;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -26,6 +27,7 @@ pub use crate::error::KeyStoreError;
 pub use crate::message::{sign_message, verify_message};
 pub use crate::pkcs11::{Pkcs11Config, Pkcs11Store};
 pub use crate::software::SoftwareStore;
+pub use p256;
 pub use secp256k1;
 
 use zeroize::Zeroizing;
@@ -39,6 +41,8 @@ pub enum KeyKind {
     Aes256,
     /// A 256-bit generic secret for HMAC-SHA256.
     HmacSha256,
+    /// NIST P-256, for ECDSA signatures that X.509 verifiers check (the internal CA).
+    P256,
 }
 
 impl KeyKind {
@@ -47,6 +51,7 @@ impl KeyKind {
             KeyKind::Secp256k1 => "secp256k1",
             KeyKind::Aes256 => "aes256",
             KeyKind::HmacSha256 => "hmac-sha256",
+            KeyKind::P256 => "p256",
         }
     }
 }
@@ -85,6 +90,14 @@ pub trait KeyStore: Send + Sync {
         label: &str,
         digest: &[u8; 32],
     ) -> Result<secp256k1::ecdsa::Signature, KeyStoreError>;
+    /// The public key of a P-256 key.
+    fn p256_public_key(&self, label: &str) -> Result<p256::ecdsa::VerifyingKey, KeyStoreError>;
+    /// Signs a 32-byte SHA-256 digest with a P-256 key (ECDSA).
+    fn p256_sign_digest(
+        &self,
+        label: &str,
+        digest: &[u8; 32],
+    ) -> Result<p256::ecdsa::Signature, KeyStoreError>;
     /// Encrypts `plaintext` (a data key) under the AES key `kek`: nonce ‖ ciphertext ‖ tag,
     /// with `aad` authenticated.
     fn wrap(&self, kek: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyStoreError>;

@@ -1,7 +1,8 @@
 //! The PKCS#11 backend. One module context per store, logged in once as the user; a
 //! bounded pool of sessions (a session serves one call at a time, and a token signs in
 //! parallel across sessions). Keys are token objects found by label and kind:
-//! secp256k1 pairs (`CKM_EC_KEY_PAIR_GEN`, raw `CKM_ECDSA` over the caller's digest),
+//! secp256k1 and P-256 pairs (`CKM_EC_KEY_PAIR_GEN`, raw `CKM_ECDSA` over the caller's
+//! digest; told apart by `CKA_EC_PARAMS`),
 //! AES-256 (`CKM_AES_GCM` with a 12-byte nonce from the token's generator, 128-bit tag)
 //! and generic secrets (`CKM_SHA256_HMAC`). Every private and secret key is generated
 //! with `CKA_SENSITIVE` and without `CKA_EXTRACTABLE`.
@@ -20,8 +21,7 @@ use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
 use crate::{
-    check_label, secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection, NONCE_BYTES,
-    TAG_BYTES,
+    check_label, ec, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection, NONCE_BYTES, TAG_BYTES,
 };
 
 const TAG_BITS: u64 = (TAG_BYTES * 8) as u64;
@@ -168,25 +168,42 @@ fn kind_of(session: &Session, key: ObjectHandle) -> Result<KeyKind, KeyStoreErro
         .get_attributes(key, &[AttributeType::KeyType])
         .map_err(backend)?;
     match attributes.first() {
-        Some(Attribute::KeyType(t)) if *t == KeyType::EC => Ok(KeyKind::Secp256k1),
+        Some(Attribute::KeyType(t)) if *t == KeyType::EC => curve_of(session, key),
         Some(Attribute::KeyType(t)) if *t == KeyType::AES => Ok(KeyKind::Aes256),
         Some(Attribute::KeyType(t)) if *t == KeyType::GENERIC_SECRET => Ok(KeyKind::HmacSha256),
         _ => Err(KeyStoreError::Backend("a key of an unknown type".into())),
     }
 }
 
+/// Which curve an EC key is on.
+fn curve_of(session: &Session, key: ObjectHandle) -> Result<KeyKind, KeyStoreError> {
+    let attributes = session
+        .get_attributes(key, &[AttributeType::EcParams])
+        .map_err(backend)?;
+    match attributes.first() {
+        Some(Attribute::EcParams(params)) if params[..] == ec::SECP256K1_PARAMS => {
+            Ok(KeyKind::Secp256k1)
+        }
+        Some(Attribute::EcParams(params)) if params[..] == ec::P256_PARAMS => Ok(KeyKind::P256),
+        _ => Err(KeyStoreError::Backend(
+            "an EC key on an unknown curve".into(),
+        )),
+    }
+}
+
 /// The key labelled `label`, which must be of `kind` (`class`: private or secret).
 fn key(session: &Session, label: &str, kind: KeyKind) -> Result<ObjectHandle, KeyStoreError> {
     check_label(label)?;
-    let class = match kind {
-        KeyKind::Secp256k1 => ObjectClass::PRIVATE_KEY,
-        KeyKind::Aes256 | KeyKind::HmacSha256 => ObjectClass::SECRET_KEY,
+    let (class, other_class) = match kind {
+        KeyKind::Secp256k1 | KeyKind::P256 => (ObjectClass::PRIVATE_KEY, ObjectClass::SECRET_KEY),
+        KeyKind::Aes256 | KeyKind::HmacSha256 => {
+            (ObjectClass::SECRET_KEY, ObjectClass::PRIVATE_KEY)
+        }
     };
+    // A secret key asked for as a signing key, or the reverse: say which it is.
     let found = match find(session, label, class)? {
         Some(handle) => Some(handle),
-        // A secret key asked for as a signing key, or the reverse: say which it is.
-        None if kind == KeyKind::Secp256k1 => find(session, label, ObjectClass::SECRET_KEY)?,
-        None => find(session, label, ObjectClass::PRIVATE_KEY)?,
+        None => find(session, label, other_class)?,
     };
     let Some(handle) = found else {
         return Err(KeyStoreError::UnknownKey(label.to_string()));
@@ -200,6 +217,35 @@ fn key(session: &Session, label: &str, kind: KeyKind) -> Result<ObjectHandle, Ke
         });
     }
     Ok(handle)
+}
+
+/// `CKA_EC_POINT` of the public half of the EC key `label`, which must be of `kind`.
+fn ec_point(session: &Session, label: &str, kind: KeyKind) -> Result<Vec<u8>, KeyStoreError> {
+    key(session, label, kind)?;
+    let public = find(session, label, ObjectClass::PUBLIC_KEY)?
+        .ok_or_else(|| KeyStoreError::UnknownKey(label.to_string()))?;
+    session
+        .get_attributes(public, &[AttributeType::EcPoint])
+        .map_err(backend)?
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::EcPoint(point) => Some(point),
+            _ => None,
+        })
+        .ok_or_else(|| KeyStoreError::Backend("no EC point on the public key".into()))
+}
+
+/// Raw `r ‖ s` of `CKM_ECDSA` over `digest` with the EC key `label` of `kind`.
+fn sign_ecdsa(
+    session: &Session,
+    label: &str,
+    kind: KeyKind,
+    digest: &[u8; 32],
+) -> Result<Vec<u8>, KeyStoreError> {
+    let private = key(session, label, kind)?;
+    session
+        .sign(&Mechanism::Ecdsa, private, digest)
+        .map_err(backend)
 }
 
 fn private_attributes(label: &str) -> Vec<Attribute> {
@@ -224,13 +270,17 @@ impl KeyStore for Pkcs11Store {
             }
             let mut private = private_attributes(label);
             match kind {
-                KeyKind::Secp256k1 => {
+                KeyKind::Secp256k1 | KeyKind::P256 => {
                     private.push(Attribute::Sign(true));
+                    let curve = match kind {
+                        KeyKind::P256 => ec::P256_PARAMS.to_vec(),
+                        _ => ec::SECP256K1_PARAMS.to_vec(),
+                    };
                     let public = [
                         Attribute::Token(true),
                         Attribute::Private(false),
                         Attribute::Verify(true),
-                        Attribute::EcParams(secp::SECP256K1_PARAMS.to_vec()),
+                        Attribute::EcParams(curve),
                         Attribute::Label(label.as_bytes().to_vec()),
                     ];
                     session
@@ -295,21 +345,7 @@ impl KeyStore for Pkcs11Store {
     }
 
     fn public_key(&self, label: &str) -> Result<secp256k1::PublicKey, KeyStoreError> {
-        self.with_session(|session| {
-            key(session, label, KeyKind::Secp256k1)?;
-            let public = find(session, label, ObjectClass::PUBLIC_KEY)?
-                .ok_or_else(|| KeyStoreError::UnknownKey(label.to_string()))?;
-            let point = session
-                .get_attributes(public, &[AttributeType::EcPoint])
-                .map_err(backend)?
-                .into_iter()
-                .find_map(|a| match a {
-                    Attribute::EcPoint(point) => Some(point),
-                    _ => None,
-                })
-                .ok_or_else(|| KeyStoreError::Backend("no EC point on the public key".into()))?;
-            secp::public_key(&point)
-        })
+        self.with_session(|session| ec::public_key(&ec_point(session, label, KeyKind::Secp256k1)?))
     }
 
     fn sign_digest(
@@ -318,11 +354,21 @@ impl KeyStore for Pkcs11Store {
         digest: &[u8; 32],
     ) -> Result<secp256k1::ecdsa::Signature, KeyStoreError> {
         self.with_session(|session| {
-            let private = key(session, label, KeyKind::Secp256k1)?;
-            let raw = session
-                .sign(&Mechanism::Ecdsa, private, digest)
-                .map_err(backend)?;
-            secp::signature(&raw)
+            ec::signature(&sign_ecdsa(session, label, KeyKind::Secp256k1, digest)?)
+        })
+    }
+
+    fn p256_public_key(&self, label: &str) -> Result<p256::ecdsa::VerifyingKey, KeyStoreError> {
+        self.with_session(|session| ec::p256_public_key(&ec_point(session, label, KeyKind::P256)?))
+    }
+
+    fn p256_sign_digest(
+        &self,
+        label: &str,
+        digest: &[u8; 32],
+    ) -> Result<p256::ecdsa::Signature, KeyStoreError> {
+        self.with_session(|session| {
+            ec::p256_signature(&sign_ecdsa(session, label, KeyKind::P256, digest)?)
         })
     }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::{gcm, secp, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection, NONCE_BYTES};
+use crate::{ec, gcm, KeyInfo, KeyKind, KeyStore, KeyStoreError, Protection, NONCE_BYTES};
 
 /// Argon2id cost: 64 MiB, 3 passes (OWASP's first recommendation).
 const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
@@ -84,9 +84,14 @@ fn hex_decode(field: &str, text: &str) -> Result<Vec<u8>, KeyStoreError> {
 }
 
 fn kind_named(name: &str) -> Option<KeyKind> {
-    [KeyKind::Secp256k1, KeyKind::Aes256, KeyKind::HmacSha256]
-        .into_iter()
-        .find(|k| k.as_str() == name)
+    [
+        KeyKind::Secp256k1,
+        KeyKind::Aes256,
+        KeyKind::HmacSha256,
+        KeyKind::P256,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == name)
 }
 
 const FILE_AAD: &[u8] = b"fulgur keystore v1";
@@ -274,6 +279,12 @@ impl SoftwareStore {
         secp256k1::SecretKey::from_slice(secret.as_ref())
             .map_err(|e| KeyStoreError::Backend(format!("key {label}: {e}")))
     }
+
+    fn p256_key(&self, label: &str) -> Result<p256::ecdsa::SigningKey, KeyStoreError> {
+        let secret = self.secret(label, KeyKind::P256)?;
+        p256::ecdsa::SigningKey::from_slice(secret.as_ref())
+            .map_err(|e| KeyStoreError::Backend(format!("key {label}: {e}")))
+    }
 }
 
 impl KeyStore for SoftwareStore {
@@ -285,10 +296,17 @@ impl KeyStore for SoftwareStore {
             }
             let secret = loop {
                 let candidate = Zeroizing::new(random::<32>()?);
-                // A secp256k1 secret must be below the group order: redraw the rare miss.
-                if kind != KeyKind::Secp256k1
-                    || secp256k1::SecretKey::from_slice(candidate.as_ref()).is_ok()
-                {
+                // An EC secret must be in [1, group order): redraw the rare miss.
+                let valid = match kind {
+                    KeyKind::Secp256k1 => {
+                        secp256k1::SecretKey::from_slice(candidate.as_ref()).is_ok()
+                    }
+                    KeyKind::P256 => {
+                        p256::ecdsa::SigningKey::from_slice(candidate.as_ref()).is_ok()
+                    }
+                    KeyKind::Aes256 | KeyKind::HmacSha256 => true,
+                };
+                if valid {
                     break candidate;
                 }
             };
@@ -325,7 +343,22 @@ impl KeyStore for SoftwareStore {
         let secret = self.signing_key(label)?;
         let signature =
             secp256k1::SECP256K1.sign_ecdsa(&secp256k1::Message::from_digest(*digest), &secret);
-        secp::signature(&signature.serialize_compact())
+        ec::signature(&signature.serialize_compact())
+    }
+
+    fn p256_public_key(&self, label: &str) -> Result<p256::ecdsa::VerifyingKey, KeyStoreError> {
+        Ok(*self.p256_key(label)?.verifying_key())
+    }
+
+    fn p256_sign_digest(
+        &self,
+        label: &str,
+        digest: &[u8; 32],
+    ) -> Result<p256::ecdsa::Signature, KeyStoreError> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        self.p256_key(label)?
+            .sign_prehash(digest)
+            .map_err(|e| KeyStoreError::Backend(format!("key {label}: {e}")))
     }
 
     fn wrap(&self, kek: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyStoreError> {

@@ -55,3 +55,8 @@ fn bad_requests_are_named() {
 fn envelopes_survive_kek_rotation_and_die_with_their_kek() {
     conformance::envelopes_survive_kek_rotation_and_die_with_their_kek(store(), "hsm-");
 }
+
+#[test]
+fn p256_signatures_verify_and_curves_stay_apart() {
+    conformance::p256_signatures_verify_and_curves_stay_apart(store(), "hsm-");
+}

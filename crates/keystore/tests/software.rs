@@ -35,6 +35,7 @@ conformance!(
     hmac_is_keyed_and_deterministic,
     bad_requests_are_named,
     envelopes_survive_kek_rotation_and_die_with_their_kek,
+    p256_signatures_verify_and_curves_stay_apart,
 );
 
 #[test]

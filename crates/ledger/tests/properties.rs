@@ -20,7 +20,11 @@ const FUNDING_MSAT: i64 = 1_000_000;
 #[derive(Debug, Clone)]
 enum Op {
     /// Customer `from` pays customer `to`.
-    Transfer { from: usize, to: usize, amount_msat: u64 },
+    Transfer {
+        from: usize,
+        to: usize,
+        amount_msat: u64,
+    },
     /// Customer `account` sets funds aside (for an outgoing payment).
     Hold { account: usize, amount_msat: u64 },
     /// The n-th hold placed so far (modulo) is released.
@@ -42,9 +46,15 @@ fn amount() -> impl Strategy<Value = u64> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0..3usize, 0..3usize, amount())
-            .prop_map(|(from, to, amount_msat)| Op::Transfer { from, to, amount_msat }),
-        (0..3usize, amount()).prop_map(|(account, amount_msat)| Op::Hold { account, amount_msat }),
+        (0..3usize, 0..3usize, amount()).prop_map(|(from, to, amount_msat)| Op::Transfer {
+            from,
+            to,
+            amount_msat
+        }),
+        (0..3usize, amount()).prop_map(|(account, amount_msat)| Op::Hold {
+            account,
+            amount_msat
+        }),
         (0..8usize).prop_map(|hold| Op::Release { hold }),
         (0..8usize, 0..=1_000u16).prop_map(|(hold, share)| Op::Settle { hold, share }),
     ]
@@ -86,7 +96,13 @@ async fn setup(store: &Store) -> Model {
             ] {
                 create_account(
                     sql,
-                    &NewAccount { id, tenant_id: "t", name: id, kind, allow_negative: negative },
+                    &NewAccount {
+                        id,
+                        tenant_id: "t",
+                        name: id,
+                        kind,
+                        allow_negative: negative,
+                    },
                     NOW,
                 )?;
             }
@@ -109,15 +125,23 @@ async fn setup(store: &Store) -> Model {
         .expect("setup");
     let mut model = Model::default();
     model.balance.insert("a".into(), i128::from(FUNDING_MSAT));
-    model.balance.insert("node".into(), -i128::from(FUNDING_MSAT));
+    model
+        .balance
+        .insert("node".into(), -i128::from(FUNDING_MSAT));
     model
 }
 
 async fn apply(store: &Store, model: &mut Model, n: usize, op: Op) {
     match op {
-        Op::Transfer { from, to, amount_msat } => {
+        Op::Transfer {
+            from,
+            to,
+            amount_msat,
+        } => {
             let (from, to) = (CUSTOMERS[from], CUSTOMERS[to]);
-            let ok = from != to && valid(amount_msat) && model.available(from) >= i128::from(amount_msat);
+            let ok = from != to
+                && valid(amount_msat)
+                && model.available(from) >= i128::from(amount_msat);
             let amount = i64::try_from(amount_msat).unwrap_or(i64::MAX);
             let entry = JournalEntry {
                 id: format!("t{n}"),
@@ -133,13 +157,20 @@ async fn apply(store: &Store, model: &mut Model, n: usize, op: Op) {
                 // A self-transfer balances trivially; the ledger may take it. No effect.
                 return;
             }
-            assert_eq!(done.is_ok(), ok, "transfer {from}->{to} {amount_msat}: {done:?}");
+            assert_eq!(
+                done.is_ok(),
+                ok,
+                "transfer {from}->{to} {amount_msat}: {done:?}"
+            );
             if ok {
                 *model.balance.entry(from.into()).or_default() -= i128::from(amount_msat);
                 *model.balance.entry(to.into()).or_default() += i128::from(amount_msat);
             }
         }
-        Op::Hold { account, amount_msat } => {
+        Op::Hold {
+            account,
+            amount_msat,
+        } => {
             let account = CUSTOMERS[account];
             let ok = valid(amount_msat) && model.available(account) >= i128::from(amount_msat);
             let id = format!("h{n}");
@@ -200,7 +231,10 @@ async fn run_case(store: Store, ops: Vec<Op>) {
     assert!(report.is_balanced(), "{report:?}");
     assert_eq!(report.total_msat, 0);
     for id in ["a", "b", "c", "node"] {
-        let account = store.read(move |sql| get_account(sql, id)).await.expect("account");
+        let account = store
+            .read(move |sql| get_account(sql, id))
+            .await
+            .expect("account");
         let expected = model.balance.get(id).copied().unwrap_or(0);
         assert_eq!(i128::from(account.balance_msat), expected, "{id}");
         let pending: u64 = model

@@ -173,7 +173,14 @@ async fn claims_that_do_not_fit_are_refused() {
         refused(&platform_verifier, &token).await,
         TokenFailure::NoTenant
     );
-    for malformed in [json!(null), json!(""), json!(42), json!(["acme"]), json!("platform"), json!("a/b")] {
+    for malformed in [
+        json!(null),
+        json!(""),
+        json!(42),
+        json!(["acme"]),
+        json!("platform"),
+        json!("a/b"),
+    ] {
         let token = provider
             .token(
                 AUDIENCE,

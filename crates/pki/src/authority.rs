@@ -1,14 +1,19 @@
 //! The CA directory: `ca.crt`/`ca.key`, and `NAME.crt`/`NAME.key` for each certificate.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use keystore::KeyStore;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use time::{Duration, OffsetDateTime};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::pem::parse_x509_pem;
 use x509_parser::prelude::FromDer;
 
-use crate::{files, PkiError, Profile, EXPIRY_WARNING_DAYS, MAX_CA_VALIDITY_DAYS, MAX_VALIDITY_DAYS};
+use crate::ca_key::{CaSigner, StoreKey};
+use crate::{
+    files, PkiError, Profile, EXPIRY_WARNING_DAYS, MAX_CA_VALIDITY_DAYS, MAX_VALIDITY_DAYS,
+};
 
 pub(crate) const CA_NAME: &str = "ca";
 /// Certificates start a little in the past, for peers whose clocks run behind.
@@ -19,6 +24,8 @@ const BACKDATE_SECS: i64 = 300;
 pub struct Issued {
     pub name: String,
     pub cert_path: PathBuf,
+    /// The private key's file; for a CA whose key is in the key store, the file that
+    /// names the key's label (`ca.keystore`).
     pub key_path: PathBuf,
     pub not_after_unix: i64,
 }
@@ -36,9 +43,10 @@ pub struct CertStatus {
     pub expiring: bool,
 }
 
-/// The CA's directory.
+/// The CA's directory, and the key store if the CA's key is (or is to be) kept there.
 pub struct Pki {
     dir: PathBuf,
+    keys: Option<Arc<dyn KeyStore>>,
 }
 
 pub(crate) fn time_of(unix: i64) -> Result<OffsetDateTime, PkiError> {
@@ -48,7 +56,9 @@ pub(crate) fn time_of(unix: i64) -> Result<OffsetDateTime, PkiError> {
 
 fn check_days(days: u32, max: u32) -> Result<(), PkiError> {
     if days == 0 || days > max {
-        return Err(PkiError::InvalidInput(format!("validity {days} days: 1 to {max}")));
+        return Err(PkiError::InvalidInput(format!(
+            "validity {days} days: 1 to {max}"
+        )));
     }
     Ok(())
 }
@@ -85,12 +95,29 @@ pub(crate) fn with_cert<T>(
 }
 
 impl Pki {
+    /// A CA directory whose key is the file `ca.key`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            keys: None,
+        }
+    }
+
+    /// A CA directory with the key store its key is in (or is to be made in, by
+    /// [`Pki::init_in_key_store`]). A directory whose key is `ca.key` still uses the file.
+    pub fn with_key_store(dir: impl Into<PathBuf>, keys: Arc<dyn KeyStore>) -> Self {
+        Self {
+            dir: dir.into(),
+            keys: Some(keys),
+        }
     }
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub(crate) fn key_store(&self) -> Option<&Arc<dyn KeyStore>> {
+        self.keys.as_ref()
     }
 
     pub fn ca_cert_path(&self) -> PathBuf {
@@ -105,13 +132,45 @@ impl Pki {
         self.dir.join(format!("{name}.key"))
     }
 
-    /// Creates the CA. Refuses if one exists: replacing it would orphan every certificate.
+    /// Creates the CA with its key in `ca.key`. Refuses if one exists: replacing it would
+    /// orphan every certificate.
     pub fn init(&self, now_unix: i64, days: u32) -> Result<Issued, PkiError> {
+        self.check_new_ca(days)?;
+        self.create_ca(now_unix, days, CaSigner::File(KeyPair::generate()?))
+    }
+
+    /// Creates the CA with its key generated in the key store as the P-256 key `label`
+    /// (never on disk; `ca.keystore` names the label). Refuses if a CA exists here or the
+    /// label is taken in the store.
+    pub fn init_in_key_store(
+        &self,
+        now_unix: i64,
+        days: u32,
+        label: &str,
+    ) -> Result<Issued, PkiError> {
+        self.check_new_ca(days)?;
+        let keys = self
+            .keys
+            .clone()
+            .ok_or_else(|| PkiError::InvalidInput("no key store to make the CA's key in".into()))?;
+        let signer = CaSigner::KeyStore(StoreKey::generate(keys.clone(), label)?);
+        self.create_ca(now_unix, days, signer).inspect_err(|_| {
+            // No CA came of it: leave no orphan key behind to block the label (best
+            // effort; a failure here leaves a key that `fulgur keys destroy` removes).
+            let _ = keys.destroy(label);
+        })
+    }
+
+    fn check_new_ca(&self, days: u32) -> Result<(), PkiError> {
         check_days(days, MAX_CA_VALIDITY_DAYS)?;
         let cert_path = self.ca_cert_path();
         if cert_path.exists() {
             return Err(PkiError::Exists(cert_path.display().to_string()));
         }
+        Ok(())
+    }
+
+    fn create_ca(&self, now_unix: i64, days: u32, key: CaSigner) -> Result<Issued, PkiError> {
         std::fs::create_dir_all(&self.dir).map_err(|source| PkiError::Io {
             path: self.dir.display().to_string(),
             source,
@@ -129,9 +188,9 @@ impl Pki {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        let (not_after_unix, key) = self.validity(&mut params, now_unix, days)?;
-        let cert = params.self_signed(&key)?;
-        let issued = self.write(CA_NAME, &cert.pem(), &key, not_after_unix)?;
+        let not_after_unix = self.validity(&mut params, now_unix, days)?;
+        let cert = params.self_signed(&key).map_err(|e| key.explain(e))?;
+        let issued = self.record_ca_key(&key, not_after_unix, &cert.pem())?;
         // An empty revocation list from the start, so a listener can be configured with it.
         self.write_crl(&[], now_unix)?;
         Ok(issued)
@@ -211,35 +270,38 @@ impl Pki {
         check_days(days, MAX_VALIDITY_DAYS)?;
         profile.validate()?;
         let ca_pem = files::read(&self.ca_cert_path())?;
-        let ca_key = KeyPair::from_pem(&files::read(&self.key_path(CA_NAME))?)?;
-        let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
+        let ca_key = self.ca_signer()?;
+        let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key)?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(DnType::CommonName, name);
         params
             .distinguished_name
             .push(DnType::OrganizationName, "Fulgur");
         profile.apply(&mut params)?;
-        let (not_after_unix, key) = self.validity(&mut params, now_unix, days)?;
-        let cert = params.signed_by(&key, &issuer)?;
+        let not_after_unix = self.validity(&mut params, now_unix, days)?;
+        let key = KeyPair::generate()?;
+        let cert = params
+            .signed_by(&key, &issuer)
+            .map_err(|e| ca_key.explain(e))?;
         self.write(name, &cert.pem(), &key, not_after_unix)
     }
 
-    /// Sets the validity window and makes the certificate's key.
+    /// Sets the validity window; answers its end.
     fn validity(
         &self,
         params: &mut CertificateParams,
         now_unix: i64,
         days: u32,
-    ) -> Result<(i64, KeyPair), PkiError> {
+    ) -> Result<i64, PkiError> {
         let now = time_of(now_unix)?;
         params.not_before = now - Duration::seconds(BACKDATE_SECS);
         params.not_after = now + Duration::days(i64::from(days));
-        Ok((params.not_after.unix_timestamp(), KeyPair::generate()?))
+        Ok(params.not_after.unix_timestamp())
     }
 
     /// The key first: a server reloading between the two renames sees a key that does not
     /// match its certificate, refuses the pair and keeps what it had until the next look.
-    fn write(
+    pub(crate) fn write(
         &self,
         name: &str,
         cert_pem: &str,

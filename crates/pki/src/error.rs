@@ -9,6 +9,9 @@ pub enum PkiError {
     Missing(String),
     #[error("certificate {path}: {reason}")]
     BadCertificate { path: String, reason: String },
+    /// The key store holding the CA's key refused or failed.
+    #[error("the CA's key: {0}")]
+    KeyStore(#[from] keystore::KeyStoreError),
     #[error("certificate generation: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("{path}: {source}")]

@@ -4,8 +4,8 @@
 //! they change, so a revoked client certificate is refused at the next handshake.
 
 use rcgen::{
-    CertificateRevocationListParams, Issuer, KeyIdMethod, KeyPair, RevocationReason,
-    RevokedCertParams, SerialNumber,
+    CertificateRevocationListParams, Issuer, KeyIdMethod, RevocationReason, RevokedCertParams,
+    SerialNumber,
 };
 use time::Duration;
 
@@ -72,7 +72,11 @@ impl Pki {
                     let revoked_at_unix = fields.next()?.parse().ok()?;
                     let name = fields.next()?.to_string();
                     hex::decode(&serial).ok()?;
-                    Some(Revocation { serial, name, revoked_at_unix })
+                    Some(Revocation {
+                        serial,
+                        name,
+                        revoked_at_unix,
+                    })
                 })();
                 parsed.ok_or_else(|| PkiError::BadCertificate {
                     path: path.display().to_string(),
@@ -86,9 +90,13 @@ impl Pki {
     /// changes nothing; its renewal (a new serial) is a new certificate.
     pub fn revoke(&self, name: &str, now_unix: i64) -> Result<Revocation, PkiError> {
         if name == CA_NAME {
-            return Err(PkiError::InvalidInput("the CA is not revoked; replace it".into()));
+            return Err(PkiError::InvalidInput(
+                "the CA is not revoked; replace it".into(),
+            ));
         }
-        let serial = with_cert(&self.cert_path(name), |cert| Ok(hex::encode(cert.raw_serial())))?;
+        let serial = with_cert(&self.cert_path(name), |cert| {
+            Ok(hex::encode(cert.raw_serial()))
+        })?;
         let mut all = self.revocations()?;
         let revocation = match all.iter().find(|r| r.serial == serial) {
             Some(existing) => existing.clone(),
@@ -115,15 +123,16 @@ impl Pki {
     /// Writes `ca.crl` for `revoked` (also empty: a listener may load it from the start).
     pub fn write_crl(&self, revoked: &[Revocation], now_unix: i64) -> Result<(), PkiError> {
         let ca_pem = files::read(&self.ca_cert_path())?;
-        let ca_key = KeyPair::from_pem(&files::read(&self.key_path(CA_NAME))?)?;
-        let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
+        let ca_key = self.ca_signer()?;
+        let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key)?;
         let now = time_of(now_unix)?;
         let revoked_certs = revoked
             .iter()
             .map(|r| {
                 Ok(RevokedCertParams {
                     serial_number: SerialNumber::from_slice(
-                        &hex::decode(&r.serial).map_err(|e| PkiError::InvalidInput(e.to_string()))?,
+                        &hex::decode(&r.serial)
+                            .map_err(|e| PkiError::InvalidInput(e.to_string()))?,
                     ),
                     revocation_time: time_of(r.revoked_at_unix)?,
                     reason_code: Some(RevocationReason::Unspecified),
@@ -139,7 +148,7 @@ impl Pki {
             revoked_certs,
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        let crl = params.signed_by(&issuer)?;
+        let crl = params.signed_by(&issuer).map_err(|e| ca_key.explain(e))?;
         files::replace(&self.crl_path(), &crl.pem()?, false)
     }
 }

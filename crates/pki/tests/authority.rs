@@ -183,16 +183,25 @@ fn revoked_certificates_are_listed_in_a_crl_signed_by_the_ca() {
     assert!(pki.revocations().expect("none yet").is_empty());
     let first = pki.revoke("ops", NOW + 10).expect("revoke");
     assert_eq!(first.name, "ops");
-    assert_eq!(pki.revoke("ops", NOW + 20).expect("again"), first, "idempotent");
+    assert_eq!(
+        pki.revoke("ops", NOW + 20).expect("again"),
+        first,
+        "idempotent"
+    );
     pki.revoke("erp", NOW + 30).expect("revoke");
-    assert!(matches!(pki.revoke("ca", NOW), Err(PkiError::InvalidInput(_))));
-    assert!(matches!(pki.revoke("nobody", NOW), Err(PkiError::Missing(_))));
+    assert!(matches!(
+        pki.revoke("ca", NOW),
+        Err(PkiError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        pki.revoke("nobody", NOW),
+        Err(PkiError::Missing(_))
+    ));
     // The CRL parses, is signed by the CA, and lists exactly the two serials.
     let pem = std::fs::read_to_string(pki.crl_path()).expect("crl");
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("pem");
-    let (_, crl) =
-        x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
-            .expect("der");
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
+        .expect("der");
     let listed: Vec<String> = crl
         .iter_revoked_certificates()
         .map(|r| hex::encode(r.raw_serial()))
@@ -207,8 +216,8 @@ fn revoked_certificates_are_listed_in_a_crl_signed_by_the_ca() {
     assert_eq!(listed.len(), 2);
     let ca_pem = std::fs::read_to_string(pki.ca_cert_path()).expect("ca");
     let (_, ca_pem) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).expect("pem");
-    let (_, ca) = x509_parser::certificate::X509Certificate::from_der(&ca_pem.contents)
-        .expect("ca der");
+    let (_, ca) =
+        x509_parser::certificate::X509Certificate::from_der(&ca_pem.contents).expect("ca der");
     // Issued by the CA (the listener's handshake test proves rustls accepts its signature).
     assert_eq!(crl.issuer(), ca.subject());
 }

@@ -64,9 +64,8 @@ pub(crate) fn split_tls(url: &str) -> Result<(String, PgTls), StoreError> {
 
 /// TLS 1.2+ (rustls' safe defaults, ring), trusting exactly the CAs in `root` (PEM).
 fn client_config(root: &std::path::Path) -> Result<rustls::ClientConfig, StoreError> {
-    let unreadable = |why: String| {
-        StoreError::InvalidUrl(format!("sslrootcert {}: {why}", root.display()))
-    };
+    let unreadable =
+        |why: String| StoreError::InvalidUrl(format!("sslrootcert {}: {why}", root.display()));
     let mut roots = rustls::RootCertStore::empty();
     let certificates = CertificateDer::pem_file_iter(root)
         .map_err(|e| unreadable(e.to_string()))?
@@ -113,7 +112,8 @@ mod tests {
 
     #[test]
     fn tls_parameters_are_taken_out_and_others_kept() {
-        let (url, tls) = split_tls("postgres://u@h/db?application_name=x&sslmode=disable").expect("ok");
+        let (url, tls) =
+            split_tls("postgres://u@h/db?application_name=x&sslmode=disable").expect("ok");
         assert_eq!(url, "postgres://u@h/db?application_name=x");
         assert!(matches!(tls, PgTls::Plain));
         let (url, tls) = split_tls("postgres://u@h/db").expect("ok");

@@ -30,9 +30,12 @@ impl PgManager {
     pub fn connect(&self) -> Result<PgConn, StoreError> {
         let client = match &self.tls {
             PgTls::Plain => self.config.connect(NoTls),
-            PgTls::Verified(tls) => self
-                .config
-                .connect(tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone())),
+            PgTls::Verified(tls) => {
+                self.config
+                    .connect(tokio_postgres_rustls::MakeRustlsConnect::new(
+                        (**tls).clone(),
+                    ))
+            }
         }
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(PgConn {

@@ -56,9 +56,11 @@ impl ToSql for Value {
             Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
             Value::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
             // `check_params` refuses it before any statement runs.
-            Value::OutOfRange(_) => return Err(rusqlite::Error::ToSqlConversionFailure(
-                "integer out of range".into(),
-            )),
+            Value::OutOfRange(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "integer out of range".into(),
+                ))
+            }
         })
     }
 }

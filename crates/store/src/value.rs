@@ -32,8 +32,13 @@ impl From<u64> for Value {
 
 /// Refuses parameters no column can hold, before the backend sees them.
 pub(crate) fn check_params(params: &[Value]) -> Result<(), StoreError> {
-    match params.iter().position(|p| matches!(p, Value::OutOfRange(_))) {
-        Some(index) => Err(StoreError::OutOfRange { parameter: index + 1 }),
+    match params
+        .iter()
+        .position(|p| matches!(p, Value::OutOfRange(_)))
+    {
+        Some(index) => Err(StoreError::OutOfRange {
+            parameter: index + 1,
+        }),
         None => Ok(()),
     }
 }

@@ -280,7 +280,11 @@ async fn a_number_beyond_any_column_fails_its_statement_not_the_store(t: TestSto
     assert_eq!(read, Err(StoreError::OutOfRange { parameter: 1 }));
     // Every later write still commits, alone and in batches with a refused one.
     let tasks = spawn_writes(&t.store, 50, |sql, i| {
-        let created: Value = if i % 10 == 0 { u64::MAX.into() } else { 1u64.into() };
+        let created: Value = if i % 10 == 0 {
+            u64::MAX.into()
+        } else {
+            1u64.into()
+        };
         sql.execute(
             "INSERT INTO tenants (id, name, created_at_ms) VALUES ($1, $2, $3)",
             &[format!("t{i}").into(), format!("n{i}").into(), created],
@@ -295,10 +299,13 @@ async fn a_number_beyond_any_column_fails_its_statement_not_the_store(t: TestSto
     }
     assert_eq!(refused, 5);
     assert_eq!(count(&t.store, "tenants").await, 45);
-    assert_eq!(i64::MAX, match Value::from(i64::MAX as u64) {
-        Value::Int(v) => v,
-        other => panic!("{other:?}"),
-    });
+    assert_eq!(
+        i64::MAX,
+        match Value::from(i64::MAX as u64) {
+            Value::Int(v) => v,
+            other => panic!("{other:?}"),
+        }
+    );
 }
 
 async fn a_panicking_job_fails_alone_and_the_writer_lives_on(t: TestStore) {

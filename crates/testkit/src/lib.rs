@@ -123,9 +123,7 @@ impl FakeNode {
 
     /// The node's public key, hex.
     pub fn node_id(&self) -> String {
-        key_of(self.seed)
-            .public_key(&Secp256k1::new())
-            .to_string()
+        key_of(self.seed).public_key(&Secp256k1::new()).to_string()
     }
 
     /// Stops or restarts answering as a running node (a node leaving the pool).
@@ -331,8 +329,7 @@ impl LightningNode for FakeNode {
             bolt11: invoice.to_string(),
             payment_hash,
             amount_msat,
-            expires_at_unix_secs: invoice.duration_since_epoch().as_secs()
-                + u64::from(expiry_secs),
+            expires_at_unix_secs: invoice.duration_since_epoch().as_secs() + u64::from(expiry_secs),
         })
     }
 
@@ -375,7 +372,10 @@ mod tests {
     #[tokio::test]
     async fn invoices_are_real_and_forgeries_decode_with_another_payee() {
         let node = FakeNode::new("alpha", 1);
-        let invoice = node.create_invoice(5_000_000, "order 42", 600).await.expect("invoice");
+        let invoice = node
+            .create_invoice(5_000_000, "order 42", 600)
+            .await
+            .expect("invoice");
         let decoded = decode_invoice(&invoice.bolt11).expect("decodes");
         assert_eq!(decoded.payment_hash, invoice.payment_hash);
         assert_eq!(decoded.amount_msat, Some(5_000_000));
@@ -390,11 +390,22 @@ mod tests {
     async fn sends_are_recorded_idempotent_and_scriptable() {
         let node = FakeNode::new("alpha", 1);
         let payee = FakeNode::new("carol", 3);
-        let invoice = payee.create_invoice(1_000, "x", 600).await.expect("invoice");
-        let hash = node.pay_invoice(&invoice.bolt11, None, None).await.expect("sent");
-        node.pay_invoice(&invoice.bolt11, None, None).await.expect("same");
+        let invoice = payee
+            .create_invoice(1_000, "x", 600)
+            .await
+            .expect("invoice");
+        let hash = node
+            .pay_invoice(&invoice.bolt11, None, None)
+            .await
+            .expect("sent");
+        node.pay_invoice(&invoice.bolt11, None, None)
+            .await
+            .expect("same");
         assert_eq!(node.sends().len(), 2);
-        assert_eq!(node.payment(&hash).map(|p| p.state), Some(PaymentState::Pending));
+        assert_eq!(
+            node.payment(&hash).map(|p| p.state),
+            Some(PaymentState::Pending)
+        );
         node.succeed(&hash, 7);
         assert_eq!(node.payment(&hash).and_then(|p| p.fee_msat), Some(7));
         node.refuse_next_send(NodeError::NoRouteNow);

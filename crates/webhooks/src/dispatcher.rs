@@ -280,12 +280,9 @@ impl Webhooks {
         let mut sends = JoinSet::new();
         let poll = Duration::from_millis(config.poll_interval_ms.max(1));
         loop {
-            if let Err(e) = self.fan_out_all().await {
-                tracing::warn!(error = %e, "webhook fan-out failed; retrying");
-            }
             let free = permits.available_permits();
             if free > 0 {
-                match self.claim(free).await {
+                match self.round(free).await {
                     Ok(due) => {
                         for due in due {
                             let permit = Arc::clone(&permits)
@@ -309,6 +306,31 @@ impl Webhooks {
             }
         }
         while sends.join_next().await.is_some() {}
+    }
+
+    /// One round run to its end: fans out, claims up to `limit` due deliveries and sends
+    /// them one after another; answers how many were sent. For a caller that schedules
+    /// the dispatcher itself (and tests, which move the clock between rounds).
+    pub async fn dispatch_once(
+        &self,
+        transport: &dyn Transport,
+        limit: usize,
+    ) -> Result<usize, WebhookError> {
+        let due = self.round(limit.max(1)).await?;
+        let sent = due.len();
+        for due in due {
+            self.send(transport, due).await;
+        }
+        Ok(sent)
+    }
+
+    /// Fans out what the outbox holds, then claims up to `limit` due deliveries. A failed
+    /// fan-out does not stop the claims: deliveries already made are still due.
+    async fn round(&self, limit: usize) -> Result<Vec<Due>, WebhookError> {
+        if let Err(e) = self.fan_out_all().await {
+            tracing::warn!(error = %e, "webhook fan-out failed; retrying");
+        }
+        self.claim(limit).await
     }
 
     /// Fans out until the outbox has nothing left (bounded per round).

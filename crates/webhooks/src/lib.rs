@@ -80,7 +80,9 @@ impl Default for WebhookConfig {
 }
 
 impl WebhookConfig {
-    pub(crate) fn lease_ms(&self) -> i64 {
+    /// How long a claimed delivery is left to its claimant: the request's timeout and the
+    /// margin. Past it, another dispatcher sends the delivery again.
+    pub fn lease_ms(&self) -> i64 {
         i64::try_from(self.request_timeout_ms)
             .unwrap_or(i64::MAX / 2)
             .saturating_add(self.lease_margin_ms.max(0))

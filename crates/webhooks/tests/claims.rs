@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::{Clock, Scope, SequentialIds, SystemClock};
+use gateway::{Clock, ManualClock, Scope, SequentialIds, SystemClock};
 use store::testing::TestStore;
 use store::Value;
 use webhooks::testing::Receiver;
@@ -163,15 +163,36 @@ async fn a_claim_whose_sender_died_is_sent_again_after_its_lease(t: TestStore) {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Until the lease (1 s) runs out nobody else sends them.
-    let survivor = webhooks.spawn_dispatcher(http(&webhooks));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        receiver.got("hook").is_empty(),
+    // Another replica, on its own clock: until the lease runs out it finds nothing to
+    // send; once its clock passes the lease, it sends all three.
+    let claimed_at_ms = SystemClock.now_ms();
+    let clock = Arc::new(ManualClock::new(claimed_at_ms));
+    let survivor = Webhooks::new(
+        t.store.clone(),
+        clock.clone(),
+        Arc::new(SequentialIds::default()),
+        config.clone(),
+        vault.clone(),
+    );
+    let transport = http(&survivor);
+    assert_eq!(
+        survivor
+            .dispatch_once(transport.as_ref(), 10)
+            .await
+            .expect("round"),
+        0,
         "claimed: not sent twice at once"
     );
+    assert!(receiver.got("hook").is_empty());
+    clock.advance_ms(config.lease_ms() + 1);
+    assert_eq!(
+        survivor
+            .dispatch_once(transport.as_ref(), 10)
+            .await
+            .expect("round"),
+        3
+    );
     wait_for(&receiver, 3).await;
-    survivor.stop().await;
     drop(dying); // never finishes: it is "dead"
     let mut ids: Vec<String> = receiver
         .got("hook")

@@ -88,5 +88,7 @@ pub async fn out_of_band_key(
 
 /// A second platform administrator, made out of band.
 pub async fn out_of_band_admin(store: &store::Store) -> String {
-    out_of_band_key(store, "second admin", &[Role::Admin], &[]).await.1
+    out_of_band_key(store, "second admin", &[Role::Admin], &[])
+        .await
+        .1
 }

@@ -255,3 +255,48 @@ pub fn envelopes_survive_kek_rotation_and_die_with_their_kek(store: &dyn KeyStor
         Err(KeyStoreError::UnknownKey(_))
     ));
 }
+
+pub fn p256_signatures_verify_and_curves_stay_apart(store: &dyn KeyStore, p: &str) {
+    use keystore::p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let l = |name: &str| format!("{p}{name}");
+    store.generate(&l("ca-key"), KeyKind::P256).expect("P-256");
+    store
+        .generate(&l("ca-k1"), KeyKind::Secp256k1)
+        .expect("secp256k1");
+    let protection = store.protection(&l("ca-key")).expect("protection");
+    assert!(protection.sensitive && !protection.extractable && !protection.value_readable);
+    let listed = store.list().expect("list");
+    assert!(
+        listed
+            .iter()
+            .any(|k| k.label == l("ca-key") && k.kind == KeyKind::P256),
+        "{listed:?}"
+    );
+    let public = store.p256_public_key(&l("ca-key")).expect("public key");
+    for i in 0..50u32 {
+        let digest: [u8; 32] = Sha256::digest(format!("certificate {i}")).into();
+        let signature = store.p256_sign_digest(&l("ca-key"), &digest).expect("sign");
+        public
+            .verify_prehash(&digest, &signature)
+            .unwrap_or_else(|e| panic!("signature {i} verifies: {e}"));
+        let other: [u8; 32] = Sha256::digest(format!("another certificate {i}")).into();
+        assert!(public.verify_prehash(&other, &signature).is_err());
+    }
+    // Each curve's key answers only as itself.
+    assert!(matches!(
+        store.sign_digest(&l("ca-key"), &[1; 32]),
+        Err(KeyStoreError::WrongKind { .. })
+    ));
+    assert!(matches!(
+        store.public_key(&l("ca-key")),
+        Err(KeyStoreError::WrongKind { .. })
+    ));
+    assert!(matches!(
+        store.p256_sign_digest(&l("ca-k1"), &[1; 32]),
+        Err(KeyStoreError::WrongKind { .. })
+    ));
+    assert!(matches!(
+        store.p256_public_key(&l("absent")),
+        Err(KeyStoreError::UnknownKey(_))
+    ));
+}

@@ -1,21 +1,41 @@
-//! secp256k1 details the token does not handle: the curve's DER OID for key generation,
-//! the public point from `CKA_EC_POINT` (DER OCTET STRING around the SEC1 point), and
-//! raw `r ‖ s` signatures normalised to low S.
+//! Elliptic-curve details the token does not handle: the curves' DER OIDs for key
+//! generation (and telling a token's EC keys apart), the public point from
+//! `CKA_EC_POINT` (DER OCTET STRING around the SEC1 point), and raw `r ‖ s` signatures
+//! (secp256k1's normalised to low S).
 
 use crate::KeyStoreError;
 
 /// DER of OID 1.3.132.0.10 (secp256k1), the `CKA_EC_PARAMS` to generate with.
 pub const SECP256K1_PARAMS: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+/// DER of OID 1.2.840.10045.3.1.7 (P-256, prime256v1).
+pub const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
 /// The SEC1 point inside `CKA_EC_POINT`, which tokens return DER-wrapped (04 len point)
-/// or, some of them, bare.
-pub fn public_key(ec_point: &[u8]) -> Result<secp256k1::PublicKey, KeyStoreError> {
-    let point = match ec_point {
+/// or, some of them, bare. A bare uncompressed point of 64 coordinate bytes also starts
+/// with 04 and a byte, hence the length check.
+fn sec1_point(ec_point: &[u8]) -> &[u8] {
+    match ec_point {
         [0x04, len, rest @ ..] if usize::from(*len) == rest.len() && rest.len() != 64 => rest,
         bare => bare,
-    };
-    secp256k1::PublicKey::from_slice(point)
+    }
+}
+
+/// The secp256k1 public key in `CKA_EC_POINT`.
+pub fn public_key(ec_point: &[u8]) -> Result<secp256k1::PublicKey, KeyStoreError> {
+    secp256k1::PublicKey::from_slice(sec1_point(ec_point))
         .map_err(|e| KeyStoreError::Backend(format!("the token's EC point is not secp256k1: {e}")))
+}
+
+/// The P-256 public key in `CKA_EC_POINT`.
+pub fn p256_public_key(ec_point: &[u8]) -> Result<p256::ecdsa::VerifyingKey, KeyStoreError> {
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1_point(ec_point))
+        .map_err(|e| KeyStoreError::Backend(format!("the token's EC point is not P-256: {e}")))
+}
+
+/// `r ‖ s` as the token returns it, as a P-256 signature.
+pub fn p256_signature(raw: &[u8]) -> Result<p256::ecdsa::Signature, KeyStoreError> {
+    p256::ecdsa::Signature::from_slice(raw)
+        .map_err(|e| KeyStoreError::Backend(format!("the token's P-256 signature: {e}")))
 }
 
 /// `r ‖ s` as the token returns it, as a low-S signature.
