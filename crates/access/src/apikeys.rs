@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use audit::{Entry, Outcome};
-use gateway::{Actor, Clock, IdSource, Scope};
 use ipnet::IpNet;
+use kernel::{Actor, Clock, IdSource, Scope};
 use store::{Row, Sql, Store, StoreError, Value};
 use subtle::ConstantTimeEq;
 
@@ -20,7 +20,6 @@ use crate::AccessError;
 pub const MAX_ROTATION_OVERLAP_SECS: u32 = 30 * 24 * 3_600;
 const MAX_NAME_CHARS: usize = 100;
 const MAX_ALLOWLIST_ENTRIES: usize = 64;
-const MAX_PAGE: u32 = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewApiKey {
@@ -216,7 +215,7 @@ impl ApiKeys {
         self.inner
             .store
             .read(move |sql| {
-                let limit = i64::from(limit.clamp(1, MAX_PAGE));
+                let limit = i64::from(kernel::page_limit(limit));
                 let after = after.unwrap_or_default();
                 let rows = match &scope {
                     Scope::All => sql.query(
@@ -437,7 +436,7 @@ fn validate(actor: &Actor, new: &NewApiKey, now_ms: i64) -> Result<(), AccessErr
     if new
         .tenant_id
         .as_deref()
-        .is_some_and(gateway::is_reserved_tenant_id)
+        .is_some_and(kernel::is_reserved_tenant_id)
     {
         return invalid("tenant_id names the platform itself; omit it for a platform key");
     }

@@ -23,4 +23,4 @@ pub use crate::roles::{ApiScope, Audience, Role};
 pub use crate::token::{presented_key_id, ApiKeySecret, API_KEY_PREFIX};
 pub use crate::usage::{Admission, Usage, UsageConfig};
 /// Tenant ids no tenant may take (`platform`, `system`), for every credential issuer.
-pub use gateway::is_reserved_tenant_id;
+pub use kernel::is_reserved_tenant_id;

@@ -1,6 +1,6 @@
 //! An authenticated caller: which credential, whose tenant, which scopes.
 
-use gateway::Scope;
+use kernel::Scope;
 
 use crate::roles::{ApiScope, Role};
 
@@ -41,7 +41,7 @@ pub struct Principal {
     pub scopes: ScopeSet,
     /// Which rate-limit tier applies.
     pub rate_tier: String,
-    /// Who answers for the credential (see `gateway::Actor::identity`).
+    /// Who answers for the credential (see `kernel::Actor::identity`).
     pub identity: String,
 }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use access::{ApiKeys, ApiScope, AuthFailure, NewApiKey, Pepper, Role};
-use gateway::{Actor, ManualClock, RandomIds, Scope};
+use kernel::{Actor, ManualClock, RandomIds, Scope};
 use store::testing::TestStore;
 use store::Store;
 

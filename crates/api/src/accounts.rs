@@ -12,9 +12,6 @@ use crate::extract::{next_after, JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
-/// Default and largest page.
-const DEFAULT_PAGE: u32 = 100;
-
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
@@ -193,7 +190,7 @@ pub async fn list_accounts(
     Extension(caller): Extension<Caller>,
     QueryParams(q): QueryParams<AccountQuery>,
 ) -> Result<Json<AccountPage>, Problem> {
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let limit = q.limit.unwrap_or(kernel::DEFAULT_PAGE);
     let accounts = state
         .gateway
         .list_accounts(&caller.actor.scope, q.tenant_id.as_deref(), q.after, limit)
@@ -231,7 +228,7 @@ pub async fn list_entries(
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<EntryQuery>,
 ) -> Result<Json<EntryPage>, Problem> {
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let limit = q.limit.unwrap_or(kernel::DEFAULT_PAGE);
     let entries = state
         .gateway
         .entries(&caller.actor.scope, &id, q.after.unwrap_or(0), limit)

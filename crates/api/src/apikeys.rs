@@ -12,7 +12,6 @@ use crate::extract::{next_after, JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
-const DEFAULT_PAGE: u32 = 100;
 /// Overlap a rotation grants the old key unless told otherwise.
 const DEFAULT_OVERLAP_SECS: u32 = 24 * 3_600;
 
@@ -197,7 +196,7 @@ pub async fn list_apikeys(
     Extension(caller): Extension<Caller>,
     QueryParams(q): QueryParams<ApiKeyQuery>,
 ) -> Result<Json<ApiKeyPage>, Problem> {
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let limit = q.limit.unwrap_or(kernel::DEFAULT_PAGE);
     let keys = state
         .auth
         .keys()

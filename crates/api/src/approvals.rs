@@ -10,8 +10,6 @@ use crate::extract::{next_after, JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
-const DEFAULT_PAGE: u32 = 100;
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -129,7 +127,7 @@ pub async fn list_approvals(
     QueryParams(q): QueryParams<ApprovalQuery>,
 ) -> Result<Json<ApprovalPage>, Problem> {
     let wanted = state_named(q.state.as_deref().unwrap_or("pending"))?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let limit = q.limit.unwrap_or(kernel::DEFAULT_PAGE);
     let page = state
         .gateway
         .approvals(&caller.actor.scope, wanted, q.after, limit)

@@ -11,8 +11,6 @@ use crate::extract::{next_after, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
-const DEFAULT_PAGE: u32 = 100;
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -56,7 +54,7 @@ pub async fn list_audit(
     Extension(caller): Extension<Caller>,
     QueryParams(q): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditPage>, Problem> {
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let limit = q.limit.unwrap_or(kernel::DEFAULT_PAGE);
     let filter = audit::AuditFilter {
         tenant_id: caller.principal.tenant_id.clone(),
         after_seq: q.after.unwrap_or(0),

@@ -210,13 +210,10 @@ fn field_sentence(message: &str, object: &str, value: &str, what: &str) -> Strin
     }
 }
 
-/// Largest page any list returns (the domain clamps to the same bound).
-const MAX_PAGE: u32 = 500;
-
 /// The cursor for the page after `page`: its last row's, unless the page came back short
 /// (the last one).
 pub(crate) fn next_after<T, C>(page: &[T], limit: u32, cursor: impl Fn(&T) -> C) -> Option<C> {
-    (page.len() as u32 >= limit.clamp(1, MAX_PAGE))
+    (page.len() as u32 >= kernel::page_limit(limit))
         .then(|| page.last().map(cursor))
         .flatten()
 }

@@ -12,8 +12,6 @@ use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
-const DEFAULT_PAGE: u32 = 100;
-
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRecovery {
@@ -121,7 +119,7 @@ pub async fn list_recoveries(
     State(state): State<ApiState>,
     QueryParams(q): QueryParams<RecoveryQuery>,
 ) -> Result<Json<RecoveryPage>, Problem> {
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let limit = q.limit.unwrap_or(kernel::DEFAULT_PAGE);
     let page = state.gateway.recoveries(q.before, limit).await?;
     Ok(Json(RecoveryPage {
         next_before: crate::extract::next_after(&page, limit, |r| r.id.clone()),

@@ -12,8 +12,6 @@ use crate::extract::{next_after, JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::ApiState;
 
-const DEFAULT_PAGE: u32 = 100;
-
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
@@ -217,7 +215,7 @@ pub async fn list_webhooks(
     Extension(caller): Extension<Caller>,
     QueryParams(q): QueryParams<WebhookQuery>,
 ) -> Result<Json<WebhookPage>, Problem> {
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let limit = q.limit.unwrap_or(kernel::DEFAULT_PAGE);
     let page = state
         .webhooks
         .subscriptions(&caller.actor.scope, &q.tenant_id, q.after, limit)
@@ -319,7 +317,7 @@ pub async fn list_deliveries(
             })
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let limit = q.limit.unwrap_or(kernel::DEFAULT_PAGE);
     let page = state
         .webhooks
         .deliveries(&caller.actor.scope, &id, wanted, q.after, limit)

@@ -8,12 +8,14 @@
 //! so the action and its record commit together or not at all. The crate knows the store
 //! and nothing of HTTP or of the gateway's domain.
 
+mod action;
 mod chain;
 mod checkpoint;
 mod error;
 mod record;
 mod verify;
 
+pub use crate::action::AuditAction;
 pub use crate::chain::{append, head, record_hash, Head, GENESIS_HASH};
 pub use crate::checkpoint::{
     checkpoint, CheckpointSigner, Ed25519Signer, KeyStoreSigner, PublicKey,

@@ -1,34 +1,11 @@
 //! What a record says: who (credential and subject), from where (request id, source IP),
 //! for which tenant, what action on what target, and how it ended.
 
+pub use kernel::Origin;
 use serde::Serialize;
 use store::{Row, Sql, Store, StoreError};
 
 use crate::AuditError;
-
-/// Who acted and whence: taken from the authenticated request (or the system itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    /// The credential: an API key id, `oidc:<issuer>#<sub>`, `cert:<serial>`; `anonymous`
-    /// when authentication failed; `system` for the service's own work.
-    pub actor_id: String,
-    /// Who the credential names (key name, token subject, certificate CN).
-    pub subject: String,
-    pub request_id: String,
-    pub source_ip: Option<String>,
-}
-
-impl Origin {
-    /// The service acting on its own (startup, CLI maintenance).
-    pub fn system(request_id: impl Into<String>) -> Self {
-        Self {
-            actor_id: "system".to_string(),
-            subject: "system".to_string(),
-            request_id: request_id.into(),
-            source_ip: None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -150,9 +127,6 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
-/// Largest page [`list`] returns.
-pub const MAX_PAGE: u32 = 1_000;
-
 /// Records in chain order, one page.
 pub async fn list(store: &Store, filter: AuditFilter) -> Result<Vec<StoredRecord>, AuditError> {
     store.read(move |sql| page(sql, &filter)).await
@@ -162,7 +136,7 @@ pub(crate) fn page(
     sql: &mut dyn Sql,
     filter: &AuditFilter,
 ) -> Result<Vec<StoredRecord>, AuditError> {
-    let limit = i64::from(filter.limit.clamp(1, MAX_PAGE));
+    let limit = i64::from(kernel::page_limit(filter.limit));
     let rows = match &filter.tenant_id {
         Some(tenant) => sql.query(
             &format!(

@@ -8,7 +8,7 @@ use store::Store;
 
 use crate::chain::{read_head, record_hash, GENESIS_HASH};
 use crate::checkpoint::{message, PublicKey};
-use crate::record::{page, AuditFilter, MAX_PAGE};
+use crate::record::{page, AuditFilter};
 use crate::AuditError;
 
 /// Where the chain first breaks and how.
@@ -113,7 +113,7 @@ pub async fn verify(store: &Store, key: &PublicKey) -> Result<Verified, AuditErr
         let filter = AuditFilter {
             tenant_id: None,
             after_seq: expected - 1,
-            limit: MAX_PAGE,
+            limit: kernel::MAX_PAGE,
         };
         let records = store.read(move |sql| page(sql, &filter)).await?;
         if records.is_empty() {

@@ -1,18 +1,9 @@
 //! Tenants and their customer accounts, within the caller's scope.
 
+use audit::AuditAction;
 use ledger::{Account, AccountKind, Entry, NewAccount};
 
 use crate::{Actor, Gateway, GatewayError, Scope};
-
-/// Whether `id` is a name no tenant may take: `platform` stands for platform credentials
-/// (in idempotency namespaces, audit records and certificates), `system` holds the
-/// platform's own books (node, equity and fee accounts) and is never a credential's.
-pub fn is_reserved_tenant_id(id: &str) -> bool {
-    id.eq_ignore_ascii_case("platform") || id.eq_ignore_ascii_case(crate::SYSTEM_TENANT)
-}
-
-/// Most rows one page returns.
-pub const MAX_PAGE: u32 = 500;
 
 impl Gateway {
     /// A new tenant (business unit); platform credentials only.
@@ -27,7 +18,7 @@ impl Gateway {
                 "only a platform credential creates tenants".into(),
             ));
         }
-        if is_reserved_tenant_id(id) {
+        if kernel::is_reserved_tenant_id(id) {
             return Err(GatewayError::InvalidField {
                 field: "id",
                 reason: "`platform` and `system` are the platform's own names, not a tenant's"
@@ -153,7 +144,7 @@ impl Gateway {
             return Ok(Vec::new());
         }
         let tenant = tenant_id.to_string();
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = kernel::page_limit(limit);
         Ok(self
             .inner
             .store
@@ -179,13 +170,13 @@ impl Gateway {
     }
 
     /// One page of every tenant's accounts, by id (one snapshot; a key lookup per row,
-    /// at most [`MAX_PAGE`]).
+    /// at most [`kernel::MAX_PAGE`]).
     async fn all_accounts(
         &self,
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<Account>, GatewayError> {
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = kernel::page_limit(limit);
         self.inner
             .store
             .read(move |sql| {
@@ -210,7 +201,7 @@ impl Gateway {
     ) -> Result<Vec<Entry>, GatewayError> {
         self.account(scope, account_id).await?;
         let id = account_id.to_string();
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = kernel::page_limit(limit);
         Ok(self
             .inner
             .store

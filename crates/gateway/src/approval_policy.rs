@@ -4,6 +4,7 @@
 //! the version it replaces is kept as superseded. Every step is audited.
 
 use approvals::Policy;
+use audit::AuditAction;
 use serde::Serialize;
 use store::{Row, Sql, StoreError, Value};
 

@@ -9,9 +9,6 @@ use store::{Row, Sql, StoreError, Value};
 use crate::approval_stage::ApprovalTicket;
 use crate::{Gateway, GatewayError, Scope};
 
-/// Requests listed per page at most.
-const MAX_PAGE: u32 = 500;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestState {
@@ -232,7 +229,7 @@ impl Gateway {
             Scope::All => String::new(),
             Scope::Tenant(t) => t.clone(),
         };
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = kernel::page_limit(limit);
         self.inner
             .store
             .read(move |sql| {

@@ -5,6 +5,7 @@
 //! the recovery). A request not decided before its intent expires is rejected and its hold
 //! released.
 
+use audit::AuditAction;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use crate::approval_requests::{request_in, ApprovalRequest, RequestState};
 use crate::payments::settle_internal;
 use crate::records::{PaymentRecord, PaymentStatus};
 use crate::recoveries::RecoveryState;
-use crate::{outbox, Actor, Gateway, GatewayError};
+use crate::{Actor, Gateway, GatewayError};
 
 /// Signs for Fulgur's own approvers: `message` with the key store's key `label`, as hex
 /// (secp256k1 ECDSA over SHA-256, compact). Blocking (an HSM call).

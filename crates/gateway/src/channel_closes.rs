@@ -12,6 +12,7 @@
 //! beyond the channels, or lost funds) is never booked: `fulgur ledger check` keeps
 //! reporting it for an operator.
 
+use audit::AuditAction;
 use ledger::{get_account, post, JournalEntry, Posting};
 use store::{Sql, Value};
 

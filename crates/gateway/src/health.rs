@@ -8,37 +8,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use node_pool::{ChainTip, NodeError, NodeHealth};
 
+use kernel::GaugeSample;
+
 use crate::{Clock, Gateway, GatewayError};
 
 /// How long one reading of the chain's tip is reused: readiness probes and scrapes, however
 /// many, ask the chain source at most once per this many milliseconds (of the injected
 /// clock).
 pub(crate) const CHAIN_TIP_TTL_MS: i64 = 1_000;
-
-/// One gauge sample: a metric name in Prometheus conventions, its labels and value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GaugeSample {
-    pub name: &'static str,
-    pub help: &'static str,
-    pub labels: Vec<(&'static str, String)>,
-    pub value: f64,
-}
-
-impl GaugeSample {
-    pub fn new(name: &'static str, help: &'static str, value: f64) -> Self {
-        Self {
-            name,
-            help,
-            labels: Vec::new(),
-            value,
-        }
-    }
-
-    pub fn label(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.labels.push((key, value.into()));
-        self
-    }
-}
 
 /// The chain as the chain source reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

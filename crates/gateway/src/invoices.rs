@@ -1,13 +1,14 @@
 //! Invoices: open → paid | expired | canceled. The pool nodes that can receive the amount
 //! issue invoices in turn; the payment that pays it credits its account exactly once.
 
+use audit::AuditAction;
 use ledger::{post, JournalEntry, Posting};
 use store::{Sql, Value};
 use tracing::Instrument;
 
 use crate::records::{InvoiceRecord, InvoiceStatus};
 use crate::system::{node_account, UNATTRIBUTED_ACCOUNT};
-use crate::{observe, outbox, Actor, Gateway, GatewayError, Scope};
+use crate::{observe, Actor, Gateway, GatewayError, Scope};
 
 /// Most invoices one expiry sweep closes.
 const EXPIRY_BATCH: u32 = 500;

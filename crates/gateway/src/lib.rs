@@ -9,21 +9,18 @@
 //! to one of our own open invoices settles inside the ledger without Lightning.
 
 mod accounts;
-mod actor;
 mod approval_policy;
 mod approval_requests;
 mod approval_stage;
 mod approval_votes;
 mod books;
 mod channel_closes;
-mod env;
 mod error;
 mod events;
 mod health;
 mod invoices;
 mod node_registry;
 mod observe;
-mod outbox;
 mod payments;
 mod pipeline;
 mod probes;
@@ -41,22 +38,16 @@ use node_pool::{Network, NodePool};
 use store::Store;
 use tokio::sync::Semaphore;
 
-pub use crate::accounts::is_reserved_tenant_id;
-pub use crate::actor::{Actor, OUT_OF_BAND};
 pub use crate::approval_policy::{PolicyState, PolicyVersion};
 pub use crate::approval_requests::{ApprovalRequest, CastVote, RequestState};
 pub use crate::approval_stage::{ApprovalTicket, EurRateConfig};
 pub use crate::approval_votes::{ApprovalSigner, KeyStoreApprovalSigner, NewVote};
 pub use crate::books::{BooksCheck, NodeBooks};
-pub use crate::env::{
-    rfc3339, Clock, IdSource, ManualClock, RandomIds, SequentialIds, SystemClock,
-};
 pub use crate::error::GatewayError;
 pub use crate::events::GatewaySink;
-pub use crate::health::{ChainReadiness, GaugeSample, NodeReadiness, Readiness};
+pub use crate::health::{ChainReadiness, NodeReadiness, Readiness};
 pub use crate::invoices::NewInvoice;
 pub use crate::node_registry::NODE_LEASE_MS;
-pub use crate::outbox::EVENT_TYPES;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
 pub use crate::pipeline::{PaymentDraft, Pipeline, Stage, Verdict};
 pub use crate::probes::{ProbeConfig, ProbeResult};
@@ -71,6 +62,12 @@ pub use crate::system::{
     node_account, wallet_account, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT, SYSTEM_TENANT,
 };
 pub use crate::velocity::{VelocityLimits, MAX_LIMIT_EUR_CENTS};
+pub use outbox::EVENT_TYPES;
+// The kernel's types, for callers that have not moved to `kernel` yet.
+pub use kernel::{
+    is_reserved_tenant_id, rfc3339, Actor, Clock, GaugeSample, IdSource, ManualClock, RandomIds,
+    Scope, SequentialIds, SystemClock, OUT_OF_BAND,
+};
 
 /// Gateway settings. Defaults: regtest; invoices expire after 1 h by default, at most
 /// 7 days; descriptions up to 639 bytes (BOLT11's limit); the default maximum routing fee
@@ -113,22 +110,6 @@ impl Default for GatewayConfig {
             slo: SloConfig::default(),
             eur_rate: EurRateConfig::default(),
             instance_id: None,
-        }
-    }
-}
-
-/// Whose data a caller may see: everything (an administrator) or one tenant's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    All,
-    Tenant(String),
-}
-
-impl Scope {
-    pub fn allows(&self, tenant_id: &str) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Tenant(own) => own == tenant_id,
         }
     }
 }

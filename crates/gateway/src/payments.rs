@@ -5,6 +5,7 @@
 //! chosen and told to pay after the payment is durably in flight, so a crash at any point
 //! either finds the payment pending (never sent) or in flight (ask the node).
 
+use audit::AuditAction;
 use std::sync::Arc;
 
 use tracing::Instrument;
@@ -19,7 +20,7 @@ use crate::pipeline::{PaymentDraft, Verdict};
 use crate::records::{InvoiceStatus, PaymentRecord, PaymentStatus};
 use crate::system::node_account;
 use crate::velocity::check_velocity;
-use crate::{observe, outbox, Actor, Gateway, GatewayError, Scope};
+use crate::{observe, Actor, Gateway, GatewayError, Scope};
 
 #[derive(Debug, Clone)]
 pub struct NewPayment {

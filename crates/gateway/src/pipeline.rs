@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use ledger::Account;
 use node_pool::{DecodedInvoice, Network};
 
-use crate::env::Clock;
 use crate::GatewayError;
+use kernel::Clock;
 
 /// A payment as the stages see it, before anything is stored.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 use store::{Row, StoreError};
 
-use crate::env::rfc3339;
+use kernel::rfc3339;
 
 macro_rules! status_enum {
     ($name:ident { $($variant:ident => $text:literal),* $(,)? }) => {

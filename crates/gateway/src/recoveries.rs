@@ -6,6 +6,7 @@
 //! [`Gateway::drive_recoveries`] carries it out (see `recovery_drive`).
 
 use approvals::{Facts, Intent, Operation};
+use audit::AuditAction;
 use serde::Serialize;
 use store::{Row, Sql, StoreError, Value};
 
@@ -14,8 +15,6 @@ use crate::approval_stage::{decide, PolicyVerdict};
 use crate::system::{node_account, SYSTEM_TENANT};
 use crate::{Actor, Gateway, GatewayError};
 
-/// Recoveries listed per page at most.
-const MAX_PAGE: u32 = 500;
 /// The longest reason accepted.
 const MAX_REASON_CHARS: usize = 500;
 
@@ -290,7 +289,7 @@ impl Gateway {
         before: Option<String>,
         limit: u32,
     ) -> Result<Vec<Recovery>, GatewayError> {
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = kernel::page_limit(limit);
         let rows = self
             .inner
             .store

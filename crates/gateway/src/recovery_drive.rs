@@ -14,6 +14,7 @@
 //! recorded, the recovery stays in `closing` with an empty wallet; an operator reads the
 //! txid from the node's wallet.
 
+use audit::AuditAction;
 use ledger::{get_account, post, JournalEntry, Posting};
 use store::Value;
 

@@ -8,7 +8,7 @@ use store::Sql;
 
 use crate::GatewayError;
 
-pub const SYSTEM_TENANT: &str = "system";
+pub use kernel::SYSTEM_TENANT;
 pub const EQUITY_ACCOUNT: &str = "sys_equity";
 pub const FEE_INCOME_ACCOUNT: &str = "sys_fee_income";
 /// Money a node received for a payment hash no open invoice of ours claims.

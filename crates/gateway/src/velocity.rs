@@ -3,6 +3,7 @@
 //! locked the account's row (holding or moving its funds): a concurrent payment on the
 //! same account waits, then sees this one. The payment being recorded counts.
 
+use audit::AuditAction;
 use chrono::{Datelike, TimeZone, Utc};
 use serde::Serialize;
 use store::{Sql, Value};

@@ -1,7 +1,7 @@
 //! The delivery backlog as gauges, computed at scrape time: how many deliveries wait and
 //! how long the oldest has waited.
 
-use gateway::GaugeSample;
+use kernel::GaugeSample;
 
 use crate::{WebhookError, Webhooks};
 

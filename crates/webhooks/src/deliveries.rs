@@ -2,13 +2,12 @@
 //! attempt with what the receiver answered. Redelivery gives a delivery a fresh retry
 //! budget; its earlier attempts stay in the log.
 
-use gateway::{Actor, Scope};
+use audit::AuditAction;
+use kernel::{Actor, Scope};
 use store::{Row, Sql, Value};
 
 use crate::subscriptions::get_subscription;
 use crate::{WebhookError, Webhooks};
-
-const MAX_PAGE: u32 = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
@@ -151,7 +150,7 @@ impl Webhooks {
     ) -> Result<Vec<Delivery>, WebhookError> {
         self.subscription(scope, subscription_id).await?;
         let subscription = subscription_id.to_string();
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = kernel::page_limit(limit);
         self.inner
             .store
             .read(move |sql| {

@@ -33,7 +33,7 @@ pub fn backoff_ms(config: &WebhookConfig, failures: u32) -> i64 {
 /// returns how many events it handled.
 fn fan_out(
     sql: &mut dyn Sql,
-    ids: &dyn gateway::IdSource,
+    ids: &dyn kernel::IdSource,
     now_ms: i64,
     batch: u32,
 ) -> Result<usize, WebhookError> {

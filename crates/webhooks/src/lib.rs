@@ -23,7 +23,7 @@ mod transport;
 
 use std::sync::Arc;
 
-use gateway::{Clock, IdSource};
+use kernel::{Clock, IdSource};
 use store::Store;
 use tokio::sync::Notify;
 

@@ -1,8 +1,9 @@
 //! Subscriptions: a tenant's receiver URL, the event types it wants, and the secret its
 //! deliveries are signed with (shown once, when created).
 
-use gateway::{Actor, Scope};
+use audit::AuditAction;
 use ipnet::IpNet;
+use kernel::{Actor, Scope};
 use store::{Row, Sql, Value};
 
 use crate::destination::check_subscribed_host;
@@ -10,12 +11,11 @@ use crate::destination::check_subscribed_host;
 use crate::{WebhookError, Webhooks};
 
 /// Every event type the gateway emits; `*` subscribes to all, present and future.
-pub use gateway::EVENT_TYPES;
+pub use outbox::EVENT_TYPES;
 
 const MAX_URL_BYTES: usize = 2_048;
 const DEFAULT_ROTATION_OVERLAP_SECS: u32 = 24 * 3_600;
 const MAX_ROTATION_OVERLAP_SECS: u32 = 7 * 24 * 3_600;
-const MAX_PAGE: u32 = 500;
 
 #[derive(Debug, Clone)]
 pub struct NewSubscription {
@@ -183,7 +183,7 @@ impl Webhooks {
         actor: &Actor,
         new: NewSubscription,
     ) -> Result<CreatedSubscription, WebhookError> {
-        if !actor.scope.allows(&new.tenant_id) || new.tenant_id == gateway::SYSTEM_TENANT {
+        if !actor.scope.allows(&new.tenant_id) || new.tenant_id == kernel::SYSTEM_TENANT {
             return Err(invalid(
                 "tenant_id",
                 format!("no tenant {} you may use", new.tenant_id),
@@ -304,7 +304,7 @@ impl Webhooks {
             return Ok(Vec::new());
         }
         let tenant = tenant_id.to_string();
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = kernel::page_limit(limit);
         self.inner
             .store
             .read(move |sql| {

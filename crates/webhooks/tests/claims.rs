@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::{Clock, ManualClock, Scope, SequentialIds, SystemClock};
+use kernel::{Clock, ManualClock, Scope, SequentialIds, SystemClock};
 use store::testing::TestStore;
 use store::Value;
 use webhooks::testing::Receiver;
@@ -49,7 +49,7 @@ async fn setup(
         .expect("tenant");
     webhooks
         .create_subscription(
-            &gateway::Actor::system("test"),
+            &kernel::Actor::system("test"),
             NewSubscription {
                 tenant_id: "t1".into(),
                 url: format!("{}/hook", receiver.base),

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::{Actor, Scope, SequentialIds, SystemClock};
+use kernel::{Actor, Scope, SequentialIds, SystemClock};
 use serde_json::json;
 use store::testing::TestStore;
 use store::{Store, Value};
@@ -41,7 +41,7 @@ async fn emit(store: &Store, id: &str, tenant: &str, event_type: &str) {
 }
 
 fn now_ms() -> i64 {
-    use gateway::Clock;
+    use kernel::Clock;
     SystemClock.now_ms()
 }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::{Actor, Clock, SequentialIds, SystemClock};
+use kernel::{Actor, Clock, SequentialIds, SystemClock};
 use store::testing::TestStore;
 use store::Value;
 use webhooks::testing::Receiver;

@@ -1,13 +1,15 @@
-//! Events for webhooks and other consumers, written in the same transaction as the state
-//! change they announce, so that one never exists without the other.
+//! `outbox`: events for webhooks and other consumers, written in the same transaction as
+//! the state change they announce, so that one never exists without the other. The
+//! `outbox` table is this crate's; consumers (webhooks) read it by sequence.
+//!
+//! Must not know: who consumes the events, HTTP, the payment domain's types (an event's
+//! data is the caller's JSON).
 
+use kernel::rfc3339;
 use serde_json::{json, Value};
-use store::Sql;
+use store::{Sql, StoreError};
 
-use crate::env::rfc3339;
-use crate::GatewayError;
-
-/// Every event type the gateway emits. Consumers (webhook subscriptions) validate against
+/// Every event type Fulgur emits. Consumers (webhook subscriptions) validate against
 /// it; `emit` refuses anything else in debug builds.
 pub const EVENT_TYPES: &[&str] = &[
     "invoice.created",
@@ -20,6 +22,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "payment.rejected",
 ];
 
+/// Appends event `event_id` of `event_type` for `tenant_id` in the caller's transaction.
 pub fn emit(
     sql: &mut dyn Sql,
     event_id: &str,
@@ -27,7 +30,7 @@ pub fn emit(
     event_type: &str,
     data: Value,
     now_ms: i64,
-) -> Result<(), GatewayError> {
+) -> Result<(), StoreError> {
     debug_assert!(
         EVENT_TYPES.contains(&event_type),
         "{event_type} is not in EVENT_TYPES"
