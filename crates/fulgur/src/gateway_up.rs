@@ -20,16 +20,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use webhooks::{DispatcherHandle, HttpTransport, WebhookConfig, Webhooks};
 
-/// How often open invoices past their expiry are closed.
-const EXPIRY_SWEEP: Duration = Duration::from_secs(5);
-/// How often this replica adds its SLI counts to the shared rows.
-const SLI_FLUSH: Duration = Duration::from_secs(10);
-/// Unfinished payments are looked at again this often, in their own task (a slow sweep
-/// must not delay them), once they have had no news for `RECONCILE_QUIET_MS`.
-const RECONCILE_EVERY: Duration = Duration::from_secs(30);
-const RECONCILE_QUIET_MS: i64 = 60_000;
-/// Node leases are renewed three times per lease.
-const LEASE_RENEWAL: Duration = Duration::from_millis(gateway::NODE_LEASE_MS as u64 / 3);
 /// How often the audit chain's head is signed (when it moved).
 const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -38,8 +28,8 @@ pub struct Running {
     pub addr: SocketAddr,
     stop: oneshot::Sender<()>,
     serving: JoinHandle<std::io::Result<()>>,
-    /// Invoice expiry, SLI flushes, probes: aborted on stop.
-    background: Vec<JoinHandle<()>>,
+    /// Expiry sweeps, reconciliation, leases, SLI flushes, probes: stopped first.
+    jobs: jobs::Scheduler,
     dispatcher: DispatcherHandle,
     checkpointer: Checkpointer,
     auth: api::Auth,
@@ -48,9 +38,7 @@ pub struct Running {
 impl Running {
     /// Stops taking requests (in-flight ones finish) and background work.
     pub async fn stop(self) -> anyhow::Result<()> {
-        for task in &self.background {
-            task.abort();
-        }
+        self.jobs.stop().await;
         let _ = self.stop.send(());
         self.serving.await.context("API task")??;
         if let Err(error) = self.gateway.flush_sli().await {
@@ -230,20 +218,6 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-/// Runs `work` on the gateway every `period` until aborted.
-fn every<F, Fut>(period: Duration, gateway: Gateway, work: F) -> JoinHandle<()>
-where
-    F: Fn(Gateway) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(period).await;
-            work(gateway.clone()).await;
-        }
-    })
-}
-
 /// Signs the audit chain's head now and then, and once more on the way out.
 struct Checkpointer {
     task: JoinHandle<()>,
@@ -380,51 +354,14 @@ pub async fn start(
         }
         None => tokio::spawn(api::serve(listener, app, stopped)),
     };
-    let mut background = vec![every(EXPIRY_SWEEP, gateway.clone(), |g| async move {
-        if let Err(error) = g.expire_invoices().await {
-            tracing::warn!(%error, "invoice expiry sweep failed");
-        }
-        if let Err(error) = g.expire_approvals().await {
-            tracing::warn!(%error, "approval expiry sweep failed");
-        }
-        if let Err(error) = g.advance_pending().await {
-            tracing::warn!(%error, "approvals awaiting the HSM not completed; retried");
-        }
-        if let Err(error) = g.drive_recoveries().await {
-            tracing::warn!(%error, "recovery sweep failed; retried");
-        }
-        if let Err(error) = g.book_channel_closes().await {
-            tracing::warn!(%error, "booking channel closes failed; retried");
-        }
-    })];
-    background.push(every(RECONCILE_EVERY, gateway.clone(), |g| async move {
-        let round = g
-            .reconcile_payments(RECONCILE_QUIET_MS, gateway::MAX_RECONCILED_PER_ROUND, false)
-            .await;
-        if let Err(error) = round {
-            tracing::warn!(%error, "payment reconciliation failed; next round");
-        }
-    }));
-    background.push(every(LEASE_RENEWAL, gateway.clone(), |g| async move {
-        if let Err(error) = g.renew_node_leases().await {
-            tracing::warn!(%error, "node leases not renewed; retried");
-        }
-    }));
-    background.push(every(SLI_FLUSH, gateway.clone(), |g| async move {
-        if let Err(error) = g.flush_sli().await {
-            tracing::warn!(%error, "SLI flush failed; kept for the next");
-        }
-    }));
-    if let Some(probes) = services.probes {
-        background.push(gateway.spawn_probes(probes));
-    }
+    let jobs = crate::background_jobs::start(&gateway, services.probes);
     let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
     Ok(Running {
         gateway,
         addr,
         stop,
         serving,
-        background,
+        jobs,
         dispatcher,
         checkpointer,
         auth,

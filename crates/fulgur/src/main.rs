@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod apikey_cmd;
 mod approvals_cmd;
 mod audit_cmd;
+mod background_jobs;
 mod bench;
 mod demo;
 mod devnet_control;

@@ -111,6 +111,14 @@ pub(crate) fn mark_paid(
     Ok(true)
 }
 
+/// What one expiry sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    pub expired: usize,
+    /// Open invoices past their expiry still waiting for the next sweep.
+    pub backlog: u64,
+}
+
 impl Gateway {
     pub async fn create_invoice(
         &self,
@@ -268,14 +276,14 @@ impl Gateway {
             .await
     }
 
-    /// Marks open invoices past their expiry as expired (one bounded batch); returns how
-    /// many.
-    pub async fn expire_invoices(&self) -> Result<usize, GatewayError> {
+    /// Marks open invoices past their expiry as expired (one bounded batch); says how many,
+    /// and how many more are due (counted only when the batch was full).
+    pub async fn expire_invoices(&self) -> Result<Expired, GatewayError> {
         let now = self.now_ms();
         let ids = self.inner.ids.clone();
         self.inner
             .store
-            .write(move |sql| -> Result<usize, GatewayError> {
+            .write(move |sql| -> Result<Expired, GatewayError> {
                 let rows = sql.query(
                     &format!(
                         "UPDATE invoices SET status = 'expired' WHERE id IN \
@@ -296,7 +304,19 @@ impl Gateway {
                         now,
                     )?;
                 }
-                Ok(rows.len())
+                let backlog = if rows.len() < EXPIRY_BATCH as usize {
+                    0
+                } else {
+                    sql.query_one(
+                        "SELECT COUNT(*) FROM invoices WHERE status = 'open' AND expires_at_ms <= $1",
+                        &[Value::Int(now)],
+                    )?
+                    .i64(0)?
+                };
+                Ok(Expired {
+                    expired: rows.len(),
+                    backlog: u64::try_from(backlog).unwrap_or(0),
+                })
             })
             .await
     }

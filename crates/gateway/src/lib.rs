@@ -46,7 +46,7 @@ pub use crate::books::{BooksCheck, NodeBooks};
 pub use crate::error::GatewayError;
 pub use crate::events::GatewaySink;
 pub use crate::health::{ChainReadiness, NodeReadiness, Readiness};
-pub use crate::invoices::NewInvoice;
+pub use crate::invoices::{Expired, NewInvoice};
 pub use crate::node_registry::NODE_LEASE_MS;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
 pub use crate::pipeline::{PaymentDraft, Pipeline, Stage, Verdict};

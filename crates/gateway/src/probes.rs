@@ -264,28 +264,16 @@ impl Gateway {
         Ok(finished)
     }
 
-    /// Probes every `interval_ms` until the task is aborted.
-    pub fn spawn_probes(&self, config: ProbeConfig) -> tokio::task::JoinHandle<()> {
-        let gateway = self.clone();
-        tokio::spawn(async move {
-            let interval = Duration::from_millis(config.interval_ms.max(1_000));
-            if !config.enabled {
-                return;
+    /// One round of the probe job: finishes probes a crash or a timeout left open, then
+    /// sends one probe payment (a failed probe is logged and recorded, not an error).
+    pub async fn probe_round(&self, config: &ProbeConfig) -> Result<(), GatewayError> {
+        self.reconcile_probes(config.timeout_ms).await?;
+        if let Some(result) = self.probe_once(config).await? {
+            if !result.succeeded {
+                tracing::warn!(from = %result.from_node, to = %result.to_node, failure = ?result.failure, "probe payment failed");
             }
-            loop {
-                tokio::time::sleep(interval).await;
-                if let Err(error) = gateway.reconcile_probes(config.timeout_ms).await {
-                    tracing::warn!(%error, "reconciling probes failed");
-                }
-                match gateway.probe_once(&config).await {
-                    Ok(Some(result)) if !result.succeeded => {
-                        tracing::warn!(from = %result.from_node, to = %result.to_node, failure = ?result.failure, "probe payment failed");
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "probe could not run"),
-                }
-            }
-        })
+        }
+        Ok(())
     }
 }
 
