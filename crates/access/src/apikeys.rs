@@ -100,27 +100,26 @@ fn join<T>(items: &[T], name: impl Fn(&T) -> String) -> String {
 
 /// Why a presented key was refused. Callers answer every one the same way (401) and
 /// record the reason in the audit trail only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum AuthFailure {
+    #[strum(serialize = "malformed_credential")]
     Malformed,
+    #[strum(serialize = "unknown_key")]
     UnknownKey,
+    #[strum(serialize = "wrong_secret")]
     WrongSecret,
+    #[strum(serialize = "revoked_key")]
     Revoked,
     /// Past its expiry, or rotated out and past the overlap.
+    #[strum(serialize = "expired_key")]
     Expired,
+    #[strum(serialize = "source_not_allowed")]
     SourceNotAllowed,
 }
 
 impl AuthFailure {
     pub fn as_str(self) -> &'static str {
-        match self {
-            AuthFailure::Malformed => "malformed_credential",
-            AuthFailure::UnknownKey => "unknown_key",
-            AuthFailure::WrongSecret => "wrong_secret",
-            AuthFailure::Revoked => "revoked_key",
-            AuthFailure::Expired => "expired_key",
-            AuthFailure::SourceNotAllowed => "source_not_allowed",
-        }
+        self.into()
     }
 }
 

@@ -1,6 +1,7 @@
 //! An authenticated caller: which credential, whose tenant, which scopes.
 
 use kernel::Scope;
+use strum::VariantArray;
 
 use crate::roles::{ApiScope, Role};
 
@@ -24,8 +25,9 @@ impl ScopeSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = ApiScope> {
-        ApiScope::ALL
-            .into_iter()
+        ApiScope::VARIANTS
+            .iter()
+            .copied()
             .filter(move |s| self.0 & (1 << (*s as u32)) != 0)
     }
 }

@@ -1,85 +1,71 @@
 //! Scopes (what an endpoint needs) and roles (named sets of scopes). Deny by default: a
 //! credential may do exactly what its scopes name; `admin` names everything.
 
-use std::str::FromStr;
-
 use crate::AccessError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(parse_err_ty = AccessError, parse_err_fn = unknown_scope)]
 pub enum ApiScope {
+    #[strum(serialize = "accounts:read")]
     AccountsRead,
+    #[strum(serialize = "accounts:write")]
     AccountsWrite,
+    #[strum(serialize = "invoices:read")]
     InvoicesRead,
+    #[strum(serialize = "invoices:write")]
     InvoicesWrite,
+    #[strum(serialize = "payments:read")]
     PaymentsRead,
+    #[strum(serialize = "payments:write")]
     PaymentsWrite,
+    #[strum(serialize = "webhooks:read")]
     WebhooksRead,
+    #[strum(serialize = "webhooks:write")]
     WebhooksWrite,
+    #[strum(serialize = "nodes:read")]
     NodesRead,
+    #[strum(serialize = "ledger:read")]
     LedgerRead,
+    #[strum(serialize = "approvals:write")]
     ApprovalsWrite,
+    #[strum(serialize = "compliance:read")]
     ComplianceRead,
+    #[strum(serialize = "audit:read")]
     AuditRead,
     /// Scrape `/metrics`.
+    #[strum(serialize = "metrics:read")]
     MetricsRead,
+    #[strum(serialize = "admin")]
     Admin,
 }
 
 impl ApiScope {
-    pub const ALL: [ApiScope; 15] = [
-        ApiScope::AccountsRead,
-        ApiScope::AccountsWrite,
-        ApiScope::InvoicesRead,
-        ApiScope::InvoicesWrite,
-        ApiScope::PaymentsRead,
-        ApiScope::PaymentsWrite,
-        ApiScope::WebhooksRead,
-        ApiScope::WebhooksWrite,
-        ApiScope::NodesRead,
-        ApiScope::LedgerRead,
-        ApiScope::ApprovalsWrite,
-        ApiScope::ComplianceRead,
-        ApiScope::AuditRead,
-        ApiScope::MetricsRead,
-        ApiScope::Admin,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            ApiScope::AccountsRead => "accounts:read",
-            ApiScope::AccountsWrite => "accounts:write",
-            ApiScope::InvoicesRead => "invoices:read",
-            ApiScope::InvoicesWrite => "invoices:write",
-            ApiScope::PaymentsRead => "payments:read",
-            ApiScope::PaymentsWrite => "payments:write",
-            ApiScope::WebhooksRead => "webhooks:read",
-            ApiScope::WebhooksWrite => "webhooks:write",
-            ApiScope::NodesRead => "nodes:read",
-            ApiScope::LedgerRead => "ledger:read",
-            ApiScope::ApprovalsWrite => "approvals:write",
-            ApiScope::ComplianceRead => "compliance:read",
-            ApiScope::AuditRead => "audit:read",
-            ApiScope::MetricsRead => "metrics:read",
-            ApiScope::Admin => "admin",
-        }
+        self.into()
     }
 }
 
-impl FromStr for ApiScope {
-    type Err = AccessError;
-
-    fn from_str(s: &str) -> Result<Self, AccessError> {
-        ApiScope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| AccessError::InvalidInput(format!("unknown scope {s:?}")))
-    }
+fn unknown_scope(s: &str) -> AccessError {
+    AccessError::InvalidInput(format!("unknown scope {s:?}"))
 }
 
 /// Whose credentials an endpoint serves, besides the scope it needs (SPEC §4). A scope
 /// says what a credential may do; the audience says whether a tenant's credential may do
 /// it at all: `admin` of a tenant is not an administrator of the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Audience {
     /// Platform credentials only (nodes, books, policies, recoveries, limits, metrics):
     /// a tenant credential is refused whatever its scopes.
@@ -92,11 +78,7 @@ pub enum Audience {
 
 impl Audience {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Audience::Platform => "platform",
-            Audience::Tenant => "tenant",
-            Audience::Any => "any",
-        }
+        self.into()
     }
 
     /// Whether a credential of `tenant` (`None`: the platform's) may call.
@@ -108,7 +90,24 @@ impl Audience {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = AccessError,
+    parse_err_fn = unknown_role
+)]
 pub enum Role {
     /// Everything, including keys, tenants and the audit trail.
     Admin,
@@ -125,24 +124,8 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Admin,
-        Role::Operator,
-        Role::Approver,
-        Role::Compliance,
-        Role::Auditor,
-        Role::Integration,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Approver => "approver",
-            Role::Compliance => "compliance",
-            Role::Auditor => "auditor",
-            Role::Integration => "integration",
-        }
+        self.into()
     }
 
     pub fn scopes(self) -> &'static [ApiScope] {
@@ -188,13 +171,31 @@ impl Role {
     }
 }
 
-impl FromStr for Role {
-    type Err = AccessError;
+fn unknown_role(s: &str) -> AccessError {
+    AccessError::InvalidInput(format!("unknown role {s:?}"))
+}
 
-    fn from_str(s: &str) -> Result<Self, AccessError> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == s)
-            .ok_or_else(|| AccessError::InvalidInput(format!("unknown role {s:?}")))
+#[cfg(test)]
+mod tests {
+    use strum::VariantArray;
+
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for &scope in ApiScope::VARIANTS {
+            assert_eq!(scope.as_str().parse::<ApiScope>().ok(), Some(scope));
+        }
+        for &role in Role::VARIANTS {
+            assert_eq!(role.as_str().parse::<Role>().ok(), Some(role));
+        }
+        assert!(matches!(
+            "accounts".parse::<ApiScope>(),
+            Err(AccessError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            "root".parse::<Role>(),
+            Err(AccessError::InvalidInput(_))
+        ));
     }
 }

@@ -8,8 +8,9 @@ use crate::Operation;
 
 const DOMAIN: &str = "fulgur-approval-v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Vote {
     Approve,
     Reject,
@@ -17,10 +18,7 @@ pub enum Vote {
 
 impl Vote {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Vote::Approve => "approve",
-            Vote::Reject => "reject",
-        }
+        self.into()
     }
 }
 

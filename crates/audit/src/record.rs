@@ -7,8 +7,9 @@ use store::{Row, Sql, Store, StoreError};
 
 use crate::AuditError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     Success,
     /// Refused by authentication, authorization or a limit.
@@ -19,23 +20,7 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Denied => "denied",
-            Outcome::Failed => "failed",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        match text {
-            "success" => Ok(Outcome::Success),
-            "denied" => Ok(Outcome::Denied),
-            "failed" => Ok(Outcome::Failed),
-            other => Err(StoreError::Decode {
-                column: 7,
-                detail: format!("unknown outcome {other}"),
-            }),
-        }
+        self.into()
     }
 }
 
@@ -90,7 +75,13 @@ impl StoredRecord {
             tenant_id: row.opt_text(4)?.map(str::to_string),
             action: row.text(5)?.to_string(),
             target: row.opt_text(6)?.map(str::to_string),
-            outcome: Outcome::parse(row.text(7)?)?,
+            outcome: {
+                let text = row.text(7)?;
+                text.parse().map_err(|_| StoreError::Decode {
+                    column: 7,
+                    detail: format!("unknown outcome {text}"),
+                })?
+            },
             request_id: row.text(8)?.to_string(),
             source_ip: row.opt_text(9)?.map(str::to_string),
             details: row.opt_text(10)?.map(str::to_string),
@@ -157,4 +148,17 @@ pub(crate) fn page(
         .iter()
         .map(StoredRecord::from_row)
         .collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn outcomes_round_trip() {
+        for outcome in [Outcome::Success, Outcome::Denied, Outcome::Failed] {
+            assert_eq!(outcome.as_str().parse().ok(), Some(outcome));
+        }
+        assert!("partial".parse::<Outcome>().is_err());
+    }
 }

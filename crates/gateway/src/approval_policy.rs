@@ -13,8 +13,9 @@ use crate::{Actor, Gateway, GatewayError, Scope};
 /// Versions listed at most.
 const MAX_VERSIONS: i64 = 500;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum PolicyState {
     Proposed,
     Active,
@@ -23,23 +24,14 @@ pub enum PolicyState {
 
 impl PolicyState {
     fn parse(text: &str) -> Result<Self, StoreError> {
-        match text {
-            "proposed" => Ok(PolicyState::Proposed),
-            "active" => Ok(PolicyState::Active),
-            "superseded" => Ok(PolicyState::Superseded),
-            other => Err(StoreError::Decode {
-                column: 2,
-                detail: format!("unknown policy state {other}"),
-            }),
-        }
+        text.parse().map_err(|_| StoreError::Decode {
+            column: 2,
+            detail: format!("unknown policy state {text}"),
+        })
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            PolicyState::Proposed => "proposed",
-            PolicyState::Active => "active",
-            PolicyState::Superseded => "superseded",
-        }
+        self.into()
     }
 }
 

@@ -9,8 +9,9 @@ use store::{Row, Sql, StoreError, Value};
 use crate::approval_stage::ApprovalTicket;
 use crate::{Gateway, GatewayError, Scope};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RequestState {
     Pending,
     Approved,
@@ -20,31 +21,12 @@ pub enum RequestState {
 
 impl RequestState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            RequestState::Pending => "pending",
-            RequestState::Approved => "approved",
-            RequestState::Rejected => "rejected",
-            RequestState::Expired => "expired",
-        }
+        self.into()
     }
 
     /// The state named `name` (`pending`, `approved`, `rejected`, `expired`).
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            RequestState::Pending,
-            RequestState::Approved,
-            RequestState::Rejected,
-            RequestState::Expired,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
-    }
-
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        Self::from_name(text).ok_or_else(|| StoreError::Decode {
-            column: 0,
-            detail: format!("unknown approval state {text}"),
-        })
+        name.parse().ok()
     }
 }
 
@@ -105,7 +87,13 @@ fn from_row(row: &Row) -> Result<ApprovalRequest, StoreError> {
         rate_eur_cents_per_btc: row.u64(8)?,
         rate_source: row.text(9)?.to_string(),
         intent: json_column(row, 10)?,
-        state: RequestState::parse(row.text(11)?)?,
+        state: {
+            let text = row.text(11)?;
+            text.parse().map_err(|_| StoreError::Decode {
+                column: 0,
+                detail: format!("unknown approval state {text}"),
+            })?
+        },
         expires_at_ms: row.i64(12)?,
         initiator_person: row.text(15)?.to_string(),
         created_at_ms: row.i64(13)?,

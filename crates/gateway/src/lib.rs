@@ -245,3 +245,63 @@ impl Gateway {
             .map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Debug;
+    use std::str::FromStr;
+
+    use strum::VariantArray;
+
+    use super::*;
+
+    fn round_trip<T>(all: &[T], as_str: fn(T) -> &'static str)
+    where
+        T: Copy + Debug + PartialEq + FromStr,
+    {
+        for &v in all {
+            assert_eq!(as_str(v).parse::<T>().ok(), Some(v));
+        }
+        assert!("unknown".parse::<T>().is_err());
+    }
+
+    #[test]
+    fn stored_names_round_trip() {
+        use InvoiceStatus as I;
+        use PaymentStatus as P;
+        use RecoveryState as R;
+        round_trip(&[I::Open, I::Paid, I::Expired, I::Canceled], I::as_str);
+        let payments = [
+            P::Pending,
+            P::AwaitingApproval,
+            P::InFlight,
+            P::Stuck,
+            P::Succeeded,
+            P::Failed,
+            P::Rejected,
+        ];
+        round_trip(&payments, P::as_str);
+        let recoveries = [
+            R::AwaitingApproval,
+            R::Closing,
+            R::Sweeping,
+            R::Succeeded,
+            R::Rejected,
+        ];
+        round_trip(&recoveries, R::as_str);
+        let policies = [
+            PolicyState::Proposed,
+            PolicyState::Active,
+            PolicyState::Superseded,
+        ];
+        round_trip(&policies, PolicyState::as_str);
+        let requests = [
+            RequestState::Pending,
+            RequestState::Approved,
+            RequestState::Rejected,
+            RequestState::Expired,
+        ];
+        round_trip(&requests, RequestState::as_str);
+        round_trip(Slo::VARIANTS, Slo::as_str);
+    }
+}

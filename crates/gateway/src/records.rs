@@ -6,42 +6,47 @@ use store::{Row, StoreError};
 
 use kernel::rfc3339;
 
-macro_rules! status_enum {
-    ($name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($variant),* }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),* }
-            }
-
-            pub fn parse(raw: &str) -> Option<Self> {
-                match raw { $($text => Some($name::$variant),)* _ => None }
-            }
-        }
-    };
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum InvoiceStatus {
+    Open,
+    Paid,
+    Expired,
+    Canceled,
 }
 
-status_enum!(InvoiceStatus {
-    Open => "open",
-    Paid => "paid",
-    Expired => "expired",
-    Canceled => "canceled",
-});
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 
-status_enum!(PaymentStatus {
-    Pending => "pending",
-    AwaitingApproval => "awaiting_approval",
-    InFlight => "in_flight",
+    pub fn parse(raw: &str) -> Option<Self> {
+        raw.parse().ok()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    AwaitingApproval,
+    InFlight,
     // Shown, never stored: in flight on a node that left the pool (`stuck_since_ms`).
-    Stuck => "stuck",
-    Succeeded => "succeeded",
-    Failed => "failed",
-    Rejected => "rejected",
-});
+    Stuck,
+    Succeeded,
+    Failed,
+    Rejected,
+}
 
 impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        raw.parse().ok()
+    }
+
     pub fn is_final(self) -> bool {
         matches!(
             self,

@@ -18,8 +18,19 @@ use crate::{Actor, Gateway, GatewayError};
 /// The longest reason accepted.
 const MAX_REASON_CHARS: usize = 500;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RecoveryState {
     /// Waiting for the emergency quorum.
     AwaitingApproval,
@@ -35,29 +46,7 @@ pub enum RecoveryState {
 
 impl RecoveryState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            RecoveryState::AwaitingApproval => "awaiting_approval",
-            RecoveryState::Closing => "closing",
-            RecoveryState::Sweeping => "sweeping",
-            RecoveryState::Succeeded => "succeeded",
-            RecoveryState::Rejected => "rejected",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        [
-            RecoveryState::AwaitingApproval,
-            RecoveryState::Closing,
-            RecoveryState::Sweeping,
-            RecoveryState::Succeeded,
-            RecoveryState::Rejected,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-        .ok_or_else(|| StoreError::Decode {
-            column: 0,
-            detail: format!("unknown recovery state {text}"),
-        })
+        self.into()
     }
 }
 
@@ -107,7 +96,13 @@ pub(crate) fn from_row(row: &Row) -> Result<Recovery, StoreError> {
         address: row.text(3)?.to_string(),
         reason: row.text(4)?.to_string(),
         initiator: row.text(5)?.to_string(),
-        state: RecoveryState::parse(row.text(6)?)?,
+        state: {
+            let text = row.text(6)?;
+            text.parse().map_err(|_| StoreError::Decode {
+                column: 0,
+                detail: format!("unknown recovery state {text}"),
+            })?
+        },
         ledger_msat: row.i64(7)?,
         wallet_msat: row.opt_i64(8)?,
         txid: row.opt_text(9)?.map(str::to_string),

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use store::{StoreError, Value};
+use strum::VariantArray;
 
 use crate::{Gateway, GatewayError};
 
@@ -18,7 +19,20 @@ pub const BUDGET_WINDOW_MS: i64 = 30 * 24 * 60 * MINUTE_MS;
 /// grow memory without bound); at one flush every 10 s this is hours of outage.
 const MAX_PENDING_MINUTES: usize = 4 * 24 * 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Slo {
     /// Payments (real and probes) that succeed.
     Availability,
@@ -31,24 +45,8 @@ pub enum Slo {
 }
 
 impl Slo {
-    pub const ALL: [Slo; 4] = [
-        Slo::Availability,
-        Slo::PaymentLatency,
-        Slo::InvoiceLatency,
-        Slo::ApiLatency,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            Slo::Availability => "availability",
-            Slo::PaymentLatency => "payment_latency",
-            Slo::InvoiceLatency => "invoice_latency",
-            Slo::ApiLatency => "api_latency",
-        }
-    }
-
-    fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+        self.into()
     }
 }
 
@@ -102,7 +100,7 @@ impl SloConfig {
 
     /// Every objective strictly between 0 and 1 (a 100% objective has no error budget).
     pub fn validate(&self) -> Result<(), String> {
-        for slo in Slo::ALL {
+        for &slo in Slo::VARIANTS {
             let objective = self.objective(slo);
             if !(objective > 0.0 && objective < 1.0) {
                 return Err(format!(
@@ -270,7 +268,7 @@ impl Gateway {
                         &[Value::Int(now - length_ms)],
                     )?;
                     for row in &rows {
-                        if let Some(slo) = Slo::parse(row.text(0)?) {
+                        if let Ok(slo) = row.text(0)?.parse::<Slo>() {
                             counts.insert((slo, window), (row.u64(1)?, row.u64(2)?));
                         }
                     }
@@ -279,8 +277,9 @@ impl Gateway {
             })
             .await?;
         let config = &self.inner.config.slo;
-        let slos = Slo::ALL
-            .into_iter()
+        let slos = Slo::VARIANTS
+            .iter()
+            .copied()
             .map(|slo| {
                 let objective = config.objective(slo);
                 let windows: Vec<SloWindow> = WINDOWS

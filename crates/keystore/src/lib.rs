@@ -33,26 +33,25 @@ pub use secp256k1;
 use zeroize::Zeroizing;
 
 /// What a key is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 pub enum KeyKind {
     /// secp256k1, for ECDSA signatures (approvals, audit checkpoints).
+    #[strum(serialize = "secp256k1")]
     Secp256k1,
     /// AES-256, a key-encryption key for data keys (AES-256-GCM).
+    #[strum(serialize = "aes256")]
     Aes256,
     /// A 256-bit generic secret for HMAC-SHA256.
+    #[strum(serialize = "hmac-sha256")]
     HmacSha256,
     /// NIST P-256, for ECDSA signatures that X.509 verifiers check (the internal CA).
+    #[strum(serialize = "p256")]
     P256,
 }
 
 impl KeyKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            KeyKind::Secp256k1 => "secp256k1",
-            KeyKind::Aes256 => "aes256",
-            KeyKind::HmacSha256 => "hmac-sha256",
-            KeyKind::P256 => "p256",
-        }
+        self.into()
     }
 }
 
@@ -151,4 +150,22 @@ pub(crate) fn check_wrapped(wrapped: &[u8]) -> Result<(), KeyStoreError> {
         return Err(KeyStoreError::Unauthentic);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyKind;
+
+    #[test]
+    fn key_kinds_round_trip() {
+        for kind in [
+            KeyKind::Secp256k1,
+            KeyKind::Aes256,
+            KeyKind::HmacSha256,
+            KeyKind::P256,
+        ] {
+            assert_eq!(kind.as_str().parse().ok(), Some(kind));
+        }
+        assert!("rsa2048".parse::<KeyKind>().is_err());
+    }
 }

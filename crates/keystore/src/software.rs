@@ -83,17 +83,6 @@ fn hex_decode(field: &str, text: &str) -> Result<Vec<u8>, KeyStoreError> {
         .map_err(|_| KeyStoreError::Backend(format!("the key file's {field} is not hex")))
 }
 
-fn kind_named(name: &str) -> Option<KeyKind> {
-    [
-        KeyKind::Secp256k1,
-        KeyKind::Aes256,
-        KeyKind::HmacSha256,
-        KeyKind::P256,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == name)
-}
-
 const FILE_AAD: &[u8] = b"fulgur keystore v1";
 
 fn read_file(path: &Path) -> Result<SealedFile, KeyStoreError> {
@@ -125,8 +114,10 @@ fn decrypt(file_key: &[u8; 32], file: &SealedFile) -> Result<BTreeMap<String, Ke
         .map_err(|e| KeyStoreError::Backend(format!("the key set: {e}")))?;
     let mut keys = BTreeMap::new();
     for (label, key) in stored.iter() {
-        let kind = kind_named(&key.kind)
-            .ok_or_else(|| KeyStoreError::Backend(format!("key {label}: unknown kind")))?;
+        let kind: KeyKind = key
+            .kind
+            .parse()
+            .map_err(|_| KeyStoreError::Backend(format!("key {label}: unknown kind")))?;
         let bytes = Zeroizing::new(hex_decode("secret", &key.secret)?);
         if bytes.len() != 32 {
             return Err(KeyStoreError::Backend(format!("key {label}: not 32 bytes")));

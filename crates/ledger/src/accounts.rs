@@ -6,7 +6,8 @@ use crate::LedgerError;
 
 /// What an account is for. Customer accounts belong to a tenant and are what the API
 /// shows; the others are the system's side of each entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum AccountKind {
     /// A business unit's funds (a liability of the platform to the tenant).
     Customer,
@@ -21,23 +22,11 @@ pub enum AccountKind {
 
 impl AccountKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::Customer => "customer",
-            AccountKind::Node => "node",
-            AccountKind::Equity => "equity",
-            AccountKind::FeeIncome => "fee_income",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [
-            AccountKind::Customer,
-            AccountKind::Node,
-            AccountKind::Equity,
-            AccountKind::FeeIncome,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == raw)
+        raw.parse().ok()
     }
 }
 

@@ -8,7 +8,8 @@ use crate::accounts::get_account;
 use crate::journal::{post, JournalEntry};
 use crate::LedgerError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum HoldState {
     Active,
     Settled,
@@ -17,17 +18,7 @@ pub enum HoldState {
 
 impl HoldState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            HoldState::Active => "active",
-            HoldState::Settled => "settled",
-            HoldState::Released => "released",
-        }
-    }
-
-    fn parse(raw: &str) -> Option<Self> {
-        [HoldState::Active, HoldState::Settled, HoldState::Released]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        self.into()
     }
 }
 
@@ -52,7 +43,7 @@ fn from_row(row: &Row) -> Result<Hold, StoreError> {
         account_id: row.text(1)?.to_string(),
         amount_msat: row.u64(2)?,
         reference: row.text(3)?.to_string(),
-        state: HoldState::parse(state).ok_or_else(|| StoreError::Decode {
+        state: state.parse().map_err(|_| StoreError::Decode {
             column: 4,
             detail: format!("unknown hold state {state:?}"),
         })?,

@@ -23,3 +23,21 @@ pub use crate::journal::{entries, post, Entry, JournalEntry, Posting};
 
 /// 21 million BTC in msat: no amount Fulgur accepts can exceed it.
 pub const MAX_MONEY_MSAT: u64 = 21_000_000 * 100_000_000 * 1_000;
+
+#[cfg(test)]
+mod tests {
+    use super::{AccountKind, HoldState};
+
+    #[test]
+    fn kinds_and_states_round_trip() {
+        use AccountKind::*;
+        for kind in [Customer, Node, Equity, FeeIncome] {
+            assert_eq!(AccountKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(AccountKind::parse("asset"), None);
+        for state in [HoldState::Active, HoldState::Settled, HoldState::Released] {
+            assert_eq!(state.as_str().parse().ok(), Some(state));
+        }
+        assert!("pending".parse::<HoldState>().is_err());
+    }
+}

@@ -9,7 +9,8 @@ use store::{Row, Sql, Value};
 use crate::subscriptions::get_subscription;
 use crate::{WebhookError, Webhooks};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum DeliveryState {
     /// Waiting for its next attempt.
     Pending,
@@ -21,20 +22,11 @@ pub enum DeliveryState {
 
 impl DeliveryState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Failed => "failed",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(DeliveryState::Pending),
-            "delivered" => Some(DeliveryState::Delivered),
-            "failed" => Some(DeliveryState::Failed),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 
@@ -238,5 +230,22 @@ impl Webhooks {
         tracing::info!(delivery = %delivery.id, "webhook redelivery requested");
         self.inner.wake.notify_one();
         Ok(delivery)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeliveryState;
+
+    #[test]
+    fn states_round_trip() {
+        for state in [
+            DeliveryState::Pending,
+            DeliveryState::Delivered,
+            DeliveryState::Failed,
+        ] {
+            assert_eq!(DeliveryState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(DeliveryState::parse("retrying"), None);
     }
 }
