@@ -60,27 +60,39 @@ impl ApiKeyInfo {
         created_at_ms, created_by, expires_at_ms, revoked_at_ms, rotated_to, secret_hash, owner";
 
     fn from_row(row: &Row) -> Result<Self, StoreError> {
-        let decode = |column: usize, detail: String| StoreError::Decode { column, detail };
+        let decode = |column: &str, detail: String| StoreError::Decode {
+            column: column.to_string(),
+            detail,
+        };
         Ok(Self {
-            id: row.text(0)?.to_string(),
-            tenant_id: row.opt_text(1)?.map(str::to_string),
-            name: row.text(2)?.to_string(),
-            roles: split(row.text(3)?)
-                .map(|r| r.parse().map_err(|e: AccessError| decode(3, e.to_string())))
+            id: row.text("id")?.to_string(),
+            tenant_id: row.opt_text("tenant_id")?.map(str::to_string),
+            name: row.text("name")?.to_string(),
+            roles: split(row.text("roles")?)
+                .map(|r| {
+                    r.parse()
+                        .map_err(|e: AccessError| decode("roles", e.to_string()))
+                })
                 .collect::<Result<_, _>>()?,
-            scopes: split(row.text(4)?)
-                .map(|s| s.parse().map_err(|e: AccessError| decode(4, e.to_string())))
+            scopes: split(row.text("scopes")?)
+                .map(|s| {
+                    s.parse()
+                        .map_err(|e: AccessError| decode("scopes", e.to_string()))
+                })
                 .collect::<Result<_, _>>()?,
-            ip_allowlist: split(row.text(5)?)
-                .map(|n| n.parse().map_err(|_| decode(5, format!("bad CIDR {n}"))))
+            ip_allowlist: split(row.text("ip_allowlist")?)
+                .map(|n| {
+                    n.parse()
+                        .map_err(|_| decode("ip_allowlist", format!("bad CIDR {n}")))
+                })
                 .collect::<Result<_, _>>()?,
-            rate_tier: row.text(6)?.to_string(),
-            created_at_ms: row.i64(7)?,
-            created_by: row.text(8)?.to_string(),
-            expires_at_ms: row.opt_i64(9)?,
-            revoked_at_ms: row.opt_i64(10)?,
-            rotated_to: row.opt_text(11)?.map(str::to_string),
-            owner: row.text(13)?.to_string(),
+            rate_tier: row.text("rate_tier")?.to_string(),
+            created_at_ms: row.i64("created_at_ms")?,
+            created_by: row.text("created_by")?.to_string(),
+            expires_at_ms: row.opt_i64("expires_at_ms")?,
+            revoked_at_ms: row.opt_i64("revoked_at_ms")?,
+            rotated_to: row.opt_text("rotated_to")?.map(str::to_string),
+            owner: row.text("owner")?.to_string(),
         })
     }
 

@@ -75,7 +75,7 @@ pub(crate) fn read_head(sql: &mut dyn Sql) -> Result<Head, StoreError> {
 
 pub(crate) fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     bytes.try_into().map_err(|_| StoreError::Decode {
-        column: 0,
+        column: "hash".into(),
         detail: format!("a hash of {} bytes", bytes.len()),
     })
 }

@@ -68,25 +68,19 @@ impl StoredRecord {
 
     pub(crate) fn from_row(row: &Row) -> Result<Self, StoreError> {
         Ok(Self {
-            seq: row.i64(0)?,
-            at_ms: row.i64(1)?,
-            actor_id: row.text(2)?.to_string(),
-            subject: row.text(3)?.to_string(),
-            tenant_id: row.opt_text(4)?.map(str::to_string),
-            action: row.text(5)?.to_string(),
-            target: row.opt_text(6)?.map(str::to_string),
-            outcome: {
-                let text = row.text(7)?;
-                text.parse().map_err(|_| StoreError::Decode {
-                    column: 7,
-                    detail: format!("unknown outcome {text}"),
-                })?
-            },
-            request_id: row.text(8)?.to_string(),
-            source_ip: row.opt_text(9)?.map(str::to_string),
-            details: row.opt_text(10)?.map(str::to_string),
-            prev_hash: row.blob(11)?.to_vec(),
-            hash: row.blob(12)?.to_vec(),
+            seq: row.i64("seq")?,
+            at_ms: row.i64("at_ms")?,
+            actor_id: row.text("actor_id")?.to_string(),
+            subject: row.text("subject")?.to_string(),
+            tenant_id: row.opt_text("tenant_id")?.map(str::to_string),
+            action: row.text("action")?.to_string(),
+            target: row.opt_text("target")?.map(str::to_string),
+            outcome: row.parse("outcome")?,
+            request_id: row.text("request_id")?.to_string(),
+            source_ip: row.opt_text("source_ip")?.map(str::to_string),
+            details: row.opt_text("details")?.map(str::to_string),
+            prev_hash: row.blob("prev_hash")?.to_vec(),
+            hash: row.blob("hash")?.to_vec(),
         })
     }
 

@@ -23,13 +23,6 @@ pub enum PolicyState {
 }
 
 impl PolicyState {
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        text.parse().map_err(|_| StoreError::Decode {
-            column: 2,
-            detail: format!("unknown policy state {text}"),
-        })
-    }
-
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -51,16 +44,16 @@ const COLUMNS: &str =
 
 fn from_row(row: &Row) -> Result<PolicyVersion, StoreError> {
     Ok(PolicyVersion {
-        version: row.i64(0)?,
-        policy: serde_json::from_str(row.text(1)?).map_err(|e| StoreError::Decode {
-            column: 1,
+        version: row.i64("version")?,
+        policy: serde_json::from_str(row.text("body")?).map_err(|e| StoreError::Decode {
+            column: "body".into(),
             detail: e.to_string(),
         })?,
-        state: PolicyState::parse(row.text(2)?)?,
-        proposed_by: row.text(3)?.to_string(),
-        proposed_at_ms: row.i64(4)?,
-        approved_by: row.opt_text(5)?.map(str::to_string),
-        approved_at_ms: row.opt_i64(6)?,
+        state: row.parse("state")?,
+        proposed_by: row.text("proposed_by")?.to_string(),
+        proposed_at_ms: row.i64("proposed_at_ms")?,
+        approved_by: row.opt_text("approved_by")?.map(str::to_string),
+        approved_at_ms: row.opt_i64("approved_at_ms")?,
     })
 }
 
@@ -176,7 +169,7 @@ impl Gateway {
                         &[Value::Int(version)],
                     )?
                     .ok_or(GatewayError::UnknownPolicy(version))?;
-                let state = PolicyState::parse(row.text(0)?)?;
+                let state: PolicyState = row.parse("state")?;
                 if state != PolicyState::Proposed {
                     return Err(GatewayError::PolicyNotProposed {
                         version,

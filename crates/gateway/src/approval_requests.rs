@@ -67,37 +67,31 @@ const COLUMNS: &str = "payment_id, tenant_id, policy_version, rule, requirement,
     initiator_may_approve, initiator, eur_cents, rate_eur_cents_per_btc, rate_source, intent, \
     state, expires_at_ms, created_at_ms, decided_at_ms, initiator_person";
 
-fn json_column<T: serde::de::DeserializeOwned>(row: &Row, column: usize) -> Result<T, StoreError> {
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row, column: &str) -> Result<T, StoreError> {
     serde_json::from_str(row.text(column)?).map_err(|e| StoreError::Decode {
-        column,
+        column: column.to_string(),
         detail: e.to_string(),
     })
 }
 
 fn from_row(row: &Row) -> Result<ApprovalRequest, StoreError> {
     Ok(ApprovalRequest {
-        payment_id: row.text(0)?.to_string(),
-        tenant_id: row.text(1)?.to_string(),
-        policy_version: row.i64(2)?,
-        rule: row.text(3)?.to_string(),
-        requirement: json_column(row, 4)?,
-        initiator_may_approve: row.bool(5)?,
-        initiator: row.text(6)?.to_string(),
-        eur_cents: row.u64(7)?,
-        rate_eur_cents_per_btc: row.u64(8)?,
-        rate_source: row.text(9)?.to_string(),
-        intent: json_column(row, 10)?,
-        state: {
-            let text = row.text(11)?;
-            text.parse().map_err(|_| StoreError::Decode {
-                column: 0,
-                detail: format!("unknown approval state {text}"),
-            })?
-        },
-        expires_at_ms: row.i64(12)?,
-        initiator_person: row.text(15)?.to_string(),
-        created_at_ms: row.i64(13)?,
-        decided_at_ms: row.opt_i64(14)?,
+        payment_id: row.text("payment_id")?.to_string(),
+        tenant_id: row.text("tenant_id")?.to_string(),
+        policy_version: row.i64("policy_version")?,
+        rule: row.text("rule")?.to_string(),
+        requirement: json_column(row, "requirement")?,
+        initiator_may_approve: row.bool("initiator_may_approve")?,
+        initiator: row.text("initiator")?.to_string(),
+        eur_cents: row.u64("eur_cents")?,
+        rate_eur_cents_per_btc: row.u64("rate_eur_cents_per_btc")?,
+        rate_source: row.text("rate_source")?.to_string(),
+        intent: json_column(row, "intent")?,
+        state: row.parse("state")?,
+        expires_at_ms: row.i64("expires_at_ms")?,
+        initiator_person: row.text("initiator_person")?.to_string(),
+        created_at_ms: row.i64("created_at_ms")?,
+        decided_at_ms: row.opt_i64("decided_at_ms")?,
         votes: Vec::new(),
     })
 }

@@ -82,21 +82,22 @@ fn replay(sql: &mut dyn Sql, idem: &Idempotency) -> Result<Option<Accepted>, Gat
     else {
         return Ok(None);
     };
-    if row.text(0)? != idem.request_hash {
+    if row.text("request_hash")? != idem.request_hash {
         return Err(GatewayError::IdempotencyMismatch);
     }
-    let body: serde_json::Value = serde_json::from_str(row.text(1)?).map_err(|e| {
-        GatewayError::Store(StoreError::Decode {
-            column: 1,
-            detail: e.to_string(),
-        })
-    })?;
+    let body: serde_json::Value =
+        serde_json::from_str(row.text("response_body")?).map_err(|e| {
+            GatewayError::Store(StoreError::Decode {
+                column: "response_body".into(),
+                detail: e.to_string(),
+            })
+        })?;
     let status = body["status"]
         .as_str()
         .and_then(PaymentStatus::parse)
         .ok_or_else(|| {
             GatewayError::Store(StoreError::Decode {
-                column: 1,
+                column: "response_body".into(),
                 detail: "stored response without a status".into(),
             })
         })?;

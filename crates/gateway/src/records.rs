@@ -19,10 +19,6 @@ impl InvoiceStatus {
     pub fn as_str(self) -> &'static str {
         self.into()
     }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
@@ -55,13 +51,6 @@ impl PaymentStatus {
     }
 }
 
-fn decode<T>(column: usize, raw: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
-    parse(raw).ok_or_else(|| StoreError::Decode {
-        column,
-        detail: format!("unknown status {raw:?}"),
-    })
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceRecord {
     pub id: String,
@@ -86,19 +75,19 @@ impl InvoiceRecord {
 
     pub fn from_row(row: &Row) -> Result<Self, StoreError> {
         Ok(Self {
-            id: row.text(0)?.to_string(),
-            tenant_id: row.text(1)?.to_string(),
-            account_id: row.text(2)?.to_string(),
-            node: row.text(3)?.to_string(),
-            payment_hash: row.text(4)?.to_string(),
-            bolt11: row.text(5)?.to_string(),
-            amount_msat: row.u64(6)?,
-            description: row.text(7)?.to_string(),
-            status: decode(8, row.text(8)?, InvoiceStatus::parse)?,
-            expires_at_ms: row.i64(9)?,
-            received_msat: row.opt_u64(10)?,
-            paid_at_ms: row.opt_i64(11)?,
-            created_at_ms: row.i64(12)?,
+            id: row.text("id")?.to_string(),
+            tenant_id: row.text("tenant_id")?.to_string(),
+            account_id: row.text("account_id")?.to_string(),
+            node: row.text("node_name")?.to_string(),
+            payment_hash: row.text("payment_hash")?.to_string(),
+            bolt11: row.text("bolt11")?.to_string(),
+            amount_msat: row.u64("amount_msat")?,
+            description: row.text("description")?.to_string(),
+            status: row.parse("status")?,
+            expires_at_ms: row.i64("expires_at_ms")?,
+            received_msat: row.opt_u64("received_msat")?,
+            paid_at_ms: row.opt_i64("paid_at_ms")?,
+            created_at_ms: row.i64("created_at_ms")?,
         })
     }
 
@@ -165,34 +154,31 @@ impl PaymentRecord {
         failure_code, failure_reason, created_at_ms, updated_at_ms, stuck_since_ms, stuck_reason";
 
     pub fn from_row(row: &Row) -> Result<Self, StoreError> {
-        let text = |i: usize| row.opt_text(i).map(|v| v.map(str::to_string));
+        let text = |column: &str| row.opt_text(column).map(|v| v.map(str::to_string));
         Ok(Self {
-            id: row.text(0)?.to_string(),
-            tenant_id: row.text(1)?.to_string(),
-            account_id: row.text(2)?.to_string(),
-            bolt11: row.text(3)?.to_string(),
-            payment_hash: row.text(4)?.to_string(),
-            destination: row.text(5)?.to_string(),
-            amount_msat: row.u64(6)?,
-            max_fee_msat: row.u64(7)?,
-            fee_msat: row.opt_u64(8)?,
-            status: match (
-                decode(9, row.text(9)?, PaymentStatus::parse)?,
-                row.opt_i64(18)?,
-            ) {
+            id: row.text("id")?.to_string(),
+            tenant_id: row.text("tenant_id")?.to_string(),
+            account_id: row.text("account_id")?.to_string(),
+            bolt11: row.text("bolt11")?.to_string(),
+            payment_hash: row.text("payment_hash")?.to_string(),
+            destination: row.text("destination")?.to_string(),
+            amount_msat: row.u64("amount_msat")?,
+            max_fee_msat: row.u64("max_fee_msat")?,
+            fee_msat: row.opt_u64("fee_msat")?,
+            status: match (row.parse("status")?, row.opt_i64("stuck_since_ms")?) {
                 (PaymentStatus::InFlight, Some(_)) => PaymentStatus::Stuck,
                 (status, _) => status,
             },
-            route: row.text(10)?.to_string(),
-            node: text(11)?,
-            hold_id: text(12)?,
-            preimage: text(13)?,
-            failure_code: text(14)?,
-            failure_reason: text(15)?,
-            created_at_ms: row.i64(16)?,
-            updated_at_ms: row.i64(17)?,
-            stuck_since_ms: row.opt_i64(18)?,
-            stuck_reason: text(19)?,
+            route: row.text("route")?.to_string(),
+            node: text("node_name")?,
+            hold_id: text("hold_id")?,
+            preimage: text("preimage")?,
+            failure_code: text("failure_code")?,
+            failure_reason: text("failure_reason")?,
+            created_at_ms: row.i64("created_at_ms")?,
+            updated_at_ms: row.i64("updated_at_ms")?,
+            stuck_since_ms: row.opt_i64("stuck_since_ms")?,
+            stuck_reason: text("stuck_reason")?,
         })
     }
 

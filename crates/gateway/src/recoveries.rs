@@ -90,27 +90,21 @@ pub(crate) const COLUMNS: &str = "id, kind, node_name, address, reason, initiato
 
 pub(crate) fn from_row(row: &Row) -> Result<Recovery, StoreError> {
     Ok(Recovery {
-        id: row.text(0)?.to_string(),
-        kind: row.text(1)?.to_string(),
-        node: row.text(2)?.to_string(),
-        address: row.text(3)?.to_string(),
-        reason: row.text(4)?.to_string(),
-        initiator: row.text(5)?.to_string(),
-        state: {
-            let text = row.text(6)?;
-            text.parse().map_err(|_| StoreError::Decode {
-                column: 0,
-                detail: format!("unknown recovery state {text}"),
-            })?
-        },
-        ledger_msat: row.i64(7)?,
-        wallet_msat: row.opt_i64(8)?,
-        txid: row.opt_text(9)?.map(str::to_string),
-        swept_msat: row.opt_i64(10)?,
-        fee_msat: row.opt_i64(11)?,
-        failure_reason: row.opt_text(12)?.map(str::to_string),
-        created_at_ms: row.i64(13)?,
-        updated_at_ms: row.i64(14)?,
+        id: row.text("id")?.to_string(),
+        kind: row.text("kind")?.to_string(),
+        node: row.text("node_name")?.to_string(),
+        address: row.text("address")?.to_string(),
+        reason: row.text("reason")?.to_string(),
+        initiator: row.text("initiator")?.to_string(),
+        state: row.parse("state")?,
+        ledger_msat: row.i64("ledger_msat")?,
+        wallet_msat: row.opt_i64("wallet_msat")?,
+        txid: row.opt_text("txid")?.map(str::to_string),
+        swept_msat: row.opt_i64("swept_msat")?,
+        fee_msat: row.opt_i64("fee_msat")?,
+        failure_reason: row.opt_text("failure_reason")?.map(str::to_string),
+        created_at_ms: row.i64("created_at_ms")?,
+        updated_at_ms: row.i64("updated_at_ms")?,
     })
 }
 

@@ -63,19 +63,15 @@ const COLUMNS: &str =
     "id, tenant_id, name, kind, allow_negative, balance_msat, pending_msat, created_at_ms";
 
 fn from_row(row: &Row) -> Result<Account, StoreError> {
-    let kind = row.text(3)?;
     Ok(Account {
-        id: row.text(0)?.to_string(),
-        tenant_id: row.text(1)?.to_string(),
-        name: row.text(2)?.to_string(),
-        kind: AccountKind::parse(kind).ok_or_else(|| StoreError::Decode {
-            column: 3,
-            detail: format!("unknown account kind {kind:?}"),
-        })?,
-        allow_negative: row.bool(4)?,
-        balance_msat: row.i64(5)?,
-        pending_msat: row.u64(6)?,
-        created_at_ms: row.i64(7)?,
+        id: row.text("id")?.to_string(),
+        tenant_id: row.text("tenant_id")?.to_string(),
+        name: row.text("name")?.to_string(),
+        kind: row.parse("kind")?,
+        allow_negative: row.bool("allow_negative")?,
+        balance_msat: row.i64("balance_msat")?,
+        pending_msat: row.u64("pending_msat")?,
+        created_at_ms: row.i64("created_at_ms")?,
     })
 }
 

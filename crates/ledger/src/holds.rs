@@ -37,18 +37,14 @@ const COLUMNS: &str =
     "id, account_id, amount_msat, reference, state, created_at_ms, resolved_at_ms";
 
 fn from_row(row: &Row) -> Result<Hold, StoreError> {
-    let state = row.text(4)?;
     Ok(Hold {
-        id: row.text(0)?.to_string(),
-        account_id: row.text(1)?.to_string(),
-        amount_msat: row.u64(2)?,
-        reference: row.text(3)?.to_string(),
-        state: state.parse().map_err(|_| StoreError::Decode {
-            column: 4,
-            detail: format!("unknown hold state {state:?}"),
-        })?,
-        created_at_ms: row.i64(5)?,
-        resolved_at_ms: row.opt_i64(6)?,
+        id: row.text("id")?.to_string(),
+        account_id: row.text("account_id")?.to_string(),
+        amount_msat: row.u64("amount_msat")?,
+        reference: row.text("reference")?.to_string(),
+        state: row.parse("state")?,
+        created_at_ms: row.i64("created_at_ms")?,
+        resolved_at_ms: row.opt_i64("resolved_at_ms")?,
     })
 }
 

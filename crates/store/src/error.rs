@@ -20,7 +20,7 @@ pub enum StoreError {
     OutOfRange { parameter: usize },
     /// A column held something the reader did not expect (a bug or a foreign write).
     #[error("bad value in column {column}: {detail}")]
-    Decode { column: usize, detail: String },
+    Decode { column: String, detail: String },
     /// A landed migration was edited: its text no longer matches what the database applied.
     #[error("migration {version} ({name}) differs from the one the database applied")]
     MigrationEdited { version: i64, name: String },

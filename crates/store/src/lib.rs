@@ -37,7 +37,7 @@ use tracing::Instrument;
 pub use crate::error::StoreError;
 pub use crate::migrate::{latest_version, Migration, MIGRATIONS};
 pub use crate::sql::{Dialect, Sql};
-pub use crate::value::{Row, Value};
+pub use crate::value::{Column, Row, Value};
 
 use crate::sql::Connection;
 

@@ -76,7 +76,7 @@ impl ToSql for Value {
 
 fn read_value(row: &postgres::Row, column: usize) -> Result<Value, StoreError> {
     let decode = |e: postgres::Error| StoreError::Decode {
-        column,
+        column: column.to_string(),
         detail: e.to_string(),
     };
     let ty = row.columns()[column].type_().clone();
@@ -107,7 +107,7 @@ fn read_value(row: &postgres::Row, column: usize) -> Result<Value, StoreError> {
             .map(Value::Blob),
         other => {
             return Err(StoreError::Decode {
-                column,
+                column: column.to_string(),
                 detail: format!("unsupported type {other} (cast aggregates to BIGINT)"),
             })
         }
@@ -148,12 +148,17 @@ impl Sql for PgConn {
         check_params(params)?;
         let statement = self.statement(sql)?;
         let rows = self.client.query(&statement, &as_params(params))?;
+        let names: std::sync::Arc<[String]> = statement
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
         rows.iter()
             .map(|row| {
                 (0..row.len())
                     .map(|i| read_value(row, i))
                     .collect::<Result<Vec<_>, _>>()
-                    .map(Row)
+                    .map(|values| Row::new(values, std::sync::Arc::clone(&names)))
             })
             .collect()
     }

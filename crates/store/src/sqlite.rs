@@ -72,7 +72,7 @@ fn read_value(column: usize, value: ValueRef<'_>) -> Result<Value, StoreError> {
         ValueRef::Text(v) => {
             Value::Text(
                 String::from_utf8(v.to_vec()).map_err(|e| StoreError::Decode {
-                    column,
+                    column: column.to_string(),
                     detail: e.to_string(),
                 })?,
             )
@@ -80,7 +80,7 @@ fn read_value(column: usize, value: ValueRef<'_>) -> Result<Value, StoreError> {
         ValueRef::Blob(v) => Value::Blob(v.to_vec()),
         ValueRef::Real(_) => {
             return Err(StoreError::Decode {
-                column,
+                column: column.to_string(),
                 detail: "floating point in a money store".into(),
             })
         }
@@ -103,13 +103,18 @@ impl Sql for SqliteConn {
         check_params(params)?;
         let mut statement = self.0.prepare_cached(&placeholders(sql))?;
         let columns = statement.column_count();
+        let names: std::sync::Arc<[String]> = statement
+            .column_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let values = (0..columns)
                 .map(|i| read_value(i, row.get_ref(i)?))
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            out.push(Row(values));
+            out.push(Row::new(values, std::sync::Arc::clone(&names)));
         }
         Ok(out)
     }

@@ -85,26 +85,56 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// One result row, columns in `SELECT` order.
+/// One result row, columns in `SELECT` order, each also found by its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row(pub(crate) Vec<Value>);
+pub struct Row {
+    pub(crate) values: Vec<Value>,
+    /// The result's column names, shared by its rows.
+    pub(crate) names: std::sync::Arc<[String]>,
+}
+
+/// Which column of a row: its name in the `SELECT` (`"amount_msat"`, the first of that
+/// name), or its position (0-based; for unnamed expressions such as `COUNT(*)`).
+pub trait Column: Copy + std::fmt::Display {
+    fn position(self, names: &[String]) -> Option<usize>;
+}
+
+impl Column for usize {
+    fn position(self, names: &[String]) -> Option<usize> {
+        (self < names.len()).then_some(self)
+    }
+}
+
+impl Column for &str {
+    fn position(self, names: &[String]) -> Option<usize> {
+        names.iter().position(|n| n == self)
+    }
+}
 
 impl Row {
-    fn get(&self, column: usize) -> Result<&Value, StoreError> {
-        self.0.get(column).ok_or(StoreError::Decode {
-            column,
-            detail: "no such column".into(),
-        })
+    pub(crate) fn new(values: Vec<Value>, names: std::sync::Arc<[String]>) -> Self {
+        debug_assert_eq!(values.len(), names.len());
+        Self { values, names }
     }
 
-    fn mismatch(column: usize, want: &str, got: &Value) -> StoreError {
+    fn get(&self, column: impl Column) -> Result<&Value, StoreError> {
+        column
+            .position(&self.names)
+            .and_then(|i| self.values.get(i))
+            .ok_or_else(|| StoreError::Decode {
+                column: column.to_string(),
+                detail: "no such column".into(),
+            })
+    }
+
+    fn mismatch(column: impl Column, want: &str, got: &Value) -> StoreError {
         StoreError::Decode {
-            column,
+            column: column.to_string(),
             detail: format!("expected {want}, found {got:?}"),
         }
     }
 
-    pub fn opt_i64(&self, column: usize) -> Result<Option<i64>, StoreError> {
+    pub fn opt_i64(&self, column: impl Column) -> Result<Option<i64>, StoreError> {
         match self.get(column)? {
             Value::Null => Ok(None),
             Value::Int(v) => Ok(Some(*v)),
@@ -112,29 +142,29 @@ impl Row {
         }
     }
 
-    pub fn i64(&self, column: usize) -> Result<i64, StoreError> {
+    pub fn i64(&self, column: impl Column) -> Result<i64, StoreError> {
         self.opt_i64(column)?
             .ok_or_else(|| Self::mismatch(column, "integer", &Value::Null))
     }
 
     /// A non-negative integer (amounts, counts).
-    pub fn u64(&self, column: usize) -> Result<u64, StoreError> {
+    pub fn u64(&self, column: impl Column) -> Result<u64, StoreError> {
         let v = self.i64(column)?;
         u64::try_from(v).map_err(|_| Self::mismatch(column, "non-negative integer", &Value::Int(v)))
     }
 
-    pub fn opt_u64(&self, column: usize) -> Result<Option<u64>, StoreError> {
+    pub fn opt_u64(&self, column: impl Column) -> Result<Option<u64>, StoreError> {
         match self.opt_i64(column)? {
             None => Ok(None),
             Some(_) => self.u64(column).map(Some),
         }
     }
 
-    pub fn bool(&self, column: usize) -> Result<bool, StoreError> {
+    pub fn bool(&self, column: impl Column) -> Result<bool, StoreError> {
         Ok(self.i64(column)? != 0)
     }
 
-    pub fn opt_text(&self, column: usize) -> Result<Option<&str>, StoreError> {
+    pub fn opt_text(&self, column: impl Column) -> Result<Option<&str>, StoreError> {
         match self.get(column)? {
             Value::Null => Ok(None),
             Value::Text(v) => Ok(Some(v)),
@@ -142,12 +172,12 @@ impl Row {
         }
     }
 
-    pub fn text(&self, column: usize) -> Result<&str, StoreError> {
+    pub fn text(&self, column: impl Column) -> Result<&str, StoreError> {
         self.opt_text(column)?
             .ok_or_else(|| Self::mismatch(column, "text", &Value::Null))
     }
 
-    pub fn opt_blob(&self, column: usize) -> Result<Option<&[u8]>, StoreError> {
+    pub fn opt_blob(&self, column: impl Column) -> Result<Option<&[u8]>, StoreError> {
         match self.get(column)? {
             Value::Null => Ok(None),
             Value::Blob(v) => Ok(Some(v)),
@@ -155,7 +185,17 @@ impl Row {
         }
     }
 
-    pub fn blob(&self, column: usize) -> Result<&[u8], StoreError> {
+    /// A text column read into `T` (an enum stored by its name); text `T` does not know
+    /// is a decode error naming the column.
+    pub fn parse<T: std::str::FromStr>(&self, column: impl Column) -> Result<T, StoreError> {
+        let text = self.text(column)?;
+        text.parse().map_err(|_| StoreError::Decode {
+            column: column.to_string(),
+            detail: format!("unknown value {text:?}"),
+        })
+    }
+
+    pub fn blob(&self, column: impl Column) -> Result<&[u8], StoreError> {
         self.opt_blob(column)?
             .ok_or_else(|| Self::mismatch(column, "bytes", &Value::Null))
     }

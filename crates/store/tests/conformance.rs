@@ -16,6 +16,7 @@ store::on_both_stores!(
     placeholders_bind_by_number,
     a_number_beyond_any_column_fails_its_statement_not_the_store,
     a_panicking_job_fails_alone_and_the_writer_lives_on,
+    columns_are_read_by_name_or_position,
 );
 
 fn tenant(sql: &mut dyn Sql, id: &str) -> Result<u64, StoreError> {
@@ -428,4 +429,57 @@ async fn bad_urls_and_unreachable_servers_are_typed_errors() {
         "{:?}",
         opened.err()
     );
+}
+
+/// A row's columns by their `SELECT` names (whatever the order) or positions; a name the
+/// result does not have, or a stored name an enum does not know, is an error naming the
+/// column rather than a read of the wrong one.
+async fn columns_are_read_by_name_or_position(t: TestStore) {
+    t.store
+        .write(|sql| tenant(sql, "acme"))
+        .await
+        .expect("tenant");
+    let row = t
+        .store
+        .read(|sql| {
+            sql.query_one(
+                "SELECT created_at_ms, name, id FROM tenants WHERE id = $1",
+                &["acme".into()],
+            )
+        })
+        .await
+        .expect("row");
+    assert_eq!(row.text("id").expect("by name"), "acme");
+    assert_eq!(row.text(2).expect("by position"), "acme");
+    assert_eq!(row.text("name").expect("name"), "name-acme");
+    assert_eq!(row.i64("created_at_ms").expect("time"), 1);
+    match row.text("secret") {
+        Err(StoreError::Decode { column, .. }) => assert_eq!(column, "secret"),
+        other => panic!("{other:?}"),
+    }
+    match row.i64("name") {
+        Err(StoreError::Decode { column, detail }) => {
+            assert_eq!(column, "name");
+            assert!(detail.contains("integer"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    #[derive(Debug, PartialEq)]
+    struct Upper(String);
+    impl std::str::FromStr for Upper {
+        type Err = ();
+        fn from_str(s: &str) -> Result<Self, ()> {
+            s.bytes()
+                .all(|b| b.is_ascii_uppercase())
+                .then(|| Upper(s.to_string()))
+                .ok_or(())
+        }
+    }
+    match row.parse::<Upper>("id") {
+        Err(StoreError::Decode { column, detail }) => {
+            assert_eq!(column, "id");
+            assert!(detail.contains("acme"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -54,27 +54,23 @@ impl Delivery {
     const FROM: &'static str = "webhook_deliveries d JOIN outbox o ON o.id = d.event_id";
 
     fn from_row(row: &Row) -> Result<Self, store::StoreError> {
-        let state = row.text(4)?;
-        let state = DeliveryState::parse(state).ok_or_else(|| store::StoreError::Decode {
-            column: 4,
-            detail: format!("unknown delivery state {state}"),
-        })?;
+        let state: DeliveryState = row.parse("state")?;
         Ok(Self {
-            id: row.text(0)?.to_string(),
-            subscription_id: row.text(1)?.to_string(),
-            event_id: row.text(2)?.to_string(),
-            event_type: row.text(3)?.to_string(),
+            id: row.text("id")?.to_string(),
+            subscription_id: row.text("subscription_id")?.to_string(),
+            event_id: row.text("event_id")?.to_string(),
+            event_type: row.text("event_type")?.to_string(),
             state,
-            attempts: row.u64(5)?,
+            attempts: row.u64("attempts")?,
             next_attempt_at_ms: (state == DeliveryState::Pending)
-                .then(|| row.i64(6))
+                .then(|| row.i64("next_attempt_at_ms"))
                 .transpose()?,
             last_status_code: row
                 .opt_u64(7)?
                 .map(|c| u16::try_from(c).unwrap_or(u16::MAX)),
-            last_error: row.opt_text(8)?.map(str::to_string),
-            created_at_ms: row.i64(9)?,
-            delivered_at_ms: row.opt_i64(10)?,
+            last_error: row.opt_text("last_error")?.map(str::to_string),
+            created_at_ms: row.i64("created_at_ms")?,
+            delivered_at_ms: row.opt_i64("delivered_at_ms")?,
         })
     }
 }
