@@ -49,7 +49,7 @@ pub use crate::health::{ChainReadiness, NodeReadiness, Readiness};
 pub use crate::invoices::{Expired, NewInvoice};
 pub use crate::node_registry::NODE_LEASE_MS;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
-pub use crate::pipeline::{PaymentDraft, Pipeline, Stage, Verdict};
+pub use crate::pipeline::{Checked, PaymentDraft, Pipeline, Slot, Stage, Verdict};
 pub use crate::probes::{ProbeConfig, ProbeResult};
 pub use crate::reconcile::{Reconciled, MAX_RECONCILED_PER_ROUND};
 pub use crate::records::{

@@ -16,10 +16,9 @@ use serde_json::json;
 use store::{Sql, StoreError, Value};
 
 use crate::invoices::{invoice_by_hash, mark_paid, PaidBy};
-use crate::pipeline::{PaymentDraft, Verdict};
+use crate::pipeline::{Checked, PaymentDraft, Pipeline, Verdict};
 use crate::records::{InvoiceStatus, PaymentRecord, PaymentStatus};
 use crate::system::node_account;
-use crate::velocity::check_velocity;
 use crate::{observe, Actor, Gateway, GatewayError, Scope};
 
 #[derive(Debug, Clone)]
@@ -153,7 +152,8 @@ impl Gateway {
             eur_cents: rate.eur_cents(amount_msat),
             rate,
         };
-        let verdict = self.inner.pipeline.run(&draft).await?;
+        let checked = self.inner.pipeline.run(&draft).await?;
+        let pipeline = self.inner.pipeline.clone();
         let ids = (
             self.new_id("pay"),
             self.new_id("hold"),
@@ -166,7 +166,8 @@ impl Gateway {
             .inner
             .store
             .write(move |sql| {
-                let outcome = store_payment(sql, &draft, &verdict, idem.as_ref(), ids, now)?;
+                let decided = (&pipeline, &checked);
+                let outcome = store_payment(sql, &draft, decided, idem.as_ref(), ids, now)?;
                 if let Outcome::Stored(accepted, _) = &outcome {
                     let tenant = Some(draft.account.tenant_id.as_str());
                     let details = Some(format!("status={}", accepted.status.as_str()));
@@ -563,11 +564,12 @@ fn failure_sentence(code: &str) -> &'static str {
     }
 }
 
-/// Records a payment as the pipeline decided, in the caller's transaction.
+/// Records a payment as the pipeline decides, in the caller's transaction: the payer's
+/// row is locked first, then the stages' `in_tx` phase has the last word.
 fn store_payment(
     sql: &mut dyn Sql,
     draft: &PaymentDraft,
-    verdict: &Verdict,
+    (pipeline, checked): (&Pipeline, &Checked),
     idem: Option<&Idempotency>,
     (payment_id, hold_id, event_id, second_event_id): (String, String, String, String),
     now: i64,
@@ -590,6 +592,8 @@ fn store_payment(
         Some(_) => return Err(GatewayError::InvoiceExpired),
         None => false,
     };
+    ledger::lock_account(sql, &draft.account.id)?;
+    let verdict = &pipeline.run_in_tx(sql, draft, checked, now)?;
     let status = match (verdict, internal) {
         (Verdict::Reject { .. }, _) => PaymentStatus::Rejected,
         (Verdict::RequireApproval { .. }, _) => PaymentStatus::AwaitingApproval,
@@ -714,10 +718,6 @@ fn store_payment(
         if !paid {
             return Err(GatewayError::AlreadyPaid);
         }
-    }
-    if status != PaymentStatus::Rejected {
-        // The payer's row is locked now (hold or settlement): concurrent payments queue.
-        check_velocity(sql, &draft.account.id, now)?;
     }
     let event_type = match status {
         PaymentStatus::Succeeded => "payment.succeeded",

@@ -1,7 +1,10 @@
-//! The payment pipeline's decision stages: validate → limits and compliance → approvals.
-//! Each is one small [`Stage`]; the ledger hold, execution and settlement follow in
-//! `payments.rs`. The compliance and approval issues add stages here without touching
-//! handlers.
+//! The payment pipeline's decision stages, in named slots: validate → limits →
+//! compliance → approvals. A stage decides in two phases: `check`, before the payment's
+//! transaction (decoding, lookups elsewhere, anything slow or async), and `in_tx`, inside
+//! it with the payer's account row locked (so it sees every committed hold and payment of
+//! that account, and no other payment of it can commit meanwhile: velocity, later AML
+//! aggregates). The ledger hold, execution and settlement follow in `payments.rs`. The
+//! compliance issue fills its slot without touching handlers or the other stages.
 
 use std::sync::Arc;
 use tracing::Instrument;
@@ -9,9 +12,23 @@ use tracing::Instrument;
 use async_trait::async_trait;
 use ledger::Account;
 use node_pool::{DecodedInvoice, Network};
+use store::Sql;
 
 use crate::GatewayError;
 use kernel::Clock;
+
+/// Where a stage sits: stages decide in slot order, and in the order added within one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Slot {
+    /// The request is well formed and the invoice payable (errors, not verdicts).
+    Validate,
+    /// Spending limits (velocity).
+    Limits,
+    /// Sanctions, AML and due-diligence decisions.
+    Compliance,
+    /// The approval policy: a hold for M-of-N approvers, or an outright decision.
+    Approvals,
+}
 
 /// A payment as the stages see it, before anything is stored.
 #[derive(Debug, Clone)]
@@ -48,51 +65,108 @@ pub enum Verdict {
 #[async_trait]
 pub trait Stage: Send + Sync {
     fn name(&self) -> &'static str;
-    /// An error means the request is invalid (nothing is recorded); a verdict decides what
-    /// happens to a valid payment.
-    async fn check(&self, draft: &PaymentDraft) -> Result<Verdict, GatewayError>;
+    /// Before the payment's transaction. An error means the request is invalid (nothing
+    /// is recorded); a verdict decides what happens to a valid payment.
+    async fn check(&self, _draft: &PaymentDraft) -> Result<Verdict, GatewayError> {
+        Ok(Verdict::Allow)
+    }
+    /// Inside the payment's transaction, the payer's account row locked, before anything
+    /// of the payment is written. An error rolls the whole request back.
+    fn in_tx(
+        &self,
+        _sql: &mut dyn Sql,
+        _draft: &PaymentDraft,
+        _now_ms: i64,
+    ) -> Result<Verdict, GatewayError> {
+        Ok(Verdict::Allow)
+    }
 }
 
-/// The ordered stages; the first verdict other than `Allow` decides.
+/// What the `check` phase decided, and which stage decided it.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub verdict: Verdict,
+    /// The deciding stage's place in the pipeline (the number of stages if all allowed).
+    decided_by: usize,
+}
+
+/// The stages in slot order; the first verdict other than `Allow` decides.
 #[derive(Clone)]
 pub struct Pipeline {
-    stages: Vec<Arc<dyn Stage>>,
+    stages: Vec<(Slot, Arc<dyn Stage>)>,
 }
 
 impl Pipeline {
-    /// Validation, today's compliance stage (which allows everything), then the approval
-    /// policy in force. Velocity limits are checked where the funds are held (they need
-    /// the account's row locked), in the same transaction.
+    /// Validation, velocity limits, today's compliance stage (which allows everything),
+    /// then the approval policy in force.
     pub fn standard(network: Network, clock: Arc<dyn Clock>, store: store::Store) -> Self {
-        Self {
-            stages: vec![
-                Arc::new(Validate { network, clock }),
-                Arc::new(AllowAll("limits_and_compliance")),
+        Self { stages: Vec::new() }
+            .with_stage(Slot::Validate, Arc::new(Validate { network, clock }))
+            .with_stage(Slot::Limits, Arc::new(crate::velocity::VelocityStage))
+            .with_stage(Slot::Compliance, Arc::new(AllowAll("compliance")))
+            .with_stage(
+                Slot::Approvals,
                 Arc::new(crate::approval_stage::ApprovalStage { store }),
-            ],
-        }
+            )
     }
 
-    /// Appends a stage (e.g. a real compliance or approval stage).
-    pub fn with_stage(mut self, stage: Arc<dyn Stage>) -> Self {
-        self.stages.push(stage);
+    /// Adds a stage at the end of its slot (e.g. a real compliance stage before the
+    /// approvals, whatever the order of calls).
+    pub fn with_stage(mut self, slot: Slot, stage: Arc<dyn Stage>) -> Self {
+        let at = self.stages.partition_point(|(s, _)| *s <= slot);
+        self.stages.insert(at, (slot, stage));
         self
     }
 
     pub fn stage_names(&self) -> Vec<&'static str> {
-        self.stages.iter().map(|s| s.name()).collect()
+        self.stages.iter().map(|(_, s)| s.name()).collect()
     }
 
-    pub async fn run(&self, draft: &PaymentDraft) -> Result<Verdict, GatewayError> {
-        for stage in &self.stages {
+    /// The `check` phase, outside any transaction.
+    pub async fn run(&self, draft: &PaymentDraft) -> Result<Checked, GatewayError> {
+        for (at, (_, stage)) in self.stages.iter().enumerate() {
             let span = tracing::info_span!("pipeline.stage", stage = stage.name());
             let verdict = stage.check(draft).instrument(span).await?;
             if verdict != Verdict::Allow {
                 tracing::info!(stage = stage.name(), ?verdict, "payment stopped by a stage");
+                return Ok(Checked {
+                    verdict,
+                    decided_by: at,
+                });
+            }
+        }
+        Ok(Checked {
+            verdict: Verdict::Allow,
+            decided_by: self.stages.len(),
+        })
+    }
+
+    /// The `in_tx` phase, in the payment's transaction with the payer's row locked: the
+    /// stages up to the one that decided `checked` run again on what is committed; the
+    /// first of them to say something other than `Allow` decides instead. A rejected
+    /// payment moves no money, so nothing runs for it.
+    pub fn run_in_tx(
+        &self,
+        sql: &mut dyn Sql,
+        draft: &PaymentDraft,
+        checked: &Checked,
+        now_ms: i64,
+    ) -> Result<Verdict, GatewayError> {
+        if matches!(checked.verdict, Verdict::Reject { .. }) {
+            return Ok(checked.verdict.clone());
+        }
+        for (_, stage) in self.stages.iter().take(checked.decided_by + 1) {
+            let verdict = stage.in_tx(sql, draft, now_ms)?;
+            if verdict != Verdict::Allow {
+                tracing::info!(
+                    stage = stage.name(),
+                    ?verdict,
+                    "payment stopped in its transaction"
+                );
                 return Ok(verdict);
             }
         }
-        Ok(Verdict::Allow)
+        Ok(checked.verdict.clone())
     }
 }
 
@@ -142,9 +216,5 @@ struct AllowAll(&'static str);
 impl Stage for AllowAll {
     fn name(&self) -> &'static str {
         self.0
-    }
-
-    async fn check(&self, _draft: &PaymentDraft) -> Result<Verdict, GatewayError> {
-        Ok(Verdict::Allow)
     }
 }

@@ -8,6 +8,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use serde::Serialize;
 use store::{Sql, Value};
 
+use crate::pipeline::{PaymentDraft, Stage, Verdict};
 use crate::{Actor, Gateway, GatewayError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -48,9 +49,33 @@ fn limits_in(sql: &mut dyn Sql, account_id: &str) -> Result<VelocityLimits, Gate
 
 /// Refuses (rolling back the caller's transaction) if the account's payments since the
 /// start of the day or month, this one included, exceed its limits.
-pub(crate) fn check_velocity(
+/// The limits slot of the pipeline: decided in the payment's transaction, with the payer's
+/// row locked, so two concurrent payments cannot both slip under a limit.
+pub(crate) struct VelocityStage;
+
+#[async_trait::async_trait]
+impl Stage for VelocityStage {
+    fn name(&self) -> &'static str {
+        "velocity"
+    }
+
+    fn in_tx(
+        &self,
+        sql: &mut dyn Sql,
+        draft: &PaymentDraft,
+        now_ms: i64,
+    ) -> Result<Verdict, GatewayError> {
+        check_velocity(sql, &draft.account.id, draft.eur_cents, now_ms)?;
+        Ok(Verdict::Allow)
+    }
+}
+
+/// Refuses a payment of `eur_cents` that would take the account past a limit, counting
+/// what it has sent (or holds for sending) in the window.
+fn check_velocity(
     sql: &mut dyn Sql,
     account_id: &str,
+    eur_cents: u64,
     now_ms: i64,
 ) -> Result<(), GatewayError> {
     let limits = limits_in(sql, account_id)?;
@@ -72,12 +97,12 @@ pub(crate) fn check_velocity(
                 &[account_id.into(), Value::Int(since_ms)],
             )?
             .i64(0)?;
-        let sent = u64::try_from(sent).unwrap_or(0);
-        if sent > limit {
+        let would_be = u64::try_from(sent).unwrap_or(0).saturating_add(eur_cents);
+        if would_be > limit {
             return Err(GatewayError::VelocityLimitExceeded {
                 window,
                 limit_eur_cents: limit,
-                would_be_eur_cents: sent,
+                would_be_eur_cents: would_be,
             });
         }
     }

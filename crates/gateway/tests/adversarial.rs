@@ -25,6 +25,7 @@ store::on_both_stores!(
     another_node_under_a_known_name_is_refused,
     a_fee_the_node_never_reported_is_not_booked_as_zero_but_reported,
     a_flood_of_invoices_expires_in_bounded_sweeps_that_report_the_rest,
+    a_stage_in_the_transaction_sees_a_concurrent_payments_hold,
 );
 
 struct World {
@@ -818,4 +819,155 @@ async fn a_flood_of_invoices_expires_in_bounded_sweeps_that_report_the_rest(t: T
         .await
         .expect("count");
     assert_eq!(expired, FLOOD as i64);
+}
+
+/// A limits stage that allows one payment per account, ever: it counts the account's holds
+/// in the payment's transaction, so it sees another replica's payment that committed
+/// while this one was being checked.
+struct OneHoldPerAccount;
+
+#[async_trait::async_trait]
+impl gateway::Stage for OneHoldPerAccount {
+    fn name(&self) -> &'static str {
+        "one_hold_per_account"
+    }
+
+    fn in_tx(
+        &self,
+        sql: &mut dyn store::Sql,
+        draft: &gateway::PaymentDraft,
+        _now_ms: i64,
+    ) -> Result<gateway::Verdict, GatewayError> {
+        let holds = sql
+            .query_one(
+                "SELECT COUNT(*) FROM holds WHERE account_id = $1",
+                &[draft.account.id.as_str().into()],
+            )?
+            .i64(0)?;
+        Ok(if holds == 0 {
+            gateway::Verdict::Allow
+        } else {
+            gateway::Verdict::Reject {
+                code: "one_hold_per_account".into(),
+                reason: "this account already has a payment".into(),
+            }
+        })
+    }
+}
+
+/// Two replicas on their own store handles pay from one account at the same moment, each
+/// through a pipeline whose limits stage allows one payment per account: in every round
+/// exactly one is accepted and the other rejected (recorded, nothing held), because the
+/// stage runs with the payer's row locked. Without that lock both would read no hold.
+async fn a_stage_in_the_transaction_sees_a_concurrent_payments_hold(t: TestStore) {
+    let w = world(&t).await;
+    let second = t.second_handle().await.expect("second handle");
+    let replica_over = |store: &store::Store, instance: &str| {
+        let pool = Arc::new(NodePool::new());
+        for node in [&w.alpha, &w.beta] {
+            pool.add(Arc::clone(node) as Arc<dyn LightningNode>)
+                .expect("add");
+        }
+        let config = GatewayConfig {
+            instance_id: Some(instance.to_string()),
+            ..GatewayConfig::default()
+        };
+        let clock: Arc<dyn gateway::Clock> = w.clock.clone();
+        let pipeline =
+            gateway::Pipeline::standard(config.network, Arc::clone(&clock), store.clone())
+                .with_stage(gateway::Slot::Limits, Arc::new(OneHoldPerAccount));
+        // The stage sits in its slot, before compliance and the approvals, though added
+        // last.
+        assert_eq!(
+            pipeline.stage_names(),
+            [
+                "validate",
+                "velocity",
+                "one_hold_per_account",
+                "compliance",
+                "approvals"
+            ]
+        );
+        Gateway::with_pipeline(
+            store.clone(),
+            pool,
+            clock,
+            Arc::new(RandomIds),
+            config,
+            pipeline,
+        )
+    };
+    let (one, two) = (
+        replica_over(&t.store, "replica-1"),
+        replica_over(&second, "replica-2"),
+    );
+    let carol = FakeNode::new("carol", 3);
+    for round in 0..8 {
+        let account = w
+            .gateway
+            .create_account(&admin(), "treasury", &format!("round-{round}"))
+            .await
+            .expect("account")
+            .id;
+        fund(&w, &account, 1_000_000).await;
+        let mut bolt11 = Vec::new();
+        for i in 0..2 {
+            let invoice = carol
+                .create_invoice(10_000, &format!("round {round} payment {i}"), 600)
+                .await
+                .expect("invoice");
+            bolt11.push(invoice.bolt11);
+        }
+        let pay = |gateway: Gateway, bolt11: String| {
+            let account = account.clone();
+            async move {
+                gateway
+                    .create_payment(
+                        &admin(),
+                        NewPayment {
+                            account_id: account,
+                            bolt11,
+                            amount_msat: None,
+                            max_fee_msat: Some(1_000),
+                        },
+                        None,
+                    )
+                    .await
+            }
+        };
+        let (a, b) = tokio::join!(
+            pay(one.clone(), bolt11[0].clone()),
+            pay(two.clone(), bolt11[1].clone())
+        );
+        let mut statuses = [a.expect("first").status, b.expect("second").status];
+        statuses.sort_by_key(|s| s.as_str());
+        assert_eq!(
+            statuses,
+            [PaymentStatus::Pending, PaymentStatus::Rejected],
+            "round {round}"
+        );
+        let holds = t
+            .store
+            .read({
+                let account = account.clone();
+                move |sql| {
+                    sql.query_one(
+                        "SELECT COUNT(*) FROM holds WHERE account_id = $1",
+                        &[account.as_str().into()],
+                    )?
+                    .i64(0)
+                }
+            })
+            .await
+            .expect("holds");
+        assert_eq!(holds, 1, "round {round}");
+    }
+}
+
+/// Pays `amount_msat` into `account` from outside, through one of its invoices.
+async fn fund(w: &World, account: &str, amount_msat: u64) {
+    let invoice = w.invoice(account, amount_msat).await;
+    let node = w.issuer_of(&invoice.node);
+    w.deliver(node.receive(&invoice.payment_hash, amount_msat))
+        .await;
 }

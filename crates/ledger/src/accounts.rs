@@ -75,6 +75,20 @@ fn from_row(row: &Row) -> Result<Account, StoreError> {
     })
 }
 
+/// Locks the account's row until the transaction ends: what a caller reads of the account
+/// (its holds, its payments) then stays as read, and another transaction that locks it
+/// waits. (SQLite's single writer serialises every write transaction anyway.)
+pub fn lock_account(sql: &mut dyn Sql, account_id: &str) -> Result<(), LedgerError> {
+    let locked = sql.execute(
+        "UPDATE accounts SET balance_msat = balance_msat WHERE id = $1",
+        &[account_id.into()],
+    )?;
+    if locked == 0 {
+        return Err(LedgerError::UnknownAccount(account_id.to_string()));
+    }
+    Ok(())
+}
+
 /// Creates a tenant; an existing tenant of the same id and name is left as is (so setup
 /// can run on every start). Returns whether it was created now.
 pub fn create_tenant(

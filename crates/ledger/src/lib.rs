@@ -14,7 +14,8 @@ mod holds;
 mod journal;
 
 pub use crate::accounts::{
-    create_account, create_tenant, get_account, list_accounts, Account, AccountKind, NewAccount,
+    create_account, create_tenant, get_account, list_accounts, lock_account, Account, AccountKind,
+    NewAccount,
 };
 pub use crate::check::{check_books, BooksReport};
 pub use crate::error::LedgerError;
