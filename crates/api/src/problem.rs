@@ -80,13 +80,15 @@ impl From<GatewayError> for Problem {
             | E::UnknownPayment(_)
             | E::UnknownPolicy(_)
             | E::UnknownNode(_)
-            | E::UnknownRecovery(_) => StatusCode::NOT_FOUND,
+            | E::UnknownRecovery(_)
+            | E::UnknownInboundHold(_) => StatusCode::NOT_FOUND,
             E::InvoiceNotOpen { .. }
             | E::NodeIdentityMismatch { .. }
             | E::NodeOwnedElsewhere { .. }
             | E::PolicyNotProposed { .. }
             | E::NoPolicyInForce
-            | E::RecoveryInProgress(_) => StatusCode::CONFLICT,
+            | E::RecoveryInProgress(_)
+            | E::InboundHoldDecided(_) => StatusCode::CONFLICT,
             E::Forbidden(_) | E::SecondAdminRequired => StatusCode::FORBIDDEN,
             E::ApprovalRefused(approvals::ApprovalError::Duplicate(_)) | E::ApprovalClosed(_) => {
                 StatusCode::CONFLICT

@@ -87,6 +87,10 @@ pub enum GatewayError {
     },
     #[error("no recovery {0}")]
     UnknownRecovery(String),
+    #[error("no inbound hold {0}")]
+    UnknownInboundHold(String),
+    #[error("inbound hold {0} was decided already")]
+    InboundHoldDecided(String),
     #[error("no approval policy is in force: an emergency recovery needs one")]
     NoPolicyInForce,
     #[error("the recovery is blocked: {0}")]
@@ -144,6 +148,8 @@ impl GatewayError {
             GatewayError::NodeIdentityMismatch { .. } => "node_identity_mismatch",
             GatewayError::NodeOwnedElsewhere { .. } => "node_owned_elsewhere",
             GatewayError::UnknownRecovery(_) => "recovery_not_found",
+            GatewayError::UnknownInboundHold(_) => "inbound_hold_not_found",
+            GatewayError::InboundHoldDecided(_) => "inbound_hold_decided",
             GatewayError::NoPolicyInForce => "no_policy_in_force",
             GatewayError::RecoveryBlocked(_) => "blocked_by_policy",
             GatewayError::RecoveryInProgress(_) => "recovery_in_progress",

@@ -6,8 +6,9 @@ use ledger::{post, JournalEntry, Posting};
 use store::{Sql, Value};
 use tracing::Instrument;
 
+use crate::inbound::{record_hold, Receipt};
 use crate::records::{InvoiceRecord, InvoiceStatus};
-use crate::system::{node_account, UNATTRIBUTED_ACCOUNT};
+use crate::system::{node_account, SUSPENSE_ACCOUNT, UNATTRIBUTED_ACCOUNT};
 use crate::{observe, Actor, Gateway, GatewayError, Scope};
 
 /// Most invoices one expiry sweep closes.
@@ -321,7 +322,8 @@ impl Gateway {
             .await
     }
 
-    /// A node received `amount_msat` for `payment_hash`: credit the invoice's account once.
+    /// A node received `amount_msat` for `payment_hash`: credit the invoice's account once,
+    /// or, if an inbound stage holds it, the suspense account (with an inbound hold).
     /// Money for a hash no invoice of ours claims goes to the unattributed account.
     pub(crate) async fn credit_received(
         &self,
@@ -330,7 +332,8 @@ impl Gateway {
         amount_msat: u64,
     ) -> Result<(), GatewayError> {
         let (node_name, hash) = (node.to_string(), payment_hash.to_string());
-        let (now, event_id) = (self.now_ms(), self.new_id("evt"));
+        let (now, event_id, hold_id) = (self.now_ms(), self.new_id("evt"), self.new_id("ihold"));
+        let pipeline = self.inner.pipeline.clone();
         let credited = self
             .inner
             .store
@@ -339,18 +342,39 @@ impl Gateway {
                 let node_acct = node_account(&node_name);
                 let invoice = invoice_by_hash(sql, &hash)?;
                 if let Some(invoice) = &invoice {
+                    let receipt = Receipt {
+                        invoice_id: invoice.id.clone(),
+                        tenant_id: invoice.tenant_id.clone(),
+                        account_id: invoice.account_id.clone(),
+                        payment_hash: hash.clone(),
+                        amount_msat,
+                        node: node_name.clone(),
+                    };
+                    // A repeated report of a paid invoice is not a new receipt to judge.
+                    let held = if invoice.status == InvoiceStatus::Paid {
+                        None
+                    } else {
+                        pipeline.run_inbound(sql, &receipt, now)?
+                    };
+                    let credit_to = match held {
+                        Some(_) => SUSPENSE_ACCOUNT,
+                        None => invoice.account_id.as_str(),
+                    };
                     let credited = mark_paid(
                         sql,
                         invoice,
                         amount_msat,
                         [
-                            Posting::new(&invoice.account_id, "invoice", amount),
+                            Posting::new(credit_to, "invoice", amount),
                             Posting::new(&node_acct, "invoice", -amount),
                         ],
                         &event_id,
                         now,
                         PaidBy::Lightning,
                     )?;
+                    if let (true, Some((stage, code, reason))) = (credited, &held) {
+                        record_hold(sql, &hold_id, &receipt, (stage, code, reason), now)?;
+                    }
                     // Not credited: either this event is a repeat (nothing to do), or the
                     // invoice was already settled inside the ledger by one of our accounts
                     // and an outsider paid it too: that money is real and is booked below.

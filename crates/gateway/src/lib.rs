@@ -18,6 +18,7 @@ mod channel_closes;
 mod error;
 mod events;
 mod health;
+mod inbound;
 mod invoices;
 mod node_registry;
 mod observe;
@@ -46,6 +47,7 @@ pub use crate::books::{BooksCheck, NodeBooks};
 pub use crate::error::GatewayError;
 pub use crate::events::GatewaySink;
 pub use crate::health::{ChainReadiness, NodeReadiness, Readiness};
+pub use crate::inbound::{InboundHold, InboundHoldState, InboundStage, InboundVerdict, Receipt};
 pub use crate::invoices::{Expired, NewInvoice};
 pub use crate::node_registry::NODE_LEASE_MS;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
@@ -59,7 +61,8 @@ pub use crate::records::{
 pub use crate::recoveries::{NewRecovery, Recovery, RecoveryState};
 pub use crate::sli::{SlaReport, Slo, SloConfig, SloReport, SloWindow};
 pub use crate::system::{
-    node_account, wallet_account, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT, SYSTEM_TENANT,
+    node_account, wallet_account, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT, SUSPENSE_ACCOUNT,
+    SYSTEM_TENANT,
 };
 pub use crate::velocity::{VelocityLimits, MAX_LIMIT_EUR_CENTS};
 pub use outbox::EVENT_TYPES;

@@ -14,6 +14,7 @@ use ledger::Account;
 use node_pool::{DecodedInvoice, Network};
 use store::Sql;
 
+use crate::inbound::{InboundStage, InboundVerdict, Receipt};
 use crate::GatewayError;
 use kernel::Clock;
 
@@ -90,24 +91,29 @@ pub struct Checked {
     decided_by: usize,
 }
 
-/// The stages in slot order; the first verdict other than `Allow` decides.
+/// The stages in slot order; the first verdict other than `Allow` decides. Received
+/// payments pass the inbound stages, in the order added.
 #[derive(Clone)]
 pub struct Pipeline {
     stages: Vec<(Slot, Arc<dyn Stage>)>,
+    inbound: Vec<Arc<dyn InboundStage>>,
 }
 
 impl Pipeline {
     /// Validation, velocity limits, today's compliance stage (which allows everything),
     /// then the approval policy in force.
     pub fn standard(network: Network, clock: Arc<dyn Clock>, store: store::Store) -> Self {
-        Self { stages: Vec::new() }
-            .with_stage(Slot::Validate, Arc::new(Validate { network, clock }))
-            .with_stage(Slot::Limits, Arc::new(crate::velocity::VelocityStage))
-            .with_stage(Slot::Compliance, Arc::new(AllowAll("compliance")))
-            .with_stage(
-                Slot::Approvals,
-                Arc::new(crate::approval_stage::ApprovalStage { store }),
-            )
+        Self {
+            stages: Vec::new(),
+            inbound: Vec::new(),
+        }
+        .with_stage(Slot::Validate, Arc::new(Validate { network, clock }))
+        .with_stage(Slot::Limits, Arc::new(crate::velocity::VelocityStage))
+        .with_stage(Slot::Compliance, Arc::new(AllowAll("compliance")))
+        .with_stage(
+            Slot::Approvals,
+            Arc::new(crate::approval_stage::ApprovalStage { store }),
+        )
     }
 
     /// Adds a stage at the end of its slot (e.g. a real compliance stage before the
@@ -116,6 +122,28 @@ impl Pipeline {
         let at = self.stages.partition_point(|(s, _)| *s <= slot);
         self.stages.insert(at, (slot, stage));
         self
+    }
+
+    /// Adds an inbound stage (screening of received payments).
+    pub fn with_inbound_stage(mut self, stage: Arc<dyn InboundStage>) -> Self {
+        self.inbound.push(stage);
+        self
+    }
+
+    /// The inbound stages, in the receipt's transaction: the first `Hold` decides, with
+    /// the stage's name.
+    pub(crate) fn run_inbound(
+        &self,
+        sql: &mut dyn Sql,
+        receipt: &Receipt,
+        now_ms: i64,
+    ) -> Result<Option<(&'static str, String, String)>, GatewayError> {
+        for stage in &self.inbound {
+            if let InboundVerdict::Hold { code, reason } = stage.in_tx(sql, receipt, now_ms)? {
+                return Ok(Some((stage.name(), code, reason)));
+            }
+        }
+        Ok(None)
     }
 
     pub fn stage_names(&self) -> Vec<&'static str> {

@@ -13,6 +13,9 @@ pub const EQUITY_ACCOUNT: &str = "sys_equity";
 pub const FEE_INCOME_ACCOUNT: &str = "sys_fee_income";
 /// Money a node received for a payment hash no open invoice of ours claims.
 pub const UNATTRIBUTED_ACCOUNT: &str = "sys_unattributed";
+/// Received money an inbound stage held, until a decision releases it (a liability, like
+/// a customer's funds).
+pub const SUSPENSE_ACCOUNT: &str = "sys_suspense";
 /// Routing fees paid by synthetic probes between our nodes: what monitoring costs.
 pub const PROBE_COST_ACCOUNT: &str = "sys_probe_cost";
 
@@ -65,6 +68,7 @@ pub fn ensure_system_accounts(sql: &mut dyn Sql, now_ms: i64) -> Result<(), Gate
         (EQUITY_ACCOUNT, AccountKind::Equity, false),
         (FEE_INCOME_ACCOUNT, AccountKind::FeeIncome, false),
         (UNATTRIBUTED_ACCOUNT, AccountKind::Equity, false),
+        (SUSPENSE_ACCOUNT, AccountKind::Equity, false),
         // Runs negative: each probe's fee is a cost.
         (PROBE_COST_ACCOUNT, AccountKind::Equity, true),
         (RECOVERED_ACCOUNT, AccountKind::Node, true),

@@ -26,6 +26,7 @@ store::on_both_stores!(
     a_fee_the_node_never_reported_is_not_booked_as_zero_but_reported,
     a_flood_of_invoices_expires_in_bounded_sweeps_that_report_the_rest,
     a_stage_in_the_transaction_sees_a_concurrent_payments_hold,
+    a_held_receipt_waits_in_suspense_until_one_release_credits_the_account,
 );
 
 struct World {
@@ -970,4 +971,135 @@ async fn fund(w: &World, account: &str, amount_msat: u64) {
     let node = w.issuer_of(&invoice.node);
     w.deliver(node.receive(&invoice.payment_hash, amount_msat))
         .await;
+}
+
+/// An inbound stage that holds receipts of 1,000,000 msat or more (a screening stand-in).
+struct HoldLarge;
+
+impl gateway::InboundStage for HoldLarge {
+    fn name(&self) -> &'static str {
+        "hold_large"
+    }
+
+    fn in_tx(
+        &self,
+        _sql: &mut dyn store::Sql,
+        receipt: &gateway::Receipt,
+        _now_ms: i64,
+    ) -> Result<gateway::InboundVerdict, GatewayError> {
+        Ok(if receipt.amount_msat >= 1_000_000 {
+            gateway::InboundVerdict::Hold {
+                code: "large_receipt".into(),
+                reason: "received amount needs a review".into(),
+            }
+        } else {
+            gateway::InboundVerdict::Credit
+        })
+    }
+}
+
+/// The inbound path on both stores: a large receipt pays its invoice but credits the
+/// suspense account; the node's repeated report changes nothing; two replicas release it
+/// at once and exactly one release credits the account; a small receipt is credited
+/// directly. The books stay balanced throughout.
+async fn a_held_receipt_waits_in_suspense_until_one_release_credits_the_account(t: TestStore) {
+    let w = world(&t).await;
+    let second = t.second_handle().await.expect("second handle");
+    let screened = |store: &store::Store, instance: &str| {
+        let pool = Arc::new(NodePool::new());
+        for node in [&w.alpha, &w.beta] {
+            pool.add(Arc::clone(node) as Arc<dyn LightningNode>)
+                .expect("add");
+        }
+        let config = GatewayConfig {
+            instance_id: Some(instance.to_string()),
+            ..GatewayConfig::default()
+        };
+        let clock: Arc<dyn gateway::Clock> = w.clock.clone();
+        let pipeline =
+            gateway::Pipeline::standard(config.network, Arc::clone(&clock), store.clone())
+                .with_inbound_stage(Arc::new(HoldLarge));
+        Gateway::with_pipeline(
+            store.clone(),
+            pool,
+            clock,
+            Arc::new(RandomIds),
+            config,
+            pipeline,
+        )
+    };
+    let (one, two) = (
+        screened(&t.store, "replica-1"),
+        screened(&second, "replica-2"),
+    );
+    let sink = GatewaySink::new();
+    sink.attach(&one);
+    let suspense = || async {
+        w.gateway
+            .account(&Scope::All, gateway::SUSPENSE_ACCOUNT)
+            .await
+            .expect("suspense")
+            .balance_msat
+    };
+    let before = w.balance(&w.retail).await;
+    let large = w.invoice(&w.retail, 2_000_000).await;
+    let node = w.issuer_of(&large.node);
+    let receipt = node.receive(&large.payment_hash, 2_000_000);
+    sink.handle(&receipt).await.expect("received");
+    sink.handle(&receipt).await.expect("reported again");
+    let paid = w
+        .gateway
+        .invoice(&Scope::All, &large.id)
+        .await
+        .expect("invoice");
+    assert_eq!(paid.status, InvoiceStatus::Paid, "the payer did pay");
+    assert_eq!(w.balance(&w.retail).await, before, "not the customer's yet");
+    assert_eq!(suspense().await, 2_000_000);
+    let hold_id = t
+        .store
+        .read(|sql| {
+            let rows = sql.query("SELECT id FROM inbound_holds", &[])?;
+            assert_eq!(rows.len(), 1, "one hold, however often reported");
+            Ok::<_, store::StoreError>(rows[0].text("id")?.to_string())
+        })
+        .await
+        .expect("hold");
+    let hold = one
+        .inbound_hold(&Scope::Tenant("retail".into()), &hold_id)
+        .await
+        .expect("the tenant sees its hold");
+    assert_eq!(
+        (hold.state, hold.code.as_str(), hold.amount_msat),
+        (gateway::InboundHoldState::Held, "large_receipt", 2_000_000)
+    );
+    assert!(matches!(
+        one.inbound_hold(&Scope::Tenant("treasury".into()), &hold_id)
+            .await,
+        Err(GatewayError::UnknownInboundHold(_))
+    ));
+
+    let admin = admin();
+    let (a, b) = tokio::join!(
+        one.release_inbound(&admin, &hold_id),
+        two.release_inbound(&admin, &hold_id)
+    );
+    let released = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(released, 1, "{a:?} {b:?}");
+    assert!(
+        [&a, &b]
+            .iter()
+            .any(|r| matches!(r, Err(GatewayError::InboundHoldDecided(_)))),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(w.balance(&w.retail).await, before + 2_000_000);
+    assert_eq!(suspense().await, 0);
+
+    let small = w.invoice(&w.retail, 500_000).await;
+    let node = w.issuer_of(&small.node);
+    sink.handle(&node.receive(&small.payment_hash, 500_000))
+        .await
+        .expect("received");
+    assert_eq!(w.balance(&w.retail).await, before + 2_500_000);
+    let report = w.gateway.check_books().await.expect("books");
+    assert!(report.ledger.is_balanced(), "{report:?}");
 }

@@ -159,7 +159,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
     })
     .await
     .expect("paid");
-    assert_eq!(balance(&gateway, &a.id).await, 80_000_000);
+    assert_eq!(balance(gateway, &a.id).await, 80_000_000);
 
     // Outgoing: the account pays carol; amount plus fee leave it, preimage recorded.
     let carol_invoice = carol
@@ -180,11 +180,11 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
         .await
         .expect("accepted");
     assert_eq!(accepted.status, PaymentStatus::Pending);
-    let sent = wait_payment(&gateway, &accepted.id).await;
+    let sent = wait_payment(gateway, &accepted.id).await;
     assert_eq!(sent.status, PaymentStatus::Succeeded, "{sent:?}");
     assert!(sent.preimage.is_some());
     let fee = sent.fee_msat.expect("fee recorded");
-    assert_eq!(balance(&gateway, &a.id).await, 50_000_000 - fee as i64);
+    assert_eq!(balance(gateway, &a.id).await, 50_000_000 - fee as i64);
     assert_eq!(
         carol.payment(&carol_invoice.payment_hash).map(|p| p.state),
         Some(PaymentState::Succeeded)
@@ -224,7 +224,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
         (record.route.as_str(), record.fee_msat),
         ("internal", Some(0))
     );
-    assert_eq!(balance(&gateway, &b.id).await, 10_000_000);
+    assert_eq!(balance(gateway, &b.id).await, 10_000_000);
     assert_eq!(
         gateway
             .invoice(&admin, &b_invoice.id)
@@ -292,7 +292,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
         .create_payment(&as_actor(&admin), request.clone(), Some(key("body-2")))
         .await;
     assert!(matches!(mismatch, Err(GatewayError::IdempotencyMismatch)));
-    wait_payment(&gateway, &ids[0]).await;
+    wait_payment(gateway, &ids[0]).await;
 
     // Bad input: clear errors, no ledger trace.
     let entries_before = journal_entries(&t.store).await;

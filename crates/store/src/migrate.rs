@@ -59,6 +59,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_identities"),
     migration!(15, "0015_stuck_payments"),
     migration!(16, "0016_node_registry"),
+    migration!(17, "0017_inbound_holds"),
 ];
 
 /// The schema version this binary needs.
