@@ -640,8 +640,41 @@ async fn scenario(store: store::Store) {
     let report = sla["slos"].as_array().expect("slos");
     assert_eq!(report[0]["slo"], "availability");
     assert_eq!(report[0]["met"], false, "{sla}");
+    // The gateway's invoice expiry under the job scheduler, as `fulgur serve` runs it:
+    // its runs are counted for the job alert.
+    let gateway = s.gateway.clone();
+    let scheduler = jobs::Scheduler::builder()
+        .job(
+            jobs::JobSpec {
+                name: "invoice_expiry",
+                every: Duration::from_millis(10),
+                timeout: Duration::from_secs(5),
+            },
+            move || {
+                let gateway = gateway.clone();
+                async move {
+                    let swept = gateway.expire_invoices().await?;
+                    Ok(jobs::Ran {
+                        backlog: Some(swept.backlog),
+                    })
+                }
+            },
+        )
+        .start();
+    let deadline = tokio::time::Instant::now() + DEFAULT_WAIT;
+    while scheduler.stats()["invoice_expiry"].runs == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the job never ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    scheduler.stop().await;
     let final_scrape = s.scrape().await;
     assert!(final_scrape.get("fulgur_probe_payments_total", &[("outcome", "failed")]) >= 1.0);
+    assert!(
+        final_scrape.get(
+            "fulgur_job_runs_total",
+            &[("name", "invoice_expiry"), ("outcome", "ok")]
+        ) >= 1.0
+    );
     dashboards_and_rules_name_exported_metrics(&final_scrape);
     s.shut_down().await;
 }
