@@ -1,5 +1,8 @@
 //! API keys: create (the secret shown once), list, rotate with an overlap window, revoke,
 //! and authenticate a presented key. Each change is audited in the same transaction.
+//!
+//! Over 500 lines: a key's whole lifecycle, whose checks (constant-time hash, revocation,
+//! expiry, rotation overlap, source address) must be read together to be trusted.
 
 use std::net::IpAddr;
 use std::sync::Arc;

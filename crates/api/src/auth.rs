@@ -3,6 +3,9 @@
 //! and audit what must be audited — authentication failures, refusals, and mutating calls
 //! that fail (a mutating call that succeeds is audited by the domain, in its own
 //! transaction).
+//!
+//! Over 500 lines: the whole guard, whose order (authenticate, throttle, authorize, limit,
+//! audit) is the security argument and is read top to bottom.
 
 use std::net::IpAddr;
 use std::sync::Arc;

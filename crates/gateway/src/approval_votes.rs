@@ -15,9 +15,9 @@ use store::{Sql, StoreError, Value};
 
 use crate::approval_policy::policy_version_in;
 use crate::approval_requests::{request_in, ApprovalRequest, RequestState};
-use crate::payments::settle_internal;
 use crate::records::{PaymentRecord, PaymentStatus};
 use crate::recoveries::RecoveryState;
+use crate::settlement::settle_internal;
 use crate::{Actor, Gateway, GatewayError};
 
 /// Signs for Fulgur's own approvers: `message` with the key store's key `label`, as hex

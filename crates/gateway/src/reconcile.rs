@@ -290,3 +290,73 @@ impl Gateway {
         }
     }
 }
+
+impl Gateway {
+    /// Resumes what a crash interrupted: unfinished payments are reconciled (bounded
+    /// rounds, `reconcile.rs`); open invoices a node was paid are credited.
+    pub(crate) async fn recover(&self) -> Result<(), GatewayError> {
+        self.reconcile_at_start().await?;
+        self.recover_invoices().await
+    }
+
+    /// Credits invoices a node was paid while the gateway was down: the open ones, and
+    /// those that expired or were canceled within the last day (money can still arrive
+    /// for them), in pages; never the whole history. One that cannot be credited is
+    /// logged, and start goes on.
+    async fn recover_invoices(&self) -> Result<(), GatewayError> {
+        const PAGE: i64 = 1_000;
+        const LATE_MONEY_MS: i64 = 24 * 3_600_000;
+        let since = self.now_ms() - LATE_MONEY_MS;
+        let mut after = String::new();
+        loop {
+            let cursor = after.clone();
+            let page: Vec<(String, String, String)> = self
+                .inner
+                .store
+                .read(
+                    move |sql| -> Result<Vec<(String, String, String)>, GatewayError> {
+                        let rows = sql.query(
+                            "SELECT id, node_name, payment_hash FROM invoices WHERE id > $1 \
+                         AND (status = 'open' OR (status IN ('expired', 'canceled') \
+                         AND expires_at_ms >= $2)) ORDER BY id LIMIT $3",
+                            &[cursor.as_str().into(), Value::Int(since), Value::Int(PAGE)],
+                        )?;
+                        Ok(rows
+                            .iter()
+                            .filter_map(|r| {
+                                Some((
+                                    r.text(0).ok()?.to_string(),
+                                    r.text(1).ok()?.to_string(),
+                                    r.text(2).ok()?.to_string(),
+                                ))
+                            })
+                            .collect())
+                    },
+                )
+                .await?;
+            let Some((last, _, _)) = page.last() else {
+                return Ok(());
+            };
+            after = last.clone();
+            for (id, node_name, hash) in &page {
+                let Ok(node) = self.inner.pool.get(node_name) else {
+                    continue;
+                };
+                let Some(info) = node.payment(hash) else {
+                    continue;
+                };
+                if info.direction == node_pool::PaymentDirection::Inbound
+                    && info.state == PaymentState::Succeeded
+                {
+                    let amount = info.amount_msat.unwrap_or(0);
+                    if let Err(error) = self.credit_received(node_name, hash, amount).await {
+                        tracing::error!(invoice = %id, %error, "a paid invoice not credited at start");
+                    }
+                }
+            }
+            if (page.len() as i64) < PAGE {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! `lightning-lab`: a devnet chain plus a pool of funded ldk-nodes with confirmed channels,
 //! set up in one call. `fulgur demo`, the integration tests and the payment benchmark all
 //! stand on it, so the topology is built one way everywhere.
+//!
+//! Over 500 lines: the topology is built step by step (chain, nodes, funding, channels,
+//! gossip) and each step's wait depends on the one before.
 
 mod wait;
 

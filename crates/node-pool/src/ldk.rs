@@ -1,4 +1,7 @@
 //! The embedded backend: one ldk-node `Node` (SQLite store, fsync per channel update).
+//!
+//! Over 500 lines because it is the one `LightningNode` implementation over ldk-node
+//! (building, events, payments, channels, wallet): the trait's contract reads in one place.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
