@@ -864,39 +864,22 @@ async fn a_stage_in_the_transaction_sees_a_concurrent_payments_hold(t: TestStore
     let w = world(&t).await;
     let second = t.second_handle().await.expect("second handle");
     let replica_over = |store: &store::Store, instance: &str| {
-        let pool = Arc::new(NodePool::new());
-        for node in [&w.alpha, &w.beta] {
-            pool.add(Arc::clone(node) as Arc<dyn LightningNode>)
-                .expect("add");
-        }
-        let config = GatewayConfig {
-            instance_id: Some(instance.to_string()),
-            ..GatewayConfig::default()
-        };
-        let clock: Arc<dyn gateway::Clock> = w.clock.clone();
-        let pipeline =
-            gateway::Pipeline::standard(config.network, Arc::clone(&clock), store.clone())
-                .with_stage(gateway::Slot::Limits, Arc::new(OneHoldPerAccount));
-        // The stage sits in its slot, before compliance and the approvals, though added
-        // last.
-        assert_eq!(
-            pipeline.stage_names(),
-            [
-                "validate",
-                "velocity",
-                "one_hold_per_account",
-                "compliance",
-                "approvals"
-            ]
-        );
-        Gateway::with_pipeline(
-            store.clone(),
-            pool,
-            clock,
-            Arc::new(RandomIds),
-            config,
-            pipeline,
-        )
+        replica_with(&w, store, instance, |pipeline| {
+            let pipeline = pipeline.with_stage(gateway::Slot::Limits, Arc::new(OneHoldPerAccount));
+            // The stage sits in its slot, before compliance and the approvals, though
+            // added last.
+            assert_eq!(
+                pipeline.stage_names(),
+                [
+                    "validate",
+                    "velocity",
+                    "one_hold_per_account",
+                    "compliance",
+                    "approvals"
+                ]
+            );
+            pipeline
+        })
     };
     let (one, two) = (
         replica_over(&t.store, "replica-1"),
@@ -1006,27 +989,9 @@ async fn a_held_receipt_waits_in_suspense_until_one_release_credits_the_account(
     let w = world(&t).await;
     let second = t.second_handle().await.expect("second handle");
     let screened = |store: &store::Store, instance: &str| {
-        let pool = Arc::new(NodePool::new());
-        for node in [&w.alpha, &w.beta] {
-            pool.add(Arc::clone(node) as Arc<dyn LightningNode>)
-                .expect("add");
-        }
-        let config = GatewayConfig {
-            instance_id: Some(instance.to_string()),
-            ..GatewayConfig::default()
-        };
-        let clock: Arc<dyn gateway::Clock> = w.clock.clone();
-        let pipeline =
-            gateway::Pipeline::standard(config.network, Arc::clone(&clock), store.clone())
-                .with_inbound_stage(Arc::new(HoldLarge));
-        Gateway::with_pipeline(
-            store.clone(),
-            pool,
-            clock,
-            Arc::new(RandomIds),
-            config,
-            pipeline,
-        )
+        replica_with(&w, store, instance, |pipeline| {
+            pipeline.with_inbound_stage(Arc::new(HoldLarge))
+        })
     };
     let (one, two) = (
         screened(&t.store, "replica-1"),
@@ -1102,4 +1067,37 @@ async fn a_held_receipt_waits_in_suspense_until_one_release_credits_the_account(
     assert_eq!(w.balance(&w.retail).await, before + 2_500_000);
     let report = w.gateway.check_books().await.expect("books");
     assert!(report.ledger.is_balanced(), "{report:?}");
+}
+
+/// A replica (not started) over `store` with the world's nodes and clock, and the standard
+/// pipeline as `extend` changes it.
+fn replica_with(
+    w: &World,
+    store: &store::Store,
+    instance: &str,
+    extend: impl FnOnce(gateway::Pipeline) -> gateway::Pipeline,
+) -> Gateway {
+    let pool = Arc::new(NodePool::new());
+    for node in [&w.alpha, &w.beta] {
+        pool.add(Arc::clone(node) as Arc<dyn LightningNode>)
+            .expect("add");
+    }
+    let config = GatewayConfig {
+        instance_id: Some(instance.to_string()),
+        ..GatewayConfig::default()
+    };
+    let clock: Arc<dyn gateway::Clock> = w.clock.clone();
+    let pipeline = extend(gateway::Pipeline::standard(
+        config.network,
+        Arc::clone(&clock),
+        store.clone(),
+    ));
+    Gateway::with_pipeline(
+        store.clone(),
+        pool,
+        clock,
+        Arc::new(RandomIds),
+        config,
+        pipeline,
+    )
 }
