@@ -160,13 +160,7 @@ fn msat(value: u64) -> i64 {
 }
 
 fn unsettled(sql: &mut dyn Sql, node: &str) -> Result<u64, GatewayError> {
-    let payments = sql
-        .query_one(
-            "SELECT COUNT(*) FROM payments WHERE node_name = $1 \
-             AND status IN ('pending', 'in_flight')",
-            &[node.into()],
-        )?
-        .u64(0)?;
+    let payments = crate::records::unfinished_on(sql, node)?;
     // A recovery books the node's closes itself.
     let recoveries = sql
         .query_one(

@@ -51,6 +51,19 @@ impl PaymentStatus {
     }
 }
 
+/// SQL: a payment not yet final on the Lightning side (never sent, or sent and waiting).
+pub(crate) const UNFINISHED: &str = "status IN ('pending', 'in_flight')";
+
+/// Payments on `node` not yet final: while any is, the node's books cannot be compared
+/// exactly nor its channels closed and booked.
+pub(crate) fn unfinished_on(sql: &mut dyn store::Sql, node: &str) -> Result<u64, StoreError> {
+    sql.query_one(
+        &format!("SELECT COUNT(*) FROM payments WHERE node_name = $1 AND {UNFINISHED}"),
+        &[node.into()],
+    )?
+    .u64(0)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceRecord {
     pub id: String,

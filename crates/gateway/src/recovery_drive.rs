@@ -155,13 +155,7 @@ impl Gateway {
         self.inner
             .store
             .write(move |sql| {
-                let unsettled = sql
-                    .query_one(
-                        "SELECT COUNT(*) FROM payments WHERE node_name = $1 \
-                         AND status IN ('pending', 'in_flight')",
-                        &[name.as_str().into()],
-                    )?
-                    .u64(0)?;
+                let unsettled = crate::records::unfinished_on(sql, &name)?;
                 if unsettled > 0 {
                     return Ok(RecoveryState::Sweeping);
                 }

@@ -8,7 +8,7 @@ use store::{Sql, Value};
 
 use crate::invoices::{invoice_by_hash, mark_paid, PaidBy};
 use crate::payments::same_invoice;
-use crate::records::{InvoiceStatus, PaymentRecord};
+use crate::records::{InvoiceStatus, PaymentRecord, UNFINISHED};
 use crate::system::node_account;
 use crate::{Gateway, GatewayError};
 
@@ -59,8 +59,7 @@ impl Gateway {
                         // no send yet): book it there, and never send again.
                         "UPDATE payments SET status = 'succeeded', fee_msat = $2, preimage = $3, \
                          updated_at_ms = $4, node_name = $5 WHERE payment_hash = $1 \
-                         AND status IN ('pending', 'in_flight') AND route = 'lightning' \
-                         RETURNING {}",
+                         AND {UNFINISHED} AND route = 'lightning' RETURNING {}",
                         PaymentRecord::COLUMNS
                     ),
                     &[
@@ -292,7 +291,7 @@ pub(crate) fn finish_failed(
     let row = match which {
         Failing::Id(id) => sql.query_opt(
             &format!(
-                "{set} WHERE id = $1 AND status IN ('pending', 'in_flight') RETURNING {}",
+                "{set} WHERE id = $1 AND {UNFINISHED} RETURNING {}",
                 PaymentRecord::COLUMNS
             ),
             &[id.into(), code.into(), reason.into(), Value::Int(now)],
