@@ -537,10 +537,11 @@ async fn scenario(store: store::Store) {
 
     // Probes: alpha and beta pay each other (through carol), booked on both nodes. The
     // first may find no route while gossip settles (bounded by time: gossip is slower on
-    // a loaded machine); each attempt counts in the SLA.
+    // a loaded machine: once in four full runs on 2 cores a channel direction stayed
+    // disabled past one DEFAULT_WAIT); each attempt counts in the SLA.
     let probes = ProbeConfig::default();
     let mut attempts = 0;
-    let deadline = tokio::time::Instant::now() + DEFAULT_WAIT;
+    let deadline = tokio::time::Instant::now() + 3 * DEFAULT_WAIT;
     let probed = loop {
         attempts += 1;
         let probed = s
