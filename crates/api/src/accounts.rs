@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use gateway::rfc3339;
+use kernel::rfc3339;
 use ledger::{Account, Entry};
 use serde::{Deserialize, Serialize};
 
@@ -129,7 +129,7 @@ pub struct EntryQuery {
 }
 
 fn valid_tenant_id(id: &str) -> bool {
-    !gateway::is_reserved_tenant_id(id)
+    !kernel::is_reserved_tenant_id(id)
         && (1..=64).contains(&id.len())
         && id
             .bytes()

@@ -4,7 +4,7 @@ use access::{ApiKeyInfo, ApiScope, NewApiKey, Role};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use gateway::rfc3339;
+use kernel::rfc3339;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;

@@ -3,7 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use gateway::{rfc3339, PolicyVersion};
+use gateway::PolicyVersion;
+use kernel::rfc3339;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;

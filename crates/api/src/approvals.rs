@@ -2,7 +2,8 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use gateway::{rfc3339, ApprovalRequest, NewVote, RequestState};
+use gateway::{ApprovalRequest, NewVote, RequestState};
+use kernel::rfc3339;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use gateway::rfc3339;
+use kernel::rfc3339;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;

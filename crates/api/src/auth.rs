@@ -17,7 +17,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gateway::{rfc3339, Actor, Clock, IdSource};
+use kernel::{rfc3339, Actor, Clock, IdSource};
 use oidc::OidcVerifier;
 use store::Store;
 

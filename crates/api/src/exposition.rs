@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use gateway::GaugeSample;
+use kernel::GaugeSample;
 
 /// Appends `samples`, grouped by name (one `# HELP`/`# TYPE` per name, first-seen order).
 pub(crate) fn write_gauges(out: &mut String, samples: &[GaugeSample]) {

@@ -4,7 +4,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use gateway::{rfc3339, NewRecovery, Recovery};
+use gateway::{NewRecovery, Recovery};
+use kernel::rfc3339;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;

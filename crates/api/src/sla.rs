@@ -64,7 +64,7 @@ fn slo(r: SloReport) -> SloView {
 impl From<SlaReport> for SlaView {
     fn from(report: SlaReport) -> Self {
         Self {
-            generated_at: gateway::rfc3339(report.generated_at_ms),
+            generated_at: kernel::rfc3339(report.generated_at_ms),
             slos: report.slos.into_iter().map(slo).collect(),
         }
     }

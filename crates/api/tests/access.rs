@@ -809,7 +809,7 @@ fn chrono_in(d: Duration) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("epoch")
         .as_millis() as i64;
-    gateway::rfc3339(ms)
+    kernel::rfc3339(ms)
 }
 
 async fn rate_limits_and_failure_throttling_are_exact(t: TestStore) {

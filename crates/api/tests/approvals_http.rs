@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use ed25519_dalek::{Signer, SigningKey};
-use gateway::{EurRateConfig, GatewayConfig, KeyStoreApprovalSigner, ManualClock};
+use gateway::{EurRateConfig, GatewayConfig, KeyStoreApprovalSigner};
+use kernel::ManualClock;
 use keystore::{KeyKind, KeyStore, SoftwareStore};
 use node_pool::LightningNode;
 use reqwest::StatusCode;

@@ -8,7 +8,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use gateway::{Clock, Gateway, GatewayConfig, ManualClock, RandomIds};
+use gateway::{Gateway, GatewayConfig};
+use kernel::{Clock, ManualClock, RandomIds};
 use node_pool::{ChainTip, NodeError, NodePool};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -21,7 +21,7 @@ async fn server(store: store::Store) -> Server {
     server_with(
         store,
         gateway::GatewayConfig::default(),
-        std::sync::Arc::new(gateway::SystemClock),
+        std::sync::Arc::new(kernel::SystemClock),
     )
     .await
     .0

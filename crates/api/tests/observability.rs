@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use api::ApiState;
 use gateway::ProbeConfig;
-use gateway::{Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
+use gateway::{Gateway, GatewayConfig, GatewaySink};
+use kernel::{RandomIds, SystemClock};
 use lightning_lab::{wait_until, DEFAULT_WAIT};
 use lightning_lab::{Lab, LabConfig};
 use node_pool::{ChainSourceTip, LightningNode, NodePool, PaymentState};

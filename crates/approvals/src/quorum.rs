@@ -67,7 +67,7 @@ pub struct Ballot<'a> {
     pub signature_hex: &'a str,
     /// The credential that made the request carrying the vote.
     pub caller_identity: &'a str,
-    /// Who answers for that credential (see `gateway::Actor::identity`).
+    /// Who answers for that credential (see `kernel::Actor::identity`).
     pub caller_person: &'a str,
 }
 

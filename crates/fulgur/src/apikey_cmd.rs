@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use access::{AccessError, ApiKeyInfo, ApiKeys, ApiScope, NewApiKey, Role};
-use gateway::{rfc3339, Actor, RandomIds, Scope, SystemClock};
+use kernel::{rfc3339, Actor, RandomIds, Scope, SystemClock};
 
 use crate::keys_cmd::{cli_origin, ConfigArgs};
 use crate::serve::ToolConfig;
@@ -88,7 +88,7 @@ fn cli_actor() -> Actor {
     Actor {
         scope: Scope::All,
         origin: cli_origin(),
-        identity: gateway::OUT_OF_BAND.to_string(),
+        identity: kernel::OUT_OF_BAND.to_string(),
     }
 }
 

@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gateway::{Actor, Gateway, GatewaySink, Scope};
+use gateway::{Gateway, GatewaySink};
+use kernel::{Actor, Scope};
 use lightning_lab::{Lab, LabConfig, MAX_CHANNEL_SAT};
 use node_pool::{LightningNode, NodePool, NodeSeed};
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 use access::{ApiKeys, NewApiKey};
 use anyhow::Context;
 use audit::CheckpointSigner;
-use gateway::{Actor, Gateway, GatewayConfig, GatewaySink, ProbeConfig, RandomIds, SystemClock};
+use gateway::{Gateway, GatewayConfig, GatewaySink, ProbeConfig};
+use kernel::{Actor, RandomIds, SystemClock};
 use metrics_exporter_prometheus::PrometheusHandle;
 use node_pool::{ChainSource, ChainSourceTip, NodePool};
 use store::{Store, StoreConfig};
@@ -145,7 +146,7 @@ async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path, name: &str) -> anyhow:
     let now = now_ms();
     let mut after = None;
     loop {
-        let page = keys.list(&gateway::Scope::All, after.clone(), 500).await?;
+        let page = keys.list(&kernel::Scope::All, after.clone(), 500).await?;
         if let Some(active) = page.iter().find(|k| {
             k.name == name && k.tenant_id.is_none() && k.created_by == "system" && k.is_active(now)
         }) {

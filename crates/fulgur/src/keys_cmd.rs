@@ -122,7 +122,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
                     "  {:<32} wrapped by {:<20} since {}",
                     secret.name,
                     secret.kek_label,
-                    gateway::rfc3339(secret.wrapped_at_ms)
+                    kernel::rfc3339(secret.wrapped_at_ms)
                 );
             }
         }

@@ -68,11 +68,8 @@ pub use crate::system::{
 };
 pub use crate::velocity::{VelocityLimits, MAX_LIMIT_EUR_CENTS};
 pub use outbox::EVENT_TYPES;
-// The kernel's types, for callers that have not moved to `kernel` yet.
-pub use kernel::{
-    is_reserved_tenant_id, rfc3339, Actor, Clock, GaugeSample, IdSource, ManualClock, RandomIds,
-    Scope, SequentialIds, SystemClock, OUT_OF_BAND,
-};
+// The kernel's types the modules below name as `crate::…` (callers use `kernel`).
+use kernel::{Actor, Clock, IdSource, Scope};
 
 /// Gateway settings. Defaults: regtest; invoices expire after 1 h by default, at most
 /// 7 days; descriptions up to 639 bytes (BOLT11's limit); the default maximum routing fee

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::{
-    Actor, Gateway, GatewayConfig, GatewayError, GatewaySink, InvoiceStatus, ManualClock,
-    NewInvoice, NewPayment, PaymentStatus, RandomIds, Scope, VelocityLimits,
+    Gateway, GatewayConfig, GatewayError, GatewaySink, InvoiceStatus, NewInvoice, NewPayment,
+    PaymentStatus, VelocityLimits,
 };
+use kernel::{Actor, ManualClock, RandomIds, Scope};
 use node_pool::{EventSink, LightningNode, NodePool};
 use store::testing::TestStore;
 use testkit::{forge_invoice, FakeNode};
@@ -1086,7 +1087,7 @@ fn replica_with(
         instance_id: Some(instance.to_string()),
         ..GatewayConfig::default()
     };
-    let clock: Arc<dyn gateway::Clock> = w.clock.clone();
+    let clock: Arc<dyn kernel::Clock> = w.clock.clone();
     let pipeline = extend(gateway::Pipeline::standard(
         config.network,
         Arc::clone(&clock),

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use approvals::{customer_default, Approver, ApproverKey, CustomerKeys};
 use audit::Origin;
 use ed25519_dalek::SigningKey;
-use gateway::{
-    Actor, Gateway, GatewayConfig, GatewayError, ManualClock, PolicyState, RandomIds, Scope,
-};
+use gateway::{Gateway, GatewayConfig, GatewayError, PolicyState};
+use kernel::{Actor, ManualClock, RandomIds, Scope};
 use keystore::secp256k1;
 use node_pool::NodePool;
 use store::testing::TestStore;

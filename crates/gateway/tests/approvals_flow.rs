@@ -11,9 +11,10 @@ use std::time::Duration;
 use approvals::Vote;
 use ed25519_dalek::{Signer, SigningKey};
 use gateway::{
-    Gateway, GatewayError, KeyStoreApprovalSigner, ManualClock, NewInvoice, NewPayment, NewVote,
-    PaymentStatus, RequestState, Scope,
+    Gateway, GatewayError, KeyStoreApprovalSigner, NewInvoice, NewPayment, NewVote, PaymentStatus,
+    RequestState,
 };
+use kernel::{ManualClock, Scope};
 use keystore::{KeyStore, SoftwareStore};
 use node_pool::LightningNode;
 use store::testing::TestStore;

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::{node_account, wallet_account, Actor, ManualClock, ONCHAIN_COST_ACCOUNT};
+use gateway::{node_account, wallet_account, ONCHAIN_COST_ACCOUNT};
+use kernel::{Actor, ManualClock};
 use node_pool::LightningNode;
 use store::testing::TestStore;
 

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use gateway::{
     Gateway, GatewayConfig, GatewayError, GatewaySink, Idempotency, InvoiceStatus, NewInvoice,
-    NewPayment, PaymentStatus, RandomIds, Scope, SystemClock,
+    NewPayment, PaymentStatus,
 };
+use kernel::{RandomIds, Scope, SystemClock};
 use lightning_lab::{wait_until, Lab, LabConfig, DEFAULT_WAIT};
 use node_pool::{LightningNode, NodePool, PaymentState};
 use store::testing::TestStore;
@@ -410,8 +411,8 @@ fn futures_now<T>(future: impl std::future::Future<Output = Result<T, GatewayErr
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future)).ok()
 }
 
-fn as_actor(scope: &Scope) -> gateway::Actor {
-    gateway::Actor {
+fn as_actor(scope: &Scope) -> kernel::Actor {
+    kernel::Actor {
         scope: scope.clone(),
         origin: audit::Origin::system("req-test"),
         identity: "test".into(),

@@ -13,9 +13,10 @@ use approvals::{Operation, Vote};
 use devnet::bitcoin::{OutPoint, Txid};
 use ed25519_dalek::{Signer, SigningKey};
 use gateway::{
-    node_account, Gateway, GatewayError, KeyStoreApprovalSigner, ManualClock, NewRecovery, NewVote,
-    Recovery, RecoveryState, RequestState, Scope, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT,
+    node_account, Gateway, GatewayError, KeyStoreApprovalSigner, NewRecovery, NewVote, Recovery,
+    RecoveryState, RequestState, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT,
 };
+use kernel::{ManualClock, Scope};
 use keystore::{KeyStore, SoftwareStore};
 use node_pool::LightningNode;
 use store::testing::TestStore;

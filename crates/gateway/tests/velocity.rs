@@ -4,10 +4,8 @@
 
 use std::sync::Arc;
 
-use gateway::{
-    Actor, Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus, SystemClock,
-    VelocityLimits,
-};
+use gateway::{Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus, VelocityLimits};
+use kernel::{Actor, SystemClock};
 use store::testing::TestStore;
 
 mod common;
@@ -62,7 +60,7 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
         second_store,
         Arc::clone(gateway.pool()),
         Arc::new(SystemClock),
-        Arc::new(gateway::RandomIds),
+        Arc::new(kernel::RandomIds),
         gateway::GatewayConfig {
             instance_id: Some(gateway.instance().to_string()),
             eur_rate: gateway::EurRateConfig {

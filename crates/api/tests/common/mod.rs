@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use access::{ApiKeys, NewApiKey, Pepper, Role};
 use api::{Auth, RateLimitConfig};
-use gateway::{Actor, RandomIds, SystemClock};
+use kernel::{Actor, RandomIds, SystemClock};
 
 /// The test's pepper (a real server reads its file).
 pub const PEPPER: [u8; 32] = [42; 32];

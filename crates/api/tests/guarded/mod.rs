@@ -7,7 +7,8 @@
 use std::sync::{Arc, OnceLock};
 
 use api::{ApiState, RateLimitConfig, TlsConfig, TlsListener};
-use gateway::{Gateway, GatewayConfig, RandomIds, SystemClock};
+use gateway::{Gateway, GatewayConfig};
+use kernel::{RandomIds, SystemClock};
 use metrics_exporter_prometheus::PrometheusHandle;
 use node_pool::NodePool;
 use oidc::OidcVerifier;

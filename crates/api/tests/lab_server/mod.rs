@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use api::ApiState;
-use gateway::{Clock, Gateway, GatewayConfig, GatewaySink, RandomIds, SystemClock};
+use gateway::{Gateway, GatewayConfig, GatewaySink};
+use kernel::{Clock, RandomIds, SystemClock};
 use lightning_lab::{Lab, LabConfig};
 use node_pool::{LightningNode, NodePool};
 use reqwest::{Client, StatusCode};

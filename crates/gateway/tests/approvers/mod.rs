@@ -5,7 +5,7 @@
 use approvals::{customer_default, Approver, ApproverKey, CustomerKeys, Policy};
 use audit::Origin;
 use ed25519_dalek::SigningKey;
-use gateway::{Actor, Scope};
+use kernel::{Actor, Scope};
 use keystore::{KeyKind, KeyStore};
 
 fn person(id: &str, seed: u8) -> (Approver, SigningKey) {

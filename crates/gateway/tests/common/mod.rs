@@ -5,9 +5,8 @@
 
 use std::sync::Arc;
 
-use gateway::{
-    Actor, Clock, EurRateConfig, Gateway, GatewayConfig, GatewaySink, NewInvoice, RandomIds, Scope,
-};
+use gateway::{EurRateConfig, Gateway, GatewayConfig, GatewaySink, NewInvoice};
+use kernel::{Actor, Clock, RandomIds, Scope};
 use lightning_lab::{wait_until, Lab, LabConfig, DEFAULT_WAIT};
 use node_pool::{LightningNode, NodePool};
 
