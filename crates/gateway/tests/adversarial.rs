@@ -192,6 +192,20 @@ impl World {
             .await
     }
 
+    /// The treasury pays an outsider's (carol's) invoice of `amount_msat`: the invoice, and
+    /// the payment once it is in flight.
+    async fn pay_outsider(&self, amount_msat: u64) -> (node_pool::Invoice, gateway::PaymentRecord) {
+        let invoice = FakeNode::new("carol", 3)
+            .create_invoice(amount_msat, "goods", 600)
+            .await
+            .expect("invoice");
+        let sent = self
+            .pay(&self.treasury, &invoice.bolt11)
+            .await
+            .expect("accepted");
+        (invoice, self.in_flight(&sent.id).await)
+    }
+
     /// Waits (bounded) until the payment is in flight on a node and that node has it (the
     /// claim commits before the send reaches the node); its record.
     async fn in_flight(&self, id: &str) -> gateway::PaymentRecord {
@@ -263,13 +277,7 @@ async fn a_forged_invoice_reusing_our_payment_hash_is_refused(t: TestStore) {
 
 async fn a_stale_failure_from_another_node_leaves_the_live_attempt_alone(t: TestStore) {
     let w = world(&t).await;
-    let carol = FakeNode::new("carol", 3);
-    let invoice = carol
-        .create_invoice(1_000_000, "goods", 600)
-        .await
-        .expect("invoice");
-    let first = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
-    let first = w.in_flight(&first.id).await;
+    let (invoice, first) = w.pay_outsider(1_000_000).await;
     let (tried, other) = match first.node.as_deref() {
         Some("alpha") => (&w.alpha, &w.beta),
         Some("beta") => (&w.beta, &w.alpha),
@@ -325,13 +333,7 @@ async fn a_stale_failure_from_another_node_leaves_the_live_attempt_alone(t: Test
 
 async fn a_success_is_booked_on_the_node_that_paid(t: TestStore) {
     let w = world(&t).await;
-    let carol = FakeNode::new("carol", 3);
-    let invoice = carol
-        .create_invoice(2_000_000, "goods", 600)
-        .await
-        .expect("invoice");
-    let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
-    let sent = w.in_flight(&sent.id).await;
+    let (invoice, sent) = w.pay_outsider(2_000_000).await;
     let (sender, bystander) = match sent.node.as_deref() {
         Some("alpha") => (&w.alpha, &w.beta),
         _ => (&w.beta, &w.alpha),
@@ -413,13 +415,7 @@ async fn node_balance(w: &World, node: &str) -> i64 {
 
 async fn a_lost_event_is_reconciled_after_a_quiet_minute(t: TestStore) {
     let w = world(&t).await;
-    let carol = FakeNode::new("carol", 3);
-    let invoice = carol
-        .create_invoice(3_000_000, "goods", 600)
-        .await
-        .expect("invoice");
-    let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
-    let sent = w.in_flight(&sent.id).await;
+    let (invoice, sent) = w.pay_outsider(3_000_000).await;
     let node = w.issuer_of(sent.node.as_deref().expect("node"));
     // The node paid, but its event never reaches the gateway.
     let _lost = node.succeed(&invoice.payment_hash, 300);
@@ -463,13 +459,7 @@ async fn a_lost_event_is_reconciled_after_a_quiet_minute(t: TestStore) {
 
 async fn a_payment_whose_node_left_the_pool_is_stuck_until_it_returns(t: TestStore) {
     let w = world(&t).await;
-    let carol = FakeNode::new("carol", 3);
-    let invoice = carol
-        .create_invoice(4_000_000, "goods", 600)
-        .await
-        .expect("invoice");
-    let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
-    let sent = w.in_flight(&sent.id).await;
+    let (invoice, sent) = w.pay_outsider(4_000_000).await;
     let (gone, stays) = match sent.node.as_deref() {
         Some("alpha") => (&w.alpha, &w.beta),
         _ => (&w.beta, &w.alpha),
@@ -508,13 +498,7 @@ async fn a_payment_whose_node_left_the_pool_is_stuck_until_it_returns(t: TestSto
 
 async fn a_second_replica_cannot_run_the_same_nodes_while_the_first_holds_them(t: TestStore) {
     let w = world(&t).await;
-    let carol = FakeNode::new("carol", 3);
-    let invoice = carol
-        .create_invoice(1_000_000, "goods", 600)
-        .await
-        .expect("invoice");
-    let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
-    let sent = w.in_flight(&sent.id).await;
+    let (_, sent) = w.pay_outsider(1_000_000).await;
     let node = w.issuer_of(sent.node.as_deref().expect("node"));
     let sends = node.sends().len();
     // Another replica, same configuration, its own connection to the same database.
@@ -582,13 +566,7 @@ async fn another_node_under_a_known_name_is_refused(t: TestStore) {
 
 async fn a_fee_the_node_never_reported_is_not_booked_as_zero_but_reported(t: TestStore) {
     let w = world(&t).await;
-    let carol = FakeNode::new("carol", 3);
-    let invoice = carol
-        .create_invoice(1_500_000, "goods", 600)
-        .await
-        .expect("invoice");
-    let sent = w.pay(&w.treasury, &invoice.bolt11).await.expect("accepted");
-    let sent = w.in_flight(&sent.id).await;
+    let (invoice, sent) = w.pay_outsider(1_500_000).await;
     let node = w.issuer_of(sent.node.as_deref().expect("node"));
     w.deliver(node.succeed_with_fee(&invoice.payment_hash, None))
         .await;
