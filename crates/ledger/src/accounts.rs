@@ -1,6 +1,6 @@
 //! Tenants and their accounts.
 
-use store::{Row, Sql, StoreError, Value};
+use store::{Dialect, Row, Sql, StoreError, Value};
 
 use crate::LedgerError;
 
@@ -77,13 +77,14 @@ fn from_row(row: &Row) -> Result<Account, StoreError> {
 
 /// Locks the account's row until the transaction ends: what a caller reads of the account
 /// (its holds, its payments) then stays as read, and another transaction that locks it
-/// waits. (SQLite's single writer serialises every write transaction anyway.)
+/// waits. PostgreSQL takes a row lock (no new row version); SQLite's single writer
+/// serialises every write transaction already, so there it only checks the account exists.
 pub fn lock_account(sql: &mut dyn Sql, account_id: &str) -> Result<(), LedgerError> {
-    let locked = sql.execute(
-        "UPDATE accounts SET balance_msat = balance_msat WHERE id = $1",
-        &[account_id.into()],
-    )?;
-    if locked == 0 {
+    let query = match sql.dialect() {
+        Dialect::Postgres => "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
+        Dialect::Sqlite => "SELECT id FROM accounts WHERE id = $1",
+    };
+    if sql.query_opt(query, &[account_id.into()])?.is_none() {
         return Err(LedgerError::UnknownAccount(account_id.to_string()));
     }
     Ok(())

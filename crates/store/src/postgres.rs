@@ -16,9 +16,12 @@ use crate::{Row, StoreError, Value};
 /// Statements kept prepared per connection; the cache is cleared when it would grow past.
 const STATEMENT_CACHE: usize = 256;
 
+/// A prepared statement and its result's column names (shared by every row it returns).
+type Prepared = (Statement, std::sync::Arc<[String]>);
+
 pub(crate) struct PgConn {
     client: postgres::Client,
-    statements: HashMap<String, Statement>,
+    statements: HashMap<String, Prepared>,
 }
 
 pub(crate) struct PgManager {
@@ -116,16 +119,22 @@ fn read_value(row: &postgres::Row, column: usize) -> Result<Value, StoreError> {
 }
 
 impl PgConn {
-    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
-        if let Some(statement) = self.statements.get(sql) {
-            return Ok(statement.clone());
+    fn statement(&mut self, sql: &str) -> Result<Prepared, StoreError> {
+        if let Some(prepared) = self.statements.get(sql) {
+            return Ok(prepared.clone());
         }
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
         }
         let statement = self.client.prepare(sql)?;
-        self.statements.insert(sql.to_string(), statement.clone());
-        Ok(statement)
+        let names = statement
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let prepared = (statement, names);
+        self.statements.insert(sql.to_string(), prepared.clone());
+        Ok(prepared)
     }
 }
 
@@ -140,19 +149,14 @@ impl Sql for PgConn {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         check_params(params)?;
-        let statement = self.statement(sql)?;
+        let (statement, _) = self.statement(sql)?;
         Ok(self.client.execute(&statement, &as_params(params))?)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         check_params(params)?;
-        let statement = self.statement(sql)?;
+        let (statement, names) = self.statement(sql)?;
         let rows = self.client.query(&statement, &as_params(params))?;
-        let names: std::sync::Arc<[String]> = statement
-            .columns()
-            .iter()
-            .map(|c| c.name().to_string())
-            .collect();
         rows.iter()
             .map(|row| {
                 (0..row.len())
