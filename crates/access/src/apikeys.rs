@@ -13,6 +13,7 @@ use kernel::{Actor, Clock, IdSource, Scope};
 use store::{Row, Sql, Store, StoreError, Value};
 use subtle::ConstantTimeEq;
 
+use crate::key_cache::{KeyCache, StoredKey, CHANNEL};
 use crate::pepper::Pepper;
 use crate::principal::{Principal, ScopeSet};
 use crate::roles::{ApiScope, Role};
@@ -143,6 +144,7 @@ struct Inner {
     pepper: Pepper,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
+    cache: Arc<KeyCache>,
 }
 
 /// API keys over the store; cheap to clone.
@@ -158,12 +160,18 @@ impl ApiKeys {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
     ) -> Self {
+        let cache = Arc::new(KeyCache::default());
+        let listener: std::sync::Weak<dyn store::Listener> = Arc::downgrade(&cache) as _;
+        // Without a listening thread (SQLite, or no thread to be had) the cache never goes
+        // live and every request reads its key's row.
+        let _listening = store.listen(CHANNEL, listener);
         Self {
             inner: Arc::new(Inner {
                 store,
                 pepper,
                 clock,
                 ids,
+                cache,
             }),
         }
     }
@@ -281,11 +289,12 @@ impl ApiKeys {
         let new_id = self.inner.ids.next_id("key");
         let secret = ApiKeySecret::generate(&new_id);
         let hash = self.hash_of(&secret);
-        let (actor, id) = (actor.clone(), id.to_string());
+        let (actor, owned_id) = (actor.clone(), id.to_string());
         let info = self
             .inner
             .store
             .write(move |sql| {
+                let id = owned_id;
                 let old = load(sql, &actor.scope, &id)?;
                 if !old.is_active(now_ms) || old.rotated_to.is_some() {
                     return Err(AccessError::Conflict(format!(
@@ -330,16 +339,20 @@ impl ApiKeys {
                 Ok(info)
             })
             .await?;
+        self.inner.cache.forget(id);
         Ok((info, secret))
     }
 
-    /// Refuses the key from now on, on every replica (each request reads its row).
+    /// Refuses the key from now on: on this replica before this returns, on the others as
+    /// soon as they hear the row changed (or read it, over SQLite).
     pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<ApiKeyInfo, AccessError> {
         let now_ms = self.inner.clock.now_ms();
-        let (actor, id) = (actor.clone(), id.to_string());
-        self.inner
+        let (actor, owned_id) = (actor.clone(), id.to_string());
+        let revoked = self
+            .inner
             .store
             .write(move |sql| {
+                let id = owned_id;
                 let key = load(sql, &actor.scope, &id)?;
                 if key.revoked_at_ms.is_some() {
                     return Err(AccessError::Conflict(format!("{id} is already revoked")));
@@ -357,7 +370,9 @@ impl ApiKeys {
                     ..key
                 })
             })
-            .await
+            .await?;
+        self.inner.cache.forget(id);
+        Ok(revoked)
     }
 
     /// The principal a presented key stands for, or why it is refused. The secret is
@@ -372,24 +387,17 @@ impl ApiKeys {
         };
         let presented = self.inner.pepper.hash(secret.as_bytes());
         let now_ms = self.inner.clock.now_ms();
-        let row = self
-            .inner
-            .store
-            .read(move |sql| {
-                sql.query_opt(
-                    &format!("SELECT {} FROM api_keys WHERE id = $1", ApiKeyInfo::COLUMNS),
-                    &[id.into()],
-                )
-                .map_err(AccessError::from)
-            })
-            .await?;
-        let Some(row) = row else {
-            return Ok(Err(AuthFailure::UnknownKey));
+        let stored = match self.inner.cache.get(&id, now_ms) {
+            Some(stored) => stored,
+            None => match self.read_key(id, now_ms).await? {
+                Some(stored) => stored,
+                None => return Ok(Err(AuthFailure::UnknownKey)),
+            },
         };
-        if !bool::from(row.blob(12)?.ct_eq(&presented)) {
+        if !bool::from(stored.secret_hash.ct_eq(&presented)) {
             return Ok(Err(AuthFailure::WrongSecret));
         }
-        let key = ApiKeyInfo::from_row(&row)?;
+        let key = &stored.info;
         if key.revoked_at_ms.is_some() {
             return Ok(Err(AuthFailure::Revoked));
         }
@@ -402,13 +410,49 @@ impl ApiKeys {
             return Ok(Err(AuthFailure::SourceNotAllowed));
         }
         Ok(Ok(Principal {
-            credential_id: key.id,
-            subject: key.name,
-            tenant_id: key.tenant_id,
+            credential_id: key.id.clone(),
+            subject: key.name.clone(),
+            tenant_id: key.tenant_id.clone(),
             scopes: ScopeSet::of(&key.roles, &key.scopes),
-            rate_tier: key.rate_tier,
-            identity: key.owner,
+            rate_tier: key.rate_tier.clone(),
+            identity: key.owner.clone(),
         }))
+    }
+
+    /// Whether verified keys are served from memory now: over PostgreSQL while the
+    /// notification connection is up; never over SQLite.
+    pub fn serves_from_memory(&self) -> bool {
+        self.inner.cache.epoch().is_some()
+    }
+
+    /// Reads a key's row, keeping it in memory when the cache may (see `key_cache`).
+    async fn read_key(
+        &self,
+        id: String,
+        now_ms: i64,
+    ) -> Result<Option<Arc<StoredKey>>, AccessError> {
+        let epoch = self.inner.cache.epoch();
+        let stored = self
+            .inner
+            .store
+            .read(move |sql| {
+                let Some(row) = sql.query_opt(
+                    &format!("SELECT {} FROM api_keys WHERE id = $1", ApiKeyInfo::COLUMNS),
+                    &[id.into()],
+                )?
+                else {
+                    return Ok(None);
+                };
+                Ok::<_, AccessError>(Some(Arc::new(StoredKey {
+                    secret_hash: row.blob("secret_hash")?.to_vec(),
+                    info: ApiKeyInfo::from_row(&row)?,
+                })))
+            })
+            .await?;
+        if let (Some(stored), Some(epoch)) = (&stored, epoch) {
+            self.inner.cache.put(epoch, Arc::clone(stored), now_ms);
+        }
+        Ok(stored)
     }
 
     fn hash_of(&self, secret: &ApiKeySecret) -> Vec<u8> {

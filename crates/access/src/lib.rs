@@ -3,12 +3,14 @@
 //! credential with its tenant and scopes. API keys are 256-bit secrets shown once and kept
 //! only as HMAC-SHA256 under a server pepper, bound to a tenant (or to the platform), with
 //! optional expiry and source-address allowlist, rotated with an overlap window and
-//! revoked at once (every request reads the key's row, so every replica sees it).
+//! revoked at once on every replica (over PostgreSQL replicas keep verified keys in memory
+//! and drop one when its row's change is announced; over SQLite every request reads it).
 //!
 //! Every key operation is audited in its own transaction. The crate knows nothing of HTTP.
 
 mod apikeys;
 mod error;
+mod key_cache;
 mod pepper;
 mod principal;
 mod roles;

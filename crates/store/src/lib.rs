@@ -16,6 +16,7 @@
 //! ```
 
 mod error;
+mod listen;
 mod migrate;
 mod pg_tls;
 mod postgres;
@@ -35,6 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 pub use crate::error::StoreError;
+pub use crate::listen::{Listener, Notice};
 pub use crate::migrate::{latest_version, Migration, MIGRATIONS};
 pub use crate::sql::{Dialect, Sql};
 pub use crate::value::{Column, Row, Value};
@@ -74,6 +76,8 @@ struct Inner {
     writers: usize,
     readers_busy: Arc<AtomicUsize>,
     writers_busy: Arc<AtomicUsize>,
+    /// PostgreSQL's connection settings, for listening threads; `None` on SQLite.
+    postgres: Option<Arc<postgres::PgManager>>,
 }
 
 /// How busy the store's threads are, for the pool-usage gauges.
@@ -124,6 +128,7 @@ impl Store {
     /// Connects (creating the SQLite file if needed) and starts the store's threads; it
     /// does not migrate (see [`Store::migrate`]).
     pub async fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        let mut pg_manager = None;
         let (dialect, connect, writers): (Dialect, workers::Connect, usize) =
             match parse_url(&config.url)? {
                 Target::Sqlite(path) => {
@@ -140,7 +145,8 @@ impl Store {
                 }
                 Target::Postgres(mut pg, tls) => {
                     pg.connect_timeout(config.connect_timeout);
-                    let manager = postgres::PgManager { config: *pg, tls };
+                    let manager = Arc::new(postgres::PgManager { config: *pg, tls });
+                    pg_manager = Some(Arc::clone(&manager));
                     let connect: workers::Connect =
                         Arc::new(move || Ok(Box::new(manager.connect()?) as Box<dyn Connection>));
                     (Dialect::Postgres, connect, config.postgres_writers.max(1))
@@ -162,6 +168,7 @@ impl Store {
                 writers,
                 readers_busy,
                 writers_busy,
+                postgres: pg_manager,
             }),
         };
         // Fail now, not on the first request, if the database cannot be reached.
@@ -171,6 +178,21 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         self.inner.dialect
+    }
+
+    /// Tells `listener` what is notified on `channel` (PostgreSQL's `NOTIFY`, from any
+    /// process on the database), from a thread of its own that ends once `listener` is
+    /// dropped. `false` on SQLite, which has no such thing: nothing is ever delivered.
+    pub fn listen(
+        &self,
+        channel: &'static str,
+        listener: std::sync::Weak<dyn Listener>,
+    ) -> Result<bool, StoreError> {
+        let Some(manager) = &self.inner.postgres else {
+            return Ok(false);
+        };
+        listen::spawn(Arc::clone(manager), channel, listener)?;
+        Ok(true)
     }
 
     /// Threads, how many are busy, and jobs waiting, for readers and writers.

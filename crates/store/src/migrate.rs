@@ -60,6 +60,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_stuck_payments"),
     migration!(16, "0016_node_registry"),
     migration!(17, "0017_inbound_holds"),
+    migration!(18, "0018_api_key_notices"),
 ];
 
 /// The schema version this binary needs.

@@ -31,14 +31,22 @@ pub(crate) struct PgManager {
 
 impl PgManager {
     pub fn connect(&self) -> Result<PgConn, StoreError> {
-        let client = match &self.tls {
-            PgTls::Plain => self.config.connect(NoTls),
-            PgTls::Verified(tls) => {
-                self.config
-                    .connect(tokio_postgres_rustls::MakeRustlsConnect::new(
-                        (**tls).clone(),
-                    ))
-            }
+        Self::connect_with(&self.config, &self.tls)
+    }
+
+    /// A connection that names itself `application_name` in `pg_stat_activity`.
+    pub fn connect_as(&self, application_name: &str) -> Result<PgConn, StoreError> {
+        let mut config = self.config.clone();
+        config.application_name(application_name);
+        Self::connect_with(&config, &self.tls)
+    }
+
+    fn connect_with(config: &postgres::Config, tls: &PgTls) -> Result<PgConn, StoreError> {
+        let client = match tls {
+            PgTls::Plain => config.connect(NoTls),
+            PgTls::Verified(tls) => config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(
+                (**tls).clone(),
+            )),
         }
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(PgConn {
@@ -119,6 +127,10 @@ fn read_value(row: &postgres::Row, column: usize) -> Result<Value, StoreError> {
 }
 
 impl PgConn {
+    pub fn client(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+
     fn statement(&mut self, sql: &str) -> Result<Prepared, StoreError> {
         if let Some(prepared) = self.statements.get(sql) {
             return Ok(prepared.clone());

@@ -1,0 +1,2 @@
+-- PostgreSQL announces API key changes to other replicas (see its script). SQLite has no
+-- notifications, so nothing keeps API keys in memory over it: nothing to add here.
