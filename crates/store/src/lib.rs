@@ -100,7 +100,7 @@ pub struct Store {
 
 enum Target {
     Sqlite(PathBuf),
-    Postgres(Box<::postgres::Config>, pg_tls::PgTls),
+    Postgres(Box<tokio_postgres::Config>, pg_tls::PgTls),
 }
 
 fn parse_url(url: &str) -> Result<Target, StoreError> {
@@ -112,12 +112,12 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (rest, tls) = pg_tls::split_tls(url)?;
-        let mut config: ::postgres::Config = rest
+        let mut config: tokio_postgres::Config = rest
             .parse()
             .map_err(|_| StoreError::InvalidUrl(pg_tls::redact(url)))?;
         if matches!(tls, pg_tls::PgTls::Verified(_)) {
             // TLS or nothing: a server that does not offer it is refused.
-            config.ssl_mode(::postgres::config::SslMode::Require);
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
         }
         return Ok(Target::Postgres(Box::new(config), tls));
     }
@@ -210,7 +210,8 @@ impl Store {
     }
 
     /// Runs `f` on a reader connection inside a read-only transaction (one consistent
-    /// snapshot).
+    /// snapshot). The answer is sent before the transaction ends: ending it changes
+    /// nothing the answer depends on.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut dyn Sql) -> Result<T, E> + Send + 'static,
@@ -218,10 +219,21 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let started = Instant::now();
-        let result = self
-            .on_reader(move |conn| read_on(conn?, f))
+        let (reply, answer) = oneshot::channel();
+        let job: workers::ReadJob = Box::new(move |conn| match conn {
+            Ok(conn) => read_on(conn, f, reply),
+            Err(e) => {
+                let _ = reply.send(Err(E::from(e)));
+            }
+        });
+        self.inner.reads.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => E::from(StoreError::Overloaded),
+            mpsc::error::TrySendError::Closed(_) => E::from(StoreError::Closed),
+        })?;
+        let result = answer
             .instrument(tracing::info_span!("store.read"))
-            .await;
+            .await
+            .map_err(|_| E::from(StoreError::Closed))?;
         metrics::histogram!("fulgur_store_operation_duration_seconds", "operation" => "read")
             .record(started.elapsed().as_secs_f64());
         result
@@ -308,22 +320,31 @@ impl Store {
     }
 }
 
-fn read_on<T, E, F>(conn: &mut dyn Connection, f: F) -> Result<T, E>
+fn read_on<T, E, F>(conn: &mut dyn Connection, f: F, reply: oneshot::Sender<Result<T, E>>)
 where
     F: FnOnce(&mut dyn Sql) -> Result<T, E>,
     E: From<StoreError>,
 {
-    conn.begin_read().map_err(E::from)?;
+    if let Err(e) = conn.begin_read() {
+        let _ = reply.send(Err(E::from(e)));
+        return;
+    }
     // A panicking read (a bug) must not leave its connection inside the transaction: the
     // next read on it would run on this snapshot (PostgreSQL) or fail to begin (SQLite).
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut *conn)));
-    // Nothing to keep from a read; ending it releases the snapshot.
-    let ended = conn.batch("ROLLBACK");
-    match result {
+    let panic = match result {
         Ok(result) => {
-            ended.map_err(E::from)?;
-            result
+            let _ = reply.send(result);
+            None
         }
-        Err(panic) => std::panic::resume_unwind(panic),
+        Err(panic) => Some(panic),
+    };
+    // Nothing to keep from a read; ending it releases the snapshot. A connection whose
+    // transaction did not end is not used again.
+    if conn.batch("ROLLBACK").is_err() {
+        conn.poison();
+    }
+    if let Some(panic) = panic {
+        std::panic::resume_unwind(panic);
     }
 }

@@ -60,8 +60,7 @@ fn run(manager: &PgManager, channel: &str, listener: &Weak<dyn Listener>) {
         None => false,
     };
     loop {
-        if let Ok(mut conn) = manager.connect_as("fulgur-listen") {
-            let client = conn.client();
+        if let Ok(mut client) = manager.listening_client("fulgur-listen") {
             if client.batch_execute(&format!("LISTEN {channel}")).is_ok() {
                 if !tell(Notice::Listening) {
                     return;

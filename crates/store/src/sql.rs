@@ -36,11 +36,19 @@ pub trait Sql {
 /// multi-statement scripts (migrations).
 pub(crate) trait Connection: Sql + Send {
     fn batch(&mut self, script: &str) -> Result<(), StoreError>;
+    /// Runs `script` before the next statement or script, in its round trip where the
+    /// backend can; a failure of `script` is reported there. Only for transaction control
+    /// that cannot fail unless that next request fails too.
+    fn batch_ahead(&mut self, script: &str) -> Result<(), StoreError> {
+        self.batch(script)
+    }
     /// Starts a read-write transaction that takes the write lock at once (so two writers
     /// never deadlock upgrading).
     fn begin_write(&mut self) -> Result<(), StoreError>;
     /// Starts a read-only transaction over one consistent snapshot.
     fn begin_read(&mut self) -> Result<(), StoreError>;
-    /// The connection is lost and must be replaced.
+    /// Marks the connection for replacement (its transaction state is unknown).
+    fn poison(&mut self);
+    /// The connection is lost (or poisoned) and must be replaced.
     fn is_broken(&self) -> bool;
 }

@@ -22,7 +22,11 @@ const BUSY_TIMEOUT_MS: u32 = 5_000;
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                        PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
 
-pub(crate) struct SqliteConn(rusqlite::Connection);
+pub(crate) struct SqliteConn {
+    conn: rusqlite::Connection,
+    /// Set when its transaction state is unknown: the connection must be replaced.
+    poisoned: bool,
+}
 
 pub(crate) struct SqliteManager {
     pub path: PathBuf,
@@ -35,7 +39,10 @@ impl SqliteManager {
             "{PRAGMAS} PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
         ))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(SqliteConn(conn))
+        Ok(SqliteConn {
+            conn,
+            poisoned: false,
+        })
     }
 }
 
@@ -94,14 +101,14 @@ impl Sql for SqliteConn {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         check_params(params)?;
-        let mut statement = self.0.prepare_cached(&placeholders(sql))?;
+        let mut statement = self.conn.prepare_cached(&placeholders(sql))?;
         let changed = statement.execute(rusqlite::params_from_iter(params.iter()))?;
         Ok(changed as u64)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         check_params(params)?;
-        let mut statement = self.0.prepare_cached(&placeholders(sql))?;
+        let mut statement = self.conn.prepare_cached(&placeholders(sql))?;
         let columns = statement.column_count();
         let names: std::sync::Arc<[String]> = statement
             .column_names()
@@ -122,7 +129,7 @@ impl Sql for SqliteConn {
 
 impl Connection for SqliteConn {
     fn batch(&mut self, script: &str) -> Result<(), StoreError> {
-        self.0.execute_batch(script).map_err(Into::into)
+        self.conn.execute_batch(script).map_err(Into::into)
     }
 
     fn begin_write(&mut self) -> Result<(), StoreError> {
@@ -133,7 +140,11 @@ impl Connection for SqliteConn {
         self.batch("BEGIN DEFERRED")
     }
 
+    fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
     fn is_broken(&self) -> bool {
-        false
+        self.poisoned
     }
 }

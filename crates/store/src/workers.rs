@@ -158,8 +158,10 @@ fn commit_batch(conn: &mut dyn Connection, batch: Vec<Job>) {
     let mut finished = Vec::with_capacity(batch.len());
     for job in batch {
         // A lone job needs no savepoint: if it fails, the whole transaction rolls back.
+        // The savepoint rides along with the job's first statement: it can only fail if
+        // that statement fails too, and either fails the job.
         if !single {
-            if let Err(e) = conn.batch("SAVEPOINT job") {
+            if let Err(e) = conn.batch_ahead("SAVEPOINT job") {
                 let _ = conn.batch("ROLLBACK");
                 fail_all_finished(finished, &e);
                 return;

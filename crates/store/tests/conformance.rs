@@ -12,6 +12,9 @@ store::on_both_stores!(
     constraints_map_to_typed_errors,
     concurrent_writes_commit_in_batches_each_atomic,
     a_failed_statement_in_a_batch_fails_its_job_alone,
+    a_statement_that_does_not_parse_fails_its_job_alone,
+    jobs_that_run_no_statement_commit_or_fail_in_their_batch,
+    a_read_sees_one_snapshot,
     values_round_trip_exactly,
     placeholders_bind_by_number,
     a_number_beyond_any_column_fails_its_statement_not_the_store,
@@ -260,6 +263,76 @@ async fn a_failed_statement_in_a_batch_fails_its_job_alone(t: TestStore) {
     }
     assert_eq!(committed, WRITES - WRITES.div_ceil(3));
     assert_eq!(count(&t.store, "tenants").await, committed as i64 + 1);
+}
+
+/// A job's savepoint is sent with its first statement: a first statement that does not
+/// even parse must still fail inside that savepoint, not abort its batch-mates.
+async fn a_statement_that_does_not_parse_fails_its_job_alone(t: TestStore) {
+    const WRITES: usize = 200;
+    let tasks = spawn_writes(&t.store, WRITES, |sql, i| {
+        if i % 4 == 0 {
+            sql.execute("INSERT INTO no_such_table (id) VALUES ($1)", &["x".into()])?;
+        }
+        tenant(sql, &format!("t{i}"))?;
+        Ok(i)
+    });
+    let mut committed = 0;
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("join") {
+            Ok(n) => {
+                assert_eq!((n, i % 4 == 0), (i, false));
+                committed += 1;
+            }
+            Err(e) => assert_eq!(i % 4, 0, "job {i} failed: {e}"),
+        }
+    }
+    assert_eq!(committed, WRITES - WRITES.div_ceil(4));
+    assert_eq!(count(&t.store, "tenants").await, committed as i64);
+}
+
+async fn jobs_that_run_no_statement_commit_or_fail_in_their_batch(t: TestStore) {
+    const WRITES: usize = 200;
+    let tasks = spawn_writes(&t.store, WRITES, |sql, i| match i % 3 {
+        0 => Ok(i),
+        1 => Err(StoreError::NotFound),
+        _ => tenant(sql, &format!("t{i}")).map(|_| i),
+    });
+    for (i, task) in tasks.into_iter().enumerate() {
+        let outcome = task.await.expect("join");
+        match i % 3 {
+            1 => assert!(matches!(outcome, Err(StoreError::NotFound)), "job {i}"),
+            _ => assert_eq!(outcome.expect("committed"), i),
+        }
+    }
+    assert_eq!(count(&t.store, "tenants").await, (WRITES / 3) as i64);
+}
+
+/// A read's statements share one snapshot, even though its transaction's start travels
+/// with its first statement: a write committed between two of them is not seen.
+async fn a_read_sees_one_snapshot(t: TestStore) {
+    let (go, went) = tokio::sync::oneshot::channel::<()>();
+    let (done, written) = std::sync::mpsc::channel::<()>();
+    let store = t.store.clone();
+    let writer = tokio::spawn(async move {
+        went.await.expect("signal");
+        store.write(|sql| tenant(sql, "late")).await.expect("write");
+        done.send(()).expect("signal");
+    });
+    let (before, after) = t
+        .store
+        .read(move |sql| {
+            let tenants =
+                |sql: &mut dyn Sql| sql.query_one("SELECT COUNT(*) FROM tenants", &[])?.i64(0);
+            let before = tenants(sql)?;
+            go.send(()).expect("signal");
+            written.recv().expect("the write committed");
+            Ok::<_, StoreError>((before, tenants(sql)?))
+        })
+        .await
+        .expect("read");
+    writer.await.expect("join");
+    assert_eq!((before, after), (0, 0));
+    assert_eq!(count(&t.store, "tenants").await, 1);
 }
 
 async fn a_number_beyond_any_column_fails_its_statement_not_the_store(t: TestStore) {
