@@ -435,7 +435,7 @@ impl ApiKeys {
         let stored = self
             .inner
             .store
-            .read(move |sql| {
+            .read_one(move |sql| {
                 let Some(row) = sql.query_opt(
                     &format!("SELECT {} FROM api_keys WHERE id = $1", ApiKeyInfo::COLUMNS),
                     &[id.into()],

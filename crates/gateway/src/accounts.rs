@@ -124,7 +124,7 @@ impl Gateway {
         let account = self
             .inner
             .store
-            .read(move |sql| ledger::get_account(sql, &id_owned))
+            .read_one(move |sql| ledger::get_account(sql, &id_owned))
             .await?;
         if !scope.allows(&account.tenant_id) {
             return Err(GatewayError::UnknownAccount(id.to_string()));
@@ -148,7 +148,7 @@ impl Gateway {
         Ok(self
             .inner
             .store
-            .read(move |sql| ledger::list_accounts(sql, &tenant, after.as_deref(), limit))
+            .read_one(move |sql| ledger::list_accounts(sql, &tenant, after.as_deref(), limit))
             .await?)
     }
 
@@ -205,7 +205,7 @@ impl Gateway {
         Ok(self
             .inner
             .store
-            .read(move |sql| ledger::entries(sql, &id, after_seq, limit))
+            .read_one(move |sql| ledger::entries(sql, &id, after_seq, limit))
             .await?)
     }
 

@@ -224,7 +224,7 @@ impl Gateway {
         let found = self
             .inner
             .store
-            .read(move |sql| get_invoice(sql, &id_owned))
+            .read_one(move |sql| get_invoice(sql, &id_owned))
             .await?;
         match found {
             Some(invoice) if scope.allows(&invoice.tenant_id) => Ok(invoice),

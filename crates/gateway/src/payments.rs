@@ -118,7 +118,11 @@ impl Gateway {
         idempotency: Option<Idempotency>,
     ) -> Result<Accepted, GatewayError> {
         if let Some(idem) = idempotency.clone() {
-            let found = self.inner.store.read(move |sql| replay(sql, &idem)).await?;
+            let found = self
+                .inner
+                .store
+                .read_one(move |sql| replay(sql, &idem))
+                .await?;
             if let Some(first) = found {
                 return Ok(first);
             }
@@ -175,7 +179,12 @@ impl Gateway {
         // A concurrent duplicate may have paid the invoice first: its answer is ours.
         let outcome = match (stored, idempotency.clone()) {
             (Err(e @ (GatewayError::AlreadyPaid | GatewayError::InvoiceExpired)), Some(idem)) => {
-                match self.inner.store.read(move |sql| replay(sql, &idem)).await? {
+                match self
+                    .inner
+                    .store
+                    .read_one(move |sql| replay(sql, &idem))
+                    .await?
+                {
                     Some(first) => return Ok(first),
                     None => return Err(e),
                 }
@@ -197,7 +206,7 @@ impl Gateway {
                 return self
                     .inner
                     .store
-                    .read(move |sql| replay(sql, &idem))
+                    .read_one(move |sql| replay(sql, &idem))
                     .await?
                     .ok_or(GatewayError::Store(StoreError::NotFound));
             }
@@ -213,7 +222,7 @@ impl Gateway {
         match self
             .inner
             .store
-            .read(move |sql| get_payment(sql, &id_owned))
+            .read_one(move |sql| get_payment(sql, &id_owned))
             .await?
         {
             Some(p) if scope.allows(&p.tenant_id) => Ok(p),

@@ -239,6 +239,31 @@ impl Store {
         result
     }
 
+    /// Runs `f`, which runs one `SELECT`, outside any transaction: a single statement sees
+    /// one snapshot on its own, and on PostgreSQL this saves the transaction's `BEGIN` and
+    /// `ROLLBACK` (half the database's work for a lookup by key). A second statement, or a
+    /// statement that is not a `SELECT`, fails with `StoreError::Backend` (a bug).
+    pub async fn read_one<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Sql) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let started = Instant::now();
+        let result = self
+            .on_reader(move |conn| {
+                f(&mut sql::OneStatement {
+                    conn: conn?,
+                    ran: false,
+                })
+            })
+            .instrument(tracing::info_span!("store.read"))
+            .await;
+        metrics::histogram!("fulgur_store_operation_duration_seconds", "operation" => "read")
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
     /// Runs `f` in a write transaction: all of its statements commit together, or none if
     /// `f` returns an error or the commit fails. Returns once the commit is durable.
     ///

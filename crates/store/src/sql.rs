@@ -52,3 +52,43 @@ pub(crate) trait Connection: Sql + Send {
     /// The connection is lost (or poisoned) and must be replaced.
     fn is_broken(&self) -> bool;
 }
+
+/// A connection lent to a read of one statement, outside any transaction (one statement
+/// sees one snapshot on its own). A second statement, or one that is not a `SELECT`, is a
+/// bug in the caller and fails.
+pub(crate) struct OneStatement<'a> {
+    pub conn: &'a mut dyn Connection,
+    pub ran: bool,
+}
+
+impl OneStatement<'_> {
+    fn admit(&mut self, sql: &str) -> Result<(), StoreError> {
+        let select = sql
+            .trim_start()
+            .get(..6)
+            .is_some_and(|word| word.eq_ignore_ascii_case("SELECT"));
+        if self.ran || !select {
+            return Err(StoreError::Backend(
+                "a one-statement read ran a second statement or a write".into(),
+            ));
+        }
+        self.ran = true;
+        Ok(())
+    }
+}
+
+impl Sql for OneStatement<'_> {
+    fn dialect(&self) -> Dialect {
+        self.conn.dialect()
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        self.admit(sql)?;
+        self.conn.execute(sql, params)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        self.admit(sql)?;
+        self.conn.query(sql, params)
+    }
+}

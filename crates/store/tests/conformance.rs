@@ -15,6 +15,7 @@ store::on_both_stores!(
     a_statement_that_does_not_parse_fails_its_job_alone,
     jobs_that_run_no_statement_commit_or_fail_in_their_batch,
     a_read_sees_one_snapshot,
+    a_one_statement_read_refuses_a_second_statement_or_a_write,
     values_round_trip_exactly,
     placeholders_bind_by_number,
     a_number_beyond_any_column_fails_its_statement_not_the_store,
@@ -332,6 +333,33 @@ async fn a_read_sees_one_snapshot(t: TestStore) {
         .expect("read");
     writer.await.expect("join");
     assert_eq!((before, after), (0, 0));
+    assert_eq!(count(&t.store, "tenants").await, 1);
+}
+
+async fn a_one_statement_read_refuses_a_second_statement_or_a_write(t: TestStore) {
+    t.store
+        .write(|sql| tenant(sql, "one"))
+        .await
+        .expect("write");
+    let name = t
+        .store
+        .read_one(|sql| {
+            let row = sql.query_one("  select name FROM tenants WHERE id = $1", &["one".into()])?;
+            Ok::<_, StoreError>(row.text("name")?.to_string())
+        })
+        .await
+        .expect("one statement");
+    assert_eq!(name, "name-one");
+    let second = t
+        .store
+        .read_one(|sql| {
+            sql.query("SELECT id FROM tenants", &[])?;
+            sql.query("SELECT id FROM tenants", &[])
+        })
+        .await;
+    assert!(matches!(second, Err(StoreError::Backend(_))), "{second:?}");
+    let write = t.store.read_one(|sql| tenant(sql, "sneaked")).await;
+    assert!(matches!(write, Err(StoreError::Backend(_))), "{write:?}");
     assert_eq!(count(&t.store, "tenants").await, 1);
 }
 
