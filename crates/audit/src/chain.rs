@@ -31,7 +31,8 @@ pub fn append(sql: &mut dyn Sql, entry: &Entry) -> Result<i64, StoreError> {
     let seq = row.i64(0)?;
     let prev = hash32(row.blob(1)?)?;
     let hash = record_hash(seq, &prev, entry);
-    sql.execute(
+    // Neither outcome is inspected: both go out with the transaction's next statement.
+    sql.execute_pipelined(
         "INSERT INTO audit_log (seq, at_ms, actor_id, subject, tenant_id, action, target, \
          outcome, request_id, source_ip, details, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -51,7 +52,7 @@ pub fn append(sql: &mut dyn Sql, entry: &Entry) -> Result<i64, StoreError> {
             hash.to_vec().into(),
         ],
     )?;
-    sql.execute(
+    sql.execute_pipelined(
         "UPDATE audit_head SET hash = $1 WHERE id = 1",
         &[hash.to_vec().into()],
     )?;

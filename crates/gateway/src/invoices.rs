@@ -193,7 +193,7 @@ impl Gateway {
             .store
             .write(move |sql| -> Result<(), GatewayError> {
                 let r = &stored;
-                sql.execute(
+                sql.execute_pipelined(
                     "INSERT INTO invoices (id, tenant_id, account_id, node_name, payment_hash, bolt11, \
                      amount_msat, description, status, expires_at_ms, created_at_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10)",

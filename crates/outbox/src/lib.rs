@@ -41,7 +41,7 @@ pub fn emit(
         "created_at": rfc3339(now_ms),
         "data": data,
     });
-    sql.execute(
+    sql.execute_pipelined(
         "INSERT INTO outbox (id, tenant_id, event_type, payload, created_at_ms) \
          VALUES ($1, $2, $3, $4, $5)",
         &[

@@ -3,16 +3,20 @@
 //! client cannot send two requests before reading the first answer). Statements are
 //! prepared once per connection and cached.
 //!
-//! Round trips are what a statement costs here, so transaction control rides along with
-//! the statement after it: a read's `BEGIN` and a job's `SAVEPOINT` are sent in the same
-//! write as the first statement (pipelined) and answered with it. That is safe because
-//! each can only fail when the statement after it fails too (a lost connection, or a
-//! transaction already aborted), and its error is returned in the statement's place. A
-//! write batch's `BEGIN` is never sent ahead: if it failed, the statements behind it would
-//! commit one by one.
+//! Round trips are what a statement costs here, so requests whose answer nobody waits for
+//! are queued and sent in the same write as the next request that is waited for
+//! (pipelined), and answered with it: a read's `BEGIN`, a job's `SAVEPOINT`, and the
+//! statements a caller runs with `execute_pipelined` (an audit record, an outbox event).
+//! The first error among them is returned in the awaited request's place, and a
+//! PostgreSQL transaction refuses everything after an error, so nothing queued behind a
+//! failure takes effect. A write batch's `BEGIN` is never queued: if it failed, the
+//! statements behind it would commit one by one.
 
 use std::collections::HashMap;
 use std::error::Error;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
@@ -26,15 +30,21 @@ use crate::{Row, StoreError, Value};
 /// Statements kept prepared per connection; the cache is cleared when it would grow past.
 const STATEMENT_CACHE: usize = 256;
 
+/// Most requests queued before they are sent on their own. Below 30 `join_all` polls them
+/// in order, which is the order they are sent in.
+const MAX_QUEUED: usize = 16;
+
 /// A prepared statement and its result's column names (shared by every row it returns).
-type Prepared = (Statement, std::sync::Arc<[String]>);
+type Prepared = (Statement, Arc<[String]>);
+
+/// A request not yet sent: it goes out, in order, with the next one that is awaited.
+type Queued = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
 
 pub(crate) struct PgConn {
     runtime: tokio::runtime::Runtime,
-    client: Client,
+    client: Arc<Client>,
     statements: HashMap<String, Prepared>,
-    /// Transaction control to send ahead of the next request, in its round trip.
-    ahead: Option<String>,
+    queued: Vec<Queued>,
     /// Set when the connection's transaction state is unknown: it must be replaced.
     poisoned: bool,
 }
@@ -70,9 +80,9 @@ impl PgManager {
         });
         Ok(PgConn {
             runtime,
-            client: client.map_err(|e| unavailable(&e))?,
+            client: Arc::new(client.map_err(|e| unavailable(&e))?),
             statements: HashMap::new(),
-            ahead: None,
+            queued: Vec::new(),
             poisoned: false,
         })
     }
@@ -170,15 +180,9 @@ impl PgConn {
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
         }
-        // Prepared after what waits to go ahead (a savepoint), so that a statement that
-        // does not parse fails inside it, alone.
-        let Self {
-            runtime,
-            client,
-            ahead,
-            ..
-        } = self;
-        let statement = send(runtime, client, ahead, client.prepare(sql))?;
+        // Prepared after what is queued (a savepoint), so that a statement that does not
+        // parse fails inside it, alone.
+        let statement = send(&self.runtime, &mut self.queued, self.client.prepare(sql))?;
         let names = statement
             .columns()
             .iter()
@@ -188,27 +192,33 @@ impl PgConn {
         self.statements.insert(sql.to_string(), prepared.clone());
         Ok(prepared)
     }
+
+    fn queue_script(&mut self, script: &str) {
+        let (client, script) = (Arc::clone(&self.client), script.to_string());
+        self.queued
+            .push(Box::pin(async move { client.batch_execute(&script).await }));
+    }
 }
 
-/// Runs `request`, preceded in the same round trip by what waits to go `ahead`. An error
-/// of what went ahead is returned in the request's place.
+/// Sends what is `queued`, then `request`, in one write, and waits for all their answers.
+/// The first error among the queued requests is returned in the request's place.
 fn send<T>(
     runtime: &tokio::runtime::Runtime,
-    client: &Client,
-    ahead: &mut Option<String>,
-    request: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    queued: &mut Vec<Queued>,
+    request: impl Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, StoreError> {
-    let ahead = ahead.take();
+    let queued = std::mem::take(queued);
     runtime.block_on(async move {
-        match ahead {
-            None => request.await.map_err(Into::into),
-            Some(script) => {
-                // In this order: the script is queued on the connection first.
-                let (before, result) = tokio::join!(biased; client.batch_execute(&script), request);
-                before?;
-                result.map_err(Into::into)
-            }
+        if queued.is_empty() {
+            return request.await.map_err(Into::into);
         }
+        // `biased`: the queued requests are polled, and so sent, first.
+        let (before, result) =
+            tokio::join!(biased; futures_util::future::join_all(queued), request);
+        if let Some(error) = before.into_iter().find_map(Result::err) {
+            return Err(error.into());
+        }
+        result.map_err(Into::into)
     })
 }
 
@@ -225,26 +235,38 @@ impl Sql for PgConn {
         check_params(params)?;
         let (statement, _) = self.statement(sql)?;
         let params = as_params(params);
-        let Self {
-            runtime,
-            client,
-            ahead,
-            ..
-        } = self;
-        send(runtime, client, ahead, client.execute(&statement, &params))
+        send(
+            &self.runtime,
+            &mut self.queued,
+            self.client.execute(&statement, &params),
+        )
+    }
+
+    fn execute_pipelined(&mut self, sql: &str, params: &[Value]) -> Result<(), StoreError> {
+        check_params(params)?;
+        let (statement, _) = self.statement(sql)?;
+        let (client, params) = (Arc::clone(&self.client), params.to_vec());
+        self.queued.push(Box::pin(async move {
+            client
+                .execute(&statement, &as_params(&params))
+                .await
+                .map(drop)
+        }));
+        if self.queued.len() >= MAX_QUEUED {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         check_params(params)?;
         let (statement, names) = self.statement(sql)?;
         let params = as_params(params);
-        let Self {
-            runtime,
-            client,
-            ahead,
-            ..
-        } = self;
-        let rows = send(runtime, client, ahead, client.query(&statement, &params))?;
+        let rows = send(
+            &self.runtime,
+            &mut self.queued,
+            self.client.query(&statement, &params),
+        )?;
         rows.iter()
             .map(|row| {
                 (0..row.len())
@@ -258,21 +280,20 @@ impl Sql for PgConn {
 
 impl Connection for PgConn {
     fn batch(&mut self, script: &str) -> Result<(), StoreError> {
-        let script = match self.ahead.take() {
-            Some(ahead) => format!("{ahead}; {script}"),
-            None => script.to_string(),
-        };
-        self.runtime
-            .block_on(self.client.batch_execute(&script))
-            .map_err(Into::into)
+        send(
+            &self.runtime,
+            &mut self.queued,
+            self.client.batch_execute(script),
+        )
     }
 
     fn batch_ahead(&mut self, script: &str) -> Result<(), StoreError> {
-        self.ahead = Some(match self.ahead.take() {
-            Some(ahead) => format!("{ahead}; {script}"),
-            None => script.to_string(),
-        });
+        self.queue_script(script);
         Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        send(&self.runtime, &mut self.queued, async { Ok(()) })
     }
 
     fn begin_write(&mut self) -> Result<(), StoreError> {

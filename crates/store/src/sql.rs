@@ -22,6 +22,14 @@ pub trait Sql {
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
 
+    /// Runs a statement whose outcome the caller does not inspect (an audit record, an
+    /// outbox event). PostgreSQL sends it with the next statement rather than waiting for
+    /// it; its error, if any, is returned by that next statement or fails the job at its
+    /// end. Never for a statement whose row count decides anything.
+    fn execute_pipelined(&mut self, sql: &str, params: &[Value]) -> Result<(), StoreError> {
+        self.execute(sql, params).map(drop)
+    }
+
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
@@ -41,6 +49,10 @@ pub(crate) trait Connection: Sql + Send {
     /// that cannot fail unless that next request fails too.
     fn batch_ahead(&mut self, script: &str) -> Result<(), StoreError> {
         self.batch(script)
+    }
+    /// Sends what is queued and waits for it; the first error among it, if any.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
     }
     /// Starts a read-write transaction that takes the write lock at once (so two writers
     /// never deadlock upgrading).

@@ -168,6 +168,8 @@ fn commit_batch(conn: &mut dyn Connection, batch: Vec<Job>) {
             }
         }
         let Some(outcome) = run_contained(job, conn) else {
+            // What it queued is rolled back below with the rest of its work.
+            let _ = conn.flush();
             // A panicking job (a bug) is rolled back alone; its caller, whose reply went
             // with the unwound closure, hears `Unavailable`. The writer thread lives on.
             let undo = if single {
@@ -185,6 +187,7 @@ fn commit_batch(conn: &mut dyn Connection, batch: Vec<Job>) {
             }
             continue;
         };
+        let outcome = settled(conn, outcome);
         if !single {
             let undo = if outcome.keep {
                 "RELEASE SAVEPOINT job"
@@ -215,6 +218,18 @@ fn commit_batch(conn: &mut dyn Connection, batch: Vec<Job>) {
             let _ = conn.batch("ROLLBACK");
             fail_all_finished(finished, &e);
         }
+    }
+}
+
+/// Waits for what the job left queued (`execute_pipelined`): a job whose queued statement
+/// failed is rolled back and its caller hears that error, though the job returned `Ok`.
+fn settled(conn: &mut dyn Connection, outcome: Finished) -> Finished {
+    match conn.flush() {
+        Err(error) if outcome.keep => Finished {
+            keep: false,
+            notify: Box::new(move |_| (outcome.notify)(Some(error))),
+        },
+        _ => outcome,
     }
 }
 

@@ -16,6 +16,8 @@ store::on_both_stores!(
     jobs_that_run_no_statement_commit_or_fail_in_their_batch,
     a_read_sees_one_snapshot,
     a_one_statement_read_refuses_a_second_statement_or_a_write,
+    pipelined_statements_apply_in_order_before_the_next_one,
+    a_failing_pipelined_statement_fails_its_job_alone,
     values_round_trip_exactly,
     placeholders_bind_by_number,
     a_number_beyond_any_column_fails_its_statement_not_the_store,
@@ -361,6 +363,77 @@ async fn a_one_statement_read_refuses_a_second_statement_or_a_write(t: TestStore
     let write = t.store.read_one(|sql| tenant(sql, "sneaked")).await;
     assert!(matches!(write, Err(StoreError::Backend(_))), "{write:?}");
     assert_eq!(count(&t.store, "tenants").await, 1);
+}
+
+async fn pipelined_statements_apply_in_order_before_the_next_one(t: TestStore) {
+    let seen = t
+        .store
+        .write(|sql| {
+            for i in 0..40 {
+                sql.execute_pipelined(
+                    "INSERT INTO tenants (id, name, created_at_ms) VALUES ($1, $2, $3)",
+                    &[
+                        format!("p{i:02}").into(),
+                        format!("first-{i:02}").into(),
+                        Value::Int(1),
+                    ],
+                )?;
+            }
+            sql.execute_pipelined(
+                "UPDATE tenants SET name = 'last' WHERE id = $1",
+                &["p07".into()],
+            )?;
+            let row = sql.query_one("SELECT COUNT(*) AS n, MAX(name) AS top FROM tenants", &[])?;
+            Ok::<_, StoreError>((row.i64("n")?, row.text("top")?.to_string()))
+        })
+        .await
+        .expect("write");
+    assert_eq!(seen, (40, "last".to_string()));
+    assert_eq!(count(&t.store, "tenants").await, 40);
+}
+
+/// A pipelined statement's error reaches its job: at its next statement, or at its end
+/// when it has none (the job returned `Ok` before the error was known).
+async fn a_failing_pipelined_statement_fails_its_job_alone(t: TestStore) {
+    const WRITES: usize = 240;
+    t.store
+        .write(|sql| tenant(sql, "taken"))
+        .await
+        .expect("the row some jobs collide with");
+    let tasks = spawn_writes(&t.store, WRITES, |sql, i| {
+        let pipelined = |sql: &mut dyn Sql, id: &str| {
+            sql.execute_pipelined(
+                "INSERT INTO tenants (id, name, created_at_ms) VALUES ($1, $1, 1)",
+                &[id.into()],
+            )
+        };
+        pipelined(sql, &format!("t{i}"))?;
+        match i % 4 {
+            0 => pipelined(sql, "taken")?,
+            1 => {
+                pipelined(sql, "taken")?;
+                sql.query("SELECT id FROM tenants", &[])?;
+            }
+            _ => {}
+        }
+        Ok(i)
+    });
+    let mut committed = 0;
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("join") {
+            Ok(n) => {
+                assert!(i % 4 > 1, "job {i} committed over a conflict");
+                assert_eq!(n, i);
+                committed += 1;
+            }
+            Err(e) => {
+                assert!(i % 4 <= 1, "job {i} failed: {e}");
+                assert!(matches!(e, StoreError::Conflict(_)), "typed: {e:?}");
+            }
+        }
+    }
+    assert_eq!(committed, WRITES / 2);
+    assert_eq!(count(&t.store, "tenants").await, committed as i64 + 1);
 }
 
 async fn a_number_beyond_any_column_fails_its_statement_not_the_store(t: TestStore) {
