@@ -218,7 +218,7 @@ impl Gateway {
 
     /// The version in force, if any.
     pub async fn active_policy(&self) -> Result<Option<PolicyVersion>, GatewayError> {
-        self.inner.store.read(active_policy_in).await
+        self.inner.store.read_one(active_policy_in).await
     }
 
     /// Every version, newest first.

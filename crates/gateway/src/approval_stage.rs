@@ -51,7 +51,7 @@ impl Stage for ApprovalStage {
     }
 
     async fn check(&self, draft: &PaymentDraft) -> Result<Verdict, GatewayError> {
-        let Some(active) = self.store.read(active_policy_in).await? else {
+        let Some(active) = self.store.read_one(active_policy_in).await? else {
             return Ok(Verdict::Allow);
         };
         let facts = Facts {

@@ -96,7 +96,8 @@ pub fn post(sql: &mut dyn Sql, entry: &JournalEntry, now_ms: i64) -> Result<(), 
                 needed_msat: posting.amount_msat.unsigned_abs(),
             });
         };
-        sql.execute(
+        // Nothing reads its outcome: it goes out with the next statement.
+        sql.execute_pipelined(
             "INSERT INTO postings (journal_id, account_id, kind, amount_msat, balance_after_msat, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[

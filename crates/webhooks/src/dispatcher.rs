@@ -68,7 +68,7 @@ fn fan_out(
             if !subscription.wants(seq, event_type) {
                 continue;
             }
-            sql.execute(
+            sql.execute_pipelined(
                 "INSERT INTO webhook_deliveries \
                  (id, subscription_id, event_id, state, attempts, next_attempt_at_ms, created_at_ms) \
                  VALUES ($1, $2, $3, 'pending', 0, $4, $4) \
@@ -81,7 +81,7 @@ fn fan_out(
                 ],
             )?;
         }
-        sql.execute(
+        sql.execute_pipelined(
             "UPDATE outbox SET webhooks_fanned_out = 1 WHERE seq = $1",
             &[Value::Int(seq)],
         )?;
@@ -342,7 +342,7 @@ impl Webhooks {
             let pending = self
                 .inner
                 .store
-                .read(|sql| {
+                .read_one(|sql| {
                     sql.query_opt(
                         "SELECT seq FROM outbox WHERE webhooks_fanned_out = 0 LIMIT 1",
                         &[],
