@@ -62,11 +62,11 @@ async fn payments_wait_for_signed_approvals_over_http(t: TestStore) {
         },
         ..GatewayConfig::default()
     };
-    let (s, gateway) = server_with(t.store.clone(), config, clock.clone()).await;
     let dir = tempfile::tempdir().expect("dir");
     let keys: Arc<dyn KeyStore> =
         Arc::new(SoftwareStore::create(&dir.path().join("keys"), "http test").expect("keys"));
-    gateway.set_approval_signer(Arc::new(KeyStoreApprovalSigner(Arc::clone(&keys))));
+    let signer = Arc::new(KeyStoreApprovalSigner(Arc::clone(&keys)));
+    let (s, gateway) = server_with(t.store.clone(), config, clock.clone(), Some(signer)).await;
 
     // Credentials: a second admin, two executives (the CEO may also pay), an operator.
     // The second administrator is a person of its own: a key made out of band, as

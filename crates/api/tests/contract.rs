@@ -368,17 +368,17 @@ async fn the_chain_tip_is_read_at_most_once_a_second(t: TestStore) {
     let pool = Arc::new(NodePool::new());
     pool.add(Arc::new(testkit::FakeNode::new("alpha", 1)))
         .expect("node");
-    let gateway = Gateway::new(
-        t.store.clone(),
-        pool,
-        clock.clone() as Arc<dyn Clock>,
-        Arc::new(RandomIds),
-        GatewayConfig::default(),
-    );
     let tip = Arc::new(CountingTip {
         reads: AtomicUsize::new(0),
     });
-    gateway.set_chain_tip(tip.clone());
+    let gateway = Gateway::builder(
+        t.store.clone(),
+        clock.clone() as Arc<dyn Clock>,
+        Arc::new(RandomIds),
+        GatewayConfig::default(),
+    )
+    .chain_tip(tip.clone())
+    .build(pool);
     let reads = || tip.reads.load(Ordering::SeqCst);
 
     // A flood at one instant: one read.

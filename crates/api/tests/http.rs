@@ -22,6 +22,7 @@ async fn server(store: store::Store) -> Server {
         store,
         gateway::GatewayConfig::default(),
         std::sync::Arc::new(kernel::SystemClock),
+        None,
     )
     .await
     .0

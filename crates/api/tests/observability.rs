@@ -87,21 +87,21 @@ async fn server(store: store::Store) -> Server {
         vault,
     );
     let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
-    let gateway = Gateway::new(
+    let gateway = Gateway::builder(
         store.clone(),
-        Arc::clone(&pool),
         Arc::new(SystemClock),
         Arc::new(RandomIds),
         GatewayConfig {
             min_ready_nodes: 2,
             ..GatewayConfig::default()
         },
-    );
-    gateway.set_chain_tip(Arc::new(
+    )
+    .chain_tip(Arc::new(
         ChainSourceTip::new(lab.rpc_chain_source()).expect("tip"),
-    ));
+    ))
+    .event_sink(sink)
+    .build(Arc::clone(&pool));
     gateway.start().await.expect("start");
-    sink.attach(&gateway);
     let (auth, key) = common::admin_auth(&store, &api::RateLimitConfig::default(), None).await;
     let state = ApiState {
         gateway: gateway.clone(),

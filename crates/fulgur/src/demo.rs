@@ -135,7 +135,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let running = gateway_up::start(
         store,
         pool,
-        &sink,
+        sink,
         args.listen,
         &files,
         gateway_up::Services {

@@ -268,7 +268,7 @@ pub struct Services {
 pub async fn start(
     store: Store,
     pool: Arc<NodePool>,
-    sink: &GatewaySink,
+    sink: Arc<GatewaySink>,
     listen: SocketAddr,
     files: &AccessSetup,
     services: Services,
@@ -317,15 +317,15 @@ pub async fn start(
     }
     let transport = HttpTransport::new(webhooks.config())
         .map_err(|e| anyhow::anyhow!("webhook HTTP client: {e}"))?;
-    let gateway = Gateway::new(store, pool, clock, ids, services.gateway);
+    let mut builder =
+        Gateway::builder(store, clock, ids, services.gateway).approval_signer(Arc::new(
+            gateway::KeyStoreApprovalSigner(Arc::clone(&services.keys.keys)),
+        ));
     if let Some(chain) = services.chain {
-        gateway.set_chain_tip(Arc::new(ChainSourceTip::new(chain)?));
+        builder = builder.chain_tip(Arc::new(ChainSourceTip::new(chain)?));
     }
-    gateway.set_approval_signer(Arc::new(gateway::KeyStoreApprovalSigner(Arc::clone(
-        &services.keys.keys,
-    ))));
+    let gateway = builder.event_sink(sink).build(pool);
     gateway.start().await.context("gateway start")?;
-    sink.attach(&gateway);
     let state = api::ApiState {
         gateway: gateway.clone(),
         webhooks: webhooks.clone(),

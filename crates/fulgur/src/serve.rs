@@ -390,7 +390,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     let running = gateway_up::start(
         store,
         Arc::clone(&pool),
-        &sink,
+        sink,
         config.server.listen,
         &files,
         gateway_up::Services {

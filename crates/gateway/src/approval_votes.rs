@@ -159,13 +159,6 @@ fn close_rejected(
 }
 
 impl Gateway {
-    /// Sets the signer of Fulgur's own approver keys (once, at start).
-    pub fn set_approval_signer(&self, signer: Arc<dyn ApprovalSigner>) {
-        if self.inner.approval_signer.set(signer).is_err() {
-            tracing::warn!("approval signer already set; kept the first");
-        }
-    }
-
     /// Casts a person's vote. A rejection rejects the payment; an approval may complete
     /// the quorum (with the HSM keys), which sends the payment on. Returns the request.
     pub async fn vote(&self, actor: &Actor, new: NewVote) -> Result<ApprovalRequest, GatewayError> {
@@ -356,7 +349,7 @@ impl Gateway {
             .ok_or(GatewayError::UnknownPolicy(request.policy_version))?;
         let label = approver.hsm_label.clone().unwrap_or_default();
         let signer =
-            self.inner.approval_signer.get().cloned().ok_or_else(|| {
+            self.inner.approval_signer.clone().ok_or_else(|| {
                 GatewayError::HsmUnavailable("no approval signer configured".into())
             })?;
         let message = request.intent.canonical(Vote::Approve);

@@ -1,6 +1,6 @@
 //! Node events into the books. The sink is given to each node at start (before the
-//! gateway exists: nodes start first), and attached once the gateway is built; until then
-//! it refuses events, which the node keeps and offers again.
+//! gateway exists: nodes start first), and the builder attaches it to the gateway it
+//! builds; until then it refuses events, which the node keeps and offers again.
 
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -19,11 +19,12 @@ pub struct GatewaySink {
 }
 
 impl GatewaySink {
+    /// A sink for nodes started before the gateway; see `GatewayBuilder::event_sink`.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
-    pub fn attach(&self, gateway: &Gateway) {
+    pub(crate) fn attach(&self, gateway: &Gateway) {
         let _ = self.gateway.set(Arc::downgrade(&gateway.inner));
     }
 }

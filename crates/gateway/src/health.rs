@@ -46,23 +46,19 @@ pub struct Readiness {
     pub nodes: Vec<NodeReadiness>,
 }
 
-impl Gateway {
-    /// Sets where the chain's tip is read (the nodes' own chain source); without it nodes
-    /// are not checked for sync. Readings are reused for [`CHAIN_TIP_TTL_MS`]: an
-    /// unauthenticated flood of `/readyz` must not become a flood on the chain source.
-    pub fn set_chain_tip(&self, tip: Arc<dyn ChainTip>) {
-        let cached = CachedTip {
-            source: tip,
-            clock: Arc::clone(&self.inner.clock),
-            last: tokio::sync::Mutex::new(None),
-        };
-        if self.inner.chain_tip.set(Arc::new(cached)).is_err() {
-            tracing::warn!("chain tip source already set; keeping the first");
-        }
-    }
+/// `tip`, its readings reused for [`CHAIN_TIP_TTL_MS`]: an unauthenticated flood of
+/// `/readyz` must not become a flood on the chain source.
+pub(crate) fn cached_tip(tip: Arc<dyn ChainTip>, clock: Arc<dyn Clock>) -> Arc<dyn ChainTip> {
+    Arc::new(CachedTip {
+        source: tip,
+        clock,
+        last: tokio::sync::Mutex::new(None),
+    })
+}
 
+impl Gateway {
     async fn chain(&self) -> ChainReadiness {
-        let Some(tip) = self.inner.chain_tip.get() else {
+        let Some(tip) = &self.inner.chain_tip else {
             return ChainReadiness {
                 configured: false,
                 tip_height: None,

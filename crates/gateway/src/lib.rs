@@ -126,9 +126,12 @@ pub(crate) struct Inner {
     pub config: GatewayConfig,
     pub pipeline: Pipeline,
     pub executions: Arc<Semaphore>,
-    pub chain_tip: std::sync::OnceLock<Arc<dyn node_pool::ChainTip>>,
+    /// Where the chain's tip is read, cached (`health.rs`); `None`: not checked.
+    pub chain_tip: Option<Arc<dyn node_pool::ChainTip>>,
     /// Signs for the approval policy's HSM approvers.
-    pub approval_signer: std::sync::OnceLock<Arc<dyn ApprovalSigner>>,
+    pub approval_signer: Option<Arc<dyn ApprovalSigner>>,
+    /// The nodes' event sink, attached at the end of `start`.
+    pub sink: Option<Arc<GatewaySink>>,
     pub sli: sli::SliCounts,
     /// Whose turn it is to probe (over ordered pairs of nodes).
     pub probe_turn: std::sync::atomic::AtomicUsize,
@@ -140,47 +143,108 @@ pub struct Gateway {
     pub(crate) inner: Arc<Inner>,
 }
 
-impl Gateway {
-    pub fn new(
-        store: Store,
-        pool: Arc<NodePool>,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdSource>,
-        config: GatewayConfig,
-    ) -> Self {
-        let pipeline = Pipeline::standard(config.network, Arc::clone(&clock), store.clone());
-        Self::with_pipeline(store, pool, clock, ids, config, pipeline)
+/// Assembles a [`Gateway`]: everything it uses is given before [`GatewayBuilder::build`],
+/// which returns it complete. Nodes start before the gateway exists, with a
+/// [`GatewaySink`] made first: until the gateway has started the sink refuses their
+/// events, which each node keeps and offers again.
+pub struct GatewayBuilder {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+    config: GatewayConfig,
+    pipeline: Option<Pipeline>,
+    chain_tip: Option<Arc<dyn node_pool::ChainTip>>,
+    approval_signer: Option<Arc<dyn ApprovalSigner>>,
+    sink: Option<Arc<GatewaySink>>,
+}
+
+impl GatewayBuilder {
+    /// The sink the pool's nodes were given: attached once the gateway has started (see
+    /// [`Gateway::start`]).
+    pub fn event_sink(mut self, sink: Arc<GatewaySink>) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
-    pub fn with_pipeline(
-        store: Store,
-        pool: Arc<NodePool>,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdSource>,
-        config: GatewayConfig,
-        pipeline: Pipeline,
-    ) -> Self {
+    /// The payment pipeline (default: [`Pipeline::standard`]).
+    pub fn pipeline(mut self, pipeline: Pipeline) -> Self {
+        self.pipeline = Some(pipeline);
+        self
+    }
+
+    /// Where the chain's tip is read (the nodes' own chain source); without it nodes are
+    /// not checked for sync.
+    pub fn chain_tip(mut self, tip: Arc<dyn node_pool::ChainTip>) -> Self {
+        self.chain_tip = Some(tip);
+        self
+    }
+
+    /// Signs for the approval policy's HSM approvers; without it their approvals fail
+    /// with `HsmUnavailable`.
+    pub fn approval_signer(mut self, signer: Arc<dyn ApprovalSigner>) -> Self {
+        self.approval_signer = Some(signer);
+        self
+    }
+
+    /// The gateway over `pool`, its sink attached. Not started: see [`Gateway::start`].
+    pub fn build(self, pool: Arc<NodePool>) -> Gateway {
+        let config = self.config;
+        let pipeline = self.pipeline.unwrap_or_else(|| {
+            Pipeline::standard(config.network, Arc::clone(&self.clock), self.store.clone())
+        });
         let executions = Arc::new(Semaphore::new(config.max_concurrent_executions.max(1)));
         let instance = config
             .instance_id
             .clone()
-            .unwrap_or_else(|| ids.next_id("gw"));
-        Self {
+            .unwrap_or_else(|| self.ids.next_id("gw"));
+        let chain_tip = self
+            .chain_tip
+            .map(|tip| health::cached_tip(tip, Arc::clone(&self.clock)));
+        let gateway = Gateway {
             inner: Arc::new(Inner {
                 instance,
-                store,
+                store: self.store,
                 pool,
-                clock,
-                ids,
+                clock: self.clock,
+                ids: self.ids,
                 config,
                 pipeline,
                 executions,
-                chain_tip: std::sync::OnceLock::new(),
-                approval_signer: std::sync::OnceLock::new(),
+                chain_tip,
+                approval_signer: self.approval_signer,
+                sink: self.sink,
                 sli: sli::SliCounts::default(),
                 probe_turn: std::sync::atomic::AtomicUsize::new(0),
             }),
+        };
+        gateway
+    }
+}
+
+impl Gateway {
+    pub fn builder(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        config: GatewayConfig,
+    ) -> GatewayBuilder {
+        GatewayBuilder {
+            store,
+            clock,
+            ids,
+            config,
+            pipeline: None,
+            chain_tip: None,
+            approval_signer: None,
+            sink: None,
         }
+    }
+
+    /// Another sink delivering to this gateway (for a node added after it was built).
+    pub fn event_sink(&self) -> Arc<GatewaySink> {
+        let sink = GatewaySink::new();
+        sink.attach(self);
+        sink
     }
 
     pub fn store(&self) -> &Store {
@@ -243,8 +307,12 @@ impl Gateway {
         self.recover().await?;
         // Probes a crash left in flight: finished from what their nodes know.
         self.reconcile_probes(ProbeConfig::default().timeout_ms)
-            .await
-            .map(|_| ())
+            .await?;
+        // Only now are the nodes' events booked: the books above are ready for them.
+        if let Some(sink) = &self.inner.sink {
+            sink.attach(self);
+        }
+        Ok(())
     }
 }
 

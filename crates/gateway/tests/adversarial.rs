@@ -62,8 +62,7 @@ async fn gateway_over(
 ) -> (Gateway, Arc<GatewaySink>) {
     let gateway = replica(store, clock, nodes, "installation-1");
     gateway.start().await.expect("start");
-    let sink = GatewaySink::new();
-    sink.attach(&gateway);
+    let sink = gateway.event_sink();
     (gateway, sink)
 }
 
@@ -79,9 +78,8 @@ fn replica(
         pool.add(Arc::clone(node) as Arc<dyn LightningNode>)
             .expect("add");
     }
-    Gateway::new(
+    Gateway::builder(
         store.clone(),
-        pool,
         clock.clone(),
         Arc::new(RandomIds),
         GatewayConfig {
@@ -89,6 +87,7 @@ fn replica(
             ..GatewayConfig::default()
         },
     )
+    .build(pool)
 }
 
 async fn world(t: &TestStore) -> World {
@@ -976,8 +975,7 @@ async fn a_held_receipt_waits_in_suspense_until_one_release_credits_the_account(
         screened(&t.store, "replica-1"),
         screened(&second, "replica-2"),
     );
-    let sink = GatewaySink::new();
-    sink.attach(&one);
+    let sink = one.event_sink();
     let suspense = || async {
         w.gateway
             .account(&Scope::All, gateway::SUSPENSE_ACCOUNT)
@@ -1071,12 +1069,7 @@ fn replica_with(
         Arc::clone(&clock),
         store.clone(),
     ));
-    Gateway::with_pipeline(
-        store.clone(),
-        pool,
-        clock,
-        Arc::new(RandomIds),
-        config,
-        pipeline,
-    )
+    Gateway::builder(store.clone(), clock, Arc::new(RandomIds), config)
+        .pipeline(pipeline)
+        .build(pool)
 }

@@ -63,13 +63,13 @@ fn admin(credential: &str, subject: &str) -> Actor {
 }
 
 async fn a_policy_change_takes_effect_only_when_a_second_admin_approves(t: TestStore) {
-    let gateway = Gateway::new(
+    let gateway = Gateway::builder(
         t.store.clone(),
-        Arc::new(NodePool::new()),
         Arc::new(ManualClock::new(1_000)),
         Arc::new(RandomIds),
         GatewayConfig::default(),
-    );
+    )
+    .build(Arc::new(NodePool::new()));
     let (alice, bob) = (admin("key_alice", "alice"), admin("key_bob", "bob"));
     assert_eq!(gateway.active_policy().await.expect("read"), None);
 

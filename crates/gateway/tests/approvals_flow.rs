@@ -11,11 +11,9 @@ use std::time::Duration;
 use approvals::Vote;
 use ed25519_dalek::{Signer, SigningKey};
 use gateway::{
-    Gateway, GatewayError, KeyStoreApprovalSigner, NewInvoice, NewPayment, NewVote, PaymentStatus,
-    RequestState,
+    Gateway, GatewayError, NewInvoice, NewPayment, NewVote, PaymentStatus, RequestState,
 };
 use kernel::{ManualClock, Scope};
-use keystore::{KeyStore, SoftwareStore};
 use node_pool::LightningNode;
 use store::testing::TestStore;
 
@@ -45,9 +43,9 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
         .as_millis() as i64;
     let clock = Arc::new(ManualClock::new(now));
     let world = common::world(t.store.clone(), clock.clone()).await;
-    let (lab, gateway, dir) = (&world.lab, world.gateway.clone(), &world._dir);
-    let keys: Arc<dyn KeyStore> =
-        Arc::new(SoftwareStore::create(&dir.path().join("keys"), "approvals test").expect("keys"));
+    let (lab, gateway) = (&world.lab, world.gateway.clone());
+    let keys = Arc::clone(&world.hsm.keys);
+    world.hsm.set_reachable(false);
 
     let Customer {
         policy,
@@ -130,7 +128,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
         0,
         "still no HSM"
     );
-    gateway.set_approval_signer(Arc::new(KeyStoreApprovalSigner(Arc::clone(&keys))));
+    world.hsm.set_reachable(true);
     assert_eq!(gateway.advance_pending().await.expect("sweep"), 1);
     assert_eq!(
         wait_final(&gateway, &hsm_down.id).await.status,

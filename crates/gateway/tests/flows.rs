@@ -44,15 +44,15 @@ async fn world(store: Store) -> World {
         let node: Arc<dyn LightningNode> = lab.node(name).expect("node");
         pool.add(node).expect("add");
     }
-    let gateway = Gateway::new(
+    let gateway = Gateway::builder(
         store,
-        pool,
         Arc::new(SystemClock),
         Arc::new(RandomIds),
         GatewayConfig::default(),
-    );
+    )
+    .event_sink(sink.clone())
+    .build(pool);
     gateway.start().await.expect("gateway starts");
-    sink.attach(&gateway);
     World {
         _dir: dir,
         lab,

@@ -13,11 +13,10 @@ use approvals::{Operation, Vote};
 use devnet::bitcoin::{OutPoint, Txid};
 use ed25519_dalek::{Signer, SigningKey};
 use gateway::{
-    node_account, Gateway, GatewayError, KeyStoreApprovalSigner, NewRecovery, NewVote, Recovery,
-    RecoveryState, RequestState, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT,
+    node_account, Gateway, GatewayError, NewRecovery, NewVote, Recovery, RecoveryState,
+    RequestState, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT,
 };
 use kernel::{ManualClock, Scope};
-use keystore::{KeyStore, SoftwareStore};
 use node_pool::LightningNode;
 use store::testing::TestStore;
 
@@ -64,7 +63,7 @@ async fn an_approved_recovery_sweeps_the_node_and_balances_the_books(t: TestStor
         .expect("time")
         .as_millis() as i64;
     let world = common::world(t.store.clone(), Arc::new(ManualClock::new(now))).await;
-    let (lab, gateway, dir) = (&world.lab, world.gateway.clone(), &world._dir);
+    let (lab, gateway) = (&world.lab, world.gateway.clone());
     let alpha = lab.node("alpha").expect("alpha");
     let carol = lab.node("carol").expect("carol");
     let cold = carol.new_onchain_address().await.expect("address");
@@ -79,8 +78,7 @@ async fn an_approved_recovery_sweeps_the_node_and_balances_the_books(t: TestStor
         .await;
     assert_eq!(refused.err().map(|e| e.code()), Some("no_policy_in_force"));
 
-    let keys: Arc<dyn KeyStore> =
-        Arc::new(SoftwareStore::create(&dir.path().join("keys"), "recovery test").expect("keys"));
+    let keys = Arc::clone(&world.hsm.keys);
     let Customer {
         policy,
         ceo: ceo_key,
@@ -95,7 +93,6 @@ async fn an_approved_recovery_sweeps_the_node_and_balances_the_books(t: TestStor
         .approve_policy(&actor("key_bob"), 1)
         .await
         .expect("in force");
-    gateway.set_approval_signer(Arc::new(KeyStoreApprovalSigner(keys)));
 
     // Bad input leaves nothing behind.
     for (new, code) in [

@@ -56,9 +56,8 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
     // Two replicas, each with its own store handle (its own writer): a velocity check
     // that did not lock the payer's row would let both pass the limit together.
     let second_store = t.second_handle().await.expect("second handle");
-    let second = Gateway::new(
+    let second = Gateway::builder(
         second_store,
-        Arc::clone(gateway.pool()),
         Arc::new(SystemClock),
         Arc::new(kernel::RandomIds),
         gateway::GatewayConfig {
@@ -69,7 +68,8 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
             },
             ..gateway::GatewayConfig::default()
         },
-    );
+    )
+    .build(Arc::clone(gateway.pool()));
     let replicas = [gateway.clone(), second];
     let mut racing = Vec::new();
     for (i, bolt11) in invoices.into_iter().enumerate() {

@@ -132,9 +132,8 @@ async fn app(
     let pool = Arc::new(NodePool::new());
     pool.add(Arc::new(testkit::FakeNode::new("alpha", 1)))
         .expect("node");
-    let gateway = Gateway::new(
+    let gateway = Gateway::builder(
         store.clone(),
-        pool,
         Arc::new(SystemClock),
         ids,
         GatewayConfig {
@@ -143,7 +142,8 @@ async fn app(
             instance_id: Some("guarded-test".into()),
             ..GatewayConfig::default()
         },
-    );
+    )
+    .build(pool);
     gateway.start().await.expect("start");
     let (auth, admin) = crate::common::admin_auth(store, limits, oidc).await;
     let state = ApiState {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use api::ApiState;
-use gateway::{Gateway, GatewayConfig, GatewaySink};
+use gateway::{ApprovalSigner, Gateway, GatewayConfig, GatewaySink};
 use kernel::{Clock, RandomIds, SystemClock};
 use lightning_lab::{Lab, LabConfig};
 use node_pool::{LightningNode, NodePool};
@@ -27,11 +27,13 @@ pub struct Server {
     pub _dir: tempfile::TempDir,
 }
 
-/// The API with `config` and `clock` for the gateway; returns the gateway too.
+/// The API with `config`, `clock` and an approval `signer` for the gateway; returns the
+/// gateway too.
 pub async fn server_with(
     store: store::Store,
     config: GatewayConfig,
     clock: Arc<dyn Clock>,
+    signer: Option<Arc<dyn ApprovalSigner>>,
 ) -> (Server, Gateway) {
     let gateway_config = config;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -64,9 +66,13 @@ pub async fn server_with(
     );
     let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
     let store_for_auth = store.clone();
-    let gateway = Gateway::new(store, pool, clock, Arc::new(RandomIds), gateway_config);
+    let mut builder =
+        Gateway::builder(store, clock, Arc::new(RandomIds), gateway_config).event_sink(sink);
+    if let Some(signer) = signer {
+        builder = builder.approval_signer(signer);
+    }
+    let gateway = builder.build(pool);
     gateway.start().await.expect("start");
-    sink.attach(&gateway);
     let returned = gateway.clone();
     let (auth, key) =
         common::admin_auth(&store_for_auth, &api::RateLimitConfig::default(), None).await;

@@ -164,7 +164,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let running = gateway_up::start(
         store.store.clone(),
         pool,
-        &sink,
+        sink,
         "127.0.0.1:0".parse()?,
         &files,
         gateway_up::Services {

@@ -2,11 +2,18 @@
 //! carol (outside) with one channel, the gateway over them with EUR thresholds at a rate
 //! where one EUR cent is 20 msat (so 20,000 EUR fits the channel), the treasury's
 //! operating account, funding by carol and balances.
+//! Each test binary uses a part.
+#![allow(dead_code)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use gateway::{EurRateConfig, Gateway, GatewayConfig, GatewaySink, NewInvoice};
+use gateway::{
+    ApprovalSigner, EurRateConfig, Gateway, GatewayConfig, GatewaySink, KeyStoreApprovalSigner,
+    NewInvoice,
+};
 use kernel::{Actor, Clock, RandomIds, Scope};
+use keystore::{KeyStore, SoftwareStore};
 use lightning_lab::{wait_until, Lab, LabConfig, DEFAULT_WAIT};
 use node_pool::{LightningNode, NodePool};
 
@@ -19,12 +26,39 @@ pub const EUR: u64 = 2_000;
 pub struct World {
     pub lab: Lab,
     pub gateway: Gateway,
+    /// The gateway's approval signer: a key store that a test can make unreachable.
+    pub hsm: Arc<Hsm>,
     /// Last: fields drop in order, and the nodes must stop before their directory goes.
     pub _dir: tempfile::TempDir,
 }
 
+/// The key store behind the gateway's approval signer, reachable or not (an HSM outage).
+pub struct Hsm {
+    pub keys: Arc<dyn KeyStore>,
+    reachable: AtomicBool,
+}
+
+impl Hsm {
+    pub fn set_reachable(&self, reachable: bool) {
+        self.reachable.store(reachable, Ordering::SeqCst);
+    }
+}
+
+impl ApprovalSigner for Hsm {
+    fn sign(&self, label: &str, message: &[u8]) -> Result<String, String> {
+        if !self.reachable.load(Ordering::SeqCst) {
+            return Err("the HSM does not answer".into());
+        }
+        KeyStoreApprovalSigner(Arc::clone(&self.keys)).sign(label, message)
+    }
+}
+
 pub async fn world(store: store::Store, clock: Arc<dyn Clock>) -> World {
     let dir = tempfile::tempdir().expect("dir");
+    let hsm = Arc::new(Hsm {
+        keys: Arc::new(SoftwareStore::create(&dir.path().join("keys"), "test").expect("keys")),
+        reachable: AtomicBool::new(true),
+    });
     let sink = GatewaySink::new();
     let lab = Lab::start(
         LabConfig::new(dir.path().join("lab"), &["alpha", "carol"])
@@ -36,9 +70,8 @@ pub async fn world(store: store::Store, clock: Arc<dyn Clock>) -> World {
     let pool = Arc::new(NodePool::new());
     let alpha: Arc<dyn LightningNode> = lab.node("alpha").expect("alpha");
     pool.add(alpha).expect("add");
-    let gateway = Gateway::new(
+    let gateway = Gateway::builder(
         store,
-        pool,
         clock,
         Arc::new(RandomIds),
         GatewayConfig {
@@ -48,13 +81,16 @@ pub async fn world(store: store::Store, clock: Arc<dyn Clock>) -> World {
             },
             ..GatewayConfig::default()
         },
-    );
+    )
+    .event_sink(sink.clone())
+    .approval_signer(hsm.clone())
+    .build(pool);
     gateway.start().await.expect("start");
-    sink.attach(&gateway);
     World {
         _dir: dir,
         lab,
         gateway,
+        hsm,
     }
 }
 
