@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use access::{ApiKeys, AuthFailure, NewApiKey, Pepper, Role};
+use access::{ApiKeyInfo, ApiKeySecret, ApiKeys, AuthFailure, NewApiKey, Pepper, Role};
 use kernel::{Actor, ManualClock, RandomIds};
 use store::testing::TestStore;
 use store::Store;
@@ -100,22 +100,40 @@ async fn a_revocation_on_one_replica_reaches_the_other(t: TestStore) {
     until_answers(&b, secret.expose(), Err(AuthFailure::Revoked)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operators_sql_reaches_every_replica() {
+/// A PostgreSQL replica (a second handle on the test's database) serving from memory, and
+/// `count` keys it has verified once.
+async fn replica_with_kept_keys(
+    count: usize,
+) -> (
+    TestStore,
+    ApiKeys,
+    Arc<ManualClock>,
+    Vec<(ApiKeyInfo, ApiKeySecret)>,
+) {
     let t = TestStore::postgres().await.expect("postgres store");
     tenant(&t.store).await;
     let clock = Arc::new(ManualClock::new(NOW));
     let keys = replica(t.second_handle().await.expect("second handle"), &clock);
-    let (info, secret) = keys
-        .create(&Actor::system("req-test"), integration())
-        .await
-        .expect("create");
+    let mut made = Vec::new();
+    for _ in 0..count {
+        let key = keys
+            .create(&Actor::system("req-test"), integration())
+            .await
+            .expect("create");
+        made.push(key);
+    }
     until_serving_from_memory(&keys).await;
-    assert!(keys
-        .authenticate(secret.expose(), None)
-        .await
-        .expect("store")
-        .is_ok());
+    for (_, secret) in &made {
+        let verified = keys.authenticate(secret.expose(), None).await;
+        assert!(verified.expect("store").is_ok());
+    }
+    (t, keys, clock, made)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_sql_reaches_every_replica() {
+    let (t, keys, _clock, made) = replica_with_kept_keys(1).await;
+    let (info, secret) = &made[0];
     // Not through `ApiKeys`: the table's trigger announces the change all the same.
     let id = info.id.clone();
     t.store
@@ -134,22 +152,10 @@ async fn an_operators_sql_reaches_every_replica() {
 /// changed row and a stale answer: the entry's age, and a lost notice connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_key_is_read_again_after_a_minute_or_a_lost_connection() {
-    let t = TestStore::postgres().await.expect("postgres store");
-    tenant(&t.store).await;
-    let clock = Arc::new(ManualClock::new(NOW));
-    let keys = replica(t.second_handle().await.expect("second handle"), &clock);
-    let (info, secret) = keys
-        .create(&Actor::system("req-test"), integration())
-        .await
-        .expect("create");
-    let (second, second_secret) = keys
-        .create(&Actor::system("req-test"), integration())
-        .await
-        .expect("create");
-    until_serving_from_memory(&keys).await;
-    for token in [secret.expose(), second_secret.expose()] {
-        assert!(keys.authenticate(token, None).await.expect("store").is_ok());
-    }
+    let (t, keys, clock, made) = replica_with_kept_keys(2).await;
+    let [(info, secret), (second, second_secret)] = &made[..] else {
+        unreachable!("two keys")
+    };
     let silent_revoke = |id: String| {
         t.store.write(move |sql| {
             sql.execute("DROP TRIGGER IF EXISTS api_keys_changed ON api_keys", &[])?;

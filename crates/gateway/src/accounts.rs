@@ -205,7 +205,7 @@ impl Gateway {
         Ok(self
             .inner
             .store
-            .read_one(move |sql| ledger::entries(sql, &id, after_seq, limit))
+            .read(move |sql| ledger::entries(sql, &id, after_seq, limit))
             .await?)
     }
 

@@ -218,7 +218,6 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let started = Instant::now();
         let (reply, answer) = oneshot::channel();
         let job: workers::ReadJob = Box::new(move |conn| match conn {
             Ok(conn) => read_on(conn, f, reply),
@@ -226,17 +225,10 @@ impl Store {
                 let _ = reply.send(Err(E::from(e)));
             }
         });
-        self.inner.reads.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => E::from(StoreError::Overloaded),
-            mpsc::error::TrySendError::Closed(_) => E::from(StoreError::Closed),
-        })?;
-        let result = answer
-            .instrument(tracing::info_span!("store.read"))
+        self.inner.reads.try_send(job).map_err(refused)?;
+        timed_read(answer)
             .await
-            .map_err(|_| E::from(StoreError::Closed))?;
-        metrics::histogram!("fulgur_store_operation_duration_seconds", "operation" => "read")
-            .record(started.elapsed().as_secs_f64());
-        result
+            .map_err(|_| E::from(StoreError::Closed))?
     }
 
     /// Runs `f`, which runs one `SELECT`, outside any transaction: a single statement sees
@@ -249,19 +241,13 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let started = Instant::now();
-        let result = self
-            .on_reader(move |conn| {
-                f(&mut sql::OneStatement {
-                    conn: conn?,
-                    ran: false,
-                })
+        timed_read(self.on_reader(move |conn| {
+            f(&mut sql::OneStatement {
+                conn: conn?,
+                ran: false,
             })
-            .instrument(tracing::info_span!("store.read"))
-            .await;
-        metrics::histogram!("fulgur_store_operation_duration_seconds", "operation" => "read")
-            .record(started.elapsed().as_secs_f64());
-        result
+        }))
+        .await
     }
 
     /// Runs `f` in a write transaction: all of its statements commit together, or none if
@@ -280,10 +266,7 @@ impl Store {
         self.inner
             .writes
             .try_send(workers::job(f, reply))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => E::from(StoreError::Overloaded),
-                mpsc::error::TrySendError::Closed(_) => E::from(StoreError::Closed),
-            })?;
+            .map_err(refused)?;
         let result = answer
             .instrument(tracing::info_span!("store.write"))
             .await
@@ -337,12 +320,26 @@ impl Store {
         let job: workers::ReadJob = Box::new(move |conn| {
             let _ = reply.send(f(conn));
         });
-        self.inner.reads.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => E::from(StoreError::Overloaded),
-            mpsc::error::TrySendError::Closed(_) => E::from(StoreError::Closed),
-        })?;
+        self.inner.reads.try_send(job).map_err(refused)?;
         answer.await.map_err(|_| E::from(StoreError::Closed))?
     }
+}
+
+/// Why a job could not be queued.
+fn refused<J, E: From<StoreError>>(error: mpsc::error::TrySendError<J>) -> E {
+    E::from(match error {
+        mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+        mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+    })
+}
+
+/// Times a read (`fulgur_store_operation_duration_seconds`) and spans it.
+async fn timed_read<T>(read: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let out = read.instrument(tracing::info_span!("store.read")).await;
+    metrics::histogram!("fulgur_store_operation_duration_seconds", "operation" => "read")
+        .record(started.elapsed().as_secs_f64());
+    out
 }
 
 fn read_on<T, E, F>(conn: &mut dyn Connection, f: F, reply: oneshot::Sender<Result<T, E>>)

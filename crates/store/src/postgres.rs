@@ -287,6 +287,13 @@ impl Connection for PgConn {
         )
     }
 
+    /// PostgreSQL answers `COMMIT` in an aborted transaction by rolling back, without an
+    /// error: the `SELECT` before it fails there instead (a multi-statement query stops at
+    /// its first error), so an aborted transaction is never reported committed.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.batch("SELECT 1; COMMIT")
+    }
+
     fn batch_ahead(&mut self, script: &str) -> Result<(), StoreError> {
         self.queue_script(script);
         Ok(())

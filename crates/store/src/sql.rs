@@ -50,6 +50,10 @@ pub(crate) trait Connection: Sql + Send {
     fn batch_ahead(&mut self, script: &str) -> Result<(), StoreError> {
         self.batch(script)
     }
+    /// Commits the transaction, or fails if it cannot (then nothing of it is kept).
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.batch("COMMIT")
+    }
     /// Sends what is queued and waits for it; the first error among it, if any.
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())

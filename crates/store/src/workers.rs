@@ -203,12 +203,12 @@ fn commit_batch(conn: &mut dyn Connection, batch: Vec<Job>) {
         }
         finished.push(outcome);
     }
-    let end = if single && !finished[0].keep {
-        "ROLLBACK"
+    let ended = if single && !finished[0].keep {
+        conn.batch("ROLLBACK")
     } else {
-        "COMMIT"
+        conn.commit()
     };
-    match conn.batch(end) {
+    match ended {
         Ok(()) => {
             for f in finished {
                 (f.notify)(None);

@@ -18,6 +18,7 @@ store::on_both_stores!(
     a_one_statement_read_refuses_a_second_statement_or_a_write,
     pipelined_statements_apply_in_order_before_the_next_one,
     a_failing_pipelined_statement_fails_its_job_alone,
+    a_job_that_swallows_an_error_is_never_reported_committed_wrongly,
     values_round_trip_exactly,
     placeholders_bind_by_number,
     a_number_beyond_any_column_fails_its_statement_not_the_store,
@@ -434,6 +435,34 @@ async fn a_failing_pipelined_statement_fails_its_job_alone(t: TestStore) {
     }
     assert_eq!(committed, WRITES / 2);
     assert_eq!(count(&t.store, "tenants").await, committed as i64 + 1);
+}
+
+/// A job that ignores a failed statement and returns `Ok`: PostgreSQL has aborted its
+/// transaction (and would answer `COMMIT` with a silent rollback), SQLite has not. Either
+/// way the caller hears `Ok` only if what the job wrote is there.
+async fn a_job_that_swallows_an_error_is_never_reported_committed_wrongly(t: TestStore) {
+    t.store
+        .write(|sql| tenant(sql, "taken"))
+        .await
+        .expect("the row the job collides with");
+    let answer = t
+        .store
+        .write(|sql| {
+            tenant(sql, "kept")?;
+            let _ignored = tenant(sql, "taken");
+            Ok::<_, StoreError>(())
+        })
+        .await;
+    let kept = t
+        .store
+        .read(|sql| sql.query_opt("SELECT id FROM tenants WHERE id = 'kept'", &[]))
+        .await
+        .expect("read")
+        .is_some();
+    assert_eq!(answer.is_ok(), kept, "{answer:?}");
+    if t.store.dialect() == store::Dialect::Postgres {
+        assert!(answer.is_err(), "an aborted transaction is not committed");
+    }
 }
 
 async fn a_number_beyond_any_column_fails_its_statement_not_the_store(t: TestStore) {
