@@ -56,7 +56,9 @@ impl KeyCache {
             return None;
         }
         let (key, loaded_at_ms) = state.keys.get(id)?;
-        (now_ms.saturating_sub(*loaded_at_ms) < MAX_AGE_MS).then(|| Arc::clone(key))
+        // A clock stepped back makes the age unknown: read the row again.
+        let age_ms = now_ms.saturating_sub(*loaded_at_ms);
+        (0..MAX_AGE_MS).contains(&age_ms).then(|| Arc::clone(key))
     }
 
     /// Taken before reading a row: `None` when the cache is not live (do not store).
@@ -172,6 +174,7 @@ mod tests {
         cache.put(cache.epoch().expect("live"), key("a"), 1_000);
         assert!(cache.get("a", 1_000 + MAX_AGE_MS - 1).is_some());
         assert!(cache.get("a", 1_000 + MAX_AGE_MS).is_none());
+        assert!(cache.get("a", 999).is_none(), "a clock stepped back");
         for i in 0..=MAX_KEYS {
             cache.put(cache.epoch().expect("live"), key(&format!("k{i}")), 0);
         }

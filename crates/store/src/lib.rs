@@ -353,7 +353,12 @@ where
     }
     // A panicking read (a bug) must not leave its connection inside the transaction: the
     // next read on it would run on this snapshot (PostgreSQL) or fail to begin (SQLite).
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut *conn)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let answer = f(&mut *conn)?;
+        // Nothing queued may fail after the answer is given.
+        conn.flush().map_err(E::from)?;
+        Ok(answer)
+    }));
     let panic = match result {
         Ok(result) => {
             let _ = reply.send(result);

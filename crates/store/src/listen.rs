@@ -20,7 +20,8 @@ pub enum Notice {
     /// The connection is gone: notifications may have been missed until the next
     /// `Listening`. Whatever was kept on their strength is stale.
     Lost,
-    /// One notification's payload.
+    /// One notification's payload (never empty: an empty payload is a listener's own
+    /// probe of its connection, not delivered).
     Message(String),
 }
 
@@ -29,9 +30,11 @@ pub trait Listener: Send + Sync {
     fn notice(&self, notice: Notice);
 }
 
-/// How often the thread checks that its listener still exists, and how long it waits
-/// before reconnecting.
+/// How often the thread checks that its listener still exists and, when nothing arrived,
+/// that its connection still answers; also how long it waits before reconnecting.
 const POLL: Duration = Duration::from_secs(1);
+/// How long a new connection's probe may take to come back.
+const PROBE_WAIT: Duration = Duration::from_secs(5);
 
 /// Starts the thread; it ends once `listener` is dropped.
 pub(crate) fn spawn(
@@ -51,6 +54,35 @@ pub(crate) fn spawn(
         .map_err(|e| StoreError::Backend(format!("store thread: {e}")))
 }
 
+/// The next notification's payload within `wait`: `Ok(None)` when none came.
+fn next_payload(client: &mut postgres::Client, wait: Duration) -> Result<Option<String>, ()> {
+    let mut notifications = client.notifications();
+    let mut waiting = notifications.timeout_iter(wait);
+    match waiting.next() {
+        Ok(heard) => Ok(heard.map(|n| n.payload().to_string())),
+        Err(_) => Err(()),
+    }
+}
+
+/// Listens on a new connection and proves that notifications reach it: it notifies its
+/// own channel with an empty payload and waits for it (a pooler in transaction mode, for
+/// one, accepts `LISTEN` and never delivers).
+fn subscribe(client: &mut postgres::Client, channel: &str) -> bool {
+    let listened = client.batch_execute(&format!("LISTEN {channel}; NOTIFY {channel}"));
+    if listened.is_err() {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + PROBE_WAIT;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match next_payload(client, left) {
+            Ok(Some(payload)) if payload.is_empty() => return true,
+            Ok(Some(_)) => {} // Before `Listening`: the listener keeps nothing yet.
+            Ok(None) | Err(()) => return false,
+        }
+    }
+    false
+}
+
 fn run(manager: &PgManager, channel: &str, listener: &Weak<dyn Listener>) {
     let tell = |notice: Notice| match listener.upgrade() {
         Some(listener) => {
@@ -61,29 +93,29 @@ fn run(manager: &PgManager, channel: &str, listener: &Weak<dyn Listener>) {
     };
     loop {
         if let Ok(mut client) = manager.listening_client("fulgur-listen") {
-            if client.batch_execute(&format!("LISTEN {channel}")).is_ok() {
+            if subscribe(&mut client, channel) {
                 if !tell(Notice::Listening) {
                     return;
                 }
                 loop {
-                    let heard = {
-                        let mut notifications = client.notifications();
-                        let mut waiting = notifications.timeout_iter(POLL);
-                        waiting.next().map(|n| n.map(|n| n.payload().to_string()))
-                    };
-                    match heard {
+                    match next_payload(&mut client, POLL) {
+                        // Another listener's probe (empty payloads are nobody's message).
+                        Ok(Some(payload)) if payload.is_empty() => {}
                         Ok(Some(payload)) => {
                             if !tell(Notice::Message(payload)) {
                                 return;
                             }
                         }
-                        Ok(None) if client.is_closed() => break,
                         Ok(None) => {
                             if listener.strong_count() == 0 {
                                 return;
                             }
+                            // Quiet: make sure the connection still answers.
+                            if client.batch_execute("SELECT 1").is_err() {
+                                break;
+                            }
                         }
-                        Err(_) => break,
+                        Err(()) => break,
                     }
                 }
                 if !tell(Notice::Lost) {

@@ -136,7 +136,7 @@ fn apply_pending(conn: &mut dyn Connection, now_ms: i64) -> Result<Vec<&'static 
             )
         });
         match step {
-            Ok(_) => conn.batch("COMMIT")?,
+            Ok(_) => conn.commit()?,
             Err(e) => {
                 let _ = conn.batch("ROLLBACK");
                 return Err(e);

@@ -88,9 +88,14 @@ impl PgManager {
     }
 
     /// A blocking client that names itself `application_name` in `pg_stat_activity`, for
-    /// a thread that waits on notifications.
+    /// a thread that waits on notifications. A connection that stops answering (a
+    /// half-open socket after a failover) fails within seconds, not TCP's minutes.
     pub fn listening_client(&self, application_name: &str) -> Result<postgres::Client, StoreError> {
-        let mut config = postgres::Config::from(self.config.clone());
+        let mut config = self.config.clone();
+        config
+            .tcp_user_timeout(std::time::Duration::from_secs(5))
+            .keepalives_idle(std::time::Duration::from_secs(5));
+        let mut config = postgres::Config::from(config);
         config.application_name(application_name);
         match &self.tls {
             PgTls::Plain => config.connect(NoTls),
