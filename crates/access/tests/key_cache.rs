@@ -187,15 +187,6 @@ async fn a_kept_key_is_read_again_after_a_minute_or_a_lost_connection() {
         .expect("store")
         .is_ok());
     silent_revoke(second.id.clone()).await.expect("update");
-    t.store
-        .write(|sql| {
-            sql.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE application_name = 'fulgur-listen' AND datname = current_database()",
-                &[],
-            )
-        })
-        .await
-        .expect("terminate the listener");
+    t.cut_listeners().await.expect("terminate the listener");
     until_answers(&keys, second_secret.expose(), Err(AuthFailure::Revoked)).await;
 }

@@ -70,6 +70,20 @@ impl TestStore {
     pub async fn second_handle(&self) -> Result<Store, StoreError> {
         Store::open(&StoreConfig::new(&self.url)).await
     }
+
+    /// Cuts every notice connection on this PostgreSQL database, as a failover would.
+    pub async fn cut_listeners(&self) -> Result<(), StoreError> {
+        self.store
+            .write(|sql| {
+                sql.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE application_name = 'fulgur-listen' AND datname = current_database()",
+                    &[],
+                )
+            })
+            .await
+            .map(drop)
+    }
 }
 
 /// `postgres://u@h:p/old?x` → `postgres://u@h:p/new?x`.

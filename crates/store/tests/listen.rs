@@ -66,16 +66,7 @@ async fn committed_notices_arrive_and_a_lost_connection_is_reported() {
         vec![Notice::Listening, message("one"), message("two")]
     );
 
-    t.store
-        .write(|sql| {
-            sql.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE application_name = 'fulgur-listen' AND datname = current_database()",
-                &[],
-            )
-        })
-        .await
-        .expect("terminate the listener");
+    t.cut_listeners().await.expect("terminate the listener");
     let heard_now = heard.until_last(&Notice::Listening).await;
     assert_eq!(
         heard_now[3..],
