@@ -3,7 +3,7 @@
 //!
 //! Domain crates write their SQL once against [`Sql`] inside a closure; the store runs the
 //! closure in a transaction on its own threads. Writes are group-committed (see
-//! `writer.rs`): many callers' transactions share one commit, each still atomic on its own.
+//! `workers.rs`): many callers' transactions share one commit, each still atomic on its own.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), store::StoreError> {

@@ -1,6 +1,6 @@
 //! The store's own threads, each holding one connection (reconnected when lost). They are
-//! plain threads, not tokio's blocking pool: PostgreSQL's synchronous client runs its own
-//! runtime and must not run where a tokio runtime is entered.
+//! plain threads, not tokio's blocking pool: a PostgreSQL connection is driven by its
+//! thread's own runtime, which must not run where another tokio runtime is entered.
 //!
 //! Readers take one job at a time. Writers group-commit: they take queued write jobs in
 //! batches and commit each batch in one transaction — one fsync (SQLite) or one WAL flush
