@@ -186,7 +186,7 @@ impl GatewayBuilder {
         self
     }
 
-    /// The gateway over `pool`, its sink attached. Not started: see [`Gateway::start`].
+    /// The gateway over `pool`. Not started (nor its sink attached): see [`Gateway::start`].
     pub fn build(self, pool: Arc<NodePool>) -> Gateway {
         let config = self.config;
         let pipeline = self.pipeline.unwrap_or_else(|| {

@@ -83,49 +83,56 @@ fn subscribe(client: &mut postgres::Client, channel: &str) -> bool {
     false
 }
 
-fn run(manager: &PgManager, channel: &str, listener: &Weak<dyn Listener>) {
-    let tell = |notice: Notice| match listener.upgrade() {
+/// Tells `listener` of `notice`; `false` once the listener is gone (the thread ends).
+fn tell(listener: &Weak<dyn Listener>, notice: Notice) -> bool {
+    match listener.upgrade() {
         Some(listener) => {
             listener.notice(notice);
             true
         }
         None => false,
-    };
+    }
+}
+
+fn run(manager: &PgManager, channel: &str, listener: &Weak<dyn Listener>) {
     loop {
         if let Ok(mut client) = manager.listening_client("fulgur-listen") {
-            if subscribe(&mut client, channel) {
-                if !tell(Notice::Listening) {
-                    return;
-                }
-                loop {
-                    match next_payload(&mut client, POLL) {
-                        // Another listener's probe (empty payloads are nobody's message).
-                        Ok(Some(payload)) if payload.is_empty() => {}
-                        Ok(Some(payload)) => {
-                            if !tell(Notice::Message(payload)) {
-                                return;
-                            }
-                        }
-                        Ok(None) => {
-                            if listener.strong_count() == 0 {
-                                return;
-                            }
-                            // Quiet: make sure the connection still answers.
-                            if client.batch_execute("SELECT 1").is_err() {
-                                break;
-                            }
-                        }
-                        Err(()) => break,
-                    }
-                }
-                if !tell(Notice::Lost) {
-                    return;
-                }
+            let went_on = !subscribe(&mut client, channel)
+                || (deliver(&mut client, listener) && tell(listener, Notice::Lost));
+            if !went_on {
+                return;
             }
         }
         if listener.strong_count() == 0 {
             return;
         }
         std::thread::sleep(POLL);
+    }
+}
+
+/// Tells `Listening`, then every message until the connection fails: `true` then (to be
+/// told `Lost` and reconnected), `false` once the listener is gone.
+fn deliver(client: &mut postgres::Client, listener: &Weak<dyn Listener>) -> bool {
+    if !tell(listener, Notice::Listening) {
+        return false;
+    }
+    loop {
+        match next_payload(client, POLL) {
+            // Another listener's probe (empty payloads are nobody's message).
+            Ok(Some(payload)) if payload.is_empty() => {}
+            Ok(Some(payload)) => {
+                if !tell(listener, Notice::Message(payload)) {
+                    return false;
+                }
+            }
+            Ok(None) if listener.strong_count() == 0 => return false,
+            // Quiet: make sure the connection still answers.
+            Ok(None) => {
+                if client.batch_execute("SELECT 1").is_err() {
+                    return true;
+                }
+            }
+            Err(()) => return true,
+        }
     }
 }
