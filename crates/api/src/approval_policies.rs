@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use gateway::PolicyVersion;
+use controls::PolicyVersion;
 use kernel::rfc3339;
 use serde::{Deserialize, Serialize};
 

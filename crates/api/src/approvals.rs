@@ -2,7 +2,8 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use gateway::{ApprovalRequest, NewVote, RequestState};
+use controls::{ApprovalRequest, RequestState};
+use gateway::NewVote;
 use kernel::rfc3339;
 use serde::{Deserialize, Serialize};
 

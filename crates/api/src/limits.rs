@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use gateway::VelocityLimits;
+use controls::VelocityLimits;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;

@@ -4,6 +4,7 @@ use access::AccessError;
 use audit::AuditError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use controls::ControlsError;
 use gateway::GatewayError;
 use serde::Serialize;
 use webhooks::WebhookError;
@@ -73,33 +74,21 @@ impl From<GatewayError> for Problem {
             | E::NoLiquidity { .. }
             | E::IdempotencyMismatch
             | E::Rejected(_)
-            | E::VelocityLimitExceeded { .. }
             | E::RecoveryBlocked(_) => StatusCode::UNPROCESSABLE_ENTITY,
             E::UnknownAccount(_)
             | E::UnknownInvoice(_)
             | E::UnknownPayment(_)
-            | E::UnknownPolicy(_)
             | E::UnknownNode(_)
             | E::UnknownRecovery(_)
             | E::UnknownInboundHold(_) => StatusCode::NOT_FOUND,
             E::InvoiceNotOpen { .. }
             | E::NodeIdentityMismatch { .. }
             | E::NodeOwnedElsewhere { .. }
-            | E::PolicyNotProposed { .. }
             | E::NoPolicyInForce
             | E::RecoveryInProgress(_)
             | E::InboundHoldDecided(_) => StatusCode::CONFLICT,
-            E::Forbidden(_) | E::SecondAdminRequired => StatusCode::FORBIDDEN,
-            E::ApprovalRefused(approvals::ApprovalError::Duplicate(_)) | E::ApprovalClosed(_) => {
-                StatusCode::CONFLICT
-            }
-            E::ApprovalRefused(
-                approvals::ApprovalError::NotInGroup(_)
-                | approvals::ApprovalError::UnknownApprover(_)
-                | approvals::ApprovalError::HsmSignsItself(_)
-                | approvals::ApprovalError::InitiatorMayNotApprove(_),
-            ) => StatusCode::FORBIDDEN,
-            E::ApprovalRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
+            E::Controls(e) => controls_status(e),
             E::HsmUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -108,6 +97,34 @@ impl From<GatewayError> for Problem {
             E::Node(_) | E::Ledger(_) | E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Problem::from_error(status, e.code(), &e)
+    }
+}
+
+/// The HTTP status of what the approval policy, an approval request or a velocity limit
+/// refused.
+fn controls_status(e: &ControlsError) -> StatusCode {
+    use approvals::ApprovalError as A;
+    use ControlsError as E;
+    match e {
+        E::InvalidField { .. } | E::VelocityLimitExceeded { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        E::UnknownPolicy(_) => StatusCode::NOT_FOUND,
+        E::PolicyNotProposed { .. } | E::ApprovalClosed(_) => StatusCode::CONFLICT,
+        E::ApprovalRefused(A::Duplicate(_)) => StatusCode::CONFLICT,
+        E::Forbidden(_)
+        | E::SecondAdminRequired
+        | E::ApprovalRefused(
+            A::NotInGroup(_)
+            | A::UnknownApprover(_)
+            | A::HsmSignsItself(_)
+            | A::InitiatorMayNotApprove(_),
+        ) => StatusCode::FORBIDDEN,
+        E::ApprovalRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

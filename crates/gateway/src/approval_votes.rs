@@ -5,16 +5,15 @@
 //! the recovery). A request not decided before its intent expires is rejected and its hold
 //! released.
 
-use audit::AuditAction;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use approvals::{check_vote, hsm_signers_due, is_met, Ballot, Policy, Vote};
+use approvals::{hsm_signers_due, is_met, Ballot, Policy, Vote};
+use audit::AuditAction;
+use controls::requests::{self, VoteRecord};
+use controls::{ApprovalRequest, ControlsError, RequestState};
 use ledger::release_hold;
-use store::{Sql, StoreError, Value};
+use store::{Sql, Value};
 
-use crate::approval_policy::policy_version_in;
-use crate::approval_requests::{request_in, ApprovalRequest, RequestState};
 use crate::records::{PaymentRecord, PaymentStatus};
 use crate::recoveries::RecoveryState;
 use crate::settlement::settle_internal;
@@ -59,51 +58,6 @@ pub struct NewVote {
     pub signature_hex: String,
 }
 
-fn load(
-    sql: &mut dyn Sql,
-    payment_id: &str,
-) -> Result<Option<(ApprovalRequest, Policy)>, GatewayError> {
-    let Some(request) = request_in(sql, payment_id)? else {
-        return Ok(None);
-    };
-    let policy = policy_version_in(sql, request.policy_version)?
-        .ok_or(GatewayError::UnknownPolicy(request.policy_version))?
-        .policy;
-    Ok(Some((request, policy)))
-}
-
-fn approvers_for(request: &ApprovalRequest) -> BTreeSet<String> {
-    request
-        .votes
-        .iter()
-        .filter(|v| v.vote == Vote::Approve)
-        .map(|v| v.approver_id.clone())
-        .collect()
-}
-
-fn insert_vote(
-    sql: &mut dyn Sql,
-    payment_id: &str,
-    approver_id: &str,
-    vote: Vote,
-    signature: &str,
-    credential: &str,
-    now: i64,
-) -> Result<bool, StoreError> {
-    Ok(sql.execute(
-        "INSERT INTO approval_votes (payment_id, approver_id, vote, signature, credential, at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        &[
-            payment_id.into(),
-            approver_id.into(),
-            vote.as_str().into(),
-            signature.into(),
-            credential.into(),
-            Value::Int(now),
-        ],
-    )? == 1)
-}
-
 /// Ends a pending request as `state` and rejects its payment, releasing the hold (or its
 /// recovery; then there is no payment to return).
 fn close_rejected(
@@ -115,12 +69,7 @@ fn close_rejected(
     event_id: &str,
     now: i64,
 ) -> Result<Option<PaymentRecord>, GatewayError> {
-    let closed = sql.execute(
-        "UPDATE approval_requests SET state = $2, decided_at_ms = $3 \
-         WHERE payment_id = $1 AND state = 'pending'",
-        &[payment_id.into(), state.as_str().into(), Value::Int(now)],
-    )?;
-    if closed == 0 {
+    if !requests::close(sql, payment_id, state, now)? {
         return Ok(None);
     }
     if crate::recoveries::decide_in(sql, payment_id, RecoveryState::Rejected, Some(reason), now)? {
@@ -166,39 +115,19 @@ impl Gateway {
         let (request, policy) = self
             .inner
             .store
-            .read(move |sql| load(sql, &id))
+            .read(move |sql| requests::with_policy(sql, &id))
             .await?
             .filter(|(r, _)| actor.scope.allows(&r.tenant_id))
             .ok_or_else(|| GatewayError::UnknownPayment(new.payment_id.clone()))?;
-        if request.state != RequestState::Pending {
-            return Err(GatewayError::ApprovalClosed(request.state.as_str()));
-        }
         let now = self.now_ms();
-        let voted: BTreeSet<String> = request
-            .votes
-            .iter()
-            .map(|v| v.approver_id.clone())
-            .collect();
-        check_vote(
-            &policy,
-            &approvals::Request {
-                intent: &request.intent,
-                requirement: &request.requirement,
-                initiator_may_approve: request.initiator_may_approve,
-                initiator: &request.initiator,
-                initiator_person: &request.initiator_person,
-                voted: &voted,
-                now_ms: now,
-            },
-            &Ballot {
-                approver_id: &new.approver_id,
-                vote: new.vote,
-                signature_hex: &new.signature_hex,
-                caller_identity: &actor.origin.actor_id,
-                caller_person: &actor.identity,
-            },
-        )
-        .map_err(GatewayError::ApprovalRefused)?;
+        let ballot = Ballot {
+            approver_id: &new.approver_id,
+            vote: new.vote,
+            signature_hex: &new.signature_hex,
+            caller_identity: &actor.origin.actor_id,
+            caller_person: &actor.identity,
+        };
+        request.check_ballot(&policy, &ballot, now)?;
         let event_id = self.new_id("evt");
         let (owned, actor_owned) = (new.clone(), actor.clone());
         let tenant = request.tenant_id.clone();
@@ -207,27 +136,14 @@ impl Gateway {
             .store
             .write(move |sql| {
                 let (new, actor) = (owned, actor_owned);
-                let open = sql.query_opt(
-                    "SELECT 1 FROM approval_requests WHERE payment_id = $1 AND state = 'pending'",
-                    &[new.payment_id.as_str().into()],
-                )?;
-                if open.is_none() {
-                    return Err(GatewayError::ApprovalClosed("decided"));
-                }
-                let credential = actor.origin.actor_id.clone();
-                if !insert_vote(
-                    sql,
-                    &new.payment_id,
-                    &new.approver_id,
-                    new.vote,
-                    &new.signature_hex,
-                    &credential,
-                    now,
-                )? {
-                    return Err(GatewayError::ApprovalRefused(
-                        approvals::ApprovalError::Duplicate(new.approver_id.clone()),
-                    ));
-                }
+                let vote = VoteRecord {
+                    payment_id: &new.payment_id,
+                    approver_id: &new.approver_id,
+                    vote: new.vote,
+                    signature: &new.signature_hex,
+                    credential: &actor.origin.actor_id,
+                };
+                requests::record_vote(sql, &vote, now)?;
                 let details = Some(format!(
                     "approver={} vote={}",
                     new.approver_id,
@@ -269,14 +185,18 @@ impl Gateway {
     /// releases the payment to execution.
     async fn advance(&self, payment_id: &str) -> Result<(), GatewayError> {
         let id = payment_id.to_string();
-        let Some((request, policy)) = self.inner.store.read(move |sql| load(sql, &id)).await?
+        let Some((request, policy)) = self
+            .inner
+            .store
+            .read(move |sql| requests::with_policy(sql, &id))
+            .await?
         else {
             return Ok(());
         };
         if request.state != RequestState::Pending {
             return Ok(());
         }
-        let mut signed = approvers_for(&request);
+        let mut signed = request.approvers();
         let due: Vec<String> = hsm_signers_due(&policy, &request.requirement, &signed)
             .into_iter()
             .map(str::to_string)
@@ -294,12 +214,7 @@ impl Gateway {
             .inner
             .store
             .write(move |sql| {
-                let approved = sql.execute(
-                    "UPDATE approval_requests SET state = 'approved', decided_at_ms = $2 \
-                     WHERE payment_id = $1 AND state = 'pending'",
-                    &[id.as_str().into(), Value::Int(now)],
-                )?;
-                if approved == 0 {
+                if !requests::close(sql, &id, RequestState::Approved, now)? {
                     return Ok::<_, GatewayError>(Released::Nothing);
                 }
                 let system = Actor::system("approvals");
@@ -346,7 +261,7 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let approver = policy
             .approver(approver_id)
-            .ok_or(GatewayError::UnknownPolicy(request.policy_version))?;
+            .ok_or(ControlsError::UnknownPolicy(request.policy_version))?;
         let label = approver.hsm_label.clone().unwrap_or_default();
         let signer =
             self.inner.approval_signer.clone().ok_or_else(|| {
@@ -372,20 +287,26 @@ impl Gateway {
         self.inner
             .store
             .write(move |sql| {
-                if insert_vote(
-                    sql,
-                    &id,
-                    &approver_id,
-                    Vote::Approve,
-                    &signature,
-                    "hsm",
-                    now,
-                )? {
-                    let system = Actor::system("approvals");
-                    let details = Some(format!("approver={approver_id}"));
-                    system.audit(sql, now, Some(&tenant), "approval.hsm_sign", &id, details)?;
+                let vote = VoteRecord {
+                    payment_id: &id,
+                    approver_id: &approver_id,
+                    vote: Vote::Approve,
+                    signature: &signature,
+                    credential: "hsm",
+                };
+                match requests::record_vote(sql, &vote, now) {
+                    Ok(()) => {
+                        let system = Actor::system("approvals");
+                        let details = Some(format!("approver={approver_id}"));
+                        system.audit(sql, now, Some(&tenant), "approval.hsm_sign", &id, details)?;
+                        Ok(())
+                    }
+                    // Signed already (a sweep and a vote raced), or decided meanwhile: the
+                    // quorum check that follows reads the request as it is.
+                    Err(ControlsError::ApprovalRefused(approvals::ApprovalError::Duplicate(_)))
+                    | Err(ControlsError::ApprovalClosed(_)) => Ok(()),
+                    Err(other) => Err(GatewayError::from(other)),
                 }
-                Ok::<_, GatewayError>(())
             })
             .await
     }
@@ -397,18 +318,7 @@ impl Gateway {
         let waiting: Vec<String> = self
             .inner
             .store
-            .read(move |sql| {
-                sql.query(
-                    "SELECT r.payment_id FROM approval_requests r \
-                     WHERE r.state = 'pending' AND r.expires_at_ms > $1 AND EXISTS \
-                     (SELECT 1 FROM approval_votes v WHERE v.payment_id = r.payment_id \
-                      AND v.vote = 'approve') ORDER BY r.payment_id LIMIT $2",
-                    &[Value::Int(now), Value::Int(EXPIRY_BATCH)],
-                )?
-                .iter()
-                .map(|r| r.text(0).map(str::to_string))
-                .collect::<Result<_, _>>()
-            })
+            .read(move |sql| requests::approved_in_part(sql, now, EXPIRY_BATCH))
             .await?;
         let mut released = 0;
         for id in waiting {
@@ -431,16 +341,7 @@ impl Gateway {
         let due: Vec<String> = self
             .inner
             .store
-            .read(move |sql| {
-                sql.query(
-                    "SELECT payment_id FROM approval_requests \
-                     WHERE state = 'pending' AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
-                    &[Value::Int(now), Value::Int(EXPIRY_BATCH)],
-                )?
-                .iter()
-                .map(|r| r.text(0).map(str::to_string))
-                .collect::<Result<_, _>>()
-            })
+            .read(move |sql| requests::overdue(sql, now, EXPIRY_BATCH))
             .await?;
         let mut expired = 0;
         for id in due {

@@ -1,5 +1,6 @@
 //! What the gateway refuses, each with a stable machine code (the API's problem `code`).
 
+use controls::ControlsError;
 use ledger::LedgerError;
 use node_pool::{NodeError, PoolError};
 use store::StoreError;
@@ -51,26 +52,8 @@ pub enum GatewayError {
     InvoiceNotOpen { id: String, status: String },
     #[error("{0}")]
     Forbidden(String),
-    #[error("no approval policy version {0}")]
-    UnknownPolicy(i64),
-    #[error(
-        "approval policy version {version} is {state}: only a proposed version can be approved"
-    )]
-    PolicyNotProposed { version: i64, state: &'static str },
-    #[error("a policy change is approved by a second administrator, not by its proposer")]
-    SecondAdminRequired,
-    #[error("vote refused: {0}")]
-    ApprovalRefused(approvals::ApprovalError),
-    #[error("the approval request is {0}: it takes no more votes")]
-    ApprovalClosed(&'static str),
     #[error("the HSM cannot sign the approval now: {0}")]
     HsmUnavailable(String),
-    #[error("the account's {window} limit is {limit_eur_cents} EUR cents; with this payment it would have sent {would_be_eur_cents}")]
-    VelocityLimitExceeded {
-        window: &'static str,
-        limit_eur_cents: u64,
-        would_be_eur_cents: u64,
-    },
     #[error("no node {0}")]
     UnknownNode(String),
     #[error("node {node} is on the books with public key {registered}, but the node running under that name has {running}: another node cannot take over its account")]
@@ -101,6 +84,9 @@ pub enum GatewayError {
     Node(NodeError),
     #[error("ledger: {0}")]
     Ledger(LedgerError),
+    /// An approval policy, request or vote, or a velocity limit, refused it.
+    #[error(transparent)]
+    Controls(ControlsError),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -127,23 +113,7 @@ impl GatewayError {
             GatewayError::Rejected(_) => "payment_rejected",
             GatewayError::InvoiceNotOpen { .. } => "invoice_not_open",
             GatewayError::Forbidden(_) => "forbidden",
-            GatewayError::UnknownPolicy(_) => "policy_not_found",
-            GatewayError::PolicyNotProposed { .. } => "policy_not_proposed",
-            GatewayError::SecondAdminRequired => "second_admin_required",
-            GatewayError::ApprovalRefused(e) => match e {
-                approvals::ApprovalError::Duplicate(_) => "approval_duplicate",
-                approvals::ApprovalError::Expired { .. } => "approval_expired",
-                approvals::ApprovalError::BadSignature(_) => "approval_bad_signature",
-                approvals::ApprovalError::InitiatorMayNotApprove(_) => "approval_self_approval",
-                approvals::ApprovalError::NotInGroup(_)
-                | approvals::ApprovalError::UnknownApprover(_)
-                | approvals::ApprovalError::HsmSignsItself(_) => "approval_not_an_approver",
-                approvals::ApprovalError::InvalidPolicy(_)
-                | approvals::ApprovalError::InvalidKey(_) => "invalid_field",
-            },
-            GatewayError::ApprovalClosed(_) => "approval_closed",
             GatewayError::HsmUnavailable(_) => "hsm_unavailable",
-            GatewayError::VelocityLimitExceeded { .. } => "velocity_limit_exceeded",
             GatewayError::UnknownNode(_) => "node_not_found",
             GatewayError::NodeIdentityMismatch { .. } => "node_identity_mismatch",
             GatewayError::NodeOwnedElsewhere { .. } => "node_owned_elsewhere",
@@ -155,10 +125,8 @@ impl GatewayError {
             GatewayError::RecoveryInProgress(_) => "recovery_in_progress",
             GatewayError::Node(_) => "node_error",
             GatewayError::Ledger(_) => "ledger_error",
-            GatewayError::Store(StoreError::Overloaded) => "overloaded",
-            GatewayError::Store(StoreError::Unavailable(_)) => "store_unavailable",
-            GatewayError::Store(StoreError::OutOfRange { .. }) => "value_out_of_range",
-            GatewayError::Store(_) => "store_error",
+            GatewayError::Controls(e) => e.code(),
+            GatewayError::Store(e) => e.code(),
         }
     }
 }
@@ -166,6 +134,15 @@ impl GatewayError {
 impl From<StoreError> for GatewayError {
     fn from(e: StoreError) -> Self {
         GatewayError::Store(e)
+    }
+}
+
+impl From<ControlsError> for GatewayError {
+    fn from(e: ControlsError) -> Self {
+        match e {
+            ControlsError::Store(e) => GatewayError::Store(e),
+            other => GatewayError::Controls(other),
+        }
     }
 }
 

@@ -9,12 +9,11 @@
 //! to one of our own open invoices settles inside the ledger without Lightning.
 
 mod accounts;
-mod approval_policy;
-mod approval_requests;
-mod approval_stage;
 mod approval_votes;
 mod books;
 mod channel_closes;
+mod control_stages;
+mod controls_access;
 mod error;
 mod events;
 mod execution;
@@ -33,7 +32,6 @@ mod recovery_drive;
 mod settlement;
 mod sli;
 mod system;
-mod velocity;
 
 use std::sync::Arc;
 
@@ -41,9 +39,6 @@ use node_pool::{Network, NodePool};
 use store::Store;
 use tokio::sync::Semaphore;
 
-pub use crate::approval_policy::{PolicyState, PolicyVersion};
-pub use crate::approval_requests::{ApprovalRequest, CastVote, RequestState};
-pub use crate::approval_stage::{ApprovalTicket, EurRateConfig};
 pub use crate::approval_votes::{ApprovalSigner, KeyStoreApprovalSigner, NewVote};
 pub use crate::books::{BooksCheck, NodeBooks};
 pub use crate::error::GatewayError;
@@ -66,7 +61,8 @@ pub use crate::system::{
     node_account, wallet_account, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT, SUSPENSE_ACCOUNT,
     SYSTEM_TENANT,
 };
-pub use crate::velocity::{VelocityLimits, MAX_LIMIT_EUR_CENTS};
+/// The rate in [`GatewayConfig::eur_rate`].
+pub use controls::EurRateConfig;
 pub use outbox::EVENT_TYPES;
 // The kernel's types the modules below name as `crate::…` (callers use `kernel`).
 use kernel::{Actor, Clock, IdSource, Scope};
@@ -200,7 +196,7 @@ impl GatewayBuilder {
         let chain_tip = self
             .chain_tip
             .map(|tip| health::cached_tip(tip, Arc::clone(&self.clock)));
-        let gateway = Gateway {
+        Gateway {
             inner: Arc::new(Inner {
                 instance,
                 store: self.store,
@@ -216,8 +212,7 @@ impl GatewayBuilder {
                 sli: sli::SliCounts::default(),
                 probe_turn: std::sync::atomic::AtomicUsize::new(0),
             }),
-        };
-        gateway
+        }
     }
 }
 
@@ -359,19 +354,6 @@ mod tests {
             R::Rejected,
         ];
         round_trip(&recoveries, R::as_str);
-        let policies = [
-            PolicyState::Proposed,
-            PolicyState::Active,
-            PolicyState::Superseded,
-        ];
-        round_trip(&policies, PolicyState::as_str);
-        let requests = [
-            RequestState::Pending,
-            RequestState::Approved,
-            RequestState::Rejected,
-            RequestState::Expired,
-        ];
-        round_trip(&requests, RequestState::as_str);
         round_trip(Slo::VARIANTS, Slo::as_str);
     }
 }

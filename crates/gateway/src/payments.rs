@@ -358,7 +358,7 @@ fn store_payment(
             subject: String::new(),
             expires_at_ms: 0,
         };
-        crate::approval_requests::open_request(
+        controls::requests::open(
             sql,
             &payment.tenant_id,
             (&draft.initiator, &draft.initiator_person),

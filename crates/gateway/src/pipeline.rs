@@ -54,7 +54,7 @@ pub enum Verdict {
     /// Funds are held, execution waits for approvals.
     RequireApproval {
         reason: String,
-        ticket: Box<crate::approval_stage::ApprovalTicket>,
+        ticket: Box<controls::ApprovalTicket>,
     },
     /// Recorded as rejected; nothing is held or sent.
     Reject {
@@ -108,11 +108,11 @@ impl Pipeline {
             inbound: Vec::new(),
         }
         .with_stage(Slot::Validate, Arc::new(Validate { network, clock }))
-        .with_stage(Slot::Limits, Arc::new(crate::velocity::VelocityStage))
+        .with_stage(Slot::Limits, Arc::new(crate::control_stages::VelocityStage))
         .with_stage(Slot::Compliance, Arc::new(AllowAll("compliance")))
         .with_stage(
             Slot::Approvals,
-            Arc::new(crate::approval_stage::ApprovalStage { store }),
+            Arc::new(crate::control_stages::ApprovalStage { store }),
         )
     }
 

@@ -10,10 +10,9 @@ use audit::AuditAction;
 use serde::Serialize;
 use store::{Row, Sql, StoreError, Value};
 
-use crate::approval_policy::active_policy_in;
-use crate::approval_stage::{decide, PolicyVerdict};
 use crate::system::{node_account, SYSTEM_TENANT};
 use crate::{Actor, Gateway, GatewayError};
+use controls::{decide, policies, PolicyVerdict};
 
 /// The longest reason accepted.
 const MAX_REASON_CHARS: usize = 500;
@@ -176,7 +175,7 @@ impl Gateway {
         self.inner
             .store
             .write(move |sql| {
-                let active = active_policy_in(sql)?.ok_or(GatewayError::NoPolicyInForce)?;
+                let active = policies::active(sql)?.ok_or(GatewayError::NoPolicyInForce)?;
                 let ledger_msat = -ledger::get_account(sql, &node_account(&new.node))?.balance_msat;
                 let held_msat = ledger_msat
                     .max(0)
@@ -242,7 +241,7 @@ impl Gateway {
                         subject: format!("node_sweep:{}", new.node),
                         expires_at_ms: 0,
                     };
-                    crate::approval_requests::open_request(
+                    controls::requests::open(
                         sql,
                         SYSTEM_TENANT,
                         (&initiator, &actor.identity),

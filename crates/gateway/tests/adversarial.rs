@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use controls::VelocityLimits;
 use gateway::{
     Gateway, GatewayConfig, GatewayError, GatewaySink, InvoiceStatus, NewInvoice, NewPayment,
-    PaymentStatus, VelocityLimits,
+    PaymentStatus,
 };
 use kernel::{Actor, ManualClock, RandomIds, Scope};
 use node_pool::{EventSink, LightningNode, NodePool};
@@ -371,7 +372,7 @@ async fn limits_beyond_any_column_are_refused_and_the_store_keeps_writing(t: Tes
         },
         VelocityLimits {
             daily_eur_cents: None,
-            monthly_eur_cents: Some(gateway::MAX_LIMIT_EUR_CENTS + 1),
+            monthly_eur_cents: Some(controls::MAX_LIMIT_EUR_CENTS + 1),
         },
     ] {
         let refused = w
@@ -392,13 +393,13 @@ async fn limits_beyond_any_column_are_refused_and_the_store_keeps_writing(t: Tes
             &admin(),
             &w.treasury,
             VelocityLimits {
-                daily_eur_cents: Some(gateway::MAX_LIMIT_EUR_CENTS),
+                daily_eur_cents: Some(controls::MAX_LIMIT_EUR_CENTS),
                 monthly_eur_cents: None,
             },
         )
         .await
         .expect("the largest limit fits");
-    assert_eq!(set.daily_eur_cents, Some(gateway::MAX_LIMIT_EUR_CENTS));
+    assert_eq!(set.daily_eur_cents, Some(controls::MAX_LIMIT_EUR_CENTS));
 }
 
 async fn journal_entries(t: &TestStore) -> i64 {

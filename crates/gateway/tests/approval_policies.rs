@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use approvals::{customer_default, Approver, ApproverKey, CustomerKeys};
 use audit::Origin;
+use controls::{ControlsError, PolicyState};
 use ed25519_dalek::SigningKey;
-use gateway::{Gateway, GatewayConfig, GatewayError, PolicyState};
+use gateway::{Gateway, GatewayConfig, GatewayError};
 use kernel::{Actor, ManualClock, RandomIds, Scope};
 use keystore::secp256k1;
 use node_pool::NodePool;
@@ -100,7 +101,7 @@ async fn a_policy_change_takes_effect_only_when_a_second_admin_approves(t: TestS
     ] {
         assert!(matches!(
             gateway.approve_policy(&same_person, 1).await,
-            Err(GatewayError::SecondAdminRequired)
+            Err(GatewayError::Controls(ControlsError::SecondAdminRequired))
         ));
     }
     let tenant_admin = Actor {
@@ -109,11 +110,11 @@ async fn a_policy_change_takes_effect_only_when_a_second_admin_approves(t: TestS
     };
     assert!(matches!(
         gateway.approve_policy(&tenant_admin, 1).await,
-        Err(GatewayError::Forbidden(_))
+        Err(GatewayError::Controls(ControlsError::Forbidden(_)))
     ));
     assert!(matches!(
         gateway.propose_policy(&tenant_admin, policy()).await,
-        Err(GatewayError::Forbidden(_))
+        Err(GatewayError::Controls(ControlsError::Forbidden(_)))
     ));
     assert_eq!(gateway.active_policy().await.expect("read"), None);
 
@@ -123,11 +124,14 @@ async fn a_policy_change_takes_effect_only_when_a_second_admin_approves(t: TestS
     assert_eq!(active.policy, policy());
     assert!(matches!(
         gateway.approve_policy(&bob, 1).await,
-        Err(GatewayError::PolicyNotProposed { version: 1, .. })
+        Err(GatewayError::Controls(ControlsError::PolicyNotProposed {
+            version: 1,
+            ..
+        }))
     ));
     assert!(matches!(
         gateway.approve_policy(&bob, 7).await,
-        Err(GatewayError::UnknownPolicy(7))
+        Err(GatewayError::Controls(ControlsError::UnknownPolicy(7)))
     ));
 
     // Version 2 by bob, approved by alice: version 1 is kept, superseded.

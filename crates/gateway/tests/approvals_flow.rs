@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use approvals::Vote;
+use controls::RequestState;
 use ed25519_dalek::{Signer, SigningKey};
-use gateway::{
-    Gateway, GatewayError, NewInvoice, NewPayment, NewVote, PaymentStatus, RequestState,
-};
+use gateway::{Gateway, GatewayError, NewInvoice, NewPayment, NewVote, PaymentStatus};
 use kernel::{ManualClock, Scope};
 use node_pool::LightningNode;
 use store::testing::TestStore;
@@ -110,7 +109,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
         };
         async move { gateway.vote(&actor(&format!("key_{who}")), new).await }
     };
-    let code = |r: Result<gateway::ApprovalRequest, GatewayError>| r.err().map(|e| e.code());
+    let code = |r: Result<controls::ApprovalRequest, GatewayError>| r.err().map(|e| e.code());
 
     // The HSM is unavailable when the CEO approves: the vote counts, the payment waits;
     // once the HSM answers, the sweep completes the quorum and the payment goes.

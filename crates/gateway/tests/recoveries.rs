@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use approvals::{Operation, Vote};
+use controls::RequestState;
 use devnet::bitcoin::{OutPoint, Txid};
 use ed25519_dalek::{Signer, SigningKey};
 use gateway::{
     node_account, Gateway, GatewayError, NewRecovery, NewVote, Recovery, RecoveryState,
-    RequestState, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT,
+    ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT,
 };
 use kernel::{ManualClock, Scope};
 use node_pool::LightningNode;
@@ -42,7 +43,7 @@ async fn cast(
     key: &SigningKey,
     id: &str,
     vote: Vote,
-) -> Result<gateway::ApprovalRequest, GatewayError> {
+) -> Result<controls::ApprovalRequest, GatewayError> {
     let intent = gateway
         .approval(&Scope::All, id)
         .await

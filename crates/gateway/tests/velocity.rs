@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use gateway::{Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus, VelocityLimits};
+use controls::{ControlsError, VelocityLimits};
+use gateway::{Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus};
 use kernel::{Actor, SystemClock};
 use store::testing::TestStore;
 
@@ -97,11 +98,11 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
                 assert_eq!(accepted.status, PaymentStatus::Succeeded, "internal");
                 passed += 1;
             }
-            Err(GatewayError::VelocityLimitExceeded {
+            Err(GatewayError::Controls(ControlsError::VelocityLimitExceeded {
                 window,
                 limit_eur_cents,
                 would_be_eur_cents,
-            }) => {
+            })) => {
                 assert_eq!((window, limit_eur_cents), ("daily", 3_500));
                 assert_eq!(would_be_eur_cents, 4_000);
                 refused += 1;

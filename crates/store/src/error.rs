@@ -43,6 +43,19 @@ pub enum StoreError {
     Backend(String),
 }
 
+impl StoreError {
+    /// The API's problem code for a store failure: whether to retry (`overloaded`,
+    /// `store_unavailable`), fix the request (`value_out_of_range`) or report a bug.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Overloaded => "overloaded",
+            StoreError::Unavailable(_) => "store_unavailable",
+            StoreError::OutOfRange { .. } => "value_out_of_range",
+            _ => "store_error",
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ffi;

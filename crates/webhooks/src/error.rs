@@ -28,9 +28,7 @@ impl WebhookError {
             WebhookError::UnknownDelivery(_) => "webhook_delivery_not_found",
             WebhookError::TooManySubscriptions { .. } => "too_many_webhooks",
             WebhookError::Secrets(_) => "secrets_unavailable",
-            WebhookError::Store(StoreError::Overloaded) => "overloaded",
-            WebhookError::Store(StoreError::Unavailable(_)) => "store_unavailable",
-            WebhookError::Store(_) => "store_error",
+            WebhookError::Store(e) => e.code(),
         }
     }
 }
