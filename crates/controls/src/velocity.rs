@@ -163,7 +163,8 @@ mod tests {
             monthly_eur_cents: None,
         };
         assert!(check::<ControlsError>(limits, 40, NOON_MS, |_| Ok(60)).is_ok());
-        let refused = check::<ControlsError>(limits, 41, NOON_MS, |_| Ok(60)).expect_err("one cent over");
+        let refused =
+            check::<ControlsError>(limits, 41, NOON_MS, |_| Ok(60)).expect_err("one cent over");
         assert!(matches!(
             refused,
             ControlsError::VelocityLimitExceeded {

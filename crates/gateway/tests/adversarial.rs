@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use controls::VelocityLimits;
+use controls::{ControlsError, VelocityLimits};
 use gateway::{
     Gateway, GatewayConfig, GatewayError, GatewaySink, InvoiceStatus, NewInvoice, NewPayment,
     PaymentStatus,
@@ -380,7 +380,10 @@ async fn limits_beyond_any_column_are_refused_and_the_store_keeps_writing(t: Tes
             .set_velocity_limits(&admin(), &w.treasury, limits)
             .await;
         assert!(
-            matches!(refused, Err(GatewayError::InvalidField { .. })),
+            matches!(
+                refused,
+                Err(GatewayError::Controls(ControlsError::InvalidField { .. }))
+            ),
             "{refused:?}"
         );
     }
