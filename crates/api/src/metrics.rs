@@ -12,7 +12,8 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use gateway::{Gateway, Slo};
+use gateway::Gateway;
+use ops::Slo;
 use tracing::Instrument;
 
 use crate::ApiState;
@@ -54,7 +55,7 @@ pub(crate) async fn track(State(gateway): State<Gateway>, req: Request, next: Ne
     )
     .record(took.as_secs_f64());
     let took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-    gateway.record_latency_now(Slo::ApiLatency, took_ms);
+    gateway.sli().record_latency_now(Slo::ApiLatency, took_ms);
     // The access log: off by default (target `api::access`), a line per request when on.
     tracing::info!(target: "api::access", %status, took_ms, "answered");
     metrics::counter!(

@@ -155,7 +155,7 @@ const DETAIL: Requirement = Requirement {
     ))]
 pub async fn readyz(State(state): State<ApiState>, req: Request) -> Response {
     if !asks_detail(req.headers()) {
-        let ready = state.gateway.readiness().await.ready;
+        let ready = state.gateway.health().readiness().await.ready;
         let verdict = Readiness {
             ready,
             store: None,
@@ -191,7 +191,7 @@ fn status_of(ready: bool) -> StatusCode {
 
 /// Readiness with each component's state, behind the guard.
 async fn readiness_detail(State(state): State<ApiState>) -> Response {
-    let found = state.gateway.readiness().await;
+    let found = state.gateway.health().readiness().await;
     let nodes = found
         .nodes
         .into_iter()

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use controls::ControlsError;
 use gateway::GatewayError;
 use serde::Serialize;
+use store::StoreError;
 use webhooks::WebhookError;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -90,11 +91,8 @@ impl From<GatewayError> for Problem {
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::Controls(e) => controls_status(e),
             E::HsmUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            E::Store(store::StoreError::OutOfRange { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
-            E::Node(_) | E::Ledger(_) | E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            E::Store(e) => store_status(e),
+            E::Node(_) | E::Ledger(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Problem::from_error(status, e.code(), &e)
     }
@@ -121,10 +119,23 @@ fn controls_status(e: &ControlsError) -> StatusCode {
             | A::InitiatorMayNotApprove(_),
         ) => StatusCode::FORBIDDEN,
         E::ApprovalRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        E::Store(e) => store_status(e),
+    }
+}
+
+/// Retry later (overloaded, unavailable), fix the request (a number no column holds), or
+/// our fault.
+fn store_status(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::Overloaded | StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        StoreError::OutOfRange { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        Problem::from_error(store_status(&e), e.code(), &e)
     }
 }
 
@@ -136,11 +147,8 @@ impl From<WebhookError> for Problem {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             E::UnknownSubscription(_) | E::UnknownDelivery(_) => StatusCode::NOT_FOUND,
-            E::Store(_) if matches!(e.code(), "overloaded" | "store_unavailable") => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
             E::Secrets(_) => StatusCode::SERVICE_UNAVAILABLE,
-            E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            E::Store(e) => store_status(e),
         };
         Problem::from_error(status, e.code(), &e)
     }

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use gateway::{SlaReport, SloReport, SloWindow};
+use ops::{SlaReport, SloReport, SloWindow};
 use serde::Serialize;
 
 use crate::{ApiState, Problem};
@@ -73,5 +73,5 @@ impl From<SlaReport> for SlaView {
 /// The SLA report.
 #[utoipa::path(get, path = "/v1/sla", responses((status = 200, body = SlaView)))]
 pub async fn get_sla(State(state): State<ApiState>) -> Result<Json<SlaView>, Problem> {
-    Ok(Json(state.gateway.sla_report().await?.into()))
+    Ok(Json(state.gateway.sli().report().await?.into()))
 }

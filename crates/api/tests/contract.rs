@@ -385,7 +385,7 @@ async fn the_chain_tip_is_read_at_most_once_a_second(t: TestStore) {
     let flood: Vec<_> = (0..64)
         .map(|_| {
             let gateway = gateway.clone();
-            tokio::spawn(async move { gateway.readiness().await })
+            tokio::spawn(async move { gateway.health().readiness().await })
         })
         .collect();
     for probe in flood {
@@ -395,15 +395,15 @@ async fn the_chain_tip_is_read_at_most_once_a_second(t: TestStore) {
     assert_eq!(reads(), 1);
     // Within the second: still that reading.
     clock.advance_ms(999);
-    gateway.readiness().await;
+    gateway.health().readiness().await;
     assert_eq!(reads(), 1);
     // A second later: a new one, then reused again.
     clock.advance_ms(1);
-    gateway.readiness().await;
-    gateway.readiness().await;
+    gateway.health().readiness().await;
+    gateway.health().readiness().await;
     assert_eq!(reads(), 2);
     // A clock set back does not pin an old reading.
     clock.advance_ms(-10_000);
-    gateway.readiness().await;
+    gateway.health().readiness().await;
     assert_eq!(reads(), 3);
 }

@@ -92,7 +92,10 @@ async fn server(store: store::Store) -> Server {
         Arc::new(SystemClock),
         Arc::new(RandomIds),
         GatewayConfig {
-            min_ready_nodes: 2,
+            health: gateway::HealthConfig {
+                min_ready_nodes: 2,
+                ..gateway::HealthConfig::default()
+            },
             ..GatewayConfig::default()
         },
     )

@@ -141,7 +141,7 @@ pub fn start(gateway: &Gateway, probes: Option<ProbeConfig>) -> Scheduler {
         SLI_FLUSH,
         SWEEP_TIMEOUT,
         g,
-        |g| async move { g.flush_sli().await },
+        |g| async move { g.sli().flush().await.map_err(GatewayError::from) },
     );
     if let Some(config) = probes.filter(|p| p.enabled) {
         let (every, timeout) = (

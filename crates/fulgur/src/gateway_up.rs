@@ -42,7 +42,7 @@ impl Running {
         self.jobs.stop().await;
         let _ = self.stop.send(());
         self.serving.await.context("API task")??;
-        if let Err(error) = self.gateway.flush_sli().await {
+        if let Err(error) = self.gateway.sli().flush().await {
             tracing::warn!(%error, "SLI counts not written at shutdown");
         }
         if let Err(error) = self.auth.flush_usage().await {

@@ -440,12 +440,14 @@ fn gateway_config(
     gateway::GatewayConfig {
         slo: slo.clone(),
         eur_rate,
-        min_ready_nodes: readiness
-            .min_ready_nodes
-            .unwrap_or(defaults.min_ready_nodes),
-        max_sync_lag_blocks: readiness
-            .max_sync_lag_blocks
-            .unwrap_or(defaults.max_sync_lag_blocks),
+        health: gateway::HealthConfig {
+            min_ready_nodes: readiness
+                .min_ready_nodes
+                .unwrap_or(defaults.health.min_ready_nodes),
+            max_sync_lag_blocks: readiness
+                .max_sync_lag_blocks
+                .unwrap_or(defaults.health.max_sync_lag_blocks),
+        },
         ..defaults
     }
 }
@@ -485,9 +487,6 @@ mod tests {
         config.probes.validate().expect("valid probes");
         let readiness = gateway_config(&config.readiness, &config.slo, &config.approvals);
         let defaults = gateway::GatewayConfig::default();
-        assert_eq!(
-            (readiness.min_ready_nodes, readiness.max_sync_lag_blocks),
-            (defaults.min_ready_nodes, defaults.max_sync_lag_blocks)
-        );
+        assert_eq!(readiness.health, defaults.health);
     }
 }

@@ -30,7 +30,6 @@ mod records;
 mod recoveries;
 mod recovery_drive;
 mod settlement;
-mod sli;
 mod system;
 
 use std::sync::Arc;
@@ -43,7 +42,6 @@ pub use crate::approval_votes::{ApprovalSigner, KeyStoreApprovalSigner, NewVote}
 pub use crate::books::{BooksCheck, NodeBooks};
 pub use crate::error::GatewayError;
 pub use crate::events::GatewaySink;
-pub use crate::health::{ChainReadiness, NodeReadiness, Readiness};
 pub use crate::inbound::{InboundHold, InboundHoldState, InboundStage, InboundVerdict, Receipt};
 pub use crate::invoices::{Expired, NewInvoice};
 pub use crate::node_registry::NODE_LEASE_MS;
@@ -56,13 +54,14 @@ pub use crate::records::{
     PaymentView, StuckView,
 };
 pub use crate::recoveries::{NewRecovery, Recovery, RecoveryState};
-pub use crate::sli::{SlaReport, Slo, SloConfig, SloReport, SloWindow};
 pub use crate::system::{
     node_account, wallet_account, ONCHAIN_COST_ACCOUNT, RECOVERED_ACCOUNT, SUSPENSE_ACCOUNT,
     SYSTEM_TENANT,
 };
 /// The rate in [`GatewayConfig::eur_rate`].
 pub use controls::EurRateConfig;
+/// The readiness and objectives in [`GatewayConfig`].
+pub use ops::{HealthConfig, SloConfig};
 pub use outbox::EVENT_TYPES;
 // The kernel's types the modules below name as `crate::…` (callers use `kernel`).
 use kernel::{Actor, Clock, IdSource, Scope};
@@ -80,10 +79,8 @@ pub struct GatewayConfig {
     pub default_max_fee_ppm: u64,
     pub default_max_fee_floor_msat: u64,
     pub max_concurrent_executions: usize,
-    /// Nodes that must be healthy and in sync for `/readyz` to answer 200.
-    pub min_ready_nodes: usize,
-    /// Blocks a node may trail the chain's tip and still count as in sync.
-    pub max_sync_lag_blocks: u32,
+    /// When `/readyz` answers 200.
+    pub health: HealthConfig,
     pub slo: SloConfig,
     /// The EUR rate approval thresholds are evaluated with.
     pub eur_rate: EurRateConfig,
@@ -103,8 +100,7 @@ impl Default for GatewayConfig {
             default_max_fee_ppm: 10_000,
             default_max_fee_floor_msat: 10_000,
             max_concurrent_executions: 4_096,
-            min_ready_nodes: 1,
-            max_sync_lag_blocks: 6,
+            health: HealthConfig::default(),
             slo: SloConfig::default(),
             eur_rate: EurRateConfig::default(),
             instance_id: None,
@@ -122,13 +118,13 @@ pub(crate) struct Inner {
     pub config: GatewayConfig,
     pub pipeline: Pipeline,
     pub executions: Arc<Semaphore>,
-    /// Where the chain's tip is read, cached (`health.rs`); `None`: not checked.
-    pub chain_tip: Option<Arc<dyn node_pool::ChainTip>>,
+    /// Readiness and the node, channel and store gauges.
+    pub health: ops::Health,
     /// Signs for the approval policy's HSM approvers.
     pub approval_signer: Option<Arc<dyn ApprovalSigner>>,
     /// The nodes' event sink, attached at the end of `start`.
     pub sink: Option<Arc<GatewaySink>>,
-    pub sli: sli::SliCounts,
+    pub sli: ops::Sli,
     /// Whose turn it is to probe (over ordered pairs of nodes).
     pub probe_turn: std::sync::atomic::AtomicUsize,
 }
@@ -193,9 +189,18 @@ impl GatewayBuilder {
             .instance_id
             .clone()
             .unwrap_or_else(|| self.ids.next_id("gw"));
-        let chain_tip = self
-            .chain_tip
-            .map(|tip| health::cached_tip(tip, Arc::clone(&self.clock)));
+        let health = ops::Health::new(
+            self.store.clone(),
+            Arc::clone(&pool),
+            self.chain_tip,
+            Arc::clone(&self.clock),
+            config.health.clone(),
+        );
+        let sli = ops::Sli::new(
+            self.store.clone(),
+            Arc::clone(&self.clock),
+            config.slo.clone(),
+        );
         Gateway {
             inner: Arc::new(Inner {
                 instance,
@@ -206,10 +211,10 @@ impl GatewayBuilder {
                 config,
                 pipeline,
                 executions,
-                chain_tip,
+                health,
                 approval_signer: self.approval_signer,
                 sink: self.sink,
-                sli: sli::SliCounts::default(),
+                sli,
                 probe_turn: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
@@ -248,6 +253,17 @@ impl Gateway {
 
     pub fn pool(&self) -> &Arc<NodePool> {
         &self.inner.pool
+    }
+
+    /// Readiness and the gauges of nodes, channels and the store.
+    pub fn health(&self) -> &ops::Health {
+        &self.inner.health
+    }
+
+    /// The SLI counts (this gateway records payments, invoices and probes; the API its
+    /// requests) and the SLA report.
+    pub fn sli(&self) -> &ops::Sli {
+        &self.inner.sli
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -316,8 +332,6 @@ mod tests {
     use std::fmt::Debug;
     use std::str::FromStr;
 
-    use strum::VariantArray;
-
     use super::*;
 
     fn round_trip<T>(all: &[T], as_str: fn(T) -> &'static str)
@@ -354,6 +368,5 @@ mod tests {
             R::Rejected,
         ];
         round_trip(&recoveries, R::as_str);
-        round_trip(Slo::VARIANTS, Slo::as_str);
     }
 }

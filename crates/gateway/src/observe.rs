@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::{Gateway, PaymentRecord, PaymentStatus, Slo};
+use ops::Slo;
+
+use crate::{Gateway, PaymentRecord, PaymentStatus};
 
 /// Label for payments settled inside the ledger, which touch no node.
 const INTERNAL: &str = "internal";
@@ -15,7 +17,9 @@ impl Gateway {
             .record(took.as_secs_f64());
         metrics::counter!("fulgur_invoices_created_total", "node" => node.to_string()).increment(1);
         let took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-        self.record_latency(Slo::InvoiceLatency, took_ms, now_ms);
+        self.inner
+            .sli
+            .record_latency(Slo::InvoiceLatency, took_ms, now_ms);
     }
 
     /// A payment reached a final state: metrics, and the availability and latency SLIs
@@ -25,10 +29,12 @@ impl Gateway {
         let took_ms = u64::try_from(now_ms.saturating_sub(payment.created_at_ms)).unwrap_or(0);
         match payment.status {
             PaymentStatus::Succeeded => {
-                self.record_sli(Slo::Availability, true, now_ms);
-                self.record_latency(Slo::PaymentLatency, took_ms, now_ms);
+                self.inner.sli.record(Slo::Availability, true, now_ms);
+                self.inner
+                    .sli
+                    .record_latency(Slo::PaymentLatency, took_ms, now_ms);
             }
-            PaymentStatus::Failed => self.record_sli(Slo::Availability, false, now_ms),
+            PaymentStatus::Failed => self.inner.sli.record(Slo::Availability, false, now_ms),
             _ => {}
         }
     }

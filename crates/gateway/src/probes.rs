@@ -17,7 +17,9 @@ use node_pool::{LightningNode, NodeHealth, PaymentState};
 use store::{Sql, StoreError, Value};
 
 use crate::system::{node_account, PROBE_COST_ACCOUNT};
-use crate::{Gateway, GatewayError, Slo};
+use ops::Slo;
+
+use crate::{Gateway, GatewayError};
 
 /// Probe settings. Defaults: on, every 30 s, 1,000 sat, a 60 s deadline, at most 10 sat
 /// fee. In `fulgur serve`'s config as `[probes]`.
@@ -191,9 +193,11 @@ impl Gateway {
         metrics::counter!("fulgur_probe_payments_total", "outcome" => outcome).increment(1);
         metrics::histogram!("fulgur_probe_payment_duration_seconds", "outcome" => outcome)
             .record(latency_ms as f64 / 1_000.0);
-        self.record_sli(Slo::Availability, succeeded, now);
+        self.inner.sli.record(Slo::Availability, succeeded, now);
         if succeeded {
-            self.record_latency(Slo::PaymentLatency, latency_ms, now);
+            self.inner
+                .sli
+                .record_latency(Slo::PaymentLatency, latency_ms, now);
         }
         Ok(Some(ProbeResult {
             id: id.to_string(),
