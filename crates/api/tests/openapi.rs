@@ -174,3 +174,40 @@ fn the_probes_and_the_document_need_no_credential() {
         }
     }
 }
+
+/// The v1 contract is committed for integrators (`docs/openapi-v1.json`). A change to a
+/// wire type — in the API, or in a domain view it serves (`InvoiceView`, `PaymentView`,
+/// `Recovery`, which are also the webhooks' event data) — changes the served document and
+/// fails here until the file is regenerated on purpose: run this test with
+/// `FULGUR_UPDATE_OPENAPI=1` and review the diff.
+#[test]
+fn the_committed_contract_is_the_served_one() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi-v1.json");
+    let served = document();
+    if std::env::var_os("FULGUR_UPDATE_OPENAPI").is_some() {
+        let text = serde_json::to_string_pretty(&served).expect("pretty") + "\n";
+        std::fs::write(&path, text).expect("write the contract");
+    }
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).expect("docs/openapi-v1.json is committed"),
+    )
+    .expect("the committed contract is JSON");
+    if committed != served {
+        let (c, s) = (
+            &committed["components"]["schemas"],
+            &served["components"]["schemas"],
+        );
+        let changed: Vec<&String> = s
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, schema)| c.get(name.as_str()) != Some(schema))
+            .map(|(name, _)| name)
+            .collect();
+        panic!(
+            "the API v1 contract changed (schemas changed or added: {changed:?}; paths may \
+             have too): if on purpose, regenerate docs/openapi-v1.json with \
+             FULGUR_UPDATE_OPENAPI=1 and say so in the change"
+        );
+    }
+}
