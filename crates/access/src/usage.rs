@@ -189,7 +189,7 @@ impl Usage {
                              RETURNING calls",
                             &[tenant.into(), date(*day).into(), calls.into()],
                         )?;
-                        Ok(u64::try_from(row.i64(0)?).unwrap_or(0))
+                        Ok(u64::try_from(row.i64("calls")?).unwrap_or(0))
                     })
                     .collect::<Result<Vec<u64>, StoreError>>()
             })
@@ -233,8 +233,8 @@ impl Usage {
                 rows.iter()
                     .map(|r| {
                         Ok((
-                            r.text(0)?.to_string(),
-                            u64::try_from(r.i64(1)?).unwrap_or(0),
+                            r.text("day")?.to_string(),
+                            u64::try_from(r.i64("calls")?).unwrap_or(0),
                         ))
                     })
                     .collect()
@@ -251,7 +251,7 @@ impl Usage {
                     &[(&tenant).into(), (&day).into()],
                 )?;
                 Ok(match row {
-                    Some(row) => u64::try_from(row.i64(0)?).unwrap_or(0),
+                    Some(row) => u64::try_from(row.i64("calls")?).unwrap_or(0),
                     None => 0,
                 })
             })

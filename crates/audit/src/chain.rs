@@ -28,8 +28,8 @@ pub fn append(sql: &mut dyn Sql, entry: &Entry) -> Result<i64, StoreError> {
         "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
         &[],
     )?;
-    let seq = row.i64(0)?;
-    let prev = hash32(row.blob(1)?)?;
+    let seq = row.i64("seq")?;
+    let prev = hash32(row.blob("hash")?)?;
     let hash = record_hash(seq, &prev, entry);
     // Neither outcome is inspected: both go out with the transaction's next statement.
     sql.execute_pipelined(
@@ -69,8 +69,8 @@ pub async fn head(store: &Store) -> Result<Head, AuditError> {
 pub(crate) fn read_head(sql: &mut dyn Sql) -> Result<Head, StoreError> {
     let row = sql.query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])?;
     Ok(Head {
-        seq: row.i64(0)?,
-        hash: hash32(row.blob(1)?)?,
+        seq: row.i64("seq")?,
+        hash: hash32(row.blob("hash")?)?,
     })
 }
 

@@ -84,9 +84,12 @@ pub async fn verify(store: &Store, key: &PublicKey) -> Result<Verified, AuditErr
             )?;
             let mut checkpoints = BTreeMap::new();
             for row in rows {
-                let seq = row.i64(0)?;
-                let hash = row.blob(1)?.to_vec();
-                let signed = key.verifies(&message(seq, &hash, row.i64(2)?), row.blob(3)?);
+                let seq = row.i64("seq")?;
+                let hash = row.blob("hash")?.to_vec();
+                let signed = key.verifies(
+                    &message(seq, &hash, row.i64("at_ms")?),
+                    row.blob("signature")?,
+                );
                 checkpoints.insert(seq, (hash, signed));
             }
             Ok::<_, AuditError>((head, checkpoints))

@@ -124,10 +124,10 @@ pub fn propose(
     platform_only(actor)?;
     let next = sql
         .query_one(
-            "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM approval_policies",
+            "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) AS next_version FROM approval_policies",
             &[],
         )?
-        .i64(0)?;
+        .i64("next_version")?;
     sql.execute(
         "INSERT INTO approval_policies (version, body, state, proposed_by, \
          proposed_by_subject, proposed_at_ms, proposed_by_identity) \

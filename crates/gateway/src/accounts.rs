@@ -185,7 +185,7 @@ impl Gateway {
                     &[after.as_deref().unwrap_or("").into(), limit.into()],
                 )?;
                 ids.iter()
-                    .map(|row| Ok(ledger::get_account(sql, row.text(0)?)?))
+                    .map(|row| Ok(ledger::get_account(sql, row.text("id")?)?))
                     .collect::<Result<Vec<_>, GatewayError>>()
             })
             .await

@@ -69,17 +69,17 @@ impl Gateway {
                     let wallet = wallet_held_msat(sql, &name)?;
                     let in_flight = sql
                         .query_one(
-                            "SELECT COUNT(*) FROM payments WHERE node_name = $1 AND status = 'in_flight'",
+                            "SELECT COUNT(*) AS in_flight FROM payments WHERE node_name = $1 AND status = 'in_flight'",
                             &[name.as_str().into()],
                         )?
-                        .u64(0)?;
+                        .u64("in_flight")?;
                     let unknown_fees = sql
                         .query_one(
-                            "SELECT COUNT(*) FROM payments WHERE node_name = $1 \
+                            "SELECT COUNT(*) AS unknown_fees FROM payments WHERE node_name = $1 \
                              AND status = 'succeeded' AND route = 'lightning' AND fee_msat IS NULL",
                             &[name.as_str().into()],
                         )?
-                        .u64(0)?;
+                        .u64("unknown_fees")?;
                     Ok((-account.balance_msat, wallet, in_flight, unknown_fees))
                 })
                 .await?;

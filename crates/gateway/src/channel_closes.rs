@@ -164,11 +164,11 @@ fn unsettled(sql: &mut dyn Sql, node: &str) -> Result<u64, GatewayError> {
     // A recovery books the node's closes itself.
     let recoveries = sql
         .query_one(
-            "SELECT COUNT(*) FROM recoveries WHERE node_name = $1 \
+            "SELECT COUNT(*) AS recoveries FROM recoveries WHERE node_name = $1 \
              AND state IN ('closing', 'sweeping')",
             &[node.into()],
         )?
-        .u64(0)?;
+        .u64("recoveries")?;
     Ok(payments + recoveries)
 }
 
@@ -180,10 +180,12 @@ fn wallet_record(sql: &mut dyn Sql, node: &str) -> Result<Option<WalletRecord>, 
     )?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(WalletRecord {
-        baseline_msat: row.i64(0)?,
-        baseline_channels: row.text(1)?.to_string(),
-        seen: row.opt_i64(2)?.zip(row.opt_i64(3)?),
-        closes_booked: row.i64(4)?,
+        baseline_msat: row.i64("baseline_msat")?,
+        baseline_channels: row.text("baseline_channels")?.to_string(),
+        seen: row
+            .opt_i64("seen_beyond_msat")?
+            .zip(row.opt_i64("seen_wallet_msat")?),
+        closes_booked: row.i64("closes_booked")?,
     }))
 }
 

@@ -309,10 +309,10 @@ impl Gateway {
                     0
                 } else {
                     sql.query_one(
-                        "SELECT COUNT(*) FROM invoices WHERE status = 'open' AND expires_at_ms <= $1",
+                        "SELECT COUNT(*) AS backlog FROM invoices WHERE status = 'open' AND expires_at_ms <= $1",
                         &[Value::Int(now)],
                     )?
-                    .i64(0)?
+                    .i64("backlog")?
                 };
                 Ok(Expired {
                     expired: rows.len(),

@@ -34,7 +34,7 @@ pub(crate) fn claim(
         "SELECT pubkey, owner_instance, lease_expires_at_ms FROM node_registry WHERE name = $1",
         &[node.into()],
     )?;
-    let registered = row.text(0)?.to_string();
+    let registered = row.text("pubkey")?.to_string();
     if registered != pubkey {
         return Err(GatewayError::NodeIdentityMismatch {
             node: node.to_string(),
@@ -56,8 +56,11 @@ pub(crate) fn claim(
     if taken == 0 {
         return Err(GatewayError::NodeOwnedElsewhere {
             node: node.to_string(),
-            owner: row.opt_text(1)?.unwrap_or_default().to_string(),
-            until_ms: row.opt_i64(2)?.unwrap_or_default(),
+            owner: row
+                .opt_text("owner_instance")?
+                .unwrap_or_default()
+                .to_string(),
+            until_ms: row.opt_i64("lease_expires_at_ms")?.unwrap_or_default(),
         });
     }
     Ok(())

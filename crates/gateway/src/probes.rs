@@ -229,10 +229,10 @@ impl Gateway {
                 rows.iter()
                     .map(|r| {
                         Ok((
-                            r.text(0)?.to_string(),
-                            r.text(1)?.to_string(),
-                            r.text(2)?.to_string(),
-                            r.i64(3)?,
+                            r.text("id")?.to_string(),
+                            r.text("payment_hash")?.to_string(),
+                            r.text("from_node")?.to_string(),
+                            r.i64("started_at_ms")?,
                         ))
                     })
                     .collect::<Result<Vec<_>, StoreError>>()
@@ -327,9 +327,9 @@ fn book_probe(
         return Ok(None);
     };
     let (from, to, amount) = (
-        row.text(0)?.to_string(),
-        row.text(1)?.to_string(),
-        row.i64(2)?,
+        row.text("from_node")?.to_string(),
+        row.text("to_node")?.to_string(),
+        row.i64("amount_msat")?,
     );
     if succeeded {
         let fee = i64::try_from(fee_msat).expect("bounded by the probe's max fee");

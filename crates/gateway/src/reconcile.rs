@@ -277,11 +277,11 @@ impl Gateway {
             .store
             .read(|sql| {
                 sql.query_one(
-                    "SELECT COUNT(*) FROM payments WHERE status = 'in_flight' \
+                    "SELECT COUNT(*) AS stuck FROM payments WHERE status = 'in_flight' \
                      AND stuck_since_ms IS NOT NULL",
                     &[],
                 )?
-                .i64(0)
+                .i64("stuck")
             })
             .await;
         match count {
@@ -325,9 +325,9 @@ impl Gateway {
                             .iter()
                             .filter_map(|r| {
                                 Some((
-                                    r.text(0).ok()?.to_string(),
-                                    r.text(1).ok()?.to_string(),
-                                    r.text(2).ok()?.to_string(),
+                                    r.text("id").ok()?.to_string(),
+                                    r.text("node_name").ok()?.to_string(),
+                                    r.text("payment_hash").ok()?.to_string(),
                                 ))
                             })
                             .collect())

@@ -58,10 +58,12 @@ pub(crate) const UNFINISHED: &str = "status IN ('pending', 'in_flight')";
 /// exactly nor its channels closed and booked.
 pub(crate) fn unfinished_on(sql: &mut dyn store::Sql, node: &str) -> Result<u64, StoreError> {
     sql.query_one(
-        &format!("SELECT COUNT(*) FROM payments WHERE node_name = $1 AND {UNFINISHED}"),
+        &format!(
+            "SELECT COUNT(*) AS unfinished FROM payments WHERE node_name = $1 AND {UNFINISHED}"
+        ),
         &[node.into()],
     )?
-    .u64(0)
+    .u64("unfinished")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

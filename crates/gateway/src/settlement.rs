@@ -84,7 +84,7 @@ impl Gateway {
                              AND status = 'succeeded' AND route = 'lightning'",
                             &[hash.as_str().into()],
                         )?
-                        .map(|r| r.opt_text(0).map(|n| n.unwrap_or_default().to_string()))
+                        .map(|r| r.opt_text("node_name").map(|n| n.unwrap_or_default().to_string()))
                         .transpose()?;
                     // Money that left a node with nothing on the books for it: an alarm
                     // for a person, never silent (a repeated report of the same success,

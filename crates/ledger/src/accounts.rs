@@ -103,7 +103,7 @@ pub fn create_tenant(
         &[id.into(), name.into(), Value::Int(now_ms)],
     )?;
     let stored = sql.query_one("SELECT name FROM tenants WHERE id = $1", &[id.into()])?;
-    if stored.text(0)? != name {
+    if stored.text("name")? != name {
         return Err(LedgerError::DuplicateId(format!("tenant {id}")));
     }
     Ok(created == 1)

@@ -32,20 +32,32 @@ impl BooksReport {
     }
 }
 
-fn pairs(sql: &mut dyn Sql, query: &str) -> Result<Vec<(String, i64)>, LedgerError> {
+fn pairs(
+    sql: &mut dyn Sql,
+    query: &str,
+    (key, value): (&str, &str),
+) -> Result<Vec<(String, i64)>, LedgerError> {
     let rows = sql.query(query, &[])?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        out.push((row.text(0)?.to_string(), row.i64(1)?));
+        out.push((row.text(key)?.to_string(), row.i64(value)?));
     }
     Ok(out)
 }
 
-fn triples(sql: &mut dyn Sql, query: &str) -> Result<Vec<(String, i64, i64)>, LedgerError> {
+fn triples(
+    sql: &mut dyn Sql,
+    query: &str,
+    (key, stored, summed): (&str, &str, &str),
+) -> Result<Vec<(String, i64, i64)>, LedgerError> {
     let rows = sql.query(query, &[])?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        out.push((row.text(0)?.to_string(), row.i64(1)?, row.i64(2)?));
+        out.push((
+            row.text(key)?.to_string(),
+            row.i64(stored)?,
+            row.i64(summed)?,
+        ));
     }
     Ok(out)
 }
@@ -54,37 +66,44 @@ fn triples(sql: &mut dyn Sql, query: &str) -> Result<Vec<(String, i64, i64)>, Le
 pub fn check_books(sql: &mut dyn Sql) -> Result<BooksReport, LedgerError> {
     // Aggregates are cast to BIGINT: PostgreSQL sums BIGINT into NUMERIC.
     let counts = sql.query_one(
-        "SELECT (SELECT COUNT(*) FROM journal), (SELECT COUNT(*) FROM postings), \
-                CAST(COALESCE((SELECT SUM(balance_msat) FROM accounts), 0) AS BIGINT)",
+        "SELECT (SELECT COUNT(*) FROM journal) AS journal_entries, \
+                (SELECT COUNT(*) FROM postings) AS postings, \
+                CAST(COALESCE((SELECT SUM(balance_msat) FROM accounts), 0) AS BIGINT) AS total_msat",
         &[],
     )?;
     Ok(BooksReport {
-        journal_entries: counts.u64(0)?,
-        postings: counts.u64(1)?,
-        total_msat: counts.i64(2)?,
+        journal_entries: counts.u64("journal_entries")?,
+        postings: counts.u64("postings")?,
+        total_msat: counts.i64("total_msat")?,
         unbalanced_entries: pairs(
             sql,
-            "SELECT journal_id, CAST(SUM(amount_msat) AS BIGINT) FROM postings \
+            "SELECT journal_id, CAST(SUM(amount_msat) AS BIGINT) AS sum_msat FROM postings \
              GROUP BY journal_id HAVING SUM(amount_msat) <> 0 ORDER BY journal_id",
+            ("journal_id", "sum_msat"),
         )?,
         balance_mismatches: triples(
             sql,
-            "SELECT a.id, a.balance_msat, CAST(COALESCE(SUM(p.amount_msat), 0) AS BIGINT) \
+            "SELECT a.id, a.balance_msat, \
+             CAST(COALESCE(SUM(p.amount_msat), 0) AS BIGINT) AS summed_msat \
              FROM accounts a LEFT JOIN postings p ON p.account_id = a.id \
              GROUP BY a.id, a.balance_msat \
              HAVING a.balance_msat <> COALESCE(SUM(p.amount_msat), 0) ORDER BY a.id",
+            ("id", "balance_msat", "summed_msat"),
         )?,
         pending_mismatches: triples(
             sql,
-            "SELECT a.id, a.pending_msat, CAST(COALESCE(SUM(h.amount_msat), 0) AS BIGINT) \
+            "SELECT a.id, a.pending_msat, \
+             CAST(COALESCE(SUM(h.amount_msat), 0) AS BIGINT) AS summed_msat \
              FROM accounts a LEFT JOIN holds h ON h.account_id = a.id AND h.state = 'active' \
              GROUP BY a.id, a.pending_msat \
              HAVING a.pending_msat <> COALESCE(SUM(h.amount_msat), 0) ORDER BY a.id",
+            ("id", "pending_msat", "summed_msat"),
         )?,
         negative_accounts: pairs(
             sql,
-            "SELECT id, balance_msat - pending_msat FROM accounts \
+            "SELECT id, balance_msat - pending_msat AS available_msat FROM accounts \
              WHERE allow_negative = 0 AND balance_msat - pending_msat < 0 ORDER BY id",
+            ("id", "available_msat"),
         )?,
     })
 }

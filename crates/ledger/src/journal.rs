@@ -105,7 +105,7 @@ pub fn post(sql: &mut dyn Sql, entry: &JournalEntry, now_ms: i64) -> Result<(), 
                 posting.account_id.as_str().into(),
                 posting.kind.as_str().into(),
                 Value::Int(posting.amount_msat),
-                Value::Int(balance_after.i64(0)?),
+                Value::Int(balance_after.i64("balance_msat")?),
                 Value::Int(now_ms),
             ],
         )?;
@@ -136,7 +136,7 @@ pub fn entries(
 ) -> Result<Vec<Entry>, LedgerError> {
     get_account(sql, account_id)?;
     let rows = sql.query(
-        "SELECT p.seq, p.journal_id, j.kind, j.reference, p.kind, p.amount_msat, \
+        "SELECT p.seq, p.journal_id, j.kind AS journal_kind, j.reference, p.kind, p.amount_msat, \
                 p.balance_after_msat, p.created_at_ms \
          FROM postings p JOIN journal j ON j.id = p.journal_id \
          WHERE p.account_id = $1 AND p.seq > $2 ORDER BY p.seq LIMIT $3",
@@ -145,14 +145,14 @@ pub fn entries(
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         out.push(Entry {
-            seq: row.i64(0)?,
-            journal_id: row.text(1)?.to_string(),
-            journal_kind: row.text(2)?.to_string(),
-            reference: row.opt_text(3)?.map(str::to_string),
-            kind: row.text(4)?.to_string(),
-            amount_msat: row.i64(5)?,
-            balance_after_msat: row.i64(6)?,
-            created_at_ms: row.i64(7)?,
+            seq: row.i64("seq")?,
+            journal_id: row.text("journal_id")?.to_string(),
+            journal_kind: row.text("journal_kind")?.to_string(),
+            reference: row.opt_text("reference")?.map(str::to_string),
+            kind: row.text("kind")?.to_string(),
+            amount_msat: row.i64("amount_msat")?,
+            balance_after_msat: row.i64("balance_after_msat")?,
+            created_at_ms: row.i64("created_at_ms")?,
         });
     }
     Ok(out)

@@ -107,7 +107,7 @@ impl Vault {
                     "SELECT current_label FROM vault_keks WHERE name = $1",
                     &[name.into()],
                 )?
-                .map(|row| row.text(0).map(str::to_string))
+                .map(|row| row.text("current_label").map(str::to_string))
                 .transpose()
                 .map_err(VaultError::from)
             })

@@ -148,10 +148,10 @@ impl Vault {
                 .store
                 .read(move |sql| {
                     sql.query_one(
-                        "SELECT CAST(COUNT(*) AS BIGINT) FROM sealed_secrets WHERE kek_label = $1",
+                        "SELECT CAST(COUNT(*) AS BIGINT) AS in_use FROM sealed_secrets WHERE kek_label = $1",
                         &[named.into()],
                     )?
-                    .i64(0)
+                    .i64("in_use")
                 })
                 .await?;
             if in_use > 0 {
@@ -181,9 +181,9 @@ impl Vault {
                 .iter()
                 .map(|row| {
                     Ok(Stale {
-                        name: row.text(0)?.to_string(),
-                        kek_label: row.text(1)?.to_string(),
-                        wrapped_key: row.blob(2)?.to_vec(),
+                        name: row.text("name")?.to_string(),
+                        kek_label: row.text("kek_label")?.to_string(),
+                        wrapped_key: row.blob("wrapped_key")?.to_vec(),
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()

@@ -255,10 +255,10 @@ impl Vault {
                 .iter()
                 .map(|row| {
                     Ok(SecretInfo {
-                        name: row.text(0)?.to_string(),
-                        kek_label: row.text(1)?.to_string(),
-                        created_at_ms: row.i64(2)?,
-                        wrapped_at_ms: row.i64(3)?,
+                        name: row.text("name")?.to_string(),
+                        kek_label: row.text("kek_label")?.to_string(),
+                        created_at_ms: row.i64("created_at_ms")?,
+                        wrapped_at_ms: row.i64("wrapped_at_ms")?,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
@@ -277,9 +277,9 @@ impl Vault {
                 )?
                 .map(|row| {
                     Ok::<_, StoreError>(Envelope {
-                        kek: row.text(0)?.to_string(),
-                        wrapped_key: row.blob(1)?.to_vec(),
-                        sealed: row.blob(2)?.to_vec(),
+                        kek: row.text("kek_label")?.to_string(),
+                        wrapped_key: row.blob("wrapped_key")?.to_vec(),
+                        sealed: row.blob("sealed")?.to_vec(),
                     })
                 })
                 .transpose()

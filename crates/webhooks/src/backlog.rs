@@ -13,15 +13,16 @@ impl Webhooks {
             .store
             .read(|sql| {
                 sql.query_one(
-                    "SELECT COUNT(*), MIN(created_at_ms) FROM webhook_deliveries \
+                    "SELECT COUNT(*) AS pending, MIN(created_at_ms) AS oldest_created_at_ms \
+                     FROM webhook_deliveries \
                      WHERE state = 'pending'",
                     &[],
                 )
             })
             .await?;
-        let pending = row.i64(0)?;
+        let pending = row.i64("pending")?;
         let oldest_age_ms = row
-            .opt_i64(1)?
+            .opt_i64("oldest_created_at_ms")?
             .map_or(0, |at| now.saturating_sub(at).max(0));
         Ok(vec![
             GaugeSample::new(

@@ -66,7 +66,7 @@ impl Delivery {
                 .then(|| row.i64("next_attempt_at_ms"))
                 .transpose()?,
             last_status_code: row
-                .opt_u64(7)?
+                .opt_u64("last_status_code")?
                 .map(|c| u16::try_from(c).unwrap_or(u16::MAX)),
             last_error: row.opt_text("last_error")?.map(str::to_string),
             created_at_ms: row.i64("created_at_ms")?,
@@ -116,11 +116,13 @@ fn attempts_of(sql: &mut dyn Sql, delivery_id: &str) -> Result<Vec<Attempt>, Web
     rows.iter()
         .map(|r| {
             Ok(Attempt {
-                attempt: r.u64(0)?,
-                started_at_ms: r.i64(1)?,
-                duration_ms: r.i64(2)?,
-                status_code: r.opt_u64(3)?.map(|c| u16::try_from(c).unwrap_or(u16::MAX)),
-                error: r.opt_text(4)?.map(str::to_string),
+                attempt: r.u64("attempt")?,
+                started_at_ms: r.i64("started_at_ms")?,
+                duration_ms: r.i64("duration_ms")?,
+                status_code: r
+                    .opt_u64("status_code")?
+                    .map(|c| u16::try_from(c).unwrap_or(u16::MAX)),
+                error: r.opt_text("error")?.map(str::to_string),
             })
         })
         .collect()

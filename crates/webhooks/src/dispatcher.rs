@@ -45,10 +45,10 @@ fn fan_out(
     let mut by_tenant: HashMap<String, Vec<Subscription>> = HashMap::new();
     for event in &events {
         let (seq, event_id, tenant, event_type) = (
-            event.i64(0)?,
-            event.text(1)?,
-            event.text(2)?,
-            event.text(3)?,
+            event.i64("seq")?,
+            event.text("id")?,
+            event.text("tenant_id")?,
+            event.text("event_type")?,
         );
         if !by_tenant.contains_key(tenant) {
             let rows = sql.query(
@@ -115,7 +115,7 @@ fn claim_due(
 ) -> Result<Vec<Due>, WebhookError> {
     let candidates = sql.query(
         "SELECT d.id, d.attempts, d.retry_from_attempt, s.enabled, s.url, s.secret, \
-         o.id, o.event_type, o.payload, s.previous_secret, s.previous_secret_expires_at_ms, \
+         o.id AS event_id, o.event_type, o.payload, s.previous_secret, s.previous_secret_expires_at_ms, \
          d.created_at_ms, s.secret_name, s.previous_secret_name \
          FROM webhook_deliveries d \
          JOIN webhook_subscriptions s ON s.id = d.subscription_id \
@@ -126,8 +126,8 @@ fn claim_due(
     )?;
     let mut due = Vec::with_capacity(candidates.len());
     for row in &candidates {
-        let delivery_id = row.text(0)?;
-        if !row.bool(3)? {
+        let delivery_id = row.text("id")?;
+        if !row.bool("enabled")? {
             sql.execute(
                 "UPDATE webhook_deliveries SET state = 'failed', \
                  last_error = 'subscription disabled' WHERE id = $1 AND state = 'pending'",
@@ -148,23 +148,27 @@ fn claim_due(
         if claimed == 1 {
             due.push(Due {
                 delivery_id: delivery_id.to_string(),
-                attempt: row.u64(1)? + 1,
-                retry_from_attempt: row.u64(2)?,
-                url: row.text(4)?.to_string(),
+                attempt: row.u64("attempts")? + 1,
+                retry_from_attempt: row.u64("retry_from_attempt")?,
+                url: row.text("url")?.to_string(),
                 secrets: {
-                    let previous_valid = row.opt_i64(10)? > Some(now_ms);
-                    SecretSource::of(row.opt_text(12)?, row.opt_text(5)?)
+                    let previous_valid =
+                        row.opt_i64("previous_secret_expires_at_ms")? > Some(now_ms);
+                    SecretSource::of(row.opt_text("secret_name")?, row.opt_text("secret")?)
                         .into_iter()
                         .chain(
-                            SecretSource::of(row.opt_text(13)?, row.opt_text(9)?)
-                                .filter(|_| previous_valid),
+                            SecretSource::of(
+                                row.opt_text("previous_secret_name")?,
+                                row.opt_text("previous_secret")?,
+                            )
+                            .filter(|_| previous_valid),
                         )
                         .collect()
                 },
-                event_id: row.text(6)?.to_string(),
-                event_type: row.text(7)?.to_string(),
-                payload: row.text(8)?.to_string(),
-                created_at_ms: row.i64(11)?,
+                event_id: row.text("event_id")?.to_string(),
+                event_type: row.text("event_type")?.to_string(),
+                payload: row.text("payload")?.to_string(),
+                created_at_ms: row.i64("created_at_ms")?,
             });
         }
     }

@@ -155,9 +155,11 @@ impl Webhooks {
                 return Ok(sealed);
             }
             for row in &rows {
-                let id = row.text(0)?.to_string();
-                let clear = Zeroizing::new(row.text(1)?.to_string());
-                let previous = row.opt_text(2)?.map(|p| Zeroizing::new(p.to_string()));
+                let id = row.text("id")?.to_string();
+                let clear = Zeroizing::new(row.text("secret")?.to_string());
+                let previous = row
+                    .opt_text("previous_secret")?
+                    .map(|p| Zeroizing::new(p.to_string()));
                 let name = match clear.is_empty() {
                     true => None,
                     false => Some(self.seal(&clear, origin).await?),

@@ -45,13 +45,13 @@ impl Subscription {
 
     pub(crate) fn from_row(row: &Row) -> Result<Self, store::StoreError> {
         Ok(Self {
-            id: row.text(0)?.to_string(),
-            tenant_id: row.text(1)?.to_string(),
-            url: row.text(2)?.to_string(),
-            event_types: split_types(row.text(3)?),
-            enabled: row.bool(4)?,
-            created_at_ms: row.i64(5)?,
-            starts_after_seq: row.i64(6)?,
+            id: row.text("id")?.to_string(),
+            tenant_id: row.text("tenant_id")?.to_string(),
+            url: row.text("url")?.to_string(),
+            event_types: split_types(row.text("event_types")?),
+            enabled: row.bool("enabled")?,
+            created_at_ms: row.i64("created_at_ms")?,
+            starts_after_seq: row.i64("starts_after_seq")?,
         })
     }
 
@@ -230,11 +230,11 @@ impl Webhooks {
                 }
                 let count = sql
                     .query_one(
-                        "SELECT COUNT(*) FROM webhook_subscriptions \
+                        "SELECT COUNT(*) AS subscriptions FROM webhook_subscriptions \
                          WHERE tenant_id = $1 AND enabled = 1",
                         &[record.tenant_id.as_str().into()],
                     )?
-                    .i64(0)?;
+                    .i64("subscriptions")?;
                 if usize::try_from(count).unwrap_or(usize::MAX) >= limit {
                     return Err(WebhookError::TooManySubscriptions {
                         tenant_id: record.tenant_id.clone(),
@@ -242,8 +242,8 @@ impl Webhooks {
                     });
                 }
                 record.starts_after_seq = sql
-                    .query_one("SELECT COALESCE(MAX(seq), 0) FROM outbox", &[])?
-                    .i64(0)?;
+                    .query_one("SELECT COALESCE(MAX(seq), 0) AS last_seq FROM outbox", &[])?
+                    .i64("last_seq")?;
                 sql.execute(
                     "INSERT INTO webhook_subscriptions (id, tenant_id, url, secret, secret_name, \
                      event_types, enabled, created_at_ms, starts_after_seq) \
@@ -363,7 +363,12 @@ impl Webhooks {
                         "SELECT previous_secret_name FROM webhook_subscriptions WHERE id = $1",
                         &[owned.as_str().into()],
                     )?
-                    .and_then(|row| row.opt_text(0).ok().flatten().map(str::to_string));
+                    .and_then(|row| {
+                        row.opt_text("previous_secret_name")
+                            .ok()
+                            .flatten()
+                            .map(str::to_string)
+                    });
                 let details = Some(format!("overlap_secs={overlap_secs}"));
                 actor.audit(
                     sql,
