@@ -173,10 +173,10 @@ async fn a_policy_change_takes_effect_only_when_a_second_admin_approves(t: TestS
     broken.rules.clear();
     assert!(matches!(
         gateway.propose_policy(&alice, broken).await,
-        Err(GatewayError::InvalidField {
+        Err(GatewayError::Controls(ControlsError::InvalidField {
             field: "policy",
             ..
-        })
+        }))
     ));
     assert_eq!(gateway.policy_versions().await.expect("versions").len(), 2);
 
