@@ -1,0 +1,255 @@
+//! Every listed name and alias, indexed for candidates, and the query that scores them.
+//! Candidates come from exact tokens, Double Metaphone codes, one-deletion neighbours
+//! (typos and transpositions within one edit share a deletion) and 4-letter prefixes
+//! (truncation); only the names that share the most of the caller's tokens are scored.
+
+use std::collections::HashMap;
+
+use rphonetic::DoubleMetaphone;
+
+use crate::normalize::normalize;
+use crate::score::{score, PreparedName};
+use crate::{Entry, EntryKind, Explanation};
+
+/// Names scored per query at most (the best candidates by tokens shared).
+const MAX_CANDIDATES: usize = 512;
+/// A key shared by more names than this (a very common token's deletion) is not used to
+/// find candidates: the other keys of the query find them.
+const MAX_POSTINGS: usize = 4_096;
+/// Hits answered per query at most.
+pub const MAX_HITS: usize = 20;
+
+/// What the caller says the name belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueryKind {
+    Person,
+    Organization,
+    Vessel,
+    #[default]
+    Any,
+}
+
+/// A name to screen, with optional qualifiers.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub name: String,
+    pub kind: QueryKind,
+    /// A country as the list names it (`Syria`, `Russia`), compared with the entry's.
+    pub country: Option<String>,
+    pub birth_year: Option<u16>,
+}
+
+/// A listed entry that matches, above the threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The entry's index in [`Index::entries`].
+    pub entry: usize,
+    pub entry_id: String,
+    /// The listed name or alias that matched best.
+    pub matched_name: String,
+    pub score: f64,
+    pub explanation: Explanation,
+}
+
+struct IndexedName {
+    entry: u32,
+    name: String,
+    prepared: PreparedName,
+}
+
+/// The names of a list's entries, ready to screen against.
+pub struct Index {
+    entries: Vec<Entry>,
+    names: Vec<IndexedName>,
+    keys: HashMap<String, Vec<u32>>,
+    metaphone: DoubleMetaphone,
+}
+
+/// The keys a token is found under (`listed`: the list's side, which also indexes its
+/// one-deletion neighbours).
+fn keys_of(text: &str, phonetic: impl Iterator<Item = String>, out: &mut Vec<String>) {
+    out.push(format!("={text}"));
+    out.extend(phonetic.map(|code| format!("#{code}")));
+    if text.len() >= 4 {
+        for (at, _) in text.char_indices() {
+            out.push(format!("~{}{}", &text[..at], &text[at + 1..]));
+        }
+        out.push(format!("^{}", &text[..4]));
+    }
+}
+
+impl Index {
+    pub fn new(entries: Vec<Entry>) -> Self {
+        let metaphone = DoubleMetaphone::default();
+        let mut names = Vec::new();
+        let mut keys: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut scratch = Vec::new();
+        for (at, entry) in entries.iter().enumerate() {
+            for listed in &entry.names {
+                let prepared = PreparedName::new(&normalize(&listed.name), &metaphone);
+                let id = u32::try_from(names.len()).expect("fewer than 4 billion names");
+                scratch.clear();
+                for token in prepared
+                    .tokens
+                    .iter()
+                    .chain(prepared.glued.iter().map(|(t, _)| t))
+                {
+                    if !token.initial {
+                        keys_of(
+                            &token.text,
+                            token.phonetic_codes().map(str::to_string),
+                            &mut scratch,
+                        );
+                        // The listed token itself is a deletion neighbour of a caller's
+                        // token with one letter too many.
+                        scratch.push(format!("~{}", token.text));
+                    }
+                }
+                scratch.sort_unstable();
+                scratch.dedup();
+                for key in scratch.drain(..) {
+                    keys.entry(key).or_default().push(id);
+                }
+                names.push(IndexedName {
+                    entry: u32::try_from(at).expect("fewer than 4 billion entries"),
+                    name: listed.name.clone(),
+                    prepared,
+                });
+            }
+        }
+        Self {
+            entries,
+            names,
+            keys,
+            metaphone,
+        }
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Names and aliases indexed.
+    pub fn name_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The entries matching `query` at `threshold` or above, best first, one hit per entry
+    /// (its best name), at most [`MAX_HITS`].
+    pub fn screen(&self, query: &Query, threshold: f64) -> Vec<Hit> {
+        let prepared = PreparedName::new(&normalize(&query.name), &self.metaphone);
+        // Per name: how many of the caller's tokens found it.
+        let mut shared: HashMap<u32, u32> = HashMap::new();
+        let mut keys = Vec::new();
+        for token in prepared
+            .tokens
+            .iter()
+            .chain(prepared.glued.iter().map(|(t, _)| t))
+        {
+            if token.initial {
+                continue;
+            }
+            keys.clear();
+            keys_of(
+                &token.text,
+                token.phonetic_codes().map(str::to_string),
+                &mut keys,
+            );
+            // A caller's token one letter short of a listed one.
+            keys.push(format!("~{}", token.text));
+            let mut found: Vec<u32> = keys
+                .iter()
+                .filter_map(|k| self.keys.get(k))
+                .filter(|ids| ids.len() <= MAX_POSTINGS)
+                .flatten()
+                .copied()
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            for id in found {
+                *shared.entry(id).or_default() += 1;
+            }
+        }
+        let mut candidates: Vec<(u32, u32)> = shared.into_iter().collect();
+        candidates.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        candidates.truncate(MAX_CANDIDATES);
+        let mut best: HashMap<u32, Hit> = HashMap::new();
+        for (id, _) in candidates {
+            let name = &self.names[id as usize];
+            let entry = &self.entries[name.entry as usize];
+            let (raw, mut explanation) =
+                score(&prepared, &name.prepared, entry.kind == EntryKind::Person);
+            if raw == 0.0 {
+                continue;
+            }
+            let adjusted = qualify(raw, query, entry, &mut explanation);
+            if adjusted < threshold {
+                continue;
+            }
+            let better = best.get(&name.entry).is_none_or(|h| adjusted > h.score);
+            if better {
+                best.insert(
+                    name.entry,
+                    Hit {
+                        entry: name.entry as usize,
+                        entry_id: entry.id.clone(),
+                        matched_name: name.name.clone(),
+                        score: adjusted,
+                        explanation,
+                    },
+                );
+            }
+        }
+        let mut hits: Vec<Hit> = best.into_values().collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.entry.cmp(&b.entry)));
+        hits.truncate(MAX_HITS);
+        hits
+    }
+}
+
+/// The name score moved by what else the caller knows: the kind (a person is not a
+/// vessel), the country and the year of birth.
+fn qualify(score: f64, query: &Query, entry: &Entry, why: &mut Explanation) -> f64 {
+    let mut adjustments = Vec::new();
+    let kind_matches = match query.kind {
+        QueryKind::Any => None,
+        QueryKind::Person => Some(entry.kind == EntryKind::Person),
+        QueryKind::Organization => Some(entry.kind == EntryKind::Organization),
+        QueryKind::Vessel => Some(entry.kind == EntryKind::Vessel),
+    };
+    if kind_matches == Some(false) {
+        adjustments.push(("kind differs".to_string(), -0.2));
+    }
+    if let Some(country) = query
+        .country
+        .as_deref()
+        .filter(|_| !entry.countries.is_empty())
+    {
+        let wanted = crate::normalize::normalize(country);
+        let same = entry
+            .countries
+            .iter()
+            .any(|c| crate::normalize::normalize(c) == wanted);
+        adjustments.push(if same {
+            ("country matches".to_string(), 0.05)
+        } else {
+            ("country differs".to_string(), -0.1)
+        });
+    }
+    if let Some(year) = query.birth_year.filter(|_| !entry.birth_years.is_empty()) {
+        let closest = entry
+            .birth_years
+            .iter()
+            .map(|y| y.abs_diff(year))
+            .min()
+            .unwrap_or(u16::MAX);
+        match closest {
+            0 => adjustments.push(("birth year matches".to_string(), 0.05)),
+            1 => {}
+            _ => adjustments.push(("birth year differs".to_string(), -0.15)),
+        }
+    }
+    let total: f64 = adjustments.iter().map(|(_, e)| e).sum();
+    why.adjustments = adjustments;
+    (score + total).clamp(0.0, 1.0)
+}

@@ -1,0 +1,404 @@
+//! How well one name matches one listed name, with the reasons. Tokens are paired best
+//! first (order does not matter); each pair is exact, an initial, a truncation, a typo or
+//! transposition (Damerau-Levenshtein within a budget that grows with length), a spelling
+//! that sounds alike (Double Metaphone) or close by Jaro-Winkler. The score is a weighted
+//! Dice coefficient over the tokens: matched pairs count their similarity on both sides;
+//! a token left over counts against, less so on the listed side (a list often carries
+//! middle names a caller omits) than on the caller's.
+
+use std::fmt;
+
+use rphonetic::DoubleMetaphone;
+
+use crate::normalize::{Token, TokenClass};
+
+/// What an unmatched caller's token weighs against the score, relative to a matched one.
+const EXTRA_QUERY_WEIGHT: f64 = 0.6;
+/// What an unmatched listed token weighs (a middle name the caller left out).
+const MISSING_LISTED_WEIGHT: f64 = 0.35;
+/// An initial weighs half a name.
+const INITIAL_WEIGHT: f64 = 0.5;
+/// A person named by two or more tokens on both sides but matched on one of them (a
+/// shared first name) scores at most this: below any sensible threshold.
+const ONE_TOKEN_CAP: f64 = 0.7;
+/// Jaro-Winkler similarity a token pair needs when nothing else pairs it.
+const MIN_JARO_WINKLER: f64 = 0.9;
+
+/// How a pair of tokens matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKind {
+    Exact,
+    /// A letter for the name it starts.
+    Initial,
+    /// One is the beginning of the other (at least 4 letters).
+    Truncated,
+    /// Within a few edits (typos, transpositions, missing or doubled letters).
+    Typo,
+    /// Spelled differently, sounds alike.
+    Phonetic,
+    /// A particle glued to a name on one side (`alassad` for `al assad`).
+    Joined,
+}
+
+impl MatchKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Exact => "exact",
+            MatchKind::Initial => "initial",
+            MatchKind::Truncated => "truncated",
+            MatchKind::Typo => "typo",
+            MatchKind::Phonetic => "phonetic",
+            MatchKind::Joined => "joined",
+        }
+    }
+}
+
+/// One paired token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenMatch {
+    pub query: String,
+    pub listed: String,
+    pub kind: MatchKind,
+    pub similarity: f64,
+}
+
+/// Why a name scored what it did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Explanation {
+    pub matched: Vec<TokenMatch>,
+    /// The caller's tokens nothing on the list matched.
+    pub extra: Vec<String>,
+    /// The listed tokens the caller did not give.
+    pub missing: Vec<String>,
+    /// Qualifiers that moved the score (country, birth year, kind), with their effect.
+    pub adjustments: Vec<(String, f64)>,
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = self
+            .matched
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}~{} ({} {:.2})",
+                    m.query,
+                    m.listed,
+                    m.kind.as_str(),
+                    m.similarity
+                )
+            })
+            .collect();
+        if !self.extra.is_empty() {
+            parts.push(format!("not on the list: {}", self.extra.join(" ")));
+        }
+        if !self.missing.is_empty() {
+            parts.push(format!("not given: {}", self.missing.join(" ")));
+        }
+        for (what, effect) in &self.adjustments {
+            parts.push(format!("{what} {effect:+.2}"));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// A token ready for comparison: its phonetic codes computed once.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub text: String,
+    pub initial: bool,
+    phonetic: [String; 2],
+}
+
+/// The tokens of one name, ready for comparison: names and initials, and as alternatives
+/// the neighbours glued together (`al assad` as `alassad`, `abd al rahman` as
+/// `abdalrahman`), each with the tokens it stands for.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedName {
+    pub tokens: Vec<Prepared>,
+    pub glued: Vec<(Prepared, Vec<usize>)>,
+}
+
+impl PreparedName {
+    pub fn new(tokens: &[Token], metaphone: &DoubleMetaphone) -> Self {
+        let mut prepared = Vec::new();
+        // Names and particles in order, with the index of each name in `prepared`.
+        let mut sequence: Vec<(&str, Option<usize>)> = Vec::new();
+        for token in tokens {
+            match token.class {
+                TokenClass::Filler => {}
+                TokenClass::Particle => sequence.push((&token.text, None)),
+                TokenClass::Name | TokenClass::Initial => {
+                    if token.class == TokenClass::Name {
+                        sequence.push((&token.text, Some(prepared.len())));
+                    }
+                    prepared.push(Prepared::new(&token.text, token.class, metaphone));
+                }
+            }
+        }
+        // A name made only of particles and fillers ("The Co") is matched as written.
+        if prepared.is_empty() {
+            for token in tokens {
+                prepared.push(Prepared::new(&token.text, TokenClass::Name, metaphone));
+            }
+        }
+        let mut glued = Vec::new();
+        for width in 2..=3 {
+            for window in sequence.windows(width) {
+                let names: Vec<usize> = window.iter().filter_map(|(_, i)| *i).collect();
+                // At least one name; a run of particles glues to nothing.
+                let ends_in_particle = window.last().is_some_and(|(_, i)| i.is_none());
+                let middle_is_name = width == 3 && window[1].1.is_some();
+                if names.is_empty() || ends_in_particle || middle_is_name {
+                    continue;
+                }
+                let text: String = window.iter().map(|(t, _)| *t).collect();
+                glued.push((Prepared::new(&text, TokenClass::Name, metaphone), names));
+            }
+        }
+        Self {
+            tokens: prepared,
+            glued,
+        }
+    }
+
+    pub fn name_tokens(&self) -> usize {
+        self.tokens.iter().filter(|t| !t.initial).count()
+    }
+}
+
+impl Prepared {
+    fn new(text: &str, class: TokenClass, metaphone: &DoubleMetaphone) -> Self {
+        let initial = class == TokenClass::Initial;
+        let phonetic =
+            if initial || text.len() < 3 || !text.bytes().any(|b| b.is_ascii_alphabetic()) {
+                [String::new(), String::new()]
+            } else {
+                let codes = metaphone.double_metaphone(text);
+                [codes.primary(), codes.alternate()]
+            };
+        Self {
+            text: text.to_string(),
+            initial,
+            phonetic,
+        }
+    }
+
+    pub fn phonetic_codes(&self) -> impl Iterator<Item = &str> {
+        self.phonetic
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !c.is_empty())
+    }
+
+    fn weight(&self) -> f64 {
+        if self.initial {
+            INITIAL_WEIGHT
+        } else {
+            1.0
+        }
+    }
+}
+
+/// Edits a token of `len` letters may carry and still be the same name.
+fn edit_budget(len: usize) -> usize {
+    match len {
+        0..=3 => 1,
+        4..=7 => 1,
+        8..=11 => 2,
+        _ => 3,
+    }
+}
+
+/// How `q` (the caller's) and `c` (the list's) match, if they do.
+fn pair(q: &Prepared, c: &Prepared) -> Option<(MatchKind, f64)> {
+    if q.text == c.text {
+        return Some((MatchKind::Exact, 1.0));
+    }
+    if q.initial || c.initial {
+        let (letter, name) = if q.initial { (q, c) } else { (c, q) };
+        return (!name.initial && name.text.starts_with(&letter.text))
+            .then_some((MatchKind::Initial, 0.9));
+    }
+    let (short, long) = if q.text.len() <= c.text.len() {
+        (&q.text, &c.text)
+    } else {
+        (&c.text, &q.text)
+    };
+    if short.len() >= 4 && long.starts_with(short.as_str()) {
+        return Some((MatchKind::Truncated, 0.9));
+    }
+    let edits = strsim::damerau_levenshtein(&q.text, &c.text);
+    let jaro_winkler = strsim::jaro_winkler(&q.text, &c.text);
+    let same_first = q.text.as_bytes().first() == c.text.as_bytes().first();
+    if edits <= edit_budget(short.len()) && (short.len() > 3 || same_first) {
+        let by_edits = 1.0 - edits as f64 / long.len() as f64;
+        return Some((MatchKind::Typo, by_edits.max(jaro_winkler).max(0.85)));
+    }
+    let sounds_alike = q
+        .phonetic_codes()
+        .any(|a| c.phonetic_codes().any(|b| a == b));
+    if sounds_alike && jaro_winkler >= 0.75 {
+        return Some((MatchKind::Phonetic, jaro_winkler.max(0.88)));
+    }
+    (jaro_winkler >= MIN_JARO_WINKLER).then_some((MatchKind::Typo, jaro_winkler))
+}
+
+/// A pair found through glued neighbours.
+fn glue(kind: MatchKind) -> MatchKind {
+    match kind {
+        MatchKind::Exact => MatchKind::Joined,
+        other => other,
+    }
+}
+
+/// The score of `query` against `listed` in [0, 1], and why. `person` applies the
+/// one-token cap.
+pub(crate) fn score(
+    query: &PreparedName,
+    listed: &PreparedName,
+    person: bool,
+) -> (f64, Explanation) {
+    // Every candidate pairing: similarity, kind, the caller's tokens, the list's tokens.
+    let mut pairs: Vec<(f64, MatchKind, Vec<usize>, Vec<usize>)> = Vec::new();
+    for (qi, q) in query.tokens.iter().enumerate() {
+        for (ci, c) in listed.tokens.iter().enumerate() {
+            if let Some((kind, similarity)) = pair(q, c) {
+                pairs.push((similarity, kind, vec![qi], vec![ci]));
+            }
+        }
+        // `abdulrahman` against a listed `abd al-rahman`.
+        for (c, covered) in &listed.glued {
+            if let Some((kind, similarity)) = pair(q, c).filter(|_| !q.initial) {
+                pairs.push((similarity.min(0.97), glue(kind), vec![qi], covered.clone()));
+            }
+        }
+    }
+    for (q, covered) in &query.glued {
+        for (ci, c) in listed.tokens.iter().enumerate() {
+            if let Some((kind, similarity)) = pair(q, c).filter(|_| !c.initial) {
+                pairs.push((similarity.min(0.97), glue(kind), covered.clone(), vec![ci]));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut query_used = vec![false; query.tokens.len()];
+    let mut listed_used = vec![false; listed.tokens.len()];
+    let mut explanation = Explanation::default();
+    let (mut numerator, mut denominator) = (0.0, 0.0);
+    let mut matched_names = 0;
+    for (similarity, kind, qs, cs) in pairs {
+        if qs.iter().any(|&i| query_used[i]) || cs.iter().any(|&i| listed_used[i]) {
+            continue;
+        }
+        let weight: f64 = qs.iter().map(|&i| query.tokens[i].weight()).sum::<f64>()
+            + cs.iter().map(|&i| listed.tokens[i].weight()).sum::<f64>();
+        for &i in &qs {
+            query_used[i] = true;
+        }
+        for &i in &cs {
+            listed_used[i] = true;
+        }
+        numerator += similarity * weight;
+        denominator += weight;
+        if kind != MatchKind::Initial {
+            matched_names += qs.len().max(cs.len());
+        }
+        let text = |name: &PreparedName, at: &[usize]| {
+            at.iter()
+                .map(|&i| name.tokens[i].text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        explanation.matched.push(TokenMatch {
+            query: text(query, &qs),
+            listed: text(listed, &cs),
+            kind,
+            similarity,
+        });
+    }
+    for (q, used) in query.tokens.iter().zip(&query_used) {
+        if !used {
+            denominator += q.weight() * EXTRA_QUERY_WEIGHT;
+            explanation.extra.push(q.text.clone());
+        }
+    }
+    for (c, used) in listed.tokens.iter().zip(&listed_used) {
+        if !used {
+            denominator += c.weight() * MISSING_LISTED_WEIGHT;
+            explanation.missing.push(c.text.clone());
+        }
+    }
+    if matched_names == 0 || denominator == 0.0 {
+        return (0.0, explanation);
+    }
+    let mut score = numerator / denominator;
+    if person && matched_names == 1 && query.name_tokens() >= 2 && listed.name_tokens() >= 2 {
+        score = score.min(ONE_TOKEN_CAP);
+    }
+    (score.clamp(0.0, 1.0), explanation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::normalize;
+
+    fn s(query: &str, listed: &str) -> f64 {
+        let m = DoubleMetaphone::default();
+        let q = PreparedName::new(&normalize(query), &m);
+        let c = PreparedName::new(&normalize(listed), &m);
+        score(&q, &c, true).0
+    }
+
+    #[test]
+    fn order_particles_and_case_do_not_matter() {
+        assert_eq!(s("Bashar al-Assad", "AL-ASSAD, Bashar"), 1.0);
+        assert!(s("Bashar Assad", "AL-ASSAD, Bashar") >= 0.95);
+        assert!(s("Bashar Alassad", "AL-ASSAD, Bashar") >= 0.95);
+    }
+
+    #[test]
+    fn damage_keeps_a_high_score() {
+        for (query, listed) in [
+            ("Vladimir Putin", "PUTIN, Vladimir Vladimirovich"),
+            ("Vladimir Puitn", "PUTIN, Vladimir Vladimirovich"),
+            ("Wladimir Poutine", "PUTIN, Vladimir Vladimirovich"),
+            ("V. V. Putin", "PUTIN, Vladimir Vladimirovich"),
+            ("Osama bin Laden", "BIN LADIN, Usama"),
+        ] {
+            let got = s(query, listed);
+            assert!(got >= 0.8, "{query} vs {listed}: {got}");
+        }
+    }
+
+    #[test]
+    fn different_people_score_low() {
+        for (query, listed) in [
+            ("John Smith", "PUTIN, Vladimir Vladimirovich"),
+            ("Vladimir Nabokov", "PUTIN, Vladimir Vladimirovich"),
+            ("Maria Garcia", "GARCIA LOPEZ, Jose"),
+        ] {
+            let got = s(query, listed);
+            assert!(got < 0.75, "{query} vs {listed}: {got}");
+        }
+    }
+
+    #[test]
+    fn glued_neighbours_match_one_token() {
+        assert!(s("Abdulrahman Mohamed", "ABD AL-RAHMAN, Muhammad") >= 0.8);
+        assert!(s("Abd al Rahman Muhammad", "ABDULRAHMAN, Muhammad") >= 0.8);
+    }
+
+    #[test]
+    fn the_explanation_names_each_pair() {
+        let m = DoubleMetaphone::default();
+        let q = PreparedName::new(&normalize("Bashar xal-Assad"), &m);
+        let c = PreparedName::new(&normalize("AL-ASSAD, Bashar"), &m);
+        let (got, why) = score(&q, &c, true);
+        assert!(got >= 0.8, "{got}");
+        let text = why.to_string();
+        assert!(text.contains("bashar~bashar (exact 1.00)"), "{text}");
+        assert!(text.contains("not on the list: xal"), "{text}");
+    }
+}
