@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use rphonetic::DoubleMetaphone;
 
 use crate::normalize::normalize;
-use crate::score::{score, PreparedName};
+use crate::score::{score, Prepared, PreparedName};
 use crate::{Entry, EntryKind, Explanation};
 
 /// Names scored per query at most (the best candidates by tokens shared).
@@ -67,9 +67,11 @@ pub struct Index {
 
 /// The keys a token is found under (`listed`: the list's side, which also indexes its
 /// one-deletion neighbours).
-fn keys_of(text: &str, phonetic: impl Iterator<Item = String>, out: &mut Vec<String>) {
+fn keys_of(token: &Prepared, out: &mut Vec<String>) {
+    let text = token.text.as_str();
     out.push(format!("={text}"));
-    out.extend(phonetic.map(|code| format!("#{code}")));
+    out.push(format!("%{}", token.skeleton));
+    out.extend(token.phonetic_codes().map(|code| format!("#{code}")));
     if text.len() >= 4 {
         for (at, _) in text.char_indices() {
             out.push(format!("~{}{}", &text[..at], &text[at + 1..]));
@@ -92,14 +94,10 @@ impl Index {
                 for token in prepared
                     .tokens
                     .iter()
-                    .chain(prepared.glued.iter().map(|(t, _)| t))
+                    .chain(prepared.glued.iter().map(|g| &g.token))
                 {
                     if !token.initial {
-                        keys_of(
-                            &token.text,
-                            token.phonetic_codes().map(str::to_string),
-                            &mut scratch,
-                        );
+                        keys_of(token, &mut scratch);
                         // The listed token itself is a deletion neighbour of a caller's
                         // token with one letter too many.
                         scratch.push(format!("~{}", token.text));
@@ -144,17 +142,13 @@ impl Index {
         for token in prepared
             .tokens
             .iter()
-            .chain(prepared.glued.iter().map(|(t, _)| t))
+            .chain(prepared.glued.iter().map(|g| &g.token))
         {
             if token.initial {
                 continue;
             }
             keys.clear();
-            keys_of(
-                &token.text,
-                token.phonetic_codes().map(str::to_string),
-                &mut keys,
-            );
+            keys_of(token, &mut keys);
             // A caller's token one letter short of a listed one.
             keys.push(format!("~{}", token.text));
             let mut found: Vec<u32> = keys
@@ -177,8 +171,7 @@ impl Index {
         for (id, _) in candidates {
             let name = &self.names[id as usize];
             let entry = &self.entries[name.entry as usize];
-            let (raw, mut explanation) =
-                score(&prepared, &name.prepared, entry.kind == EntryKind::Person);
+            let (raw, mut explanation) = score(&prepared, &name.prepared);
             if raw == 0.0 {
                 continue;
             }

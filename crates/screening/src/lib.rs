@@ -16,7 +16,11 @@ mod error;
 mod index;
 mod normalize;
 mod ofac;
+pub mod quality;
 mod score;
+
+/// The score a name must reach to be a hit, unless the caller asks for another.
+pub const DEFAULT_THRESHOLD: f64 = 0.8;
 
 pub use crate::entry::{Entry, EntryKind, ListName};
 pub use crate::error::ListError;

@@ -169,10 +169,43 @@ fn apostrophe(c: char) -> bool {
     )
 }
 
+/// The Latin letter a Cyrillic or Greek letter is drawn like, for names that mix scripts
+/// (a Latin name with a Cyrillic `С` is spoofed, not transliterated: `С` reads `c`, where
+/// transliteration would make it `s`).
+fn latin_lookalike(c: char) -> Option<char> {
+    Some(match c {
+        'А' | 'а' | 'Α' | 'α' => 'a',
+        'В' | 'в' | 'Β' | 'β' => 'b',
+        'С' | 'с' | 'ϲ' => 'c',
+        'Е' | 'е' | 'Ε' | 'ε' => 'e',
+        'Н' | 'н' | 'Η' => 'h',
+        'І' | 'і' | 'Ι' | 'ι' => 'i',
+        'Ј' | 'ј' => 'j',
+        'К' | 'к' | 'Κ' | 'κ' => 'k',
+        'М' | 'м' | 'Μ' => 'm',
+        'Ν' => 'n',
+        'О' | 'о' | 'Ο' | 'ο' => 'o',
+        'Р' | 'р' | 'Ρ' | 'ρ' => 'p',
+        'Ѕ' | 'ѕ' => 's',
+        'Т' | 'т' | 'Τ' | 'τ' => 't',
+        'У' | 'у' | 'Υ' => 'y',
+        'Х' | 'х' | 'Χ' | 'χ' => 'x',
+        'Ζ' => 'z',
+        _ => return None,
+    })
+}
+
 /// The ASCII, lower-case, single-spaced form of `name`.
 fn fold(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
+    // Latin letters beside Cyrillic or Greek ones: the latter are lookalikes.
+    let mixed = name.chars().any(|c| c.is_ascii_alphabetic())
+        && name.chars().any(|c| latin_lookalike(c).is_some());
     for c in name.chars().filter(|&c| !invisible(c)).nfkc() {
+        if let Some(latin) = latin_lookalike(c).filter(|_| mixed) {
+            out.push(latin);
+            continue;
+        }
         if apostrophe(c) {
             continue;
         }
@@ -191,6 +224,70 @@ fn fold(name: &str) -> String {
     out
 }
 
+/// The spelling-variant skeleton of an ASCII token: the digraphs and letters that
+/// transliteration systems and spellers swap folded to one form (`dzh`, `zh`, `dj` → `j`;
+/// `kh` → `h`; `ph` → `f`; `ck`, `c`, `q` → `k` but `ch` kept; `x` → `ks`; `w` → `v`;
+/// `y` → `i`; `ou`, `oo` → `u`; `ee` → `i`; `z` → `s`), then doubled letters collapsed.
+/// Written here because no phonetic crate folds these: Double Metaphone keeps four codes
+/// and does not know Russian-style digraphs (`Dzhamal` for `Jamal`).
+pub(crate) fn skeleton(token: &str) -> String {
+    let b = token.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len() + 2);
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        let (folded, used): (&[u8], usize) = if rest.starts_with(b"dzh") {
+            (b"j", 3)
+        } else if rest.starts_with(b"sch") {
+            (b"sh", 3)
+        } else if rest.starts_with(b"zh") || rest.starts_with(b"dj") {
+            (b"j", 2)
+        } else if rest.starts_with(b"kh") {
+            (b"h", 2)
+        } else if rest.starts_with(b"ph") {
+            (b"f", 2)
+        } else if rest.starts_with(b"ck") {
+            (b"k", 2)
+        } else if rest.starts_with(b"ch") {
+            (b"ch", 2)
+        } else if rest.starts_with(b"ou") || rest.starts_with(b"oo") {
+            (b"u", 2)
+        } else if rest.starts_with(b"ee") {
+            (b"i", 2)
+        } else {
+            let one: &[u8] = match rest[0] {
+                b'c' | b'q' => b"k",
+                b'x' => b"ks",
+                b'w' => b"v",
+                b'y' => b"i",
+                b'z' => b"s",
+                _ => &rest[..1],
+            };
+            (one, 1)
+        };
+        for &c in folded {
+            if out.last() != Some(&c) {
+                out.push(c);
+            }
+        }
+        i += used;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A title or legal form, also misspelled by a letter or transliterated back
+/// (`kompany`, `limitid`).
+fn filler(text: &str) -> bool {
+    if TITLES.contains(&text) || FILLERS.contains(&text) {
+        return true;
+    }
+    text.len() >= 5
+        && FILLERS.iter().chain(TITLES).any(|f| {
+            f.len() >= 5
+                && (strsim::damerau_levenshtein(f, text) <= 1 || skeleton(f) == skeleton(text))
+        })
+}
+
 /// `name` as classed tokens, in their order.
 pub fn normalize(name: &str) -> Vec<Token> {
     fold(name)
@@ -200,7 +297,7 @@ pub fn normalize(name: &str) -> Vec<Token> {
                 TokenClass::Initial
             } else if PARTICLES.contains(&text) {
                 TokenClass::Particle
-            } else if TITLES.contains(&text) || FILLERS.contains(&text) {
+            } else if filler(text) {
                 TokenClass::Filler
             } else {
                 TokenClass::Name
@@ -249,7 +346,33 @@ mod tests {
     }
 
     #[test]
+    fn spoofed_latin_reads_as_drawn_and_cyrillic_as_spoken() {
+        assert_eq!(texts("PJSС МОSТОТRЕSТ"), ["pjsc", "mostotrest"]);
+        assert_eq!(texts("Сергей"), ["sergey"]);
+    }
+
+    #[test]
+    fn skeletons_fold_spelling_variants() {
+        for (a, b) in [
+            ("dzharamillo", "jaramillo"),
+            ("kheungdzhin", "heungjin"),
+            ("kekilia", "cecilia"),
+            ("stokk", "stock"),
+            ("gomez", "gomes"),
+        ] {
+            assert_eq!(skeleton(a), skeleton(b), "{a} {b}");
+        }
+        assert_ne!(skeleton("wang"), skeleton("kang"));
+    }
+
+    #[test]
     fn tokens_are_classed() {
+        assert_eq!(
+            normalize("Renova Gmoup")[1].class,
+            TokenClass::Filler,
+            "a misspelled legal form"
+        );
+        assert_eq!(normalize("Olga Kompany")[1].class, TokenClass::Filler);
         let classes: Vec<TokenClass> = normalize("Sheikh Abu J. al-Baghdadi Ltd")
             .into_iter()
             .map(|t| t.class)

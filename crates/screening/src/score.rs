@@ -10,7 +10,7 @@ use std::fmt;
 
 use rphonetic::DoubleMetaphone;
 
-use crate::normalize::{Token, TokenClass};
+use crate::normalize::{skeleton, Token, TokenClass};
 
 /// What an unmatched caller's token weighs against the score, relative to a matched one.
 const EXTRA_QUERY_WEIGHT: f64 = 0.6;
@@ -18,8 +18,9 @@ const EXTRA_QUERY_WEIGHT: f64 = 0.6;
 const MISSING_LISTED_WEIGHT: f64 = 0.35;
 /// An initial weighs half a name.
 const INITIAL_WEIGHT: f64 = 0.5;
-/// A person named by two or more tokens on both sides but matched on one of them (a
-/// shared first name) scores at most this: below any sensible threshold.
+/// A name of two or more name tokens matched on one of them only (a shared first name, a
+/// surname alone, a surname and one initial) scores at most this: below any sensible
+/// threshold. Initials count half a name.
 const ONE_TOKEN_CAP: f64 = 0.7;
 /// Jaro-Winkler similarity a token pair needs when nothing else pairs it.
 const MIN_JARO_WINKLER: f64 = 0.9;
@@ -36,6 +37,8 @@ pub enum MatchKind {
     Typo,
     /// Spelled differently, sounds alike.
     Phonetic,
+    /// The same name in another transliteration or spelling (`dzhamal`, `jamal`).
+    Spelling,
     /// A particle glued to a name on one side (`alassad` for `al assad`).
     Joined,
 }
@@ -48,6 +51,7 @@ impl MatchKind {
             MatchKind::Truncated => "truncated",
             MatchKind::Typo => "typo",
             MatchKind::Phonetic => "phonetic",
+            MatchKind::Spelling => "spelling",
             MatchKind::Joined => "joined",
         }
     }
@@ -102,21 +106,34 @@ impl fmt::Display for Explanation {
     }
 }
 
-/// A token ready for comparison: its phonetic codes computed once.
+/// A token ready for comparison: its phonetic codes and skeleton computed once.
 #[derive(Debug, Clone)]
 pub(crate) struct Prepared {
     pub text: String,
     pub initial: bool,
     phonetic: [String; 2],
+    /// See [`skeleton`].
+    pub skeleton: String,
+}
+
+/// Neighbouring tokens glued into one (`al` + `assad`, `su` + `man`).
+#[derive(Debug, Clone)]
+pub(crate) struct Glued {
+    pub token: Prepared,
+    /// The name tokens it stands for.
+    pub covers: Vec<usize>,
+    /// Whether a particle is part of it; without one only an exact or spelling match
+    /// counts (`susan` is not `su man`).
+    pub with_particle: bool,
 }
 
 /// The tokens of one name, ready for comparison: names and initials, and as alternatives
 /// the neighbours glued together (`al assad` as `alassad`, `abd al rahman` as
-/// `abdalrahman`), each with the tokens it stands for.
+/// `abdalrahman`).
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedName {
     pub tokens: Vec<Prepared>,
-    pub glued: Vec<(Prepared, Vec<usize>)>,
+    pub glued: Vec<Glued>,
 }
 
 impl PreparedName {
@@ -145,15 +162,20 @@ impl PreparedName {
         let mut glued = Vec::new();
         for width in 2..=3 {
             for window in sequence.windows(width) {
-                let names: Vec<usize> = window.iter().filter_map(|(_, i)| *i).collect();
-                // At least one name; a run of particles glues to nothing.
+                let covers: Vec<usize> = window.iter().filter_map(|(_, i)| *i).collect();
+                // At least one name, not ending in a particle, and three tokens only
+                // around a particle (`abd al rahman`).
                 let ends_in_particle = window.last().is_some_and(|(_, i)| i.is_none());
                 let middle_is_name = width == 3 && window[1].1.is_some();
-                if names.is_empty() || ends_in_particle || middle_is_name {
+                if covers.is_empty() || ends_in_particle || middle_is_name {
                     continue;
                 }
                 let text: String = window.iter().map(|(t, _)| *t).collect();
-                glued.push((Prepared::new(&text, TokenClass::Name, metaphone), names));
+                glued.push(Glued {
+                    token: Prepared::new(&text, TokenClass::Name, metaphone),
+                    with_particle: covers.len() < width,
+                    covers,
+                });
             }
         }
         Self {
@@ -181,6 +203,7 @@ impl Prepared {
             text: text.to_string(),
             initial,
             phonetic,
+            skeleton: skeleton(text),
         }
     }
 
@@ -203,8 +226,7 @@ impl Prepared {
 /// Edits a token of `len` letters may carry and still be the same name.
 fn edit_budget(len: usize) -> usize {
     match len {
-        0..=3 => 1,
-        4..=7 => 1,
+        0..=7 => 1,
         8..=11 => 2,
         _ => 3,
     }
@@ -220,6 +242,9 @@ fn pair(q: &Prepared, c: &Prepared) -> Option<(MatchKind, f64)> {
         return (!name.initial && name.text.starts_with(&letter.text))
             .then_some((MatchKind::Initial, 0.9));
     }
+    if q.skeleton.len() >= 3 && q.skeleton == c.skeleton {
+        return Some((MatchKind::Spelling, 0.95));
+    }
     let (short, long) = if q.text.len() <= c.text.len() {
         (&q.text, &c.text)
     } else {
@@ -228,65 +253,76 @@ fn pair(q: &Prepared, c: &Prepared) -> Option<(MatchKind, f64)> {
     if short.len() >= 4 && long.starts_with(short.as_str()) {
         return Some((MatchKind::Truncated, 0.9));
     }
-    let edits = strsim::damerau_levenshtein(&q.text, &c.text);
+    let edits = strsim::damerau_levenshtein(&q.text, &c.text)
+        .min(strsim::damerau_levenshtein(&q.skeleton, &c.skeleton));
     let jaro_winkler = strsim::jaro_winkler(&q.text, &c.text);
+    // A short name that differs in its first letter is another name (`wang`, `kang`).
     let same_first = q.text.as_bytes().first() == c.text.as_bytes().first();
-    if edits <= edit_budget(short.len()) && (short.len() > 3 || same_first) {
+    if edits <= edit_budget(short.len()) && (short.len() > 5 || same_first) {
         let by_edits = 1.0 - edits as f64 / long.len() as f64;
         return Some((MatchKind::Typo, by_edits.max(jaro_winkler).max(0.85)));
     }
+    // Four-letter codes say little about long tokens: only tokens of about one length.
+    let close_lengths = long.len() - short.len() <= 2;
     let sounds_alike = q
         .phonetic_codes()
         .any(|a| c.phonetic_codes().any(|b| a == b));
-    if sounds_alike && jaro_winkler >= 0.75 {
+    if sounds_alike && close_lengths && jaro_winkler >= 0.8 {
         return Some((MatchKind::Phonetic, jaro_winkler.max(0.88)));
     }
-    (jaro_winkler >= MIN_JARO_WINKLER).then_some((MatchKind::Typo, jaro_winkler))
+    (jaro_winkler >= MIN_JARO_WINKLER && same_first).then_some((MatchKind::Typo, jaro_winkler))
 }
 
-/// A pair found through glued neighbours.
-fn glue(kind: MatchKind) -> MatchKind {
-    match kind {
-        MatchKind::Exact => MatchKind::Joined,
-        other => other,
+/// How one token matches glued neighbours on the other side: exactly or as a spelling
+/// variant, or within a typo when a particle is glued in (`abdulrahman`, `abd al rahman`).
+fn glued_pair(token: &Prepared, glued: &Glued) -> Option<(MatchKind, f64)> {
+    if token.initial {
+        return None;
+    }
+    match pair(token, &glued.token)? {
+        (MatchKind::Exact, _) => Some((MatchKind::Joined, 0.97)),
+        (MatchKind::Spelling, s) => Some((MatchKind::Spelling, s)),
+        (MatchKind::Typo, s) if glued.with_particle => Some((MatchKind::Typo, s.min(0.95))),
+        _ => None,
     }
 }
 
-/// The score of `query` against `listed` in [0, 1], and why. `person` applies the
-/// one-token cap.
-pub(crate) fn score(
-    query: &PreparedName,
-    listed: &PreparedName,
-    person: bool,
-) -> (f64, Explanation) {
-    // Every candidate pairing: similarity, kind, the caller's tokens, the list's tokens.
-    let mut pairs: Vec<(f64, MatchKind, Vec<usize>, Vec<usize>)> = Vec::new();
+/// One way to pair tokens: similarity, kind, the caller's tokens, the list's tokens.
+type Pairing = (f64, MatchKind, Vec<usize>, Vec<usize>);
+
+/// The score of `query` against `listed` in [0, 1], and why.
+pub(crate) fn score(query: &PreparedName, listed: &PreparedName) -> (f64, Explanation) {
+    let mut pairs: Vec<Pairing> = Vec::new();
     for (qi, q) in query.tokens.iter().enumerate() {
         for (ci, c) in listed.tokens.iter().enumerate() {
             if let Some((kind, similarity)) = pair(q, c) {
                 pairs.push((similarity, kind, vec![qi], vec![ci]));
             }
         }
-        // `abdulrahman` against a listed `abd al-rahman`.
-        for (c, covered) in &listed.glued {
-            if let Some((kind, similarity)) = pair(q, c).filter(|_| !q.initial) {
-                pairs.push((similarity.min(0.97), glue(kind), vec![qi], covered.clone()));
+        for glued in &listed.glued {
+            if let Some((kind, similarity)) = glued_pair(q, glued) {
+                pairs.push((similarity, kind, vec![qi], glued.covers.clone()));
             }
         }
     }
-    for (q, covered) in &query.glued {
+    for glued in &query.glued {
         for (ci, c) in listed.tokens.iter().enumerate() {
-            if let Some((kind, similarity)) = pair(q, c).filter(|_| !c.initial) {
-                pairs.push((similarity.min(0.97), glue(kind), covered.clone(), vec![ci]));
+            if let Some((kind, similarity)) = glued_pair(c, glued) {
+                pairs.push((similarity, kind, glued.covers.clone(), vec![ci]));
             }
         }
     }
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    // Best first; ties to the pairing that covers more tokens.
+    pairs.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then((b.2.len() + b.3.len()).cmp(&(a.2.len() + a.3.len())))
+    });
     let mut query_used = vec![false; query.tokens.len()];
     let mut listed_used = vec![false; listed.tokens.len()];
     let mut explanation = Explanation::default();
     let (mut numerator, mut denominator) = (0.0, 0.0);
-    let mut matched_names = 0;
+    // Names matched; an initial counts half.
+    let mut matched_names = 0.0;
     for (similarity, kind, qs, cs) in pairs {
         if qs.iter().any(|&i| query_used[i]) || cs.iter().any(|&i| listed_used[i]) {
             continue;
@@ -301,9 +337,11 @@ pub(crate) fn score(
         }
         numerator += similarity * weight;
         denominator += weight;
-        if kind != MatchKind::Initial {
-            matched_names += qs.len().max(cs.len());
-        }
+        matched_names += if kind == MatchKind::Initial {
+            0.5
+        } else {
+            qs.len().max(cs.len()) as f64
+        };
         let text = |name: &PreparedName, at: &[usize]| {
             at.iter()
                 .map(|&i| name.tokens[i].text.as_str())
@@ -329,11 +367,11 @@ pub(crate) fn score(
             explanation.missing.push(c.text.clone());
         }
     }
-    if matched_names == 0 || denominator == 0.0 {
+    if matched_names < 1.0 || denominator == 0.0 {
         return (0.0, explanation);
     }
     let mut score = numerator / denominator;
-    if person && matched_names == 1 && query.name_tokens() >= 2 && listed.name_tokens() >= 2 {
+    if matched_names < 2.0 && listed.name_tokens() >= 2 {
         score = score.min(ONE_TOKEN_CAP);
     }
     (score.clamp(0.0, 1.0), explanation)
@@ -348,7 +386,7 @@ mod tests {
         let m = DoubleMetaphone::default();
         let q = PreparedName::new(&normalize(query), &m);
         let c = PreparedName::new(&normalize(listed), &m);
-        score(&q, &c, true).0
+        score(&q, &c).0
     }
 
     #[test]
@@ -395,7 +433,7 @@ mod tests {
         let m = DoubleMetaphone::default();
         let q = PreparedName::new(&normalize("Bashar xal-Assad"), &m);
         let c = PreparedName::new(&normalize("AL-ASSAD, Bashar"), &m);
-        let (got, why) = score(&q, &c, true);
+        let (got, why) = score(&q, &c);
         assert!(got >= 0.8, "{got}");
         let text = why.to_string();
         assert!(text.contains("bashar~bashar (exact 1.00)"), "{text}");
