@@ -12,10 +12,10 @@ use crate::score::{score, Prepared, PreparedName};
 use crate::{Entry, EntryKind, Explanation};
 
 /// Names scored per query at most (the best candidates by tokens shared).
-const MAX_CANDIDATES: usize = 512;
+const MAX_CANDIDATES: usize = 64;
 /// A key shared by more names than this (a very common token's deletion) is not used to
 /// find candidates: the other keys of the query find them.
-const MAX_POSTINGS: usize = 4_096;
+const MAX_POSTINGS: usize = 1_024;
 /// Hits answered per query at most.
 pub const MAX_HITS: usize = 20;
 
@@ -137,8 +137,12 @@ impl Index {
     pub fn screen(&self, query: &Query, threshold: f64) -> Vec<Hit> {
         let prepared = PreparedName::new(&normalize(&query.name), &self.metaphone);
         // Per name: how many of the caller's tokens found it.
-        let mut shared: HashMap<u32, u32> = HashMap::new();
+        // Per name: the evidence the caller's tokens found it by. A token adds its best
+        // key for the name: an exact token counts most, a phonetic code least, and a key
+        // shared by many names less than a rare one.
+        let mut evidence: HashMap<u32, f32> = HashMap::new();
         let mut keys = Vec::new();
+        let mut by_token: HashMap<u32, f32> = HashMap::new();
         for token in prepared
             .tokens
             .iter()
@@ -151,21 +155,28 @@ impl Index {
             keys_of(token, &mut keys);
             // A caller's token one letter short of a listed one.
             keys.push(format!("~{}", token.text));
-            let mut found: Vec<u32> = keys
-                .iter()
-                .filter_map(|k| self.keys.get(k))
-                .filter(|ids| ids.len() <= MAX_POSTINGS)
-                .flatten()
-                .copied()
-                .collect();
-            found.sort_unstable();
-            found.dedup();
-            for id in found {
-                *shared.entry(id).or_default() += 1;
+            by_token.clear();
+            for key in &keys {
+                let Some(ids) = self.keys.get(key).filter(|ids| ids.len() <= MAX_POSTINGS) else {
+                    continue;
+                };
+                let strength = match key.as_bytes()[0] {
+                    b'=' => 3.0,
+                    b'%' => 2.5,
+                    b'~' => 2.0,
+                    _ => 1.0,
+                } / (ids.len() as f32).ln_1p().max(1.0);
+                for &id in ids {
+                    let best = by_token.entry(id).or_default();
+                    *best = best.max(strength);
+                }
+            }
+            for (&id, &strength) in &by_token {
+                *evidence.entry(id).or_default() += strength;
             }
         }
-        let mut candidates: Vec<(u32, u32)> = shared.into_iter().collect();
-        candidates.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut candidates: Vec<(u32, f32)> = evidence.into_iter().collect();
+        candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         candidates.truncate(MAX_CANDIDATES);
         let mut best: HashMap<u32, Hit> = HashMap::new();
         for (id, _) in candidates {
