@@ -7,6 +7,7 @@ mod invoices;
 mod keys;
 mod load;
 mod nodes;
+mod screening;
 mod suite;
 
 use anyhow::Context;
@@ -26,6 +27,8 @@ pub enum Which {
     Connections(connections::ConnectionsArgs),
     /// Signatures and data-key wraps per second through the key store (SoftHSM2, software).
     Keystore(keys::KeystoreArgs),
+    /// Name screening against the real OFAC list: quality, latency, names per second.
+    Screening(screening::ScreeningArgs),
     /// Every benchmark above, then a summary (markdown and JSON) beside goals and peers.
     Suite(suite::SuiteArgs),
 }
@@ -37,6 +40,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Gateway(args) => gateway::run(args).await,
         Which::Connections(args) => connections::run(args).await,
         Which::Keystore(args) => tokio::task::block_in_place(|| keys::run(args)),
+        Which::Screening(args) => tokio::task::block_in_place(|| screening::run(args)),
         Which::Suite(args) => tokio::task::block_in_place(|| suite::run(args)),
     }
 }
