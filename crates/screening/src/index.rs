@@ -16,6 +16,8 @@ const MAX_CANDIDATES: usize = 64;
 /// A key shared by more names than this (a very common token's deletion) is not used to
 /// find candidates: the other keys of the query find them.
 const MAX_POSTINGS: usize = 1_024;
+/// A caller's name is read up to this many words (no listed name is longer).
+const MAX_QUERY_TOKENS: usize = 16;
 /// Hits answered per query at most.
 pub const MAX_HITS: usize = 20;
 
@@ -135,27 +137,28 @@ impl Index {
     /// The entries matching `query` at `threshold` or above, best first, one hit per entry
     /// (its best name), at most [`MAX_HITS`].
     pub fn screen(&self, query: &Query, threshold: f64) -> Vec<Hit> {
-        let prepared = PreparedName::new(&normalize(&query.name), &self.metaphone);
-        // Per name: how many of the caller's tokens found it.
+        let mut tokens = normalize(&query.name);
+        tokens.truncate(MAX_QUERY_TOKENS);
+        let prepared = PreparedName::new(&tokens, &self.metaphone);
         // Per name: the evidence the caller's tokens found it by. A token adds its best
         // key for the name: an exact token counts most, a phonetic code least, and a key
-        // shared by many names less than a rare one.
-        let mut evidence: HashMap<u32, f32> = HashMap::new();
+        // shared by many names less than a rare one. Dense arrays: a common token's keys
+        // reach thousands of names, and hashing each was most of a query's time.
+        let mut evidence = vec![0f32; self.names.len()];
+        let mut by_token = vec![0f32; self.names.len()];
+        let mut touched: Vec<u32> = Vec::new();
+        let mut found: Vec<u32> = Vec::new();
         let mut keys = Vec::new();
-        let mut by_token: HashMap<u32, f32> = HashMap::new();
         for token in prepared
             .tokens
             .iter()
             .chain(prepared.glued.iter().map(|g| &g.token))
+            .filter(|t| !t.initial)
         {
-            if token.initial {
-                continue;
-            }
             keys.clear();
             keys_of(token, &mut keys);
             // A caller's token one letter short of a listed one.
             keys.push(format!("~{}", token.text));
-            by_token.clear();
             for key in &keys {
                 let Some(ids) = self.keys.get(key).filter(|ids| ids.len() <= MAX_POSTINGS) else {
                     continue;
@@ -167,15 +170,25 @@ impl Index {
                     _ => 1.0,
                 } / (ids.len() as f32).ln_1p().max(1.0);
                 for &id in ids {
-                    let best = by_token.entry(id).or_default();
+                    let best = &mut by_token[id as usize];
+                    if *best == 0.0 {
+                        touched.push(id);
+                    }
                     *best = best.max(strength);
                 }
             }
-            for (&id, &strength) in &by_token {
-                *evidence.entry(id).or_default() += strength;
+            for id in touched.drain(..) {
+                let at = id as usize;
+                if evidence[at] == 0.0 {
+                    found.push(id);
+                }
+                evidence[at] += std::mem::take(&mut by_token[at]);
             }
         }
-        let mut candidates: Vec<(u32, f32)> = evidence.into_iter().collect();
+        let mut candidates: Vec<(u32, f32)> = found
+            .iter()
+            .map(|&id| (id, evidence[id as usize]))
+            .collect();
         candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         candidates.truncate(MAX_CANDIDATES);
         let mut best: HashMap<u32, Hit> = HashMap::new();

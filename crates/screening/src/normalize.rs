@@ -288,8 +288,37 @@ fn filler(text: &str) -> bool {
         })
 }
 
-/// `name` as classed tokens, in their order.
+/// `name` as classed tokens, in their order. Initials that spell a legal form together
+/// (`S.A.`, `B.V.`, `L.L.C.`) are one.
 pub fn normalize(name: &str) -> Vec<Token> {
+    let mut tokens = classify(name);
+    let mut at = 0;
+    while at < tokens.len() {
+        let run = tokens[at..]
+            .iter()
+            .take_while(|t| t.class == TokenClass::Initial)
+            .count();
+        if run >= 2 {
+            let spelled: String = tokens[at..at + run]
+                .iter()
+                .map(|t| t.text.as_str())
+                .collect();
+            if FILLERS.contains(&spelled.as_str()) {
+                tokens.splice(
+                    at..at + run,
+                    [Token {
+                        text: spelled,
+                        class: TokenClass::Filler,
+                    }],
+                );
+            }
+        }
+        at += run.max(1);
+    }
+    tokens
+}
+
+fn classify(name: &str) -> Vec<Token> {
     fold(name)
         .split_whitespace()
         .map(|text| {
@@ -373,6 +402,15 @@ mod tests {
             "a misspelled legal form"
         );
         assert_eq!(normalize("Olga Kompany")[1].class, TokenClass::Filler);
+        let kave: Vec<TokenClass> = normalize("KAVE, S.A.")
+            .into_iter()
+            .map(|t| t.class)
+            .collect();
+        assert_eq!(
+            kave,
+            [TokenClass::Name, TokenClass::Filler],
+            "S.A. is a legal form"
+        );
         let classes: Vec<TokenClass> = normalize("Sheikh Abu J. al-Baghdadi Ltd")
             .into_iter()
             .map(|t| t.class)

@@ -511,18 +511,29 @@ pub fn measure(index: &Index, samples: usize, threshold: f64, seed: u64) -> Qual
             tried,
         });
     }
+    let people: Vec<usize> = picked
+        .iter()
+        .copied()
+        .filter(|&i| index.entries()[i].kind == EntryKind::Person)
+        .collect();
     let mut false_positives = 0;
     let mut false_positive_examples = Vec::new();
     for i in 0..samples {
         let name = if i % 4 == 3 {
-            // A near miss: a listed person's first word kept, the rest replaced.
-            let at = *picked.choose(&mut rng).unwrap_or(&0);
-            let listed = normalize(&index.entries()[at].names[0].name);
-            let first = listed
+            // A near miss: a listed person's given name with a surname they do not bear.
+            let at = *people.choose(&mut rng).unwrap_or(&0);
+            let listed = normalize(&words(&index.entries()[at].names[0].name).join(" "));
+            let given = listed
                 .iter()
                 .find(|t| t.class == TokenClass::Name)
-                .map_or_else(|| "Anna".to_string(), |t| t.text.clone());
-            format!("{first} {}", SURNAMES.choose(&mut rng).unwrap_or(&"Smith"))
+                .map_or_else(|| "anna".to_string(), |t| t.text.clone());
+            let surname = SURNAMES
+                .iter()
+                .filter(|s| listed.iter().all(|t| t.text != s.to_lowercase()))
+                .collect::<Vec<_>>()
+                .choose(&mut rng)
+                .map_or("Smith", |s| **s);
+            format!("{given} {surname}")
         } else {
             format!(
                 "{} {}",
