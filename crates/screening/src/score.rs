@@ -245,6 +245,11 @@ fn pair(q: &Prepared, c: &Prepared) -> Option<(MatchKind, f64)> {
     if q.skeleton.len() >= 3 && q.skeleton == c.skeleton {
         return Some((MatchKind::Spelling, 0.95));
     }
+    // A patronymic is not its father's name cut short or misspelled (`vladimirovich`,
+    // `vladimir`; `ivanovna`, `ivanova`).
+    if patronymic(&q.text) != patronymic(&c.text) {
+        return None;
+    }
     let (short, long) = if q.text.len() <= c.text.len() {
         (&q.text, &c.text)
     } else {
@@ -299,6 +304,16 @@ fn sounds_alike(q: &Prepared, c: &Prepared, short: usize, long: usize) -> Option
     }
     let jaro_winkler = strsim::jaro_winkler(&q.text, &c.text);
     (jaro_winkler >= 0.8).then_some((MatchKind::Phonetic, jaro_winkler.max(0.88)))
+}
+
+/// An East Slavic patronymic (`-ovich`, `-evna`, …).
+fn patronymic(token: &str) -> bool {
+    token.len() >= 7
+        && [
+            "ovich", "evich", "ovych", "evych", "ovna", "evna", "ivna", "ovic", "evic",
+        ]
+        .iter()
+        .any(|suffix| token.ends_with(suffix))
 }
 
 /// How one token matches glued neighbours on the other side: exactly or as a spelling
@@ -444,6 +459,8 @@ mod tests {
             ("John Smith", "PUTIN, Vladimir Vladimirovich"),
             ("Vladimir Nabokov", "PUTIN, Vladimir Vladimirovich"),
             ("Maria Garcia", "GARCIA LOPEZ, Jose"),
+            ("Vladimir Romano", "STAROVOYT, Roman Vladimirovich"),
+            ("Valentina Ivanova", "MATVIYENKO, Valentina Ivanovna"),
         ] {
             let got = s(query, listed);
             assert!(got < 0.75, "{query} vs {listed}: {got}");
