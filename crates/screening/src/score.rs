@@ -245,9 +245,9 @@ fn pair(q: &Prepared, c: &Prepared) -> Option<(MatchKind, f64)> {
     if q.skeleton.len() >= 3 && q.skeleton == c.skeleton {
         return Some((MatchKind::Spelling, 0.95));
     }
-    // A patronymic is not its father's name cut short or misspelled (`vladimirovich`,
-    // `vladimir`; `ivanovna`, `ivanova`).
-    if patronymic(&q.text) != patronymic(&c.text) {
+    // A patronymic is not its father's name cut short or a letter longer (`vladimirovich`,
+    // `vladimir`; `ivanovna`, `ivanova`); a patronymic spelled another way still matches.
+    if fathers_name(&q.text, &c.text) || fathers_name(&c.text, &q.text) {
         return None;
     }
     let (short, long) = if q.text.len() <= c.text.len() {
@@ -306,14 +306,21 @@ fn sounds_alike(q: &Prepared, c: &Prepared, short: usize, long: usize) -> Option
     (jaro_winkler >= 0.8).then_some((MatchKind::Phonetic, jaro_winkler.max(0.88)))
 }
 
-/// An East Slavic patronymic (`-ovich`, `-evna`, …).
-fn patronymic(token: &str) -> bool {
-    token.len() >= 7
+/// Whether `patronymic` is an East Slavic patronymic (`-ovich`, `-evna`, …) built on
+/// `name` (all of it, or all but its last letter: `ivanova`, `ivanovna`).
+fn fathers_name(patronymic: &str, name: &str) -> bool {
+    let is_patronymic = patronymic.len() >= 7
         && [
             "ovich", "evich", "ovych", "evych", "ovna", "evna", "ivna", "ovic", "evic",
         ]
         .iter()
-        .any(|suffix| token.ends_with(suffix))
+        .any(|suffix| patronymic.ends_with(suffix));
+    let shared = patronymic
+        .bytes()
+        .zip(name.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    is_patronymic && patronymic.len() > name.len() && shared + 1 >= name.len()
 }
 
 /// How one token matches glued neighbours on the other side: exactly or as a spelling
