@@ -231,29 +231,28 @@ fn fold(name: &str) -> String {
 /// Written here because no phonetic crate folds these: Double Metaphone keeps four codes
 /// and does not know Russian-style digraphs (`Dzhamal` for `Jamal`).
 pub(crate) fn skeleton(token: &str) -> String {
+    /// Longest first: `dzh` before `zh`, `sch` before `ch`.
+    const DIGRAPHS: &[(&[u8], &[u8])] = &[
+        (b"dzh", b"j"),
+        (b"sch", b"sh"),
+        (b"zh", b"j"),
+        (b"dj", b"j"),
+        (b"kh", b"h"),
+        (b"ph", b"f"),
+        (b"ck", b"k"),
+        (b"ch", b"ch"),
+        (b"ou", b"u"),
+        (b"oo", b"u"),
+        (b"ee", b"i"),
+    ];
     let b = token.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(b.len() + 2);
     let mut i = 0;
     while i < b.len() {
         let rest = &b[i..];
-        let (folded, used): (&[u8], usize) = if rest.starts_with(b"dzh") {
-            (b"j", 3)
-        } else if rest.starts_with(b"sch") {
-            (b"sh", 3)
-        } else if rest.starts_with(b"zh") || rest.starts_with(b"dj") {
-            (b"j", 2)
-        } else if rest.starts_with(b"kh") {
-            (b"h", 2)
-        } else if rest.starts_with(b"ph") {
-            (b"f", 2)
-        } else if rest.starts_with(b"ck") {
-            (b"k", 2)
-        } else if rest.starts_with(b"ch") {
-            (b"ch", 2)
-        } else if rest.starts_with(b"ou") || rest.starts_with(b"oo") {
-            (b"u", 2)
-        } else if rest.starts_with(b"ee") {
-            (b"i", 2)
+        let digraph = DIGRAPHS.iter().find(|(from, _)| rest.starts_with(from));
+        let (folded, used): (&[u8], usize) = if let Some((from, to)) = digraph {
+            (to, from.len())
         } else {
             let one: &[u8] = match rest[0] {
                 b'c' | b'q' => b"k",
