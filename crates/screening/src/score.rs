@@ -114,6 +114,33 @@ pub(crate) struct Prepared {
     phonetic: [String; 2],
     /// See [`skeleton`].
     pub skeleton: String,
+    /// How often each letter and digit occurs in `text` and in `skeleton`: a cheap lower
+    /// bound on the edits between two tokens, checked before the edits are counted.
+    letters: [[u8; 36]; 2],
+}
+
+fn letter_counts(text: &str) -> [u8; 36] {
+    let mut counts = [0u8; 36];
+    for b in text.bytes() {
+        let slot = match b {
+            b'a'..=b'z' => usize::from(b - b'a'),
+            b'0'..=b'9' => 26 + usize::from(b - b'0'),
+            _ => continue,
+        };
+        counts[slot] = counts[slot].saturating_add(1);
+    }
+    counts
+}
+
+/// At least this many edits turn one token into the other: each edit changes the letter
+/// counts by at most two.
+fn edits_at_least(a: &[u8; 36], b: &[u8; 36]) -> usize {
+    let differing: usize = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| usize::from(x.abs_diff(*y)))
+        .sum();
+    differing.div_ceil(2)
 }
 
 /// Neighbouring tokens glued into one (`al` + `assad`, `su` + `man`).
@@ -199,11 +226,13 @@ impl Prepared {
                 let codes = metaphone.double_metaphone(text);
                 [codes.primary(), codes.alternate()]
             };
+        let folded = skeleton(text);
         Self {
             text: text.to_string(),
             initial,
             phonetic,
-            skeleton: skeleton(text),
+            letters: [letter_counts(text), letter_counts(&folded)],
+            skeleton: folded,
         }
     }
 
@@ -267,21 +296,31 @@ fn pair(q: &Prepared, c: &Prepared) -> Option<(MatchKind, f64)> {
         // Too far apart in length for a typo; only a sound-alike is left.
         return sounds_alike(q, c, short.len(), long.len());
     }
-    // Optimal string alignment: typos and adjacent transpositions, without the
-    // allocation full Damerau-Levenshtein needs.
-    let edits =
-        strsim::osa_distance(&q.text, &c.text).min(strsim::osa_distance(&q.skeleton, &c.skeleton));
-    let jaro_winkler = strsim::jaro_winkler(&q.text, &c.text);
     // A short name that differs in its first letter is another name (`wang`, `kang`).
     let same_first = q.text.as_bytes().first() == c.text.as_bytes().first();
-    if edits <= budget && (short.len() > 5 || same_first) {
-        let by_edits = 1.0 - edits as f64 / long.len() as f64;
-        return Some((MatchKind::Typo, by_edits.max(jaro_winkler).max(0.85)));
+    if short.len() > 5 || same_first {
+        // Optimal string alignment (typos and adjacent transpositions), on the text and on
+        // the skeleton, each only when the letters leave room for it.
+        let within = |a: &str, b: &str, which: usize| {
+            (edits_at_least(&q.letters[which], &c.letters[which]) <= budget)
+                .then(|| strsim::osa_distance(a, b))
+                .filter(|&edits| edits <= budget)
+        };
+        let edits = within(&q.text, &c.text, 0).or_else(|| within(&q.skeleton, &c.skeleton, 1));
+        if let Some(edits) = edits {
+            let by_edits = 1.0 - edits as f64 / long.len() as f64;
+            let jaro_winkler = strsim::jaro_winkler(&q.text, &c.text);
+            return Some((MatchKind::Typo, by_edits.max(jaro_winkler).max(0.85)));
+        }
     }
     if let Some(alike) = sounds_alike(q, c, short.len(), long.len()) {
         return Some(alike);
     }
-    (jaro_winkler >= MIN_JARO_WINKLER && same_first).then_some((MatchKind::Typo, jaro_winkler))
+    if !same_first {
+        return None;
+    }
+    let jaro_winkler = strsim::jaro_winkler(&q.text, &c.text);
+    (jaro_winkler >= MIN_JARO_WINKLER).then_some((MatchKind::Typo, jaro_winkler))
 }
 
 /// Tokens of four letters or more, of about one length (four-letter codes say little
