@@ -277,14 +277,26 @@ pub(crate) fn skeleton(token: &str) -> String {
 /// A title or legal form, also misspelled by a letter or transliterated back
 /// (`kompany`, `limitid`).
 fn filler(text: &str) -> bool {
+    /// The longer titles and legal forms with their skeletons, computed once.
+    static LONG: std::sync::LazyLock<Vec<(&str, String)>> = std::sync::LazyLock::new(|| {
+        FILLERS
+            .iter()
+            .chain(TITLES)
+            .filter(|f| f.len() >= 5)
+            .map(|f| (*f, skeleton(f)))
+            .collect()
+    });
     if TITLES.contains(&text) || FILLERS.contains(&text) {
         return true;
     }
-    text.len() >= 5
-        && FILLERS.iter().chain(TITLES).any(|f| {
-            f.len() >= 5
-                && (strsim::damerau_levenshtein(f, text) <= 1 || skeleton(f) == skeleton(text))
-        })
+    if text.len() < 5 {
+        return false;
+    }
+    let folded = skeleton(text);
+    LONG.iter().any(|(f, f_folded)| {
+        *f_folded == folded
+            || (f.len().abs_diff(text.len()) <= 1 && strsim::osa_distance(f, text) <= 1)
+    })
 }
 
 /// `name` as classed tokens, in their order. Initials that spell a legal form together

@@ -117,6 +117,8 @@ pub(crate) struct Prepared {
     /// How often each letter and digit occurs in `text` and in `skeleton`: a cheap lower
     /// bound on the edits between two tokens, checked before the edits are counted.
     letters: [[u8; 36]; 2],
+    /// See [`is_patronymic`].
+    patronymic: bool,
 }
 
 fn letter_counts(text: &str) -> [u8; 36] {
@@ -232,6 +234,7 @@ impl Prepared {
             initial,
             phonetic,
             letters: [letter_counts(text), letter_counts(&folded)],
+            patronymic: is_patronymic(text),
             skeleton: folded,
         }
     }
@@ -276,7 +279,9 @@ fn pair(q: &Prepared, c: &Prepared) -> Option<(MatchKind, f64)> {
     }
     // A patronymic is not its father's name cut short or a letter longer (`vladimirovich`,
     // `vladimir`; `ivanovna`, `ivanova`); a patronymic spelled another way still matches.
-    if fathers_name(&q.text, &c.text) || fathers_name(&c.text, &q.text) {
+    if (q.patronymic && fathers_name(&q.text, &c.text))
+        || (c.patronymic && fathers_name(&c.text, &q.text))
+    {
         return None;
     }
     let (short, long) = if q.text.len() <= c.text.len() {
@@ -345,21 +350,23 @@ fn sounds_alike(q: &Prepared, c: &Prepared, short: usize, long: usize) -> Option
     (jaro_winkler >= 0.8).then_some((MatchKind::Phonetic, jaro_winkler.max(0.88)))
 }
 
-/// Whether `patronymic` is an East Slavic patronymic (`-ovich`, `-evna`, …) built on
-/// `name` (all of it, or all but its last letter: `ivanova`, `ivanovna`).
+/// Whether `token` is an East Slavic patronymic (`-ovich`, `-evna`, …).
+fn is_patronymic(token: &str) -> bool {
+    const SUFFIXES: [&str; 9] = [
+        "ovich", "evich", "ovych", "evych", "ovna", "evna", "ivna", "ovic", "evic",
+    ];
+    token.len() >= 7 && SUFFIXES.iter().any(|suffix| token.ends_with(suffix))
+}
+
+/// Whether the patronymic `patronymic` is built on `name` (all of it, or all but its
+/// last letter: `ivanova`, `ivanovna`).
 fn fathers_name(patronymic: &str, name: &str) -> bool {
-    let is_patronymic = patronymic.len() >= 7
-        && [
-            "ovich", "evich", "ovych", "evych", "ovna", "evna", "ivna", "ovic", "evic",
-        ]
-        .iter()
-        .any(|suffix| patronymic.ends_with(suffix));
     let shared = patronymic
         .bytes()
         .zip(name.bytes())
         .take_while(|(a, b)| a == b)
         .count();
-    is_patronymic && patronymic.len() > name.len() && shared + 1 >= name.len()
+    patronymic.len() > name.len() && shared + 1 >= name.len()
 }
 
 /// How one token matches glued neighbours on the other side: exactly or as a spelling
