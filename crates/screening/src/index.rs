@@ -87,6 +87,8 @@ struct IndexedName {
 /// The names of a list's entries, ready to screen against.
 pub struct Index {
     entries: Vec<Entry>,
+    /// Bitcoin addresses the entries list (canonical form) → entries.
+    addresses: HashMap<String, Vec<u32>>,
     names: Vec<IndexedName>,
     keys: HashMap<String, Vec<u32>>,
     metaphone: DoubleMetaphone,
@@ -142,8 +144,17 @@ impl Index {
                 });
             }
         }
+        let mut addresses: HashMap<String, Vec<u32>> = HashMap::new();
+        for (at, entry) in entries.iter().enumerate() {
+            for (_, address) in entry.addresses.iter().filter(|(t, _)| t == "XBT") {
+                let canonical = crate::bitcoin_address(address, bitcoin::Network::Bitcoin)
+                    .unwrap_or_else(|_| address.clone());
+                addresses.entry(canonical).or_default().push(at as u32);
+            }
+        }
         Self {
             entries,
+            addresses,
             names,
             keys,
             metaphone,
@@ -152,6 +163,17 @@ impl Index {
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The entries that list `address` (a mainnet Bitcoin address, in any case bech32
+    /// allows), by index in [`Index::entries`].
+    pub fn entries_with_address(&self, address: &str) -> Vec<usize> {
+        let canonical = crate::bitcoin_address(address, bitcoin::Network::Bitcoin)
+            .unwrap_or_else(|_| address.trim().to_string());
+        self.addresses
+            .get(&canonical)
+            .map(|ids| ids.iter().map(|&i| i as usize).collect())
+            .unwrap_or_default()
     }
 
     /// Names and aliases indexed.

@@ -11,6 +11,7 @@
 //! name, and tokens match through typos, transpositions, truncation and spellings that
 //! sound alike (Jaro-Winkler, Damerau-Levenshtein, Double Metaphone).
 
+mod addresses;
 mod entry;
 mod error;
 mod index;
@@ -22,6 +23,7 @@ mod score;
 /// The score a name must reach to be a hit, unless the caller asks for another.
 pub const DEFAULT_THRESHOLD: f64 = 0.8;
 
+pub use crate::addresses::{bitcoin_address, parse_bitcoin_addresses, AddressList, RefusedAddress};
 pub use crate::entry::{Entry, EntryKind, ListName};
 pub use crate::error::ListError;
 pub use crate::index::{Hit, Index, Query, QueryKind};

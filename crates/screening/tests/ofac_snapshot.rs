@@ -162,3 +162,33 @@ fn quality_meets_its_goals_on_the_real_list() {
         quality.false_positive_rate()
     );
 }
+
+#[test]
+fn sanctioned_addresses_are_exact_identifiers() {
+    // YAN Xiaobing's first listed address, from the SDN remarks.
+    let found = index().entries_with_address("12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h");
+    assert_eq!(
+        found
+            .iter()
+            .map(|&i| index().entries()[i].id.as_str())
+            .collect::<Vec<_>>(),
+        ["25308"]
+    );
+    assert!(index()
+        .entries_with_address("1BoatSLRHtKNngkdXEeobR76b53LETtpyT")
+        .is_empty());
+
+    // The XBT list: every line a mainnet address but one, a Tron address labelled XBT,
+    // refused with its line.
+    let list = screening::parse_bitcoin_addresses(
+        &data("ofac-xbt-addresses-2024-09-27.txt"),
+        bitcoin::Network::Bitcoin,
+    )
+    .expect("the list parses");
+    assert_eq!((list.addresses.len(), list.refused.len()), (434, 1));
+    assert_eq!(list.refused[0].line, 355);
+    assert_eq!(
+        list.refused[0].address,
+        "TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq"
+    );
+}
