@@ -302,11 +302,8 @@ fn qualify(score: f64, query: &Query, entry: &Entry, why: &mut Explanation) -> f
         .as_deref()
         .filter(|_| !entry.countries.is_empty())
     {
-        let wanted = crate::normalize::normalize(country);
-        let same = entry
-            .countries
-            .iter()
-            .any(|c| crate::normalize::normalize(c) == wanted);
+        let wanted = normalize(country);
+        let same = entry.countries.iter().any(|c| normalize(c) == wanted);
         adjustments.push(if same {
             ("country matches".to_string(), 0.05)
         } else {

@@ -355,11 +355,7 @@ pub fn damage(name: &str, kind: EntryKind, damage: Damage, rng: &mut StdRng) -> 
             Some(joined(&w))
         }
         Damage::Particles => {
-            let particle = |word: &String| {
-                normalize(word)
-                    .first()
-                    .is_some_and(|t| t.class == TokenClass::Particle && normalize(word).len() == 1)
-            };
+            let particle = |word: &String| matches!(normalize(word).as_slice(), [t] if t.class == TokenClass::Particle);
             if let Some(at) = w.iter().position(particle) {
                 w.remove(at);
             } else if let Some(word) = w.iter_mut().rev().find(|word| word.contains('-')) {
