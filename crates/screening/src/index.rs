@@ -9,7 +9,7 @@ use rphonetic::DoubleMetaphone;
 
 use crate::normalize::normalize;
 use crate::score::{score, Prepared, PreparedName};
-use crate::{Entry, EntryKind, Explanation};
+use crate::{country_key, Entry, EntryKind, Explanation};
 
 /// Names scored per query at most (the best candidates by tokens shared).
 const MAX_CANDIDATES: usize = 32;
@@ -36,7 +36,7 @@ pub enum QueryKind {
 pub struct Query {
     pub name: String,
     pub kind: QueryKind,
-    /// A country as the list names it (`Syria`, `Russia`), compared with the entry's.
+    /// A country as a code (`SY`, `SYR`) or a name (`Syria`), compared with the entry's.
     pub country: Option<String>,
     pub birth_year: Option<u16>,
 }
@@ -302,8 +302,8 @@ fn qualify(score: f64, query: &Query, entry: &Entry, why: &mut Explanation) -> f
         .as_deref()
         .filter(|_| !entry.countries.is_empty())
     {
-        let wanted = normalize(country);
-        let same = entry.countries.iter().any(|c| normalize(c) == wanted);
+        let wanted = country_key(country);
+        let same = entry.countries.iter().any(|c| country_key(c) == wanted);
         adjustments.push(if same {
             ("country matches".to_string(), 0.05)
         } else {

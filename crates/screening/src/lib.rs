@@ -12,11 +12,13 @@
 //! sound alike (Jaro-Winkler, Damerau-Levenshtein, Double Metaphone).
 
 mod addresses;
+mod country;
 mod entry;
 mod error;
 mod index;
 mod normalize;
 mod ofac;
+mod opensanctions;
 pub mod quality;
 mod score;
 
@@ -24,9 +26,11 @@ mod score;
 pub const DEFAULT_THRESHOLD: f64 = 0.8;
 
 pub use crate::addresses::{bitcoin_address, parse_bitcoin_addresses, AddressList, RefusedAddress};
+pub use crate::country::country_key;
 pub use crate::entry::{Entry, EntryKind, ListName};
 pub use crate::error::ListError;
 pub use crate::index::{Hit, Index, Query, QueryKind};
 pub use crate::normalize::{normalize, Token};
 pub use crate::ofac::{parse_ofac, OfacFiles};
+pub use crate::opensanctions::{parse_ftm, parse_simple};
 pub use crate::score::{Explanation, MatchKind, TokenMatch};
