@@ -147,9 +147,11 @@ impl Index {
         let mut addresses: HashMap<String, Vec<u32>> = HashMap::new();
         for (at, entry) in entries.iter().enumerate() {
             for (_, address) in entry.addresses.iter().filter(|(t, _)| t == "XBT") {
-                let canonical = crate::bitcoin_address(address, bitcoin::Network::Bitcoin)
-                    .unwrap_or_else(|_| address.clone());
-                addresses.entry(canonical).or_default().push(at as u32);
+                // A listed "XBT" address that is not one (a Tron address, one cut short
+                // by OFAC's remarks limit) is reported at import, never matched.
+                if let Ok(canonical) = crate::bitcoin_address(address, bitcoin::Network::Bitcoin) {
+                    addresses.entry(canonical).or_default().push(at as u32);
+                }
             }
         }
         Self {

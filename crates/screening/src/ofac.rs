@@ -18,6 +18,43 @@ pub struct OfacFiles<'a> {
     pub add: Option<&'a [u8]>,
 }
 
+/// Line numbers from byte offsets, counted forward once. (The csv crate's own line count
+/// is one short after records that end in `\r\n`, as OFAC's do.)
+pub(crate) struct LineCounter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line of `offset`; offsets must not go backwards.
+    pub(crate) fn line_at(&mut self, offset: u64) -> u64 {
+        let mut offset = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        // After `\r\n` the csv crate places the next record at the `\n`.
+        if self.bytes.get(offset) == Some(&b'\n') {
+            offset += 1;
+        }
+        if offset > self.at {
+            self.line += self.bytes[self.at..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            self.at = offset;
+        }
+        self.line
+    }
+}
+
 /// A row's fields, null as `None`, with its line number.
 struct Row {
     line: u64,
@@ -30,16 +67,17 @@ fn rows(file: &'static str, bytes: &[u8], columns: usize) -> Result<Vec<Row>, Li
         .flexible(true)
         .from_reader(bytes);
     let mut out = Vec::new();
+    let mut lines = LineCounter::new(bytes);
     for record in reader.records() {
         let record = record.map_err(|e| ListError::Malformed {
             file,
-            line: e.position().map_or(0, |p| p.line()),
+            line: e.position().map_or(0, |p| lines.line_at(p.byte())),
             reason: match e.kind() {
                 csv::ErrorKind::Utf8 { .. } => "not UTF-8".to_string(),
                 _ => "not a CSV line".to_string(),
             },
         })?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         // The end-of-file marker OFAC appends.
         if record.len() == 1
             && record[0]
@@ -242,6 +280,16 @@ mod tests {
     #[test]
     fn a_bad_line_refuses_the_file_with_its_line() {
         let short = format!("{SDN}40,\"ONLY THREE\",-0- \n");
+        let crlf = format!("{}40,\"ONLY THREE\",-0- \r\n", SDN.replace('\n', "\r\n"));
+        let refused = parse_ofac(&OfacFiles {
+            sdn: crlf.as_bytes(),
+            alt: None,
+            add: None,
+        });
+        assert!(
+            matches!(refused, Err(ListError::Columns { line: 5, .. })),
+            "{refused:?}"
+        );
         let refused = parse_ofac(&OfacFiles {
             sdn: short.as_bytes(),
             alt: None,

@@ -203,16 +203,17 @@ pub fn parse_simple(bytes: &[u8]) -> Result<Vec<Entry>, ListError> {
     let [id_at, schema_at, name_at, aliases_at, birth_at, countries_at] = at;
     let mut entries = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut lines = crate::ofac::LineCounter::new(bytes);
     for record in reader.records() {
         let record = record.map_err(|e| ListError::Malformed {
             file: SIMPLE,
-            line: e.position().map_or(0, |p| p.line()),
+            line: e.position().map_or(0, |p| lines.line_at(p.byte())),
             reason: match e.kind() {
                 csv::ErrorKind::Utf8 { .. } => "not UTF-8".to_string(),
                 _ => "not a CSV line".to_string(),
             },
         })?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         if record.len() != width {
             return Err(ListError::Columns {
                 file: SIMPLE,

@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(16, "0016_node_registry"),
     migration!(17, "0017_inbound_holds"),
     migration!(18, "0018_api_key_notices"),
+    migration!(19, "0019_screening_lists"),
 ];
 
 /// The schema version this binary needs.

@@ -1,0 +1,45 @@
+//! What compliance refuses, each with a stable machine code (the API's problem `code`).
+
+use screening::ListError;
+use store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComplianceError {
+    #[error("{field} is invalid: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    /// A list file refused whole; the version in force stays.
+    #[error("the list is refused, the version in force stays: {0}")]
+    ListRefused(#[from] ListError),
+    /// The list files are not what the format needs (a missing file).
+    #[error("the list is refused, the version in force stays: {0}")]
+    ListIncomplete(String),
+    #[error("{0} is already on the watchlist")]
+    AlreadyWatched(String),
+    #[error("no watchlist item {0}")]
+    UnknownWatchItem(String),
+    #[error("the screening lists are still loading")]
+    Loading,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ComplianceError {
+    /// Stable, documented, never reworded: clients branch on it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ComplianceError::InvalidField { .. } => "invalid_field",
+            ComplianceError::ListRefused(_) | ComplianceError::ListIncomplete(_) => "list_refused",
+            ComplianceError::AlreadyWatched(_) => "already_watched",
+            ComplianceError::UnknownWatchItem(_) => "watch_item_not_found",
+            ComplianceError::Loading => "screening_loading",
+            ComplianceError::Store(e) => e.code(),
+        }
+    }
+}
+
+pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> ComplianceError {
+    ComplianceError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
