@@ -42,6 +42,9 @@ pub enum ApiScope {
     ApprovalsWrite,
     #[strum(serialize = "compliance:read")]
     ComplianceRead,
+    /// Watchlists, alert decisions, cases and reports.
+    #[strum(serialize = "compliance:write")]
+    ComplianceWrite,
     #[strum(serialize = "audit:read")]
     AuditRead,
     /// Scrape `/metrics`.
@@ -145,6 +148,7 @@ impl Role {
             Role::Approver => &[ApprovalsWrite, PaymentsRead, AccountsRead],
             Role::Compliance => &[
                 ComplianceRead,
+                ComplianceWrite,
                 PaymentsRead,
                 InvoicesRead,
                 AccountsRead,

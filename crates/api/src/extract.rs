@@ -43,7 +43,7 @@ where
                 Problem::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "body_too_large",
-                    format!("the body is over {} KiB", crate::MAX_BODY_BYTES / 1024),
+                    "the body is larger than this endpoint accepts",
                 )
             } else {
                 tracing::debug!(error = %e, "request body not read");

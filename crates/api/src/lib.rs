@@ -22,6 +22,7 @@ mod payments;
 mod problem;
 mod ratelimit;
 mod recoveries;
+mod screening;
 mod sla;
 mod tls;
 mod trace;
@@ -89,6 +90,11 @@ use crate::problem::ProblemResponses;
         recoveries::create_recovery,
         recoveries::list_recoveries,
         recoveries::get_recovery,
+        screening::screen_names,
+        screening::list_versions,
+        screening::add_watch_item,
+        screening::list_watch_items,
+        screening::remove_watch_item,
         usage::get_usage,
         sla::get_sla,
         invoices::create_invoice,
@@ -234,6 +240,37 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/v1/recoveries/{id}",
             g((Admin, P), None, get(recoveries::get_recovery)),
+        )
+        .route(
+            "/v1/screening/names",
+            g((ComplianceRead, P), None, post(screening::screen_names)).layer(
+                axum::extract::DefaultBodyLimit::max(screening::MAX_SCREENING_BODY_BYTES),
+            ),
+        )
+        .route(
+            "/v1/screening/lists",
+            g((ComplianceRead, P), None, get(screening::list_versions)),
+        )
+        .route(
+            "/v1/screening/watchlist",
+            g(
+                (ComplianceWrite, P),
+                Some("watchlist.add"),
+                post(screening::add_watch_item),
+            )
+            .merge(g(
+                (ComplianceRead, P),
+                None,
+                get(screening::list_watch_items),
+            )),
+        )
+        .route(
+            "/v1/screening/watchlist/{id}",
+            g(
+                (ComplianceWrite, P),
+                Some("watchlist.remove"),
+                axum::routing::delete(screening::remove_watch_item),
+            ),
         )
         .route(
             "/v1/accounts",

@@ -4,6 +4,7 @@ use access::AccessError;
 use audit::AuditError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use compliance::ComplianceError;
 use controls::ControlsError;
 use gateway::GatewayError;
 use serde::Serialize;
@@ -90,6 +91,7 @@ impl From<GatewayError> for Problem {
             | E::InboundHoldDecided(_) => StatusCode::CONFLICT,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::Controls(e) => controls_status(e),
+            E::Compliance(e) => compliance_status(e),
             E::HsmUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Store(e) => store_status(e),
             E::Node(_) | E::Ledger(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -120,6 +122,26 @@ fn controls_status(e: &ControlsError) -> StatusCode {
         ) => StatusCode::FORBIDDEN,
         E::ApprovalRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         E::Store(e) => store_status(e),
+    }
+}
+
+/// The HTTP status of what screening or a list refused.
+fn compliance_status(e: &ComplianceError) -> StatusCode {
+    use ComplianceError as E;
+    match e {
+        E::InvalidField { .. } | E::ListRefused(_) | E::ListIncomplete(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        E::AlreadyWatched(_) => StatusCode::CONFLICT,
+        E::UnknownWatchItem(_) => StatusCode::NOT_FOUND,
+        E::Loading => StatusCode::SERVICE_UNAVAILABLE,
+        E::Store(e) => store_status(e),
+    }
+}
+
+impl From<ComplianceError> for Problem {
+    fn from(e: ComplianceError) -> Self {
+        Problem::from_error(compliance_status(&e), e.code(), &e)
     }
 }
 

@@ -43,6 +43,7 @@ fn role_scopes(role: &str) -> &'static [&'static str] {
         "approver" => &["approvals:write", "payments:read", "accounts:read"],
         "compliance" => &[
             "compliance:read",
+            "compliance:write",
             "payments:read",
             "invoices:read",
             "accounts:read",
@@ -412,6 +413,46 @@ const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>, Expect)] = &[
         None,
         (0, 0, 200),
     ),
+    (
+        "POST",
+        "/v1/screening/names",
+        "compliance:read",
+        "platform",
+        Some(r#"{"names":[{"name":"Someone {n}"}]}"#),
+        (0, 0, 200),
+    ),
+    (
+        "GET",
+        "/v1/screening/lists",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
+    (
+        "POST",
+        "/v1/screening/watchlist",
+        "compliance:write",
+        "platform",
+        Some(r#"{"kind":"name","value":"Watched Person {n}","reason":"matrix"}"#),
+        (0, 0, 201),
+    ),
+    (
+        "GET",
+        "/v1/screening/watchlist",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
+    (
+        "DELETE",
+        "/v1/screening/watchlist/watch_missing",
+        "compliance:write",
+        "platform",
+        None,
+        (0, 0, 404),
+    ),
 ];
 
 struct TenantFixture {
@@ -496,6 +537,7 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                 .replace("inv_missing", "{id}")
                 .replace("pay_missing", "{id}")
                 .replace("rec_missing", "{id}")
+                .replace("watch_missing", "{id}")
                 .replace("whd_missing", "{delivery_id}")
                 .replace("/0/approve", "/{version}/approve");
             format!("{m} {generic}")

@@ -25,6 +25,12 @@ const LEASE_RENEWAL: Duration = Duration::from_millis(gateway::NODE_LEASE_MS as 
 /// A probe may take its payment's timeout, plus the reconciliation of earlier ones.
 const PROBE_MARGIN: Duration = Duration::from_secs(30);
 
+/// How soon a list version or watchlist change made on another replica or by the CLI is
+/// screened against here; a check is two small queries when nothing changed.
+const SCREENING_REFRESH: Duration = Duration::from_secs(2);
+/// Rebuilding the index of a large list (OpenSanctions) takes seconds, not minutes.
+const SCREENING_REBUILD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
 /// What a gateway run tells the scheduler: the backlog, where the run knows it.
 trait Report {
     fn ran(&self) -> Ran {
@@ -33,6 +39,7 @@ trait Report {
 }
 
 impl Report for () {}
+impl Report for bool {}
 impl Report for usize {}
 impl Report for Vec<String> {}
 impl Report for Reconciled {}
@@ -76,6 +83,14 @@ where
 pub fn start(gateway: &Gateway, probes: Option<ProbeConfig>) -> Scheduler {
     let g = gateway;
     let mut builder = Scheduler::builder();
+    builder = gateway_job(
+        builder,
+        "screening_refresh",
+        SCREENING_REFRESH,
+        SCREENING_REBUILD_TIMEOUT,
+        g,
+        |g| async move { Ok(g.screening().refresh().await?) },
+    );
     builder = gateway_job(
         builder,
         "invoice_expiry",

@@ -152,6 +152,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             chain: Some(lab.rpc_chain_source()),
             probes: Some(gateway::ProbeConfig::default()),
             keys: keys.clone(),
+            bundled_lists: true,
         },
         Some(crate::devnet_control::routes(Arc::clone(&lab))),
     )

@@ -261,6 +261,8 @@ pub struct Services {
     pub probes: Option<ProbeConfig>,
     /// Sealed secrets (the API-key pepper) and the audit checkpoint signer.
     pub keys: crate::key_setup::KeyMaterial,
+    /// Load the OFAC snapshot bundled in the binary when the store has no OFAC list yet.
+    pub bundled_lists: bool,
 }
 
 /// Starts the gateway over `pool` and serves the API (plus `extra` routes, behind the
@@ -325,6 +327,11 @@ pub async fn start(
         builder = builder.chain_tip(Arc::new(ChainSourceTip::new(chain)?));
     }
     let gateway = builder.event_sink(sink).build(pool);
+    if services.bundled_lists {
+        crate::lists_cmd::seed_bundled(gateway.screening())
+            .await
+            .context("loading the bundled sanctions list")?;
+    }
     gateway.start().await.context("gateway start")?;
     let state = api::ApiState {
         gateway: gateway.clone(),

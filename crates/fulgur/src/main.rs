@@ -17,6 +17,7 @@ mod gateway_up;
 mod key_setup;
 mod keys_cmd;
 mod ledger_cmd;
+mod lists_cmd;
 mod pki_cmd;
 mod remote;
 mod serve;
@@ -76,6 +77,11 @@ enum Command {
     Pki {
         #[command(subcommand)]
         which: pki_cmd::Which,
+    },
+    /// Sanctions lists: import a new version, list the versions loaded.
+    Lists {
+        #[command(subcommand)]
+        which: lists_cmd::Which,
     },
     /// Ledger operations.
     Ledger {
@@ -160,6 +166,7 @@ fn main() -> ExitCode {
             Command::Serve { config } => serve::run(&config).await,
             Command::Migrate { store_url } => migrate(&store_url).await,
             Command::Ledger { which } => ledger_cmd::run(which).await,
+            Command::Lists { which } => lists_cmd::run(which).await,
             Command::Sla { which } => sla_cmd::run(which).await,
             Command::Apikey { which } => apikey_cmd::run(which).await,
             Command::Audit { which } => audit_cmd::run(which).await,

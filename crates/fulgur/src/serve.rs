@@ -45,9 +45,50 @@ pub struct Config {
     /// The EUR rate approval thresholds use.
     #[serde(default)]
     pub approvals: ApprovalsSection,
+    #[serde(default)]
+    pub screening: ScreeningSection,
 }
 
 /// `[approvals]`: the policy itself is proposed and approved over the API (two admins).
+/// Sanctions screening (docs/compliance.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningSection {
+    /// Load the OFAC snapshot bundled in the binary when the store has no OFAC list yet
+    /// (default true); production then loads current lists with `fulgur lists import`.
+    #[serde(default = "yes")]
+    pub bundled_snapshot: bool,
+    /// The score a name must reach to be a hit, 0.5 to 1 (default 0.8).
+    pub threshold: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ScreeningSection {
+    fn threshold(&self) -> anyhow::Result<f64> {
+        match self.threshold {
+            None => Ok(gateway::GatewayConfig::default().screening_threshold),
+            Some(t) if (compliance::MIN_THRESHOLD..=1.0).contains(&t) => Ok(t),
+            Some(t) => Err(crate::BadInput(format!(
+                "[screening] threshold = {t}: must be from {} to 1",
+                compliance::MIN_THRESHOLD
+            ))
+            .into()),
+        }
+    }
+}
+
+impl Default for ScreeningSection {
+    fn default() -> Self {
+        Self {
+            bundled_snapshot: true,
+            threshold: None,
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsSection {
@@ -396,12 +437,14 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         gateway_up::Services {
             gateway: gateway::GatewayConfig {
                 instance_id: Some(gateway_up::instance_id(&config.lightning.data_dir)),
+                screening_threshold: config.screening.threshold()?,
                 ..gateway_config(&config.readiness, &config.slo, &config.approvals)
             },
             webhooks: webhook_config,
             chain: Some(chain),
             probes: Some(config.probes.clone()),
             keys: keys.clone(),
+            bundled_lists: config.screening.bundled_snapshot,
         },
         None,
     )

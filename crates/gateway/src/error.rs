@@ -1,5 +1,6 @@
 //! What the gateway refuses, each with a stable machine code (the API's problem `code`).
 
+use compliance::ComplianceError;
 use controls::ControlsError;
 use ledger::LedgerError;
 use node_pool::{NodeError, PoolError};
@@ -87,6 +88,9 @@ pub enum GatewayError {
     /// An approval policy, request or vote, or a velocity limit, refused it.
     #[error(transparent)]
     Controls(ControlsError),
+    /// Screening or a list refused it (or the lists are not loaded yet).
+    #[error(transparent)]
+    Compliance(ComplianceError),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -126,6 +130,7 @@ impl GatewayError {
             GatewayError::Node(_) => "node_error",
             GatewayError::Ledger(_) => "ledger_error",
             GatewayError::Controls(e) => e.code(),
+            GatewayError::Compliance(e) => e.code(),
             GatewayError::Store(e) => e.code(),
         }
     }
@@ -142,6 +147,15 @@ impl From<ControlsError> for GatewayError {
         match e {
             ControlsError::Store(e) => GatewayError::Store(e),
             other => GatewayError::Controls(other),
+        }
+    }
+}
+
+impl From<ComplianceError> for GatewayError {
+    fn from(e: ComplianceError) -> Self {
+        match e {
+            ComplianceError::Store(e) => GatewayError::Store(e),
+            other => GatewayError::Compliance(other),
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct GatewayConfig {
     pub slo: SloConfig,
     /// The EUR rate approval thresholds are evaluated with.
     pub eur_rate: EurRateConfig,
+    /// The score a screened name must reach to be a hit (default 0.8).
+    pub screening_threshold: f64,
     /// This instance in node leases: stable across restarts of one installation (so a
     /// restart after a crash takes its nodes back at once), different for every replica.
     /// Default: a fresh id per process.
@@ -103,9 +105,14 @@ impl Default for GatewayConfig {
             health: HealthConfig::default(),
             slo: SloConfig::default(),
             eur_rate: EurRateConfig::default(),
+            screening_threshold: screening_default_threshold(),
             instance_id: None,
         }
     }
+}
+
+fn screening_default_threshold() -> f64 {
+    compliance::ScreeningConfig::default().threshold
 }
 
 pub(crate) struct Inner {
@@ -125,6 +132,8 @@ pub(crate) struct Inner {
     /// The nodes' event sink, attached at the end of `start`.
     pub sink: Option<Arc<GatewaySink>>,
     pub sli: ops::Sli,
+    /// The sanctions lists and the watchlist, in memory.
+    pub screening: compliance::Screening,
     /// Whose turn it is to probe (over ordered pairs of nodes).
     pub probe_turn: std::sync::atomic::AtomicUsize,
 }
@@ -201,6 +210,15 @@ impl GatewayBuilder {
             Arc::clone(&self.clock),
             config.slo.clone(),
         );
+        let screening = compliance::Screening::new(
+            self.store.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+            compliance::ScreeningConfig {
+                threshold: config.screening_threshold,
+                network: config.network,
+            },
+        );
         Gateway {
             inner: Arc::new(Inner {
                 instance,
@@ -215,6 +233,7 @@ impl GatewayBuilder {
                 approval_signer: self.approval_signer,
                 sink: self.sink,
                 sli,
+                screening,
                 probe_turn: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
@@ -266,6 +285,11 @@ impl Gateway {
         &self.inner.sli
     }
 
+    /// Sanctions screening: the lists in force and the watchlist.
+    pub fn screening(&self) -> &compliance::Screening {
+        &self.inner.screening
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
     }
@@ -315,6 +339,8 @@ impl Gateway {
         // wallet baseline now, before anything can close a channel: a close right after
         // the first start is then booked like any other.
         self.book_channel_closes().await?;
+        // The lists are in memory before anything is screened.
+        self.inner.screening.refresh().await?;
         self.recover().await?;
         // Probes a crash left in flight: finished from what their nodes know.
         self.reconcile_probes(ProbeConfig::default().timeout_ms)

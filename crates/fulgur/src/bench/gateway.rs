@@ -187,6 +187,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
                 &audit::Origin::system("bench"),
             )
             .await?,
+            // Payments are screened against the real list, as in production.
+            bundled_lists: true,
         },
         None,
     )
