@@ -129,7 +129,7 @@ fn controls_status(e: &ControlsError) -> StatusCode {
 fn compliance_status(e: &ComplianceError) -> StatusCode {
     use ComplianceError as E;
     match e {
-        E::InvalidField { .. } | E::ListRefused(_) | E::ListIncomplete(_) => {
+        E::InvalidField { .. } | E::ListRefused(_) | E::ListIncomplete(_) | E::Blocked => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         E::AlreadyWatched(_) => StatusCode::CONFLICT,

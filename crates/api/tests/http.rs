@@ -418,6 +418,52 @@ async fn the_api_moves_money_and_answers_bad_input_with_problems(t: TestStore) {
         (status, code(&problem)),
         (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds")
     );
+    // Carol's node goes on the watchlist: a payment to her is refused before anything is
+    // recorded or held, in words that do not say why; the evidence is platform-only.
+    let carol_key = carol.info().node_id;
+    let (status, watched) = s
+        .call(
+            "POST",
+            "/v1/screening/watchlist",
+            Some(json!({"kind": "node_pubkey", "value": carol_key, "reason": "test"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{watched}");
+    let (_, before) = s
+        .call("GET", &format!("/v1/accounts/{account_id}"), None)
+        .await;
+    let watched_invoice = carol
+        .create_invoice(1_000_000, "blocked", 600)
+        .await
+        .expect("inv");
+    let (status, problem) = s
+        .call(
+            "POST",
+            "/v1/payments",
+            Some(json!({"account_id": account_id, "bolt11": watched_invoice.bolt11})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "compliance_blocked")
+    );
+    assert_eq!(problem["detail"], "this payment cannot be made");
+    let (_, after) = s
+        .call("GET", &format!("/v1/accounts/{account_id}"), None)
+        .await;
+    assert_eq!(before["available_msat"], after["available_msat"]);
+    let (_, audit) = s.call("GET", "/v1/audit?limit=500", None).await;
+    let block = audit["data"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .find(|r| r["action"] == "payment.compliance_block")
+        .expect("the block is on record")
+        .clone();
+    assert_eq!(block["tenant_id"], Value::Null, "{block}");
+    assert!(block["details"]
+        .as_str()
+        .is_some_and(|d| d.contains(&carol_key) && d.contains("internal:")));
     let (status, problem) = s
         .call(
             "POST",

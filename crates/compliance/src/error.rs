@@ -19,6 +19,10 @@ pub enum ComplianceError {
     UnknownWatchItem(String),
     #[error("the screening lists are still loading")]
     Loading,
+    /// Screening stopped an operation. The sentence says nothing of why: the caller may
+    /// be the party screened (tipping-off); the evidence is kept for compliance.
+    #[error("this payment cannot be made")]
+    Blocked,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -32,6 +36,7 @@ impl ComplianceError {
             ComplianceError::AlreadyWatched(_) => "already_watched",
             ComplianceError::UnknownWatchItem(_) => "watch_item_not_found",
             ComplianceError::Loading => "screening_loading",
+            ComplianceError::Blocked => "compliance_blocked",
             ComplianceError::Store(e) => e.code(),
         }
     }

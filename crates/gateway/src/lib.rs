@@ -12,6 +12,7 @@ mod accounts;
 mod approval_votes;
 mod books;
 mod channel_closes;
+mod compliance_stages;
 mod control_stages;
 mod controls_access;
 mod error;
@@ -190,9 +191,7 @@ impl GatewayBuilder {
     /// The gateway over `pool`. Not started (nor its sink attached): see [`Gateway::start`].
     pub fn build(self, pool: Arc<NodePool>) -> Gateway {
         let config = self.config;
-        let pipeline = self.pipeline.unwrap_or_else(|| {
-            Pipeline::standard(config.network, Arc::clone(&self.clock), self.store.clone())
-        });
+
         let executions = Arc::new(Semaphore::new(config.max_concurrent_executions.max(1)));
         let instance = config
             .instance_id
@@ -219,6 +218,20 @@ impl GatewayBuilder {
                 network: config.network,
             },
         );
+        // Whatever pipeline was given, payments are screened against this gateway's lists.
+        let pipeline = self
+            .pipeline
+            .unwrap_or_else(|| {
+                Pipeline::standard(config.network, Arc::clone(&self.clock), self.store.clone())
+            })
+            .with_stage(
+                Slot::Compliance,
+                Arc::new(compliance_stages::SanctionsStage {
+                    screening: screening.clone(),
+                    store: self.store.clone(),
+                    clock: Arc::clone(&self.clock),
+                }),
+            );
         Gateway {
             inner: Arc::new(Inner {
                 instance,

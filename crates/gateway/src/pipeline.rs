@@ -100,8 +100,8 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Validation, velocity limits, today's compliance stage (which allows everything),
-    /// then the approval policy in force.
+    /// Validation, velocity limits, then the approval policy in force. The gateway's
+    /// builder adds the compliance stages, which screen against its lists.
     pub fn standard(network: Network, clock: Arc<dyn Clock>, store: store::Store) -> Self {
         Self {
             stages: Vec::new(),
@@ -109,7 +109,6 @@ impl Pipeline {
         }
         .with_stage(Slot::Validate, Arc::new(Validate { network, clock }))
         .with_stage(Slot::Limits, Arc::new(crate::control_stages::VelocityStage))
-        .with_stage(Slot::Compliance, Arc::new(AllowAll("compliance")))
         .with_stage(
             Slot::Approvals,
             Arc::new(crate::control_stages::ApprovalStage { store }),
@@ -234,15 +233,5 @@ impl Stage for Validate {
             });
         }
         Ok(Verdict::Allow)
-    }
-}
-
-/// A stage that exists and is wired but allows everything (until its issue lands).
-struct AllowAll(&'static str);
-
-#[async_trait]
-impl Stage for AllowAll {
-    fn name(&self) -> &'static str {
-        self.0
     }
 }
