@@ -31,6 +31,9 @@ pub struct NewAccount {
     /// 1 to 128 bytes, unique within the tenant.
     #[schema(min_length = 1, max_length = 128)]
     pub name: String,
+    /// The customer (of the same tenant) the account belongs to: its due-diligence limits
+    /// then cover this account with the customer's others.
+    pub customer_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -168,7 +171,8 @@ pub async fn create_tenant(
     responses(
         (status = 201, body = AccountView),
         (status = 422, body = Problem, description = "`invalid_field`: no tenant of that id \
-            the credential may use, or the name is empty or taken"),
+            the credential may use, the name is empty or taken, or no such customer in the \
+            tenant"),
     ))]
 pub async fn create_account(
     State(state): State<ApiState>,
@@ -177,7 +181,12 @@ pub async fn create_account(
 ) -> Result<(StatusCode, Json<AccountView>), Problem> {
     let account = state
         .gateway
-        .create_account(&caller.actor, &body.value.tenant_id, &body.value.name)
+        .create_customer_account(
+            &caller.actor,
+            &body.value.tenant_id,
+            &body.value.name,
+            body.value.customer_id.as_deref(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
 }

@@ -10,6 +10,7 @@ mod audit_log;
 mod auth;
 mod books;
 mod client_addr;
+mod customers;
 mod edge;
 mod exposition;
 mod extract;
@@ -90,6 +91,10 @@ use crate::problem::ProblemResponses;
         recoveries::create_recovery,
         recoveries::list_recoveries,
         recoveries::get_recovery,
+        customers::create_customer,
+        customers::list_customers,
+        customers::get_customer,
+        customers::update_customer,
         screening::screen_names,
         screening::list_versions,
         screening::add_watch_item,
@@ -240,6 +245,23 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/v1/recoveries/{id}",
             g((Admin, P), None, get(recoveries::get_recovery)),
+        )
+        .route(
+            "/v1/customers",
+            g(
+                (ComplianceWrite, P),
+                Some("customer.create"),
+                post(customers::create_customer),
+            )
+            .merge(g((ComplianceRead, P), None, get(customers::list_customers))),
+        )
+        .route(
+            "/v1/customers/{id}",
+            g((ComplianceRead, P), None, get(customers::get_customer)).merge(g(
+                (ComplianceWrite, P),
+                Some("customer.update"),
+                axum::routing::patch(customers::update_customer),
+            )),
         )
         .route(
             "/v1/screening/names",

@@ -129,11 +129,14 @@ fn controls_status(e: &ControlsError) -> StatusCode {
 fn compliance_status(e: &ComplianceError) -> StatusCode {
     use ComplianceError as E;
     match e {
-        E::InvalidField { .. } | E::ListRefused(_) | E::ListIncomplete(_) | E::Blocked => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        E::InvalidField { .. }
+        | E::ListRefused(_)
+        | E::ListIncomplete(_)
+        | E::Blocked
+        | E::CustomerNotVerified(_)
+        | E::CustomerLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         E::AlreadyWatched(_) => StatusCode::CONFLICT,
-        E::UnknownWatchItem(_) => StatusCode::NOT_FOUND,
+        E::UnknownWatchItem(_) | E::UnknownCustomer => StatusCode::NOT_FOUND,
         E::Loading => StatusCode::SERVICE_UNAVAILABLE,
         E::Store(e) => store_status(e),
     }

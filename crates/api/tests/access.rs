@@ -415,6 +415,40 @@ const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>, Expect)] = &[
     ),
     (
         "POST",
+        "/v1/customers",
+        "compliance:write",
+        "platform",
+        Some(
+            r#"{"tenant_id":"{tenant}","name":"Customer {n}","kind":"person","country":"DE","business_type":"individual","expected_monthly_eur_cents":100000,"source_of_funds":"salary"}"#,
+        ),
+        (0, 0, 201),
+    ),
+    (
+        "GET",
+        "/v1/customers?tenant_id={tenant}",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
+    (
+        "GET",
+        "/v1/customers/cus_missing",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 404),
+    ),
+    (
+        "PATCH",
+        "/v1/customers/cus_missing",
+        "compliance:write",
+        "platform",
+        Some(r#"{"kyc_status":"verified"}"#),
+        (0, 0, 404),
+    ),
+    (
+        "POST",
         "/v1/screening/names",
         "compliance:read",
         "platform",
@@ -538,6 +572,7 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                 .replace("pay_missing", "{id}")
                 .replace("rec_missing", "{id}")
                 .replace("watch_missing", "{id}")
+                .replace("cus_missing", "{id}")
                 .replace("whd_missing", "{delivery_id}")
                 .replace("/0/approve", "/{version}/approve");
             format!("{m} {generic}")

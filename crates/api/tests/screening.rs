@@ -16,7 +16,10 @@ mod guarded;
 
 use guarded::{server, Server};
 
-store::on_both_stores!(compliance_officers_screen_names_lists_and_watchlist_over_http);
+store::on_both_stores!(
+    compliance_officers_screen_names_lists_and_watchlist_over_http,
+    customers_are_screened_and_assessed_over_http
+);
 
 async fn load_ofac(store: &store::Store) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sanctions");
@@ -299,5 +302,196 @@ async fn compliance_officers_screen_names_lists_and_watchlist_over_http(t: TestS
             "{action} by the officer in {actions:?}"
         );
     }
+    s.shut_down().await;
+}
+
+async fn customers_are_screened_and_assessed_over_http(t: TestStore) {
+    load_ofac(&t.store).await;
+    let s = server(t.store.clone(), api::RateLimitConfig::default()).await;
+    let (_, officer) = s
+        .issue(json!({"name": "officer", "roles": ["compliance"]}))
+        .await;
+    s.tenant("acme").await;
+    s.tenant("globex").await;
+    let (_, tenant_admin) = s
+        .issue(json!({"tenant_id": "acme", "name": "acme admin", "roles": ["admin"]}))
+        .await;
+    let customer = |name: &str, country: &str, business: &str, funds: &str| {
+        json!({"tenant_id": "acme", "name": name, "kind": "person", "country": country,
+            "business_type": business, "expected_monthly_eur_cents": 500_000,
+            "source_of_funds": funds})
+    };
+    let create = |body: Value| s.call(&officer, "POST", "/v1/customers", Some(body));
+
+    // A clean German salaried person: low risk, the low profile, KYC pending.
+    let (status, clean) = create(customer(
+        "Erika Mustermann",
+        "Germany",
+        "individual",
+        "salary",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{clean}");
+    assert_eq!(
+        (
+            &clean["risk_level"],
+            &clean["kyc_status"],
+            &clean["country"]
+        ),
+        (&json!("low"), &json!("pending"), &json!("DE"))
+    );
+    assert_eq!(clean["limits"]["daily_eur_cents"], 5_000_000);
+    assert_eq!(clean["review_frequency"], "annual");
+    assert_eq!(clean["screening"]["hits"], json!([]));
+    // A listed name: the hit is kept and the level is high, with enhanced monitoring.
+    let (status, listed) = create(customer("Xiaobing Yan", "CN", "individual", "salary")).await;
+    assert_eq!(status, StatusCode::CREATED, "{listed}");
+    assert_eq!(listed["screening"]["hits"][0]["entry_id"], "25308");
+    assert_eq!(
+        (
+            &listed["risk_level"],
+            &listed["enhanced_monitoring"],
+            &listed["review_frequency"]
+        ),
+        (&json!("high"), &json!(true), &json!("monthly"))
+    );
+    // A grey-listed country and crypto trading: high from the table alone.
+    let (_, grey) = create(customer("Ade Okafor", "NG", "individual", "crypto_trading")).await;
+    assert_eq!(grey["risk_level"], "high", "{grey}");
+    assert!(
+        grey["risk_factors"]
+            .as_array()
+            .is_some_and(|f| f.len() == 3),
+        "{grey}"
+    );
+
+    // Hostile facts.
+    for (body, field) in [
+        (customer("A", "DE", "pirate", "salary"), "business_type"),
+        (customer("A", "DE", "individual", "loot"), "source_of_funds"),
+        (customer("A", "Atlantis", "individual", "salary"), "country"),
+        (customer(" ", "DE", "individual", "salary"), "name"),
+        (
+            customer("A", "DE", "individual", "salary"),
+            "expected_monthly_eur_cents",
+        ),
+    ] {
+        let mut body = body;
+        if field == "expected_monthly_eur_cents" {
+            body[field] = json!(u64::MAX);
+        }
+        let (status, answer) = create(body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {answer}"
+        );
+        refused(&answer, field);
+    }
+    let mut unknown_tenant = customer("A", "DE", "individual", "salary");
+    unknown_tenant["tenant_id"] = json!("nobody");
+    let (status, answer) = create(unknown_tenant).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    refused(&answer, "tenant_id");
+    let (status, answer) = s
+        .call(
+            &tenant_admin,
+            "POST",
+            "/v1/customers",
+            Some(customer("A", "DE", "individual", "salary")),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("platform_only"))
+    );
+
+    // Changes: KYC verified; an override needs a reason; unknown customers are 404.
+    let id = clean["id"].as_str().expect("id");
+    let path = format!("/v1/customers/{id}");
+    let (status, verified) = s
+        .call(
+            &officer,
+            "PATCH",
+            &path,
+            Some(json!({"kyc_status": "verified"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &verified["kyc_status"]),
+        (StatusCode::OK, &json!("verified"))
+    );
+    let (status, answer) = s
+        .call(
+            &officer,
+            "PATCH",
+            &path,
+            Some(json!({"risk_level": "high"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    refused(&answer, "reason");
+    let (status, high) = s
+        .call(
+            &officer,
+            "PATCH",
+            &path,
+            Some(json!({"risk_level": "high", "reason": "adverse media"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{high}");
+    assert_eq!(
+        (
+            &high["risk_level"],
+            &high["risk_override_reason"],
+            &high["limits"]["daily_eur_cents"]
+        ),
+        (&json!("high"), &json!("adverse media"), &json!(1_000_000))
+    );
+    let (status, fetched) = s.call(&officer, "GET", &path, None).await;
+    assert_eq!(
+        (status, &fetched["risk_level"]),
+        (StatusCode::OK, &json!("high"))
+    );
+    let (status, answer) = s
+        .call(&officer, "GET", "/v1/customers/cus_nope", None)
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("customer_not_found"))
+    );
+    let (_, page) = s
+        .call(&officer, "GET", "/v1/customers?tenant_id=acme", None)
+        .await;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(3));
+
+    // Accounts link to a customer of their own tenant only, atomically.
+    let (status, account) = s
+        .call(
+            &s.admin,
+            "POST",
+            "/v1/accounts",
+            Some(json!({"tenant_id": "acme", "name": "ops", "customer_id": id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let (status, answer) = s
+        .call(
+            &s.admin,
+            "POST",
+            "/v1/accounts",
+            Some(json!({"tenant_id": "globex", "name": "ops", "customer_id": id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    refused(&answer, "customer_id");
+    let (_, globex) = s
+        .call(&s.admin, "GET", "/v1/accounts?tenant_id=globex", None)
+        .await;
+    assert_eq!(
+        globex["data"],
+        json!([]),
+        "the refused account is not left behind"
+    );
     s.shut_down().await;
 }

@@ -17,6 +17,17 @@ pub enum ComplianceError {
     AlreadyWatched(String),
     #[error("no watchlist item {0}")]
     UnknownWatchItem(String),
+    #[error("no such customer")]
+    UnknownCustomer,
+    /// The account's customer may not send until verified.
+    #[error("the account's customer is {0}: payments wait for a verified customer")]
+    CustomerNotVerified(&'static str),
+    #[error("the customer's {window} limit is {limit_eur_cents} EUR cents; with this payment its accounts would have sent {would_be_eur_cents}")]
+    CustomerLimitExceeded {
+        window: &'static str,
+        limit_eur_cents: u64,
+        would_be_eur_cents: u64,
+    },
     #[error("the screening lists are still loading")]
     Loading,
     /// Screening stopped an operation. The sentence says nothing of why: the caller may
@@ -35,6 +46,9 @@ impl ComplianceError {
             ComplianceError::ListRefused(_) | ComplianceError::ListIncomplete(_) => "list_refused",
             ComplianceError::AlreadyWatched(_) => "already_watched",
             ComplianceError::UnknownWatchItem(_) => "watch_item_not_found",
+            ComplianceError::UnknownCustomer => "customer_not_found",
+            ComplianceError::CustomerNotVerified(_) => "customer_not_verified",
+            ComplianceError::CustomerLimitExceeded { .. } => "customer_limit_exceeded",
             ComplianceError::Loading => "screening_loading",
             ComplianceError::Blocked => "compliance_blocked",
             ComplianceError::Store(e) => e.code(),

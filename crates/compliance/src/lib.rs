@@ -1,17 +1,24 @@
 //! `compliance`: what a compliance officer runs — the sanctions lists in force (versioned,
 //! audited loads of OFAC's and OpenSanctions' files), the internal watchlist, and the
-//! screening of names, node keys and addresses against both.
+//! screening of names, node keys and addresses against both; customers and their
+//! due-diligence profile (risk from a documented table, KYC status, EUR limits checked in
+//! each payment's transaction).
 //!
 //! The matching itself is the pure `screening` crate; this crate keeps list versions and
 //! watchlist items in the store (functions over the caller's transaction, `&mut dyn Sql`)
 //! and the in-memory indexes built from them ([`Screening`]). It knows nothing of payments
 //! or HTTP: the gateway's pipeline and the API call it.
 
+pub mod customers;
+mod due_diligence;
 mod error;
 pub mod lists;
+pub mod risk;
 mod screener;
 pub mod watchlist;
 
+pub use crate::customers::Customer;
+pub use crate::due_diligence::{check_payment, CustomerChange, DueDiligence, NewCustomer};
 pub use crate::error::ComplianceError;
 pub use crate::lists::{Imported, ListFile, ListFormat, ListVersion, NewList, RefusedLine};
 pub use crate::screener::{

@@ -40,7 +40,7 @@ pub const MIN_THRESHOLD: f64 = 0.5;
 pub const MAX_HITS_PER_NAME: usize = 20;
 
 /// A listed name that matches.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NameHit {
     /// `ofac-sdn`, `opensanctions`, … or `internal` (the watchlist).
     pub list: String,

@@ -65,6 +65,19 @@ impl Gateway {
         tenant_id: &str,
         name: &str,
     ) -> Result<Account, GatewayError> {
+        self.create_customer_account(actor, tenant_id, name, None)
+            .await
+    }
+
+    /// The same, linked to a customer of the tenant when `customer_id` is given (in the
+    /// account's transaction: a customer of another tenant, or none, refuses both alike).
+    pub async fn create_customer_account(
+        &self,
+        actor: &Actor,
+        tenant_id: &str,
+        name: &str,
+        customer_id: Option<&str>,
+    ) -> Result<Account, GatewayError> {
         if !actor.scope.allows(tenant_id) || tenant_id == crate::SYSTEM_TENANT {
             return Err(GatewayError::InvalidField {
                 field: "tenant_id",
@@ -85,6 +98,7 @@ impl Gateway {
             self.now_ms(),
         );
         let actor = actor.clone();
+        let customer = customer_id.map(str::to_string);
         let account = self
             .inner
             .store
@@ -99,22 +113,15 @@ impl Gateway {
                         allow_negative: false,
                     },
                     now,
-                )?;
+                )
+                .map_err(account_refusal)?;
+                if let Some(customer) = &customer {
+                    compliance::customers::link_account(sql, &id, &tenant, customer)?;
+                }
                 actor.audit(sql, now, Some(&tenant), "account.create", &id, None)?;
-                Ok(account)
+                Ok::<_, GatewayError>(account)
             })
-            .await
-            .map_err(|e| match e {
-                ledger::LedgerError::UnknownTenant(t) => GatewayError::InvalidField {
-                    field: "tenant_id",
-                    reason: format!("no tenant {t}"),
-                },
-                ledger::LedgerError::DuplicateName(n) => GatewayError::InvalidField {
-                    field: "name",
-                    reason: format!("an account named {n:?} already exists"),
-                },
-                other => other.into(),
-            })?;
+            .await?;
         Ok(account)
     }
 
@@ -220,5 +227,20 @@ impl Gateway {
             return Err(GatewayError::NotCustomerAccount(id.to_string()));
         }
         Ok(account)
+    }
+}
+
+/// The ledger's refusals of a new account, in the API's terms.
+fn account_refusal(e: ledger::LedgerError) -> GatewayError {
+    match e {
+        ledger::LedgerError::UnknownTenant(t) => GatewayError::InvalidField {
+            field: "tenant_id",
+            reason: format!("no tenant {t}"),
+        },
+        ledger::LedgerError::DuplicateName(n) => GatewayError::InvalidField {
+            field: "name",
+            reason: format!("an account named {n:?} already exists"),
+        },
+        other => other.into(),
     }
 }

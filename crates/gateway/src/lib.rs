@@ -87,6 +87,8 @@ pub struct GatewayConfig {
     pub eur_rate: EurRateConfig,
     /// The score a screened name must reach to be a hit (default 0.8).
     pub screening_threshold: f64,
+    /// How customers' risk is scored (default: the documented table).
+    pub risk_table: compliance::risk::RiskTable,
     /// This instance in node leases: stable across restarts of one installation (so a
     /// restart after a crash takes its nodes back at once), different for every replica.
     /// Default: a fresh id per process.
@@ -107,6 +109,7 @@ impl Default for GatewayConfig {
             slo: SloConfig::default(),
             eur_rate: EurRateConfig::default(),
             screening_threshold: screening_default_threshold(),
+            risk_table: compliance::risk::RiskTable::default(),
             instance_id: None,
         }
     }
@@ -135,6 +138,8 @@ pub(crate) struct Inner {
     pub sli: ops::Sli,
     /// The sanctions lists and the watchlist, in memory.
     pub screening: compliance::Screening,
+    /// Customers and their due-diligence profiles.
+    pub due_diligence: compliance::DueDiligence,
     /// Whose turn it is to probe (over ordered pairs of nodes).
     pub probe_turn: std::sync::atomic::AtomicUsize,
 }
@@ -224,6 +229,7 @@ impl GatewayBuilder {
             .unwrap_or_else(|| {
                 Pipeline::standard(config.network, Arc::clone(&self.clock), self.store.clone())
             })
+            .with_stage(Slot::Limits, Arc::new(compliance_stages::CustomerStage))
             .with_stage(
                 Slot::Compliance,
                 Arc::new(compliance_stages::SanctionsStage {
@@ -232,6 +238,13 @@ impl GatewayBuilder {
                     clock: Arc::clone(&self.clock),
                 }),
             );
+        let due_diligence = compliance::DueDiligence::new(
+            self.store.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+            screening.clone(),
+            config.risk_table.clone(),
+        );
         Gateway {
             inner: Arc::new(Inner {
                 instance,
@@ -247,6 +260,7 @@ impl GatewayBuilder {
                 sink: self.sink,
                 sli,
                 screening,
+                due_diligence,
                 probe_turn: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
@@ -301,6 +315,11 @@ impl Gateway {
     /// Sanctions screening: the lists in force and the watchlist.
     pub fn screening(&self) -> &compliance::Screening {
         &self.inner.screening
+    }
+
+    /// Customers and their due-diligence profiles.
+    pub fn due_diligence(&self) -> &compliance::DueDiligence {
+        &self.inner.due_diligence
     }
 
     pub(crate) fn now_ms(&self) -> i64 {

@@ -71,6 +71,8 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
         },
     )
     .build(Arc::clone(gateway.pool()));
+    // A replica screens payments against the lists it has loaded.
+    second.screening().refresh().await.expect("lists load");
     let replicas = [gateway.clone(), second];
     let mut racing = Vec::new();
     for (i, bolt11) in invoices.into_iter().enumerate() {

@@ -62,6 +62,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(17, "0017_inbound_holds"),
     migration!(18, "0018_api_key_notices"),
     migration!(19, "0019_screening_lists"),
+    migration!(20, "0020_customers"),
 ];
 
 /// The schema version this binary needs.

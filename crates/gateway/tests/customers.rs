@@ -1,0 +1,260 @@
+//! Customer due diligence in the payment's transaction, on both stores over a real node:
+//! a pending customer cannot send; twelve payments from two accounts of one customer race
+//! on two replicas for a daily limit that fits three, and exactly three go through (the
+//! customer's row is locked, not only each account's); an account cannot be linked to
+//! another tenant's customer, and the refusal leaves no account behind.
+
+use std::sync::Arc;
+
+use compliance::risk::{LevelProfile, ReviewFrequency, RiskTable};
+use compliance::{ComplianceError, CustomerChange, DueDiligence, NewCustomer};
+use gateway::{Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus};
+use kernel::{Actor, RandomIds, SystemClock};
+use store::testing::TestStore;
+
+mod common;
+
+use common::EUR;
+
+store::on_both_stores!(a_customers_limits_hold_across_its_accounts_and_replicas);
+
+/// The default table with a daily limit of 35 EUR at every level.
+fn tiny_limits() -> RiskTable {
+    let profile = LevelProfile {
+        daily_limit_eur_cents: 3_500,
+        monthly_limit_eur_cents: 1_000_000,
+        annual_limit_eur_cents: 10_000_000,
+        enhanced_monitoring: false,
+        review: ReviewFrequency::Annual,
+    };
+    RiskTable {
+        low: profile,
+        medium: profile,
+        high: profile,
+        ..RiskTable::default()
+    }
+}
+
+async fn a_customers_limits_hold_across_its_accounts_and_replicas(t: TestStore) {
+    let world = common::world(t.store.clone(), Arc::new(SystemClock)).await;
+    let gateway = world.gateway.clone();
+    let admin = Actor::system("test");
+    let payee = world.treasury(&admin).await;
+    let due_diligence = DueDiligence::new(
+        t.store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        gateway.screening().clone(),
+        tiny_limits(),
+    );
+    let customer = due_diligence
+        .create(
+            &admin,
+            NewCustomer {
+                tenant_id: "treasury".into(),
+                name: "Muster Software GmbH".into(),
+                kind: "organization".into(),
+                country: "Germany".into(),
+                business_type: "software".into(),
+                expected_monthly_eur_cents: 5_000_000,
+                source_of_funds: "business_revenue".into(),
+            },
+        )
+        .await
+        .expect("customer");
+    assert_eq!(customer.country, "DE");
+    assert_eq!(customer.kyc_status.as_str(), "pending");
+    let mut accounts = Vec::new();
+    for name in ["ops-a", "ops-b"] {
+        let account = gateway
+            .create_customer_account(&admin, "treasury", name, Some(&customer.id))
+            .await
+            .expect("account");
+        world.fund(&admin, &account.id, 2_000_000).await;
+        accounts.push(account.id);
+    }
+
+    // Another tenant's account cannot name this customer; nothing is left behind.
+    gateway
+        .create_tenant(&admin, "globex", "Globex")
+        .await
+        .expect("tenant");
+    let foreign = gateway
+        .create_customer_account(&admin, "globex", "sneaky", Some(&customer.id))
+        .await;
+    assert!(
+        matches!(
+            foreign,
+            Err(GatewayError::Compliance(ComplianceError::InvalidField {
+                field: "customer_id",
+                ..
+            }))
+        ),
+        "{foreign:?}"
+    );
+    let sneaky: i64 = t
+        .store
+        .read(|sql| {
+            sql.query_one(
+                "SELECT COUNT(*) FROM accounts WHERE tenant_id = 'globex'",
+                &[],
+            )?
+            .i64(0)
+        })
+        .await
+        .expect("count");
+    assert_eq!(sneaky, 0);
+
+    let mut invoices = Vec::new();
+    for i in 0..13 {
+        let invoice = gateway
+            .create_invoice(
+                &admin,
+                NewInvoice {
+                    account_id: payee.id.clone(),
+                    amount_msat: 10 * EUR,
+                    description: format!("licence {i}"),
+                    expiry_secs: Some(600),
+                },
+            )
+            .await
+            .expect("invoice");
+        invoices.push(invoice.bolt11);
+    }
+    let pay = |gateway: Gateway, account_id: String, bolt11: String| async move {
+        gateway
+            .create_payment(
+                &Actor::system("test"),
+                NewPayment {
+                    account_id,
+                    bolt11,
+                    amount_msat: None,
+                    max_fee_msat: None,
+                },
+                None,
+            )
+            .await
+    };
+
+    // Pending: it cannot send.
+    let pending = pay(
+        gateway.clone(),
+        accounts[0].clone(),
+        invoices.pop().expect("one"),
+    )
+    .await;
+    assert!(
+        matches!(
+            pending,
+            Err(GatewayError::Compliance(
+                ComplianceError::CustomerNotVerified("pending")
+            ))
+        ),
+        "{pending:?}"
+    );
+    let verified = due_diligence
+        .update(
+            &admin,
+            &customer.id,
+            CustomerChange {
+                kyc_status: Some("verified".into()),
+                ..CustomerChange::default()
+            },
+        )
+        .await
+        .expect("verified");
+    assert_eq!(verified.kyc_status.as_str(), "verified");
+
+    // Two replicas, each with its own store handle, pay from both accounts at once.
+    let second = Gateway::builder(
+        t.second_handle().await.expect("second handle"),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        gateway::GatewayConfig {
+            instance_id: Some(gateway.instance().to_string()),
+            eur_rate: gateway::EurRateConfig {
+                eur_cents_per_btc: common::EUR_CENTS_PER_BTC,
+                source: "fixed:test".into(),
+            },
+            ..gateway::GatewayConfig::default()
+        },
+    )
+    .build(Arc::clone(gateway.pool()));
+    second.screening().refresh().await.expect("lists load");
+    let replicas = [gateway.clone(), second];
+    let racing: Vec<_> = invoices
+        .into_iter()
+        .enumerate()
+        .map(|(i, bolt11)| {
+            tokio::spawn(pay(
+                replicas[i % 2].clone(),
+                accounts[(i / 2) % 2].clone(),
+                bolt11,
+            ))
+        })
+        .collect();
+    let (mut passed, mut refused) = (0, 0);
+    for outcome in racing {
+        match outcome.await.expect("joined") {
+            Ok(accepted) => {
+                assert_eq!(accepted.status, PaymentStatus::Succeeded, "internal");
+                passed += 1;
+            }
+            Err(GatewayError::Compliance(ComplianceError::CustomerLimitExceeded {
+                window,
+                limit_eur_cents,
+                would_be_eur_cents,
+            })) => {
+                assert_eq!((window, limit_eur_cents), ("daily", 3_500));
+                assert_eq!(would_be_eur_cents, 4_000);
+                refused += 1;
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((passed, refused), (3, 9));
+    assert_eq!(world.balance(&payee.id).await, (30 * EUR) as i64);
+    let recorded: i64 = t
+        .store
+        .read(|sql| sql.query_one("SELECT COUNT(*) FROM payments", &[])?.i64(0))
+        .await
+        .expect("count");
+    assert_eq!(recorded, 3, "a refused payment leaves nothing behind");
+
+    // An officer's level needs a reason; with one it is kept and audited.
+    let no_reason = due_diligence
+        .update(
+            &admin,
+            &customer.id,
+            CustomerChange {
+                risk_level: Some("high".into()),
+                ..CustomerChange::default()
+            },
+        )
+        .await;
+    assert!(matches!(
+        no_reason,
+        Err(ComplianceError::InvalidField {
+            field: "reason",
+            ..
+        })
+    ));
+    let overridden = due_diligence
+        .update(
+            &admin,
+            &customer.id,
+            CustomerChange {
+                risk_level: Some("high".into()),
+                reason: Some("adverse media".into()),
+                ..CustomerChange::default()
+            },
+        )
+        .await
+        .expect("override");
+    assert_eq!(overridden.risk_level.as_str(), "high");
+    assert_eq!(
+        overridden.risk_override_reason.as_deref(),
+        Some("adverse media")
+    );
+    world.lab.shutdown().await.expect("lab down");
+}
