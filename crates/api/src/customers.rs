@@ -210,6 +210,7 @@ pub async fn update_customer(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
     pub tenant_id: Option<String>,
