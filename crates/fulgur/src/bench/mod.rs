@@ -1,6 +1,7 @@
 //! `fulgur bench`: the benchmarks behind BENCHMARKS.md. Each prints a markdown table on
 //! stdout and, with `--json`, writes the same figures as JSON.
 
+mod aml;
 mod connections;
 mod gateway;
 mod invoices;
@@ -27,6 +28,8 @@ pub enum Which {
     Connections(connections::ConnectionsArgs),
     /// Signatures and data-key wraps per second through the key store (SoftHSM2, software).
     Keystore(keys::KeystoreArgs),
+    /// The transaction monitoring rules engine alone: payments evaluated per second.
+    Aml(aml::AmlArgs),
     /// Name screening against the real OFAC list: quality, latency, names per second.
     Screening(screening::ScreeningArgs),
     /// Every benchmark above, then a summary (markdown and JSON) beside goals and peers.
@@ -41,6 +44,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Connections(args) => connections::run(args).await,
         Which::Keystore(args) => tokio::task::block_in_place(|| keys::run(args)),
         Which::Screening(args) => tokio::task::block_in_place(|| screening::run(args)),
+        Which::Aml(args) => tokio::task::block_in_place(|| aml::run(args)),
         Which::Suite(args) => tokio::task::block_in_place(|| suite::run(args)),
     }
 }
