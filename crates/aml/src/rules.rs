@@ -132,8 +132,9 @@ impl Default for RuleSet {
             daily_aggregate: REVIEW,
             daily_aggregate_eur_cents: 5_000_000,
             structuring: REVIEW,
-            structuring_threshold_eur_cents: 1_000_000,
-            structuring_near_permille: 400,
+            // Just under the 5,000 EUR that a single payment is reviewed at.
+            structuring_threshold_eur_cents: 500_000,
+            structuring_near_permille: 800,
             structuring_min_payments: 3,
             structuring_window_ms: DAY_MS,
             rapid_in_out: REVIEW,
@@ -480,11 +481,7 @@ mod tests {
 
     #[test]
     fn three_payments_just_under_the_threshold_are_structuring() {
-        let rules = RuleSet {
-            structuring_threshold_eur_cents: 5_000 * EUR,
-            structuring_near_permille: 800,
-            ..RuleSet::default()
-        };
+        let rules = RuleSet::default();
         let two = [
             past_out(4_500 * EUR, HOUR_MS, 1),
             past_out(4_500 * EUR, 2 * HOUR_MS, 2),

@@ -3,6 +3,7 @@
 //! bodies and request time, OpenAPI 3.1 generated from the handlers at `/v1/openapi.json`.
 
 mod accounts;
+mod alerts;
 mod apikeys;
 mod approval_policies;
 mod approvals;
@@ -91,6 +92,8 @@ use crate::problem::ProblemResponses;
         recoveries::create_recovery,
         recoveries::list_recoveries,
         recoveries::get_recovery,
+        alerts::list_alerts,
+        alerts::decide_alert,
         customers::create_customer,
         customers::list_customers,
         customers::get_customer,
@@ -245,6 +248,18 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/v1/recoveries/{id}",
             g((Admin, P), None, get(recoveries::get_recovery)),
+        )
+        .route(
+            "/v1/alerts",
+            g((ComplianceRead, P), None, get(alerts::list_alerts)),
+        )
+        .route(
+            "/v1/alerts/{id}/decide",
+            g(
+                (ComplianceWrite, P),
+                Some("alert.decide"),
+                post(alerts::decide_alert),
+            ),
         )
         .route(
             "/v1/customers",

@@ -31,7 +31,7 @@ pub struct CreatePayment {
 pub struct PaymentAccepted {
     pub id: String,
     /// Usually `pending`; `succeeded` for one of our own invoices, `rejected` or
-    /// `awaiting_approval` by policy.
+    /// `awaiting_approval` by policy, `held_for_review` by compliance.
     pub status: String,
 }
 
@@ -49,7 +49,8 @@ pub struct PaymentAccepted {
             `invalid_invoice`, `invoice_expired`, `wrong_network`, `amount_required`, \
             `amount_mismatch`, `insufficient_funds`, `invoice_already_paid`, \
             `invoice_mismatch`, `no_liquidity`, `idempotency_key_reused`, \
-            `velocity_limit_exceeded`, `not_a_customer_account`, `invalid_field`"),
+            `velocity_limit_exceeded`, `not_a_customer_account`, `invalid_field`, \
+            `customer_not_verified`, `customer_limit_exceeded`, `compliance_blocked`"),
     ))]
 pub async fn create_payment(
     State(state): State<ApiState>,

@@ -133,10 +133,12 @@ fn compliance_status(e: &ComplianceError) -> StatusCode {
         | E::ListRefused(_)
         | E::ListIncomplete(_)
         | E::Blocked
+        | E::BlockedBy(_)
         | E::CustomerNotVerified(_)
         | E::CustomerLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         E::AlreadyWatched(_) => StatusCode::CONFLICT,
-        E::UnknownWatchItem(_) | E::UnknownCustomer => StatusCode::NOT_FOUND,
+        E::UnknownWatchItem(_) | E::UnknownCustomer | E::UnknownAlert(_) => StatusCode::NOT_FOUND,
+        E::AlertDecided(_) => StatusCode::CONFLICT,
         E::Loading => StatusCode::SERVICE_UNAVAILABLE,
         E::Store(e) => store_status(e),
     }

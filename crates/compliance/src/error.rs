@@ -34,6 +34,14 @@ pub enum ComplianceError {
     /// be the party screened (tipping-off); the evidence is kept for compliance.
     #[error("this payment cannot be made")]
     Blocked,
+    /// A monitoring rule blocked it: the gateway records the alert, then answers
+    /// [`ComplianceError::Blocked`].
+    #[error("this payment cannot be made")]
+    BlockedBy(Box<crate::alerts::AlertDraft>),
+    #[error("no alert {0}")]
+    UnknownAlert(String),
+    #[error("the alert is {0}: it takes no decision")]
+    AlertDecided(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -50,7 +58,9 @@ impl ComplianceError {
             ComplianceError::CustomerNotVerified(_) => "customer_not_verified",
             ComplianceError::CustomerLimitExceeded { .. } => "customer_limit_exceeded",
             ComplianceError::Loading => "screening_loading",
-            ComplianceError::Blocked => "compliance_blocked",
+            ComplianceError::Blocked | ComplianceError::BlockedBy(_) => "compliance_blocked",
+            ComplianceError::UnknownAlert(_) => "alert_not_found",
+            ComplianceError::AlertDecided(_) => "alert_decided",
             ComplianceError::Store(e) => e.code(),
         }
     }

@@ -9,6 +9,7 @@
 //! and the in-memory indexes built from them ([`Screening`]). It knows nothing of payments
 //! or HTTP: the gateway's pipeline and the API call it.
 
+pub mod alerts;
 pub mod customers;
 mod due_diligence;
 mod error;
@@ -17,6 +18,7 @@ pub mod risk;
 mod screener;
 pub mod watchlist;
 
+pub use crate::alerts::{Alert, AlertDecision, AlertDraft, AlertFilter, AlertState};
 pub use crate::customers::Customer;
 pub use crate::due_diligence::{check_payment, CustomerChange, DueDiligence, NewCustomer};
 pub use crate::error::ComplianceError;

@@ -80,6 +80,17 @@ const BUNDLED_JURISDICTIONS: &str =
     include_str!("../../../data/jurisdictions/jurisdictions-2025-06.json");
 
 impl Jurisdictions {
+    /// Whether `country` (alpha-2) is on any of the lists.
+    pub fn is_high_risk(&self, country: &str) -> bool {
+        [
+            &self.fatf_call_for_action,
+            &self.fatf_increased_monitoring,
+            &self.eu_high_risk,
+        ]
+        .iter()
+        .any(|list| list.iter().any(|c| c == country))
+    }
+
     /// The lists shipped with this release (`data/jurisdictions/`).
     pub fn bundled() -> Self {
         serde_json::from_str(BUNDLED_JURISDICTIONS).expect("the bundled lists parse (tested)")

@@ -4,6 +4,9 @@
 //! leaves its evidence in a platform-only audit record, which a tenant's credential never
 //! reads. In the limits slot, the account's customer (if any) must be verified and stay
 //! within its EUR limits over all its accounts, checked with the customer's row locked.
+//! Then the monitoring rules (`aml`) judge the payment against the payer's last 30 days
+//! (the customer's accounts, or the account), read in the same transaction: a review
+//! holds the payment with its alerts, a block refuses it (the alert is kept).
 
 use std::sync::Arc;
 
@@ -103,5 +106,153 @@ impl Stage for CustomerStage {
             },
         )?;
         Ok(Verdict::Allow)
+    }
+}
+
+/// How far back the monitoring rules look.
+const HISTORY_WINDOW_MS: i64 = 30 * 86_400_000;
+
+pub(crate) struct MonitoringStage {
+    pub rules: aml::RuleSet,
+    pub jurisdictions: compliance::risk::Jurisdictions,
+}
+
+/// A counterparty as a number the rules can compare (FNV-1a of its key).
+fn counterparty(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl MonitoringStage {
+    /// The payer's payments in and out since `since_ms` (newest first, bounded), and its
+    /// last payment before that.
+    fn history(
+        &self,
+        sql: &mut dyn Sql,
+        draft: &PaymentDraft,
+        customer_id: &str,
+        since_ms: i64,
+    ) -> Result<(Vec<aml::PastPayment>, Option<i64>), GatewayError> {
+        let payer = "(a.id = $1 OR ($2 <> '' AND a.customer_id = $2))";
+        let params = [
+            draft.account.id.as_str().into(),
+            customer_id.into(),
+            Value::Int(since_ms),
+            Value::Int(aml::MAX_HISTORY as i64),
+        ];
+        let mut history = Vec::new();
+        for row in sql.query(
+            &format!(
+                "SELECT COALESCE(p.eur_cents, 0) AS eur_cents, p.created_at_ms, p.destination \
+                 FROM payments p JOIN accounts a ON a.id = p.account_id WHERE {payer} \
+                 AND p.created_at_ms >= $3 AND p.status NOT IN ('failed', 'rejected') \
+                 ORDER BY p.created_at_ms DESC LIMIT $4"
+            ),
+            &params,
+        )? {
+            history.push(aml::PastPayment {
+                direction: aml::Direction::Out,
+                eur_cents: row.u64("eur_cents")?,
+                at_ms: row.i64("created_at_ms")?,
+                counterparty: counterparty(row.text("destination")?),
+            });
+        }
+        for row in sql.query(
+            &format!(
+                "SELECT COALESCE(i.received_msat, i.amount_msat) AS received_msat, i.paid_at_ms \
+                 FROM invoices i JOIN accounts a ON a.id = i.account_id WHERE {payer} \
+                 AND i.status = 'paid' AND i.paid_at_ms >= $3 \
+                 ORDER BY i.paid_at_ms DESC LIMIT $4"
+            ),
+            &params,
+        )? {
+            history.push(aml::PastPayment {
+                direction: aml::Direction::In,
+                eur_cents: draft.rate.eur_cents(row.u64("received_msat")?),
+                at_ms: row.i64("paid_at_ms")?,
+                counterparty: 0,
+            });
+        }
+        let last = sql
+            .query_one(
+                &format!(
+                    "SELECT MAX(p.created_at_ms) AS last FROM payments p \
+                     JOIN accounts a ON a.id = p.account_id WHERE {payer} \
+                     AND p.created_at_ms < $3"
+                ),
+                &params[..3],
+            )?
+            .opt_i64("last")?;
+        Ok((history, last))
+    }
+}
+
+#[async_trait]
+impl Stage for MonitoringStage {
+    fn name(&self) -> &'static str {
+        "monitoring"
+    }
+
+    fn in_tx(
+        &self,
+        sql: &mut dyn Sql,
+        draft: &PaymentDraft,
+        now_ms: i64,
+    ) -> Result<Verdict, GatewayError> {
+        let customer = sql.query_opt(
+            "SELECT c.id, c.country FROM accounts a JOIN customers c ON c.id = a.customer_id \
+             WHERE a.id = $1",
+            &[draft.account.id.as_str().into()],
+        )?;
+        let (customer_id, country) = match &customer {
+            Some(row) => (
+                Some(row.text("id")?.to_string()),
+                row.text("country")?.to_string(),
+            ),
+            None => (None, String::new()),
+        };
+        let since_ms = now_ms.saturating_sub(HISTORY_WINDOW_MS);
+        let (history, last_activity_at_ms) =
+            self.history(sql, draft, customer_id.as_deref().unwrap_or(""), since_ms)?;
+        let facts = aml::PaymentFacts {
+            direction: aml::Direction::Out,
+            eur_cents: draft.eur_cents,
+            at_ms: now_ms,
+            counterparty: counterparty(&draft.invoice.payee),
+            day_start_ms: now_ms - now_ms.rem_euclid(86_400_000),
+            last_activity_at_ms,
+            high_risk_jurisdiction: !country.is_empty()
+                && self.jurisdictions.is_high_risk(&country),
+        };
+        let findings = aml::evaluate(&self.rules, &facts, &history);
+        if findings.is_empty() {
+            return Ok(Verdict::Allow);
+        }
+        let rate = format!(
+            "{} EUR cents per BTC ({})",
+            draft.rate.eur_cents_per_btc, draft.rate.source
+        );
+        let mut alerts: Vec<compliance::AlertDraft> = findings
+            .into_iter()
+            .map(|f| compliance::AlertDraft {
+                tenant_id: draft.account.tenant_id.clone(),
+                account_id: draft.account.id.clone(),
+                customer_id: customer_id.clone(),
+                direction: aml::Direction::Out,
+                rule: f.rule.to_string(),
+                rule_version: self.rules.version,
+                decision: f.decision,
+                score: f.score,
+                evidence: f.evidence,
+                eur_cents: draft.eur_cents,
+                eur_rate: rate.clone(),
+            })
+            .collect();
+        // Most severe first: a block refuses the payment; its alert is kept apart.
+        if alerts[0].decision == aml::Decision::Block {
+            return Err(ComplianceError::BlockedBy(Box::new(alerts.swap_remove(0))).into());
+        }
+        Ok(Verdict::Review { alerts })
     }
 }

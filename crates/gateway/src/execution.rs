@@ -58,9 +58,13 @@ impl Gateway {
             .inner
             .store
             .write(move |sql| {
+                // Never a payment a compliance review holds, whatever read it as pending.
                 sql.execute(
-                    "UPDATE payments SET status = 'in_flight', node_name = $2, updated_at_ms = $3 \
-                     WHERE id = $1 AND status = 'pending'",
+                    &format!(
+                        "UPDATE payments SET status = 'in_flight', node_name = $2, \
+                         updated_at_ms = $3 WHERE id = $1 AND status = 'pending' AND NOT {}",
+                        compliance::alerts::holds_sql("$1")
+                    ),
                     &[id.as_str().into(), name.as_str().into(), Value::Int(now)],
                 )
             })

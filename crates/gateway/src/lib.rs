@@ -9,6 +9,7 @@
 //! to one of our own open invoices settles inside the ledger without Lightning.
 
 mod accounts;
+mod alert_decisions;
 mod approval_votes;
 mod books;
 mod channel_closes;
@@ -47,7 +48,7 @@ pub use crate::inbound::{InboundHold, InboundHoldState, InboundStage, InboundVer
 pub use crate::invoices::{Expired, NewInvoice};
 pub use crate::node_registry::NODE_LEASE_MS;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
-pub use crate::pipeline::{Checked, PaymentDraft, Pipeline, Slot, Stage, Verdict};
+pub use crate::pipeline::{Checked, Decided, PaymentDraft, Pipeline, Slot, Stage, Verdict};
 pub use crate::probes::{ProbeConfig, ProbeResult};
 pub use crate::reconcile::{Reconciled, MAX_RECONCILED_PER_ROUND};
 pub use crate::records::{
@@ -89,6 +90,8 @@ pub struct GatewayConfig {
     pub screening_threshold: f64,
     /// How customers' risk is scored (default: the documented table).
     pub risk_table: compliance::risk::RiskTable,
+    /// The transaction monitoring rules (default: the documented set, version 1).
+    pub monitoring_rules: aml::RuleSet,
     /// This instance in node leases: stable across restarts of one installation (so a
     /// restart after a crash takes its nodes back at once), different for every replica.
     /// Default: a fresh id per process.
@@ -110,6 +113,7 @@ impl Default for GatewayConfig {
             eur_rate: EurRateConfig::default(),
             screening_threshold: screening_default_threshold(),
             risk_table: compliance::risk::RiskTable::default(),
+            monitoring_rules: aml::RuleSet::default(),
             instance_id: None,
         }
     }
@@ -230,6 +234,13 @@ impl GatewayBuilder {
                 Pipeline::standard(config.network, Arc::clone(&self.clock), self.store.clone())
             })
             .with_stage(Slot::Limits, Arc::new(compliance_stages::CustomerStage))
+            .with_stage(
+                Slot::Compliance,
+                Arc::new(compliance_stages::MonitoringStage {
+                    rules: config.monitoring_rules.clone(),
+                    jurisdictions: compliance::risk::Jurisdictions::bundled(),
+                }),
+            )
             .with_stage(
                 Slot::Compliance,
                 Arc::new(compliance_stages::SanctionsStage {

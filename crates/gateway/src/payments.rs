@@ -56,15 +56,30 @@ enum Outcome {
     KeyTaken,
 }
 
+/// A payment as shown: pending or awaiting approval and held by an open review alert is
+/// `held_for_review`.
 fn get_payment(sql: &mut dyn Sql, id: &str) -> Result<Option<PaymentRecord>, GatewayError> {
+    // One statement: callers read it as a one-statement read.
     let row = sql.query_opt(
         &format!(
-            "SELECT {} FROM payments WHERE id = $1",
-            PaymentRecord::COLUMNS
+            "SELECT {}, CASE WHEN {} THEN 1 ELSE 0 END AS review_hold FROM payments WHERE id = $1",
+            PaymentRecord::COLUMNS,
+            compliance::alerts::holds_sql("payments.id")
         ),
         &[id.into()],
     )?;
-    Ok(row.as_ref().map(PaymentRecord::from_row).transpose()?)
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut payment = PaymentRecord::from_row(&row)?;
+    if matches!(
+        payment.status,
+        PaymentStatus::Pending | PaymentStatus::AwaitingApproval
+    ) && row.bool("review_hold")?
+    {
+        payment.status = PaymentStatus::HeldForReview;
+    }
+    Ok(Some(payment))
 }
 
 /// A stored first answer for this key: the same request replays it, another is refused.
@@ -176,6 +191,14 @@ impl Gateway {
                 Ok(outcome)
             })
             .await;
+        // A monitoring rule blocked it: nothing of the payment was stored; its alert is.
+        let stored = match stored {
+            Err(GatewayError::Compliance(compliance::ComplianceError::BlockedBy(alert))) => {
+                self.record_blocked(*alert).await?;
+                return Err(compliance::ComplianceError::Blocked.into());
+            }
+            other => other,
+        };
         // A concurrent duplicate may have paid the invoice first: its answer is ours.
         let outcome = match (stored, idempotency.clone()) {
             (Err(e @ (GatewayError::AlreadyPaid | GatewayError::InvoiceExpired)), Some(idem)) => {
@@ -260,16 +283,24 @@ fn store_payment(
         None => false,
     };
     ledger::lock_account(sql, &draft.account.id)?;
-    let verdict = &pipeline.run_in_tx(sql, draft, checked, now)?;
-    let status = match (verdict, internal) {
+    let decided = pipeline.run_in_tx(sql, draft, checked, now)?;
+    let verdict = &decided.verdict;
+    // Held for review: recorded and its funds held like any payment waiting, but nothing
+    // executes or settles it until the review alerts are released.
+    let held = !decided.review.is_empty() && !matches!(verdict, Verdict::Reject { .. });
+    let status = match (verdict, internal && !held) {
         (Verdict::Reject { .. }, _) => PaymentStatus::Rejected,
         (Verdict::RequireApproval { .. }, _) => PaymentStatus::AwaitingApproval,
-        (Verdict::Allow, true) => PaymentStatus::Succeeded,
-        (Verdict::Allow, false) => PaymentStatus::Pending,
+        (Verdict::Allow | Verdict::Review { .. }, true) => PaymentStatus::Succeeded,
+        (Verdict::Allow | Verdict::Review { .. }, false) => PaymentStatus::Pending,
     };
     let accepted = Accepted {
         id: payment_id.clone(),
-        status,
+        status: if held {
+            PaymentStatus::HeldForReview
+        } else {
+            status
+        },
         replayed: false,
     };
     if let Some(idem) = idem {
@@ -328,7 +359,14 @@ fn store_payment(
     let Some(row) = inserted else {
         return Err(GatewayError::AlreadyPaid);
     };
-    let payment = PaymentRecord::from_row(&row)?;
+    let mut payment = PaymentRecord::from_row(&row)?;
+    if held {
+        for (i, alert) in decided.review.iter().enumerate() {
+            let alert_id = format!("alr_{}_{i}", payment.id);
+            compliance::alerts::insert(sql, &alert_id, alert, Some(&payment.id), None, now)?;
+        }
+        payment.status = PaymentStatus::HeldForReview;
+    }
     if holds {
         // Checked here too, not only in the validate stage: a hold is where money moves.
         let held_msat = draft

@@ -48,9 +48,15 @@ pub struct PaymentDraft {
     pub rate: approvals::EurRate,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     Allow,
+    /// Held for a compliance officer, with the alerts to record; unlike the others it
+    /// does not end the pipeline: the stages after it still decide (an approval policy
+    /// still applies once the payment is released).
+    Review {
+        alerts: Vec<compliance::AlertDraft>,
+    },
     /// Funds are held, execution waits for approvals.
     RequireApproval {
         reason: String,
@@ -89,6 +95,16 @@ pub struct Checked {
     pub verdict: Verdict,
     /// The deciding stage's place in the pipeline (the number of stages if all allowed).
     decided_by: usize,
+    /// Alerts of stages that asked for a review on the way.
+    review: Vec<compliance::AlertDraft>,
+}
+
+/// What the `in_tx` phase decided: the verdict (never `Review`) and the alerts that hold
+/// the payment for review (empty: not held).
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub verdict: Verdict,
+    pub review: Vec<compliance::AlertDraft>,
 }
 
 /// The stages in slot order; the first verdict other than `Allow` decides. Received
@@ -151,49 +167,65 @@ impl Pipeline {
 
     /// The `check` phase, outside any transaction.
     pub async fn run(&self, draft: &PaymentDraft) -> Result<Checked, GatewayError> {
+        let mut review = Vec::new();
         for (at, (_, stage)) in self.stages.iter().enumerate() {
             let span = tracing::info_span!("pipeline.stage", stage = stage.name());
-            let verdict = stage.check(draft).instrument(span).await?;
-            if verdict != Verdict::Allow {
-                tracing::info!(stage = stage.name(), ?verdict, "payment stopped by a stage");
-                return Ok(Checked {
-                    verdict,
-                    decided_by: at,
-                });
+            match stage.check(draft).instrument(span).await? {
+                Verdict::Allow => {}
+                Verdict::Review { alerts } => review.extend(alerts),
+                verdict => {
+                    tracing::info!(stage = stage.name(), ?verdict, "payment stopped by a stage");
+                    return Ok(Checked {
+                        verdict,
+                        decided_by: at,
+                        review,
+                    });
+                }
             }
         }
         Ok(Checked {
             verdict: Verdict::Allow,
             decided_by: self.stages.len(),
+            review,
         })
     }
 
     /// The `in_tx` phase, in the payment's transaction with the payer's row locked: the
     /// stages up to the one that decided `checked` run again on what is committed; the
-    /// first of them to say something other than `Allow` decides instead. A rejected
-    /// payment moves no money, so nothing runs for it.
+    /// first of them to say something other than `Allow` or `Review` decides instead. A
+    /// rejected payment moves no money, so nothing runs for it.
     pub fn run_in_tx(
         &self,
         sql: &mut dyn Sql,
         draft: &PaymentDraft,
         checked: &Checked,
         now_ms: i64,
-    ) -> Result<Verdict, GatewayError> {
+    ) -> Result<Decided, GatewayError> {
         if matches!(checked.verdict, Verdict::Reject { .. }) {
-            return Ok(checked.verdict.clone());
+            return Ok(Decided {
+                verdict: checked.verdict.clone(),
+                review: Vec::new(),
+            });
         }
+        let mut review = checked.review.clone();
         for (_, stage) in self.stages.iter().take(checked.decided_by + 1) {
-            let verdict = stage.in_tx(sql, draft, now_ms)?;
-            if verdict != Verdict::Allow {
-                tracing::info!(
-                    stage = stage.name(),
-                    ?verdict,
-                    "payment stopped in its transaction"
-                );
-                return Ok(verdict);
+            match stage.in_tx(sql, draft, now_ms)? {
+                Verdict::Allow => {}
+                Verdict::Review { alerts } => review.extend(alerts),
+                verdict => {
+                    tracing::info!(
+                        stage = stage.name(),
+                        ?verdict,
+                        "payment stopped in its transaction"
+                    );
+                    return Ok(Decided { verdict, review });
+                }
             }
         }
-        Ok(checked.verdict.clone())
+        Ok(Decided {
+            verdict: checked.verdict.clone(),
+            review,
+        })
     }
 }
 

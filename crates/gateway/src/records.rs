@@ -29,6 +29,9 @@ pub enum PaymentStatus {
     InFlight,
     // Shown, never stored: in flight on a node that left the pool (`stuck_since_ms`).
     Stuck,
+    // Shown, never stored: pending or awaiting approval, and held by an open review alert
+    // (compliance); nothing executes or settles it until every such alert is released.
+    HeldForReview,
     Succeeded,
     Failed,
     Rejected,

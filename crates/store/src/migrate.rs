@@ -63,6 +63,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(18, "0018_api_key_notices"),
     migration!(19, "0019_screening_lists"),
     migration!(20, "0020_customers"),
+    migration!(21, "0021_aml_alerts"),
 ];
 
 /// The schema version this binary needs.

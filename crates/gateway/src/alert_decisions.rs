@@ -1,0 +1,148 @@
+//! Compliance officers' decisions on monitoring alerts, and what they do to the payment
+//! an alert holds. Releasing its last open review alert lets the payment go on where it
+//! stood: to execution (or settlement, for one of our own invoices) if it was pending, to
+//! its approvers if it awaits approval. Rejecting any alert rejects the payment, releases
+//! its hold and closes its approval request; the tenant is told the payment cannot be
+//! made, never why. A block (no payment was recorded) keeps its alert as the record.
+
+use compliance::{alerts, Alert, AlertDecision, AlertDraft, AlertFilter};
+use controls::{requests, RequestState};
+use ledger::release_hold;
+use store::{Sql, Value};
+
+use crate::records::{PaymentRecord, PaymentStatus};
+use crate::settlement::settle_internal;
+use crate::{Actor, Gateway, GatewayError};
+
+/// What the payment's side of a decision needs after its transaction.
+enum Next {
+    Execute(String),
+    Finished(Box<PaymentRecord>),
+    Nothing,
+}
+
+/// The failure the tenant sees on a payment compliance rejected.
+const REJECTED_SENTENCE: &str = "this payment cannot be made";
+
+fn reject_payment(
+    sql: &mut dyn Sql,
+    payment_id: &str,
+    event_id: &str,
+    now: i64,
+) -> Result<Option<PaymentRecord>, GatewayError> {
+    let row = sql.query_opt(
+        &format!(
+            "UPDATE payments SET status = 'rejected', failure_code = 'compliance_rejected', \
+             failure_reason = $2, updated_at_ms = $3 WHERE id = $1 \
+             AND status IN ('pending', 'awaiting_approval') RETURNING {}",
+            PaymentRecord::COLUMNS
+        ),
+        &[payment_id.into(), REJECTED_SENTENCE.into(), Value::Int(now)],
+    )?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let payment = PaymentRecord::from_row(&row)?;
+    if let Some(hold) = &payment.hold_id {
+        release_hold(sql, hold, now)?;
+    }
+    requests::close(sql, payment_id, RequestState::Rejected, now)?;
+    outbox::emit(
+        sql,
+        event_id,
+        &payment.tenant_id,
+        "payment.rejected",
+        payment.to_json(),
+        now,
+    )?;
+    Ok(Some(payment))
+}
+
+/// A released payment with no review alert left: on where it stood.
+fn release_payment(
+    sql: &mut dyn Sql,
+    payment_id: &str,
+    event_ids: &(String, String),
+    now: i64,
+) -> Result<Next, GatewayError> {
+    let row = sql.query_opt(
+        &format!(
+            "SELECT {} FROM payments WHERE id = $1",
+            PaymentRecord::COLUMNS
+        ),
+        &[payment_id.into()],
+    )?;
+    let Some(payment) = row.as_ref().map(PaymentRecord::from_row).transpose()? else {
+        return Ok(Next::Nothing);
+    };
+    Ok(match (payment.status, payment.route.as_str()) {
+        (PaymentStatus::Pending, "internal") => {
+            Next::Finished(settle_internal(sql, &payment, event_ids, now)?)
+        }
+        (PaymentStatus::Pending, _) => Next::Execute(payment.id),
+        // Awaiting approval: the approvers decide next; anything final stays final.
+        _ => Next::Nothing,
+    })
+}
+
+impl Gateway {
+    /// Alerts, newest first (platform only: the API never shows them to a tenant).
+    pub async fn alerts(&self, filter: AlertFilter) -> Result<Vec<Alert>, GatewayError> {
+        Ok(self
+            .inner
+            .store
+            .read(move |sql| alerts::list(sql, &filter))
+            .await?)
+    }
+
+    /// Records the alert of a payment a rule blocked (no payment was recorded).
+    pub(crate) async fn record_blocked(&self, alert: AlertDraft) -> Result<(), GatewayError> {
+        let (id, now) = (self.new_id("alr"), self.now_ms());
+        self.inner
+            .store
+            .write(move |sql| alerts::insert(sql, &id, &alert, None, None, now))
+            .await?;
+        Ok(())
+    }
+
+    /// An officer releases or rejects a review alert, with a reason.
+    pub async fn decide_alert(
+        &self,
+        actor: &Actor,
+        id: &str,
+        decision: AlertDecision,
+        reason: &str,
+    ) -> Result<Alert, GatewayError> {
+        let (actor, id, reason) = (actor.clone(), id.to_string(), reason.to_string());
+        let now = self.now_ms();
+        let event_ids = (self.new_id("evt"), self.new_id("evt"));
+        let (alert, next) = self
+            .inner
+            .store
+            .write(move |sql| {
+                let alert = alerts::decide(sql, &actor, &id, decision, &reason, now)?;
+                let Some(payment_id) = alert.payment_id.clone() else {
+                    return Ok::<_, GatewayError>((alert, Next::Nothing));
+                };
+                let next = match decision {
+                    AlertDecision::Reject => {
+                        alerts::reject_others(sql, &actor, &payment_id, &reason, now)?;
+                        match reject_payment(sql, &payment_id, &event_ids.0, now)? {
+                            Some(payment) => Next::Finished(Box::new(payment)),
+                            None => Next::Nothing,
+                        }
+                    }
+                    AlertDecision::Release if alerts::holds(sql, &payment_id)? => Next::Nothing,
+                    AlertDecision::Release => release_payment(sql, &payment_id, &event_ids, now)?,
+                };
+                Ok((alert, next))
+            })
+            .await?;
+        match next {
+            Next::Execute(payment_id) => self.spawn_execution(payment_id),
+            Next::Finished(payment) => self.payment_finished(&payment, now),
+            Next::Nothing => {}
+        }
+        Ok(alert)
+    }
+}

@@ -1,0 +1,293 @@
+//! Transaction monitoring in the payment pipeline, on both stores over a real node: a
+//! 6,000 EUR payment is held for review with its funds held and nothing sent, released by
+//! an officer (then settled) or rejected (its hold released, carol never paid); the third
+//! of three 4,500 EUR payments is held as structuring; a rule configured to block refuses
+//! the payment, records nothing of it, and keeps its alert.
+
+use std::sync::Arc;
+
+use aml::{Decision, RuleParams, RuleSet};
+use compliance::{AlertDecision, AlertFilter, AlertState, ComplianceError};
+use gateway::{Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus};
+use kernel::{Actor, RandomIds, Scope, SystemClock};
+use node_pool::LightningNode;
+use store::testing::TestStore;
+
+mod common;
+
+use common::EUR;
+
+store::on_both_stores!(payments_are_held_released_rejected_and_blocked_by_the_rules);
+
+async fn own_invoice(gateway: &Gateway, account_id: &str, amount_msat: u64) -> String {
+    gateway
+        .create_invoice(
+            &Actor::system("test"),
+            NewInvoice {
+                account_id: account_id.to_string(),
+                amount_msat,
+                description: "supplier".into(),
+                expiry_secs: Some(600),
+            },
+        )
+        .await
+        .expect("invoice")
+        .bolt11
+}
+
+async fn pay(
+    gateway: &Gateway,
+    account_id: &str,
+    bolt11: String,
+) -> Result<gateway::Accepted, GatewayError> {
+    gateway
+        .create_payment(
+            &Actor::system("test"),
+            NewPayment {
+                account_id: account_id.to_string(),
+                bolt11,
+                amount_msat: None,
+                max_fee_msat: None,
+            },
+            None,
+        )
+        .await
+}
+
+async fn open_alerts(gateway: &Gateway, payment_id: &str) -> Vec<compliance::Alert> {
+    gateway
+        .alerts(AlertFilter {
+            payment_id: Some(payment_id.to_string()),
+            state: Some(AlertState::Open),
+            limit: 100,
+            ..AlertFilter::default()
+        })
+        .await
+        .expect("alerts")
+}
+
+async fn payments_are_held_released_rejected_and_blocked_by_the_rules(t: TestStore) {
+    let world = common::world(t.store.clone(), Arc::new(SystemClock)).await;
+    let gateway = world.gateway.clone();
+    let officer = Actor::system("officer");
+    let payer = world.treasury(&officer).await;
+    let payee = gateway
+        .create_account(&officer, "treasury", "suppliers")
+        .await
+        .expect("payee");
+    // 60,000 EUR: what arrives is far more than what leaves (no rapid in-and-out).
+    world.fund(&officer, &payer.id, 60_000 * EUR).await;
+    let available = |id: String| {
+        let gateway = gateway.clone();
+        async move {
+            gateway
+                .account(&Scope::All, &id)
+                .await
+                .expect("account")
+                .available_msat()
+        }
+    };
+
+    // 6,000 EUR to one of our own invoices: held, funds held, nothing settled.
+    let bolt11 = own_invoice(&gateway, &payee.id, 6_000 * EUR).await;
+    let held = pay(&gateway, &payer.id, bolt11).await.expect("accepted");
+    assert_eq!(held.status, PaymentStatus::HeldForReview);
+    assert_eq!(
+        gateway
+            .payment(&Scope::All, &held.id)
+            .await
+            .expect("payment")
+            .status,
+        PaymentStatus::HeldForReview
+    );
+    assert_eq!(
+        available(payer.id.clone()).await,
+        (60_000 * EUR - 6_000 * EUR - 6_000 * EUR / 100) as i64,
+        "the amount and the maximum fee (1%) are held"
+    );
+    assert_eq!(world.balance(&payee.id).await, 0);
+    let alerts = open_alerts(&gateway, &held.id).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].draft.rule, "large_payment");
+    assert_eq!(alerts[0].draft.eur_cents, 600_000);
+    assert!(alerts[0].draft.eur_rate.contains("fixed:test"));
+    // A reason is required; a release settles it.
+    assert!(matches!(
+        gateway
+            .decide_alert(&officer, &alerts[0].id, AlertDecision::Release, " ")
+            .await,
+        Err(GatewayError::Compliance(ComplianceError::InvalidField {
+            field: "reason",
+            ..
+        }))
+    ));
+    let released = gateway
+        .decide_alert(
+            &officer,
+            &alerts[0].id,
+            AlertDecision::Release,
+            "invoice checked",
+        )
+        .await
+        .expect("released");
+    assert_eq!(released.state, AlertState::Released);
+    assert_eq!(
+        gateway
+            .payment(&Scope::All, &held.id)
+            .await
+            .expect("payment")
+            .status,
+        PaymentStatus::Succeeded
+    );
+    assert_eq!(world.balance(&payee.id).await, (6_000 * EUR) as i64);
+    assert!(matches!(
+        gateway
+            .decide_alert(
+                &officer,
+                &alerts[0].id,
+                AlertDecision::Reject,
+                "changed my mind"
+            )
+            .await,
+        Err(GatewayError::Compliance(ComplianceError::AlertDecided(
+            "released"
+        )))
+    ));
+
+    // 6,000 EUR to carol over Lightning: held, then rejected; carol is never paid.
+    let carol = world.lab.node("carol").expect("carol");
+    let to_carol = carol
+        .create_invoice(6_000 * EUR, "big", 600)
+        .await
+        .expect("carol's invoice");
+    let before = available(payer.id.clone()).await;
+    let held = pay(&gateway, &payer.id, to_carol.bolt11.clone())
+        .await
+        .expect("accepted");
+    assert_eq!(held.status, PaymentStatus::HeldForReview);
+    let alert = open_alerts(&gateway, &held.id).await.remove(0);
+    gateway
+        .decide_alert(
+            &officer,
+            &alert.id,
+            AlertDecision::Reject,
+            "unknown supplier",
+        )
+        .await
+        .expect("rejected");
+    let rejected = gateway
+        .payment(&Scope::All, &held.id)
+        .await
+        .expect("payment");
+    assert_eq!(rejected.status, PaymentStatus::Rejected);
+    assert_eq!(
+        rejected.failure_code.as_deref(),
+        Some("compliance_rejected")
+    );
+    assert_eq!(
+        rejected.failure_reason.as_deref(),
+        Some("this payment cannot be made"),
+        "nothing that tips the customer off"
+    );
+    assert_eq!(
+        available(payer.id.clone()).await,
+        before,
+        "the hold is released"
+    );
+
+    // Three payments of 4,500 EUR: the third is structuring.
+    let mut statuses = Vec::new();
+    let mut last = String::new();
+    for _ in 0..3 {
+        let bolt11 = own_invoice(&gateway, &payee.id, 4_500 * EUR).await;
+        let accepted = pay(&gateway, &payer.id, bolt11).await.expect("accepted");
+        statuses.push(accepted.status);
+        last = accepted.id;
+    }
+    assert_eq!(
+        statuses,
+        [
+            PaymentStatus::Succeeded,
+            PaymentStatus::Succeeded,
+            PaymentStatus::HeldForReview
+        ]
+    );
+    let structuring = open_alerts(&gateway, &last).await;
+    assert_eq!(structuring.len(), 1, "{structuring:?}");
+    assert_eq!(structuring[0].draft.rule, "structuring");
+    assert!(
+        structuring[0]
+            .draft
+            .evidence
+            .starts_with("3 payments between"),
+        "{}",
+        structuring[0].draft.evidence
+    );
+
+    // Another replica whose rules block large payments: refused, nothing of it stored,
+    // its alert kept.
+    let blocking = RuleSet {
+        large_payment: RuleParams {
+            enabled: true,
+            decision: Decision::Block,
+        },
+        ..RuleSet::default()
+    };
+    let strict = Gateway::builder(
+        t.second_handle().await.expect("second handle"),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        gateway::GatewayConfig {
+            instance_id: Some(gateway.instance().to_string()),
+            eur_rate: gateway::EurRateConfig {
+                eur_cents_per_btc: common::EUR_CENTS_PER_BTC,
+                source: "fixed:test".into(),
+            },
+            monitoring_rules: blocking,
+            ..gateway::GatewayConfig::default()
+        },
+    )
+    .build(Arc::clone(gateway.pool()));
+    strict.screening().refresh().await.expect("lists load");
+    let payments_before: i64 = t
+        .store
+        .read(|sql| sql.query_one("SELECT COUNT(*) FROM payments", &[])?.i64(0))
+        .await
+        .expect("count");
+    let bolt11 = own_invoice(&gateway, &payee.id, 7_000 * EUR).await;
+    let blocked = pay(&strict, &payer.id, bolt11).await;
+    assert!(
+        matches!(
+            blocked,
+            Err(GatewayError::Compliance(ComplianceError::Blocked))
+        ),
+        "{blocked:?}"
+    );
+    let payments_after: i64 = t
+        .store
+        .read(|sql| sql.query_one("SELECT COUNT(*) FROM payments", &[])?.i64(0))
+        .await
+        .expect("count");
+    assert_eq!(
+        payments_after, payments_before,
+        "a blocked payment is not recorded"
+    );
+    let all = gateway
+        .alerts(AlertFilter {
+            limit: 100,
+            ..AlertFilter::default()
+        })
+        .await
+        .expect("alerts");
+    let block = &all[0];
+    assert_eq!(
+        (
+            block.draft.rule.as_str(),
+            block.draft.decision,
+            block.payment_id.as_deref()
+        ),
+        ("large_payment", Decision::Block, None)
+    );
+    assert_eq!(block.draft.eur_cents, 700_000);
+    world.lab.shutdown().await.expect("lab down");
+}
