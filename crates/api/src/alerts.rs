@@ -3,6 +3,7 @@
 //! releases or rejects the payment an alert holds.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use compliance::{Alert, AlertDecision, AlertFilter, AlertState};
 use kernel::rfc3339;
@@ -98,8 +99,13 @@ pub async fn list_alerts(
         .state
         .as_deref()
         .map(|s| {
-            s.parse::<AlertState>()
-                .map_err(|_| Problem::invalid("state must be open, released or rejected"))
+            s.parse::<AlertState>().map_err(|_| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    "state must be open, released or rejected",
+                )
+            })
         })
         .transpose()?;
     let alerts = state

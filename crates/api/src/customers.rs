@@ -46,7 +46,7 @@ pub struct UpdateCustomer {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct LimitsView {
+pub struct CustomerLimitsView {
     pub daily_eur_cents: u64,
     pub monthly_eur_cents: u64,
     pub annual_eur_cents: u64,
@@ -80,7 +80,7 @@ pub struct CustomerView {
     pub jurisdictions_version: String,
     /// `pending`, `verified` or `rejected`.
     pub kyc_status: String,
-    pub limits: LimitsView,
+    pub limits: CustomerLimitsView,
     pub enhanced_monitoring: bool,
     /// `monthly`, `quarterly` or `annual`.
     pub review_frequency: String,
@@ -107,7 +107,7 @@ impl From<Customer> for CustomerView {
             risk_override_reason: c.risk_override_reason,
             jurisdictions_version: c.jurisdictions_version,
             kyc_status: c.kyc_status.as_str().to_string(),
-            limits: LimitsView {
+            limits: CustomerLimitsView {
                 daily_eur_cents: c.daily_limit_eur_cents,
                 monthly_eur_cents: c.monthly_limit_eur_cents,
                 annual_eur_cents: c.annual_limit_eur_cents,

@@ -414,6 +414,22 @@ const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>, Expect)] = &[
         (0, 0, 200),
     ),
     (
+        "GET",
+        "/v1/alerts?state=open",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
+    (
+        "POST",
+        "/v1/alerts/alr_missing/decide",
+        "compliance:write",
+        "platform",
+        Some(r#"{"decision":"release","reason":"matrix"}"#),
+        (0, 0, 404),
+    ),
+    (
         "POST",
         "/v1/customers",
         "compliance:write",
@@ -573,6 +589,7 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                 .replace("rec_missing", "{id}")
                 .replace("watch_missing", "{id}")
                 .replace("cus_missing", "{id}")
+                .replace("alr_missing", "{id}")
                 .replace("whd_missing", "{delivery_id}")
                 .replace("/0/approve", "/{version}/approve");
             format!("{m} {generic}")

@@ -326,7 +326,87 @@ async fn payments_wait_for_signed_approvals_over_http(t: TestStore) {
         .collect();
     voters.sort_unstable();
     assert_eq!(voters, ["cto", "hsm-backup", "hsm-operations"]);
+    // Above 5,000 EUR it is also held for a compliance review: approved, it still waits
+    // until an officer releases it.
+    let (_, held) = s
+        .call("GET", &format!("/v1/payments/{large_id}"), None)
+        .await;
+    assert_eq!(held["status"], "held_for_review", "{held}");
+    let (_, officer) = issue(&s, json!({"name": "officer", "roles": ["compliance"]})).await;
+    let (status, alerts) = s
+        .call_as(
+            &officer,
+            "GET",
+            &format!("/v1/alerts?payment_id={large_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{alerts}");
+    let alert = &alerts["data"][0];
+    assert_eq!(
+        (
+            &alert["rule"],
+            &alert["decision"],
+            &alert["state"],
+            &alert["direction"]
+        ),
+        (
+            &json!("large_payment"),
+            &json!("review"),
+            &json!("open"),
+            &json!("out")
+        )
+    );
+    assert_eq!(alert["eur_cents"], 2_000_000);
+    let decide = format!("/v1/alerts/{}/decide", alert["id"].as_str().expect("id"));
+    let (status, problem) = s
+        .call_as(
+            &ops,
+            "POST",
+            &decide,
+            Some(json!({"decision": "release", "reason": "mine"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an operator may not: {problem}"
+    );
+    let (status, problem) = s
+        .call_as(
+            &officer,
+            "POST",
+            &decide,
+            Some(json!({"decision": "maybe", "reason": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field"))
+    );
+    let (status, released) = s
+        .call_as(
+            &officer,
+            "POST",
+            &decide,
+            Some(json!({"decision": "release", "reason": "supplier contract on file"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{released}");
+    assert_eq!(released["state"], "released");
     assert_eq!(final_status(large_id).await, "succeeded");
+    let (status, problem) = s
+        .call_as(
+            &officer,
+            "POST",
+            &decide,
+            Some(json!({"decision": "reject", "reason": "late"})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("alert_decided"))
+    );
 
     // The CEO's own payment: the CEO may not approve it; the CTO rejects it.
     let own = pay(ceo.clone(), 1_000).await;

@@ -866,6 +866,10 @@ async fn a_stage_in_the_transaction_sees_a_concurrent_payments_hold(t: TestStore
         replica_over(&t.store, "replica-1"),
         replica_over(&second, "replica-2"),
     );
+    // Not started, but screening as a started replica does.
+    for replica in [&one, &two] {
+        replica.screening().refresh().await.expect("lists load");
+    }
     let carol = FakeNode::new("carol", 3);
     for round in 0..8 {
         let account = w

@@ -218,6 +218,33 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
         .collect();
     approvers.sort_unstable();
     assert_eq!(approvers, ["cto", "hsm-backup", "hsm-operations"]);
+    // Above 5,000 EUR compliance reviews it too: approved, it waits for the officer's
+    // release, then pays.
+    assert_eq!(
+        gateway
+            .payment(&Scope::All, &large.id)
+            .await
+            .expect("payment")
+            .status,
+        PaymentStatus::HeldForReview
+    );
+    let alerts = gateway
+        .alerts(compliance::AlertFilter {
+            payment_id: Some(large.id.clone()),
+            limit: 10,
+            ..compliance::AlertFilter::default()
+        })
+        .await
+        .expect("alerts");
+    gateway
+        .decide_alert(
+            &actor("officer"),
+            &alerts[0].id,
+            compliance::AlertDecision::Release,
+            "contract on file",
+        )
+        .await
+        .expect("released");
     assert_eq!(
         wait_final(&gateway, &large.id).await.status,
         PaymentStatus::Succeeded
