@@ -168,6 +168,10 @@ async fn payments_wait_for_signed_approvals_over_http(t: TestStore) {
         .pay_invoice(invoice["bolt11"].as_str().expect("bolt11"), None, None)
         .await
         .expect("carol pays");
+    // 75,000 EUR arriving at once is held for a compliance review (a large payment): the
+    // officer releases it to the account.
+    let invoice_id = invoice["id"].as_str().expect("invoice id").to_string();
+    let mut released = false;
     for _ in 0..300 {
         let (_, a) = s
             .call("GET", &format!("/v1/accounts/{account}"), None)
@@ -175,8 +179,24 @@ async fn payments_wait_for_signed_approvals_over_http(t: TestStore) {
         if a["balance_msat"] == 150_000_000u64 {
             break;
         }
+        let (_, alerts) = s
+            .call(
+                "GET",
+                &format!("/v1/alerts?invoice_id={invoice_id}&state=open"),
+                None,
+            )
+            .await;
+        for alert in alerts["data"].as_array().into_iter().flatten() {
+            assert_eq!(alert["direction"], "in", "{alert}");
+            let path = format!("/v1/alerts/{}/decide", alert["id"].as_str().expect("id"));
+            let body = json!({"decision": "release", "reason": "funding from our own treasury"});
+            let (status, decided) = s.call("POST", &path, Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{decided}");
+            released = true;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    assert!(released, "the funding was held for review, then released");
 
     let pay = |key: String, eur: u64| {
         let (s, carol, account) = (&s, carol.clone(), account.clone());

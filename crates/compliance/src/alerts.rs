@@ -144,6 +144,37 @@ pub fn insert(
     Ok(())
 }
 
+/// What a review alert holds: a payment, or a received payment (by its invoice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    Payment(&'a str),
+    Invoice(&'a str),
+}
+
+impl<'a> Subject<'a> {
+    fn column(self) -> &'static str {
+        match self {
+            Subject::Payment(_) => "payment_id",
+            Subject::Invoice(_) => "invoice_id",
+        }
+    }
+
+    fn id(self) -> &'a str {
+        match self {
+            Subject::Payment(id) | Subject::Invoice(id) => id,
+        }
+    }
+
+    /// The subject an alert holds.
+    pub fn of(alert: &'a Alert) -> Option<Self> {
+        match (&alert.payment_id, &alert.invoice_id) {
+            (Some(payment), _) => Some(Subject::Payment(payment)),
+            (None, Some(invoice)) => Some(Subject::Invoice(invoice)),
+            (None, None) => None,
+        }
+    }
+}
+
 /// SQL: an open review alert holds the payment whose id is `payment_id_expr` (a column
 /// or a parameter), for the statements that must not move a held payment.
 pub fn holds_sql(payment_id_expr: &str) -> String {
@@ -153,12 +184,16 @@ pub fn holds_sql(payment_id_expr: &str) -> String {
     )
 }
 
-/// Whether an open review alert holds the payment.
-pub fn holds(sql: &mut dyn Sql, payment_id: &str) -> Result<bool, StoreError> {
+/// Whether an open review alert still holds `subject`.
+pub fn holds(sql: &mut dyn Sql, subject: Subject<'_>) -> Result<bool, StoreError> {
     Ok(sql
         .query_opt(
-            &format!("SELECT 1 AS held WHERE {}", holds_sql("$1")),
-            &[payment_id.into()],
+            &format!(
+                "SELECT id FROM aml_alerts WHERE {} = $1 AND state = 'open' \
+                 AND decision = 'review' LIMIT 1",
+                subject.column()
+            ),
+            &[subject.id().into()],
         )?
         .is_some())
 }
@@ -266,20 +301,23 @@ pub fn decide(
     })
 }
 
-/// Closes the payment's other open review alerts as rejected with the same reason (one
-/// rejection rejects the payment; the rest have nothing left to hold).
+/// Closes the subject's other open review alerts as rejected with the same reason (one
+/// rejection decides the subject; the rest have nothing left to hold).
 pub fn reject_others(
     sql: &mut dyn Sql,
     actor: &Actor,
-    payment_id: &str,
+    subject: Subject<'_>,
     reason: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     sql.execute(
-        "UPDATE aml_alerts SET state = 'rejected', decided_by = $2, decision_reason = $3, \
-         decided_at_ms = $4 WHERE payment_id = $1 AND state = 'open' AND decision = 'review'",
+        &format!(
+            "UPDATE aml_alerts SET state = 'rejected', decided_by = $2, decision_reason = $3, \
+             decided_at_ms = $4 WHERE {} = $1 AND state = 'open' AND decision = 'review'",
+            subject.column()
+        ),
         &[
-            payment_id.into(),
+            subject.id().into(),
             actor.origin.actor_id.as_str().into(),
             reason.into(),
             now_ms.into(),

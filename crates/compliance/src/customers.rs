@@ -234,6 +234,21 @@ pub fn list(
     .collect()
 }
 
+/// Locks the row of the account's customer, if it has one, for the caller's transaction.
+/// A payment takes it before its account's row: a transaction (a group-committed batch
+/// may pay from several accounts of one customer) then never holds an account of the
+/// customer while it waits for the customer, so two replicas cannot deadlock on them.
+pub fn lock_customer_of(sql: &mut dyn Sql, account_id: &str) -> Result<(), StoreError> {
+    if sql.dialect() == Dialect::Postgres {
+        sql.query(
+            "SELECT c.id FROM customers c WHERE c.id = \
+             (SELECT a.customer_id FROM accounts a WHERE a.id = $1) FOR UPDATE",
+            &[account_id.into()],
+        )?;
+    }
+    Ok(())
+}
+
 /// The customer an account belongs to, its row locked for the caller's transaction (so
 /// that payments from two accounts of one customer are decided one after the other).
 pub fn of_account_locked(

@@ -3,13 +3,17 @@
 //! stood: to execution (or settlement, for one of our own invoices) if it was pending, to
 //! its approvers if it awaits approval. Rejecting any alert rejects the payment, releases
 //! its hold and closes its approval request; the tenant is told the payment cannot be
-//! made, never why. A block (no payment was recorded) keeps its alert as the record.
+//! made, never why. A block (no payment was recorded) keeps its alert as the record. A
+//! received payment held for review is credited to its account when released; rejected,
+//! it stays in the suspense account (returning it needs a refund destination).
 
+use compliance::alerts::Subject;
 use compliance::{alerts, Alert, AlertDecision, AlertDraft, AlertFilter};
 use controls::{requests, RequestState};
 use ledger::release_hold;
 use store::{Sql, Value};
 
+use crate::inbound;
 use crate::records::{PaymentRecord, PaymentStatus};
 use crate::settlement::settle_internal;
 use crate::{Actor, Gateway, GatewayError};
@@ -121,21 +125,35 @@ impl Gateway {
             .store
             .write(move |sql| {
                 let alert = alerts::decide(sql, &actor, &id, decision, &reason, now)?;
-                let Some(payment_id) = alert.payment_id.clone() else {
-                    return Ok::<_, GatewayError>((alert, Next::Nothing));
-                };
-                let next = match decision {
-                    AlertDecision::Reject => {
-                        alerts::reject_others(sql, &actor, &payment_id, &reason, now)?;
-                        match reject_payment(sql, &payment_id, &event_ids.0, now)? {
-                            Some(payment) => Next::Finished(Box::new(payment)),
-                            None => Next::Nothing,
+                let next = match (Subject::of(&alert), decision) {
+                    (None, _) => Next::Nothing,
+                    (Some(subject), AlertDecision::Reject) => {
+                        alerts::reject_others(sql, &actor, subject, &reason, now)?;
+                        match subject {
+                            Subject::Payment(payment_id) => {
+                                match reject_payment(sql, payment_id, &event_ids.0, now)? {
+                                    Some(payment) => Next::Finished(Box::new(payment)),
+                                    None => Next::Nothing,
+                                }
+                            }
+                            // Received money cannot be refused: it stays in suspense.
+                            Subject::Invoice(_) => Next::Nothing,
                         }
                     }
-                    AlertDecision::Release if alerts::holds(sql, &payment_id)? => Next::Nothing,
-                    AlertDecision::Release => release_payment(sql, &payment_id, &event_ids, now)?,
+                    (Some(subject), AlertDecision::Release) if alerts::holds(sql, subject)? => {
+                        Next::Nothing
+                    }
+                    (Some(Subject::Payment(payment_id)), AlertDecision::Release) => {
+                        release_payment(sql, payment_id, &event_ids, now)?
+                    }
+                    (Some(Subject::Invoice(invoice_id)), AlertDecision::Release) => {
+                        if let Some(hold) = inbound::held_for_invoice(sql, invoice_id)? {
+                            inbound::release_in(sql, &actor, &hold, now)?;
+                        }
+                        Next::Nothing
+                    }
                 };
-                Ok((alert, next))
+                Ok::<_, GatewayError>((alert, next))
             })
             .await?;
         match next {

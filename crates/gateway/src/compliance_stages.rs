@@ -112,10 +112,14 @@ impl Stage for CustomerStage {
 /// How far back the monitoring rules look.
 const HISTORY_WINDOW_MS: i64 = 30 * 86_400_000;
 
-pub(crate) struct MonitoringStage {
+/// The monitoring rules and the jurisdiction lists they read, shared by the outgoing and
+/// the inbound stage.
+pub(crate) struct Monitor {
     pub rules: aml::RuleSet,
     pub jurisdictions: compliance::risk::Jurisdictions,
 }
+
+pub(crate) struct MonitoringStage(pub Arc<Monitor>);
 
 /// A counterparty as a number the rules can compare (FNV-1a of its key).
 fn counterparty(key: &str) -> u64 {
@@ -124,67 +128,134 @@ fn counterparty(key: &str) -> u64 {
     })
 }
 
-impl MonitoringStage {
-    /// The payer's payments in and out since `since_ms` (newest first, bounded), and its
-    /// last payment before that.
-    fn history(
+/// The account's customer (id and country), if it has one.
+fn customer_of(
+    sql: &mut dyn Sql,
+    account_id: &str,
+) -> Result<(Option<String>, String), GatewayError> {
+    let row = sql.query_opt(
+        "SELECT c.id, c.country FROM accounts a JOIN customers c ON c.id = a.customer_id \
+         WHERE a.id = $1",
+        &[account_id.into()],
+    )?;
+    Ok(match row {
+        Some(row) => (
+            Some(row.text("id")?.to_string()),
+            row.text("country")?.to_string(),
+        ),
+        None => (None, String::new()),
+    })
+}
+
+/// The payer's payments in and out since `since_ms` (the customer's accounts, or the
+/// account; newest first, bounded), and its last payment before that.
+fn history(
+    sql: &mut dyn Sql,
+    account_id: &str,
+    customer_id: Option<&str>,
+    rate: &approvals::EurRate,
+    since_ms: i64,
+) -> Result<(Vec<aml::PastPayment>, Option<i64>), GatewayError> {
+    let payer = "(a.id = $1 OR ($2 <> '' AND a.customer_id = $2))";
+    let params = [
+        account_id.into(),
+        customer_id.unwrap_or("").into(),
+        Value::Int(since_ms),
+        Value::Int(aml::MAX_HISTORY as i64),
+    ];
+    let mut history = Vec::new();
+    for row in sql.query(
+        &format!(
+            "SELECT COALESCE(p.eur_cents, 0) AS eur_cents, p.created_at_ms, p.destination \
+             FROM payments p JOIN accounts a ON a.id = p.account_id WHERE {payer} \
+             AND p.created_at_ms >= $3 AND p.status NOT IN ('failed', 'rejected') \
+             ORDER BY p.created_at_ms DESC LIMIT $4"
+        ),
+        &params,
+    )? {
+        history.push(aml::PastPayment {
+            direction: aml::Direction::Out,
+            eur_cents: row.u64("eur_cents")?,
+            at_ms: row.i64("created_at_ms")?,
+            counterparty: counterparty(row.text("destination")?),
+        });
+    }
+    for row in sql.query(
+        &format!(
+            "SELECT COALESCE(i.received_msat, i.amount_msat) AS received_msat, i.paid_at_ms \
+             FROM invoices i JOIN accounts a ON a.id = i.account_id WHERE {payer} \
+             AND i.status = 'paid' AND i.paid_at_ms >= $3 \
+             ORDER BY i.paid_at_ms DESC LIMIT $4"
+        ),
+        &params,
+    )? {
+        history.push(aml::PastPayment {
+            direction: aml::Direction::In,
+            eur_cents: rate.eur_cents(row.u64("received_msat")?),
+            at_ms: row.i64("paid_at_ms")?,
+            counterparty: 0,
+        });
+    }
+    let last = sql
+        .query_one(
+            &format!(
+                "SELECT MAX(p.created_at_ms) AS last FROM payments p \
+                 JOIN accounts a ON a.id = p.account_id WHERE {payer} \
+                 AND p.created_at_ms < $3"
+            ),
+            &params[..3],
+        )?
+        .opt_i64("last")?;
+    Ok((history, last))
+}
+
+impl Monitor {
+    /// The findings on a payment in `direction` for `account_id` as alerts to record,
+    /// most severe first.
+    fn judge(
         &self,
         sql: &mut dyn Sql,
-        draft: &PaymentDraft,
-        customer_id: &str,
-        since_ms: i64,
-    ) -> Result<(Vec<aml::PastPayment>, Option<i64>), GatewayError> {
-        let payer = "(a.id = $1 OR ($2 <> '' AND a.customer_id = $2))";
-        let params = [
-            draft.account.id.as_str().into(),
-            customer_id.into(),
-            Value::Int(since_ms),
-            Value::Int(aml::MAX_HISTORY as i64),
-        ];
-        let mut history = Vec::new();
-        for row in sql.query(
-            &format!(
-                "SELECT COALESCE(p.eur_cents, 0) AS eur_cents, p.created_at_ms, p.destination \
-                 FROM payments p JOIN accounts a ON a.id = p.account_id WHERE {payer} \
-                 AND p.created_at_ms >= $3 AND p.status NOT IN ('failed', 'rejected') \
-                 ORDER BY p.created_at_ms DESC LIMIT $4"
-            ),
-            &params,
-        )? {
-            history.push(aml::PastPayment {
-                direction: aml::Direction::Out,
-                eur_cents: row.u64("eur_cents")?,
-                at_ms: row.i64("created_at_ms")?,
-                counterparty: counterparty(row.text("destination")?),
-            });
-        }
-        for row in sql.query(
-            &format!(
-                "SELECT COALESCE(i.received_msat, i.amount_msat) AS received_msat, i.paid_at_ms \
-                 FROM invoices i JOIN accounts a ON a.id = i.account_id WHERE {payer} \
-                 AND i.status = 'paid' AND i.paid_at_ms >= $3 \
-                 ORDER BY i.paid_at_ms DESC LIMIT $4"
-            ),
-            &params,
-        )? {
-            history.push(aml::PastPayment {
-                direction: aml::Direction::In,
-                eur_cents: draft.rate.eur_cents(row.u64("received_msat")?),
-                at_ms: row.i64("paid_at_ms")?,
-                counterparty: 0,
-            });
-        }
-        let last = sql
-            .query_one(
-                &format!(
-                    "SELECT MAX(p.created_at_ms) AS last FROM payments p \
-                     JOIN accounts a ON a.id = p.account_id WHERE {payer} \
-                     AND p.created_at_ms < $3"
-                ),
-                &params[..3],
-            )?
-            .opt_i64("last")?;
-        Ok((history, last))
+        (tenant_id, account_id): (&str, &str),
+        direction: aml::Direction,
+        (eur_cents, rate): (u64, &approvals::EurRate),
+        payee: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Vec<compliance::AlertDraft>, GatewayError> {
+        let (rules, jurisdictions) = (&self.rules, &self.jurisdictions);
+        let (customer_id, country) = customer_of(sql, account_id)?;
+        let since_ms = now_ms.saturating_sub(HISTORY_WINDOW_MS);
+        let (history, last_activity_at_ms) =
+            history(sql, account_id, customer_id.as_deref(), rate, since_ms)?;
+        let facts = aml::PaymentFacts {
+            direction,
+            eur_cents,
+            at_ms: now_ms,
+            counterparty: payee.map_or(0, counterparty),
+            day_start_ms: now_ms - now_ms.rem_euclid(86_400_000),
+            last_activity_at_ms,
+            high_risk_jurisdiction: !country.is_empty() && jurisdictions.is_high_risk(&country),
+        };
+        let eur_rate = format!(
+            "{} EUR cents per BTC ({})",
+            rate.eur_cents_per_btc, rate.source
+        );
+        let alerts = aml::evaluate(rules, &facts, &history)
+            .into_iter()
+            .map(|f| compliance::AlertDraft {
+                tenant_id: tenant_id.to_string(),
+                account_id: account_id.to_string(),
+                customer_id: customer_id.clone(),
+                direction,
+                rule: f.rule.to_string(),
+                rule_version: rules.version,
+                decision: f.decision,
+                score: f.score,
+                evidence: f.evidence,
+                eur_cents,
+                eur_rate: eur_rate.clone(),
+            })
+            .collect();
+        Ok(alerts)
     }
 }
 
@@ -200,59 +271,67 @@ impl Stage for MonitoringStage {
         draft: &PaymentDraft,
         now_ms: i64,
     ) -> Result<Verdict, GatewayError> {
-        let customer = sql.query_opt(
-            "SELECT c.id, c.country FROM accounts a JOIN customers c ON c.id = a.customer_id \
-             WHERE a.id = $1",
-            &[draft.account.id.as_str().into()],
+        let mut alerts = self.0.judge(
+            sql,
+            (&draft.account.tenant_id, &draft.account.id),
+            aml::Direction::Out,
+            (draft.eur_cents, &draft.rate),
+            Some(&draft.invoice.payee),
+            now_ms,
         )?;
-        let (customer_id, country) = match &customer {
-            Some(row) => (
-                Some(row.text("id")?.to_string()),
-                row.text("country")?.to_string(),
-            ),
-            None => (None, String::new()),
-        };
-        let since_ms = now_ms.saturating_sub(HISTORY_WINDOW_MS);
-        let (history, last_activity_at_ms) =
-            self.history(sql, draft, customer_id.as_deref().unwrap_or(""), since_ms)?;
-        let facts = aml::PaymentFacts {
-            direction: aml::Direction::Out,
-            eur_cents: draft.eur_cents,
-            at_ms: now_ms,
-            counterparty: counterparty(&draft.invoice.payee),
-            day_start_ms: now_ms - now_ms.rem_euclid(86_400_000),
-            last_activity_at_ms,
-            high_risk_jurisdiction: !country.is_empty()
-                && self.jurisdictions.is_high_risk(&country),
-        };
-        let findings = aml::evaluate(&self.rules, &facts, &history);
-        if findings.is_empty() {
+        if alerts.is_empty() {
             return Ok(Verdict::Allow);
         }
-        let rate = format!(
-            "{} EUR cents per BTC ({})",
-            draft.rate.eur_cents_per_btc, draft.rate.source
-        );
-        let mut alerts: Vec<compliance::AlertDraft> = findings
-            .into_iter()
-            .map(|f| compliance::AlertDraft {
-                tenant_id: draft.account.tenant_id.clone(),
-                account_id: draft.account.id.clone(),
-                customer_id: customer_id.clone(),
-                direction: aml::Direction::Out,
-                rule: f.rule.to_string(),
-                rule_version: self.rules.version,
-                decision: f.decision,
-                score: f.score,
-                evidence: f.evidence,
-                eur_cents: draft.eur_cents,
-                eur_rate: rate.clone(),
-            })
-            .collect();
         // Most severe first: a block refuses the payment; its alert is kept apart.
         if alerts[0].decision == aml::Decision::Block {
             return Err(ComplianceError::BlockedBy(Box::new(alerts.swap_remove(0))).into());
         }
         Ok(Verdict::Review { alerts })
+    }
+}
+
+/// The monitoring rules on received payments, in the receipt's transaction. Money that
+/// arrived cannot be refused: whatever a rule decides, a finding holds the receipt in
+/// suspense for a compliance review.
+pub(crate) struct InboundMonitoringStage {
+    pub monitor: Arc<Monitor>,
+    pub eur_rate: controls::EurRateConfig,
+}
+
+impl crate::InboundStage for InboundMonitoringStage {
+    fn name(&self) -> &'static str {
+        "monitoring"
+    }
+
+    fn in_tx(
+        &self,
+        sql: &mut dyn Sql,
+        receipt: &crate::Receipt,
+        now_ms: i64,
+    ) -> Result<crate::InboundVerdict, GatewayError> {
+        let rate = approvals::EurRate {
+            eur_cents_per_btc: self.eur_rate.eur_cents_per_btc,
+            source: self.eur_rate.source.clone(),
+            at_ms: now_ms,
+        };
+        let mut alerts = self.monitor.judge(
+            sql,
+            (&receipt.tenant_id, &receipt.account_id),
+            aml::Direction::In,
+            (rate.eur_cents(receipt.amount_msat), &rate),
+            None,
+            now_ms,
+        )?;
+        if alerts.is_empty() {
+            return Ok(crate::InboundVerdict::Credit);
+        }
+        for alert in &mut alerts {
+            alert.decision = aml::Decision::Review;
+        }
+        Ok(crate::InboundVerdict::Hold {
+            code: "compliance_review".into(),
+            reason: "held for a compliance review".into(),
+            alerts,
+        })
     }
 }

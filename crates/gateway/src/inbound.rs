@@ -26,14 +26,25 @@ pub struct Receipt {
     pub node: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum InboundVerdict {
     Credit,
-    /// Credited to suspense until a decision; `code` is stable, `reason` for people.
+    /// Credited to suspense until a decision; `code` is stable, `reason` for people; the
+    /// alerts (if any) are recorded with the hold, and their release releases it.
     Hold {
         code: String,
         reason: String,
+        alerts: Vec<compliance::AlertDraft>,
     },
+}
+
+/// What held a receipt: the stage, its verdict's code and reason, and its alerts.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub stage: &'static str,
+    pub code: String,
+    pub reason: String,
+    pub alerts: Vec<compliance::AlertDraft>,
 }
 
 /// An inbound stage: decides in the receipt's transaction (the invoice not yet marked
@@ -157,50 +168,71 @@ impl Gateway {
         let (actor, now) = (actor.clone(), self.now_ms());
         self.inner
             .store
-            .write(move |sql| {
-                let released = sql.query_opt(
-                    &format!(
-                        "UPDATE inbound_holds SET state = 'released', decided_at_ms = $2, \
-                         decided_by = $3 WHERE id = $1 AND state = 'held' RETURNING {COLUMNS}"
-                    ),
-                    &[
-                        hold.id.as_str().into(),
-                        Value::Int(now),
-                        actor.origin.actor_id.as_str().into(),
-                    ],
-                )?;
-                let Some(row) = released else {
-                    return Err(GatewayError::InboundHoldDecided(hold.id.clone()));
-                };
-                let released = from_row(&row)?;
-                let amount =
-                    i64::try_from(released.amount_msat).map_err(|_| StoreError::Decode {
-                        column: "amount_msat".into(),
-                        detail: "beyond any balance".into(),
-                    })?;
-                post(
-                    sql,
-                    &JournalEntry {
-                        id: format!("inbound_release_{}", released.id),
-                        kind: "inbound_release".into(),
-                        reference: Some(released.invoice_id.clone()),
-                        postings: vec![
-                            Posting::new(&released.account_id, "inbound_release", amount),
-                            Posting::new(SUSPENSE_ACCOUNT, "inbound_release", -amount),
-                        ],
-                    },
-                    now,
-                )?;
-                actor.audit(
-                    sql,
-                    now,
-                    Some(&released.tenant_id),
-                    "inbound.release",
-                    &released.id,
-                    Some(format!("amount_msat={}", released.amount_msat)),
-                )?;
-                Ok(released)
-            })
+            .write(move |sql| release_in(sql, &actor, &hold.id, now))
             .await
     }
+}
+
+/// Releases the held receipt `id` to its account in the caller's transaction: once (a
+/// second release finds nothing held and is refused), audited.
+pub(crate) fn release_in(
+    sql: &mut dyn Sql,
+    actor: &Actor,
+    id: &str,
+    now: i64,
+) -> Result<InboundHold, GatewayError> {
+    let released = sql.query_opt(
+        &format!(
+            "UPDATE inbound_holds SET state = 'released', decided_at_ms = $2, \
+             decided_by = $3 WHERE id = $1 AND state = 'held' RETURNING {COLUMNS}"
+        ),
+        &[
+            id.into(),
+            Value::Int(now),
+            actor.origin.actor_id.as_str().into(),
+        ],
+    )?;
+    let Some(row) = released else {
+        return Err(GatewayError::InboundHoldDecided(id.to_string()));
+    };
+    let released = from_row(&row)?;
+    let amount = i64::try_from(released.amount_msat).map_err(|_| StoreError::Decode {
+        column: "amount_msat".into(),
+        detail: "beyond any balance".into(),
+    })?;
+    post(
+        sql,
+        &JournalEntry {
+            id: format!("inbound_release_{}", released.id),
+            kind: "inbound_release".into(),
+            reference: Some(released.invoice_id.clone()),
+            postings: vec![
+                Posting::new(&released.account_id, "inbound_release", amount),
+                Posting::new(SUSPENSE_ACCOUNT, "inbound_release", -amount),
+            ],
+        },
+        now,
+    )?;
+    actor.audit(
+        sql,
+        now,
+        Some(&released.tenant_id),
+        "inbound.release",
+        &released.id,
+        Some(format!("amount_msat={}", released.amount_msat)),
+    )?;
+    Ok(released)
+}
+
+/// The held receipt of `invoice_id`, if one is held.
+pub(crate) fn held_for_invoice(
+    sql: &mut dyn Sql,
+    invoice_id: &str,
+) -> Result<Option<String>, StoreError> {
+    sql.query_opt(
+        "SELECT id FROM inbound_holds WHERE invoice_id = $1 AND state = 'held'",
+        &[invoice_id.into()],
+    )?
+    .map(|row| Ok(row.text("id")?.to_string()))
+    .transpose()
 }

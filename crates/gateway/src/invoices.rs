@@ -372,8 +372,14 @@ impl Gateway {
                         now,
                         PaidBy::Lightning,
                     )?;
-                    if let (true, Some((stage, code, reason))) = (credited, &held) {
-                        record_hold(sql, &hold_id, &receipt, (stage, code, reason), now)?;
+                    if let (true, Some(held)) = (credited, &held) {
+                        let why = (held.stage, held.code.as_str(), held.reason.as_str());
+                        record_hold(sql, &hold_id, &receipt, why, now)?;
+                        for (i, alert) in held.alerts.iter().enumerate() {
+                            let alert_id = format!("alr_{hold_id}_{i}");
+                            let invoice = Some(receipt.invoice_id.as_str());
+                            compliance::alerts::insert(sql, &alert_id, alert, None, invoice, now)?;
+                        }
                     }
                     // Not credited: either this event is a repeat (nothing to do), or the
                     // invoice was already settled inside the ledger by one of our accounts

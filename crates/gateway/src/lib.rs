@@ -227,6 +227,10 @@ impl GatewayBuilder {
                 network: config.network,
             },
         );
+        let monitor = Arc::new(compliance_stages::Monitor {
+            rules: config.monitoring_rules.clone(),
+            jurisdictions: compliance::risk::Jurisdictions::bundled(),
+        });
         // Whatever pipeline was given, payments are screened against this gateway's lists.
         let pipeline = self
             .pipeline
@@ -236,11 +240,12 @@ impl GatewayBuilder {
             .with_stage(Slot::Limits, Arc::new(compliance_stages::CustomerStage))
             .with_stage(
                 Slot::Compliance,
-                Arc::new(compliance_stages::MonitoringStage {
-                    rules: config.monitoring_rules.clone(),
-                    jurisdictions: compliance::risk::Jurisdictions::bundled(),
-                }),
+                Arc::new(compliance_stages::MonitoringStage(Arc::clone(&monitor))),
             )
+            .with_inbound_stage(Arc::new(compliance_stages::InboundMonitoringStage {
+                monitor,
+                eur_rate: config.eur_rate.clone(),
+            }))
             .with_stage(
                 Slot::Compliance,
                 Arc::new(compliance_stages::SanctionsStage {

@@ -282,6 +282,8 @@ fn store_payment(
         Some(_) => return Err(GatewayError::InvoiceExpired),
         None => false,
     };
+    // The customer's row before the account's (see `lock_customer_of`).
+    compliance::customers::lock_customer_of(sql, &draft.account.id)?;
     ledger::lock_account(sql, &draft.account.id)?;
     let decided = pipeline.run_in_tx(sql, draft, checked, now)?;
     let verdict = &decided.verdict;

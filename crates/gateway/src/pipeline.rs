@@ -14,7 +14,7 @@ use ledger::Account;
 use node_pool::{DecodedInvoice, Network};
 use store::Sql;
 
-use crate::inbound::{InboundStage, InboundVerdict, Receipt};
+use crate::inbound::{Held, InboundStage, InboundVerdict, Receipt};
 use crate::GatewayError;
 use kernel::Clock;
 
@@ -152,10 +152,20 @@ impl Pipeline {
         sql: &mut dyn Sql,
         receipt: &Receipt,
         now_ms: i64,
-    ) -> Result<Option<(&'static str, String, String)>, GatewayError> {
+    ) -> Result<Option<Held>, GatewayError> {
         for stage in &self.inbound {
-            if let InboundVerdict::Hold { code, reason } = stage.in_tx(sql, receipt, now_ms)? {
-                return Ok(Some((stage.name(), code, reason)));
+            if let InboundVerdict::Hold {
+                code,
+                reason,
+                alerts,
+            } = stage.in_tx(sql, receipt, now_ms)?
+            {
+                return Ok(Some(Held {
+                    stage: stage.name(),
+                    code,
+                    reason,
+                    alerts,
+                }));
             }
         }
         Ok(None)

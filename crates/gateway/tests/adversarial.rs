@@ -959,6 +959,7 @@ impl gateway::InboundStage for HoldLarge {
             gateway::InboundVerdict::Hold {
                 code: "large_receipt".into(),
                 reason: "received amount needs a review".into(),
+                alerts: Vec::new(),
             }
         } else {
             gateway::InboundVerdict::Credit

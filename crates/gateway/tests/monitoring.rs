@@ -2,7 +2,8 @@
 //! 6,000 EUR payment is held for review with its funds held and nothing sent, released by
 //! an officer (then settled) or rejected (its hold released, carol never paid); the third
 //! of three 4,500 EUR payments is held as structuring; a rule configured to block refuses
-//! the payment, records nothing of it, and keeps its alert.
+//! the payment, records nothing of it, and keeps its alert. Received money is judged too:
+//! 60,000 EUR arriving at once waits in suspense until an officer releases it.
 
 use std::sync::Arc;
 
@@ -75,8 +76,38 @@ async fn payments_are_held_released_rejected_and_blocked_by_the_rules(t: TestSto
         .create_account(&officer, "treasury", "suppliers")
         .await
         .expect("payee");
-    // 60,000 EUR: what arrives is far more than what leaves (no rapid in-and-out).
+    // 60,000 EUR arrive at once: held in suspense (a large receipt, and above the daily
+    // aggregate), not the account's until released. `fund` releases it as an officer.
+    let suspense_before = gateway
+        .account(&Scope::All, gateway::SUSPENSE_ACCOUNT)
+        .await
+        .expect("suspense")
+        .balance_msat;
     world.fund(&officer, &payer.id, 60_000 * EUR).await;
+    let received = gateway
+        .alerts(AlertFilter {
+            limit: 100,
+            ..AlertFilter::default()
+        })
+        .await
+        .expect("alerts");
+    let mut rules: Vec<&str> = received.iter().map(|a| a.draft.rule.as_str()).collect();
+    rules.sort_unstable();
+    assert_eq!(rules, ["daily_aggregate", "large_payment"], "{received:?}");
+    assert!(received
+        .iter()
+        .all(|a| a.draft.direction == aml::Direction::In
+            && a.invoice_id.is_some()
+            && a.state == AlertState::Released));
+    assert_eq!(
+        gateway
+            .account(&Scope::All, gateway::SUSPENSE_ACCOUNT)
+            .await
+            .expect("suspense")
+            .balance_msat,
+        suspense_before,
+        "released from suspense to the account"
+    );
     let available = |id: String| {
         let gateway = gateway.clone();
         async move {

@@ -71,7 +71,12 @@ fn histories(args: &AmlArgs) -> (Vec<Vec<PastPayment>>, Vec<PaymentFacts>) {
     let payments = (0..args.payments)
         .map(|_| PaymentFacts {
             direction: Direction::Out,
-            eur_cents: rng.random_range(1_000..800_000),
+            // Mostly 10-2,000 EUR; one in twenty-five above the 5,000 EUR review threshold.
+            eur_cents: if rng.random_bool(0.04) {
+                rng.random_range(500_001..2_000_000)
+            } else {
+                rng.random_range(1_000..200_000)
+            },
             at_ms: NOW_MS,
             counterparty: rng.random_range(1..300),
             day_start_ms: NOW_MS - NOW_MS % DAY_MS,
