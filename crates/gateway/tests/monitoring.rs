@@ -280,11 +280,7 @@ async fn payments_are_held_released_rejected_and_blocked_by_the_rules(t: TestSto
     )
     .build(Arc::clone(gateway.pool()));
     strict.screening().refresh().await.expect("lists load");
-    let payments_before: i64 = t
-        .store
-        .read(|sql| sql.query_one("SELECT COUNT(*) FROM payments", &[])?.i64(0))
-        .await
-        .expect("count");
+    let payments_before = common::payments_recorded(&t.store).await;
     let bolt11 = own_invoice(&gateway, &payee.id, 7_000 * EUR).await;
     let blocked = pay(&strict, &payer.id, bolt11).await;
     assert!(
@@ -294,13 +290,9 @@ async fn payments_are_held_released_rejected_and_blocked_by_the_rules(t: TestSto
         ),
         "{blocked:?}"
     );
-    let payments_after: i64 = t
-        .store
-        .read(|sql| sql.query_one("SELECT COUNT(*) FROM payments", &[])?.i64(0))
-        .await
-        .expect("count");
     assert_eq!(
-        payments_after, payments_before,
+        common::payments_recorded(&t.store).await,
+        payments_before,
         "a blocked payment is not recorded"
     );
     let all = gateway

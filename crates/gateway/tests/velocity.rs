@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use controls::{ControlsError, VelocityLimits};
-use gateway::{Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus};
+use gateway::{Gateway, GatewayError, NewInvoice, NewPayment};
 use kernel::{Actor, SystemClock};
 use store::testing::TestStore;
 
@@ -93,36 +93,28 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
                 .await
         }));
     }
-    let (mut passed, mut refused) = (0, 0);
-    for outcome in racing {
-        match outcome.await.expect("joined") {
-            Ok(accepted) => {
-                assert_eq!(accepted.status, PaymentStatus::Succeeded, "internal");
-                passed += 1;
-            }
-            Err(GatewayError::Controls(ControlsError::VelocityLimitExceeded {
-                window,
-                limit_eur_cents,
-                would_be_eur_cents,
-            })) => {
-                assert_eq!((window, limit_eur_cents), ("daily", 3_500));
-                assert_eq!(would_be_eur_cents, 4_000);
-                refused += 1;
-            }
-            Err(other) => panic!("unexpected {other}"),
+    let (passed, refused) = common::tally(racing, |e| match e {
+        GatewayError::Controls(ControlsError::VelocityLimitExceeded {
+            window,
+            limit_eur_cents,
+            would_be_eur_cents,
+        }) => {
+            assert_eq!((window, limit_eur_cents), ("daily", 3_500));
+            assert_eq!(would_be_eur_cents, 4_000);
         }
-    }
+        other => panic!("unexpected {other}"),
+    })
+    .await;
     assert_eq!((passed, refused), (3, 9));
     assert_eq!(world.balance(&payee.id).await, (30 * EUR) as i64);
     assert_eq!(
         world.balance(&payer.id).await,
         10_000_000 - (30 * EUR) as i64
     );
-    let recorded: i64 = t
-        .store
-        .read(|sql| sql.query_one("SELECT COUNT(*) FROM payments", &[])?.i64(0))
-        .await
-        .expect("count");
-    assert_eq!(recorded, 3, "a refused payment leaves nothing behind");
+    assert_eq!(
+        common::payments_recorded(&t.store).await,
+        3,
+        "a refused payment leaves nothing behind"
+    );
     world.lab.shutdown().await.expect("lab down");
 }

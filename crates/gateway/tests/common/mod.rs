@@ -180,3 +180,37 @@ impl World {
             .expect("funded");
     }
 }
+
+/// Racing internal payments' outcomes: how many succeeded and how many were refused (each
+/// refusal checked by `refused`, which panics on anything else).
+pub async fn tally(
+    racing: Vec<tokio::task::JoinHandle<Result<gateway::Accepted, gateway::GatewayError>>>,
+    refused: impl Fn(gateway::GatewayError),
+) -> (usize, usize) {
+    let (mut passed, mut refusals) = (0, 0);
+    for outcome in racing {
+        match outcome.await.expect("joined") {
+            Ok(accepted) => {
+                assert_eq!(
+                    accepted.status,
+                    gateway::PaymentStatus::Succeeded,
+                    "internal"
+                );
+                passed += 1;
+            }
+            Err(e) => {
+                refused(e);
+                refusals += 1;
+            }
+        }
+    }
+    (passed, refusals)
+}
+
+/// Payments recorded on the store, whatever their state.
+pub async fn payments_recorded(store: &store::Store) -> i64 {
+    store
+        .read(|sql| sql.query_one("SELECT COUNT(*) FROM payments", &[])?.i64(0))
+        .await
+        .expect("count")
+}
