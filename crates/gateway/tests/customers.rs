@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use compliance::risk::{LevelProfile, ReviewFrequency, RiskTable};
 use compliance::{ComplianceError, CustomerChange, DueDiligence, NewCustomer};
-use gateway::{Gateway, GatewayError, NewInvoice, NewPayment};
+use gateway::{Gateway, GatewayError, NewPayment};
 use kernel::{Actor, RandomIds, SystemClock};
 use store::testing::TestStore;
 
@@ -105,22 +105,7 @@ async fn a_customers_limits_hold_across_its_accounts_and_replicas(t: TestStore) 
         .expect("count");
     assert_eq!(sneaky, 0);
 
-    let mut invoices = Vec::new();
-    for i in 0..13 {
-        let invoice = gateway
-            .create_invoice(
-                &admin,
-                NewInvoice {
-                    account_id: payee.id.clone(),
-                    amount_msat: 10 * EUR,
-                    description: format!("licence {i}"),
-                    expiry_secs: Some(600),
-                },
-            )
-            .await
-            .expect("invoice");
-        invoices.push(invoice.bolt11);
-    }
+    let mut invoices = common::invoices(&gateway, &payee.id, 13, 10 * EUR).await;
     let pay = |gateway: Gateway, account_id: String, bolt11: String| async move {
         gateway
             .create_payment(
@@ -166,21 +151,8 @@ async fn a_customers_limits_hold_across_its_accounts_and_replicas(t: TestStore) 
     assert_eq!(verified.kyc_status.as_str(), "verified");
 
     // Two replicas, each with its own store handle, pay from both accounts at once.
-    let second = Gateway::builder(
-        t.second_handle().await.expect("second handle"),
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        gateway::GatewayConfig {
-            instance_id: Some(gateway.instance().to_string()),
-            eur_rate: gateway::EurRateConfig {
-                eur_cents_per_btc: common::EUR_CENTS_PER_BTC,
-                source: "fixed:test".into(),
-            },
-            ..gateway::GatewayConfig::default()
-        },
-    )
-    .build(Arc::clone(gateway.pool()));
-    second.screening().refresh().await.expect("lists load");
+    let second_store = t.second_handle().await.expect("second handle");
+    let second = common::replica(second_store, &gateway, gateway::GatewayConfig::default()).await;
     let replicas = [gateway.clone(), second];
     let racing: Vec<_> = invoices
         .into_iter()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use aml::{Decision, RuleParams, RuleSet};
 use compliance::{AlertDecision, AlertFilter, AlertState, ComplianceError};
 use gateway::{Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus};
-use kernel::{Actor, RandomIds, Scope, SystemClock};
+use kernel::{Actor, Scope, SystemClock};
 use node_pool::LightningNode;
 use store::testing::TestStore;
 
@@ -264,22 +264,16 @@ async fn payments_are_held_released_rejected_and_blocked_by_the_rules(t: TestSto
         },
         ..RuleSet::default()
     };
-    let strict = Gateway::builder(
-        t.second_handle().await.expect("second handle"),
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
+    let strict_store = t.second_handle().await.expect("second handle");
+    let strict = common::replica(
+        strict_store,
+        &gateway,
         gateway::GatewayConfig {
-            instance_id: Some(gateway.instance().to_string()),
-            eur_rate: gateway::EurRateConfig {
-                eur_cents_per_btc: common::EUR_CENTS_PER_BTC,
-                source: "fixed:test".into(),
-            },
             monitoring_rules: blocking,
             ..gateway::GatewayConfig::default()
         },
     )
-    .build(Arc::clone(gateway.pool()));
-    strict.screening().refresh().await.expect("lists load");
+    .await;
     let payments_before = common::payments_recorded(&t.store).await;
     let bolt11 = own_invoice(&gateway, &payee.id, 7_000 * EUR).await;
     let blocked = pay(&strict, &payer.id, bolt11).await;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use controls::{ControlsError, VelocityLimits};
-use gateway::{Gateway, GatewayError, NewInvoice, NewPayment};
+use gateway::{GatewayError, NewPayment};
 use kernel::{Actor, SystemClock};
 use store::testing::TestStore;
 
@@ -38,41 +38,11 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
             .expect("limits"),
         limits
     );
-    let mut invoices = Vec::new();
-    for i in 0..12 {
-        let invoice = gateway
-            .create_invoice(
-                &admin,
-                NewInvoice {
-                    account_id: payee.id.clone(),
-                    amount_msat: 10 * EUR,
-                    description: format!("salary {i}"),
-                    expiry_secs: Some(600),
-                },
-            )
-            .await
-            .expect("invoice");
-        invoices.push(invoice.bolt11);
-    }
+    let invoices = common::invoices(&gateway, &payee.id, 12, 10 * EUR).await;
     // Two replicas, each with its own store handle (its own writer): a velocity check
     // that did not lock the payer's row would let both pass the limit together.
     let second_store = t.second_handle().await.expect("second handle");
-    let second = Gateway::builder(
-        second_store,
-        Arc::new(SystemClock),
-        Arc::new(kernel::RandomIds),
-        gateway::GatewayConfig {
-            instance_id: Some(gateway.instance().to_string()),
-            eur_rate: gateway::EurRateConfig {
-                eur_cents_per_btc: common::EUR_CENTS_PER_BTC,
-                source: "fixed:test".into(),
-            },
-            ..gateway::GatewayConfig::default()
-        },
-    )
-    .build(Arc::clone(gateway.pool()));
-    // A replica screens payments against the lists it has loaded.
-    second.screening().refresh().await.expect("lists load");
+    let second = common::replica(second_store, &gateway, gateway::GatewayConfig::default()).await;
     let replicas = [gateway.clone(), second];
     let mut racing = Vec::new();
     for (i, bolt11) in invoices.into_iter().enumerate() {

@@ -214,3 +214,51 @@ pub async fn payments_recorded(store: &store::Store) -> i64 {
         .await
         .expect("count")
 }
+
+/// `count` open invoices of `account_id` for `amount_msat` each.
+pub async fn invoices(
+    gateway: &Gateway,
+    account_id: &str,
+    count: usize,
+    amount_msat: u64,
+) -> Vec<String> {
+    let mut invoices = Vec::with_capacity(count);
+    for i in 0..count {
+        let invoice = gateway
+            .create_invoice(
+                &Actor::system("test"),
+                NewInvoice {
+                    account_id: account_id.to_string(),
+                    amount_msat,
+                    description: format!("invoice {i}"),
+                    expiry_secs: Some(600),
+                },
+            )
+            .await
+            .expect("invoice");
+        invoices.push(invoice.bolt11);
+    }
+    invoices
+}
+
+/// Another replica of `gateway` over `store` (its own handle: its own writer), sharing
+/// its nodes and instance, at the test rate unless `config` says otherwise; not started,
+/// its screening lists loaded as a started replica's are.
+pub async fn replica(store: store::Store, gateway: &Gateway, config: GatewayConfig) -> Gateway {
+    let replica = Gateway::builder(
+        store,
+        Arc::new(kernel::SystemClock),
+        Arc::new(RandomIds),
+        GatewayConfig {
+            instance_id: Some(gateway.instance().to_string()),
+            eur_rate: EurRateConfig {
+                eur_cents_per_btc: EUR_CENTS_PER_BTC,
+                source: "fixed:test".into(),
+            },
+            ..config
+        },
+    )
+    .build(Arc::clone(gateway.pool()));
+    replica.screening().refresh().await.expect("lists load");
+    replica
+}
