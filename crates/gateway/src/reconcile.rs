@@ -80,14 +80,17 @@ impl Gateway {
                 let rows = sql.query(
                     &format!(
                         // In flight: only on nodes no other live instance holds (another
-                        // replica's payments are its own to reconcile).
+                        // replica's payments are its own to reconcile). Pending: not the
+                        // ones a compliance review holds (they would take every slot of
+                        // the round, oldest first, and nothing may execute them).
                         "SELECT {} FROM payments WHERE \
                          ((status = 'in_flight' AND updated_at_ms <= $1 \
                            AND node_name NOT IN (SELECT name FROM node_registry \
                              WHERE owner_instance <> $4 AND lease_expires_at_ms >= $5)) \
-                         OR (status = 'pending' AND updated_at_ms <= $2)) \
+                         OR (status = 'pending' AND updated_at_ms <= $2 AND NOT {})) \
                          ORDER BY updated_at_ms, id LIMIT $3",
-                        PaymentRecord::COLUMNS
+                        PaymentRecord::COLUMNS,
+                        compliance::alerts::holds_sql("payments.id")
                     ),
                     &[
                         Value::Int(in_flight_before),

@@ -196,6 +196,12 @@ async fn payments_are_held_released_rejected_and_blocked_by_the_rules(t: TestSto
         .await
         .expect("accepted");
     assert_eq!(held.status, PaymentStatus::HeldForReview);
+    // The reconciler leaves a held payment alone (nothing may execute it).
+    let round = gateway
+        .reconcile_payments(0, 64, true)
+        .await
+        .expect("reconciles");
+    assert_eq!((round.looked_at, round.resent), (0, 0), "{round:?}");
     let alert = open_alerts(&gateway, &held.id).await.remove(0);
     gateway
         .decide_alert(
