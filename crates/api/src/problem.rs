@@ -134,6 +134,7 @@ fn compliance_status(e: &ComplianceError) -> StatusCode {
         | E::ListIncomplete(_)
         | E::Blocked
         | E::BlockedBy(_)
+        | E::AddressBlocked
         | E::CustomerNotVerified(_)
         | E::CustomerLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         E::AlreadyWatched(_) => StatusCode::CONFLICT,

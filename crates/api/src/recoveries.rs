@@ -90,8 +90,9 @@ pub struct RecoveryPage {
         (status = 404, body = Problem, description = "`node_not_found`"),
         (status = 409, body = Problem, description = "`no_policy_in_force` or \
             `recovery_in_progress` for that node"),
-        (status = 422, body = Problem, description = "`invalid_field` (address or reason) or \
-            `blocked_by_policy`"),
+        (status = 422, body = Problem, description = "`invalid_field` (address or reason), \
+            `blocked_by_policy`, or `compliance_blocked` (the address is on a sanctions list \
+            or the watchlist)"),
     ))]
 pub async fn create_recovery(
     State(state): State<ApiState>,

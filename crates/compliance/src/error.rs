@@ -38,6 +38,9 @@ pub enum ComplianceError {
     /// [`ComplianceError::Blocked`].
     #[error("this payment cannot be made")]
     BlockedBy(Box<crate::alerts::AlertDraft>),
+    /// A recovery's address is on a sanctions list or the watchlist.
+    #[error("this address cannot be used")]
+    AddressBlocked,
     #[error("no alert {0}")]
     UnknownAlert(String),
     #[error("the alert is {0}: it takes no decision")]
@@ -58,7 +61,9 @@ impl ComplianceError {
             ComplianceError::CustomerNotVerified(_) => "customer_not_verified",
             ComplianceError::CustomerLimitExceeded { .. } => "customer_limit_exceeded",
             ComplianceError::Loading => "screening_loading",
-            ComplianceError::Blocked | ComplianceError::BlockedBy(_) => "compliance_blocked",
+            ComplianceError::Blocked
+            | ComplianceError::BlockedBy(_)
+            | ComplianceError::AddressBlocked => "compliance_blocked",
             ComplianceError::UnknownAlert(_) => "alert_not_found",
             ComplianceError::AlertDecided(_) => "alert_decided",
             ComplianceError::Store(e) => e.code(),

@@ -162,6 +162,30 @@ impl Gateway {
         new: NewRecovery,
     ) -> Result<Recovery, GatewayError> {
         validate(&new, self.inner.config.network)?;
+        // Where the node's funds go is screened like any counterparty; the evidence is
+        // platform-only, like a blocked payment's.
+        let hits = self.inner.screening.screen_address(&new.address)?;
+        if !hits.is_empty() {
+            let evidence: Vec<String> = hits
+                .iter()
+                .map(|h| format!("{}:{}", h.list, h.entry_id.as_deref().unwrap_or("-")))
+                .collect();
+            let (actor, now, address) = (actor.clone(), self.now_ms(), new.address.clone());
+            self.inner
+                .store
+                .write(move |sql| {
+                    actor.audit(
+                        sql,
+                        now,
+                        None,
+                        "recovery.compliance_block",
+                        &format!("address:{address}"),
+                        Some(evidence.join(", ")),
+                    )
+                })
+                .await?;
+            return Err(compliance::ComplianceError::AddressBlocked.into());
+        }
         let node = self
             .inner
             .pool

@@ -112,6 +112,24 @@ async fn an_approved_recovery_sweeps_the_node_and_balances_the_books(t: TestStor
     }
     assert!(gateway.recoveries(None, 10).await.expect("list").is_empty());
 
+    // A watch-listed address is refused, with nothing behind but a platform-only record.
+    let watched = carol.new_onchain_address().await.expect("address");
+    gateway
+        .screening()
+        .watch(
+            &admin,
+            compliance::WatchKind::Address,
+            &watched,
+            "mixer deposit",
+        )
+        .await
+        .expect("watched");
+    let refused = gateway
+        .request_recovery(&admin, sweep_of(&watched, "drill"))
+        .await;
+    assert_eq!(refused.err().map(|e| e.code()), Some("compliance_blocked"));
+    assert!(gateway.recoveries(None, 10).await.expect("list").is_empty());
+
     // One approver's rejection ends a recovery; the node is untouched.
     let first = gateway
         .request_recovery(&admin, sweep_of(&cold, "suspected compromise"))
