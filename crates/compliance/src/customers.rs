@@ -239,14 +239,16 @@ pub fn list(
 /// may pay from several accounts of one customer) then never holds an account of the
 /// customer while it waits for the customer, so two replicas cannot deadlock on them.
 pub fn lock_customer_of(sql: &mut dyn Sql, account_id: &str) -> Result<(), StoreError> {
+    // SQLite has one writer: nothing to order.
     if sql.dialect() == Dialect::Postgres {
-        sql.query(
-            "SELECT c.id FROM customers c WHERE c.id = \
-             (SELECT a.customer_id FROM accounts a WHERE a.id = $1) FOR UPDATE",
-            &[account_id.into()],
-        )?;
+        of_account_locked(sql, account_id)?;
     }
     Ok(())
+}
+
+/// The customer an account belongs to, if any.
+pub fn of_account(sql: &mut dyn Sql, account_id: &str) -> Result<Option<Customer>, StoreError> {
+    of_account_with(sql, account_id, "")
 }
 
 /// The customer an account belongs to, its row locked for the caller's transaction (so
@@ -255,21 +257,24 @@ pub fn of_account_locked(
     sql: &mut dyn Sql,
     account_id: &str,
 ) -> Result<Option<Customer>, StoreError> {
-    let Some(row) = sql.query_opt(
-        "SELECT customer_id FROM accounts WHERE id = $1 AND customer_id IS NOT NULL",
-        &[account_id.into()],
-    )?
-    else {
-        return Ok(None);
-    };
-    let id = row.text("customer_id")?.to_string();
     let lock = match sql.dialect() {
         Dialect::Postgres => " FOR UPDATE",
         Dialect::Sqlite => "",
     };
+    of_account_with(sql, account_id, lock)
+}
+
+fn of_account_with(
+    sql: &mut dyn Sql,
+    account_id: &str,
+    lock: &str,
+) -> Result<Option<Customer>, StoreError> {
     sql.query_opt(
-        &format!("SELECT {COLUMNS} FROM customers WHERE id = $1{lock}"),
-        &[id.as_str().into()],
+        &format!(
+            "SELECT {COLUMNS} FROM customers WHERE id = \
+             (SELECT customer_id FROM accounts WHERE id = $1){lock}"
+        ),
+        &[account_id.into()],
     )?
     .as_ref()
     .map(decode)

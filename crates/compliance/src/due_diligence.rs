@@ -313,6 +313,7 @@ impl DueDiligence {
                     this.screen(&mut c, now)?;
                 }
                 let assessment = this.assess(&c)?;
+                let overridden = level.is_some();
                 if let Some(level) = level {
                     c.risk_override_reason = reason.clone();
                     changed.push("risk_level");
@@ -333,7 +334,7 @@ impl DueDiligence {
                     c.risk_level.as_str(),
                     reason
                         .as_deref()
-                        .filter(|_| level_overridden(&changed))
+                        .filter(|_| overridden)
                         .map(|r| format!(" (override: {r})"))
                         .unwrap_or_default()
                 );
@@ -342,10 +343,6 @@ impl DueDiligence {
             })
             .await
     }
-}
-
-fn level_overridden(changed: &[&str]) -> bool {
-    changed.contains(&"risk_level")
 }
 
 /// The starts of the UTC day, month and year `now_ms` is in.

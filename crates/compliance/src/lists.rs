@@ -246,16 +246,15 @@ fn check_new(new: &NewList) -> Result<(), ComplianceError> {
     Ok(())
 }
 
-/// `YYYY-MM-DD` with a plausible month and day.
+/// `YYYY-MM-DD`, a real date of a plausible year.
 fn chrono_date(date: &str) -> Option<()> {
-    let bytes = date.as_bytes();
-    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+    use chrono::Datelike;
+    // Exactly ten characters: chrono would also take `2024-5-3`.
+    if date.len() != 10 {
         return None;
     }
-    let number = |range: std::ops::Range<usize>| date.get(range)?.parse::<u32>().ok();
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    ((1900..=2200).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day))
-        .then_some(())
+    let parsed = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    (1900..=2200).contains(&parsed.year()).then_some(())
 }
 
 /// The outcome of a load: the version in force for these files, and whether this load

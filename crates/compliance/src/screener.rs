@@ -65,6 +65,18 @@ pub struct IdentifierHit {
     pub value: String,
 }
 
+impl std::fmt::Display for IdentifierHit {
+    /// `list:entry` (`-` when the list names no entry), as evidence reads it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}",
+            self.list,
+            self.entry_id.as_deref().unwrap_or("-")
+        )
+    }
+}
+
 struct LoadedList {
     version: ListVersion,
     index: Index,
@@ -148,8 +160,18 @@ fn build_watch(items: Vec<WatchItem>) -> Watch {
     watch
 }
 
-fn rounded(score: f64) -> f64 {
-    (score * 1000.0).round() / 1000.0
+impl NameHit {
+    /// A hit of list `list` (version `list_version`), its score to three decimals.
+    fn new(list: &str, list_version: Option<i64>, hit: screening::Hit) -> Self {
+        Self {
+            list: list.to_string(),
+            list_version,
+            entry_id: hit.entry_id,
+            matched_name: hit.matched_name,
+            score: (hit.score * 1000.0).round() / 1000.0,
+            explanation: hit.explanation.to_string(),
+        }
+    }
 }
 
 /// Sanctions screening over the lists in force and the watchlist; cheap to clone.
@@ -207,40 +229,50 @@ impl Screening {
     pub async fn refresh(&self) -> Result<bool, ComplianceError> {
         let _one = self.inner.refreshing.lock().await;
         let current = self.current();
+        let known = current
+            .as_ref()
+            .map(|c| (c.list_generation, c.watch_generation));
         let loaded_versions: HashSet<i64> = current
             .iter()
             .flat_map(|c| c.lists.iter().map(|l| l.version.version))
             .collect();
-        let (list_generation, watch_generation, versions, new_files, items) = self
+        // Two small counts when nothing changed; the lists and the watchlist only when
+        // theirs did (this runs every 2 s on every replica).
+        let read = self
             .inner
             .store
             .read(move |sql| {
                 let (lists_now, watch_now) = generation(sql)?;
-                let versions = lists::in_force(sql)?;
-                let mut new_files = HashMap::new();
-                for v in &versions {
-                    if !loaded_versions.contains(&v.version) {
-                        new_files.insert(v.version, lists::files(sql, v.version)?);
+                let lists_stale = known.is_none_or(|(lists, _)| lists != lists_now);
+                let watch_stale = known.is_none_or(|(_, watch)| watch != watch_now);
+                let mut lists_read = None;
+                if lists_stale {
+                    let versions = lists::in_force(sql)?;
+                    let mut new_files = HashMap::new();
+                    for v in &versions {
+                        if !loaded_versions.contains(&v.version) {
+                            new_files.insert(v.version, lists::files(sql, v.version)?);
+                        }
                     }
+                    lists_read = Some((versions, new_files));
                 }
-                let items = watchlist::active(sql)?;
-                Ok::<_, StoreError>((lists_now, watch_now, versions, new_files, items))
+                let items = if watch_stale {
+                    Some(watchlist::active(sql)?)
+                } else {
+                    None
+                };
+                Ok::<_, StoreError>((lists_now, watch_now, lists_read, items))
             })
             .await?;
-        let lists_stale = current
-            .as_ref()
-            .is_none_or(|c| c.list_generation != list_generation);
-        let watch_stale = current
-            .as_ref()
-            .is_none_or(|c| c.watch_generation != watch_generation);
-        if !lists_stale && !watch_stale {
+        let (list_generation, watch_generation, lists_read, items) = read;
+        if lists_read.is_none() && items.is_none() {
             return Ok(false);
         }
         let previous = current.clone();
         let built = tokio::task::spawn_blocking(move || {
-            let lists = match (&previous, lists_stale) {
-                (Some(p), false) => Arc::clone(&p.lists),
-                _ => {
+            let lists = match (&previous, lists_read) {
+                (Some(p), None) => Arc::clone(&p.lists),
+                (_, Some((versions, new_files))) => {
                     let kept: HashMap<i64, Arc<LoadedList>> = previous
                         .iter()
                         .flat_map(|p| p.lists.iter())
@@ -261,10 +293,12 @@ impl Screening {
                     }
                     Arc::new(out)
                 }
+                (None, None) => Arc::new(Vec::new()),
             };
-            let watch = match (&previous, watch_stale) {
-                (Some(p), false) => Arc::clone(&p.watch),
-                _ => Arc::new(build_watch(items)),
+            let watch = match (&previous, items) {
+                (_, Some(items)) => Arc::new(build_watch(items)),
+                (Some(p), None) => Arc::clone(&p.watch),
+                (None, None) => Arc::new(Watch::default()),
             };
             Ok::<_, ComplianceError>((lists, watch))
         })
@@ -315,29 +349,13 @@ impl Screening {
             .map(|query| {
                 let mut hits = Vec::new();
                 for list in loaded.lists.iter() {
-                    hits.extend(
-                        list.index
-                            .screen(query, threshold)
-                            .into_iter()
-                            .map(|h| NameHit {
-                                list: list.version.list.clone(),
-                                list_version: Some(list.version.version),
-                                entry_id: h.entry_id,
-                                matched_name: h.matched_name,
-                                score: rounded(h.score),
-                                explanation: h.explanation.to_string(),
-                            }),
-                    );
+                    let (name, version) = (&list.version.list, Some(list.version.version));
+                    let found = list.index.screen(query, threshold).into_iter();
+                    hits.extend(found.map(|h| NameHit::new(name, version, h)));
                 }
                 if let Some(names) = &loaded.watch.names {
-                    hits.extend(names.screen(query, threshold).into_iter().map(|h| NameHit {
-                        list: INTERNAL_LIST.to_string(),
-                        list_version: None,
-                        entry_id: h.entry_id,
-                        matched_name: h.matched_name,
-                        score: rounded(h.score),
-                        explanation: h.explanation.to_string(),
-                    }));
+                    let found = names.screen(query, threshold).into_iter();
+                    hits.extend(found.map(|h| NameHit::new(INTERNAL_LIST, None, h)));
                 }
                 hits.sort_by(|a, b| b.score.total_cmp(&a.score));
                 hits.truncate(MAX_HITS_PER_NAME);

@@ -10,12 +10,12 @@
 use compliance::alerts::Subject;
 use compliance::{alerts, Alert, AlertDecision, AlertDraft, AlertFilter};
 use controls::{requests, RequestState};
-use ledger::release_hold;
-use store::{Sql, Value};
+use store::Sql;
 
 use crate::inbound;
+use crate::payments::get_payment;
 use crate::records::{PaymentRecord, PaymentStatus};
-use crate::settlement::settle_internal;
+use crate::settlement::{reject_waiting, settle_internal, Waiting};
 use crate::{Actor, Gateway, GatewayError};
 
 /// What the payment's side of a decision needs after its transaction.
@@ -34,32 +34,12 @@ fn reject_payment(
     event_id: &str,
     now: i64,
 ) -> Result<Option<PaymentRecord>, GatewayError> {
-    let row = sql.query_opt(
-        &format!(
-            "UPDATE payments SET status = 'rejected', failure_code = 'compliance_rejected', \
-             failure_reason = $2, updated_at_ms = $3 WHERE id = $1 \
-             AND status IN ('pending', 'awaiting_approval') RETURNING {}",
-            PaymentRecord::COLUMNS
-        ),
-        &[payment_id.into(), REJECTED_SENTENCE.into(), Value::Int(now)],
-    )?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let payment = PaymentRecord::from_row(&row)?;
-    if let Some(hold) = &payment.hold_id {
-        release_hold(sql, hold, now)?;
+    let why = ("compliance_rejected", REJECTED_SENTENCE);
+    let rejected = reject_waiting(sql, payment_id, Waiting::Review, why, event_id, now)?;
+    if rejected.is_some() {
+        requests::close(sql, payment_id, RequestState::Rejected, now)?;
     }
-    requests::close(sql, payment_id, RequestState::Rejected, now)?;
-    outbox::emit(
-        sql,
-        event_id,
-        &payment.tenant_id,
-        "payment.rejected",
-        payment.to_json(),
-        now,
-    )?;
-    Ok(Some(payment))
+    Ok(rejected)
 }
 
 /// A released payment with no review alert left: on where it stood.
@@ -69,14 +49,8 @@ fn release_payment(
     event_ids: &(String, String),
     now: i64,
 ) -> Result<Next, GatewayError> {
-    let row = sql.query_opt(
-        &format!(
-            "SELECT {} FROM payments WHERE id = $1",
-            PaymentRecord::COLUMNS
-        ),
-        &[payment_id.into()],
-    )?;
-    let Some(payment) = row.as_ref().map(PaymentRecord::from_row).transpose()? else {
+    // No review alert holds it now: its status is the stored one.
+    let Some(payment) = get_payment(sql, payment_id)? else {
         return Ok(Next::Nothing);
     };
     Ok(match (payment.status, payment.route.as_str()) {

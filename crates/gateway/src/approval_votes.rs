@@ -11,12 +11,11 @@ use approvals::{hsm_signers_due, is_met, Ballot, Policy, Vote};
 use audit::AuditAction;
 use controls::requests::{self, VoteRecord};
 use controls::{ApprovalRequest, ControlsError, RequestState};
-use ledger::release_hold;
 use store::{Sql, Value};
 
 use crate::records::{PaymentRecord, PaymentStatus};
 use crate::recoveries::RecoveryState;
-use crate::settlement::settle_internal;
+use crate::settlement::{reject_waiting, settle_internal, Waiting};
 use crate::{Actor, Gateway, GatewayError};
 
 /// Signs for Fulgur's own approvers: `message` with the key store's key `label`, as hex
@@ -76,35 +75,14 @@ fn close_rejected(
         Actor::system("approvals").audit(sql, now, None, "recovery.rejected", payment_id, None)?;
         return Ok(None);
     }
-    let row = sql.query_opt(
-        &format!(
-            "UPDATE payments SET status = 'rejected', failure_code = $2, failure_reason = $3, \
-             updated_at_ms = $4 WHERE id = $1 AND status = 'awaiting_approval' RETURNING {}",
-            PaymentRecord::COLUMNS
-        ),
-        &[
-            payment_id.into(),
-            code.into(),
-            reason.into(),
-            Value::Int(now),
-        ],
-    )?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let payment = PaymentRecord::from_row(&row)?;
-    if let Some(hold) = &payment.hold_id {
-        release_hold(sql, hold, now)?;
-    }
-    outbox::emit(
+    reject_waiting(
         sql,
+        payment_id,
+        Waiting::Approval,
+        (code, reason),
         event_id,
-        &payment.tenant_id,
-        "payment.rejected",
-        payment.to_json(),
         now,
-    )?;
-    Ok(Some(payment))
+    )
 }
 
 impl Gateway {

@@ -35,10 +35,7 @@ impl Stage for SanctionsStage {
         if hits.is_empty() {
             return Ok(Verdict::Allow);
         }
-        let evidence: Vec<String> = hits
-            .iter()
-            .map(|h| format!("{}:{}", h.list, h.entry_id.as_deref().unwrap_or("-")))
-            .collect();
+        let evidence: Vec<String> = hits.iter().map(ToString::to_string).collect();
         tracing::warn!(
             account = %draft.account.id,
             payee = %draft.invoice.payee,
@@ -128,25 +125,6 @@ fn counterparty(key: &str) -> u64 {
     })
 }
 
-/// The account's customer (id and country), if it has one.
-fn customer_of(
-    sql: &mut dyn Sql,
-    account_id: &str,
-) -> Result<(Option<String>, String), GatewayError> {
-    let row = sql.query_opt(
-        "SELECT c.id, c.country FROM accounts a JOIN customers c ON c.id = a.customer_id \
-         WHERE a.id = $1",
-        &[account_id.into()],
-    )?;
-    Ok(match row {
-        Some(row) => (
-            Some(row.text("id")?.to_string()),
-            row.text("country")?.to_string(),
-        ),
-        None => (None, String::new()),
-    })
-}
-
 /// The payer's payments in and out since `since_ms` (the customer's accounts, or the
 /// account; newest first, bounded), and its last payment before that.
 fn history(
@@ -222,7 +200,11 @@ impl Monitor {
         now_ms: i64,
     ) -> Result<Vec<compliance::AlertDraft>, GatewayError> {
         let (rules, jurisdictions) = (&self.rules, &self.jurisdictions);
-        let (customer_id, country) = customer_of(sql, account_id)?;
+        let customer = compliance::customers::of_account(sql, account_id)?;
+        let (customer_id, country) = match customer {
+            Some(c) => (Some(c.id), c.country),
+            None => (None, String::new()),
+        };
         let since_ms = now_ms.saturating_sub(HISTORY_WINDOW_MS);
         let (history, last_activity_at_ms) =
             history(sql, account_id, customer_id.as_deref(), rate, since_ms)?;

@@ -58,7 +58,10 @@ enum Outcome {
 
 /// A payment as shown: pending or awaiting approval and held by an open review alert is
 /// `held_for_review`.
-fn get_payment(sql: &mut dyn Sql, id: &str) -> Result<Option<PaymentRecord>, GatewayError> {
+pub(crate) fn get_payment(
+    sql: &mut dyn Sql,
+    id: &str,
+) -> Result<Option<PaymentRecord>, GatewayError> {
     // One statement: callers read it as a one-statement read.
     let row = sql.query_opt(
         &format!(

@@ -166,10 +166,7 @@ impl Gateway {
         // platform-only, like a blocked payment's.
         let hits = self.inner.screening.screen_address(&new.address)?;
         if !hits.is_empty() {
-            let evidence: Vec<String> = hits
-                .iter()
-                .map(|h| format!("{}:{}", h.list, h.entry_id.as_deref().unwrap_or("-")))
-                .collect();
+            let evidence: Vec<String> = hits.iter().map(ToString::to_string).collect();
             let (actor, now, address) = (actor.clone(), self.now_ms(), new.address.clone());
             self.inner
                 .store

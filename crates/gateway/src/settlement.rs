@@ -328,3 +328,57 @@ pub(crate) fn finish_failed(
     )?;
     Ok(Some(failed))
 }
+
+/// Which payments waiting for a decision a rejection may end.
+#[derive(Clone, Copy)]
+pub(crate) enum Waiting {
+    /// Awaiting its approvers.
+    Approval,
+    /// Held by a compliance review: pending or awaiting its approvers.
+    Review,
+}
+
+/// Rejects a payment still waiting as `waiting` says, releasing its hold; `None` if it
+/// no longer waits (decided meanwhile).
+pub(crate) fn reject_waiting(
+    sql: &mut dyn Sql,
+    payment_id: &str,
+    waiting: Waiting,
+    (code, reason): (&str, &str),
+    event_id: &str,
+    now: i64,
+) -> Result<Option<PaymentRecord>, GatewayError> {
+    let statuses = match waiting {
+        Waiting::Approval => "'awaiting_approval'",
+        Waiting::Review => "'pending', 'awaiting_approval'",
+    };
+    let row = sql.query_opt(
+        &format!(
+            "UPDATE payments SET status = 'rejected', failure_code = $2, failure_reason = $3, \
+             updated_at_ms = $4 WHERE id = $1 AND status IN ({statuses}) RETURNING {}",
+            PaymentRecord::COLUMNS
+        ),
+        &[
+            payment_id.into(),
+            code.into(),
+            reason.into(),
+            Value::Int(now),
+        ],
+    )?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let payment = PaymentRecord::from_row(&row)?;
+    if let Some(hold) = &payment.hold_id {
+        release_hold(sql, hold, now)?;
+    }
+    outbox::emit(
+        sql,
+        event_id,
+        &payment.tenant_id,
+        "payment.rejected",
+        payment.to_json(),
+        now,
+    )?;
+    Ok(Some(payment))
+}
