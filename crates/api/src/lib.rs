@@ -10,6 +10,7 @@ mod approvals;
 mod audit_log;
 mod auth;
 mod books;
+mod cases;
 mod client_addr;
 mod customers;
 mod edge;
@@ -94,6 +95,14 @@ use crate::problem::ProblemResponses;
         recoveries::get_recovery,
         alerts::list_alerts,
         alerts::decide_alert,
+        cases::open_case,
+        cases::list_cases,
+        cases::get_case,
+        cases::update_case,
+        cases::add_note,
+        cases::draft_report,
+        cases::export_report,
+        cases::file_report,
         customers::create_customer,
         customers::list_customers,
         customers::get_customer,
@@ -259,6 +268,40 @@ pub fn router(state: ApiState) -> Router {
                 (ComplianceWrite, P),
                 Some("alert.decide"),
                 post(alerts::decide_alert),
+            ),
+        )
+        .route(
+            "/v1/cases",
+            g((ComplianceWrite, P), Some("case.open"), post(cases::open_case))
+                .merge(g((ComplianceRead, P), None, get(cases::list_cases))),
+        )
+        .route(
+            "/v1/cases/{id}",
+            g((ComplianceRead, P), None, get(cases::get_case)).merge(g(
+                (ComplianceWrite, P),
+                Some("case.update"),
+                axum::routing::patch(cases::update_case),
+            )),
+        )
+        .route(
+            "/v1/cases/{id}/notes",
+            g((ComplianceWrite, P), Some("case.note"), post(cases::add_note)),
+        )
+        .route(
+            "/v1/cases/{id}/sar",
+            g(
+                (ComplianceWrite, P),
+                Some("case.report_draft"),
+                post(cases::draft_report),
+            )
+            .merge(g((ComplianceRead, P), None, get(cases::export_report))),
+        )
+        .route(
+            "/v1/cases/{id}/sar/filed",
+            g(
+                (ComplianceWrite, P),
+                Some("case.report_filed"),
+                post(cases::file_report),
             ),
         )
         .route(

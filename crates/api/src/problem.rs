@@ -138,8 +138,17 @@ fn compliance_status(e: &ComplianceError) -> StatusCode {
         | E::CustomerNotVerified(_)
         | E::CustomerLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         E::AlreadyWatched(_) => StatusCode::CONFLICT,
-        E::UnknownWatchItem(_) | E::UnknownCustomer | E::UnknownAlert(_) => StatusCode::NOT_FOUND,
-        E::AlertDecided(_) => StatusCode::CONFLICT,
+        E::UnknownWatchItem(_)
+        | E::UnknownCustomer
+        | E::UnknownAlert(_)
+        | E::UnknownCase(_)
+        | E::NoReport(_) => StatusCode::NOT_FOUND,
+        E::AlertDecided(_)
+        | E::AlertInCase(_)
+        | E::CaseClosed(_)
+        | E::ReportPending(_)
+        | E::ReportFiled(_)
+        | E::NoTransactions => StatusCode::CONFLICT,
         E::Loading => StatusCode::SERVICE_UNAVAILABLE,
         E::Store(e) => store_status(e),
     }

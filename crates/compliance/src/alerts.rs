@@ -64,11 +64,13 @@ pub struct Alert {
     pub decision_reason: Option<String>,
     pub decided_at_ms: Option<i64>,
     pub created_at_ms: i64,
+    /// The case an officer put it in.
+    pub case_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, tenant_id, account_id, customer_id, payment_id, invoice_id, direction, \
     rule, rule_version, decision, score_permille, evidence, eur_cents, eur_rate, state, \
-    decided_by, decision_reason, decided_at_ms, created_at_ms";
+    decided_by, decision_reason, decided_at_ms, created_at_ms, case_id";
 
 fn decode(row: &Row) -> Result<Alert, StoreError> {
     let bad = |column: &str| StoreError::Decode {
@@ -105,6 +107,7 @@ fn decode(row: &Row) -> Result<Alert, StoreError> {
         decision_reason: row.opt_text("decision_reason")?.map(str::to_string),
         decided_at_ms: row.opt_i64("decided_at_ms")?,
         created_at_ms: row.i64("created_at_ms")?,
+        case_id: row.opt_text("case_id")?.map(str::to_string),
     })
 }
 
@@ -121,7 +124,7 @@ pub fn insert(
     sql.execute(
         &format!(
             "INSERT INTO aml_alerts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, 'open', NULL, NULL, NULL, $15)"
+             $11, $12, $13, $14, 'open', NULL, NULL, NULL, $15, NULL)"
         ),
         &[
             id.into(),
@@ -206,6 +209,17 @@ pub fn get(sql: &mut dyn Sql, id: &str) -> Result<Option<Alert>, StoreError> {
     .as_ref()
     .map(decode)
     .transpose()
+}
+
+/// The alerts of a case, oldest first.
+pub fn of_case(sql: &mut dyn Sql, case_id: &str) -> Result<Vec<Alert>, StoreError> {
+    sql.query(
+        &format!("SELECT {COLUMNS} FROM aml_alerts WHERE case_id = $1 ORDER BY created_at_ms, id"),
+        &[case_id.into()],
+    )?
+    .iter()
+    .map(decode)
+    .collect()
 }
 
 /// What `GET /v1/alerts` filters on; all optional.

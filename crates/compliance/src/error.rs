@@ -45,6 +45,22 @@ pub enum ComplianceError {
     UnknownAlert(String),
     #[error("the alert is {0}: it takes no decision")]
     AlertDecided(&'static str),
+    #[error("no case {0}")]
+    UnknownCase(String),
+    #[error("alert {0} is in another case already")]
+    AlertInCase(String),
+    #[error("the case is {0}: it takes no more changes")]
+    CaseClosed(&'static str),
+    #[error("case {0} has a report drafted and not filed: file it before closing the case")]
+    ReportPending(String),
+    #[error("case {0} has no report: draft one first")]
+    NoReport(String),
+    #[error("the report is filed already (reference {0})")]
+    ReportFiled(String),
+    /// goAML's report is about transactions; a case of alerts without one is exported as
+    /// JSON only.
+    #[error("the case's alerts name no payment: goAML needs at least one transaction; export it as JSON")]
+    NoTransactions,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -66,6 +82,13 @@ impl ComplianceError {
             | ComplianceError::AddressBlocked => "compliance_blocked",
             ComplianceError::UnknownAlert(_) => "alert_not_found",
             ComplianceError::AlertDecided(_) => "alert_decided",
+            ComplianceError::UnknownCase(_) => "case_not_found",
+            ComplianceError::AlertInCase(_) => "alert_in_case",
+            ComplianceError::CaseClosed(_) => "case_closed",
+            ComplianceError::ReportPending(_) => "report_pending",
+            ComplianceError::NoReport(_) => "report_not_found",
+            ComplianceError::ReportFiled(_) => "report_filed",
+            ComplianceError::NoTransactions => "report_without_transactions",
             ComplianceError::Store(e) => e.code(),
         }
     }

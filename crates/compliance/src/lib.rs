@@ -10,6 +10,7 @@
 //! or HTTP: the gateway's pipeline and the API call it.
 
 pub mod alerts;
+pub mod cases;
 pub mod customers;
 mod due_diligence;
 mod error;
@@ -19,6 +20,7 @@ mod screener;
 pub mod watchlist;
 
 pub use crate::alerts::{Alert, AlertDecision, AlertDraft, AlertFilter, AlertState};
+pub use crate::cases::{Case, CaseChange, CaseState, Note, ReportRecord, ReportState};
 pub use crate::customers::Customer;
 pub use crate::due_diligence::{check_payment, CustomerChange, DueDiligence, NewCustomer};
 pub use crate::error::ComplianceError;

@@ -1,5 +1,6 @@
 //! The gauges of the moment: `ops::Health`'s (nodes, channels, chain, store) and the
-//! payments in flight per node, which only the payment domain knows.
+//! payments in flight per node, which only the payment domain knows, and compliance's
+//! backlog (reports past due, review alerts waiting).
 
 use kernel::GaugeSample;
 
@@ -8,7 +9,7 @@ use crate::{Gateway, GatewayError};
 impl Gateway {
     /// The gauges of the moment: nodes (up, height, lag, liquidity), each channel's
     /// liquidity, the chain's tip, the store's connections and the payments in flight per
-    /// node.
+    /// node; suspicious activity reports past their due time and open review alerts.
     pub async fn gauges(&self) -> Result<Vec<GaugeSample>, GatewayError> {
         let mut out = self.inner.health.gauges().await;
         let in_flight = self
@@ -37,6 +38,34 @@ impl Gateway {
                 .label("node", &node.name),
             );
         }
+        let now = self.now_ms();
+        let (overdue, waiting) = self
+            .inner
+            .store
+            .read(move |sql| {
+                let waiting = sql
+                    .query_one(
+                        "SELECT COUNT(*) AS n FROM aml_alerts WHERE state = 'open' \
+                         AND decision = 'review'",
+                        &[],
+                    )?
+                    .u64("n")?;
+                Ok::<_, store::StoreError>((
+                    compliance::cases::overdue_reports(sql, now)?,
+                    waiting,
+                ))
+            })
+            .await?;
+        out.push(GaugeSample::new(
+            "fulgur_sar_overdue",
+            "Suspicious activity reports drafted and not filed by their due time.",
+            overdue as f64,
+        ));
+        out.push(GaugeSample::new(
+            "fulgur_aml_review_alerts_open",
+            "Monitoring alerts waiting for a compliance officer's decision.",
+            waiting as f64,
+        ));
         Ok(out)
     }
 }

@@ -12,6 +12,7 @@ mod accounts;
 mod alert_decisions;
 mod approval_votes;
 mod books;
+mod case_reports;
 mod channel_closes;
 mod compliance_stages;
 mod control_stages;
@@ -65,6 +66,7 @@ pub use controls::EurRateConfig;
 /// The readiness and objectives in [`GatewayConfig`].
 pub use ops::{HealthConfig, SloConfig};
 pub use outbox::EVENT_TYPES;
+pub use crate::case_reports::ReportConfig;
 // The kernel's types the modules below name as `crate::…` (callers use `kernel`).
 use kernel::{Actor, Clock, IdSource, Scope};
 
@@ -92,6 +94,8 @@ pub struct GatewayConfig {
     pub risk_table: compliance::risk::RiskTable,
     /// The transaction monitoring rules (default: the documented set, version 1).
     pub monitoring_rules: aml::RuleSet,
+    /// Suspicious activity reports: due time and the FIU's codes.
+    pub reports: ReportConfig,
     /// This instance in node leases: stable across restarts of one installation (so a
     /// restart after a crash takes its nodes back at once), different for every replica.
     /// Default: a fresh id per process.
@@ -114,6 +118,7 @@ impl Default for GatewayConfig {
             screening_threshold: screening_default_threshold(),
             risk_table: compliance::risk::RiskTable::default(),
             monitoring_rules: aml::RuleSet::default(),
+            reports: ReportConfig::default(),
             instance_id: None,
         }
     }

@@ -64,6 +64,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(19, "0019_screening_lists"),
     migration!(20, "0020_customers"),
     migration!(21, "0021_aml_alerts"),
+    migration!(22, "0022_aml_cases"),
 ];
 
 /// The schema version this binary needs.
