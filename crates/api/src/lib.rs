@@ -272,8 +272,12 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/cases",
-            g((ComplianceWrite, P), Some("case.open"), post(cases::open_case))
-                .merge(g((ComplianceRead, P), None, get(cases::list_cases))),
+            g(
+                (ComplianceWrite, P),
+                Some("case.open"),
+                post(cases::open_case),
+            )
+            .merge(g((ComplianceRead, P), None, get(cases::list_cases))),
         )
         .route(
             "/v1/cases/{id}",
@@ -285,7 +289,11 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/cases/{id}/notes",
-            g((ComplianceWrite, P), Some("case.note"), post(cases::add_note)),
+            g(
+                (ComplianceWrite, P),
+                Some("case.note"),
+                post(cases::add_note),
+            ),
         )
         .route(
             "/v1/cases/{id}/sar",

@@ -431,6 +431,70 @@ const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>, Expect)] = &[
     ),
     (
         "POST",
+        "/v1/cases",
+        "compliance:write",
+        "platform",
+        Some(r#"{"alert_ids":["alr_missing"]}"#),
+        (0, 0, 404),
+    ),
+    (
+        "GET",
+        "/v1/cases?state=open",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
+    (
+        "GET",
+        "/v1/cases/case_missing",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 404),
+    ),
+    (
+        "PATCH",
+        "/v1/cases/case_missing",
+        "compliance:write",
+        "platform",
+        Some(r#"{"state":"investigating","reason":"matrix"}"#),
+        (0, 0, 404),
+    ),
+    (
+        "POST",
+        "/v1/cases/case_missing/notes",
+        "compliance:write",
+        "platform",
+        Some(r#"{"text":"matrix"}"#),
+        (0, 0, 404),
+    ),
+    (
+        "POST",
+        "/v1/cases/case_missing/sar",
+        "compliance:write",
+        "platform",
+        None,
+        (0, 0, 404),
+    ),
+    (
+        "GET",
+        "/v1/cases/case_missing/sar?format=goaml",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 404),
+    ),
+    (
+        "POST",
+        "/v1/cases/case_missing/sar/filed",
+        "compliance:write",
+        "platform",
+        Some(r#"{"reference":"matrix"}"#),
+        (0, 0, 404),
+    ),
+    (
+        "POST",
         "/v1/customers",
         "compliance:write",
         "platform",
@@ -590,6 +654,7 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                 .replace("watch_missing", "{id}")
                 .replace("cus_missing", "{id}")
                 .replace("alr_missing", "{id}")
+                .replace("case_missing", "{id}")
                 .replace("whd_missing", "{delivery_id}")
                 .replace("/0/approve", "/{version}/approve");
             format!("{m} {generic}")

@@ -301,7 +301,11 @@ pub fn open(
             None => None,
         },
     };
-    let detected_at_ms = found.iter().map(|a| a.created_at_ms).min().unwrap_or(now_ms);
+    let detected_at_ms = found
+        .iter()
+        .map(|a| a.created_at_ms)
+        .min()
+        .unwrap_or(now_ms);
     sql.execute(
         &format!(
             "INSERT INTO aml_cases ({CASE_COLUMNS}) VALUES ($1, $2, $3, $4, 'open', $5, $6, NULL)"
@@ -355,7 +359,10 @@ pub fn add_note(
     }
     let seq = case.notes.len() as u64 + 1;
     if seq > MAX_NOTES {
-        return Err(invalid("text", format!("a case takes at most {MAX_NOTES} notes")));
+        return Err(invalid(
+            "text",
+            format!("a case takes at most {MAX_NOTES} notes"),
+        ));
     }
     sql.execute(
         "INSERT INTO aml_case_notes (case_id, seq, author, body, evidence, created_at_ms) \
@@ -438,7 +445,10 @@ pub fn change(
             case_id.into(),
             new_state.as_str().into(),
             new_owner.as_str().into(),
-            new_state.is_closed().then_some(now_ms).map_or(Value::Null, Value::from),
+            new_state
+                .is_closed()
+                .then_some(now_ms)
+                .map_or(Value::Null, Value::from),
         ],
     )?;
     actor.audit(

@@ -60,9 +60,7 @@ async fn open(
     let ids: Vec<String> = alert_ids.iter().map(|s| s.to_string()).collect();
     let customer = customer.map(str::to_string);
     store
-        .write(move |sql| {
-            cases::open(sql, &actor, &case_id, &ids, customer.as_deref(), NOON_MS)
-        })
+        .write(move |sql| cases::open(sql, &actor, &case_id, &ids, customer.as_deref(), NOON_MS))
         .await
 }
 
@@ -80,28 +78,59 @@ async fn alerts_become_a_case_with_findings_and_one_report(t: TestStore) {
     alert(&store, "c2", draft("t1", Some("cus_2")), NOON_MS).await;
 
     // Hostile groupings: refused, nothing claimed.
-    assert_eq!(code(open(&store, "o1", "k0", &[], None).await), "invalid_field");
-    assert_eq!(code(open(&store, "o1", "k0", &["a1", "a1"], None).await), "invalid_field");
-    assert_eq!(code(open(&store, "o1", "k0", &["a1", "nope"], None).await), "alert_not_found");
-    assert_eq!(code(open(&store, "o1", "k0", &["a1", "b1"], None).await), "invalid_field");
-    assert_eq!(code(open(&store, "o1", "k0", &["c1", "c2"], None).await), "invalid_field");
+    assert_eq!(
+        code(open(&store, "o1", "k0", &[], None).await),
+        "invalid_field"
+    );
+    assert_eq!(
+        code(open(&store, "o1", "k0", &["a1", "a1"], None).await),
+        "invalid_field"
+    );
+    assert_eq!(
+        code(open(&store, "o1", "k0", &["a1", "nope"], None).await),
+        "alert_not_found"
+    );
+    assert_eq!(
+        code(open(&store, "o1", "k0", &["a1", "b1"], None).await),
+        "invalid_field"
+    );
+    assert_eq!(
+        code(open(&store, "o1", "k0", &["c1", "c2"], None).await),
+        "invalid_field"
+    );
     assert_eq!(
         code(open(&store, "o1", "k0", &["a1"], Some("cus_unknown")).await),
         "customer_not_found"
     );
-    let too_many: Vec<String> = (0..=cases::MAX_CASE_ALERTS).map(|i| format!("x{i}")).collect();
+    let too_many: Vec<String> = (0..=cases::MAX_CASE_ALERTS)
+        .map(|i| format!("x{i}"))
+        .collect();
     let too_many: Vec<&str> = too_many.iter().map(String::as_str).collect();
-    assert_eq!(code(open(&store, "o1", "k0", &too_many, None).await), "invalid_field");
+    assert_eq!(
+        code(open(&store, "o1", "k0", &too_many, None).await),
+        "invalid_field"
+    );
 
-    let case = open(&store, "o1", "k1", &["a2", "a1"], None).await.expect("case");
+    let case = open(&store, "o1", "k1", &["a2", "a1"], None)
+        .await
+        .expect("case");
     assert_eq!(case.state, CaseState::Open);
     assert_eq!(case.owner, "o1");
-    assert_eq!(case.detected_at_ms, NOON_MS - 2 * HOUR_MS, "the oldest alert");
+    assert_eq!(
+        case.detected_at_ms,
+        NOON_MS - 2 * HOUR_MS,
+        "the oldest alert"
+    );
     let ids: Vec<&str> = case.alerts.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(ids, ["a1", "a2"], "oldest first");
     // a3 with an alert of another case: refused whole, a3 stays free.
-    assert_eq!(code(open(&store, "o2", "k2", &["a3", "a2"], None).await), "alert_in_case");
-    let second = open(&store, "o2", "k2", &["a3"], None).await.expect("a3 is free");
+    assert_eq!(
+        code(open(&store, "o2", "k2", &["a3", "a2"], None).await),
+        "alert_in_case"
+    );
+    let second = open(&store, "o2", "k2", &["a3"], None)
+        .await
+        .expect("a3 is free");
     assert_eq!(second.alerts[0].case_id.as_deref(), Some("k2"));
 
     // Findings: the first moves the case to investigating; control characters refused.
@@ -121,7 +150,10 @@ async fn alerts_become_a_case_with_findings_and_one_report(t: TestStore) {
         .await
         .expect("note");
     assert_eq!(case.state, CaseState::Investigating);
-    assert_eq!((case.notes[0].seq, case.notes[0].author.as_str()), (1, "o1"));
+    assert_eq!(
+        (case.notes[0].seq, case.notes[0].author.as_str()),
+        (1, "o1")
+    );
     assert_eq!(case.notes[0].evidence.as_deref(), Some("sha256:ab12"));
 
     let change = |state: Option<&'static str>, owner: Option<&'static str>| {
@@ -137,7 +169,10 @@ async fn alerts_become_a_case_with_findings_and_one_report(t: TestStore) {
                 .await
         }
     };
-    assert_eq!(code(change(Some("closed_reported"), None).await), "invalid_field");
+    assert_eq!(
+        code(change(Some("closed_reported"), None).await),
+        "invalid_field"
+    );
     assert_eq!(code(change(None, None).await), "invalid_field");
     let handed = change(None, Some("o3")).await.expect("handed over");
     assert_eq!(handed.owner, "o3");
@@ -182,7 +217,14 @@ async fn alerts_become_a_case_with_findings_and_one_report(t: TestStore) {
         async move {
             store
                 .write(move |sql| {
-                    cases::file_report(sql, &officer("o3"), "k1", reference, "{}", NOON_MS + HOUR_MS)
+                    cases::file_report(
+                        sql,
+                        &officer("o3"),
+                        "k1",
+                        reference,
+                        "{}",
+                        NOON_MS + HOUR_MS,
+                    )
                 })
                 .await
         }
@@ -202,7 +244,10 @@ async fn alerts_become_a_case_with_findings_and_one_report(t: TestStore) {
     assert_eq!(case.state, CaseState::ClosedReported);
     assert_eq!(case.closed_at_ms, Some(NOON_MS + HOUR_MS));
     assert_eq!(code(note("late", None).await), "case_closed");
-    assert_eq!(code(change(Some("investigating"), None).await), "case_closed");
+    assert_eq!(
+        code(change(Some("investigating"), None).await),
+        "case_closed"
+    );
 
     // A case without a report may close as a false positive.
     let store2 = store.clone();
@@ -239,7 +284,10 @@ async fn alerts_become_a_case_with_findings_and_one_report(t: TestStore) {
         })
         .await
         .expect("audit");
-    let actions: Vec<&str> = rows.iter().map(|r| r.text("action").expect("action")).collect();
+    let actions: Vec<&str> = rows
+        .iter()
+        .map(|r| r.text("action").expect("action"))
+        .collect();
     assert_eq!(
         actions,
         [
@@ -262,7 +310,11 @@ async fn two_officers_racing_for_one_alert_put_it_in_one_case(t: TestStore) {
     for round in 0..10 {
         let alert_id = format!("r{round}");
         alert(&one, &alert_id, draft("t1", None), NOON_MS).await;
-        let (ka, kb, ids) = (format!("ka{round}"), format!("kb{round}"), [alert_id.as_str()]);
+        let (ka, kb, ids) = (
+            format!("ka{round}"),
+            format!("kb{round}"),
+            [alert_id.as_str()],
+        );
         let (a, b) = tokio::join!(
             open(&one, "o1", &ka, &ids, None),
             open(&two, "o2", &kb, &ids, None),
@@ -276,14 +328,14 @@ async fn two_officers_racing_for_one_alert_put_it_in_one_case(t: TestStore) {
     }
     let claimed = one
         .read(|sql| {
-            sql.query_one(
-                "SELECT COUNT(*) AS n FROM aml_cases",
-                &[],
-            )?
-            .u64("n")
+            sql.query_one("SELECT COUNT(*) AS n FROM aml_cases", &[])?
+                .u64("n")
         })
         .await
         .map_err(|e: StoreError| e)
         .expect("count");
-    assert_eq!(claimed, 10, "the losing case was not kept without its alert");
+    assert_eq!(
+        claimed, 10,
+        "the losing case was not kept without its alert"
+    );
 }

@@ -73,9 +73,10 @@ fn build(
             .as_ref()
             .map_or("organization", |c| c.kind.as_str())
             .to_string(),
-        country: customer
-            .as_ref()
-            .map_or_else(|| config.codes.unknown_country.clone(), |c| c.country.clone()),
+        country: customer.as_ref().map_or_else(
+            || config.codes.unknown_country.clone(),
+            |c| c.country.clone(),
+        ),
         tenant_id: case.tenant_id.clone(),
     };
     let mut transactions: Vec<goaml::Transaction> = Vec::new();
@@ -93,7 +94,12 @@ fn build(
         }
         let (amount_msat, hash, node, at_ms) = match (&alert.payment_id, &alert.invoice_id) {
             (Some(id), _) => match get_payment(sql, id)? {
-                Some(p) => (p.amount_msat, p.payment_hash, Some(p.destination), p.created_at_ms),
+                Some(p) => (
+                    p.amount_msat,
+                    p.payment_hash,
+                    Some(p.destination),
+                    p.created_at_ms,
+                ),
                 None => continue,
             },
             (None, Some(id)) => match get_invoice(sql, id)? {
@@ -291,11 +297,14 @@ impl Gateway {
                     .clone()
                     .ok_or_else(|| ComplianceError::NoReport(case_id.clone()))?;
                 match (&record.state, &record.filed_report) {
-                    (ReportState::Filed, Some(frozen)) => serde_json::from_str(frozen)
-                        .map_err(|e| GatewayError::Store(store::StoreError::Decode {
-                            column: "filed_report".into(),
-                            detail: e.to_string(),
-                        })),
+                    (ReportState::Filed, Some(frozen)) => {
+                        serde_json::from_str(frozen).map_err(|e| {
+                            GatewayError::Store(store::StoreError::Decode {
+                                column: "filed_report".into(),
+                                detail: e.to_string(),
+                            })
+                        })
+                    }
                     _ => build(sql, &config, &case, &record, None, now),
                 }
             })
@@ -328,7 +337,9 @@ impl Gateway {
                         detail: e.to_string(),
                     })
                 })?;
-                Ok(cases::file_report(sql, &actor, &case_id, &reference, &frozen, now)?)
+                Ok(cases::file_report(
+                    sql, &actor, &case_id, &reference, &frozen, now,
+                )?)
             })
             .await
     }

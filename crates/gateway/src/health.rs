@@ -50,10 +50,7 @@ impl Gateway {
                         &[],
                     )?
                     .u64("n")?;
-                Ok::<_, store::StoreError>((
-                    compliance::cases::overdue_reports(sql, now)?,
-                    waiting,
-                ))
+                Ok::<_, store::StoreError>((compliance::cases::overdue_reports(sql, now)?, waiting))
             })
             .await?;
         out.push(GaugeSample::new(

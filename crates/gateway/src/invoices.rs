@@ -22,7 +22,10 @@ pub struct NewInvoice {
     pub expiry_secs: Option<u32>,
 }
 
-pub(crate) fn get_invoice(sql: &mut dyn Sql, id: &str) -> Result<Option<InvoiceRecord>, GatewayError> {
+pub(crate) fn get_invoice(
+    sql: &mut dyn Sql,
+    id: &str,
+) -> Result<Option<InvoiceRecord>, GatewayError> {
     let row = sql.query_opt(
         &format!(
             "SELECT {} FROM invoices WHERE id = $1",

@@ -43,6 +43,7 @@ use tokio::sync::Semaphore;
 
 pub use crate::approval_votes::{ApprovalSigner, KeyStoreApprovalSigner, NewVote};
 pub use crate::books::{BooksCheck, NodeBooks};
+pub use crate::case_reports::ReportConfig;
 pub use crate::error::GatewayError;
 pub use crate::events::GatewaySink;
 pub use crate::inbound::{InboundHold, InboundHoldState, InboundStage, InboundVerdict, Receipt};
@@ -66,7 +67,6 @@ pub use controls::EurRateConfig;
 /// The readiness and objectives in [`GatewayConfig`].
 pub use ops::{HealthConfig, SloConfig};
 pub use outbox::EVENT_TYPES;
-pub use crate::case_reports::ReportConfig;
 // The kernel's types the modules below name as `crate::…` (callers use `kernel`).
 use kernel::{Actor, Clock, IdSource, Scope};
 

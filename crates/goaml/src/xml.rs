@@ -31,7 +31,9 @@ fn clean(text: &str, max: usize) -> String {
     let cleaned: String = text
         .chars()
         .map(|c| {
-            if c.is_control() && !matches!(c, '\t' | '\n' | '\r') || matches!(c, '\u{FFFE}' | '\u{FFFF}') {
+            if c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+                || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+            {
                 '\u{FFFD}'
             } else {
                 c
@@ -88,7 +90,12 @@ fn write_report(w: &mut W, r: &Report) -> io::Result<()> {
 fn write_transaction(w: &mut W, r: &Report, t: &Transaction) -> io::Result<()> {
     w.create_element("transaction").write_inner_content(|w| {
         text(w, "transactionnumber", &t.number, MAX_ACCOUNT_CHARS)?;
-        text(w, "transaction_location", "Lightning Network", MAX_NAME_CHARS)?;
+        text(
+            w,
+            "transaction_location",
+            "Lightning Network",
+            MAX_NAME_CHARS,
+        )?;
         let description = format!("payment hash {}; {}", t.payment_hash, t.description);
         text(w, "transaction_description", &description, MAX_TEXT_CHARS)?;
         text(w, "date_transaction", &t.date, 19)?;
@@ -146,15 +153,30 @@ fn side(w: &mut W, r: &Report, t: &Transaction, side: Side) -> io::Result<()> {
         text(w, &format!("{p}_funds_code"), &r.codes.funds_code, 20)?;
         w.create_element(&format!("{p}_foreign_currency"))
             .write_inner_content(|w| {
-                text(w, "foreign_currency_code", &r.codes.bitcoin_currency_code, 3)?;
+                text(
+                    w,
+                    "foreign_currency_code",
+                    &r.codes.bitcoin_currency_code,
+                    3,
+                )?;
                 text(w, "foreign_amount", &decimal_btc(t.amount_msat), 30)?;
-                text(w, "foreign_exchange_rate", &decimal_cents(t.eur_cents_per_btc), 30)?;
+                text(
+                    w,
+                    "foreign_exchange_rate",
+                    &decimal_cents(t.eur_cents_per_btc),
+                    30,
+                )?;
                 Ok(())
             })?;
         w.create_element(&format!("{p}_account"))
             .write_inner_content(|w| {
                 if side.is_my_client() {
-                    text(w, "institution_name", &r.codes.institution_name, MAX_NAME_CHARS)?;
+                    text(
+                        w,
+                        "institution_name",
+                        &r.codes.institution_name,
+                        MAX_NAME_CHARS,
+                    )?;
                     text(w, "account", &t.account_id, MAX_ACCOUNT_CHARS)?;
                     text(w, "account_name", &r.subject.name, MAX_NAME_CHARS)?;
                     if let Some(customer) = &r.subject.customer_id {
@@ -168,7 +190,12 @@ fn side(w: &mut W, r: &Report, t: &Transaction, side: Side) -> io::Result<()> {
                     let node = t.counterparty_node.as_deref().unwrap_or("unknown");
                     let account: String = node.chars().take(NODE_PREFIX_CHARS).collect();
                     text(w, "account", &format!("LN-{account}"), MAX_ACCOUNT_CHARS)?;
-                    text(w, "account_name", &format!("Lightning node {node}"), MAX_NAME_CHARS)?;
+                    text(
+                        w,
+                        "account_name",
+                        &format!("Lightning node {node}"),
+                        MAX_NAME_CHARS,
+                    )?;
                 }
                 Ok(())
             })?;
