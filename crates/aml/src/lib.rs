@@ -12,5 +12,5 @@ mod stats;
 
 pub use crate::rules::{
     evaluate, Decision, Direction, Finding, PastPayment, PaymentFacts, RuleParams, RuleSet,
-    MAX_HISTORY,
+    LARGE_PAYMENT, MAX_HISTORY,
 };

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{mad, median};
 
+/// The large-payment rule's name (reports count its alerts as large transactions).
+pub const LARGE_PAYMENT: &str = "large_payment";
+
 /// History handed to [`evaluate`] at most (the most recent payments).
 pub const MAX_HISTORY: usize = 2_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -226,7 +229,7 @@ pub fn evaluate(rules: &RuleSet, payment: &PaymentFacts, history: &[PastPayment]
     if amount > r.large_payment_eur_cents {
         e.fire(
             r.large_payment,
-            "large_payment",
+            LARGE_PAYMENT,
             past(amount, r.large_payment_eur_cents),
             format!("{} above {}", eur(amount), eur(r.large_payment_eur_cents)),
         );

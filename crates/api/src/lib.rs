@@ -12,6 +12,7 @@ mod auth;
 mod books;
 mod cases;
 mod client_addr;
+mod compliance_reports;
 mod customers;
 mod edge;
 mod exposition;
@@ -103,6 +104,7 @@ use crate::problem::ProblemResponses;
         cases::draft_report,
         cases::export_report,
         cases::file_report,
+        compliance_reports::period_report,
         customers::create_customer,
         customers::list_customers,
         customers::get_customer,
@@ -310,6 +312,14 @@ pub fn router(state: ApiState) -> Router {
                 (ComplianceWrite, P),
                 Some("case.report_filed"),
                 post(cases::file_report),
+            ),
+        )
+        .route(
+            "/v1/compliance/reports/{period}",
+            g(
+                (ComplianceRead, P),
+                None,
+                get(compliance_reports::period_report),
             ),
         )
         .route(

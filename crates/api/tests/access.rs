@@ -430,6 +430,14 @@ const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>, Expect)] = &[
         (0, 0, 404),
     ),
     (
+        "GET",
+        "/v1/compliance/reports/2026-11",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
+    (
         "POST",
         "/v1/cases",
         "compliance:write",
@@ -655,6 +663,7 @@ async fn every_endpoint_every_role_own_and_foreign_tenant(t: TestStore) {
                 .replace("cus_missing", "{id}")
                 .replace("alr_missing", "{id}")
                 .replace("case_missing", "{id}")
+                .replace("/reports/2026-11", "/reports/{period}")
                 .replace("whd_missing", "{delivery_id}")
                 .replace("/0/approve", "/{version}/approve");
             format!("{m} {generic}")

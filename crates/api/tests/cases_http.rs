@@ -379,5 +379,79 @@ async fn an_officer_works_alerts_into_a_filed_report_over_http(t: TestStore) {
         .call_as(&officer, "GET", &format!("{sar}?format=json"), None)
         .await;
     assert_eq!(export["report"]["fiu_ref_number"], "FIU-DE-2026-000042");
+
+    // The month's figures: the receipt and the payment, their alerts, the case opened
+    // and closed as reported, its report filed late (25 hours after detection). Detection
+    // and filing may fall in two months: both months together are exact.
+    let month = |rfc: &str| rfc[..7].to_string();
+    let months = [
+        month(case["detected_at"].as_str().expect("t")),
+        month(filed["filed_at"].as_str().expect("t")),
+    ];
+    let total = |field: &str, reports: &[Value]| -> u64 {
+        reports.iter().map(|r| r[field].as_u64().unwrap_or(0)).sum()
+    };
+    let mut reports = Vec::new();
+    for label in months.iter().collect::<std::collections::BTreeSet<_>>() {
+        let (status, report) = s
+            .call_as(
+                &officer,
+                "GET",
+                &format!("/v1/compliance/reports/{label}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        reports.push(report);
+    }
+    assert_eq!(total("payments_screened", &reports), 1);
+    assert_eq!(total("receipts_monitored", &reports), 1);
+    assert_eq!(total("large_transactions", &reports), 2);
+    assert_eq!(total("cases_opened", &reports), 1);
+    assert_eq!(total("reports_filed", &reports), 1);
+    assert_eq!(total("reports_filed_on_time", &reports), 0);
+    assert_eq!(total("reports_late", &reports), 1);
+    let closed: Vec<Value> = reports
+        .iter()
+        .flat_map(|r| r["cases_closed"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(
+        (&closed[0]["key"], &closed[0]["count"]),
+        (&json!("closed_reported"), &json!(1))
+    );
+    // As CSV for a spreadsheet.
+    let csv = s
+        .http
+        .get(format!("{}/v1/compliance/reports/{}", s.base, months[0]))
+        .bearer_auth(&officer)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .expect("request");
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .expect("type")
+        .starts_with("text/csv"));
+    let csv = csv.text().await.expect("csv");
+    assert!(csv.starts_with("section,key,value\n"), "{csv}");
+    assert!(csv.contains("cases,opened,1\n"), "{csv}");
+    for bad in [
+        "2026-13", "2026-Q5", "2026-1", "26-11", "99999-01", "2026-Q", "now",
+    ] {
+        let (status, problem) = s
+            .call_as(
+                &officer,
+                "GET",
+                &format!("/v1/compliance/reports/{bad}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field")),
+            "{bad}"
+        );
+    }
     s.shut_down().await;
 }

@@ -15,6 +15,7 @@ pub mod customers;
 mod due_diligence;
 mod error;
 pub mod lists;
+pub mod period_report;
 pub mod risk;
 mod screener;
 pub mod watchlist;
@@ -25,6 +26,7 @@ pub use crate::customers::Customer;
 pub use crate::due_diligence::{check_payment, CustomerChange, DueDiligence, NewCustomer};
 pub use crate::error::ComplianceError;
 pub use crate::lists::{Imported, ListFile, ListFormat, ListVersion, NewList, RefusedLine};
+pub use crate::period_report::{Period, PeriodReport};
 pub use crate::screener::{
     IdentifierHit, NameHit, Screening, ScreeningConfig, MAX_HITS_PER_NAME, MIN_THRESHOLD,
 };

@@ -26,6 +26,7 @@ mod invoices;
 mod node_registry;
 mod observe;
 mod payments;
+mod period_reports;
 mod pipeline;
 mod probes;
 mod reconcile;
@@ -50,6 +51,7 @@ pub use crate::inbound::{InboundHold, InboundHoldState, InboundStage, InboundVer
 pub use crate::invoices::{Expired, NewInvoice};
 pub use crate::node_registry::NODE_LEASE_MS;
 pub use crate::payments::{Accepted, Idempotency, NewPayment};
+pub use crate::period_reports::ComplianceReport;
 pub use crate::pipeline::{Checked, Decided, PaymentDraft, Pipeline, Slot, Stage, Verdict};
 pub use crate::probes::{ProbeConfig, ProbeResult};
 pub use crate::reconcile::{Reconciled, MAX_RECONCILED_PER_ROUND};
