@@ -47,6 +47,9 @@ pub struct Config {
     pub approvals: ApprovalsSection,
     #[serde(default)]
     pub screening: ScreeningSection,
+    /// Suspicious activity reports: due time, the FIU's id and lookup codes.
+    #[serde(default)]
+    pub reports: gateway::ReportConfig,
 }
 
 /// `[approvals]`: the policy itself is proposed and approved over the API (two admins).
@@ -438,6 +441,13 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
             gateway: gateway::GatewayConfig {
                 instance_id: Some(gateway_up::instance_id(&config.lightning.data_dir)),
                 screening_threshold: config.screening.threshold()?,
+                reports: {
+                    config
+                        .reports
+                        .check()
+                        .map_err(|e| crate::BadInput(format!("[reports] {e}")))?;
+                    config.reports.clone()
+                },
                 ..gateway_config(&config.readiness, &config.slo, &config.approvals)
             },
             webhooks: webhook_config,
@@ -531,5 +541,19 @@ mod tests {
         let readiness = gateway_config(&config.readiness, &config.slo, &config.approvals);
         let defaults = gateway::GatewayConfig::default();
         assert_eq!(readiness.health, defaults.health);
+        config.reports.check().expect("valid report settings");
+        assert_eq!(config.reports.due_hours, defaults.reports.due_hours);
+        let mut hostile = config.reports.clone();
+        hostile.codes.unknown_country = "Unknown".into();
+        assert!(
+            hostile.check().is_err(),
+            "goAML takes ISO 3166 alpha-2 only"
+        );
+        hostile = config.reports.clone();
+        hostile.due_hours = 0;
+        assert!(
+            hostile.check().is_err(),
+            "a report due at detection is due before anyone sees it"
+        );
     }
 }

@@ -34,6 +34,40 @@ impl Default for ReportConfig {
     }
 }
 
+impl ReportConfig {
+    /// Refuses what would write an invalid goAML report or a clock nobody meets: due
+    /// within 1 hour to 60 days (FinCEN's longest), codes present, countries ISO 3166
+    /// alpha-2, the bitcoin code three capitals.
+    pub fn check(&self) -> Result<(), String> {
+        let c = &self.codes;
+        let capitals =
+            |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_uppercase());
+        if !(1..=60 * 24).contains(&self.due_hours) {
+            return Err(format!("due_hours = {}: from 1 to 1440", self.due_hours));
+        }
+        for (name, value) in [
+            ("funds_code", &c.funds_code),
+            ("transmode_code", &c.transmode_code),
+            ("account_type_code", &c.account_type_code),
+            ("account_status_code", &c.account_status_code),
+        ] {
+            if value.is_empty() || value.len() > 20 || value.chars().any(char::is_control) {
+                return Err(format!("codes.{name}: 1 to 20 characters"));
+            }
+        }
+        if c.institution_name.trim().is_empty() || c.institution_name.chars().count() > 255 {
+            return Err("codes.institution_name: 1 to 255 characters".into());
+        }
+        if !capitals(&c.unknown_country, 2) {
+            return Err("codes.unknown_country: two capitals (ISO 3166 alpha-2)".into());
+        }
+        if !capitals(&c.bitcoin_currency_code, 3) {
+            return Err("codes.bitcoin_currency_code: three capitals".into());
+        }
+        Ok(())
+    }
+}
+
 const MSAT_PER_BTC: u128 = 100_000_000_000;
 
 /// `YYYY-MM-DDTHH:MM:SS` in UTC, as goAML writes times.
