@@ -35,8 +35,9 @@ pub struct AlertView {
     pub rule_version: u32,
     /// `review` (the payment is held) or `block` (it was refused).
     pub decision: String,
-    /// `in` or `out`.
-    pub direction: String,
+    /// `in` or `out`; null for an alert about the customer itself (a sanctions match at
+    /// rescreening, a review past due).
+    pub direction: Option<String>,
     pub payment_id: Option<String>,
     pub invoice_id: Option<String>,
     pub customer_id: Option<String>,
@@ -63,7 +64,7 @@ impl From<Alert> for AlertView {
             rule: a.draft.rule,
             rule_version: a.draft.rule_version,
             decision: a.draft.decision.as_str().to_string(),
-            direction: a.draft.direction.as_str().to_string(),
+            direction: a.draft.direction.map(|d| d.as_str().to_string()),
             payment_id: a.payment_id,
             invoice_id: a.invoice_id,
             customer_id: a.draft.customer_id,

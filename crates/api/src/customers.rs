@@ -245,3 +245,88 @@ pub async fn list_customers(
         data: customers.into_iter().map(Into::into).collect(),
     }))
 }
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClearMatch {
+    /// The list of the entry (`ofac-sdn`, …, or `internal` for the watchlist).
+    pub list: String,
+    /// The entry within its list (OFAC's `ent_num`, a watchlist item's id).
+    pub entry_id: String,
+    /// Why the match is a false positive (1 to 500 characters).
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClearanceView {
+    pub customer_id: String,
+    pub list: String,
+    pub entry_id: String,
+    pub reason: String,
+    pub cleared_by: String,
+    pub cleared_at: String,
+    /// The entry changed (or left the list) since it was cleared: matches alert again.
+    pub lapsed: bool,
+}
+
+impl From<compliance::ClearanceState> for ClearanceView {
+    fn from(s: compliance::ClearanceState) -> Self {
+        let c = s.clearance;
+        Self {
+            customer_id: c.customer_id,
+            list: c.list,
+            entry_id: c.entry_id,
+            reason: c.reason,
+            cleared_by: c.cleared_by,
+            cleared_at: rfc3339(c.cleared_at_ms),
+            lapsed: s.lapsed,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClearancePage {
+    pub data: Vec<ClearanceView>,
+}
+
+/// Clear a sanctions match of this customer as a false positive: no alert for this entry
+/// while it stays as it is now; a change to the entry lapses the clearance.
+#[utoipa::path(post, path = "/v1/customers/{id}/clearances", request_body = ClearMatch,
+    params(("id" = String, Path, description = "The customer's id")),
+    responses(
+        (status = 201, body = ClearanceView),
+        (status = 404, body = Problem, description = "`customer_not_found`"),
+        (status = 422, body = Problem, description = "`invalid_field`: no such entry in a \
+            list in force, or the reason"),
+    ))]
+pub async fn clear_match(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+    body: JsonBody<ClearMatch>,
+) -> Result<(StatusCode, Json<ClearanceView>), Problem> {
+    let b = body.value;
+    let cleared = state
+        .gateway
+        .due_diligence()
+        .clear(&caller.actor, &id, &b.list, &b.entry_id, &b.reason)
+        .await?;
+    Ok((StatusCode::CREATED, Json(cleared.into())))
+}
+
+/// The customer's clearances, each marked whether it lapsed.
+#[utoipa::path(get, path = "/v1/customers/{id}/clearances",
+    params(("id" = String, Path, description = "The customer's id")),
+    responses(
+        (status = 200, body = ClearancePage),
+        (status = 404, body = Problem, description = "`customer_not_found`"),
+    ))]
+pub async fn list_clearances(
+    State(state): State<ApiState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<ClearancePage>, Problem> {
+    let found = state.gateway.due_diligence().clearances(&id).await?;
+    Ok(Json(ClearancePage {
+        data: found.into_iter().map(Into::into).collect(),
+    }))
+}

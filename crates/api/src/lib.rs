@@ -109,6 +109,8 @@ use crate::problem::ProblemResponses;
         customers::list_customers,
         customers::get_customer,
         customers::update_customer,
+        customers::clear_match,
+        customers::list_clearances,
         screening::screen_names,
         screening::list_versions,
         screening::add_watch_item,
@@ -337,6 +339,19 @@ pub fn router(state: ApiState) -> Router {
                 (ComplianceWrite, P),
                 Some("customer.update"),
                 axum::routing::patch(customers::update_customer),
+            )),
+        )
+        .route(
+            "/v1/customers/{id}/clearances",
+            g(
+                (ComplianceWrite, P),
+                Some("screening.clear"),
+                post(customers::clear_match),
+            )
+            .merge(g(
+                (ComplianceRead, P),
+                None,
+                get(customers::list_clearances),
             )),
         )
         .route(

@@ -430,6 +430,22 @@ const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>, Expect)] = &[
         (0, 0, 404),
     ),
     (
+        "POST",
+        "/v1/customers/cus_missing/clearances",
+        "compliance:write",
+        "platform",
+        Some(r#"{"list":"ofac-sdn","entry_id":"306","reason":"matrix"}"#),
+        (0, 0, 404),
+    ),
+    (
+        "GET",
+        "/v1/customers/cus_missing/clearances",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 404),
+    ),
+    (
         "GET",
         "/v1/compliance/reports/2026-11",
         "compliance:read",

@@ -19,7 +19,9 @@ pub struct AlertDraft {
     pub tenant_id: String,
     pub account_id: String,
     pub customer_id: Option<String>,
-    pub direction: aml::Direction,
+    /// The payment's direction; none for an alert about the customer itself (a
+    /// sanctions match at rescreening, a review past due).
+    pub direction: Option<aml::Direction>,
     pub rule: String,
     pub rule_version: u32,
     pub decision: aml::Decision,
@@ -83,9 +85,11 @@ fn decode(row: &Row) -> Result<Alert, StoreError> {
             tenant_id: row.text("tenant_id")?.to_string(),
             account_id: row.text("account_id")?.to_string(),
             customer_id: row.opt_text("customer_id")?.map(str::to_string),
+            // '' (the column predates alerts about customers and stays NOT NULL).
             direction: match row.text("direction")? {
-                "in" => aml::Direction::In,
-                "out" => aml::Direction::Out,
+                "in" => Some(aml::Direction::In),
+                "out" => Some(aml::Direction::Out),
+                "" => None,
                 _ => return Err(bad("direction")),
             },
             rule: row.text("rule")?.to_string(),
@@ -133,7 +137,7 @@ pub fn insert(
             text(draft.customer_id.as_deref()),
             text(payment_id),
             text(invoice_id),
-            draft.direction.as_str().into(),
+            draft.direction.map_or("", aml::Direction::as_str).into(),
             draft.rule.as_str().into(),
             u64::from(draft.rule_version).into(),
             draft.decision.as_str().into(),

@@ -12,6 +12,7 @@ use store::{Sql, Store, StoreError};
 
 use crate::customers::{self, Customer};
 use crate::error::invalid;
+use crate::rescreen;
 use crate::risk::{
     Assessment, CustomerKind, Jurisdictions, KycStatus, ReviewFrequency, RiskFacts, RiskLevel,
     RiskTable,
@@ -105,14 +106,14 @@ fn parse<T: std::str::FromStr>(
 /// Due diligence over the store; cheap to clone.
 #[derive(Clone)]
 pub struct DueDiligence {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Store,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdSource>,
-    screening: Screening,
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdSource>,
+    pub(crate) screening: Screening,
     table: RiskTable,
     lists: Jurisdictions,
 }
@@ -212,9 +213,15 @@ impl DueDiligence {
         let level = assessment.level;
         customer.apply(&assessment, level, self.inner.table.profile(level), now);
         let (actor, stored) = (actor.clone(), customer.clone());
+        let matches = self.inner.screening.matches(&customer.screening_hits)?;
+        let ids = Arc::clone(&self.inner.ids);
         self.inner
             .store
-            .write(move |sql| customers::insert(sql, &actor, &stored))
+            .write(move |sql| {
+                customers::insert(sql, &actor, &stored)?;
+                rescreen::record_matches(sql, ids.as_ref(), &stored, &matches, now)?;
+                Ok::<_, ComplianceError>(())
+            })
             .await?;
         Ok(customer)
     }
@@ -339,6 +346,10 @@ impl DueDiligence {
                         .unwrap_or_default()
                 );
                 customers::update(sql, &actor, &c, details)?;
+                if rescreen {
+                    let matches = this.inner.screening.matches(&c.screening_hits)?;
+                    rescreen::record_matches(sql, this.inner.ids.as_ref(), &c, &matches, now)?;
+                }
                 Ok(c)
             })
             .await

@@ -16,6 +16,8 @@ mod due_diligence;
 mod error;
 pub mod lists;
 pub mod period_report;
+pub mod rescreen;
+mod rescreening;
 pub mod risk;
 mod screener;
 pub mod watchlist;
@@ -27,6 +29,7 @@ pub use crate::due_diligence::{check_payment, CustomerChange, DueDiligence, NewC
 pub use crate::error::ComplianceError;
 pub use crate::lists::{Imported, ListFile, ListFormat, ListVersion, NewList, RefusedLine};
 pub use crate::period_report::{Period, PeriodReport};
+pub use crate::rescreening::ClearanceState;
 pub use crate::screener::{
     IdentifierHit, NameHit, Screening, ScreeningConfig, MAX_HITS_PER_NAME, MIN_THRESHOLD,
 };

@@ -162,7 +162,7 @@ fn build_watch(items: Vec<WatchItem>) -> Watch {
 
 impl NameHit {
     /// A hit of list `list` (version `list_version`), its score to three decimals.
-    fn new(list: &str, list_version: Option<i64>, hit: screening::Hit) -> Self {
+    pub(crate) fn new(list: &str, list_version: Option<i64>, hit: screening::Hit) -> Self {
         Self {
             list: list.to_string(),
             list_version,
@@ -415,6 +415,47 @@ impl Screening {
             });
         }
         Ok(hits)
+    }
+
+    /// The fingerprint of entry `entry_id` of `list` as in force here (a watchlist item's
+    /// own), for a clearance; none if the list in force has no such entry.
+    pub fn fingerprint(
+        &self,
+        list: &str,
+        entry_id: &str,
+    ) -> Result<Option<String>, ComplianceError> {
+        let loaded = self.current().ok_or(ComplianceError::Loading)?;
+        if crate::rescreen::is_watchlist(list) {
+            let listed = loaded
+                .watch
+                .names
+                .as_ref()
+                .is_some_and(|names| names.entries().iter().any(|e| e.id == entry_id));
+            return Ok(listed.then(|| crate::rescreen::watch_fingerprint(entry_id)));
+        }
+        Ok(loaded
+            .lists
+            .iter()
+            .find(|l| l.version.list == list)
+            .and_then(|l| l.index.entries().iter().find(|e| e.id == entry_id))
+            .map(crate::rescreen::fingerprint))
+    }
+
+    /// The fingerprints of `hits` (from [`Screening::screen_names`]) as in force now.
+    pub fn matches(
+        &self,
+        hits: &[NameHit],
+    ) -> Result<Vec<crate::rescreen::Match>, ComplianceError> {
+        let mut out = Vec::with_capacity(hits.len());
+        for hit in hits {
+            if let Some(fingerprint) = self.fingerprint(&hit.list, &hit.entry_id)? {
+                out.push(crate::rescreen::Match {
+                    hit: hit.clone(),
+                    fingerprint,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Every list version, newest first, each marked whether it is in force.

@@ -30,7 +30,7 @@ fn draft(tenant: &str, customer: Option<&str>) -> AlertDraft {
         tenant_id: tenant.into(),
         account_id: format!("acc_{tenant}"),
         customer_id: customer.map(str::to_string),
-        direction: aml::Direction::Out,
+        direction: Some(aml::Direction::Out),
         rule: "structuring".into(),
         rule_version: 1,
         decision: aml::Decision::Review,

@@ -28,6 +28,9 @@ const PROBE_MARGIN: Duration = Duration::from_secs(30);
 /// How soon a list version or watchlist change made on another replica or by the CLI is
 /// screened against here; a check is two small queries when nothing changed.
 const SCREENING_REFRESH: Duration = Duration::from_secs(2);
+/// A new list version is rescreened against the customers, and reviews past due raise
+/// alerts, within this.
+const RESCREEN_EVERY: Duration = Duration::from_secs(10);
 /// Rebuilding the index of a large list (OpenSanctions) takes seconds, not minutes.
 const SCREENING_REBUILD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -90,6 +93,22 @@ pub fn start(gateway: &Gateway, probes: Option<ProbeConfig>) -> Scheduler {
         SCREENING_REBUILD_TIMEOUT,
         g,
         |g| async move { Ok(g.screening().refresh().await?) },
+    );
+    builder = gateway_job(
+        builder,
+        "list_rescreen",
+        RESCREEN_EVERY,
+        SCREENING_REBUILD_TIMEOUT,
+        g,
+        |g| async move { Ok(g.due_diligence().rescreen_pending().await?) },
+    );
+    builder = gateway_job(
+        builder,
+        "customer_reviews",
+        RESCREEN_EVERY,
+        SWEEP_TIMEOUT,
+        g,
+        |g| async move { Ok(g.due_diligence().raise_due_reviews().await?) },
     );
     builder = gateway_job(
         builder,

@@ -152,8 +152,9 @@ fn build(
             number: number.cloned().unwrap_or_default(),
             date: goaml_time(at_ms),
             direction: match alert.draft.direction {
-                aml::Direction::In => goaml::Direction::In,
-                aml::Direction::Out => goaml::Direction::Out,
+                Some(aml::Direction::In) => goaml::Direction::In,
+                // A payment's alert has its direction; `Out` is never a guess here.
+                Some(aml::Direction::Out) | None => goaml::Direction::Out,
             },
             amount_msat,
             amount_eur_cents: alert.draft.eur_cents,
@@ -177,7 +178,10 @@ fn build(
             "\n- {} {} {} ({} EUR cents): {}",
             goaml_time(alert.created_at_ms),
             alert.draft.rule,
-            alert.draft.direction.as_str(),
+            alert
+                .draft
+                .direction
+                .map_or("customer", aml::Direction::as_str),
             alert.draft.eur_cents,
             alert.draft.evidence
         ));

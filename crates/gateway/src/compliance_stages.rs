@@ -227,7 +227,7 @@ impl Monitor {
                 tenant_id: tenant_id.to_string(),
                 account_id: account_id.to_string(),
                 customer_id: customer_id.clone(),
-                direction,
+                direction: Some(direction),
                 rule: f.rule.to_string(),
                 rule_version: rules.version,
                 decision: f.decision,

@@ -96,7 +96,7 @@ async fn payments_are_held_released_rejected_and_blocked_by_the_rules(t: TestSto
     assert_eq!(rules, ["daily_aggregate", "large_payment"], "{received:?}");
     assert!(received
         .iter()
-        .all(|a| a.draft.direction == aml::Direction::In
+        .all(|a| a.draft.direction == Some(aml::Direction::In)
             && a.invoice_id.is_some()
             && a.state == AlertState::Released));
     assert_eq!(

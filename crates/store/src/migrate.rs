@@ -65,6 +65,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(20, "0020_customers"),
     migration!(21, "0021_aml_alerts"),
     migration!(22, "0022_aml_cases"),
+    migration!(23, "0023_rescreening"),
 ];
 
 /// The schema version this binary needs.

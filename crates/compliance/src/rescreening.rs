@@ -1,0 +1,175 @@
+//! Rescreening and clearances as services of [`DueDiligence`]: the store's side is
+//! `rescreen.rs`; this file parses list versions and screens customers off the request
+//! path, and takes officers' clearances against the entries in force.
+
+use std::sync::Arc;
+
+use kernel::Actor;
+use screening::Index;
+
+use crate::error::invalid;
+use crate::lists::{self, ListFormat};
+use crate::rescreen::{self, Clearance};
+use crate::{ComplianceError, DueDiligence};
+
+/// A clearance and whether it still holds (the entry is as it was cleared).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClearanceState {
+    pub clearance: Clearance,
+    pub lapsed: bool,
+}
+
+fn stopped() -> ComplianceError {
+    ComplianceError::ListIncomplete("the rescreening worker stopped".into())
+}
+
+impl DueDiligence {
+    /// Rescreens every customer against the entries the oldest list version not yet
+    /// rescreened added or changed, and raises an alert for each new match; once per
+    /// version across replicas. Answers the alerts raised (0 when there was nothing to
+    /// do, or another replica did it).
+    pub async fn rescreen_pending(&self) -> Result<usize, ComplianceError> {
+        let inner = &self.inner;
+        let Some(pending) = inner.store.read(rescreen::pending_version).await? else {
+            return Ok(0);
+        };
+        let format: ListFormat = pending.version.format.parse().map_err(|_| {
+            ComplianceError::ListIncomplete(format!("unknown format {}", pending.version.format))
+        })?;
+        let (list, number) = (pending.version.list.clone(), pending.version.version);
+        let index = tokio::task::spawn_blocking(move || {
+            let new = lists::parse(format, &pending.files)?.entries;
+            let old = match &pending.previous_files {
+                Some(files) => lists::parse(format, files)?.entries,
+                None => Vec::new(),
+            };
+            Ok::<_, ComplianceError>(Arc::new(Index::new(rescreen::changed_entries(&old, new))))
+        })
+        .await
+        .map_err(|_| stopped())??;
+        let threshold = inner.screening.config().threshold;
+        let mut found = Vec::new();
+        let (mut after, mut seen) = (String::new(), 0usize);
+        while seen < rescreen::MAX_RESCREENED_CUSTOMERS && !index.entries().is_empty() {
+            let from = after.clone();
+            let page = inner
+                .store
+                .read(move |sql| rescreen::customer_page(sql, &from))
+                .await?;
+            let Some(last) = page.last() else { break };
+            after.clone_from(&last.id);
+            seen += page.len();
+            let (index, list) = (Arc::clone(&index), list.clone());
+            let matched = tokio::task::spawn_blocking(move || {
+                rescreen::screen_customers(&index, &list, number, &page, threshold)
+                    .into_iter()
+                    .map(|(at, matches)| (page[at].clone(), matches))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|_| stopped())?;
+            found.extend(matched);
+        }
+        let (ids, now) = (Arc::clone(&inner.ids), inner.clock.now_ms());
+        let raised = inner
+            .store
+            .write(move |sql| {
+                if !rescreen::claim(sql, number, now)? {
+                    return Ok(0);
+                }
+                let mut raised = 0;
+                for (customer, matches) in &found {
+                    raised += rescreen::record_matches(sql, ids.as_ref(), customer, matches, now)?;
+                }
+                Ok::<_, store::StoreError>(raised)
+            })
+            .await?;
+        if raised > 0 {
+            tracing::info!(list = %list, version = number, alerts = raised, "rescreened customers");
+        }
+        Ok(raised)
+    }
+
+    /// Raises an alert (rule `review_overdue`) for each customer whose periodic review is
+    /// past due, once per due date (a review done moves the date: any change to the
+    /// customer reassesses it). At most [`rescreen::MAX_REVIEW_ALERTS`] per run.
+    pub async fn raise_due_reviews(&self) -> Result<usize, ComplianceError> {
+        let (ids, now) = (Arc::clone(&self.inner.ids), self.inner.clock.now_ms());
+        Ok(self
+            .inner
+            .store
+            .write(move |sql| rescreen::raise_due_reviews(sql, ids.as_ref(), now))
+            .await?)
+    }
+
+    /// Clears a (customer, list entry) pair as a false positive, for the entry as in force
+    /// now; audited.
+    pub async fn clear(
+        &self,
+        actor: &Actor,
+        customer_id: &str,
+        list: &str,
+        entry_id: &str,
+        reason: &str,
+    ) -> Result<ClearanceState, ComplianceError> {
+        self.get(customer_id).await?;
+        let fingerprint = self
+            .inner
+            .screening
+            .fingerprint(list, entry_id)?
+            .ok_or_else(|| {
+                invalid(
+                    "entry_id",
+                    "an entry of a list in force (or a watchlist item)",
+                )
+            })?;
+        let clearance = Clearance {
+            customer_id: customer_id.to_string(),
+            list: list.to_string(),
+            entry_id: entry_id.to_string(),
+            fingerprint,
+            reason: reason.trim().to_string(),
+            cleared_by: actor.origin.actor_id.clone(),
+            cleared_at_ms: self.inner.clock.now_ms(),
+        };
+        let (actor, stored) = (actor.clone(), clearance.clone());
+        self.inner
+            .store
+            .write(move |sql| rescreen::clear(sql, &actor, &stored))
+            .await?;
+        Ok(ClearanceState {
+            clearance,
+            lapsed: false,
+        })
+    }
+
+    /// A customer's clearances, each marked whether it lapsed (its entry changed or left
+    /// the list).
+    pub async fn clearances(
+        &self,
+        customer_id: &str,
+    ) -> Result<Vec<ClearanceState>, ComplianceError> {
+        let id = customer_id.to_string();
+        let found = self
+            .inner
+            .store
+            .read(move |sql| {
+                crate::customers::get(sql, &id)?.ok_or(ComplianceError::UnknownCustomer)?;
+                Ok::<_, ComplianceError>(rescreen::clearances(sql, &id)?)
+            })
+            .await?;
+        found
+            .into_iter()
+            .map(|clearance| {
+                let now = self
+                    .inner
+                    .screening
+                    .fingerprint(&clearance.list, &clearance.entry_id)?;
+                Ok(ClearanceState {
+                    lapsed: now.as_deref() != Some(clearance.fingerprint.as_str()),
+                    clearance,
+                })
+            })
+            .collect()
+    }
+}
