@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::Caller;
 use crate::extract::{JsonBody, PathParams};
 use crate::problem::Problem;
+use crate::screening::NameQuery;
 use crate::ApiState;
 
 /// Longest idempotency key accepted.
@@ -25,6 +26,9 @@ pub struct CreatePayment {
     pub amount_msat: Option<u64>,
     /// Most routing fee to pay (default: 1% of the amount, at least 10 sat).
     pub max_fee_msat: Option<u64>,
+    /// Who the payment is for: screened against the sanctions lists and the watchlist
+    /// (a match holds the payment for a compliance review).
+    pub beneficiary: Option<NameQuery>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -84,6 +88,10 @@ pub async fn create_payment(
         }
     };
     let req = body.value;
+    let beneficiary = req
+        .beneficiary
+        .map(|b| crate::screening::query(|f| format!("beneficiary.{f}"), b))
+        .transpose()?;
     let accepted = state
         .gateway
         .create_payment(
@@ -93,6 +101,7 @@ pub async fn create_payment(
                 bolt11: req.bolt11,
                 amount_msat: req.amount_msat,
                 max_fee_msat: req.max_fee_msat,
+                beneficiary,
             },
             idempotency,
         )

@@ -81,8 +81,8 @@ pub struct ScreenNamesResult {
     pub results: Vec<NameResult>,
 }
 
-fn query(at: usize, q: NameQuery) -> Result<Query, Problem> {
-    let field = |name: &str| format!("names[{at}].{name}");
+/// A name to screen, checked; `field` names its fields in problems (`names[3].kind`).
+pub(crate) fn query(field: impl Fn(&str) -> String, q: NameQuery) -> Result<Query, Problem> {
     let chars = q.name.chars().count();
     if q.name.trim().is_empty() || chars > MAX_NAME_CHARS {
         return Err(Problem::invalid(format!(
@@ -164,7 +164,7 @@ pub async fn screen_names(
     let queries = names
         .into_iter()
         .enumerate()
-        .map(|(at, q)| query(at, q))
+        .map(|(at, q)| query(|f| format!("names[{at}].{f}"), q))
         .collect::<Result<Vec<_>, _>>()?;
     let screening = state.gateway.screening().clone();
     // About 0.1 ms of CPU per name: off the async workers.

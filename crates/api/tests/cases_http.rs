@@ -3,7 +3,8 @@
 //! a case, adds findings, drafts the report (due 24 hours after the first detection),
 //! exports it as JSON and as goAML XML (validated by python's xmlschema against the goAML
 //! schema the report follows), watches it fall overdue as the clock moves (the gauge
-//! Prometheus alerts on), and files it with the unit's reference. Tenant credentials and
+//! Prometheus alerts on), and files it with the unit's reference. A payment naming a
+//! watch-listed beneficiary is held for review. Tenant credentials and
 //! other roles never see a case (tipping off); hostile requests get problems.
 
 use std::io::Write;
@@ -24,7 +25,7 @@ use lab_server::Server;
 
 store::on_both_stores!(an_officer_works_alerts_into_a_filed_report_over_http);
 
-/// 50,000,000 EUR per BTC: one euro cent is 2 msat, so 6,000 EUR fits the lab's channel.
+/// 50,000,000 EUR per BTC: one euro cent is 20 msat, so 6,000 EUR fits the lab's channel.
 const EUR_CENTS_PER_BTC: u64 = 5_000_000_000;
 const HOUR_MS: i64 = 3_600_000;
 
@@ -163,6 +164,53 @@ async fn an_officer_works_alerts_into_a_filed_report_over_http(t: TestStore) {
     let payment_id = payment["id"].as_str().expect("id").to_string();
     let outbound = alerts_of(&s, &officer, &format!("payment_id={payment_id}")).await;
     let outbound_id = outbound[0]["id"].as_str().expect("id").to_string();
+
+    // A payment naming a watch-listed beneficiary is held for review, whatever its size.
+    let (status, _) = s
+        .call_as(
+            &officer,
+            "POST",
+            "/v1/screening/watchlist",
+            Some(json!({"kind": "name", "value": "Northwind Shell Trading", "reason": "FIU notice 7"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let small = carol
+        .create_invoice(200_000, "consulting", 3_600)
+        .await
+        .expect("invoice");
+    let body = |beneficiary: Value| {
+        json!({"account_id": account, "bolt11": small.bolt11, "beneficiary": beneficiary})
+    };
+    let (status, problem) = s
+        .call(
+            "POST",
+            "/v1/payments",
+            Some(body(json!({"name": "Northwind", "kind": "alien"}))),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field")),
+        "{problem}"
+    );
+    assert!(problem["detail"].as_str().unwrap_or("").contains("beneficiary.kind"));
+    let (status, held) = s
+        .call(
+            "POST",
+            "/v1/payments",
+            Some(body(json!({"name": "NORTHWIND SHELL TRADING LTD.", "kind": "organization"}))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    assert_eq!(held["status"], "held_for_review");
+    let held_id = held["id"].as_str().expect("id");
+    let named = alerts_of(&s, &officer, &format!("payment_id={held_id}")).await;
+    assert_eq!(named[0]["rule"], "sanctions_match");
+    assert!(named[0]["evidence"]
+        .as_str()
+        .expect("evidence")
+        .contains("internal entry"));
 
     // Nobody but the compliance role sees or makes a case: not the tenant's own admin
     // (tipping off), not an auditor.
@@ -404,7 +452,7 @@ async fn an_officer_works_alerts_into_a_filed_report_over_http(t: TestStore) {
         assert_eq!(status, StatusCode::OK, "{report}");
         reports.push(report);
     }
-    assert_eq!(total("payments_screened", &reports), 1);
+    assert_eq!(total("payments_screened", &reports), 2);
     assert_eq!(total("receipts_monitored", &reports), 1);
     assert_eq!(total("large_transactions", &reports), 2);
     assert_eq!(total("cases_opened", &reports), 1);

@@ -34,3 +34,5 @@ pub use crate::screener::{
     IdentifierHit, NameHit, Screening, ScreeningConfig, MAX_HITS_PER_NAME, MIN_THRESHOLD,
 };
 pub use crate::watchlist::{WatchItem, WatchKind, INTERNAL_LIST};
+/// What a name is screened as (the matching is the `screening` crate's).
+pub use screening::{Query, QueryKind};

@@ -33,7 +33,7 @@ impl Stage for SanctionsStage {
     async fn check(&self, draft: &PaymentDraft) -> Result<Verdict, GatewayError> {
         let hits = self.screening.screen_node(&draft.invoice.payee)?;
         if hits.is_empty() {
-            return Ok(Verdict::Allow);
+            return self.screen_beneficiary(draft);
         }
         let evidence: Vec<String> = hits.iter().map(ToString::to_string).collect();
         tracing::warn!(
@@ -65,6 +65,60 @@ impl Stage for SanctionsStage {
             .write(move |sql| audit::append(sql, &entry).map(|_| ()))
             .await?;
         Err(ComplianceError::Blocked.into())
+    }
+}
+
+/// The rate an alert's EUR value was computed at, as alerts record it.
+fn rate_text(rate: &approvals::EurRate) -> String {
+    format!(
+        "{} EUR cents per BTC ({})",
+        rate.eur_cents_per_btc, rate.source
+    )
+}
+
+impl SanctionsStage {
+    /// The beneficiary's name against the lists and the watchlist: a fuzzy match is not
+    /// proof, so it holds the payment for an officer (one `sanctions_match` alert with
+    /// every hit) rather than refusing it.
+    fn screen_beneficiary(&self, draft: &PaymentDraft) -> Result<Verdict, GatewayError> {
+        let Some(query) = &draft.beneficiary else {
+            return Ok(Verdict::Allow);
+        };
+        let hits = self
+            .screening
+            .screen_names(std::slice::from_ref(query), None)?
+            .pop()
+            .unwrap_or_default();
+        let Some(best) = hits.first() else {
+            return Ok(Verdict::Allow);
+        };
+        let evidence: Vec<String> = hits
+            .iter()
+            .map(|h| {
+                let version = h
+                    .list_version
+                    .map_or_else(String::new, |v| format!(" v{v}"));
+                format!(
+                    "{}{version} entry {} {:?} at {:.3} ({})",
+                    h.list, h.entry_id, h.matched_name, h.score, h.explanation
+                )
+            })
+            .collect();
+        Ok(Verdict::Review {
+            alerts: vec![compliance::AlertDraft {
+                tenant_id: draft.account.tenant_id.clone(),
+                account_id: draft.account.id.clone(),
+                customer_id: None,
+                direction: Some(aml::Direction::Out),
+                rule: compliance::rescreen::SANCTIONS_MATCH.to_string(),
+                rule_version: 1,
+                decision: aml::Decision::Review,
+                score: best.score,
+                evidence: format!("beneficiary {:?}: {}", query.name, evidence.join("; ")),
+                eur_cents: draft.eur_cents,
+                eur_rate: rate_text(&draft.rate),
+            }],
+        })
     }
 }
 
@@ -217,10 +271,7 @@ impl Monitor {
             last_activity_at_ms,
             high_risk_jurisdiction: !country.is_empty() && jurisdictions.is_high_risk(&country),
         };
-        let eur_rate = format!(
-            "{} EUR cents per BTC ({})",
-            rate.eur_cents_per_btc, rate.source
-        );
+        let eur_rate = rate_text(rate);
         let alerts = aml::evaluate(rules, &facts, &history)
             .into_iter()
             .map(|f| compliance::AlertDraft {

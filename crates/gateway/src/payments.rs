@@ -24,6 +24,9 @@ pub struct NewPayment {
     /// Required for an invoice without an amount; must match an invoice's amount if given.
     pub amount_msat: Option<u64>,
     pub max_fee_msat: Option<u64>,
+    /// Who the payment is for, when the payer says: screened against the lists and the
+    /// watchlist (a match holds the payment for review).
+    pub beneficiary: Option<compliance::Query>,
 }
 
 /// The caller's idempotency key and a digest of the request it came with.
@@ -169,6 +172,7 @@ impl Gateway {
             initiator_person: actor.identity.clone(),
             eur_cents: rate.eur_cents(amount_msat),
             rate,
+            beneficiary: new.beneficiary,
         };
         let checked = self.inner.pipeline.run(&draft).await?;
         let pipeline = self.inner.pipeline.clone();

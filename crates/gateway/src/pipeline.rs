@@ -46,6 +46,8 @@ pub struct PaymentDraft {
     /// The amount in EUR cents at the configured rate, as the payment records it.
     pub eur_cents: u64,
     pub rate: approvals::EurRate,
+    /// The beneficiary the payer named, screened by name.
+    pub beneficiary: Option<compliance::Query>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -186,6 +186,7 @@ impl World {
                     bolt11: bolt11.to_string(),
                     amount_msat: None,
                     max_fee_msat: Some(10_000),
+                    beneficiary: None,
                 },
                 None,
             )
@@ -898,6 +899,7 @@ async fn a_stage_in_the_transaction_sees_a_concurrent_payments_hold(t: TestStore
                             bolt11,
                             amount_msat: None,
                             max_fee_msat: Some(1_000),
+                            beneficiary: None,
                         },
                         None,
                     )

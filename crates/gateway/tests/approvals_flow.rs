@@ -79,6 +79,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
                         bolt11: invoice.bolt11,
                         amount_msat: None,
                         max_fee_msat: None,
+                        beneficiary: None,
                     },
                     None,
                 )
@@ -275,6 +276,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
                 bolt11: ours.bolt11,
                 amount_msat: None,
                 max_fee_msat: None,
+                beneficiary: None,
             },
             None,
         )
@@ -318,6 +320,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
                 bolt11: doomed.bolt11.clone(),
                 amount_msat: None,
                 max_fee_msat: None,
+                beneficiary: None,
             },
             None,
         )

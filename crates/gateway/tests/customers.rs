@@ -115,6 +115,7 @@ async fn a_customers_limits_hold_across_its_accounts_and_replicas(t: TestStore) 
                     bolt11,
                     amount_msat: None,
                     max_fee_msat: None,
+                    beneficiary: None,
                 },
                 None,
             )

@@ -175,6 +175,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
                 bolt11: carol_invoice.bolt11.clone(),
                 amount_msat: None,
                 max_fee_msat: None,
+                beneficiary: None,
             },
             None,
         )
@@ -214,6 +215,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
                 bolt11: b_invoice.bolt11.clone(),
                 amount_msat: None,
                 max_fee_msat: None,
+                beneficiary: None,
             },
             None,
         )
@@ -242,6 +244,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
                 bolt11: b_invoice.bolt11.clone(),
                 amount_msat: None,
                 max_fee_msat: None,
+                beneficiary: None,
             },
             None,
         )
@@ -264,6 +267,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
         bolt11: invoice_2.bolt11.clone(),
         amount_msat: None,
         max_fee_msat: None,
+        beneficiary: None,
     };
     let mut racers = Vec::new();
     for _ in 0..8 {
@@ -302,6 +306,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
         bolt11: bolt11.to_string(),
         amount_msat: amount,
         max_fee_msat: None,
+        beneficiary: None,
     };
     let big = carol
         .create_invoice(900_000_000, "too big", 600)

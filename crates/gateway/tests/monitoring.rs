@@ -49,6 +49,7 @@ async fn pay(
                 bolt11,
                 amount_msat: None,
                 max_fee_msat: None,
+                beneficiary: None,
             },
             None,
         )

@@ -57,6 +57,7 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
                         bolt11,
                         amount_msat: None,
                         max_fee_msat: None,
+                        beneficiary: None,
                     },
                     None,
                 )
