@@ -22,6 +22,9 @@ pub struct CreateInvoice {
     pub description: String,
     /// Seconds until the invoice expires (default 3600, at most 7 days).
     pub expiry_secs: Option<u32>,
+    /// Who is expected to pay, when known: screened against the sanctions lists and the
+    /// watchlist when the payment arrives (a match holds it for a compliance review).
+    pub payer: Option<crate::screening::NameQuery>,
 }
 
 /// Create a BOLT11 invoice that credits an account when paid.
@@ -38,6 +41,10 @@ pub async fn create_invoice(
     body: JsonBody<CreateInvoice>,
 ) -> Result<(StatusCode, Json<InvoiceView>), Problem> {
     let req = body.value;
+    let payer = req
+        .payer
+        .map(|p| crate::screening::query(|f| format!("payer.{f}"), p))
+        .transpose()?;
     let invoice = state
         .gateway
         .create_invoice(
@@ -47,6 +54,7 @@ pub async fn create_invoice(
                 amount_msat: req.amount_msat,
                 description: req.description,
                 expiry_secs: req.expiry_secs,
+                payer,
             },
         )
         .await?;

@@ -4,7 +4,8 @@
 //! exports it as JSON and as goAML XML (validated by python's xmlschema against the goAML
 //! schema the report follows), watches it fall overdue as the clock moves (the gauge
 //! Prometheus alerts on), and files it with the unit's reference. A payment naming a
-//! watch-listed beneficiary is held for review. Tenant credentials and
+//! watch-listed beneficiary is held for review, and money from a watch-listed payer
+//! waits in suspense. Tenant credentials and
 //! other roles never see a case (tipping off); hostile requests get problems.
 
 use std::io::Write;
@@ -179,9 +180,7 @@ async fn an_officer_works_alerts_into_a_filed_report_over_http(t: TestStore) {
         .create_invoice(200_000, "consulting", 3_600)
         .await
         .expect("invoice");
-    let body = |beneficiary: Value| {
-        json!({"account_id": account, "bolt11": small.bolt11, "beneficiary": beneficiary})
-    };
+    let body = |beneficiary: Value| json!({"account_id": account, "bolt11": small.bolt11, "beneficiary": beneficiary});
     let (status, problem) = s
         .call(
             "POST",
@@ -194,12 +193,17 @@ async fn an_officer_works_alerts_into_a_filed_report_over_http(t: TestStore) {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field")),
         "{problem}"
     );
-    assert!(problem["detail"].as_str().unwrap_or("").contains("beneficiary.kind"));
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap_or("")
+        .contains("beneficiary.kind"));
     let (status, held) = s
         .call(
             "POST",
             "/v1/payments",
-            Some(body(json!({"name": "NORTHWIND SHELL TRADING LTD.", "kind": "organization"}))),
+            Some(body(
+                json!({"name": "NORTHWIND SHELL TRADING LTD.", "kind": "organization"}),
+            )),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{held}");
@@ -211,6 +215,40 @@ async fn an_officer_works_alerts_into_a_filed_report_over_http(t: TestStore) {
         .as_str()
         .expect("evidence")
         .contains("internal entry"));
+
+    // Money from an expected payer on the watchlist waits in suspense for review.
+    let (status, problem) = s
+        .call(
+            "POST",
+            "/v1/invoices",
+            Some(json!({"account_id": account, "amount_msat": 200_000u64,
+                "payer": {"name": "x", "birth_year": 99_999_999_999i64}})),
+        )
+        .await;
+    assert_eq!(problem["code"], "invalid_field", "{status} {problem}");
+    let (status, expected) = s
+        .call(
+            "POST",
+            "/v1/invoices",
+            Some(json!({"account_id": account, "amount_msat": 200_000u64, "description": "fees",
+                "payer": {"name": "Northwind Shell Trading", "country": "Cyprus"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{expected}");
+    carol
+        .pay_invoice(expected["bolt11"].as_str().expect("bolt11"), None, None)
+        .await
+        .expect("carol pays");
+    let expected_id = expected["id"].as_str().expect("id");
+    let held_in = alerts_of(&s, &officer, &format!("invoice_id={expected_id}")).await;
+    assert_eq!(
+        (&held_in[0]["rule"], &held_in[0]["direction"]),
+        (&json!("sanctions_match"), &json!("in"))
+    );
+    assert!(held_in[0]["evidence"]
+        .as_str()
+        .expect("evidence")
+        .starts_with("payer \"Northwind Shell Trading\""));
 
     // Nobody but the compliance role sees or makes a case: not the tenant's own admin
     // (tipping off), not an auditor.
@@ -453,7 +491,7 @@ async fn an_officer_works_alerts_into_a_filed_report_over_http(t: TestStore) {
         reports.push(report);
     }
     assert_eq!(total("payments_screened", &reports), 2);
-    assert_eq!(total("receipts_monitored", &reports), 1);
+    assert_eq!(total("receipts_monitored", &reports), 2);
     assert_eq!(total("large_transactions", &reports), 2);
     assert_eq!(total("cases_opened", &reports), 1);
     assert_eq!(total("reports_filed", &reports), 1);

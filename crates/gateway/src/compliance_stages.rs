@@ -76,50 +76,113 @@ fn rate_text(rate: &approvals::EurRate) -> String {
     )
 }
 
+/// Whose name is screened with a payment: the beneficiary an outgoing payment names, or
+/// the payer an invoice expects.
+struct NamedParty<'a> {
+    role: &'static str,
+    query: &'a compliance::Query,
+    tenant_id: &'a str,
+    account_id: &'a str,
+    direction: aml::Direction,
+    eur_cents: u64,
+    rate: &'a approvals::EurRate,
+}
+
+/// A party's name against the lists and the watchlist. A fuzzy match is not proof, so it
+/// is a review (one `sanctions_match` alert with every hit), never a refusal.
+fn screen_party(
+    screening: &Screening,
+    party: &NamedParty<'_>,
+) -> Result<Option<compliance::AlertDraft>, GatewayError> {
+    let hits = screening
+        .screen_names(std::slice::from_ref(party.query), None)?
+        .pop()
+        .unwrap_or_default();
+    let Some(best) = hits.first() else {
+        return Ok(None);
+    };
+    let evidence: Vec<String> = hits
+        .iter()
+        .map(|h| {
+            let version = h
+                .list_version
+                .map_or_else(String::new, |v| format!(" v{v}"));
+            format!(
+                "{}{version} entry {} {:?} at {:.3} ({})",
+                h.list, h.entry_id, h.matched_name, h.score, h.explanation
+            )
+        })
+        .collect();
+    Ok(Some(compliance::AlertDraft {
+        tenant_id: party.tenant_id.to_string(),
+        account_id: party.account_id.to_string(),
+        customer_id: None,
+        direction: Some(party.direction),
+        rule: compliance::rescreen::SANCTIONS_MATCH.to_string(),
+        rule_version: 1,
+        decision: aml::Decision::Review,
+        score: best.score,
+        evidence: format!(
+            "{} {:?}: {}",
+            party.role,
+            party.query.name,
+            evidence.join("; ")
+        ),
+        eur_cents: party.eur_cents,
+        eur_rate: rate_text(party.rate),
+    }))
+}
+
 impl SanctionsStage {
-    /// The beneficiary's name against the lists and the watchlist: a fuzzy match is not
-    /// proof, so it holds the payment for an officer (one `sanctions_match` alert with
-    /// every hit) rather than refusing it.
     fn screen_beneficiary(&self, draft: &PaymentDraft) -> Result<Verdict, GatewayError> {
         let Some(query) = &draft.beneficiary else {
             return Ok(Verdict::Allow);
         };
-        let hits = self
-            .screening
-            .screen_names(std::slice::from_ref(query), None)?
-            .pop()
-            .unwrap_or_default();
-        let Some(best) = hits.first() else {
-            return Ok(Verdict::Allow);
+        let party = NamedParty {
+            role: "beneficiary",
+            query,
+            tenant_id: &draft.account.tenant_id,
+            account_id: &draft.account.id,
+            direction: aml::Direction::Out,
+            eur_cents: draft.eur_cents,
+            rate: &draft.rate,
         };
-        let evidence: Vec<String> = hits
-            .iter()
-            .map(|h| {
-                let version = h
-                    .list_version
-                    .map_or_else(String::new, |v| format!(" v{v}"));
-                format!(
-                    "{}{version} entry {} {:?} at {:.3} ({})",
-                    h.list, h.entry_id, h.matched_name, h.score, h.explanation
-                )
-            })
-            .collect();
-        Ok(Verdict::Review {
-            alerts: vec![compliance::AlertDraft {
-                tenant_id: draft.account.tenant_id.clone(),
-                account_id: draft.account.id.clone(),
-                customer_id: None,
-                direction: Some(aml::Direction::Out),
-                rule: compliance::rescreen::SANCTIONS_MATCH.to_string(),
-                rule_version: 1,
-                decision: aml::Decision::Review,
-                score: best.score,
-                evidence: format!("beneficiary {:?}: {}", query.name, evidence.join("; ")),
-                eur_cents: draft.eur_cents,
-                eur_rate: rate_text(&draft.rate),
-            }],
+        Ok(match screen_party(&self.screening, &party)? {
+            Some(alert) => Verdict::Review {
+                alerts: vec![alert],
+            },
+            None => Verdict::Allow,
         })
     }
+}
+
+/// The payer an invoice expects, as stored with it.
+fn expected_payer(
+    sql: &mut dyn Sql,
+    invoice_id: &str,
+) -> Result<Option<compliance::Query>, GatewayError> {
+    let Some(row) = sql.query_opt(
+        "SELECT payer_name, payer_kind, payer_country, payer_birth_year FROM invoices \
+         WHERE id = $1",
+        &[invoice_id.into()],
+    )?
+    else {
+        return Ok(None);
+    };
+    let Some(name) = row.opt_text("payer_name")? else {
+        return Ok(None);
+    };
+    Ok(Some(compliance::Query {
+        name: name.to_string(),
+        kind: row
+            .opt_text("payer_kind")?
+            .and_then(|k| k.parse().ok())
+            .unwrap_or_default(),
+        country: row.opt_text("payer_country")?.map(str::to_string),
+        birth_year: row
+            .opt_i64("payer_birth_year")?
+            .and_then(|y| u16::try_from(y).ok()),
+    }))
 }
 
 pub(crate) struct CustomerStage;
@@ -329,6 +392,8 @@ impl Stage for MonitoringStage {
 pub(crate) struct InboundMonitoringStage {
     pub monitor: Arc<Monitor>,
     pub eur_rate: controls::EurRateConfig,
+    /// The payer the invoice expects is screened by name.
+    pub screening: Screening,
 }
 
 impl crate::InboundStage for InboundMonitoringStage {
@@ -347,14 +412,27 @@ impl crate::InboundStage for InboundMonitoringStage {
             source: self.eur_rate.source.clone(),
             at_ms: now_ms,
         };
+        let eur_cents = rate.eur_cents(receipt.amount_msat);
         let mut alerts = self.monitor.judge(
             sql,
             (&receipt.tenant_id, &receipt.account_id),
             aml::Direction::In,
-            (rate.eur_cents(receipt.amount_msat), &rate),
+            (eur_cents, &rate),
             None,
             now_ms,
         )?;
+        if let Some(query) = expected_payer(sql, &receipt.invoice_id)? {
+            let party = NamedParty {
+                role: "payer",
+                query: &query,
+                tenant_id: &receipt.tenant_id,
+                account_id: &receipt.account_id,
+                direction: aml::Direction::In,
+                eur_cents,
+                rate: &rate,
+            };
+            alerts.extend(screen_party(&self.screening, &party)?);
+        }
         if alerts.is_empty() {
             return Ok(crate::InboundVerdict::Credit);
         }

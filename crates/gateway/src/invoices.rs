@@ -20,6 +20,9 @@ pub struct NewInvoice {
     pub amount_msat: u64,
     pub description: String,
     pub expiry_secs: Option<u32>,
+    /// Who is expected to pay, when the receiver knows: screened when the payment
+    /// arrives (a match holds it in suspense for review).
+    pub payer: Option<compliance::Query>,
 }
 
 pub(crate) fn get_invoice(
@@ -173,6 +176,7 @@ impl Gateway {
             .instrument(tracing::info_span!("node.create_invoice", node = %node.name()))
             .await?;
         let now = self.now_ms();
+        let payer = new.payer;
         let record = InvoiceRecord {
             id: self.new_id("inv"),
             tenant_id: account.tenant_id,
@@ -198,8 +202,9 @@ impl Gateway {
                 let r = &stored;
                 sql.execute_pipelined(
                     "INSERT INTO invoices (id, tenant_id, account_id, node_name, payment_hash, bolt11, \
-                     amount_msat, description, status, expires_at_ms, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10)",
+                     amount_msat, description, status, expires_at_ms, created_at_ms, payer_name, \
+                     payer_kind, payer_country, payer_birth_year) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14)",
                     &[
                         r.id.as_str().into(),
                         r.tenant_id.as_str().into(),
@@ -211,6 +216,16 @@ impl Gateway {
                         r.description.as_str().into(),
                         Value::Int(r.expires_at_ms),
                         Value::Int(r.created_at_ms),
+                        payer.as_ref().map_or(Value::Null, |p| p.name.as_str().into()),
+                        payer.as_ref().map_or(Value::Null, |p| p.kind.as_str().into()),
+                        payer
+                            .as_ref()
+                            .and_then(|p| p.country.as_deref())
+                            .map_or(Value::Null, Value::from),
+                        payer
+                            .as_ref()
+                            .and_then(|p| p.birth_year)
+                            .map_or(Value::Null, |y| Value::Int(i64::from(y))),
                     ],
                 )?;
                 outbox::emit(sql, &event_id, &r.tenant_id, "invoice.created", r.to_json(), now)?;

@@ -252,6 +252,7 @@ impl GatewayBuilder {
             .with_inbound_stage(Arc::new(compliance_stages::InboundMonitoringStage {
                 monitor,
                 eur_rate: config.eur_rate.clone(),
+                screening: screening.clone(),
             }))
             .with_stage(
                 Slot::Compliance,

@@ -139,6 +139,7 @@ impl World {
                     amount_msat,
                     description: "order 42".into(),
                     expiry_secs: None,
+                    payer: None,
                 },
             )
             .await
@@ -781,6 +782,7 @@ async fn a_flood_of_invoices_expires_in_bounded_sweeps_that_report_the_rest(t: T
                     amount_msat: 1_000,
                     description: "flood".into(),
                     expiry_secs: Some(60),
+                    payer: None,
                 },
             )
             .await

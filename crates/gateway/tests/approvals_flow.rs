@@ -264,6 +264,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
                 amount_msat: 3_000 * EUR,
                 description: "internal".into(),
                 expiry_secs: Some(600),
+                payer: None,
             },
         )
         .await
@@ -308,6 +309,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
                 amount_msat: 2_000 * EUR,
                 description: "canceled meanwhile".into(),
                 expiry_secs: Some(600),
+                payer: None,
             },
         )
         .await

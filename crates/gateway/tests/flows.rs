@@ -125,6 +125,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
                 amount_msat: 80_000_000,
                 description: "order 1".into(),
                 expiry_secs: Some(600),
+                payer: None,
             },
         )
         .await
@@ -141,6 +142,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
                     amount_msat: 1_000,
                     description: format!("spare {i}"),
                     expiry_secs: Some(600),
+                    payer: None,
                 },
             )
             .await
@@ -203,6 +205,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
                 amount_msat: 10_000_000,
                 description: "internal".into(),
                 expiry_secs: None,
+                payer: None,
             },
         )
         .await
@@ -366,6 +369,7 @@ async fn payments_flow_through_the_gateway_and_the_books_match_the_nodes(t: Test
                 amount_msat: 0,
                 description: String::new(),
                 expiry_secs: None,
+                payer: None,
             },
         )
         .await

@@ -29,6 +29,7 @@ async fn own_invoice(gateway: &Gateway, account_id: &str, amount_msat: u64) -> S
                 amount_msat,
                 description: "supplier".into(),
                 expiry_secs: Some(600),
+                payer: None,
             },
         )
         .await

@@ -22,13 +22,20 @@ const MAX_QUERY_TOKENS: usize = 16;
 pub const MAX_HITS: usize = 20;
 
 /// What the caller says the name belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum QueryKind {
     Person,
     Organization,
     Vessel,
     #[default]
     Any,
+}
+
+impl QueryKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// A name to screen, with optional qualifiers.

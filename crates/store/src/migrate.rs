@@ -66,6 +66,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(21, "0021_aml_alerts"),
     migration!(22, "0022_aml_cases"),
     migration!(23, "0023_rescreening"),
+    migration!(24, "0024_payer_data"),
 ];
 
 /// The schema version this binary needs.

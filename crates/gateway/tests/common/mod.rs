@@ -127,6 +127,7 @@ impl World {
                     amount_msat,
                     description: "funding".into(),
                     expiry_secs: Some(600),
+                    payer: None,
                 },
             )
             .await
@@ -232,6 +233,7 @@ pub async fn invoices(
                     amount_msat,
                     description: format!("invoice {i}"),
                     expiry_secs: Some(600),
+                    payer: None,
                 },
             )
             .await
