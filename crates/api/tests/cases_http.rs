@@ -230,8 +230,10 @@ async fn an_officer_works_alerts_into_a_filed_report_over_http(t: TestStore) {
         .call(
             "POST",
             "/v1/invoices",
-            Some(json!({"account_id": account, "amount_msat": 200_000u64, "description": "fees",
-                "payer": {"name": "Northwind Shell Trading", "country": "Cyprus"}})),
+            Some(
+                json!({"account_id": account, "amount_msat": 200_000u64, "description": "fees",
+                "payer": {"name": "Northwind Shell Trading", "country": "Cyprus"}}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{expected}");

@@ -1,7 +1,9 @@
 //! `fulgur demo`: the embedded default (SPEC §4) — the devnet chain; nodes alpha and beta
 //! (ours) and carol (an outside counterparty) with balanced channels alpha↔carol,
 //! beta↔carol, alpha↔beta; the gateway on SQLite with accounts for two business units;
-//! the devnet control endpoints; the admin key in `DATA_DIR/admin.key`. Keys live in a
+//! the devnet control endpoints; the admin key in `DATA_DIR/admin.key`, a compliance
+//! officer's in `DATA_DIR/compliance.key`; a verified customer per business unit and a
+//! fixed rate of 5,000,000 EUR per BTC (`demo_compliance.rs`). Keys live in a
 //! software key file (`DATA_DIR/keys.sealed`) or, with `--pkcs11-module`, in an HSM token;
 //! alpha's and beta's seeds are sealed in the vault under a key there, never on disk in
 //! clear.
@@ -15,8 +17,8 @@ use kernel::{Actor, Scope};
 use lightning_lab::{Lab, LabConfig, MAX_CHANNEL_SAT};
 use node_pool::{LightningNode, NodePool, NodeSeed};
 
-use crate::gateway_up;
 use crate::key_setup::{self, KeysSection};
+use crate::{demo_compliance, gateway_up};
 
 /// alpha and beta belong to the enterprise; carol plays an outside counterparty.
 const NODES: [&str; 3] = ["alpha", "beta", "carol"];
@@ -141,6 +143,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         gateway_up::Services {
             gateway: gateway::GatewayConfig {
                 instance_id: Some(gateway_up::instance_id(&data_dir)),
+                eur_rate: demo_compliance::eur_rate(),
                 ..gateway::GatewayConfig::default()
             },
             // Demo receivers listen on localhost without TLS.
@@ -158,6 +161,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     )
     .await?;
     let accounts = demo_accounts(&running.gateway).await?;
+    let watched_bolt11 = demo_compliance::watched_invoice(&running.gateway, 1_000).await?;
     print_summary(&lab)?;
     println!(
         "gateway: http://{} (SQLite {})",
@@ -185,6 +189,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("account {tenant}/{name}: {id}");
     }
     print_examples(&lab, running.addr, &key_path, &accounts);
+    println!(
+        "EUR rate: 5,000,000 EUR per BTC, fixed for the demo (1 EUR = {} msat)",
+        demo_compliance::msat_of_eur(1)
+    );
+    if let Some(officer) = &files.compliance_key {
+        println!("compliance officer key: {}", officer.display());
+        println!("compliance examples (paste after the examples above):");
+        for line in demo_compliance::examples(officer, &accounts[0], &watched_bolt11) {
+            println!("  {line}");
+        }
+    }
     println!("up in {:.1} s", started.elapsed().as_secs_f64());
     let shutdown = crate::shutdown_signal();
     println!("ready: http://{}", running.addr);
@@ -195,13 +210,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo's tenants and accounts, created on the first run and found on later ones.
+/// The demo's tenants, their customers (verified) and accounts, created on the first run
+/// and found on later ones.
 async fn demo_accounts(gateway: &Gateway) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     for (tenant, tenant_name, name) in ACCOUNTS {
         gateway
             .create_tenant(&Actor::system("demo"), tenant, tenant_name)
             .await?;
+        let customer = demo_compliance::customer_of(gateway, tenant, tenant_name).await?;
         let existing = gateway
             .accounts(&Scope::All, tenant, None, 500)
             .await?
@@ -211,7 +228,7 @@ async fn demo_accounts(gateway: &Gateway) -> anyhow::Result<Vec<String>> {
             Some(account) => account,
             None => {
                 gateway
-                    .create_account(&Actor::system("demo"), tenant, name)
+                    .create_customer_account(&Actor::system("demo"), tenant, name, Some(&customer))
                     .await?
             }
         };

@@ -99,6 +99,8 @@ pub struct AccessSetup {
     /// A second administrator's key, also created at bootstrap (out of band, so it is a
     /// person of its own to the rules that need two administrators); the demo's.
     pub second_admin_key: Option<PathBuf>,
+    /// A compliance officer's platform key, created at bootstrap; the demo's.
+    pub compliance_key: Option<PathBuf>,
     /// A pepper file from before the vault, adopted into it (then removed) if present.
     pub legacy_pepper: Option<PathBuf>,
     pub oidc_issuers: Vec<oidc::IssuerConfig>,
@@ -118,6 +120,7 @@ impl AccessSetup {
         Self {
             admin_key: dir.join("admin.key"),
             second_admin_key: Some(dir.join("admin2.key")),
+            compliance_key: Some(dir.join("compliance.key")),
             legacy_pepper: Some(dir.join("api-key.pepper")),
             oidc_issuers: Vec::new(),
             tls: None,
@@ -128,16 +131,26 @@ impl AccessSetup {
     }
 }
 
-/// The administrator key in `path`, checked against the store; when the file does not
-/// exist, a platform admin key is issued and written there (mode 0600).
-async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path, name: &str) -> anyhow::Result<()> {
+/// The platform key of `role` in `path`, checked against the store; when the file does
+/// not exist, a platform key of that role is issued and written there (mode 0600).
+async fn bootstrap_key(
+    keys: &ApiKeys,
+    path: &Path,
+    name: &str,
+    role: access::Role,
+) -> anyhow::Result<()> {
     if let Ok(existing) = std::fs::read_to_string(path) {
+        let needed = match role {
+            access::Role::Compliance => access::ApiScope::ComplianceWrite,
+            _ => access::ApiScope::Admin,
+        };
         let accepted = keys.authenticate(existing.trim(), None).await?;
         anyhow::ensure!(
-            accepted.is_ok_and(|p| p.allows(access::ApiScope::Admin)),
-            "{} holds no admin key this store accepts (revoked, expired, or from another \
+            accepted.is_ok_and(|p| p.allows(needed)),
+            "{} holds no {} key this store accepts (revoked, expired, or from another \
              store); remove the file to issue a new one",
-            path.display()
+            path.display(),
+            role.as_str()
         );
         return Ok(());
     }
@@ -170,7 +183,7 @@ async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path, name: &str) -> anyhow:
             NewApiKey {
                 tenant_id: None,
                 name: name.to_string(),
-                roles: vec![access::Role::Admin],
+                roles: vec![role],
                 scopes: vec![],
                 ip_allowlist: vec![],
                 expires_at_ms: None,
@@ -189,7 +202,7 @@ async fn bootstrap_admin_key(keys: &ApiKeys, path: &Path, name: &str) -> anyhow:
     };
     writeln!(file, "{}", secret.expose())?;
     file.sync_all()?;
-    tracing::info!(key = %info.id, file = %path.display(), "bootstrap admin key issued");
+    tracing::info!(key = %info.id, file = %path.display(), role = role.as_str(), "bootstrap key issued");
     Ok(())
 }
 
@@ -285,9 +298,19 @@ pub async fn start(
     .await?;
     let signer = Arc::clone(&services.keys.checkpoint_signer);
     let keys = ApiKeys::new(store.clone(), pepper, clock.clone(), ids.clone());
-    bootstrap_admin_key(&keys, &files.admin_key, "bootstrap admin").await?;
+    bootstrap_key(
+        &keys,
+        &files.admin_key,
+        "bootstrap admin",
+        access::Role::Admin,
+    )
+    .await?;
     if let Some(second) = &files.second_admin_key {
-        bootstrap_admin_key(&keys, second, "second admin").await?;
+        bootstrap_key(&keys, second, "second admin", access::Role::Admin).await?;
+    }
+    if let Some(officer) = &files.compliance_key {
+        let role = access::Role::Compliance;
+        bootstrap_key(&keys, officer, "compliance officer", role).await?;
     }
     let oidc = oidc_verifier(&files.oidc_issuers).await?;
     let auth = api::Auth::new(

@@ -417,6 +417,8 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         // In production a second administrator is a person with a key made out of band
         // (`fulgur apikey create` on the machine) or an OIDC subject, not a file here.
         second_admin_key: None,
+        // Officers sign in with their own keys or OIDC.
+        compliance_key: None,
         legacy_pepper: config.server.pepper_file.clone(),
         oidc_issuers: config.oidc.issuers.clone(),
         tls: config.server.tls.as_ref().map(TlsSection::config),

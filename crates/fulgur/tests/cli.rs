@@ -175,6 +175,59 @@ fn demo_quickstart_works_when_pasted() {
         availability["windows"][3]["total"].as_u64() >= Some(2),
         "the examples' payments counted: {parsed}"
     );
+
+    // The compliance examples, pasted after the others: the 40,000 EUR receipt waits in
+    // suspense and is released, the 6,000 EUR payment is held and released, the third
+    // 4,500 EUR payment is held as structuring, the payment to the watch-listed node is
+    // refused, and the case's report comes out as goAML.
+    assert!(
+        summary.contains("EUR rate: 5,000,000 EUR per BTC"),
+        "the demo rate is printed: {summary}"
+    );
+    let compliance: Vec<&str> = summary
+        .lines()
+        .skip_while(|l| !l.starts_with("compliance examples"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    assert!(compliance.len() >= 10, "compliance examples:\n{summary}");
+    let script = format!("set -eu\n{}\n{}\n", examples[0], compliance.join("\n"));
+    let output = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(dir.path())
+        .output()
+        .expect("bash runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "compliance examples failed: {printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        printed.matches(r#""code":"#).count(),
+        1,
+        "only the watch-listed payee is refused: {printed}"
+    );
+    assert!(
+        printed.contains(r#""code":"compliance_blocked""#),
+        "{printed}"
+    );
+    assert!(printed.contains("this payment cannot be made"), "{printed}");
+    assert_eq!(
+        printed.matches(r#""status":"held_for_review""#).count(),
+        2,
+        "the 6,000 EUR payment and the third 4,500 EUR one: {printed}"
+    );
+    assert!(printed.contains(r#""rule":"structuring""#), "{printed}");
+    assert!(
+        printed.matches(r#""state":"released""#).count() >= 2,
+        "the receipt and the 6,000 EUR payment released: {printed}"
+    );
+    assert!(
+        printed.contains("<report_code>STR</report_code>"),
+        "{printed}"
+    );
     assert!(terminate(&mut child).success(), "clean exit on SIGTERM");
 }
 
