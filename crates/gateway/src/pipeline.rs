@@ -182,7 +182,10 @@ impl Pipeline {
         let mut review = Vec::new();
         for (at, (_, stage)) in self.stages.iter().enumerate() {
             let span = tracing::info_span!("pipeline.stage", stage = stage.name());
-            match stage.check(draft).instrument(span).await? {
+            let started = std::time::Instant::now();
+            let verdict = stage.check(draft).instrument(span).await?;
+            record_stage(stage.name(), "check", started);
+            match verdict {
                 Verdict::Allow => {}
                 Verdict::Review { alerts } => review.extend(alerts),
                 verdict => {
@@ -221,7 +224,10 @@ impl Pipeline {
         }
         let mut review = checked.review.clone();
         for (_, stage) in self.stages.iter().take(checked.decided_by + 1) {
-            match stage.in_tx(sql, draft, now_ms)? {
+            let started = std::time::Instant::now();
+            let verdict = stage.in_tx(sql, draft, now_ms)?;
+            record_stage(stage.name(), "in_tx", started);
+            match verdict {
                 Verdict::Allow => {}
                 Verdict::Review { alerts } => review.extend(alerts),
                 verdict => {
@@ -239,6 +245,17 @@ impl Pipeline {
             review,
         })
     }
+}
+
+/// `fulgur_pipeline_stage_duration_seconds` by stage and phase (`check` before the
+/// payment's transaction, `in_tx` inside it): what each control adds to a payment.
+fn record_stage(stage: &'static str, phase: &'static str, started: std::time::Instant) {
+    metrics::histogram!(
+        "fulgur_pipeline_stage_duration_seconds",
+        "stage" => stage,
+        "phase" => phase,
+    )
+    .record(started.elapsed().as_secs_f64());
 }
 
 /// The invoice is for our network, unexpired, and the amounts are sane.

@@ -2,6 +2,7 @@
 //! stdout and, with `--json`, writes the same figures as JSON.
 
 mod aml;
+mod compliance;
 mod connections;
 mod gateway;
 mod invoices;
@@ -32,6 +33,9 @@ pub enum Which {
     Aml(aml::AmlArgs),
     /// Name screening against the real OFAC list: quality, latency, names per second.
     Screening(screening::ScreeningArgs),
+    /// What the compliance stages (sanctions, customer limits, monitoring) add to each
+    /// payment inside the gateway's pipeline, with the real OFAC list loaded.
+    Compliance(compliance::ComplianceArgs),
     /// Every benchmark above, then a summary (markdown and JSON) beside goals and peers.
     Suite(suite::SuiteArgs),
 }
@@ -45,6 +49,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Keystore(args) => tokio::task::block_in_place(|| keys::run(args)),
         Which::Screening(args) => tokio::task::block_in_place(|| screening::run(args)),
         Which::Aml(args) => tokio::task::block_in_place(|| aml::run(args)),
+        Which::Compliance(args) => compliance::run(args).await,
         Which::Suite(args) => tokio::task::block_in_place(|| suite::run(args)),
     }
 }
