@@ -8,8 +8,6 @@
 //! waits in suspense. Tenant credentials and
 //! other roles never see a case (tipping off); hostile requests get problems.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use gateway::{EurRateConfig, GatewayConfig};
@@ -29,31 +27,6 @@ store::on_both_stores!(an_officer_works_alerts_into_a_filed_report_over_http);
 /// 50,000,000 EUR per BTC: one euro cent is 20 msat, so 6,000 EUR fits the lab's channel.
 const EUR_CENTS_PER_BTC: u64 = 5_000_000_000;
 const HOUR_MS: i64 = 3_600_000;
-
-/// Validates goAML XML against the schema with python's xmlschema (installed by .ci/run).
-fn valid_goaml(xml: &str) -> Result<(), String> {
-    let schema =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../goaml/schema/goaml-str.xsd");
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.stdin.buffer)",
-        ])
-        .arg(&schema)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(xml.as_bytes()).expect("write");
-    drop(stdin);
-    let out = child.wait_with_output().expect("python3 ends");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
 
 async fn issue(s: &Server, body: Value) -> String {
     let (status, issued) = s.call("POST", "/v1/apikeys", Some(body)).await;
@@ -387,7 +360,7 @@ async fn an_officer_works_alerts_into_a_filed_report_over_http(t: TestStore) {
         .expect("type")
         .starts_with("application/xml"));
     let xml = response.text().await.expect("xml");
-    valid_goaml(&xml).unwrap_or_else(|e| panic!("invalid goAML: {e}\n{xml}"));
+    goaml::validate_with_xmlschema(&xml).unwrap_or_else(|e| panic!("invalid goAML: {e}\n{xml}"));
     assert!(xml.contains("&lt;unverified&gt; &amp; unknown"), "escaped");
     let (status, problem) = s
         .call_as(&officer, "GET", &format!("{sar}?format=pdf"), None)

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use chrono::{Datelike, TimeZone, Utc};
 use kernel::{Actor, Clock, IdSource};
-use screening::{Query, QueryKind};
 use store::{Sql, Store, StoreError};
 
 use crate::customers::{self, Customer};
@@ -139,15 +138,7 @@ impl DueDiligence {
     }
 
     fn screen(&self, customer: &mut Customer, now_ms: i64) -> Result<(), ComplianceError> {
-        let query = Query {
-            name: customer.name.clone(),
-            kind: match customer.kind {
-                CustomerKind::Person => QueryKind::Person,
-                CustomerKind::Organization => QueryKind::Organization,
-            },
-            country: Some(customer.country.clone()),
-            birth_year: None,
-        };
+        let query = rescreen::query_of(customer);
         customer.screening_hits = self
             .inner
             .screening
@@ -376,14 +367,15 @@ fn window_starts(now_ms: i64) -> [(&'static str, i64); 3] {
 
 /// In a payment's transaction (its account row locked): the account's customer, if any,
 /// must be verified, and what all its accounts sent in the UTC day, month and year plus
-/// `eur_cents` must stay within its limits. `sent_since(customer_id, start_ms)` counts
-/// what the customer's accounts sent or hold for sending since `start_ms`.
+/// `eur_cents` must stay within its limits. `sent_since(customer_id, starts_ms)` counts
+/// what the customer's accounts sent or hold for sending since each of the three starts
+/// (day, month, year: one read for the three).
 pub fn check_payment<E>(
     sql: &mut dyn Sql,
     account_id: &str,
     eur_cents: u64,
     now_ms: i64,
-    sent_since: impl Fn(&mut dyn Sql, &str, i64) -> Result<u64, E>,
+    sent_since: impl Fn(&mut dyn Sql, &str, [i64; 3]) -> Result<[u64; 3], E>,
 ) -> Result<(), E>
 where
     E: From<ComplianceError> + From<StoreError>,
@@ -394,13 +386,15 @@ where
     if customer.kyc_status != KycStatus::Verified {
         return Err(ComplianceError::CustomerNotVerified(customer.kyc_status.as_str()).into());
     }
-    for (window, start_ms) in window_starts(now_ms) {
+    let windows = window_starts(now_ms);
+    let sent = sent_since(sql, &customer.id, windows.map(|(_, start_ms)| start_ms))?;
+    for ((window, _), sent) in windows.into_iter().zip(sent) {
         let limit = match window {
             "daily" => customer.daily_limit_eur_cents,
             "monthly" => customer.monthly_limit_eur_cents,
             _ => customer.annual_limit_eur_cents,
         };
-        let would_be = sent_since(sql, &customer.id, start_ms)?.saturating_add(eur_cents);
+        let would_be = sent.saturating_add(eur_cents);
         if would_be > limit {
             return Err(ComplianceError::CustomerLimitExceeded {
                 window,

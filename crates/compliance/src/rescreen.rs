@@ -351,17 +351,20 @@ pub fn raise_due_reviews(
         ),
         &[now_ms.into(), MAX_REVIEW_ALERTS.into()],
     )?;
-    let lock = match sql.dialect() {
-        store::Dialect::Postgres => " FOR UPDATE",
-        store::Dialect::Sqlite => "",
-    };
     let mut raised = 0;
     for row in due {
         let id = row.text("id")?.to_string();
-        // Locked, then asked again: of two replicas racing, the second sees the first's
-        // alert once it commits.
+        // Locked, then asked again in a statement of its own (a fresh snapshot): of two
+        // replicas racing, the second waits for the first and then sees its alert. (A
+        // subquery in the locking statement itself would still see the old snapshot.)
+        if sql.dialect() == store::Dialect::Postgres {
+            sql.query_opt(
+                "SELECT id FROM customers WHERE id = $1 FOR UPDATE",
+                &[id.as_str().into()],
+            )?;
+        }
         let still_due = sql.query_opt(
-            &format!("SELECT id FROM customers c WHERE c.id = $2 AND {unalerted}{lock}"),
+            &format!("SELECT id FROM customers c WHERE c.id = $2 AND {unalerted}"),
             &[now_ms.into(), id.as_str().into()],
         )?;
         if still_due.is_none() {

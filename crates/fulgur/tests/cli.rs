@@ -55,6 +55,23 @@ fn devnet_serves_rpc_and_stops_on_sigterm() {
     assert!(terminate(&mut child).success(), "clean exit on SIGTERM");
 }
 
+/// Runs `lines` as pasted into a shell in `dir` (stopping at the first failure); what
+/// they printed.
+fn paste(dir: &std::path::Path, lines: &str) -> String {
+    let output = Command::new("bash")
+        .args(["-c", &format!("set -eu\n{lines}\n")])
+        .current_dir(dir)
+        .output()
+        .expect("bash runs");
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "pasted lines failed: {printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    printed
+}
+
 /// The README quickstart, run as a user would: the demo comes up, the example commands it
 /// prints are pasted into a shell (an outside node pays an invoice, an account pays the
 /// outside node, one account pays another inside the ledger), `fulgur ledger check` finds
@@ -95,18 +112,7 @@ fn demo_quickstart_works_when_pasted() {
         .map(str::trim)
         .collect();
     assert!(examples.len() >= 10, "examples printed:\n{summary}");
-    let script = format!("set -eu\n{}\n", examples.join("\n"));
-    let output = Command::new("bash")
-        .args(["-c", &script])
-        .current_dir(dir.path())
-        .output()
-        .expect("bash runs");
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "examples failed: {printed}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let printed = paste(dir.path(), &examples.join("\n"));
     assert!(
         !printed.contains(r#""code":"#),
         "no problem answered: {printed}"
@@ -192,17 +198,9 @@ fn demo_quickstart_works_when_pasted() {
         .map(str::trim)
         .collect();
     assert!(compliance.len() >= 10, "compliance examples:\n{summary}");
-    let script = format!("set -eu\n{}\n{}\n", examples[0], compliance.join("\n"));
-    let output = Command::new("bash")
-        .args(["-c", &script])
-        .current_dir(dir.path())
-        .output()
-        .expect("bash runs");
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "compliance examples failed: {printed}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let printed = paste(
+        dir.path(),
+        &format!("{}\n{}", examples[0], compliance.join("\n")),
     );
     assert_eq!(
         printed.matches(r#""code":"#).count(),

@@ -229,6 +229,28 @@ fn build(
     })
 }
 
+/// The case and its report's record, or why not.
+fn case_with_report(
+    sql: &mut dyn Sql,
+    case_id: &str,
+) -> Result<(Case, ReportRecord), ComplianceError> {
+    let case =
+        cases::get(sql, case_id)?.ok_or_else(|| ComplianceError::UnknownCase(case_id.into()))?;
+    let record = case
+        .report
+        .clone()
+        .ok_or_else(|| ComplianceError::NoReport(case_id.into()))?;
+    Ok((case, record))
+}
+
+/// A report that does not serialize or parse back: the store's text is not ours.
+fn frozen_error(e: serde_json::Error) -> GatewayError {
+    GatewayError::Store(store::StoreError::Decode {
+        column: "filed_report".into(),
+        detail: e.to_string(),
+    })
+}
+
 impl Gateway {
     /// Cases, newest first, optionally of one state or customer.
     pub async fn cases(
@@ -328,20 +350,10 @@ impl Gateway {
         self.inner
             .store
             .read(move |sql| {
-                let case = cases::get(sql, &case_id)?
-                    .ok_or_else(|| ComplianceError::UnknownCase(case_id.clone()))?;
-                let record = case
-                    .report
-                    .clone()
-                    .ok_or_else(|| ComplianceError::NoReport(case_id.clone()))?;
+                let (case, record) = case_with_report(sql, &case_id)?;
                 match (&record.state, &record.filed_report) {
                     (ReportState::Filed, Some(frozen)) => {
-                        serde_json::from_str(frozen).map_err(|e| {
-                            GatewayError::Store(store::StoreError::Decode {
-                                column: "filed_report".into(),
-                                detail: e.to_string(),
-                            })
-                        })
+                        serde_json::from_str(frozen).map_err(frozen_error)
                     }
                     _ => build(sql, &config, &case, &record, None, now),
                 }
@@ -362,19 +374,9 @@ impl Gateway {
         self.inner
             .store
             .write(move |sql| {
-                let case = cases::get(sql, &case_id)?
-                    .ok_or_else(|| ComplianceError::UnknownCase(case_id.clone()))?;
-                let record = case
-                    .report
-                    .clone()
-                    .ok_or_else(|| ComplianceError::NoReport(case_id.clone()))?;
+                let (case, record) = case_with_report(sql, &case_id)?;
                 let report = build(sql, &config, &case, &record, Some(reference.trim()), now)?;
-                let frozen = serde_json::to_string(&report).map_err(|e| {
-                    GatewayError::Store(store::StoreError::Decode {
-                        column: "filed_report".into(),
-                        detail: e.to_string(),
-                    })
-                })?;
+                let frozen = serde_json::to_string(&report).map_err(frozen_error)?;
                 Ok(cases::file_report(
                     sql, &actor, &case_id, &reference, &frozen, now,
                 )?)

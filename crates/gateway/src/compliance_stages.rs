@@ -204,19 +204,36 @@ impl Stage for CustomerStage {
             &draft.account.id,
             draft.eur_cents,
             now_ms,
-            |sql, customer_id, since_ms| {
-                // What the customer's accounts sent or hold for sending; the payment being
-                // recorded is not in the table yet.
-                let sent = sql
-                    .query_one(
-                        "SELECT CAST(COALESCE(SUM(p.eur_cents), 0) AS BIGINT) AS sent \
-                         FROM payments p JOIN accounts a ON a.id = p.account_id \
-                         WHERE a.customer_id = $1 AND p.created_at_ms >= $2 \
-                         AND p.status NOT IN ('failed', 'rejected')",
-                        &[customer_id.into(), Value::Int(since_ms)],
-                    )?
-                    .i64("sent")?;
-                Ok::<_, GatewayError>(u64::try_from(sent).unwrap_or(0))
+            |sql, customer_id, [day_ms, month_ms, year_ms]| {
+                // What the customer's accounts sent or hold for sending since each start,
+                // in one pass; the payment being recorded is not in the table yet.
+                let since = |column: &str, param: &str| {
+                    format!(
+                        "CAST(COALESCE(SUM(CASE WHEN p.created_at_ms >= {param} \
+                         THEN p.eur_cents ELSE 0 END), 0) AS BIGINT) AS {column}"
+                    )
+                };
+                let row = sql.query_one(
+                    &format!(
+                        "SELECT {}, {}, {} FROM payments p JOIN accounts a \
+                         ON a.id = p.account_id WHERE a.customer_id = $1 \
+                         AND p.created_at_ms >= $5 AND p.status NOT IN ('failed', 'rejected')",
+                        since("day", "$2"),
+                        since("month", "$3"),
+                        since("year", "$4"),
+                    ),
+                    &[
+                        customer_id.into(),
+                        Value::Int(day_ms),
+                        Value::Int(month_ms),
+                        Value::Int(year_ms),
+                        Value::Int(day_ms.min(month_ms).min(year_ms)),
+                    ],
+                )?;
+                let sum = |column: &str| -> Result<u64, GatewayError> {
+                    Ok(u64::try_from(row.i64(column)?).unwrap_or(0))
+                };
+                Ok::<_, GatewayError>([sum("day")?, sum("month")?, sum("year")?])
             },
         )?;
         Ok(Verdict::Allow)
@@ -251,10 +268,14 @@ fn history(
     rate: &approvals::EurRate,
     since_ms: i64,
 ) -> Result<(Vec<aml::PastPayment>, Option<i64>), GatewayError> {
-    let payer = "(a.id = $1 OR ($2 <> '' AND a.customer_id = $2))";
+    // A customer's accounts (the account is one of them), or the account alone: one
+    // plain predicate each, so the (account, time) indexes serve it.
+    let (payer, key) = match customer_id {
+        Some(customer) => ("a.customer_id = $1", customer),
+        None => ("a.id = $1", account_id),
+    };
     let params = [
-        account_id.into(),
-        customer_id.unwrap_or("").into(),
+        key.into(),
         Value::Int(since_ms),
         Value::Int(aml::MAX_HISTORY as i64),
     ];
@@ -263,8 +284,8 @@ fn history(
         &format!(
             "SELECT COALESCE(p.eur_cents, 0) AS eur_cents, p.created_at_ms, p.destination \
              FROM payments p JOIN accounts a ON a.id = p.account_id WHERE {payer} \
-             AND p.created_at_ms >= $3 AND p.status NOT IN ('failed', 'rejected') \
-             ORDER BY p.created_at_ms DESC LIMIT $4"
+             AND p.created_at_ms >= $2 AND p.status NOT IN ('failed', 'rejected') \
+             ORDER BY p.created_at_ms DESC LIMIT $3"
         ),
         &params,
     )? {
@@ -279,8 +300,8 @@ fn history(
         &format!(
             "SELECT COALESCE(i.received_msat, i.amount_msat) AS received_msat, i.paid_at_ms \
              FROM invoices i JOIN accounts a ON a.id = i.account_id WHERE {payer} \
-             AND i.status = 'paid' AND i.paid_at_ms >= $3 \
-             ORDER BY i.paid_at_ms DESC LIMIT $4"
+             AND i.status = 'paid' AND i.paid_at_ms >= $2 \
+             ORDER BY i.paid_at_ms DESC LIMIT $3"
         ),
         &params,
     )? {
@@ -296,9 +317,9 @@ fn history(
             &format!(
                 "SELECT MAX(p.created_at_ms) AS last FROM payments p \
                  JOIN accounts a ON a.id = p.account_id WHERE {payer} \
-                 AND p.created_at_ms < $3"
+                 AND p.created_at_ms < $2"
             ),
-            &params[..3],
+            &params[..2],
         )?
         .opt_i64("last")?;
     Ok((history, last))

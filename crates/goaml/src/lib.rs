@@ -11,7 +11,10 @@
 //! an outside validator. Lookup codes (funds, transmission mode) differ per FIU and come
 //! from the caller's configuration ([`Codes`]).
 
+mod external;
 mod xml;
+
+pub use crate::external::{validate_with_xmlschema, SCHEMA};
 
 use serde::{Deserialize, Serialize};
 

@@ -2,10 +2,7 @@
 //! `.ci/run` installs) against `schema/goaml-str.xsd`; without it these tests fail rather
 //! than skip.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
+use goaml::validate_with_xmlschema as validate;
 use goaml::{Codes, Direction, Report, ReportCode, Subject, Transaction};
 
 const NODE: &str = "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619";
@@ -60,33 +57,6 @@ fn report() -> Report {
         ],
         indicators: vec!["structuring".into(), "large_payment".into()],
         codes: codes(),
-    }
-}
-
-/// Validates `xml` against the schema with python's xmlschema; its error text on failure.
-fn validate(xml: &str) -> Result<(), String> {
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/goaml-str.xsd");
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.stdin.buffer)",
-        ])
-        .arg(&schema)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs (installed by .ci/run)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(xml.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("python3 ends");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 

@@ -1,7 +1,8 @@
 //! `fulgur bench suite --out DIR`: runs the project's benchmarks, each as its own process
 //! of this binary (a clean heap, its own open-file limit): payments between two nodes,
 //! invoices from one node without the API (the ceiling for the API's figure), the gateway through its API on SQLite and on PostgreSQL (API overhead, invoice
-//! creation, internal and Lightning payments), and the API under 10,000 connections.
+//! creation, internal and Lightning payments), what the compliance stages add to a
+//! payment, and the API under 10,000 connections.
 //! Writes each one's JSON, then `DIR/summary.json` and `DIR/summary.md`: our figures
 //! beside the goals and the peers' published figures (SPEC.md §6), with the machine.
 
@@ -30,7 +31,7 @@ struct Run {
     quick: &'static [&'static str],
 }
 
-const RUNS: [Run; 5] = [
+const RUNS: [Run; 6] = [
     Run {
         name: "payments between two nodes",
         file: "payments.json",
@@ -102,6 +103,12 @@ const RUNS: [Run; 5] = [
             "--payment-concurrency",
             "64",
         ],
+    },
+    Run {
+        name: "compliance stages per payment",
+        file: "compliance.json",
+        full: &["compliance", "--store", "sqlite", "--payments", "2000"],
+        quick: &["compliance", "--store", "sqlite", "--payments", "100"],
     },
     Run {
         name: "API under 10,000 connections",
@@ -264,6 +271,20 @@ pub fn markdown(summary: &Value) -> String {
             "—",
         );
     }
+    let k = &summary["results"]["compliance"];
+    row(
+        &format!(
+            "compliance stages per payment (sanctions, customer limits, monitoring; {}, {} payments of one customer)",
+            k["store"].as_str().unwrap_or("?"),
+            k["payments"]
+        ),
+        match (k["compliance_us_p50"].as_f64(), k["compliance_us_p99"].as_f64()) {
+            (Some(p50), Some(p99)) => format!("p50 {:.2} ms, p99 {:.2} ms", p50 / 1e3, p99 / 1e3),
+            _ => "—".into(),
+        },
+        "p99 < 2 ms",
+        "no published figure (Tazama: > 3,000 TPS target, no latency)",
+    );
     let c = &summary["results"]["connections"];
     row(
         &format!(
@@ -292,12 +313,17 @@ mod tests {
                 "invoices": {"invoices_per_sec": 7012.4, "latency_ms_p50": 8.0, "latency_ms_p99": 14.31},
                 "gateway-sqlite": [{"phase": "POST /v1/invoices", "per_sec": 2570.0, "latency_ms_p50": 20.0, "latency_ms_p99": 45.5}],
                 "gateway-postgres": [],
-                "connections": {"connections": 10000, "connected": 10000, "failed": 0, "per_sec": 15468.0, "latency_ms_p50": 600.0, "latency_ms_p99": 990.0}
+                "connections": {"connections": 10000, "connected": 10000, "failed": 0, "per_sec": 15468.0, "latency_ms_p50": 600.0, "latency_ms_p99": 990.0},
+                "compliance": {"store": "sqlite", "payments": 2000, "compliance_us_p50": 1279, "compliance_us_p99": 3487}
             }
         });
         let md = markdown(&summary);
         assert!(md.contains("| payments between two nodes (durable) | 441/s, p50 563.0 ms, p99 916.0 ms | ≥ 1,000/s"), "{md}");
         assert!(md.contains("Eclair 89/s"), "{md}");
+        assert!(
+            md.contains("2000 payments of one customer) | p50 1.28 ms, p99 3.49 ms | p99 < 2 ms"),
+            "{md}"
+        );
         assert!(
             md.contains("| invoice creation on one node, no API (LDK's ceiling for the rows below) | 7012/s, p50 8.0 ms, p99 14.3 ms |"),
             "{md}"
