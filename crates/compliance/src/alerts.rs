@@ -115,7 +115,9 @@ fn decode(row: &Row) -> Result<Alert, StoreError> {
     })
 }
 
-/// Stores an alert in the caller's transaction (the payment's, when there is one).
+/// Stores an alert in the caller's transaction (the payment's, when there is one). An
+/// alert on an account whose draft names no customer gets the account's (a stage that
+/// judged without the store, such as name screening, did not look it up).
 pub fn insert(
     sql: &mut dyn Sql,
     id: &str,
@@ -125,6 +127,21 @@ pub fn insert(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let text = |v: Option<&str>| v.map_or(Value::Null, Value::from);
+    let customer_id = match &draft.customer_id {
+        Some(customer) => Some(customer.clone()),
+        None if !draft.account_id.is_empty() => sql
+            .query_opt(
+                "SELECT customer_id FROM accounts WHERE id = $1",
+                &[draft.account_id.as_str().into()],
+            )?
+            .and_then(|row| {
+                row.opt_text("customer_id")
+                    .ok()
+                    .flatten()
+                    .map(str::to_string)
+            }),
+        None => None,
+    };
     sql.execute(
         &format!(
             "INSERT INTO aml_alerts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
@@ -134,7 +151,7 @@ pub fn insert(
             id.into(),
             draft.tenant_id.as_str().into(),
             draft.account_id.as_str().into(),
-            text(draft.customer_id.as_deref()),
+            text(customer_id.as_deref()),
             text(payment_id),
             text(invoice_id),
             draft.direction.map_or("", aml::Direction::as_str).into(),

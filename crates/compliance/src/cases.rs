@@ -213,8 +213,9 @@ pub fn get(sql: &mut dyn Sql, id: &str) -> Result<Option<Case>, StoreError> {
     }
 }
 
-/// The case, its row locked for the caller's transaction (changes to one case queue).
-fn get_locked(sql: &mut dyn Sql, id: &str) -> Result<Case, ComplianceError> {
+/// The case, its row locked for the caller's transaction (changes to one case queue);
+/// what it reads after the lock is what the last change committed.
+pub fn get_locked(sql: &mut dyn Sql, id: &str) -> Result<Case, ComplianceError> {
     let lock = for_update(sql);
     let row = sql
         .query_opt(
@@ -319,6 +320,8 @@ pub fn open(
             now_ms.into(),
         ],
     )?;
+    // In id order: two officers claiming overlapping alerts lock them in one order.
+    found.sort_by(|a, b| a.id.cmp(&b.id));
     for alert in &found {
         // Conditional: of two officers racing for one alert, the second is refused.
         let claimed = sql.execute(

@@ -165,12 +165,15 @@ pub fn changed_entries(old: &[Entry], new: Vec<Entry>) -> Vec<Entry> {
         .collect()
 }
 
-/// The oldest list version not rescreened yet, with the files of it and of the version
-/// of its list before it.
+/// The oldest list version not rescreened yet, with its files and those of the last
+/// version of its list that was (with that version's own format).
 pub struct PendingVersion {
     pub version: lists::ListVersion,
     pub files: Vec<lists::ListFile>,
-    pub previous_files: Option<Vec<lists::ListFile>>,
+    pub previous: Option<(String, Vec<lists::ListFile>)>,
+    /// A newer version of its list exists: nothing to screen (it is not in force; the
+    /// newer one is compared against what was last rescreened).
+    pub superseded: bool,
 }
 
 pub fn pending_version(sql: &mut dyn Sql) -> Result<Option<PendingVersion>, StoreError> {
@@ -189,22 +192,53 @@ pub fn pending_version(sql: &mut dyn Sql) -> Result<Option<PendingVersion>, Stor
     else {
         return Ok(None);
     };
-    let previous = sql
+    let superseded = sql
         .query_opt(
-            "SELECT MAX(version) AS v FROM screening_lists WHERE list = $1 AND version < $2",
+            "SELECT version FROM screening_lists WHERE list = $1 AND version > $2 LIMIT 1",
             &[list.as_str().into(), number.into()],
         )?
-        .and_then(|r| r.opt_i64("v").ok().flatten());
+        .is_some();
+    if superseded {
+        return Ok(Some(PendingVersion {
+            version,
+            files: Vec::new(),
+            previous: None,
+            superseded,
+        }));
+    }
+    let previous = sql.query_opt(
+        "SELECT version, format FROM screening_lists WHERE list = $1 AND version < $2 \
+         AND rescreened_at_ms >= 0 ORDER BY version DESC LIMIT 1",
+        &[list.as_str().into(), number.into()],
+    )?;
+    let previous = match previous {
+        Some(row) => {
+            let format = row.text("format")?.to_string();
+            Some((format, lists::files(sql, row.i64("version")?)?))
+        }
+        None => None,
+    };
     Ok(Some(PendingVersion {
         files: lists::files(sql, number)?,
-        previous_files: previous.map(|p| lists::files(sql, p)).transpose()?,
+        previous,
         version,
+        superseded,
     }))
 }
 
 /// Customers, a page after `after` (by id).
 pub fn customer_page(sql: &mut dyn Sql, after: &str) -> Result<Vec<Customer>, StoreError> {
     customers::list(sql, None, after, CUSTOMER_PAGE)
+}
+
+/// Marks a superseded version passed over (`rescreened_at_ms` −1: never compared against).
+pub fn pass_over(sql: &mut dyn Sql, version: i64) -> Result<(), StoreError> {
+    sql.execute(
+        "UPDATE screening_lists SET rescreened_at_ms = -1 WHERE version = $1 \
+         AND rescreened_at_ms IS NULL",
+        &[version.into()],
+    )?;
+    Ok(())
 }
 
 /// Claims the version's rescreening (once across replicas): false if another did it.
@@ -354,14 +388,19 @@ pub fn raise_due_reviews(
     let mut raised = 0;
     for row in due {
         let id = row.text("id")?.to_string();
-        // Locked, then asked again in a statement of its own (a fresh snapshot): of two
-        // replicas racing, the second waits for the first and then sees its alert. (A
-        // subquery in the locking statement itself would still see the old snapshot.)
+        // Locked, then asked again in a statement of its own (a fresh snapshot: a
+        // subquery in the locking statement would keep the old one). A row another
+        // transaction holds (a payment, or another replica raising this alert) is skipped
+        // rather than waited for, so this job never joins a lock cycle; the next run
+        // takes it.
         if sql.dialect() == store::Dialect::Postgres {
-            sql.query_opt(
-                "SELECT id FROM customers WHERE id = $1 FOR UPDATE",
+            let locked = sql.query_opt(
+                "SELECT id FROM customers WHERE id = $1 FOR UPDATE SKIP LOCKED",
                 &[id.as_str().into()],
             )?;
+            if locked.is_none() {
+                continue;
+            }
         }
         let still_due = sql.query_opt(
             &format!("SELECT id FROM customers c WHERE c.id = $2 AND {unalerted}"),

@@ -37,12 +37,27 @@ impl DueDiligence {
             ComplianceError::ListIncomplete(format!("unknown format {}", pending.version.format))
         })?;
         let (list, number) = (pending.version.list.clone(), pending.version.version);
+        let now = inner.clock.now_ms();
+        if pending.superseded {
+            inner
+                .store
+                .write(move |sql| rescreen::pass_over(sql, number))
+                .await?;
+            return Ok(0);
+        }
         let index = tokio::task::spawn_blocking(move || {
             let new = lists::parse(format, &pending.files)?.entries;
-            let old = match &pending.previous_files {
-                Some(files) => lists::parse(format, files)?.entries,
-                None => Vec::new(),
-            };
+            // The last rescreened version, in its own format; one that no longer parses
+            // makes every entry new (more screening, never less).
+            let old = pending
+                .previous
+                .as_ref()
+                .and_then(|(format, files)| {
+                    let format: ListFormat = format.parse().ok()?;
+                    lists::parse(format, files).ok()
+                })
+                .map(|parsed| parsed.entries)
+                .unwrap_or_default();
             Ok::<_, ComplianceError>(Arc::new(Index::new(rescreen::changed_entries(&old, new))))
         })
         .await
@@ -70,7 +85,7 @@ impl DueDiligence {
             .map_err(|_| stopped())?;
             found.extend(matched);
         }
-        let (ids, now) = (Arc::clone(&inner.ids), inner.clock.now_ms());
+        let ids = Arc::clone(&inner.ids);
         let raised = inner
             .store
             .write(move |sql| {

@@ -28,6 +28,8 @@ const TRADING: &str =
     "NK-2,Company,Global Trade Holdings Ltd,,,ae,,,EU,,,eu,2020-01-01,2024-05-01,2024-05-01\n";
 const GONZALES: &str =
     "NK-3,Person,Maria Gonzales Ortega,,1975-01-01,es,,,EU,,,eu,2024-05-20,2024-05-20,2024-05-20\n";
+const GONZALES_AGAIN: &str =
+    "NK-9,Person,Maria Gonzales-Ortega,,1975-01-01,es,,,EU,,,eu,2024-07-01,2024-07-01,2024-07-01\n";
 
 struct Replica {
     screening: Screening,
@@ -198,6 +200,17 @@ async fn lists_changing_under_customers_raise_alerts_once_and_respect_clearances
         1,
         "NK-3 unchanged"
     );
+
+    // Two versions loaded before a rescreening: the superseded one is passed over (it is
+    // not in force), the newer one compared against the last rescreened (version 3).
+    load(&one, &[SIDOROV_CHANGED, TRADING, GONZALES, GONZALES_AGAIN]).await;
+    load(&one, &[SIDOROV_CHANGED, GONZALES, GONZALES_AGAIN]).await;
+    assert_eq!(one.dd.rescreen_pending().await.expect("version 4"), 0);
+    assert_eq!(one.dd.rescreen_pending().await.expect("version 5"), 1);
+    let marias = alerts_of(&t.store, &maria, matches).await;
+    assert_eq!(marias.len(), 2);
+    assert!(marias[1].draft.evidence.contains("version 5 entry NK-9"));
+    assert_eq!(one.dd.rescreen_pending().await.expect("nothing left"), 0);
 
     // Reviews: none due yet; past the due date one alert per customer, once.
     assert_eq!(one.dd.raise_due_reviews().await.expect("reviews"), 0);

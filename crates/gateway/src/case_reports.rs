@@ -173,6 +173,19 @@ fn build(
         goaml_time(case.detected_at_ms),
         indicators.join(", ")
     );
+    // The officers' findings first: goAML cuts `reason` at 4,000 characters.
+    for note in &case.notes {
+        narrative.push_str(&format!(
+            "\nFinding {} by {} at {}: {}",
+            note.seq,
+            note.author,
+            goaml_time(note.created_at_ms),
+            note.body
+        ));
+        if let Some(evidence) = &note.evidence {
+            narrative.push_str(&format!(" (evidence: {evidence})"));
+        }
+    }
     for alert in &case.alerts {
         narrative.push_str(&format!(
             "\n- {} {} {} ({} EUR cents): {}",
@@ -185,18 +198,6 @@ fn build(
             alert.draft.eur_cents,
             alert.draft.evidence
         ));
-    }
-    for note in &case.notes {
-        narrative.push_str(&format!(
-            "\nFinding {} by {} at {}: {}",
-            note.seq,
-            note.author,
-            goaml_time(note.created_at_ms),
-            note.body
-        ));
-        if let Some(evidence) = &note.evidence {
-            narrative.push_str(&format!(" (evidence: {evidence})"));
-        }
     }
     let held: Vec<String> = case
         .alerts
@@ -229,13 +230,18 @@ fn build(
     })
 }
 
-/// The case and its report's record, or why not.
+/// The case (its row locked when `lock`: filing freezes what it reads) and its report's
+/// record, or why not.
 fn case_with_report(
     sql: &mut dyn Sql,
     case_id: &str,
+    lock: bool,
 ) -> Result<(Case, ReportRecord), ComplianceError> {
-    let case =
-        cases::get(sql, case_id)?.ok_or_else(|| ComplianceError::UnknownCase(case_id.into()))?;
+    let case = if lock {
+        cases::get_locked(sql, case_id)?
+    } else {
+        cases::get(sql, case_id)?.ok_or_else(|| ComplianceError::UnknownCase(case_id.into()))?
+    };
     let record = case
         .report
         .clone()
@@ -350,7 +356,7 @@ impl Gateway {
         self.inner
             .store
             .read(move |sql| {
-                let (case, record) = case_with_report(sql, &case_id)?;
+                let (case, record) = case_with_report(sql, &case_id, false)?;
                 match (&record.state, &record.filed_report) {
                     (ReportState::Filed, Some(frozen)) => {
                         serde_json::from_str(frozen).map_err(frozen_error)
@@ -374,7 +380,9 @@ impl Gateway {
         self.inner
             .store
             .write(move |sql| {
-                let (case, record) = case_with_report(sql, &case_id)?;
+                // Locked first: a finding or decision committed meanwhile is in what is
+                // frozen as filed.
+                let (case, record) = case_with_report(sql, &case_id, true)?;
                 let report = build(sql, &config, &case, &record, Some(reference.trim()), now)?;
                 let frozen = serde_json::to_string(&report).map_err(frozen_error)?;
                 Ok(cases::file_report(
