@@ -336,7 +336,12 @@ async fn scenario(store: store::Store) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         sent = dave.pay_invoice(&via_alpha.bolt11, None, None).await;
     }
-    let hash = sent.expect("dave pays");
+    let hash = sent.unwrap_or_else(|e| {
+        panic!(
+            "dave pays: {e:?}; dave's graph: {}",
+            lightning_lab::graph_view(&dave)
+        )
+    });
     wait_until("dave's payment through alpha", DEFAULT_WAIT, || {
         dave.payment(&hash)
             .is_some_and(|p| p.state == PaymentState::Succeeded)

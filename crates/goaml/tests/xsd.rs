@@ -9,13 +9,8 @@ const NODE: &str = "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283
 
 fn codes() -> Codes {
     Codes {
-        funds_code: "K".into(),
-        transmode_code: "E".into(),
-        bitcoin_currency_code: "XBT".into(),
-        account_type_code: "B".into(),
-        account_status_code: "A".into(),
-        unknown_country: "ZZ".into(),
         institution_name: "Fulgur Payments".into(),
+        ..Codes::default()
     }
 }
 
