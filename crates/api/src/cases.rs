@@ -357,11 +357,7 @@ pub async fn export_report(
             ))
         }
     };
-    let case = state.gateway.case(&id).await?;
-    let record = case
-        .report
-        .ok_or_else(|| compliance::ComplianceError::NoReport(id.clone()))?;
-    let report = state.gateway.report(&id).await?;
+    let (record, report) = state.gateway.report(&id).await?;
     if !goaml {
         return Ok(Json(ReportExport {
             sar: record.into(),

@@ -222,6 +222,15 @@ pub fn holds(sql: &mut dyn Sql, subject: Subject<'_>) -> Result<bool, StoreError
         .is_some())
 }
 
+/// Review alerts waiting for an officer's decision.
+pub fn open_reviews(sql: &mut dyn Sql) -> Result<u64, StoreError> {
+    sql.query_one(
+        "SELECT COUNT(*) AS n FROM aml_alerts WHERE state = 'open' AND decision = 'review'",
+        &[],
+    )?
+    .u64("n")
+}
+
 pub fn get(sql: &mut dyn Sql, id: &str) -> Result<Option<Alert>, StoreError> {
     sql.query_opt(
         &format!("SELECT {COLUMNS} FROM aml_alerts WHERE id = $1"),

@@ -4,15 +4,14 @@
 //! reviews due and overdue, and the list versions in force. Counted in the caller's read
 //! transaction; the gateway adds what only it knows (payments and receipts screened).
 
-use chrono::{Datelike, NaiveDate, TimeZone, Utc};
-use serde::Serialize;
+use chrono::{NaiveDate, TimeZone, Utc};
 use store::{Sql, StoreError};
 
 use crate::error::invalid;
 use crate::{lists, ComplianceError};
 
 /// A calendar month or quarter in UTC: `[start_ms, end_ms)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Period {
     pub label: String,
     pub start_ms: i64,
@@ -70,23 +69,10 @@ impl Period {
             end_ms,
         })
     }
-
-    /// The period's months, for a reader checking it.
-    pub fn months(&self) -> u32 {
-        let start = Utc.timestamp_millis_opt(self.start_ms).single();
-        let end = Utc.timestamp_millis_opt(self.end_ms).single();
-        match (start, end) {
-            (Some(s), Some(e)) => {
-                let months = (e.year() - s.year()) * 12 + e.month() as i32 - s.month() as i32;
-                u32::try_from(months).unwrap_or(0)
-            }
-            _ => 0,
-        }
-    }
 }
 
 /// Alerts of one rule, decision and state in the period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertCount {
     pub rule: String,
     /// `review` or `block`.
@@ -97,13 +83,13 @@ pub struct AlertCount {
 }
 
 /// One row of a count by a key (a state, a risk level).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCount {
     pub key: String,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListInForce {
     pub list: String,
     pub version: i64,
@@ -112,9 +98,11 @@ pub struct ListInForce {
 }
 
 /// What compliance counts for a period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodReport {
     pub alerts: Vec<AlertCount>,
+    /// Outgoing attempts a rule refused before anything was recorded (their alerts).
+    pub refused_by_rules: u64,
     pub cases_opened: u64,
     /// Cases closed in the period, by how they closed.
     pub cases_closed: Vec<KeyCount>,
@@ -186,6 +174,13 @@ pub fn summarize(
             .map(|a| a.count)
             .sum(),
         alerts,
+        refused_by_rules: count(
+            sql,
+            "SELECT COUNT(*) AS n FROM aml_alerts WHERE direction = 'out' \
+             AND payment_id IS NULL AND invoice_id IS NULL \
+             AND created_at_ms >= $1 AND created_at_ms < $2",
+            period,
+        )?,
         cases_opened: count(
             sql,
             "SELECT COUNT(*) AS n FROM aml_cases WHERE created_at_ms >= $1 AND created_at_ms < $2",
@@ -264,12 +259,15 @@ mod tests {
         let nov = Period::parse("2026-11").expect("month");
         assert_eq!(nov.start_ms, 1_793_491_200_000, "2026-11-01T00:00:00Z");
         assert_eq!(nov.end_ms, 1_796_083_200_000, "2026-12-01T00:00:00Z");
-        assert_eq!(nov.months(), 1);
         let q4 = Period::parse("2026-Q4").expect("quarter");
         assert_eq!(q4.start_ms, 1_790_812_800_000, "2026-10-01T00:00:00Z");
         assert_eq!(q4.end_ms, 1_798_761_600_000, "2027-01-01T00:00:00Z");
-        assert_eq!(q4.months(), 3);
-        assert_eq!(Period::parse("2024-02").expect("leap").months(), 1);
+        let february = Period::parse("2024-02").expect("leap");
+        assert_eq!(
+            february.end_ms - february.start_ms,
+            29 * 86_400_000,
+            "a leap year"
+        );
     }
 
     #[test]

@@ -291,13 +291,21 @@ pub struct Clearance {
     pub cleared_at_ms: i64,
 }
 
-/// Clears the pair for the entry as it is (`fingerprint`), replacing an earlier clearance;
+/// Clears the pair for the entry as it is (`fingerprint`; empty: the list in force has no
+/// such entry, refused after the customer is found), replacing an earlier clearance;
 /// audited without a tenant.
 pub fn clear(
     sql: &mut dyn Sql,
     actor: &Actor,
     clearance: &Clearance,
 ) -> Result<(), ComplianceError> {
+    customers::get(sql, &clearance.customer_id)?.ok_or(ComplianceError::UnknownCustomer)?;
+    if clearance.fingerprint.is_empty() {
+        return Err(invalid(
+            "entry_id",
+            "an entry of a list in force (or a watchlist item)",
+        ));
+    }
     let reason = clearance.reason.trim();
     if reason.is_empty()
         || reason.chars().count() > MAX_REASON_CHARS
@@ -308,7 +316,6 @@ pub fn clear(
             format!("1 to {MAX_REASON_CHARS} characters, no control characters"),
         ));
     }
-    customers::get(sql, &clearance.customer_id)?.ok_or(ComplianceError::UnknownCustomer)?;
     let params: [Value; 7] = [
         clearance.customer_id.as_str().into(),
         clearance.list.as_str().into(),

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use kernel::Actor;
 use screening::Index;
 
-use crate::error::invalid;
 use crate::lists::{self, ListFormat};
 use crate::rescreen::{self, Clearance};
 use crate::{ComplianceError, DueDiligence};
@@ -127,22 +126,14 @@ impl DueDiligence {
         entry_id: &str,
         reason: &str,
     ) -> Result<ClearanceState, ComplianceError> {
-        self.get(customer_id).await?;
-        let fingerprint = self
-            .inner
-            .screening
-            .fingerprint(list, entry_id)?
-            .ok_or_else(|| {
-                invalid(
-                    "entry_id",
-                    "an entry of a list in force (or a watchlist item)",
-                )
-            })?;
+        // Empty: no such entry, refused where the clearance is written (after the
+        // customer: an unknown customer is a 404 before an unknown entry is a 422).
+        let fingerprint = self.inner.screening.fingerprint(list, entry_id)?;
         let clearance = Clearance {
             customer_id: customer_id.to_string(),
             list: list.to_string(),
             entry_id: entry_id.to_string(),
-            fingerprint,
+            fingerprint: fingerprint.unwrap_or_default(),
             reason: reason.trim().to_string(),
             cleared_by: actor.origin.actor_id.clone(),
             cleared_at_ms: self.inner.clock.now_ms(),

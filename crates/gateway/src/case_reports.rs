@@ -349,20 +349,25 @@ impl Gateway {
             .await?)
     }
 
-    /// The case's report: as filed (frozen), or as the case stands now.
-    pub async fn report(&self, case_id: &str) -> Result<goaml::Report, GatewayError> {
+    /// The case's report, its record and its content: as filed (frozen), or as the case
+    /// stands now.
+    pub async fn report(
+        &self,
+        case_id: &str,
+    ) -> Result<(ReportRecord, goaml::Report), GatewayError> {
         let case_id = case_id.to_string();
         let (config, now) = (self.inner.config.reports.clone(), self.now_ms());
         self.inner
             .store
             .read(move |sql| {
                 let (case, record) = case_with_report(sql, &case_id, false)?;
-                match (&record.state, &record.filed_report) {
+                let report = match (&record.state, &record.filed_report) {
                     (ReportState::Filed, Some(frozen)) => {
-                        serde_json::from_str(frozen).map_err(frozen_error)
+                        serde_json::from_str(frozen).map_err(frozen_error)?
                     }
-                    _ => build(sql, &config, &case, &record, None, now),
-                }
+                    _ => build(sql, &config, &case, &record, None, now)?,
+                };
+                Ok((record, report))
             })
             .await
     }

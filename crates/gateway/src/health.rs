@@ -43,14 +43,10 @@ impl Gateway {
             .inner
             .store
             .read(move |sql| {
-                let waiting = sql
-                    .query_one(
-                        "SELECT COUNT(*) AS n FROM aml_alerts WHERE state = 'open' \
-                         AND decision = 'review'",
-                        &[],
-                    )?
-                    .u64("n")?;
-                Ok::<_, store::StoreError>((compliance::cases::overdue_reports(sql, now)?, waiting))
+                Ok::<_, store::StoreError>((
+                    compliance::cases::overdue_reports(sql, now)?,
+                    compliance::alerts::open_reviews(sql)?,
+                ))
             })
             .await?;
         out.push(GaugeSample::new(

@@ -2,12 +2,10 @@
 //! with what only the gateway knows — the payments screened and the receipts monitored —
 //! read in one transaction so the figures agree with each other.
 
-use compliance::{Period, PeriodReport};
-use serde::Serialize;
-
 use crate::{Gateway, GatewayError};
+use compliance::{Period, PeriodReport};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ComplianceReport {
     pub period: Period,
     /// Outgoing payments recorded in the period (each was screened and monitored) plus
@@ -17,7 +15,6 @@ pub struct ComplianceReport {
     pub payments_blocked_by_screening: u64,
     /// Received payments credited in the period (each went through the inbound rules).
     pub receipts_monitored: u64,
-    #[serde(flatten)]
     pub compliance: PeriodReport,
 }
 
@@ -38,12 +35,6 @@ impl Gateway {
                     "SELECT COUNT(*) AS n FROM payments \
                      WHERE created_at_ms >= $1 AND created_at_ms < $2",
                 )?;
-                let refused_by_rules = n(
-                    sql,
-                    "SELECT COUNT(*) AS n FROM aml_alerts WHERE direction = 'out' \
-                     AND payment_id IS NULL AND invoice_id IS NULL \
-                     AND created_at_ms >= $1 AND created_at_ms < $2",
-                )?;
                 let refused_by_screening = n(
                     sql,
                     "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'payment.compliance_block' \
@@ -56,7 +47,9 @@ impl Gateway {
                 )?;
                 let compliance = compliance::period_report::summarize(sql, &period, now)?;
                 Ok::<_, store::StoreError>(ComplianceReport {
-                    payments_screened: recorded + refused_by_rules + refused_by_screening,
+                    payments_screened: recorded
+                        + compliance.refused_by_rules
+                        + refused_by_screening,
                     payments_blocked_by_screening: refused_by_screening,
                     receipts_monitored,
                     compliance,
