@@ -12,13 +12,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use gateway::{Gateway, GatewaySink};
 use kernel::{Actor, Scope};
 use lightning_lab::{Lab, LabConfig, MAX_CHANNEL_SAT};
 use node_pool::{LightningNode, NodePool, NodeSeed};
 
 use crate::key_setup::{self, KeysSection};
-use crate::{demo_compliance, gateway_up};
+use crate::{demo_approvals, demo_compliance, gateway_up};
 
 /// alpha and beta belong to the enterprise; carol plays an outside counterparty.
 const NODES: [&str; 3] = ["alpha", "beta", "carol"];
@@ -132,7 +134,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let node: Arc<dyn LightningNode> = lab.node(node)?;
         pool.add(node)?;
     }
-    let files = gateway_up::AccessSetup::in_dir(&data_dir);
+    let files = gateway_up::AccessSetup {
+        approver_keys: demo_approvals::key_files(&data_dir)?,
+        ..gateway_up::AccessSetup::in_dir(&data_dir)
+    };
     let key_path = files.admin_key.clone();
     let running = gateway_up::start(
         store,
@@ -162,6 +167,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     .await?;
     let accounts = demo_accounts(&running.gateway).await?;
     let watched_bolt11 = demo_compliance::watched_invoice(&running.gateway, 1_000).await?;
+    let api_url = format!("http://{}", running.addr);
+    let hsm = key_setup::approval_keys(keys.keys.as_ref())?;
+    let policy = demo_approvals::policy(&data_dir, &running.approver_credentials, &hsm)?;
+    let second_admin = files
+        .second_admin_key
+        .as_deref()
+        .context("the demo has a second administrator")?;
+    let policy_version =
+        demo_approvals::put_in_force(&api_url, &key_path, second_admin, &policy).await?;
     print_summary(&lab)?;
     println!(
         "gateway: http://{} (SQLite {})",
@@ -193,10 +207,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "EUR rate: 5,000,000 EUR per BTC, fixed for the demo (1 EUR = {} msat)",
         demo_compliance::msat_of_eur(1)
     );
+    println!(
+        "approval policy v{policy_version} in force: the customer's default (from 10,000 EUR both \
+         HSM keys and an executive; emergency recovery 4 of 5), except that below 10,000 EUR \
+         the demo asks no approval; approvers' keys in {}",
+        data_dir.join("approvers").display()
+    );
     if let Some(officer) = &files.compliance_key {
         println!("compliance officer key: {}", officer.display());
         println!("compliance examples (paste after the examples above):");
-        for line in demo_compliance::examples(officer, &accounts[0], &watched_bolt11) {
+        let approve = demo_approvals::approve_command(&data_dir);
+        for line in demo_compliance::examples(officer, &accounts[0], &watched_bolt11, &approve) {
             println!("  {line}");
         }
     }

@@ -95,6 +95,7 @@ pub fn examples(
     officer_key: &std::path::Path,
     treasury: &str,
     watched_bolt11: &str,
+    approve_big: &str,
 ) -> Vec<String> {
     let h = r#"-H "authorization: Bearer $KEY" -H 'content-type: application/json'"#;
     let o = r#"-H "authorization: Bearer $OFFICER" -H 'content-type: application/json'"#;
@@ -151,6 +152,21 @@ pub fn examples(
         ),
         format!("curl -s {h} $API/v1/payments/$LAST"),
         alert_of("STRUCTURING", "payment_id=$LAST"),
+        "# a 12,000 EUR payment: held for review, and waiting for both HSM keys and an executive:"
+            .into(),
+        carol_invoice(12_000, "production line"),
+        pay("BIG"),
+        format!("curl -s {h} $API/v1/payments/$BIG"),
+        format!("curl -s {h} $API/v1/approvals/$BIG"),
+        alert_of("BIGALERT", "payment_id=$BIG"),
+        format!(
+            r#"curl -s {o} -d '{{"decision":"release","reason":"production line, contract on file"}}' $API/v1/alerts/$BIGALERT/decide"#
+        ),
+        "# the CEO approves it with their own key; the HSM keys co-sign and it goes:".into(),
+        approve_big.to_string(),
+        format!(
+            r#"for i in $(seq 100); do P=$(curl -s {h} $API/v1/payments/$BIG); case "$P" in *'"status":"succeeded"'*) break;; esac; sleep 0.2; done; echo "$P""#
+        ),
         "# a payment to a node on the watchlist is refused, without saying why:".into(),
         format!(
             r#"curl -s {h} {key} -d '{{"account_id":"{treasury}","bolt11":"{watched_bolt11}"}}' $API/v1/payments"#

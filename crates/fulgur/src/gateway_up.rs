@@ -34,6 +34,8 @@ pub struct Running {
     dispatcher: DispatcherHandle,
     checkpointer: Checkpointer,
     auth: api::Auth,
+    /// The ids of [`AccessSetup::approver_keys`], in order.
+    pub approver_credentials: Vec<String>,
 }
 
 impl Running {
@@ -101,6 +103,9 @@ pub struct AccessSetup {
     pub second_admin_key: Option<PathBuf>,
     /// A compliance officer's platform key, created at bootstrap; the demo's.
     pub compliance_key: Option<PathBuf>,
+    /// Approvers' platform keys (name, file), created at bootstrap, each a person of its
+    /// own: the demo's executives and custodian.
+    pub approver_keys: Vec<(String, PathBuf)>,
     /// A pepper file from before the vault, adopted into it (then removed) if present.
     pub legacy_pepper: Option<PathBuf>,
     pub oidc_issuers: Vec<oidc::IssuerConfig>,
@@ -121,6 +126,7 @@ impl AccessSetup {
             admin_key: dir.join("admin.key"),
             second_admin_key: Some(dir.join("admin2.key")),
             compliance_key: Some(dir.join("compliance.key")),
+            approver_keys: Vec::new(),
             legacy_pepper: Some(dir.join("api-key.pepper")),
             oidc_issuers: Vec::new(),
             tls: None,
@@ -133,26 +139,28 @@ impl AccessSetup {
 
 /// The platform key of `role` in `path`, checked against the store; when the file does
 /// not exist, a platform key of that role is issued and written there (mode 0600).
+/// Returns the key's id (the credential an approval policy names).
 async fn bootstrap_key(
     keys: &ApiKeys,
     path: &Path,
     name: &str,
     role: access::Role,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
-        let needed = match role {
-            access::Role::Compliance => access::ApiScope::ComplianceWrite,
-            _ => access::ApiScope::Admin,
+        let accepted = keys
+            .authenticate(existing.trim(), None)
+            .await?
+            .ok()
+            .filter(|p| role.scopes().iter().all(|scope| p.allows(*scope)));
+        let Some(principal) = accepted else {
+            anyhow::bail!(
+                "{} holds no {} key this store accepts (revoked, expired, or from another \
+                 store); remove the file to issue a new one",
+                path.display(),
+                role.as_str()
+            );
         };
-        let accepted = keys.authenticate(existing.trim(), None).await?;
-        anyhow::ensure!(
-            accepted.is_ok_and(|p| p.allows(needed)),
-            "{} holds no {} key this store accepts (revoked, expired, or from another \
-             store); remove the file to issue a new one",
-            path.display(),
-            role.as_str()
-        );
-        return Ok(());
+        return Ok(principal.credential_id);
     }
     // A missing file must not mint another administrator (another person, to the rules
     // that need two) while the one it held is still active.
@@ -203,7 +211,7 @@ async fn bootstrap_key(
     writeln!(file, "{}", secret.expose())?;
     file.sync_all()?;
     tracing::info!(key = %info.id, file = %path.display(), role = role.as_str(), "bootstrap key issued");
-    Ok(())
+    Ok(info.id)
 }
 
 /// The verifier of the configured issuers' tokens (none configured: none). An issuer
@@ -312,6 +320,11 @@ pub async fn start(
         let role = access::Role::Compliance;
         bootstrap_key(&keys, officer, "compliance officer", role).await?;
     }
+    let mut approver_credentials = Vec::new();
+    for (name, path) in &files.approver_keys {
+        let role = access::Role::Approver;
+        approver_credentials.push(bootstrap_key(&keys, path, name, role).await?);
+    }
     let oidc = oidc_verifier(&files.oidc_issuers).await?;
     let auth = api::Auth::new(
         keys,
@@ -396,5 +409,6 @@ pub async fn start(
         dispatcher,
         checkpointer,
         auth,
+        approver_credentials,
     })
 }

@@ -164,6 +164,27 @@ impl KeysSection {
 /// The key store's key that signs audit checkpoints (secp256k1).
 pub const AUDIT_CHECKPOINT_KEY: &str = "audit-checkpoint";
 
+/// The HSM approvers of the customer's policy: the operations and the backup key.
+pub const APPROVAL_KEYS: [&str; 2] = ["approval-operations", "approval-backup"];
+
+/// The approval policy's HSM keys (generated in `keys` on first use) and their public keys
+/// (compressed secp256k1, hex), in [`APPROVAL_KEYS`] order.
+pub fn approval_keys(keys: &dyn KeyStore) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let mut publics = Vec::new();
+    for label in APPROVAL_KEYS {
+        let public = match keys.public_key(label) {
+            Ok(public) => public,
+            Err(keystore::KeyStoreError::UnknownKey(_)) => {
+                keys.generate(label, keystore::KeyKind::Secp256k1)?;
+                keys.public_key(label)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        publics.push((label, public.to_string()));
+    }
+    Ok(publics)
+}
+
 /// What the service takes from the key store at start: the vault of sealed secrets and
 /// the signer of audit checkpoints.
 #[derive(Clone)]

@@ -48,9 +48,6 @@ pub enum Which {
     },
 }
 
-/// The HSM approvers of the customer's policy (operations and backup keys).
-const APPROVAL_KEYS: [&str; 2] = ["approval-operations", "approval-backup"];
-
 /// The operator at the terminal, as the audit trail records them.
 pub(crate) fn cli_origin() -> Origin {
     Origin {
@@ -81,15 +78,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
                 vault.current_kek().await?
             );
             // The approval policy's HSM approvers: their public keys go in the policy.
-            for label in APPROVAL_KEYS {
-                let public = match keys.public_key(label) {
-                    Ok(public) => public,
-                    Err(keystore::KeyStoreError::UnknownKey(_)) => {
-                        keys.generate(label, KeyKind::Secp256k1)?;
-                        keys.public_key(label)?
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+            for (label, public) in key_setup::approval_keys(keys.as_ref())? {
                 println!("approval key {label}: secp256k1 {public}");
             }
         }

@@ -12,6 +12,7 @@ mod audit_cmd;
 mod background_jobs;
 mod bench;
 mod demo;
+mod demo_approvals;
 mod demo_compliance;
 mod devnet_control;
 mod gateway_up;

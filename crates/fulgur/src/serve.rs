@@ -419,6 +419,8 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         second_admin_key: None,
         // Officers sign in with their own keys or OIDC.
         compliance_key: None,
+        // Approvers too (`fulgur apikey create --role approver`).
+        approver_keys: Vec::new(),
         legacy_pepper: config.server.pepper_file.clone(),
         oidc_issuers: config.oidc.issuers.clone(),
         tls: config.server.tls.as_ref().map(TlsSection::config),

@@ -214,13 +214,38 @@ fn demo_quickstart_works_when_pasted() {
     assert!(printed.contains("this payment cannot be made"), "{printed}");
     assert_eq!(
         printed.matches(r#""status":"held_for_review""#).count(),
-        2,
-        "the 6,000 EUR payment and the third 4,500 EUR one: {printed}"
+        3,
+        "the 6,000 EUR payment, the third 4,500 EUR one and the 12,000 EUR one: {printed}"
+    );
+    // The 12,000 EUR payment waits for both HSM keys and an executive under the demo's
+    // policy; the CEO's approval from the command line (the HSM keys co-sign) sends it.
+    assert!(
+        printed.contains(r#""rule":"large-payment""#),
+        "the approval request names its rule: {printed}"
+    );
+    let approved = printed
+        .lines()
+        .find(|l| l.contains("rule=large-payment"))
+        .unwrap_or_else(|| panic!("`fulgur approvals approve` printed the request: {printed}"));
+    assert!(
+        approved.contains(" approved ")
+            && [
+                "ceo approve",
+                "hsm-operations approve",
+                "hsm-backup approve"
+            ]
+            .iter()
+            .all(|vote| approved.contains(vote)),
+        "{approved}"
+    );
+    assert!(
+        printed.contains(r#""status":"succeeded""#),
+        "the approved payment went: {printed}"
     );
     assert!(printed.contains(r#""rule":"structuring""#), "{printed}");
     assert!(
-        printed.matches(r#""state":"released""#).count() >= 2,
-        "the receipt and the 6,000 EUR payment released: {printed}"
+        printed.matches(r#""state":"released""#).count() >= 3,
+        "the receipt, the 6,000 and the 12,000 EUR payments released: {printed}"
     );
     assert!(
         printed.contains("<report_code>STR</report_code>"),
@@ -919,11 +944,14 @@ fn approvers_sign_held_payments_from_the_cli() {
         Some(&policy.to_string()),
     );
     assert_eq!(proposed["state"], "proposed", "{proposed}");
+    // The demo's own policy is version 1; this one replaces it.
+    let version = proposed["version"].as_i64().expect("a version");
+    assert!(version > 1, "{proposed}");
     let active = curl_json(
         &api,
         &second_admin,
         "POST",
-        "/v1/approval-policies/1/approve",
+        &format!("/v1/approval-policies/{version}/approve"),
         Some("{}"),
     );
     assert_eq!(active["state"], "active", "{active}");
