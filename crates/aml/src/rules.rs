@@ -73,6 +73,7 @@ pub struct PaymentFacts {
 
 /// One rule's switch and decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RuleParams {
     pub enabled: bool,
     pub decision: Decision,
@@ -86,6 +87,7 @@ const REVIEW: RuleParams = RuleParams {
 /// Every rule's parameters. Defaults are the customer's thresholds (5,000 EUR per payment,
 /// 50,000 EUR a day) and documented in docs/compliance.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RuleSet {
     pub version: u32,
     pub large_payment: RuleParams,
@@ -159,6 +161,93 @@ impl Default for RuleSet {
             velocity_multiple: 5,
             velocity_min_per_hour: 10,
         }
+    }
+}
+
+/// The largest EUR threshold a rule set takes: 100 billion EUR.
+const MAX_THRESHOLD_EUR_CENTS: u64 = 10_000_000_000_000;
+/// Windows look back no further than the payer's history (30 days).
+const MAX_WINDOW_MS: i64 = 30 * DAY_MS;
+const MINUTE_MS: i64 = 60_000;
+
+impl RuleSet {
+    /// Whether every parameter is in its range (positive thresholds, windows within the
+    /// history the rules see, shares in per mille, counts within the bounded history);
+    /// the first that is not, by field name, with why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let thresholds = [
+            ("large_payment_eur_cents", self.large_payment_eur_cents),
+            ("daily_aggregate_eur_cents", self.daily_aggregate_eur_cents),
+            (
+                "structuring_threshold_eur_cents",
+                self.structuring_threshold_eur_cents,
+            ),
+            (
+                "rapid_in_out_min_in_eur_cents",
+                self.rapid_in_out_min_in_eur_cents,
+            ),
+            ("dormant_min_eur_cents", self.dormant_min_eur_cents),
+            (
+                "high_risk_jurisdiction_eur_cents",
+                self.high_risk_jurisdiction_eur_cents,
+            ),
+        ];
+        for (field, value) in thresholds {
+            if !(1..=MAX_THRESHOLD_EUR_CENTS).contains(&value) {
+                return Err((
+                    field,
+                    format!("from 1 to {MAX_THRESHOLD_EUR_CENTS} EUR cents"),
+                ));
+            }
+        }
+        let windows = [
+            ("structuring_window_ms", self.structuring_window_ms),
+            ("rapid_in_out_window_ms", self.rapid_in_out_window_ms),
+            ("fan_window_ms", self.fan_window_ms),
+        ];
+        for (field, value) in windows {
+            if !(MINUTE_MS..=MAX_WINDOW_MS).contains(&value) {
+                return Err((field, format!("from {MINUTE_MS} ms (a minute) to {MAX_WINDOW_MS} ms (30 days, the history the rules see)")));
+            }
+        }
+        if !(DAY_MS..=3_660 * DAY_MS).contains(&self.dormant_quiet_ms) {
+            return Err(("dormant_quiet_ms", "from a day to ten years, in ms".into()));
+        }
+        let shares = [
+            ("structuring_near_permille", self.structuring_near_permille),
+            (
+                "rapid_in_out_share_permille",
+                self.rapid_in_out_share_permille,
+            ),
+        ];
+        for (field, value) in shares {
+            if !(1..=1_000).contains(&value) {
+                return Err((field, "from 1 to 1000 (per mille)".into()));
+            }
+        }
+        let counts = [
+            ("structuring_min_payments", self.structuring_min_payments, 2),
+            ("fan_min_counterparties", self.fan_min_counterparties, 2),
+            ("anomaly_min_history", self.anomaly_min_history, 2),
+            ("velocity_min_per_hour", self.velocity_min_per_hour, 1),
+        ];
+        for (field, value, least) in counts {
+            if !(least..=MAX_HISTORY).contains(&value) {
+                return Err((field, format!("from {least} to {MAX_HISTORY} payments")));
+            }
+        }
+        if !(1..=1_000).contains(&self.velocity_multiple) {
+            return Err(("velocity_multiple", "from 1 to 1000".into()));
+        }
+        if !(self.anomaly_deviations.is_finite()
+            && (1.0..=1_000.0).contains(&self.anomaly_deviations))
+        {
+            return Err(("anomaly_deviations", "from 1 to 1000".into()));
+        }
+        if self.version == 0 {
+            return Err(("version", "versions start at 1".into()));
+        }
+        Ok(())
     }
 }
 
@@ -420,6 +509,35 @@ pub fn evaluate(rules: &RuleSet, payment: &PaymentFacts, history: &[PastPayment]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_defaults_are_in_range_and_each_bound_is_checked() {
+        assert_eq!(RuleSet::default().validate(), Ok(()));
+        let cases: [(fn(&mut RuleSet), &str); 8] = [
+            (|r| r.large_payment_eur_cents = 0, "large_payment_eur_cents"),
+            (
+                |r| r.daily_aggregate_eur_cents = u64::MAX,
+                "daily_aggregate_eur_cents",
+            ),
+            (|r| r.fan_window_ms = -1, "fan_window_ms"),
+            (|r| r.dormant_quiet_ms = i64::MAX, "dormant_quiet_ms"),
+            (
+                |r| r.rapid_in_out_share_permille = 0,
+                "rapid_in_out_share_permille",
+            ),
+            (
+                |r| r.velocity_min_per_hour = MAX_HISTORY + 1,
+                "velocity_min_per_hour",
+            ),
+            (|r| r.anomaly_deviations = f64::NAN, "anomaly_deviations"),
+            (|r| r.version = 0, "version"),
+        ];
+        for (break_it, field) in cases {
+            let mut rules = RuleSet::default();
+            break_it(&mut rules);
+            assert_eq!(rules.validate().map_err(|(f, _)| f), Err(field));
+        }
+    }
 
     const EUR: u64 = 100;
     /// 2026-12-05T12:00:00Z and its day's start.

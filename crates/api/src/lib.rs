@@ -26,6 +26,7 @@ mod payments;
 mod problem;
 mod ratelimit;
 mod recoveries;
+mod rule_sets;
 mod screening;
 mod sla;
 mod tls;
@@ -105,6 +106,9 @@ use crate::problem::ProblemResponses;
         cases::export_report,
         cases::file_report,
         compliance_reports::period_report,
+        rule_sets::list_rule_sets,
+        rule_sets::propose_rules,
+        rule_sets::approve_rules,
         customers::create_customer,
         customers::list_customers,
         customers::get_customer,
@@ -314,6 +318,23 @@ pub fn router(state: ApiState) -> Router {
                 (ComplianceWrite, P),
                 Some("case.report_filed"),
                 post(cases::file_report),
+            ),
+        )
+        .route(
+            "/v1/compliance/rules",
+            g(
+                (ComplianceWrite, P),
+                Some("aml_rules.propose"),
+                post(rule_sets::propose_rules),
+            )
+            .merge(g((ComplianceRead, P), None, get(rule_sets::list_rule_sets))),
+        )
+        .route(
+            "/v1/compliance/rules/{version}/approve",
+            g(
+                (ComplianceWrite, P),
+                Some("aml_rules.approve"),
+                post(rule_sets::approve_rules),
             ),
         )
         .route(

@@ -142,12 +142,16 @@ fn compliance_status(e: &ComplianceError) -> StatusCode {
         | E::UnknownCustomer
         | E::UnknownAlert(_)
         | E::UnknownCase(_)
+        | E::UnknownRuleSet(_)
         | E::NoReport(_) => StatusCode::NOT_FOUND,
+        E::SecondPersonRequired => StatusCode::FORBIDDEN,
         E::AlertDecided(_)
         | E::AlertInCase(_)
         | E::CaseClosed(_)
         | E::ReportPending(_)
         | E::ReportFiled(_)
+        | E::RuleSetNotProposed { .. }
+        | E::RuleSetStale { .. }
         | E::NoTransactions => StatusCode::CONFLICT,
         E::Loading => StatusCode::SERVICE_UNAVAILABLE,
         E::Store(e) => store_status(e),

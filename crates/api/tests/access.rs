@@ -24,6 +24,7 @@ store::on_both_stores!(
     tenant_quotas_are_counted_shared_and_enforced,
     requests_carry_ids_and_security_headers_and_everything_is_audited,
     a_policy_change_over_http_needs_a_second_admin,
+    a_rule_change_over_http_needs_a_second_officer,
 );
 
 /// What each role may do, written out independently of the code under test.
@@ -452,6 +453,30 @@ const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>, Expect)] = &[
         "platform",
         None,
         (0, 0, 200),
+    ),
+    (
+        "GET",
+        "/v1/compliance/rules",
+        "compliance:read",
+        "platform",
+        None,
+        (0, 0, 200),
+    ),
+    (
+        "POST",
+        "/v1/compliance/rules",
+        "compliance:write",
+        "platform",
+        Some(r#"{"rules":{"large_payment_eur_cents":600000},"reason":"matrix"}"#),
+        (0, 0, 201),
+    ),
+    (
+        "POST",
+        "/v1/compliance/rules/0/approve",
+        "compliance:write",
+        "platform",
+        None,
+        (0, 0, 404),
     ),
     (
         "POST",
@@ -1417,6 +1442,118 @@ async fn a_policy_change_over_http_needs_a_second_admin(t: TestStore) {
         (status, refused["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("second_admin_required")),
         "{refused}"
+    );
+    s.shut_down().await;
+}
+
+/// `POST /v1/compliance/rules` then `…/{version}/approve`: an officer proposes a change to
+/// the monitoring rules; the proposer and the administrator who minted the officer's key
+/// are refused with `second_person_required`; an officer of their own puts it in force;
+/// hostile changes are problems that name the parameter and leave no version.
+async fn a_rule_change_over_http_needs_a_second_officer(t: TestStore) {
+    let s = server(t.store.clone(), RateLimitConfig::default()).await;
+    let (_, officer) = s
+        .issue(json!({"name": "officer", "roles": ["compliance"]}))
+        .await;
+    let (_, second) =
+        common::out_of_band_key(&t.store, "second officer", &[access::Role::Compliance], &[]).await;
+    let (status, listed) = s.call(&officer, "GET", "/v1/compliance/rules", None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["data"][0]["state"], "active", "{listed}");
+    assert_eq!(listed["data"][0]["proposed_by"], "config", "{listed}");
+    assert_eq!(
+        listed["data"][0]["rules"]["large_payment_eur_cents"],
+        500_000
+    );
+
+    let change = json!({"rules": {"large_payment_eur_cents": 1_000_000,
+        "structuring": {"decision": "block"}}, "reason": "thresholds of the 2027 policy"});
+    let (status, proposed) = s
+        .call(&officer, "POST", "/v1/compliance/rules", Some(change))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{proposed}");
+    assert_eq!(
+        (
+            proposed["version"].as_i64(),
+            proposed["state"].as_str(),
+            proposed["based_on"].as_i64()
+        ),
+        (Some(2), Some("proposed"), Some(1))
+    );
+    assert_eq!(proposed["rules"]["structuring"]["decision"], "block");
+    for key in [&officer, &s.admin] {
+        let (status, refused) = s
+            .call(key, "POST", "/v1/compliance/rules/2/approve", None)
+            .await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("second_person_required")),
+            "{refused}"
+        );
+    }
+    let (status, active) = s
+        .call(&second, "POST", "/v1/compliance/rules/2/approve", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{active}");
+    assert_eq!(active["state"], "active");
+    for (path, status_code, code) in [
+        (
+            "/v1/compliance/rules/2/approve",
+            StatusCode::CONFLICT,
+            "rule_set_not_proposed",
+        ),
+        (
+            "/v1/compliance/rules/9/approve",
+            StatusCode::NOT_FOUND,
+            "rule_set_not_found",
+        ),
+        (
+            "/v1/compliance/rules/nine/approve",
+            StatusCode::NOT_FOUND,
+            "rule_set_not_found",
+        ),
+    ] {
+        let (status, answer) = s.call(&second, "POST", path, None).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (status_code, Some(code)),
+            "{path}"
+        );
+    }
+    for (body, says) in [
+        (json!({"rules": {"nope": 1}, "reason": "x"}), "nope"),
+        (
+            json!({"rules": {"large_payment_eur_cents": -5}, "reason": "x"}),
+            "large_payment_eur_cents",
+        ),
+        (
+            json!({"rules": {"fan_window_ms": 1}, "reason": "x"}),
+            "fan_window_ms",
+        ),
+        (
+            json!({"rules": {"fan_min_counterparties": 3}, "reason": ""}),
+            "reason",
+        ),
+        (json!({"rules": {"fan_min_counterparties": 3}}), "reason"),
+        (json!({"rules": [1], "reason": "x"}), "rules"),
+    ] {
+        let (status, problem) = s
+            .call(&officer, "POST", "/v1/compliance/rules", Some(body.clone()))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(says), "{body}: {problem}");
+        assert!(!detail.contains("line "), "no parser text: {problem}");
+    }
+    let (_, versions) = s.call(&officer, "GET", "/v1/compliance/rules", None).await;
+    assert_eq!(
+        versions["data"].as_array().map(Vec::len),
+        Some(2),
+        "{versions}"
     );
     s.shut_down().await;
 }

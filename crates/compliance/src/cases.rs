@@ -118,8 +118,9 @@ const CASE_COLUMNS: &str =
 const REPORT_COLUMNS: &str = "id, case_id, state, due_at_ms, created_by, created_at_ms, \
     reference, filed_by, filed_at_ms, filed_report";
 
-fn for_update(sql: &mut dyn Sql) -> &'static str {
-    // SQLite has one writer: nothing to lock.
+/// What locks the rows a `SELECT` reads until the transaction ends (SQLite has one
+/// writer: nothing to lock).
+pub(crate) fn for_update(sql: &mut dyn Sql) -> &'static str {
     match sql.dialect() {
         Dialect::Postgres => " FOR UPDATE",
         Dialect::Sqlite => "",

@@ -257,10 +257,7 @@ pub fn of_account_locked(
     sql: &mut dyn Sql,
     account_id: &str,
 ) -> Result<Option<Customer>, StoreError> {
-    let lock = match sql.dialect() {
-        Dialect::Postgres => " FOR UPDATE",
-        Dialect::Sqlite => "",
-    };
+    let lock = crate::cases::for_update(sql);
     of_account_with(sql, account_id, lock)
 }
 

@@ -61,6 +61,14 @@ pub enum ComplianceError {
     /// JSON only.
     #[error("the case's alerts name no payment: goAML needs at least one transaction; export it as JSON")]
     NoTransactions,
+    #[error("no monitoring rule set version {0}")]
+    UnknownRuleSet(i64),
+    #[error("rule set version {version} is {state}: only a proposed version can be approved")]
+    RuleSetNotProposed { version: i64, state: &'static str },
+    #[error("rule set version {version} was proposed against another version than the one in force (v{in_force}): propose the change again")]
+    RuleSetStale { version: i64, in_force: i64 },
+    #[error("a rule set change is approved by a second person, not by who proposed it")]
+    SecondPersonRequired,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -89,6 +97,10 @@ impl ComplianceError {
             ComplianceError::NoReport(_) => "report_not_found",
             ComplianceError::ReportFiled(_) => "report_filed",
             ComplianceError::NoTransactions => "report_without_transactions",
+            ComplianceError::UnknownRuleSet(_) => "rule_set_not_found",
+            ComplianceError::RuleSetNotProposed { .. } => "rule_set_not_proposed",
+            ComplianceError::RuleSetStale { .. } => "rule_set_stale",
+            ComplianceError::SecondPersonRequired => "second_person_required",
             ComplianceError::Store(e) => e.code(),
         }
     }

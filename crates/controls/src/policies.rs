@@ -169,18 +169,12 @@ pub fn approve(
             state: state.as_str(),
         });
     }
-    // Another credential, another subject, and another identity: a key the proposer
-    // minted (or rotated) answers to the proposer. An identity from before identities
-    // were recorded (`legacy:`, or a proposal without one) cannot tell one person from
-    // two: refused.
-    let proposer_identity = row.text("proposed_by_identity")?;
-    if row.text("proposed_by")? == actor.origin.actor_id
-        || row.text("proposed_by_subject")? == actor.origin.subject
-        || proposer_identity == actor.identity
-        || proposer_identity.is_empty()
-        || actor.identity.starts_with("legacy:")
-        || actor.is_out_of_band()
-    {
+    let proposer = kernel::Proposer {
+        credential: row.text("proposed_by")?,
+        subject: row.text("proposed_by_subject")?,
+        identity: row.text("proposed_by_identity")?,
+    };
+    if !actor.is_second_to(&proposer) {
         return Err(ControlsError::SecondAdminRequired);
     }
     sql.execute(

@@ -246,8 +246,10 @@ const HISTORY_WINDOW_MS: i64 = 30 * 86_400_000;
 /// The monitoring rules and the jurisdiction lists they read, shared by the outgoing and
 /// the inbound stage.
 pub(crate) struct Monitor {
-    pub rules: aml::RuleSet,
-    pub jurisdictions: compliance::risk::Jurisdictions,
+    /// The rule set in force as last read from the store (the configured one until the
+    /// store has any).
+    rules: std::sync::RwLock<Arc<aml::RuleSet>>,
+    jurisdictions: compliance::risk::Jurisdictions,
 }
 
 pub(crate) struct MonitoringStage(pub Arc<Monitor>);
@@ -326,6 +328,30 @@ fn history(
 }
 
 impl Monitor {
+    pub fn new(configured: aml::RuleSet, jurisdictions: compliance::risk::Jurisdictions) -> Self {
+        Self {
+            rules: std::sync::RwLock::new(Arc::new(configured)),
+            jurisdictions,
+        }
+    }
+
+    /// The rule set in force in this transaction: its number is read every time (another
+    /// replica may have put a new version in force), its body only when the number moved.
+    fn rules(&self, sql: &mut dyn Sql) -> Result<Arc<aml::RuleSet>, GatewayError> {
+        let cached = Arc::clone(&self.rules.read().unwrap_or_else(|e| e.into_inner()));
+        let Some(number) = compliance::rule_sets::active_version(sql)? else {
+            return Ok(cached);
+        };
+        if i64::from(cached.version) == number {
+            return Ok(cached);
+        }
+        let loaded = compliance::rule_sets::version(sql, number)?
+            .ok_or(ComplianceError::UnknownRuleSet(number))?;
+        let loaded = Arc::new(loaded.rules);
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&loaded);
+        Ok(loaded)
+    }
+
     /// The findings on a payment in `direction` for `account_id` as alerts to record,
     /// most severe first.
     fn judge(
@@ -337,7 +363,8 @@ impl Monitor {
         payee: Option<&str>,
         now_ms: i64,
     ) -> Result<Vec<compliance::AlertDraft>, GatewayError> {
-        let (rules, jurisdictions) = (&self.rules, &self.jurisdictions);
+        let rules = self.rules(sql)?;
+        let jurisdictions = &self.jurisdictions;
         let customer = compliance::customers::of_account(sql, account_id)?;
         let (customer_id, country) = match customer {
             Some(c) => (Some(c.id), c.country),
@@ -356,7 +383,7 @@ impl Monitor {
             high_risk_jurisdiction: !country.is_empty() && jurisdictions.is_high_risk(&country),
         };
         let eur_rate = rate_text(rate);
-        let alerts = aml::evaluate(rules, &facts, &history)
+        let alerts = aml::evaluate(&rules, &facts, &history)
             .into_iter()
             .map(|f| compliance::AlertDraft {
                 tenant_id: tenant_id.to_string(),

@@ -33,6 +33,7 @@ mod reconcile;
 mod records;
 mod recoveries;
 mod recovery_drive;
+mod rule_changes;
 mod settlement;
 mod system;
 
@@ -94,7 +95,9 @@ pub struct GatewayConfig {
     pub screening_threshold: f64,
     /// How customers' risk is scored (default: the documented table).
     pub risk_table: compliance::risk::RiskTable,
-    /// The transaction monitoring rules (default: the documented set, version 1).
+    /// The transaction monitoring rules on a store that has none yet (default: the
+    /// documented set, version 1); from then on the store's version in force, changed
+    /// over the API by two people (`compliance::rule_sets`).
     pub monitoring_rules: aml::RuleSet,
     /// Suspicious activity reports: due time and the FIU's codes.
     pub reports: ReportConfig,
@@ -234,10 +237,10 @@ impl GatewayBuilder {
                 network: config.network,
             },
         );
-        let monitor = Arc::new(compliance_stages::Monitor {
-            rules: config.monitoring_rules.clone(),
-            jurisdictions: compliance::risk::Jurisdictions::bundled(),
-        });
+        let monitor = Arc::new(compliance_stages::Monitor::new(
+            config.monitoring_rules.clone(),
+            compliance::risk::Jurisdictions::bundled(),
+        ));
         // Whatever pipeline was given, payments are screened against this gateway's lists.
         let pipeline = self
             .pipeline
@@ -395,6 +398,12 @@ impl Gateway {
         // wallet baseline now, before anything can close a channel: a close right after
         // the first start is then booked like any other.
         self.book_channel_closes().await?;
+        // The configured monitoring rules are the first version on a new store.
+        let rules = self.inner.config.monitoring_rules.clone();
+        self.inner
+            .store
+            .write(move |sql| compliance::rule_sets::seed(sql, &rules, now))
+            .await?;
         // The lists are in memory before anything is screened.
         self.inner.screening.refresh().await?;
         self.recover().await?;

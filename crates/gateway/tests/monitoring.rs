@@ -263,28 +263,50 @@ async fn payments_are_held_released_rejected_and_blocked_by_the_rules(t: TestSto
         structuring[0].draft.evidence
     );
 
-    // Another replica whose rules block large payments: refused, nothing of it stored,
-    // its alert kept.
-    let blocking = RuleSet {
+    // Two officers put rules that block large payments in force on another replica (its
+    // own configured rules count for nothing: the store has a version in force); the
+    // next payment on this one is refused, nothing of it stored, its alert kept under
+    // the new version.
+    let other_store = t.second_handle().await.expect("second handle");
+    let configured = RuleSet {
         large_payment: RuleParams {
-            enabled: true,
-            decision: Decision::Block,
+            enabled: false,
+            decision: Decision::Review,
         },
         ..RuleSet::default()
     };
-    let strict_store = t.second_handle().await.expect("second handle");
-    let strict = common::replica(
-        strict_store,
+    let other = common::replica(
+        other_store,
         &gateway,
         gateway::GatewayConfig {
-            monitoring_rules: blocking,
+            monitoring_rules: configured,
             ..gateway::GatewayConfig::default()
         },
     )
     .await;
+    let (alice, bob) = (common::officer("alice"), common::officer("bob"));
+    let block_large = serde_json::json!({"large_payment": {"decision": "block"}});
+    let proposed = other
+        .propose_rules(
+            &alice,
+            block_large.as_object().cloned().expect("object"),
+            "block large payments".into(),
+        )
+        .await
+        .expect("proposed");
+    assert!(matches!(
+        other.approve_rules(&alice, proposed.version).await,
+        Err(GatewayError::Compliance(
+            ComplianceError::SecondPersonRequired
+        ))
+    ));
+    other
+        .approve_rules(&bob, proposed.version)
+        .await
+        .expect("in force");
     let payments_before = common::payments_recorded(&t.store).await;
     let bolt11 = own_invoice(&gateway, &payee.id, 7_000 * EUR).await;
-    let blocked = pay(&strict, &payer.id, bolt11).await;
+    let blocked = pay(&gateway, &payer.id, bolt11).await;
     assert!(
         matches!(
             blocked,
@@ -314,5 +336,10 @@ async fn payments_are_held_released_rejected_and_blocked_by_the_rules(t: TestSto
         ("large_payment", Decision::Block, None)
     );
     assert_eq!(block.draft.eur_cents, 700_000);
+    assert_eq!(i64::from(block.draft.rule_version), proposed.version);
+    assert!(
+        all[1..].iter().all(|a| a.draft.rule_version == 1),
+        "earlier alerts keep the version they were raised under"
+    );
     world.lab.shutdown().await.expect("lab down");
 }

@@ -71,4 +71,25 @@ impl Actor {
     pub fn is_out_of_band(&self) -> bool {
         self.identity == OUT_OF_BAND
     }
+
+    /// Whether this caller is a second person to `proposer`, for the changes that need
+    /// two: another credential, another subject and another identity (a key the proposer
+    /// minted or rotated answers to the proposer). An identity that cannot tell one person
+    /// from two (none recorded, `legacy:`, the machine itself) is not a second person.
+    pub fn is_second_to(&self, proposer: &Proposer<'_>) -> bool {
+        proposer.credential != self.origin.actor_id
+            && proposer.subject != self.origin.subject
+            && proposer.identity != self.identity
+            && !proposer.identity.is_empty()
+            && !self.identity.starts_with("legacy:")
+            && !self.is_out_of_band()
+    }
+}
+
+/// Who proposed a change that a second person must approve, as recorded at the proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proposer<'a> {
+    pub credential: &'a str,
+    pub subject: &'a str,
+    pub identity: &'a str,
 }

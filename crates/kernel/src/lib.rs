@@ -11,7 +11,7 @@ mod ids;
 mod page;
 mod tenant;
 
-pub use crate::actor::{Actor, Origin, Scope, OUT_OF_BAND};
+pub use crate::actor::{Actor, Origin, Proposer, Scope, OUT_OF_BAND};
 pub use crate::clock::{rfc3339, Clock, ManualClock, SystemClock};
 pub use crate::gauge::GaugeSample;
 pub use crate::ids::{IdSource, RandomIds, SequentialIds};

@@ -67,6 +67,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(22, "0022_aml_cases"),
     migration!(23, "0023_rescreening"),
     migration!(24, "0024_payer_data"),
+    migration!(25, "0025_aml_rule_sets"),
 ];
 
 /// The schema version this binary needs.

@@ -264,3 +264,13 @@ pub async fn replica(store: store::Store, gateway: &Gateway, config: GatewayConf
     replica.screening().refresh().await.expect("lists load");
     replica
 }
+
+/// A platform officer of their own: own credential, subject and identity (for the
+/// changes that need two people).
+pub fn officer(name: &str) -> Actor {
+    let mut actor = Actor::system("test");
+    actor.origin.actor_id = format!("key_{name}");
+    actor.origin.subject = name.to_string();
+    actor.identity = format!("key_{name}");
+    actor
+}
