@@ -88,6 +88,10 @@ pub struct CustomerView {
     pub screening: CustomerScreeningView,
     pub created_at: String,
     pub updated_at: String,
+    /// When the relationship ended (the retention clock's start), if it did.
+    pub relationship_ended_at: Option<String>,
+    /// When its records were deleted and its personal data erased, retention over.
+    pub purged_at: Option<String>,
 }
 
 impl From<Customer> for CustomerView {
@@ -121,6 +125,8 @@ impl From<Customer> for CustomerView {
             },
             created_at: rfc3339(c.created_at_ms),
             updated_at: rfc3339(c.updated_at_ms),
+            relationship_ended_at: c.relationship_ended_at_ms.map(rfc3339),
+            purged_at: c.purged_at_ms.map(rfc3339),
         }
     }
 }
@@ -329,4 +335,36 @@ pub async fn list_clearances(
     Ok(Json(ClearancePage {
         data: found.into_iter().map(Into::into).collect(),
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndRelationship {
+    /// Why the relationship ends (kept in the audit trail).
+    pub reason: String,
+}
+
+/// End the customer relationship now (final, never back-dated): its accounts send
+/// nothing more, and its records are deleted once the retention period (`[retention]`
+/// years) has run.
+#[utoipa::path(post, path = "/v1/customers/{id}/end-relationship", request_body = EndRelationship,
+    params(("id" = String, Path, description = "The customer's id")),
+    responses(
+        (status = 200, body = CustomerView),
+        (status = 404, body = Problem, description = "`customer_not_found`"),
+        (status = 409, body = Problem, description = "`customer_relationship_ended`: already"),
+        (status = 422, body = Problem, description = "`invalid_field`: the reason"),
+    ))]
+pub async fn end_relationship(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+    body: JsonBody<EndRelationship>,
+) -> Result<Json<CustomerView>, Problem> {
+    let ended = state
+        .gateway
+        .due_diligence()
+        .end_relationship(&caller.actor, &id, &body.value.reason)
+        .await?;
+    Ok(Json(ended.into()))
 }

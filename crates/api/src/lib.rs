@@ -115,6 +115,7 @@ use crate::problem::ProblemResponses;
         customers::update_customer,
         customers::clear_match,
         customers::list_clearances,
+        customers::end_relationship,
         screening::screen_names,
         screening::list_versions,
         screening::add_watch_item,
@@ -361,6 +362,14 @@ pub fn router(state: ApiState) -> Router {
                 Some("customer.update"),
                 axum::routing::patch(customers::update_customer),
             )),
+        )
+        .route(
+            "/v1/customers/{id}/end-relationship",
+            g(
+                (ComplianceWrite, P),
+                Some("customer.end_relationship"),
+                post(customers::end_relationship),
+            ),
         )
         .route(
             "/v1/customers/{id}/clearances",

@@ -151,6 +151,7 @@ fn compliance_status(e: &ComplianceError) -> StatusCode {
         | E::ReportPending(_)
         | E::ReportFiled(_)
         | E::RuleSetNotProposed { .. }
+        | E::RelationshipEnded
         | E::RuleSetStale { .. }
         | E::NoTransactions => StatusCode::CONFLICT,
         E::Loading => StatusCode::SERVICE_UNAVAILABLE,

@@ -439,6 +439,14 @@ const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>, Expect)] = &[
         (0, 0, 404),
     ),
     (
+        "POST",
+        "/v1/customers/cus_missing/end-relationship",
+        "compliance:write",
+        "platform",
+        Some(r#"{"reason":"matrix"}"#),
+        (0, 0, 404),
+    ),
+    (
         "GET",
         "/v1/customers/cus_missing/clearances",
         "compliance:read",

@@ -39,6 +39,10 @@ pub struct Customer {
     pub screened_at_ms: i64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// When the relationship ended (the retention clock's start); final.
+    pub relationship_ended_at_ms: Option<i64>,
+    /// When its records were deleted and its personal data erased, retention over.
+    pub purged_at_ms: Option<i64>,
 }
 
 impl Customer {
@@ -69,7 +73,8 @@ const COLUMNS: &str = "id, tenant_id, name, kind, country, business_type, \
     expected_monthly_eur_cents, source_of_funds, risk_score, risk_factors, risk_level, \
     risk_override_reason, jurisdictions_version, kyc_status, daily_limit_eur_cents, \
     monthly_limit_eur_cents, annual_limit_eur_cents, enhanced_monitoring, review_frequency, \
-    next_review_at_ms, screening_hits, screened_at_ms, created_at_ms, updated_at_ms";
+    next_review_at_ms, screening_hits, screened_at_ms, created_at_ms, updated_at_ms, \
+    relationship_ended_at_ms, purged_at_ms";
 
 fn decode(row: &Row) -> Result<Customer, StoreError> {
     let json = |column: &str| -> Result<String, StoreError> { Ok(row.text(column)?.to_string()) };
@@ -98,6 +103,8 @@ fn decode(row: &Row) -> Result<Customer, StoreError> {
         screened_at_ms: row.i64("screened_at_ms")?,
         created_at_ms: row.i64("created_at_ms")?,
         updated_at_ms: row.i64("updated_at_ms")?,
+        relationship_ended_at_ms: row.opt_i64("relationship_ended_at_ms")?,
+        purged_at_ms: row.opt_i64("purged_at_ms")?,
     })
 }
 
@@ -133,6 +140,8 @@ fn params(c: &Customer) -> Vec<Value> {
         c.screened_at_ms.into(),
         c.created_at_ms.into(),
         c.updated_at_ms.into(),
+        c.relationship_ended_at_ms.map_or(Value::Null, Value::Int),
+        c.purged_at_ms.map_or(Value::Null, Value::Int),
     ]
 }
 
@@ -149,7 +158,9 @@ pub fn insert(
     if tenant.is_none() || customer.tenant_id == kernel::SYSTEM_TENANT {
         return Err(crate::error::invalid("tenant_id", "no such tenant"));
     }
-    let placeholders: Vec<String> = (1..=24).map(|i| format!("${i}")).collect();
+    let placeholders: Vec<String> = (1..=COLUMNS.split(", ").count())
+        .map(|i| format!("${i}"))
+        .collect();
     sql.execute(
         &format!(
             "INSERT INTO customers ({COLUMNS}) VALUES ({})",

@@ -198,6 +198,8 @@ impl DueDiligence {
             screened_at_ms: now,
             created_at_ms: now,
             updated_at_ms: now,
+            relationship_ended_at_ms: None,
+            purged_at_ms: None,
         };
         self.screen(&mut customer, now)?;
         let assessment = self.assess(&customer)?;
@@ -281,6 +283,9 @@ impl DueDiligence {
             .store
             .write(move |sql| {
                 let mut c = customers::get(sql, &id)?.ok_or(ComplianceError::UnknownCustomer)?;
+                if c.relationship_ended_at_ms.is_some() {
+                    return Err(ComplianceError::RelationshipEnded);
+                }
                 let mut changed = Vec::new();
                 let rescreen = name.is_some() || country.is_some();
                 if let Some(name) = name {
@@ -383,6 +388,9 @@ where
     let Some(customer) = customers::of_account_locked(sql, account_id)? else {
         return Ok(());
     };
+    if customer.relationship_ended_at_ms.is_some() {
+        return Err(ComplianceError::RelationshipEnded.into());
+    }
     if customer.kyc_status != KycStatus::Verified {
         return Err(ComplianceError::CustomerNotVerified(customer.kyc_status.as_str()).into());
     }

@@ -61,6 +61,9 @@ pub enum ComplianceError {
     /// JSON only.
     #[error("the case's alerts name no payment: goAML needs at least one transaction; export it as JSON")]
     NoTransactions,
+    /// The customer's relationship ended: it sends nothing and changes no more.
+    #[error("the customer relationship has ended")]
+    RelationshipEnded,
     #[error("no monitoring rule set version {0}")]
     UnknownRuleSet(i64),
     #[error("rule set version {version} is {state}: only a proposed version can be approved")]
@@ -97,6 +100,7 @@ impl ComplianceError {
             ComplianceError::NoReport(_) => "report_not_found",
             ComplianceError::ReportFiled(_) => "report_filed",
             ComplianceError::NoTransactions => "report_without_transactions",
+            ComplianceError::RelationshipEnded => "customer_relationship_ended",
             ComplianceError::UnknownRuleSet(_) => "rule_set_not_found",
             ComplianceError::RuleSetNotProposed { .. } => "rule_set_not_proposed",
             ComplianceError::RuleSetStale { .. } => "rule_set_stale",

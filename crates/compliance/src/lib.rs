@@ -18,6 +18,7 @@ pub mod lists;
 pub mod period_report;
 pub mod rescreen;
 mod rescreening;
+pub mod retention;
 pub mod risk;
 pub mod rule_sets;
 mod screener;
@@ -31,6 +32,7 @@ pub use crate::error::ComplianceError;
 pub use crate::lists::{Imported, ListFile, ListFormat, ListVersion, NewList, RefusedLine};
 pub use crate::period_report::{Period, PeriodReport};
 pub use crate::rescreening::ClearanceState;
+pub use crate::retention::RetentionConfig;
 pub use crate::rule_sets::{RuleSetState, RuleSetVersion};
 pub use crate::screener::{
     IdentifierHit, NameHit, Screening, ScreeningConfig, MAX_HITS_PER_NAME, MIN_THRESHOLD,

@@ -374,14 +374,15 @@ pub const REVIEW_OVERDUE: &str = "review_overdue";
 pub const MAX_REVIEW_ALERTS: u32 = 1_000;
 
 /// Raises a `review_overdue` alert for each customer past its review date that has none
-/// since that date. In the caller's transaction.
+/// since that date (not for a relationship that ended). In the caller's transaction.
 pub fn raise_due_reviews(
     sql: &mut dyn Sql,
     ids: &dyn IdSource,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
     let unalerted = format!(
-        "c.next_review_at_ms < $1 AND NOT EXISTS (SELECT 1 FROM aml_alerts a \
+        "c.next_review_at_ms < $1 AND c.relationship_ended_at_ms IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM aml_alerts a \
          WHERE a.customer_id = c.id AND a.rule = '{REVIEW_OVERDUE}' \
          AND a.created_at_ms >= c.next_review_at_ms)"
     );

@@ -73,6 +73,11 @@ impl DueDiligence {
             let Some(last) = page.last() else { break };
             after.clone_from(&last.id);
             seen += page.len();
+            // A purged customer has nothing left to screen.
+            let page: Vec<_> = page
+                .into_iter()
+                .filter(|c| c.purged_at_ms.is_none())
+                .collect();
             let (index, list) = (Arc::clone(&index), list.clone());
             let matched = tokio::task::spawn_blocking(move || {
                 rescreen::screen_customers(&index, &list, number, &page, threshold)

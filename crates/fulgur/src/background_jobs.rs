@@ -31,6 +31,10 @@ const SCREENING_REFRESH: Duration = Duration::from_secs(2);
 /// A new list version is rescreened against the customers, and reviews past due raise
 /// alerts, within this.
 const RESCREEN_EVERY: Duration = Duration::from_secs(10);
+/// Records past their retention are deleted hourly, in at most this many bounded steps
+/// (each its own transaction of at most 500 rows) per run.
+const RETENTION_EVERY: Duration = Duration::from_secs(3_600);
+const RETENTION_STEPS: u32 = 200;
 /// Rebuilding the index of a large list (OpenSanctions) takes seconds, not minutes.
 const SCREENING_REBUILD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -44,6 +48,7 @@ trait Report {
 impl Report for () {}
 impl Report for bool {}
 impl Report for usize {}
+impl Report for u64 {}
 impl Report for Vec<String> {}
 impl Report for Reconciled {}
 impl Report for Expired {
@@ -109,6 +114,14 @@ pub fn start(gateway: &Gateway, probes: Option<ProbeConfig>) -> Scheduler {
         SWEEP_TIMEOUT,
         g,
         |g| async move { Ok(g.due_diligence().raise_due_reviews().await?) },
+    );
+    builder = gateway_job(
+        builder,
+        "retention",
+        RETENTION_EVERY,
+        SCREENING_REBUILD_TIMEOUT,
+        g,
+        |g| async move { g.purge_expired_records(RETENTION_STEPS).await },
     );
     builder = gateway_job(
         builder,

@@ -50,6 +50,9 @@ pub struct Config {
     /// Suspicious activity reports: due time, the FIU's id and lookup codes.
     #[serde(default)]
     pub reports: gateway::ReportConfig,
+    /// How long a customer's records are kept after the relationship ends.
+    #[serde(default)]
+    pub retention: compliance::RetentionConfig,
 }
 
 /// `[approvals]`: the policy itself is proposed and approved over the API (two admins).
@@ -452,6 +455,13 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
                         .map_err(|e| crate::BadInput(format!("[reports] {e}")))?;
                     config.reports.clone()
                 },
+                retention: {
+                    config
+                        .retention
+                        .check()
+                        .map_err(|e| crate::BadInput(format!("[retention] {e}")))?;
+                    config.retention
+                },
                 ..gateway_config(&config.readiness, &config.slo, &config.approvals)
             },
             webhooks: webhook_config,
@@ -553,6 +563,15 @@ mod tests {
             hostile.check().is_err(),
             "goAML takes ISO 3166 alpha-2 only"
         );
+        assert_eq!(
+            config.retention, defaults.retention,
+            "the example shows the default"
+        );
+        config.retention.check().expect("valid retention");
+        for years in [0, 4, 11, u32::MAX] {
+            let short = compliance::RetentionConfig { years };
+            assert!(short.check().is_err(), "{years} years");
+        }
         hostile = config.reports.clone();
         hostile.due_hours = 0;
         assert!(

@@ -101,6 +101,8 @@ pub struct GatewayConfig {
     pub monitoring_rules: aml::RuleSet,
     /// Suspicious activity reports: due time and the FIU's codes.
     pub reports: ReportConfig,
+    /// How long a customer's records are kept after the relationship ends.
+    pub retention: compliance::RetentionConfig,
     /// This instance in node leases: stable across restarts of one installation (so a
     /// restart after a crash takes its nodes back at once), different for every replica.
     /// Default: a fresh id per process.
@@ -124,6 +126,7 @@ impl Default for GatewayConfig {
             risk_table: compliance::risk::RiskTable::default(),
             monitoring_rules: aml::RuleSet::default(),
             reports: ReportConfig::default(),
+            retention: compliance::RetentionConfig::default(),
             instance_id: None,
         }
     }
@@ -347,6 +350,17 @@ impl Gateway {
     /// Customers and their due-diligence profiles.
     pub fn due_diligence(&self) -> &compliance::DueDiligence {
         &self.inner.due_diligence
+    }
+
+    /// Deletes the records of customer relationships past their retention (`[retention]`),
+    /// in at most `max_steps` bounded steps; returns the rows deleted.
+    pub async fn purge_expired_records(&self, max_steps: u32) -> Result<u64, GatewayError> {
+        let years = self.inner.config.retention.years;
+        Ok(self
+            .inner
+            .due_diligence
+            .purge_expired(years, max_steps)
+            .await?)
     }
 
     pub(crate) fn now_ms(&self) -> i64 {

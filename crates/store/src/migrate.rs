@@ -68,6 +68,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(23, "0023_rescreening"),
     migration!(24, "0024_payer_data"),
     migration!(25, "0025_aml_rule_sets"),
+    migration!(26, "0026_customer_retention"),
 ];
 
 /// The schema version this binary needs.
