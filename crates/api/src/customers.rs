@@ -185,7 +185,8 @@ pub async fn get_customer(
     responses(
         (status = 200, body = CustomerView),
         (status = 404, body = Problem, description = "`customer_not_found`"),
-        (status = 422, body = Problem, description = "`invalid_field`"),
+        (status = 422, body = Problem, description = "`invalid_field`; \
+            `customer_relationship_ended`: an ended relationship takes no change"),
     ))]
 pub async fn update_customer(
     State(state): State<ApiState>,
@@ -352,8 +353,8 @@ pub struct EndRelationship {
     responses(
         (status = 200, body = CustomerView),
         (status = 404, body = Problem, description = "`customer_not_found`"),
-        (status = 409, body = Problem, description = "`customer_relationship_ended`: already"),
-        (status = 422, body = Problem, description = "`invalid_field`: the reason"),
+        (status = 422, body = Problem, description = "`invalid_field`: the reason; \
+            `customer_relationship_ended`: ended already"),
     ))]
 pub async fn end_relationship(
     State(state): State<ApiState>,

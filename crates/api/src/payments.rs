@@ -54,7 +54,8 @@ pub struct PaymentAccepted {
             `amount_mismatch`, `insufficient_funds`, `invoice_already_paid`, \
             `invoice_mismatch`, `no_liquidity`, `idempotency_key_reused`, \
             `velocity_limit_exceeded`, `not_a_customer_account`, `invalid_field`, \
-            `customer_not_verified`, `customer_limit_exceeded`, `compliance_blocked`"),
+            `customer_not_verified`, `customer_relationship_ended`, `customer_limit_exceeded`, \
+            `compliance_blocked`"),
     ))]
 pub async fn create_payment(
     State(state): State<ApiState>,

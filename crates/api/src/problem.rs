@@ -136,6 +136,7 @@ fn compliance_status(e: &ComplianceError) -> StatusCode {
         | E::BlockedBy(_)
         | E::AddressBlocked
         | E::CustomerNotVerified(_)
+        | E::RelationshipEnded
         | E::CustomerLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         E::AlreadyWatched(_) => StatusCode::CONFLICT,
         E::UnknownWatchItem(_)
@@ -151,7 +152,6 @@ fn compliance_status(e: &ComplianceError) -> StatusCode {
         | E::ReportPending(_)
         | E::ReportFiled(_)
         | E::RuleSetNotProposed { .. }
-        | E::RelationshipEnded
         | E::RuleSetStale { .. }
         | E::NoTransactions => StatusCode::CONFLICT,
         E::Loading => StatusCode::SERVICE_UNAVAILABLE,
