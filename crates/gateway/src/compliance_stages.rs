@@ -185,6 +185,64 @@ fn expected_payer(
     }))
 }
 
+/// Accounts a payer's history lists by id at most; a customer with more is read through
+/// a join on its accounts instead.
+const MAX_LISTED_ACCOUNTS: usize = 32;
+
+/// The accounts a payer's history covers: the customer's accounts listed by id (so each
+/// is read from its (account, time) index in time order, without a join or a sort), the
+/// customer itself when it has too many to list, or the account alone.
+enum Payer {
+    Accounts(Vec<String>),
+    Customer(String),
+}
+
+impl Payer {
+    fn of(
+        sql: &mut dyn Sql,
+        account_id: &str,
+        customer_id: Option<&str>,
+    ) -> Result<Self, GatewayError> {
+        let Some(customer) = customer_id else {
+            return Ok(Payer::Accounts(vec![account_id.to_string()]));
+        };
+        let rows = sql.query(
+            "SELECT id FROM accounts WHERE customer_id = $1 ORDER BY id LIMIT $2",
+            &[customer.into(), Value::Int(MAX_LISTED_ACCOUNTS as i64 + 1)],
+        )?;
+        if rows.len() > MAX_LISTED_ACCOUNTS {
+            return Ok(Payer::Customer(customer.to_string()));
+        }
+        let ids = rows
+            .iter()
+            .map(|row| row.text("id").map(str::to_string))
+            .collect::<Result<_, _>>()?;
+        Ok(Payer::Accounts(ids))
+    }
+
+    /// A predicate on `{alias}.account_id` whose parameters start at `$first`, and them.
+    fn predicate(&self, alias: &str, first: usize) -> (String, Vec<Value>) {
+        match self {
+            Payer::Accounts(ids) => {
+                let placeholders: Vec<String> = (first..first + ids.len())
+                    .map(|i| format!("${i}"))
+                    .collect();
+                let params = ids.iter().map(|id| id.as_str().into()).collect();
+                (
+                    format!("{alias}.account_id IN ({})", placeholders.join(", ")),
+                    params,
+                )
+            }
+            Payer::Customer(id) => (
+                format!(
+                    "{alias}.account_id IN (SELECT id FROM accounts WHERE customer_id = ${first})"
+                ),
+                vec![id.as_str().into()],
+            ),
+        }
+    }
+}
+
 pub(crate) struct CustomerStage;
 
 #[async_trait]
@@ -213,22 +271,24 @@ impl Stage for CustomerStage {
                          THEN p.eur_cents ELSE 0 END), 0) AS BIGINT) AS {column}"
                     )
                 };
+                let (payer, accounts) =
+                    Payer::of(sql, &draft.account.id, Some(customer_id))?.predicate("p", 5);
+                let mut params = vec![
+                    Value::Int(day_ms),
+                    Value::Int(month_ms),
+                    Value::Int(year_ms),
+                    Value::Int(day_ms.min(month_ms).min(year_ms)),
+                ];
+                params.extend(accounts);
                 let row = sql.query_one(
                     &format!(
-                        "SELECT {}, {}, {} FROM payments p JOIN accounts a \
-                         ON a.id = p.account_id WHERE a.customer_id = $1 \
-                         AND p.created_at_ms >= $5 AND p.status NOT IN ('failed', 'rejected')",
-                        since("day", "$2"),
-                        since("month", "$3"),
-                        since("year", "$4"),
+                        "SELECT {}, {}, {} FROM payments p WHERE {payer} \
+                         AND p.created_at_ms >= $4 AND p.status NOT IN ('failed', 'rejected')",
+                        since("day", "$1"),
+                        since("month", "$2"),
+                        since("year", "$3"),
                     ),
-                    &[
-                        customer_id.into(),
-                        Value::Int(day_ms),
-                        Value::Int(month_ms),
-                        Value::Int(year_ms),
-                        Value::Int(day_ms.min(month_ms).min(year_ms)),
-                    ],
+                    &params,
                 )?;
                 let sum = |column: &str| -> Result<u64, GatewayError> {
                     Ok(u64::try_from(row.i64(column)?).unwrap_or(0))
@@ -262,7 +322,8 @@ fn counterparty(key: &str) -> u64 {
 }
 
 /// The payer's payments in and out since `since_ms` (the customer's accounts, or the
-/// account; newest first, bounded), and its last payment before that.
+/// account; newest first, bounded), and its last payment before that
+/// when the window holds none.
 fn history(
     sql: &mut dyn Sql,
     account_id: &str,
@@ -270,24 +331,20 @@ fn history(
     rate: &approvals::EurRate,
     since_ms: i64,
 ) -> Result<(Vec<aml::PastPayment>, Option<i64>), GatewayError> {
-    // A customer's accounts (the account is one of them), or the account alone: one
-    // plain predicate each, so the (account, time) indexes serve it.
-    let (payer, key) = match customer_id {
-        Some(customer) => ("a.customer_id = $1", customer),
-        None => ("a.id = $1", account_id),
-    };
-    let params = [
-        key.into(),
-        Value::Int(since_ms),
-        Value::Int(aml::MAX_HISTORY as i64),
-    ];
+    // A customer's accounts (the account is one of them), or the account alone, listed:
+    // the (account, time) indexes serve each in order.
+    let accounts = Payer::of(sql, account_id, customer_id)?;
+    let (payer, listed) = accounts.predicate("p", 3);
+    let (receiver, _) = accounts.predicate("i", 3);
+    let mut params = vec![Value::Int(since_ms), Value::Int(aml::MAX_HISTORY as i64)];
+    params.extend(listed);
     let mut history = Vec::new();
     for row in sql.query(
         &format!(
             "SELECT COALESCE(p.eur_cents, 0) AS eur_cents, p.created_at_ms, p.destination \
-             FROM payments p JOIN accounts a ON a.id = p.account_id WHERE {payer} \
-             AND p.created_at_ms >= $2 AND p.status NOT IN ('failed', 'rejected') \
-             ORDER BY p.created_at_ms DESC LIMIT $3"
+             FROM payments p WHERE {payer} \
+             AND p.created_at_ms >= $1 AND p.status NOT IN ('failed', 'rejected') \
+             ORDER BY p.created_at_ms DESC LIMIT $2"
         ),
         &params,
     )? {
@@ -301,9 +358,9 @@ fn history(
     for row in sql.query(
         &format!(
             "SELECT COALESCE(i.received_msat, i.amount_msat) AS received_msat, i.paid_at_ms \
-             FROM invoices i JOIN accounts a ON a.id = i.account_id WHERE {payer} \
-             AND i.status = 'paid' AND i.paid_at_ms >= $2 \
-             ORDER BY i.paid_at_ms DESC LIMIT $3"
+             FROM invoices i WHERE {receiver} \
+             AND i.status = 'paid' AND i.paid_at_ms >= $1 \
+             ORDER BY i.paid_at_ms DESC LIMIT $2"
         ),
         &params,
     )? {
@@ -314,14 +371,21 @@ fn history(
             counterparty: 0,
         });
     }
+    // The last activity before the window matters only when the window has none (the
+    // dormancy rule takes the newest of the history first).
+    if !history.is_empty() {
+        return Ok((history, None));
+    }
+    let (before, listed) = accounts.predicate("p", 2);
+    let mut params = vec![Value::Int(since_ms)];
+    params.extend(listed);
     let last = sql
         .query_one(
             &format!(
-                "SELECT MAX(p.created_at_ms) AS last FROM payments p \
-                 JOIN accounts a ON a.id = p.account_id WHERE {payer} \
-                 AND p.created_at_ms < $2"
+                "SELECT MAX(p.created_at_ms) AS last FROM payments p WHERE {before} \
+                 AND p.created_at_ms < $1"
             ),
-            &params[..2],
+            &params,
         )?
         .opt_i64("last")?;
     Ok((history, last))

@@ -69,6 +69,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(24, "0024_payer_data"),
     migration!(25, "0025_aml_rule_sets"),
     migration!(26, "0026_customer_retention"),
+    migration!(27, "0027_history_indexes"),
 ];
 
 /// The schema version this binary needs.
