@@ -71,18 +71,7 @@ async fn payments_wait_for_the_policys_signatures_then_pay(t: TestStore) {
                 .create_invoice(eur * EUR, memo, 3_600)
                 .await
                 .expect("carol invoice");
-            gateway
-                .create_payment(
-                    &actor(initiator),
-                    NewPayment {
-                        account_id: account,
-                        bolt11: invoice.bolt11,
-                        amount_msat: None,
-                        max_fee_msat: None,
-                        beneficiary: None,
-                    },
-                    None,
-                )
+            common::pay(&gateway, &actor(initiator), &account, invoice.bolt11)
                 .await
                 .expect("accepted")
         }

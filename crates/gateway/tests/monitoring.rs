@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use aml::{Decision, RuleParams, RuleSet};
 use compliance::{AlertDecision, AlertFilter, AlertState, ComplianceError};
-use gateway::{Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus};
+use gateway::{Gateway, GatewayError, NewInvoice, PaymentStatus};
 use kernel::{Actor, Scope, SystemClock};
 use node_pool::LightningNode;
 use store::testing::TestStore;
@@ -42,19 +42,7 @@ async fn pay(
     account_id: &str,
     bolt11: String,
 ) -> Result<gateway::Accepted, GatewayError> {
-    gateway
-        .create_payment(
-            &Actor::system("test"),
-            NewPayment {
-                account_id: account_id.to_string(),
-                bolt11,
-                amount_msat: None,
-                max_fee_msat: None,
-                beneficiary: None,
-            },
-            None,
-        )
-        .await
+    common::pay(gateway, &Actor::system("test"), account_id, bolt11).await
 }
 
 async fn open_alerts(gateway: &Gateway, payment_id: &str) -> Vec<compliance::Alert> {

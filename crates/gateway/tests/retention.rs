@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use compliance::{AlertDecision, AlertFilter, ComplianceError, CustomerChange, NewCustomer};
-use gateway::{Gateway, GatewayError, NewInvoice, NewPayment, PaymentStatus};
+use gateway::{Gateway, GatewayError, NewInvoice, PaymentStatus};
 use kernel::{Actor, Clock, ManualClock};
 use store::testing::TestStore;
 use store::StoreError;
@@ -40,19 +40,7 @@ async fn pay_own_invoice(
         )
         .await
         .expect("invoice");
-    gateway
-        .create_payment(
-            actor,
-            NewPayment {
-                account_id: from.to_string(),
-                bolt11: invoice.bolt11,
-                amount_msat: None,
-                max_fee_msat: None,
-                beneficiary: None,
-            },
-            None,
-        )
-        .await
+    common::pay(gateway, actor, from, invoice.bolt11).await
 }
 
 async fn count(store: &store::Store, query: &'static str, id: String) -> u64 {

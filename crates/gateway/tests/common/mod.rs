@@ -274,3 +274,25 @@ pub fn officer(name: &str) -> Actor {
     actor.identity = format!("key_{name}");
     actor
 }
+
+/// `actor` pays `bolt11` from `account_id` (no idempotency key, no beneficiary).
+pub async fn pay(
+    gateway: &Gateway,
+    actor: &Actor,
+    account_id: &str,
+    bolt11: String,
+) -> Result<gateway::Accepted, gateway::GatewayError> {
+    gateway
+        .create_payment(
+            actor,
+            gateway::NewPayment {
+                account_id: account_id.to_string(),
+                bolt11,
+                amount_msat: None,
+                max_fee_msat: None,
+                beneficiary: None,
+            },
+            None,
+        )
+        .await
+}
