@@ -265,7 +265,7 @@ fn eur(cents: u64) -> String {
     let whole = (cents / 100).to_string();
     let mut grouped = String::new();
     for (i, digit) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);
@@ -513,7 +513,8 @@ mod tests {
     #[test]
     fn the_defaults_are_in_range_and_each_bound_is_checked() {
         assert_eq!(RuleSet::default().validate(), Ok(()));
-        let cases: [(fn(&mut RuleSet), &str); 8] = [
+        type Breaks = fn(&mut RuleSet);
+        let cases: [(Breaks, &str); 8] = [
             (|r| r.large_payment_eur_cents = 0, "large_payment_eur_cents"),
             (
                 |r| r.daily_aggregate_eur_cents = u64::MAX,

@@ -9,7 +9,7 @@ pub fn median(values: &mut [u64]) -> Option<f64> {
     }
     values.sort_unstable();
     let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 {
+    Some(if values.len().is_multiple_of(2) {
         (values[mid - 1] as f64 + values[mid] as f64) / 2.0
     } else {
         values[mid] as f64

@@ -91,7 +91,17 @@ type Expect = (u16, u16, u16);
 /// request for it (`{tenant}`, `{account}`, `{webhook}`, `{key}` filled per tenant), and
 /// what an allowed call answers. Written out independently of the route table; a route
 /// missing here fails the test.
-const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>, Expect)] = &[
+/// (method, path, scope, audience, body, what an allowed call answers).
+type Endpoint = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Expect,
+);
+
+const ENDPOINTS: &[Endpoint] = &[
     (
         "POST",
         "/v1/tenants",

@@ -225,7 +225,7 @@ impl DueDiligence {
             .store
             .read(move |sql| customers::get(sql, &id))
             .await?
-            .ok_or_else(|| ComplianceError::UnknownCustomer)
+            .ok_or(ComplianceError::UnknownCustomer)
     }
 
     pub async fn list(

@@ -151,7 +151,7 @@ fn side(w: &mut W, r: &Report, t: &Transaction, side: Side) -> io::Result<()> {
     let p = side.prefix();
     w.create_element(side.element()).write_inner_content(|w| {
         text(w, &format!("{p}_funds_code"), &r.codes.funds_code, 20)?;
-        w.create_element(&format!("{p}_foreign_currency"))
+        w.create_element(format!("{p}_foreign_currency"))
             .write_inner_content(|w| {
                 text(
                     w,
@@ -168,7 +168,7 @@ fn side(w: &mut W, r: &Report, t: &Transaction, side: Side) -> io::Result<()> {
                 )?;
                 Ok(())
             })?;
-        w.create_element(&format!("{p}_account"))
+        w.create_element(format!("{p}_account"))
             .write_inner_content(|w| {
                 if side.is_my_client() {
                     text(
