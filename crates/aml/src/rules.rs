@@ -87,7 +87,8 @@ const REVIEW: RuleParams = RuleParams {
 /// Every rule's parameters. Defaults are the customer's thresholds (5,000 EUR per payment,
 /// 50,000 EUR a day) and documented in docs/compliance.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+// A parameter added later takes its default in versions stored before it.
+#[serde(deny_unknown_fields, default)]
 pub struct RuleSet {
     pub version: u32,
     pub large_payment: RuleParams,

@@ -75,6 +75,8 @@ const COLUMNS: &str = "id, tenant_id, name, kind, country, business_type, \
     monthly_limit_eur_cents, annual_limit_eur_cents, enhanced_monitoring, review_frequency, \
     next_review_at_ms, screening_hits, screened_at_ms, created_at_ms, updated_at_ms, \
     relationship_ended_at_ms, purged_at_ms";
+/// The last columns of [`COLUMNS`], written by `retention` alone.
+const RETENTION_COLUMNS: usize = 2;
 
 fn decode(row: &Row) -> Result<Customer, StoreError> {
     let json = |column: &str| -> Result<String, StoreError> { Ok(row.text(column)?.to_string()) };
@@ -186,20 +188,23 @@ pub fn update(
     customer: &Customer,
     details: String,
 ) -> Result<(), ComplianceError> {
-    let assignments: Vec<String> = COLUMNS
-        .split(", ")
+    // Every column but the id (`tenant_id` is set to itself: PostgreSQL needs each
+    // parameter used) and the retention columns, which only `retention` writes (a change
+    // read before an end must not write the end back out).
+    let columns: Vec<&str> = COLUMNS.split(", ").map(str::trim).collect();
+    let kept = columns.len() - RETENTION_COLUMNS;
+    let assignments: Vec<String> = columns[..kept]
+        .iter()
         .enumerate()
-        // Every column but the id (`tenant_id` is set to itself: PostgreSQL needs each
-        // parameter used).
         .skip(1)
-        .map(|(i, column)| format!("{} = ${}", column.trim(), i + 1))
+        .map(|(i, column)| format!("{column} = ${}", i + 1))
         .collect();
     sql.execute(
         &format!(
             "UPDATE customers SET {} WHERE id = $1",
             assignments.join(", ")
         ),
-        &params(customer),
+        &params(customer)[..kept],
     )?;
     actor.audit(
         sql,
@@ -299,13 +304,14 @@ pub fn link_account(
 ) -> Result<(), ComplianceError> {
     let linked = sql.execute(
         "UPDATE accounts SET customer_id = $1 WHERE id = $2 AND EXISTS \
-         (SELECT 1 FROM customers WHERE id = $1 AND tenant_id = $3)",
+         (SELECT 1 FROM customers WHERE id = $1 AND tenant_id = $3 \
+         AND relationship_ended_at_ms IS NULL)",
         &[customer_id.into(), account_id.into(), tenant_id.into()],
     )?;
     if linked == 0 {
         return Err(crate::error::invalid(
             "customer_id",
-            "no such customer in this tenant",
+            "no such customer in this tenant (or its relationship has ended)",
         ));
     }
     Ok(())

@@ -27,6 +27,8 @@ pub const MAX_YEARS: u32 = 10;
 /// Rows deleted per statement (each its own short transaction).
 pub const DELETE_BATCH: i64 = 500;
 const MAX_REASON_CHARS: usize = 1_000;
+/// A customer whose remaining records may not go yet is looked at again after this.
+const RECHECK_MS: i64 = 30 * 60_000;
 
 /// `[retention]`: how long records are kept after a relationship ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -78,6 +80,30 @@ pub fn end_relationship(
             format!("1 to {MAX_REASON_CHARS} characters"),
         ));
     }
+    // The customer's row first (what a payment's transaction locks too), then no
+    // payment of its accounts may still be on its way: an end does not strand money.
+    let lock = crate::cases::for_update(sql);
+    sql.query_opt(
+        &format!("SELECT id FROM customers WHERE id = $1{lock}"),
+        &[customer_id.into()],
+    )?;
+    let open = sql
+        .query_one(
+            "SELECT COUNT(*) AS n FROM payments WHERE account_id IN \
+             (SELECT id FROM accounts WHERE customer_id = $1) \
+             AND status IN ('pending', 'awaiting_approval', 'in_flight')",
+            &[customer_id.into()],
+        )?
+        .u64("n")?;
+    if open > 0 {
+        return Err(invalid(
+            "customer",
+            format!(
+                "{open} payment(s) of its accounts are pending, held or in flight: \
+                 decide or finish them first"
+            ),
+        ));
+    }
     let ended = sql.execute(
         "UPDATE customers SET relationship_ended_at_ms = $2, updated_at_ms = $2 \
          WHERE id = $1 AND relationship_ended_at_ms IS NULL",
@@ -98,17 +124,22 @@ pub fn end_relationship(
     Ok(customer)
 }
 
-/// The next customer whose retention ran out by `now_ms` and is not purged yet.
+/// The next customer whose retention ran out by `now_ms` and is not purged yet (one
+/// whose remaining records could not go was looked at less than half an hour ago comes
+/// after the others, and not again in that time).
 pub fn next_due(
     sql: &mut dyn Sql,
     years: u32,
     now_ms: i64,
 ) -> Result<Option<(String, i64)>, StoreError> {
+    // Calendar years are at least 365 days: what ended later cannot be due.
+    let ended_by_ms = now_ms.saturating_sub(i64::from(years) * 365 * 86_400_000);
     let rows = sql.query(
         "SELECT id, relationship_ended_at_ms FROM customers \
-         WHERE relationship_ended_at_ms IS NOT NULL AND purged_at_ms IS NULL \
-         ORDER BY relationship_ended_at_ms, id LIMIT 16",
-        &[],
+         WHERE relationship_ended_at_ms IS NOT NULL AND relationship_ended_at_ms <= $1 \
+         AND purged_at_ms IS NULL AND COALESCE(retention_checked_at_ms, 0) <= $2 \
+         ORDER BY COALESCE(retention_checked_at_ms, 0), relationship_ended_at_ms, id LIMIT 16",
+        &[Value::Int(ended_by_ms), Value::Int(now_ms - RECHECK_MS)],
     )?;
     for row in rows {
         let ended = row.i64("relationship_ended_at_ms")?;
@@ -119,10 +150,11 @@ pub fn next_due(
     Ok(None)
 }
 
-/// One bounded step of purging `customer_id` (records whose own last change is before
-/// `cutoff_ms`): at most [`DELETE_BATCH`] rows of the first kind that still has some;
-/// returns how many went. Zero: nothing is left that may go, and the customer's personal
-/// data is erased (once; audited).
+/// One bounded step of purging `customer_id` (records whose own last change is no later
+/// than `cutoff_ms`): at most [`DELETE_BATCH`] rows of the first kind that still has
+/// some; returns how many went. Zero: nothing more may go now; when nothing at all is
+/// left the customer's personal data is erased (once; audited), else it is looked at
+/// again later (an open case keeps what it needs until it closes).
 pub fn purge_step(
     sql: &mut dyn Sql,
     customer_id: &str,
@@ -136,7 +168,8 @@ pub fn purge_step(
     );
     let invoices = format!(
         "SELECT id FROM invoices WHERE account_id IN ({accounts}) \
-         AND status IN ('paid', 'expired', 'canceled') AND created_at_ms <= $2 LIMIT $3"
+         AND status IN ('paid', 'expired', 'canceled') \
+         AND COALESCE(paid_at_ms, created_at_ms) <= $2 LIMIT $3"
     );
     let cases = "SELECT id FROM aml_cases WHERE customer_id = $1 AND closed_at_ms IS NOT NULL \
          AND closed_at_ms <= $2 LIMIT $3";
@@ -192,6 +225,25 @@ pub fn purge_step(
         if gone > 0 {
             return Ok(gone);
         }
+    }
+    let left = sql
+        .query_one(
+            "SELECT \
+             (SELECT COUNT(*) FROM payments WHERE account_id IN \
+               (SELECT id FROM accounts WHERE customer_id = $1)) \
+             + (SELECT COUNT(*) FROM invoices WHERE account_id IN \
+               (SELECT id FROM accounts WHERE customer_id = $1)) \
+             + (SELECT COUNT(*) FROM aml_alerts WHERE customer_id = $1) \
+             + (SELECT COUNT(*) FROM aml_cases WHERE customer_id = $1) AS n",
+            &[customer_id.into()],
+        )?
+        .u64("n")?;
+    if left > 0 {
+        sql.execute(
+            "UPDATE customers SET retention_checked_at_ms = $2 WHERE id = $1",
+            &[customer_id.into(), Value::Int(now_ms)],
+        )?;
+        return Ok(0);
     }
     erase(sql, customer_id, now_ms)?;
     Ok(0)

@@ -117,10 +117,12 @@ pub fn seed(sql: &mut dyn Sql, configured: &RuleSet, now: i64) -> Result<bool, C
         .validate()
         .map_err(|(field, reason)| invalid(field, format!("the configured rule set: {reason}")))?;
     let body = serde_json::to_string(&rules).map_err(|e| invalid("rules", e.to_string()))?;
-    sql.execute(
+    // Two replicas starting on a new store at once: one inserts, the other finds it.
+    let inserted = sql.execute(
         "INSERT INTO aml_rule_sets (version, body, state, based_on, reason, proposed_by, \
          proposed_by_subject, proposed_by_identity, proposed_at_ms, approved_by, approved_at_ms) \
-         VALUES ($1, $2, 'active', NULL, 'the configuration at the first start', $3, $3, $3, $4, $3, $4)",
+         VALUES ($1, $2, 'active', NULL, 'the configuration at the first start', $3, $3, $3, $4, $3, $4) \
+         ON CONFLICT DO NOTHING",
         &[
             Value::Int(i64::from(rules.version)),
             body.into(),
@@ -128,6 +130,9 @@ pub fn seed(sql: &mut dyn Sql, configured: &RuleSet, now: i64) -> Result<bool, C
             Value::Int(now),
         ],
     )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
     let system = Actor::system("start");
     let target = format!("v{}", rules.version);
     system.audit(sql, now, None, "aml_rules.seed", &target, None)?;
@@ -219,6 +224,12 @@ pub fn propose(
             format!("1 to {MAX_REASON_CHARS} characters"),
         ));
     }
+    // Proposals queue on the version in force, so two never take the same number.
+    let lock = crate::cases::for_update(sql);
+    sql.query_opt(
+        &format!("SELECT version FROM aml_rule_sets WHERE state = 'active'{lock}"),
+        &[],
+    )?;
     let active_number = active_version(sql)?.ok_or(ComplianceError::UnknownRuleSet(0))?;
     let active =
         version(sql, active_number)?.ok_or(ComplianceError::UnknownRuleSet(active_number))?;

@@ -207,12 +207,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "EUR rate: 5,000,000 EUR per BTC, fixed for the demo (1 EUR = {} msat)",
         demo_compliance::msat_of_eur(1)
     );
-    println!(
-        "approval policy v{policy_version} in force: the customer's default (from 10,000 EUR both \
-         HSM keys and an executive; emergency recovery 4 of 5), except that below 10,000 EUR \
-         the demo asks no approval; approvers' keys in {}",
-        data_dir.join("approvers").display()
-    );
+    match policy_version {
+        demo_approvals::InForce::Demo(version) => println!(
+            "approval policy v{version} in force: the customer's default (from 10,000 EUR both \
+             HSM keys and an executive; emergency recovery 4 of 5), except that below 10,000 \
+             EUR the demo asks no approval; approvers' keys in {}",
+            data_dir.join("approvers").display()
+        ),
+        demo_approvals::InForce::Other(version) => println!(
+            "approval policy v{version} in force (put in force since the demo's; kept); the \
+             demo's approvers' keys in {}",
+            data_dir.join("approvers").display()
+        ),
+    }
     if let Some(officer) = &files.compliance_key {
         println!("compliance officer key: {}", officer.display());
         println!("compliance examples (paste after the examples above):");

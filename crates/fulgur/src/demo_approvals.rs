@@ -102,24 +102,37 @@ pub fn policy(
     Ok(policy)
 }
 
-/// Puts `policy` in force over the API: proposed by the first administrator, approved by
-/// the second. Nothing happens when it is in force already (a restart); returns its
-/// version.
+/// What is in force after [`put_in_force`].
+pub enum InForce {
+    /// The demo's policy, this version.
+    Demo(i64),
+    /// A policy someone put in force since (kept: a restart does not undo it).
+    Other(i64),
+}
+
+/// Puts `policy` in force over the API on a store with no policy in force: proposed by
+/// the first administrator, approved by the second. A restart finds it (or a policy put
+/// in force since) and changes nothing.
 pub async fn put_in_force(
     api: &str,
     admin_key: &Path,
     second_admin_key: &Path,
     policy: &Policy,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<InForce> {
     let wanted = serde_json::to_value(policy)?;
     let versions = get_json(api, admin_key, "/v1/approval-policies").await?;
-    let in_force = versions["data"]
+    let active = versions["data"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|v| v["state"] == "active" && v["policy"] == wanted);
-    if let Some(active) = in_force {
-        return version_of(active);
+        .find(|v| v["state"] == "active");
+    if let Some(active) = active {
+        let version = version_of(active)?;
+        return Ok(if active["policy"] == wanted {
+            InForce::Demo(version)
+        } else {
+            InForce::Other(version)
+        });
     }
     let proposed = post_json(
         api,
@@ -131,7 +144,7 @@ pub async fn put_in_force(
     let version = version_of(&proposed)?;
     let path = format!("/v1/approval-policies/{version}/approve");
     post_json(api, second_admin_key, &path, &json!({})).await?;
-    Ok(version)
+    Ok(InForce::Demo(version))
 }
 
 fn version_of(view: &Value) -> anyhow::Result<i64> {

@@ -306,9 +306,11 @@ const HISTORY_WINDOW_MS: i64 = 30 * 86_400_000;
 /// The monitoring rules and the jurisdiction lists they read, shared by the outgoing and
 /// the inbound stage.
 pub(crate) struct Monitor {
-    /// The rule set in force as last read from the store (the configured one until the
-    /// store has any).
-    rules: std::sync::RwLock<Arc<aml::RuleSet>>,
+    /// The store's version in force as last read (none before the first payment), so
+    /// a replica never judges by a configured set that happens to share its number.
+    loaded: std::sync::RwLock<Option<(i64, Arc<aml::RuleSet>)>>,
+    /// What applies while the store has no version (before `Gateway::start` seeds it).
+    configured: Arc<aml::RuleSet>,
     jurisdictions: compliance::risk::Jurisdictions,
 }
 
@@ -394,7 +396,8 @@ fn history(
 impl Monitor {
     pub fn new(configured: aml::RuleSet, jurisdictions: compliance::risk::Jurisdictions) -> Self {
         Self {
-            rules: std::sync::RwLock::new(Arc::new(configured)),
+            loaded: std::sync::RwLock::new(None),
+            configured: Arc::new(configured),
             jurisdictions,
         }
     }
@@ -402,17 +405,23 @@ impl Monitor {
     /// The rule set in force in this transaction: its number is read every time (another
     /// replica may have put a new version in force), its body only when the number moved.
     fn rules(&self, sql: &mut dyn Sql) -> Result<Arc<aml::RuleSet>, GatewayError> {
-        let cached = Arc::clone(&self.rules.read().unwrap_or_else(|e| e.into_inner()));
         let Some(number) = compliance::rule_sets::active_version(sql)? else {
-            return Ok(cached);
+            return Ok(Arc::clone(&self.configured));
         };
-        if i64::from(cached.version) == number {
-            return Ok(cached);
+        let cached = self
+            .loaded
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((version, rules)) = cached.filter(|(version, _)| *version == number) {
+            debug_assert_eq!(version, i64::from(rules.version));
+            return Ok(rules);
         }
         let loaded = compliance::rule_sets::version(sql, number)?
             .ok_or(ComplianceError::UnknownRuleSet(number))?;
         let loaded = Arc::new(loaded.rules);
-        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&loaded);
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((number, Arc::clone(&loaded)));
         Ok(loaded)
     }
 

@@ -1,9 +1,10 @@
-//! Retention on both stores over a real node: a customer's relationship ends (final; its
-//! account sends nothing more, its profile changes no more); a day before the five years
-//! have run the job deletes nothing; after them it deletes, in bounded steps, the
-//! customer's payments, invoices and decided alerts, its screening matches, and erases
-//! its personal data (audited once) — while another account's records, the ledger's
-//! postings and the books stay whole.
+//! Retention on both stores over a real node: a customer's relationship ends (not while
+//! a payment of it is held; final; its account sends nothing more, its profile changes
+//! no more); a day before the five years have run the job deletes nothing; after them it
+//! deletes, in bounded steps, the customer's payments, invoices and decided alerts, but
+//! an open case keeps its alert and the customer's data until it has closed and its own
+//! five years have run; then the customer's personal data is erased (audited once) —
+//! while another account's records, the ledger's postings and the books stay whole.
 
 use std::sync::Arc;
 
@@ -103,6 +104,18 @@ async fn records_go_five_years_after_the_relationship_ends(t: TestStore) {
         })
         .await
         .expect("alerts");
+    // Not while money of the customer is on its way.
+    let busy = dd.end_relationship(&officer, &customer.id, "closing").await;
+    assert!(
+        matches!(
+            busy,
+            Err(ComplianceError::InvalidField {
+                field: "customer",
+                ..
+            })
+        ),
+        "{busy:?}"
+    );
     gateway
         .decide_alert(&officer, &alerts[0].id, AlertDecision::Release, "checked")
         .await
@@ -117,6 +130,15 @@ async fn records_go_five_years_after_the_relationship_ends(t: TestStore) {
         .expect("accepted");
     assert_eq!(theirs.status, PaymentStatus::Succeeded);
 
+    // An officer keeps the released alert in an open case.
+    let case = gateway
+        .open_case(
+            &officer,
+            vec![alerts[0].id.clone()],
+            Some(customer.id.clone()),
+        )
+        .await
+        .expect("case");
     // The relationship ends: final, and the account sends nothing more.
     let ended = dd
         .end_relationship(
@@ -194,10 +216,37 @@ async fn records_go_five_years_after_the_relationship_ends(t: TestStore) {
         deleted += gone;
     }
     assert!(steps > 3, "one bounded step per transaction: {steps}");
-    assert!(deleted >= before.0 + before.1 + before.2, "{deleted}");
+    assert!(deleted >= before.0 + before.1, "{deleted}");
     assert_eq!(count(&t.store, payments, client.id.clone()).await, 0);
     assert_eq!(count(&t.store, invoices, client.id.clone()).await, 0);
+    assert_eq!(
+        count(&t.store, alerts_of, customer.id.clone()).await,
+        1,
+        "the open case keeps its alert"
+    );
+    let kept = dd.get(&customer.id).await.expect("customer");
+    assert_eq!(
+        (kept.name.as_str(), kept.purged_at_ms),
+        ("Erika Mustermann", None)
+    );
+    // The case closes now: its own five years start.
+    let closed = compliance::CaseChange {
+        state: Some("closed_no_action".into()),
+        owner: None,
+        reason: "relationship over, nothing to report".into(),
+    };
+    gateway
+        .change_case(&officer, &case.id, closed)
+        .await
+        .expect("closed");
+    clock.advance_ms(DAY_MS);
+    assert_eq!(gateway.purge_expired_records(100).await.expect("purge"), 0);
+    assert_eq!(count(&t.store, alerts_of, customer.id.clone()).await, 1);
+    clock.advance_ms(5 * 366 * DAY_MS);
+    while gateway.purge_expired_records(1).await.expect("purge") > 0 {}
     assert_eq!(count(&t.store, alerts_of, customer.id.clone()).await, 0);
+    let cases_of = "SELECT COUNT(*) AS n FROM aml_cases WHERE customer_id = $1";
+    assert_eq!(count(&t.store, cases_of, customer.id.clone()).await, 0);
     assert_eq!(
         count(&t.store, postings, client.id.clone()).await,
         before.3,
