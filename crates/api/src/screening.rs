@@ -325,9 +325,11 @@ pub async fn add_watch_item(
         .kind
         .parse()
         .map_err(|_| Problem::invalid("kind must be name, node_pubkey or address"))?;
-    let added = state
+    // A name is screened against every customer before the answer: each match is an
+    // alert the officer finds in `GET /v1/alerts`.
+    let (added, _alerts) = state
         .gateway
-        .screening()
+        .due_diligence()
         .watch(&caller.actor, kind, &item.value, &item.reason)
         .await?;
     Ok((StatusCode::CREATED, Json(added.into())))

@@ -254,7 +254,7 @@ pub fn claim(sql: &mut dyn Sql, version: i64, now_ms: i64) -> Result<bool, Store
 pub fn screen_customers(
     index: &Index,
     list: &str,
-    version: i64,
+    version: Option<i64>,
     customers: &[Customer],
     threshold: f64,
 ) -> Vec<(usize, Vec<Match>)> {
@@ -268,7 +268,7 @@ pub fn screen_customers(
                 .map(|h| {
                     let fingerprint = fingerprint(&index.entries()[h.entry]);
                     Match {
-                        hit: NameHit::new(list, Some(version), h),
+                        hit: NameHit::new(list, version, h),
                         fingerprint,
                     }
                 })

@@ -9,7 +9,7 @@ use screening::Index;
 
 use crate::lists::{self, ListFormat};
 use crate::rescreen::{self, Clearance};
-use crate::{ComplianceError, DueDiligence};
+use crate::{ComplianceError, Customer, DueDiligence, WatchItem, WatchKind, INTERNAL_LIST};
 
 /// A clearance and whether it still holds (the entry is as it was cleared).
 #[derive(Debug, Clone, PartialEq)]
@@ -61,34 +61,7 @@ impl DueDiligence {
         })
         .await
         .map_err(|_| stopped())??;
-        let threshold = inner.screening.config().threshold;
-        let mut found = Vec::new();
-        let (mut after, mut seen) = (String::new(), 0usize);
-        while seen < rescreen::MAX_RESCREENED_CUSTOMERS && !index.entries().is_empty() {
-            let from = after.clone();
-            let page = inner
-                .store
-                .read(move |sql| rescreen::customer_page(sql, &from))
-                .await?;
-            let Some(last) = page.last() else { break };
-            after.clone_from(&last.id);
-            seen += page.len();
-            // A purged customer has nothing left to screen.
-            let page: Vec<_> = page
-                .into_iter()
-                .filter(|c| c.purged_at_ms.is_none())
-                .collect();
-            let (index, list) = (Arc::clone(&index), list.clone());
-            let matched = tokio::task::spawn_blocking(move || {
-                rescreen::screen_customers(&index, &list, number, &page, threshold)
-                    .into_iter()
-                    .map(|(at, matches)| (page[at].clone(), matches))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|_| stopped())?;
-            found.extend(matched);
-        }
+        let found = self.customers_matching(index, &list, Some(number)).await?;
         let ids = Arc::clone(&inner.ids);
         let raised = inner
             .store
@@ -112,6 +85,82 @@ impl DueDiligence {
     /// Raises an alert (rule `review_overdue`) for each customer whose periodic review is
     /// past due, once per due date (a review done moves the date: any change to the
     /// customer reassesses it). At most [`rescreen::MAX_REVIEW_ALERTS`] per run.
+    /// Every customer (bounded, purged ones passed over) whose name `index` matches, with
+    /// the matches, as hits of `list` (version `version`).
+    async fn customers_matching(
+        &self,
+        index: Arc<Index>,
+        list: &str,
+        version: Option<i64>,
+    ) -> Result<Vec<(Customer, Vec<rescreen::Match>)>, ComplianceError> {
+        let inner = &self.inner;
+        let threshold = inner.screening.config().threshold;
+        let mut found = Vec::new();
+        let (mut after, mut seen) = (String::new(), 0usize);
+        while seen < rescreen::MAX_RESCREENED_CUSTOMERS && !index.entries().is_empty() {
+            let from = after.clone();
+            let page = inner
+                .store
+                .read(move |sql| rescreen::customer_page(sql, &from))
+                .await?;
+            let Some(last) = page.last() else { break };
+            after.clone_from(&last.id);
+            seen += page.len();
+            // A purged customer has nothing left to screen.
+            let page: Vec<_> = page
+                .into_iter()
+                .filter(|c| c.purged_at_ms.is_none())
+                .collect();
+            let (index, list) = (Arc::clone(&index), list.to_string());
+            let matched = tokio::task::spawn_blocking(move || {
+                rescreen::screen_customers(&index, &list, version, &page, threshold)
+                    .into_iter()
+                    .map(|(at, matches)| (page[at].clone(), matches))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|_| stopped())?;
+            found.extend(matched);
+        }
+        Ok(found)
+    }
+
+    /// Puts an item on the watchlist and, for a name, screens every customer against it
+    /// at once (a list version is rescreened by the job; a watched name would otherwise
+    /// reach only customers created or renamed after it): each match is a
+    /// `sanctions_match` alert about the customer. Returns the item and the alerts raised.
+    pub async fn watch(
+        &self,
+        actor: &Actor,
+        kind: WatchKind,
+        value: &str,
+        reason: &str,
+    ) -> Result<(WatchItem, usize), ComplianceError> {
+        let item = self
+            .inner
+            .screening
+            .watch(actor, kind, value, reason)
+            .await?;
+        if item.kind != WatchKind::Name {
+            return Ok((item, 0));
+        }
+        let index = Arc::new(Index::new(vec![crate::screener::watch_entry(&item)]));
+        let found = self.customers_matching(index, INTERNAL_LIST, None).await?;
+        let (ids, now) = (Arc::clone(&self.inner.ids), self.inner.clock.now_ms());
+        let raised = self
+            .inner
+            .store
+            .write(move |sql| {
+                let mut raised = 0;
+                for (customer, matches) in &found {
+                    raised += rescreen::record_matches(sql, ids.as_ref(), customer, matches, now)?;
+                }
+                Ok::<_, store::StoreError>(raised)
+            })
+            .await?;
+        Ok((item, raised))
+    }
+
     pub async fn raise_due_reviews(&self) -> Result<usize, ComplianceError> {
         let (ids, now) = (Arc::clone(&self.inner.ids), self.inner.clock.now_ms());
         Ok(self

@@ -128,24 +128,29 @@ fn build_list(
     })
 }
 
+/// A watched name as a list entry.
+pub(crate) fn watch_entry(item: &WatchItem) -> Entry {
+    Entry {
+        id: item.id.clone(),
+        // The watchlist does not say; a person and an organisation both match.
+        kind: EntryKind::Organization,
+        names: vec![ListName {
+            name: item.value.clone(),
+            alias: false,
+        }],
+        programs: Vec::new(),
+        countries: Vec::new(),
+        birth_years: Vec::new(),
+        addresses: Vec::new(),
+    }
+}
+
 fn build_watch(items: Vec<WatchItem>) -> Watch {
     let mut watch = Watch::default();
     let mut names = Vec::new();
     for item in items {
         match item.kind {
-            WatchKind::Name => names.push(Entry {
-                id: item.id,
-                // The watchlist does not say; a person and an organisation both match.
-                kind: EntryKind::Organization,
-                names: vec![ListName {
-                    name: item.value,
-                    alias: false,
-                }],
-                programs: Vec::new(),
-                countries: Vec::new(),
-                birth_years: Vec::new(),
-                addresses: Vec::new(),
-            }),
+            WatchKind::Name => names.push(watch_entry(&item)),
             WatchKind::NodePubkey => {
                 watch.nodes.insert(item.value, item.id);
             }

@@ -2,7 +2,8 @@
 //! alert; a new list version is rescreened only over the entries it added or changed (an
 //! unchanged entry alerts nobody again), once across two replicas racing for it; a
 //! clearance holds while its entry is unchanged and lapses when the list changes it;
-//! reviews past due raise one alert per due date.
+//! reviews past due raise one alert per due date. A name put on the watchlist screens
+//! every existing customer at once (a node key does not).
 
 use std::sync::Arc;
 
@@ -15,7 +16,10 @@ use kernel::{Actor, Clock, ManualClock, SequentialIds};
 use store::testing::TestStore;
 use store::Store;
 
-store::on_both_stores!(lists_changing_under_customers_raise_alerts_once_and_respect_clearances);
+store::on_both_stores!(
+    lists_changing_under_customers_raise_alerts_once_and_respect_clearances,
+    a_name_put_on_the_watchlist_screens_every_customer_at_once
+);
 
 /// 2026-12-05T12:00:00Z.
 const NOON_MS: i64 = 1_796_472_000_000;
@@ -221,4 +225,69 @@ async fn lists_changing_under_customers_raise_alerts_once_and_respect_clearances
     assert!(raised >= 1, "Ivan's review is past due");
     assert_eq!(alerts_of(&t.store, &ivan, "review_overdue").await.len(), 1);
     assert_eq!(one.dd.raise_due_reviews().await.expect("again"), 0);
+}
+
+async fn a_name_put_on_the_watchlist_screens_every_customer_at_once(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(NOON_MS));
+    let one = replica(t.store.clone(), clock, Arc::new(SequentialIds::default()));
+    t.store
+        .write(|sql| {
+            sql.execute(
+                "INSERT INTO tenants (id, name, created_at_ms) VALUES ('acme', 'Acme', 0)",
+                &[],
+            )
+        })
+        .await
+        .expect("tenant");
+    load(&one, &[TRADING]).await;
+    let erika = customer(&one, "Erika Mustermann", "DE").await;
+    let hans = customer(&one, "Hans Schmidt", "DE").await;
+    let matches = "sanctions_match";
+    assert!(alerts_of(&t.store, &erika, matches).await.is_empty());
+    let officer = Actor::system("officer");
+    let (item, raised) = one
+        .dd
+        .watch(
+            &officer,
+            compliance::WatchKind::Name,
+            "MUSTERMANN, Erika",
+            "a tip from the police",
+        )
+        .await
+        .expect("watched");
+    assert_eq!(raised, 1);
+    let found = alerts_of(&t.store, &erika, matches).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].draft.evidence.contains(&item.id) && found[0].draft.evidence.contains("internal"),
+        "{}",
+        found[0].draft.evidence
+    );
+    assert!(alerts_of(&t.store, &hans, matches).await.is_empty());
+    // A node key screens payments, not customers; the same name again is refused.
+    // The generator point: a valid compressed key.
+    let key = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+    let (_, none) = one
+        .dd
+        .watch(
+            &officer,
+            compliance::WatchKind::NodePubkey,
+            key,
+            "their node",
+        )
+        .await
+        .expect("watched");
+    assert_eq!(none, 0);
+    assert!(matches!(
+        one.dd
+            .watch(
+                &officer,
+                compliance::WatchKind::Name,
+                "MUSTERMANN, Erika",
+                "again"
+            )
+            .await,
+        Err(compliance::ComplianceError::AlreadyWatched(_))
+    ));
+    assert_eq!(alerts_of(&t.store, &erika, matches).await.len(), 1);
 }
