@@ -134,12 +134,9 @@ pub fn insert(
                 "SELECT customer_id FROM accounts WHERE id = $1",
                 &[draft.account_id.as_str().into()],
             )?
-            .and_then(|row| {
-                row.opt_text("customer_id")
-                    .ok()
-                    .flatten()
-                    .map(str::to_string)
-            }),
+            .map(|row| row.opt_text("customer_id").map(|c| c.map(str::to_string)))
+            .transpose()?
+            .flatten(),
         None => None,
     };
     sql.execute(

@@ -7,7 +7,7 @@
 
 use audit::AuditAction;
 use kernel::Actor;
-use store::{Dialect, Row, Sql, StoreError, Value};
+use store::{Row, Sql, StoreError, Value};
 
 use crate::alerts::{self, Alert};
 use crate::error::invalid;
@@ -118,15 +118,6 @@ const CASE_COLUMNS: &str =
 const REPORT_COLUMNS: &str = "id, case_id, state, due_at_ms, created_by, created_at_ms, \
     reference, filed_by, filed_at_ms, filed_report";
 
-/// What locks the rows a `SELECT` reads until the transaction ends (SQLite has one
-/// writer: nothing to lock).
-pub(crate) fn for_update(sql: &mut dyn Sql) -> &'static str {
-    match sql.dialect() {
-        Dialect::Postgres => " FOR UPDATE",
-        Dialect::Sqlite => "",
-    }
-}
-
 fn checked_text(
     field: &'static str,
     value: &str,
@@ -217,7 +208,7 @@ pub fn get(sql: &mut dyn Sql, id: &str) -> Result<Option<Case>, StoreError> {
 /// The case, its row locked for the caller's transaction (changes to one case queue);
 /// what it reads after the lock is what the last change committed.
 pub fn get_locked(sql: &mut dyn Sql, id: &str) -> Result<Case, ComplianceError> {
-    let lock = for_update(sql);
+    let lock = sql.dialect().row_lock();
     let row = sql
         .query_opt(
             &format!("SELECT {CASE_COLUMNS} FROM aml_cases WHERE id = $1{lock}"),

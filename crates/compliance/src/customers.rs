@@ -273,7 +273,7 @@ pub fn of_account_locked(
     sql: &mut dyn Sql,
     account_id: &str,
 ) -> Result<Option<Customer>, StoreError> {
-    let lock = crate::cases::for_update(sql);
+    let lock = sql.dialect().row_lock();
     of_account_with(sql, account_id, lock)
 }
 

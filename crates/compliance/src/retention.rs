@@ -82,7 +82,7 @@ pub fn end_relationship(
     }
     // The customer's row first (what a payment's transaction locks too), then no
     // payment of its accounts may still be on its way: an end does not strand money.
-    let lock = crate::cases::for_update(sql);
+    let lock = sql.dialect().row_lock();
     sql.query_opt(
         &format!("SELECT id FROM customers WHERE id = $1{lock}"),
         &[customer_id.into()],
@@ -287,8 +287,8 @@ impl DueDiligence {
     /// Purges the records of relationships that ended more than `years` ago, one bounded
     /// step per transaction, at most `max_steps` steps; returns the rows deleted.
     pub async fn purge_expired(&self, years: u32, max_steps: u32) -> Result<u64, ComplianceError> {
-        let mut deleted = 0;
-        for _ in 0..max_steps {
+        let (mut deleted, mut steps) = (0, 0);
+        while steps < max_steps {
             let now = self.inner.clock.now_ms();
             let due = self
                 .inner
@@ -299,11 +299,20 @@ impl DueDiligence {
             // A record goes once its own last change is as old as the retention period.
             let period_ms = purge_after_ms(ended_at_ms, years).saturating_sub(ended_at_ms);
             let cutoff_ms = now.saturating_sub(period_ms);
-            deleted += self
-                .inner
-                .store
-                .write(move |sql| purge_step(sql, &id, cutoff_ms, now))
-                .await?;
+            // This customer's steps until nothing more of it may go, then the next's.
+            while steps < max_steps {
+                steps += 1;
+                let id = id.clone();
+                let gone = self
+                    .inner
+                    .store
+                    .write(move |sql| purge_step(sql, &id, cutoff_ms, now))
+                    .await?;
+                deleted += gone;
+                if gone == 0 {
+                    break;
+                }
+            }
         }
         Ok(deleted)
     }

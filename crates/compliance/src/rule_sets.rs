@@ -139,6 +139,17 @@ pub fn seed(sql: &mut dyn Sql, configured: &RuleSet, now: i64) -> Result<bool, C
     Ok(true)
 }
 
+/// Locks the row of the version in force until the transaction ends: changes to the
+/// rule set queue there.
+fn lock_active(sql: &mut dyn Sql) -> Result<(), StoreError> {
+    let lock = sql.dialect().row_lock();
+    sql.query_opt(
+        &format!("SELECT version FROM aml_rule_sets WHERE state = 'active'{lock}"),
+        &[],
+    )?;
+    Ok(())
+}
+
 /// Rule sets are platform-wide: only a platform credential changes them.
 fn platform_only(actor: &Actor) -> Result<(), ComplianceError> {
     match actor.scope {
@@ -225,11 +236,7 @@ pub fn propose(
         ));
     }
     // Proposals queue on the version in force, so two never take the same number.
-    let lock = crate::cases::for_update(sql);
-    sql.query_opt(
-        &format!("SELECT version FROM aml_rule_sets WHERE state = 'active'{lock}"),
-        &[],
-    )?;
+    lock_active(sql)?;
     let active_number = active_version(sql)?.ok_or(ComplianceError::UnknownRuleSet(0))?;
     let active =
         version(sql, active_number)?.ok_or(ComplianceError::UnknownRuleSet(active_number))?;
@@ -285,11 +292,7 @@ pub fn approve(
     platform_only(actor)?;
     // The version in force, locked first: two approvals of two proposals queue here, and
     // the second reads what the first left (a separate statement, a fresh snapshot).
-    let lock = crate::cases::for_update(sql);
-    sql.query_opt(
-        &format!("SELECT version FROM aml_rule_sets WHERE state = 'active'{lock}"),
-        &[],
-    )?;
+    lock_active(sql)?;
     let row = sql
         .query_opt(
             "SELECT state, based_on, proposed_by, proposed_by_subject, proposed_by_identity \

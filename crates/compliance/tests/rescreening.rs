@@ -90,6 +90,19 @@ async fn customer(r: &Replica, name: &str, country: &str) -> String {
     .id
 }
 
+/// The customers' tenant.
+async fn tenant(store: &Store) {
+    store
+        .write(|sql| {
+            sql.execute(
+                "INSERT INTO tenants (id, name, created_at_ms) VALUES ('acme', 'Acme', 0)",
+                &[],
+            )
+        })
+        .await
+        .expect("tenant");
+}
+
 /// The customer's alerts of `rule`, oldest first.
 async fn alerts_of(store: &Store, customer: &str, rule: &str) -> Vec<compliance::Alert> {
     let filter = AlertFilter {
@@ -114,15 +127,7 @@ async fn lists_changing_under_customers_raise_alerts_once_and_respect_clearances
     let one = replica(t.store.clone(), clock.clone(), ids.clone());
     let second_handle = t.second_handle().await.expect("handle");
     let two = replica(second_handle, clock.clone(), ids.clone());
-    t.store
-        .write(|sql| {
-            sql.execute(
-                "INSERT INTO tenants (id, name, created_at_ms) VALUES ('acme', 'Acme', 0)",
-                &[],
-            )
-        })
-        .await
-        .expect("tenant");
+    tenant(&t.store).await;
     let officer = Actor::system("officer");
     let matches = "sanctions_match";
 
@@ -230,15 +235,7 @@ async fn lists_changing_under_customers_raise_alerts_once_and_respect_clearances
 async fn a_name_put_on_the_watchlist_screens_every_customer_at_once(t: TestStore) {
     let clock = Arc::new(ManualClock::new(NOON_MS));
     let one = replica(t.store.clone(), clock, Arc::new(SequentialIds::default()));
-    t.store
-        .write(|sql| {
-            sql.execute(
-                "INSERT INTO tenants (id, name, created_at_ms) VALUES ('acme', 'Acme', 0)",
-                &[],
-            )
-        })
-        .await
-        .expect("tenant");
+    tenant(&t.store).await;
     load(&one, &[TRADING]).await;
     let erika = customer(&one, "Erika Mustermann", "DE").await;
     let hans = customer(&one, "Hans Schmidt", "DE").await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use compliance::risk::{LevelProfile, ReviewFrequency, RiskTable};
 use compliance::{ComplianceError, CustomerChange, DueDiligence, NewCustomer};
-use gateway::{Gateway, GatewayError, NewPayment};
+use gateway::{Gateway, GatewayError};
 use kernel::{Actor, RandomIds, SystemClock};
 use store::testing::TestStore;
 
@@ -107,19 +107,7 @@ async fn a_customers_limits_hold_across_its_accounts_and_replicas(t: TestStore) 
 
     let mut invoices = common::invoices(&gateway, &payee.id, 13, 10 * EUR).await;
     let pay = |gateway: Gateway, account_id: String, bolt11: String| async move {
-        gateway
-            .create_payment(
-                &Actor::system("test"),
-                NewPayment {
-                    account_id,
-                    bolt11,
-                    amount_msat: None,
-                    max_fee_msat: None,
-                    beneficiary: None,
-                },
-                None,
-            )
-            .await
+        common::pay(&gateway, &Actor::system("test"), &account_id, bolt11).await
     };
 
     // Pending: it cannot send.

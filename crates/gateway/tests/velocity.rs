@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use controls::{ControlsError, VelocityLimits};
-use gateway::{GatewayError, NewPayment};
+use gateway::GatewayError;
 use kernel::{Actor, SystemClock};
 use store::testing::TestStore;
 
@@ -49,19 +49,7 @@ async fn concurrent_payments_cannot_pass_a_velocity_limit_together(t: TestStore)
         let (gateway, admin, account_id) =
             (replicas[i % 2].clone(), admin.clone(), payer.id.clone());
         racing.push(tokio::spawn(async move {
-            gateway
-                .create_payment(
-                    &admin,
-                    NewPayment {
-                        account_id,
-                        bolt11,
-                        amount_msat: None,
-                        max_fee_msat: None,
-                        beneficiary: None,
-                    },
-                    None,
-                )
-                .await
+            common::pay(&gateway, &admin, &account_id, bolt11).await
         }));
     }
     let (passed, refused) = common::tally(racing, |e| match e {

@@ -1,6 +1,6 @@
 //! Tenants and their accounts.
 
-use store::{Dialect, Row, Sql, StoreError, Value};
+use store::{Row, Sql, StoreError, Value};
 
 use crate::LedgerError;
 
@@ -80,11 +80,11 @@ fn from_row(row: &Row) -> Result<Account, StoreError> {
 /// waits. PostgreSQL takes a row lock (no new row version); SQLite's single writer
 /// serialises every write transaction already, so there it only checks the account exists.
 pub fn lock_account(sql: &mut dyn Sql, account_id: &str) -> Result<(), LedgerError> {
-    let query = match sql.dialect() {
-        Dialect::Postgres => "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
-        Dialect::Sqlite => "SELECT id FROM accounts WHERE id = $1",
-    };
-    if sql.query_opt(query, &[account_id.into()])?.is_none() {
+    let query = format!(
+        "SELECT id FROM accounts WHERE id = $1{}",
+        sql.dialect().row_lock()
+    );
+    if sql.query_opt(&query, &[account_id.into()])?.is_none() {
         return Err(LedgerError::UnknownAccount(account_id.to_string()));
     }
     Ok(())

@@ -13,6 +13,18 @@ pub enum Dialect {
     Postgres,
 }
 
+impl Dialect {
+    /// What a `SELECT` ends with to lock the rows it reads until the transaction ends:
+    /// ` FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer serialises
+    /// every write transaction already.
+    pub fn row_lock(self) -> &'static str {
+        match self {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+}
+
 /// An open transaction (the store begins and ends it; callers only run statements).
 pub trait Sql {
     fn dialect(&self) -> Dialect;
