@@ -145,12 +145,51 @@ fn edits_at_least(a: &[u8; 36], b: &[u8; 36]) -> usize {
     differing.div_ceil(2)
 }
 
+/// The tokens one side of a pair stands for: one, or up to three glued neighbours. Kept
+/// inline: a vector per pair was a tenth of a score's time in allocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Covers {
+    at: [usize; 3],
+    len: usize,
+}
+
+impl Covers {
+    fn one(at: usize) -> Self {
+        Self {
+            at: [at, 0, 0],
+            len: 1,
+        }
+    }
+
+    /// The first three of `tokens` (a glued window is at most three wide).
+    fn of(tokens: impl Iterator<Item = usize>) -> Self {
+        let mut covers = Self { at: [0; 3], len: 0 };
+        for token in tokens.take(3) {
+            covers.at[covers.len] = token;
+            covers.len += 1;
+        }
+        covers
+    }
+
+    pub fn as_slice(&self) -> &[usize] {
+        &self.at[..self.len]
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// Neighbouring tokens glued into one (`al` + `assad`, `su` + `man`).
 #[derive(Debug, Clone)]
 pub(crate) struct Glued {
     pub token: Prepared,
     /// The name tokens it stands for.
-    pub covers: Vec<usize>,
+    pub covers: Covers,
     /// Whether a particle is part of it; without one only an exact or spelling match
     /// counts (`susan` is not `su man`).
     pub with_particle: bool,
@@ -191,7 +230,7 @@ impl PreparedName {
         let mut glued = Vec::new();
         for width in 2..=3 {
             for window in sequence.windows(width) {
-                let covers: Vec<usize> = window.iter().filter_map(|(_, i)| *i).collect();
+                let covers = Covers::of(window.iter().filter_map(|(_, i)| *i));
                 // At least one name, not ending in a particle, and three tokens only
                 // around a particle (`abd al rahman`).
                 let ends_in_particle = window.last().is_some_and(|(_, i)| i.is_none());
@@ -384,27 +423,40 @@ fn glued_pair(token: &Prepared, glued: &Glued) -> Option<(MatchKind, f64)> {
 }
 
 /// One way to pair tokens: similarity, kind, the caller's tokens, the list's tokens.
-type Pairing = (f64, MatchKind, Vec<usize>, Vec<usize>);
+type Pairing = (f64, MatchKind, Covers, Covers);
 
 /// The score of `query` against `listed` in [0, 1], and why.
 pub(crate) fn score(query: &PreparedName, listed: &PreparedName) -> (f64, Explanation) {
+    let mut explanation = Explanation::default();
+    let score = pair_up(query, listed, Some(&mut explanation));
+    (score, explanation)
+}
+
+/// The score alone, as [`score`] computes it, without the explanation's strings: most
+/// candidates a query scores fall below the threshold, and their reasons are never read.
+pub(crate) fn score_only(query: &PreparedName, listed: &PreparedName) -> f64 {
+    pair_up(query, listed, None)
+}
+
+/// Pairs the tokens best first and scores the result; `why`, when given, gets the reasons.
+fn pair_up(query: &PreparedName, listed: &PreparedName, mut why: Option<&mut Explanation>) -> f64 {
     let mut pairs: Vec<Pairing> = Vec::new();
     for (qi, q) in query.tokens.iter().enumerate() {
         for (ci, c) in listed.tokens.iter().enumerate() {
             if let Some((kind, similarity)) = pair(q, c) {
-                pairs.push((similarity, kind, vec![qi], vec![ci]));
+                pairs.push((similarity, kind, Covers::one(qi), Covers::one(ci)));
             }
         }
         for glued in &listed.glued {
             if let Some((kind, similarity)) = glued_pair(q, glued) {
-                pairs.push((similarity, kind, vec![qi], glued.covers.clone()));
+                pairs.push((similarity, kind, Covers::one(qi), glued.covers));
             }
         }
     }
     for glued in &query.glued {
         for (ci, c) in listed.tokens.iter().enumerate() {
             if let Some((kind, similarity)) = glued_pair(c, glued) {
-                pairs.push((similarity, kind, glued.covers.clone(), vec![ci]));
+                pairs.push((similarity, kind, glued.covers, Covers::one(ci)));
             }
         }
     }
@@ -415,20 +467,20 @@ pub(crate) fn score(query: &PreparedName, listed: &PreparedName) -> (f64, Explan
     });
     let mut query_used = vec![false; query.tokens.len()];
     let mut listed_used = vec![false; listed.tokens.len()];
-    let mut explanation = Explanation::default();
     let (mut numerator, mut denominator) = (0.0, 0.0);
     // Names matched; an initial counts half.
     let mut matched_names = 0.0;
     for (similarity, kind, qs, cs) in pairs {
+        let (qs, cs) = (qs.as_slice(), cs.as_slice());
         if qs.iter().any(|&i| query_used[i]) || cs.iter().any(|&i| listed_used[i]) {
             continue;
         }
         let weight: f64 = qs.iter().map(|&i| query.tokens[i].weight()).sum::<f64>()
             + cs.iter().map(|&i| listed.tokens[i].weight()).sum::<f64>();
-        for &i in &qs {
+        for &i in qs {
             query_used[i] = true;
         }
-        for &i in &cs {
+        for &i in cs {
             listed_used[i] = true;
         }
         numerator += similarity * weight;
@@ -444,33 +496,39 @@ pub(crate) fn score(query: &PreparedName, listed: &PreparedName) -> (f64, Explan
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        explanation.matched.push(TokenMatch {
-            query: text(query, &qs),
-            listed: text(listed, &cs),
-            kind,
-            similarity,
-        });
+        if let Some(why) = why.as_deref_mut() {
+            why.matched.push(TokenMatch {
+                query: text(query, qs),
+                listed: text(listed, cs),
+                kind,
+                similarity,
+            });
+        }
     }
     for (q, used) in query.tokens.iter().zip(&query_used) {
         if !used {
             denominator += q.weight() * EXTRA_QUERY_WEIGHT;
-            explanation.extra.push(q.text.clone());
+            if let Some(why) = why.as_deref_mut() {
+                why.extra.push(q.text.clone());
+            }
         }
     }
     for (c, used) in listed.tokens.iter().zip(&listed_used) {
         if !used {
             denominator += c.weight() * MISSING_LISTED_WEIGHT;
-            explanation.missing.push(c.text.clone());
+            if let Some(why) = why.as_deref_mut() {
+                why.missing.push(c.text.clone());
+            }
         }
     }
     if matched_names < 1.0 || denominator == 0.0 {
-        return (0.0, explanation);
+        return 0.0;
     }
     let mut score = numerator / denominator;
     if matched_names < 2.0 && listed.name_tokens() >= 2 {
         score = score.min(ONE_TOKEN_CAP);
     }
-    (score.clamp(0.0, 1.0), explanation)
+    score.clamp(0.0, 1.0)
 }
 
 #[cfg(test)]
