@@ -264,31 +264,33 @@ impl Stage for CustomerStage {
             now_ms,
             |sql, customer_id, [day_ms, month_ms, year_ms]| {
                 // What the customer's accounts sent or hold for sending since each start,
-                // in one pass; the payment being recorded is not in the table yet.
+                // in one pass over their days' sums (each window starts at a UTC
+                // midnight); the payment being recorded is not in the table yet.
+                debug_assert!([day_ms, month_ms, year_ms]
+                    .iter()
+                    .all(|start| start.rem_euclid(86_400_000) == 0));
                 let since = |column: &str, param: &str| {
                     format!(
-                        "CAST(COALESCE(SUM(CASE WHEN p.created_at_ms >= {param} \
-                         THEN p.eur_cents ELSE 0 END), 0) AS BIGINT) AS {column}"
+                        "CAST(COALESCE(SUM(CASE WHEN s.day_start_ms >= {param} \
+                         THEN s.eur_cents ELSE 0 END), 0) AS BIGINT) AS {column}"
                     )
                 };
-                let (payer, accounts) =
-                    Payer::of(sql, &draft.account.id, Some(customer_id))?.predicate("p", 5);
-                let mut params = vec![
-                    Value::Int(day_ms),
-                    Value::Int(month_ms),
-                    Value::Int(year_ms),
-                    Value::Int(day_ms.min(month_ms).min(year_ms)),
-                ];
-                params.extend(accounts);
                 let row = sql.query_one(
                     &format!(
-                        "SELECT {}, {}, {} FROM payments p WHERE {payer} \
-                         AND p.created_at_ms >= $4 AND p.status NOT IN ('failed', 'rejected')",
+                        "SELECT {}, {}, {} FROM payment_spend_days s \
+                         JOIN accounts a ON a.id = s.account_id \
+                         WHERE a.customer_id = $4 AND s.day_start_ms >= $5",
                         since("day", "$1"),
                         since("month", "$2"),
                         since("year", "$3"),
                     ),
-                    &params,
+                    &[
+                        Value::Int(day_ms),
+                        Value::Int(month_ms),
+                        Value::Int(year_ms),
+                        customer_id.into(),
+                        Value::Int(day_ms.min(month_ms).min(year_ms)),
+                    ],
                 )?;
                 let sum = |column: &str| -> Result<u64, GatewayError> {
                     Ok(u64::try_from(row.i64(column)?).unwrap_or(0))
@@ -340,37 +342,39 @@ fn history(
     let (receiver, _) = accounts.predicate("i", 3);
     let mut params = vec![Value::Int(since_ms), Value::Int(aml::MAX_HISTORY as i64)];
     params.extend(listed);
+    // Both directions in one round trip, each newest first from its own index; `amount`
+    // is EUR cents going out and msat coming in (converted at the payment's rate).
     let mut history = Vec::new();
     for row in sql.query(
         &format!(
-            "SELECT COALESCE(p.eur_cents, 0) AS eur_cents, p.created_at_ms, p.destination \
-             FROM payments p WHERE {payer} \
-             AND p.created_at_ms >= $1 AND p.status NOT IN ('failed', 'rejected') \
-             ORDER BY p.created_at_ms DESC LIMIT $2"
+            "SELECT * FROM (SELECT 1 AS outgoing, COALESCE(p.eur_cents, 0) AS amount, \
+             p.created_at_ms AS at_ms, p.destination AS counterparty FROM payments p \
+             WHERE {payer} AND p.created_at_ms >= $1 AND p.status NOT IN ('failed', 'rejected') \
+             ORDER BY p.created_at_ms DESC LIMIT $2) sent \
+             UNION ALL \
+             SELECT * FROM (SELECT 0 AS outgoing, COALESCE(i.received_msat, i.amount_msat) AS amount, \
+             i.paid_at_ms AS at_ms, CAST(NULL AS TEXT) AS counterparty FROM invoices i \
+             WHERE {receiver} AND i.status = 'paid' AND i.paid_at_ms >= $1 \
+             ORDER BY i.paid_at_ms DESC LIMIT $2) received"
         ),
         &params,
     )? {
-        history.push(aml::PastPayment {
-            direction: aml::Direction::Out,
-            eur_cents: row.u64("eur_cents")?,
-            at_ms: row.i64("created_at_ms")?,
-            counterparty: counterparty(row.text("destination")?),
-        });
-    }
-    for row in sql.query(
-        &format!(
-            "SELECT COALESCE(i.received_msat, i.amount_msat) AS received_msat, i.paid_at_ms \
-             FROM invoices i WHERE {receiver} \
-             AND i.status = 'paid' AND i.paid_at_ms >= $1 \
-             ORDER BY i.paid_at_ms DESC LIMIT $2"
-        ),
-        &params,
-    )? {
-        history.push(aml::PastPayment {
-            direction: aml::Direction::In,
-            eur_cents: rate.eur_cents(row.u64("received_msat")?),
-            at_ms: row.i64("paid_at_ms")?,
-            counterparty: 0,
+        let amount = row.u64("amount")?;
+        let at_ms = row.i64("at_ms")?;
+        history.push(if row.i64("outgoing")? == 1 {
+            aml::PastPayment {
+                direction: aml::Direction::Out,
+                eur_cents: amount,
+                at_ms,
+                counterparty: counterparty(row.text("counterparty")?),
+            }
+        } else {
+            aml::PastPayment {
+                direction: aml::Direction::In,
+                eur_cents: rate.eur_cents(amount),
+                at_ms,
+                counterparty: 0,
+            }
         });
     }
     // The last activity before the window matters only when the window has none (the

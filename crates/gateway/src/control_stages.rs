@@ -28,13 +28,18 @@ impl Stage for VelocityStage {
         let account_id = draft.account.id.as_str();
         let limits = velocity::limits(sql, account_id)?;
         velocity::check(limits, draft.eur_cents, now_ms, |since_ms| {
-            // What the account sent or holds for sending; the payment being recorded is
-            // not in the table yet, `check` adds it.
+            // What the account sent or holds for sending, from its days' sums (the windows
+            // start at a UTC midnight); the payment being recorded is not in the table
+            // yet, `check` adds it.
+            debug_assert_eq!(
+                since_ms.rem_euclid(86_400_000),
+                0,
+                "a window starts at midnight"
+            );
             let sent = sql
                 .query_one(
-                    "SELECT CAST(COALESCE(SUM(eur_cents), 0) AS BIGINT) AS sent FROM payments \
-                     WHERE account_id = $1 AND created_at_ms >= $2 \
-                     AND status NOT IN ('failed', 'rejected')",
+                    "SELECT CAST(COALESCE(SUM(eur_cents), 0) AS BIGINT) AS sent \
+                     FROM payment_spend_days WHERE account_id = $1 AND day_start_ms >= $2",
                     &[account_id.into(), Value::Int(since_ms)],
                 )?
                 .i64("sent")?;

@@ -160,7 +160,8 @@ impl KeyWriter {
             for (at, c) in text.char_indices() {
                 self.buf.clear();
                 self.buf.extend_from_slice(&text.as_bytes()[..at]);
-                self.buf.extend_from_slice(&text.as_bytes()[at + c.len_utf8()..]);
+                self.buf
+                    .extend_from_slice(&text.as_bytes()[at + c.len_utf8()..]);
                 out.push(Self::key(Tag::Deletion, &self.buf));
             }
             out.push(Self::key(Tag::Prefix, &text.as_bytes()[..4]));
