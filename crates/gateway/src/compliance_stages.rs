@@ -15,6 +15,7 @@ use compliance::{ComplianceError, Screening};
 use kernel::Clock;
 use store::{Sql, Store, Value};
 
+use crate::payer_history::{self, HistoryCache, Payer};
 use crate::pipeline::{PaymentDraft, Stage, Verdict};
 use crate::GatewayError;
 
@@ -185,64 +186,6 @@ fn expected_payer(
     }))
 }
 
-/// Accounts a payer's history lists by id at most; a customer with more is read through
-/// a join on its accounts instead.
-const MAX_LISTED_ACCOUNTS: usize = 32;
-
-/// The accounts a payer's history covers: the customer's accounts listed by id (so each
-/// is read from its (account, time) index in time order, without a join or a sort), the
-/// customer itself when it has too many to list, or the account alone.
-enum Payer {
-    Accounts(Vec<String>),
-    Customer(String),
-}
-
-impl Payer {
-    fn of(
-        sql: &mut dyn Sql,
-        account_id: &str,
-        customer_id: Option<&str>,
-    ) -> Result<Self, GatewayError> {
-        let Some(customer) = customer_id else {
-            return Ok(Payer::Accounts(vec![account_id.to_string()]));
-        };
-        let rows = sql.query(
-            "SELECT id FROM accounts WHERE customer_id = $1 ORDER BY id LIMIT $2",
-            &[customer.into(), Value::Int(MAX_LISTED_ACCOUNTS as i64 + 1)],
-        )?;
-        if rows.len() > MAX_LISTED_ACCOUNTS {
-            return Ok(Payer::Customer(customer.to_string()));
-        }
-        let ids = rows
-            .iter()
-            .map(|row| row.text("id").map(str::to_string))
-            .collect::<Result<_, _>>()?;
-        Ok(Payer::Accounts(ids))
-    }
-
-    /// A predicate on `{alias}.account_id` whose parameters start at `$first`, and them.
-    fn predicate(&self, alias: &str, first: usize) -> (String, Vec<Value>) {
-        match self {
-            Payer::Accounts(ids) => {
-                let placeholders: Vec<String> = (first..first + ids.len())
-                    .map(|i| format!("${i}"))
-                    .collect();
-                let params = ids.iter().map(|id| id.as_str().into()).collect();
-                (
-                    format!("{alias}.account_id IN ({})", placeholders.join(", ")),
-                    params,
-                )
-            }
-            Payer::Customer(id) => (
-                format!(
-                    "{alias}.account_id IN (SELECT id FROM accounts WHERE customer_id = ${first})"
-                ),
-                vec![id.as_str().into()],
-            ),
-        }
-    }
-}
-
 pub(crate) struct CustomerStage;
 
 #[async_trait]
@@ -302,9 +245,6 @@ impl Stage for CustomerStage {
     }
 }
 
-/// How far back the monitoring rules look.
-const HISTORY_WINDOW_MS: i64 = 30 * 86_400_000;
-
 /// The monitoring rules and the jurisdiction lists they read, shared by the outgoing and
 /// the inbound stage.
 pub(crate) struct Monitor {
@@ -314,87 +254,14 @@ pub(crate) struct Monitor {
     /// What applies while the store has no version (before `Gateway::start` seeds it).
     configured: Arc<aml::RuleSet>,
     jurisdictions: compliance::risk::Jurisdictions,
+    /// The payers' histories this replica keeps.
+    histories: HistoryCache,
 }
 
-pub(crate) struct MonitoringStage(pub Arc<Monitor>);
-
-/// A counterparty as a number the rules can compare (FNV-1a of its key).
-fn counterparty(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// The payer's payments in and out since `since_ms` (the customer's accounts, or the
-/// account; newest first, bounded), and its last payment before that
-/// when the window holds none.
-fn history(
-    sql: &mut dyn Sql,
-    account_id: &str,
-    customer_id: Option<&str>,
-    rate: &approvals::EurRate,
-    since_ms: i64,
-) -> Result<(Vec<aml::PastPayment>, Option<i64>), GatewayError> {
-    // A customer's accounts (the account is one of them), or the account alone, listed:
-    // the (account, time) indexes serve each in order.
-    let accounts = Payer::of(sql, account_id, customer_id)?;
-    let (payer, listed) = accounts.predicate("p", 3);
-    let (receiver, _) = accounts.predicate("i", 3);
-    let mut params = vec![Value::Int(since_ms), Value::Int(aml::MAX_HISTORY as i64)];
-    params.extend(listed);
-    // Both directions in one round trip, each newest first from its own index; `amount`
-    // is EUR cents going out and msat coming in (converted at the payment's rate).
-    let mut history = Vec::new();
-    for row in sql.query(
-        &format!(
-            "SELECT * FROM (SELECT 1 AS outgoing, COALESCE(p.eur_cents, 0) AS amount, \
-             p.created_at_ms AS at_ms, p.destination AS counterparty FROM payments p \
-             WHERE {payer} AND p.created_at_ms >= $1 AND p.status NOT IN ('failed', 'rejected') \
-             ORDER BY p.created_at_ms DESC LIMIT $2) sent \
-             UNION ALL \
-             SELECT * FROM (SELECT 0 AS outgoing, COALESCE(i.received_msat, i.amount_msat) AS amount, \
-             i.paid_at_ms AS at_ms, CAST(NULL AS TEXT) AS counterparty FROM invoices i \
-             WHERE {receiver} AND i.status = 'paid' AND i.paid_at_ms >= $1 \
-             ORDER BY i.paid_at_ms DESC LIMIT $2) received"
-        ),
-        &params,
-    )? {
-        let amount = row.u64("amount")?;
-        let at_ms = row.i64("at_ms")?;
-        history.push(if row.i64("outgoing")? == 1 {
-            aml::PastPayment {
-                direction: aml::Direction::Out,
-                eur_cents: amount,
-                at_ms,
-                counterparty: counterparty(row.text("counterparty")?),
-            }
-        } else {
-            aml::PastPayment {
-                direction: aml::Direction::In,
-                eur_cents: rate.eur_cents(amount),
-                at_ms,
-                counterparty: 0,
-            }
-        });
-    }
-    // The last activity before the window matters only when the window has none (the
-    // dormancy rule takes the newest of the history first).
-    if !history.is_empty() {
-        return Ok((history, None));
-    }
-    let (before, listed) = accounts.predicate("p", 2);
-    let mut params = vec![Value::Int(since_ms)];
-    params.extend(listed);
-    let last = sql
-        .query_one(
-            &format!(
-                "SELECT MAX(p.created_at_ms) AS last FROM payments p WHERE {before} \
-                 AND p.created_at_ms < $1"
-            ),
-            &params,
-        )?
-        .opt_i64("last")?;
-    Ok((history, last))
+pub(crate) struct MonitoringStage {
+    pub monitor: Arc<Monitor>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Monitor {
@@ -403,6 +270,7 @@ impl Monitor {
             loaded: std::sync::RwLock::new(None),
             configured: Arc::new(configured),
             jurisdictions,
+            histories: HistoryCache::default(),
         }
     }
 
@@ -447,14 +315,21 @@ impl Monitor {
             Some(c) => (Some(c.id), c.country),
             None => (None, String::new()),
         };
-        let since_ms = now_ms.saturating_sub(HISTORY_WINDOW_MS);
-        let (history, last_activity_at_ms) =
-            history(sql, account_id, customer_id.as_deref(), rate, since_ms)?;
+        let since_ms = now_ms.saturating_sub(payer_history::WINDOW_MS);
+        let payer = Payer::of(sql, account_id, customer_id.as_deref())?;
+        let history = self
+            .histories
+            .in_tx(sql, &payer, since_ms)?
+            .past(since_ms, rate);
+        let last_activity_at_ms = match history.is_empty() {
+            true => payer_history::last_before(sql, &payer, since_ms)?,
+            false => None,
+        };
         let facts = aml::PaymentFacts {
             direction,
             eur_cents,
             at_ms: now_ms,
-            counterparty: payee.map_or(0, counterparty),
+            counterparty: payee.map_or(0, payer_history::counterparty),
             day_start_ms: now_ms - now_ms.rem_euclid(86_400_000),
             last_activity_at_ms,
             high_risk_jurisdiction: !country.is_empty() && jurisdictions.is_high_risk(&country),
@@ -486,13 +361,25 @@ impl Stage for MonitoringStage {
         "monitoring"
     }
 
+    /// Brings this replica's copy of the payer's history up to date from a snapshot, so
+    /// that the transaction usually reads only the accounts' versions.
+    async fn check(&self, draft: &PaymentDraft) -> Result<Verdict, GatewayError> {
+        let account_id = draft.account.id.clone();
+        let since_ms = self.clock.now_ms().saturating_sub(payer_history::WINDOW_MS);
+        let monitor = Arc::clone(&self.monitor);
+        self.store
+            .read(move |sql| monitor.histories.refresh(sql, &account_id, since_ms))
+            .await?;
+        Ok(Verdict::Allow)
+    }
+
     fn in_tx(
         &self,
         sql: &mut dyn Sql,
         draft: &PaymentDraft,
         now_ms: i64,
     ) -> Result<Verdict, GatewayError> {
-        let mut alerts = self.0.judge(
+        let mut alerts = self.monitor.judge(
             sql,
             (&draft.account.tenant_id, &draft.account.id),
             aml::Direction::Out,

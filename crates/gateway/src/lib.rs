@@ -25,6 +25,7 @@ mod inbound;
 mod invoices;
 mod node_registry;
 mod observe;
+mod payer_history;
 mod payments;
 mod period_reports;
 mod pipeline;
@@ -253,7 +254,11 @@ impl GatewayBuilder {
             .with_stage(Slot::Limits, Arc::new(compliance_stages::CustomerStage))
             .with_stage(
                 Slot::Compliance,
-                Arc::new(compliance_stages::MonitoringStage(Arc::clone(&monitor))),
+                Arc::new(compliance_stages::MonitoringStage {
+                    monitor: Arc::clone(&monitor),
+                    store: self.store.clone(),
+                    clock: Arc::clone(&self.clock),
+                }),
             )
             .with_inbound_stage(Arc::new(compliance_stages::InboundMonitoringStage {
                 monitor,

@@ -70,7 +70,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(25, "0025_aml_rule_sets"),
     migration!(26, "0026_customer_retention"),
     migration!(27, "0027_history_indexes"),
-    migration!(28, "0028_payment_spend_days"),
+    migration!(28, "0028_payer_history"),
 ];
 
 /// The schema version this binary needs.
