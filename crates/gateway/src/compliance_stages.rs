@@ -8,6 +8,7 @@
 //! (the customer's accounts, or the account), read in the same transaction: a review
 //! holds the payment with its alerts, a block refuses it (the alert is kept).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -262,7 +263,12 @@ pub(crate) struct MonitoringStage {
     pub monitor: Arc<Monitor>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// Refreshes of payers' histories running now.
+    pub refreshing: Arc<AtomicUsize>,
 }
+
+/// Refreshes of payers' histories a replica runs at once at most.
+const MAX_REFRESHES: usize = 4;
 
 impl Monitor {
     pub fn new(configured: aml::RuleSet, jurisdictions: compliance::risk::Jurisdictions) -> Self {
@@ -361,16 +367,31 @@ impl Stage for MonitoringStage {
         "monitoring"
     }
 
-    /// Brings this replica's copy of the payer's history up to date from a snapshot, so
-    /// that the transaction usually reads only the accounts' versions.
-    async fn check(&self, draft: &PaymentDraft) -> Result<Verdict, GatewayError> {
-        let account_id = draft.account.id.clone();
+    /// Brings this replica's copy of the payer's history up to date from a snapshot, off
+    /// this payment's path, so that the next payment's transaction usually reads only the
+    /// accounts' versions. At most [`MAX_REFRESHES`] run at once; a payer whose copy is
+    /// not refreshed is read in full by its next payment.
+    fn committed(&self, account_id: &str) {
+        let running = Arc::clone(&self.refreshing);
+        if running.fetch_add(1, Ordering::AcqRel) >= MAX_REFRESHES {
+            running.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
         let since_ms = self.clock.now_ms().saturating_sub(payer_history::WINDOW_MS);
-        let monitor = Arc::clone(&self.monitor);
-        self.store
-            .read(move |sql| monitor.histories.refresh(sql, &account_id, since_ms))
-            .await?;
-        Ok(Verdict::Allow)
+        let (monitor, store, account_id) = (
+            Arc::clone(&self.monitor),
+            self.store.clone(),
+            account_id.to_string(),
+        );
+        tokio::spawn(async move {
+            let refreshed = store
+                .read(move |sql| monitor.histories.refresh(sql, &account_id, since_ms))
+                .await;
+            running.fetch_sub(1, Ordering::AcqRel);
+            if let Err(e) = refreshed {
+                tracing::warn!(error = %e, "payer history not refreshed; the next payment reads it in full");
+            }
+        });
     }
 
     fn in_tx(

@@ -258,6 +258,7 @@ impl GatewayBuilder {
                     monitor: Arc::clone(&monitor),
                     store: self.store.clone(),
                     clock: Arc::clone(&self.clock),
+                    refreshing: Arc::default(),
                 }),
             )
             .with_inbound_stage(Arc::new(compliance_stages::InboundMonitoringStage {

@@ -3,12 +3,12 @@
 //! [`aml::MAX_HISTORY`]. Read from the store in the payment's transaction, or from a copy
 //! this replica keeps per payer.
 //!
-//! The copy is refreshed only from a read-only snapshot before the payment's transaction
-//! (never from inside one, where it could hold a write that then rolls back), by reading
-//! the rows stamped after it (`history_version`, see migration 0028). Inside the
-//! transaction, the payer's account versions are read again: the copy is used only if
-//! every one is what the copy was made at; otherwise the history is read in full, as if
-//! there were no copy. A deleted row (`history_deletes`), another set of accounts, or a
+//! The copy is refreshed only from a read-only snapshot, after a payment of the payer
+//! committed and off its path (never from inside a transaction, where it could hold a
+//! write that then rolls back), by reading the rows stamped after it (`history_version`,
+//! see migration 0028). Inside the next payment's transaction, the payer's account
+//! versions are read again: the copy is used only if every one is what the copy was made
+//! at; otherwise the history is read in full, as if there were no copy. A deleted row (`history_deletes`), another set of accounts, or a
 //! row leaving a copy that was cut at the bound, makes the next refresh a full read.
 
 use std::collections::HashMap;
@@ -21,8 +21,9 @@ pub(crate) const WINDOW_MS: i64 = 30 * 86_400_000;
 /// Accounts a payer's history lists by id at most; a customer with more is read through
 /// a join on its accounts instead (and is not kept in memory).
 const MAX_LISTED_ACCOUNTS: usize = 32;
-/// Payers whose history a replica keeps (each at most twice `aml::MAX_HISTORY` rows).
-const MAX_PAYERS: usize = 512;
+/// Payers whose history a replica keeps (each at most twice `aml::MAX_HISTORY` rows of 32
+/// bytes: 128 KiB, 32 MiB in all).
+const MAX_PAYERS: usize = 256;
 /// Changed rows a refresh reads at most; more, and it reads the history in full.
 const MAX_CHANGES: usize = 500;
 
@@ -165,6 +166,9 @@ struct Past {
     amount: u64,
     counterparty: u64,
 }
+
+// What `MAX_PAYERS` bounds the memory by.
+const _: () = assert!(std::mem::size_of::<Past>() == 32);
 
 /// One direction of a payer's history, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -223,6 +223,7 @@ impl Gateway {
         };
         let accepted = match outcome {
             Outcome::Stored(accepted, payment) => {
+                self.inner.pipeline.committed(&payment.account_id);
                 if payment.status.is_final() {
                     self.payment_finished(&payment, now);
                     if payment.status == PaymentStatus::Succeeded {

@@ -89,6 +89,9 @@ pub trait Stage: Send + Sync {
     ) -> Result<Verdict, GatewayError> {
         Ok(Verdict::Allow)
     }
+    /// After a payment from `account_id` was recorded (its transaction committed): work
+    /// that keeps the next payments fast, started here and never awaited by this one.
+    fn committed(&self, _account_id: &str) {}
 }
 
 /// What the `check` phase decided, and which stage decided it.
@@ -175,6 +178,13 @@ impl Pipeline {
 
     pub fn stage_names(&self) -> Vec<&'static str> {
         self.stages.iter().map(|(_, s)| s.name()).collect()
+    }
+
+    /// After a payment from `account_id` was recorded.
+    pub fn committed(&self, account_id: &str) {
+        for (_, stage) in &self.stages {
+            stage.committed(account_id);
+        }
     }
 
     /// The `check` phase, outside any transaction.
