@@ -30,30 +30,54 @@ const MAX_REASON_CHARS: usize = 1_000;
 /// A customer whose remaining records may not go yet is looked at again after this.
 const RECHECK_MS: i64 = 30 * 60_000;
 
-/// `[retention]`: how long records are kept after a relationship ends.
+/// Operational copies (webhook deliveries and the events they carried, payments'
+/// idempotent answers) are kept this many days by default, and at most a year: far less
+/// than the records they copy, so none outlives a purged customer.
+pub const DEFAULT_OPERATIONAL_DAYS: u32 = 90;
+pub const MAX_OPERATIONAL_DAYS: u32 = 365;
+
+/// `[retention]`: how long records are kept after a relationship ends, and how long
+/// operational copies are kept at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Years after the end of the relationship (5 to 10; default 5, AMLR Art. 77).
     pub years: u32,
+    /// Days webhook deliveries (with their attempts and events) and payments' idempotent
+    /// answers are kept (1 to 365; default 90). A payment retried with its key after
+    /// that is refused as paid (one payment per invoice), never paid twice.
+    pub operational_days: u32,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self { years: MIN_YEARS }
+        Self {
+            years: MIN_YEARS,
+            operational_days: DEFAULT_OPERATIONAL_DAYS,
+        }
     }
 }
 
 impl RetentionConfig {
     pub fn check(&self) -> Result<(), String> {
-        if (MIN_YEARS..=MAX_YEARS).contains(&self.years) {
-            Ok(())
-        } else {
-            Err(format!(
+        if !(MIN_YEARS..=MAX_YEARS).contains(&self.years) {
+            return Err(format!(
                 "years = {}: records are kept {MIN_YEARS} to {MAX_YEARS} years after a relationship ends",
                 self.years
-            ))
+            ));
         }
+        if !(1..=MAX_OPERATIONAL_DAYS).contains(&self.operational_days) {
+            return Err(format!(
+                "operational_days = {}: webhook deliveries and idempotent answers are kept 1 to {MAX_OPERATIONAL_DAYS} days",
+                self.operational_days
+            ));
+        }
+        Ok(())
+    }
+
+    /// How long operational copies are kept, in ms.
+    pub fn operational_ms(&self) -> i64 {
+        i64::from(self.operational_days) * 86_400_000
     }
 }
 

@@ -88,7 +88,11 @@ where
 }
 
 /// Starts the gateway's jobs (and the probes, if configured).
-pub fn start(gateway: &Gateway, probes: Option<ProbeConfig>) -> Scheduler {
+pub fn start(
+    gateway: &Gateway,
+    webhooks: &webhooks::Webhooks,
+    probes: Option<ProbeConfig>,
+) -> Scheduler {
     let g = gateway;
     let mut builder = Scheduler::builder();
     builder = gateway_job(
@@ -122,6 +126,28 @@ pub fn start(gateway: &Gateway, probes: Option<ProbeConfig>) -> Scheduler {
         SCREENING_REBUILD_TIMEOUT,
         g,
         |g| async move { g.purge_expired_records(RETENTION_STEPS).await },
+    );
+    let (gateway, hooks) = (gateway.clone(), webhooks.clone());
+    let keep_ms = gateway.retention().operational_ms();
+    builder = builder.job(
+        JobSpec {
+            name: "operational_retention",
+            every: RETENTION_EVERY,
+            timeout: SWEEP_TIMEOUT,
+        },
+        move || {
+            let (gateway, hooks) = (gateway.clone(), hooks.clone());
+            async move {
+                let answers = gateway.prune_idempotency_keys(RETENTION_STEPS).await?;
+                let deliveries = hooks.prune(keep_ms, RETENTION_STEPS).await?;
+                tracing::debug!(
+                    answers,
+                    deliveries,
+                    "operational copies past their period deleted"
+                );
+                Ok(Ran::default())
+            }
+        },
     );
     builder = gateway_job(
         builder,

@@ -398,7 +398,7 @@ pub async fn start(
         }
         None => tokio::spawn(api::serve(listener, app, stopped)),
     };
-    let jobs = crate::background_jobs::start(&gateway, services.probes);
+    let jobs = crate::background_jobs::start(&gateway, &webhooks, services.probes);
     let dispatcher = webhooks.spawn_dispatcher(Arc::new(transport));
     Ok(Running {
         gateway,

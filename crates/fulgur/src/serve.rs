@@ -569,8 +569,18 @@ mod tests {
         );
         config.retention.check().expect("valid retention");
         for years in [0, 4, 11, u32::MAX] {
-            let short = compliance::RetentionConfig { years };
+            let short = compliance::RetentionConfig {
+                years,
+                ..defaults.retention
+            };
             assert!(short.check().is_err(), "{years} years");
+        }
+        for operational_days in [0, 366, u32::MAX] {
+            let odd = compliance::RetentionConfig {
+                operational_days,
+                ..defaults.retention
+            };
+            assert!(odd.check().is_err(), "{operational_days} days");
         }
         hostile = config.reports.clone();
         hostile.due_hours = 0;

@@ -369,6 +369,32 @@ impl Gateway {
             .await?)
     }
 
+    /// How long records and operational copies are kept (`[retention]`).
+    pub fn retention(&self) -> compliance::RetentionConfig {
+        self.inner.config.retention
+    }
+
+    /// Deletes payments' idempotent answers older than `[retention] operational_days`, in
+    /// at most `max_steps` bounded steps; returns the rows deleted.
+    pub async fn prune_idempotency_keys(&self, max_steps: u32) -> Result<u64, GatewayError> {
+        let cutoff_ms = self
+            .now_ms()
+            .saturating_sub(self.inner.config.retention.operational_ms());
+        let mut deleted = 0;
+        for _ in 0..max_steps {
+            let gone = self
+                .inner
+                .store
+                .write(move |sql| payments::prune_idempotency(sql, cutoff_ms))
+                .await?;
+            if gone == 0 {
+                break;
+            }
+            deleted += gone;
+        }
+        Ok(deleted)
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
     }

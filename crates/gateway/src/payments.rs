@@ -88,6 +88,20 @@ pub(crate) fn get_payment(
     Ok(Some(payment))
 }
 
+/// Idempotent answers deleted per step.
+const IDEMPOTENCY_PRUNE_ROWS: i64 = 500;
+
+/// Deletes at most [`IDEMPOTENCY_PRUNE_ROWS`] idempotent answers first given before
+/// `cutoff_ms`, oldest first; returns how many went.
+pub(crate) fn prune_idempotency(sql: &mut dyn Sql, cutoff_ms: i64) -> Result<u64, StoreError> {
+    sql.execute(
+        "DELETE FROM idempotency_keys WHERE (tenant_id, idempotency_key) IN \
+         (SELECT tenant_id, idempotency_key FROM idempotency_keys WHERE created_at_ms < $1 \
+         ORDER BY created_at_ms LIMIT $2)",
+        &[Value::Int(cutoff_ms), Value::Int(IDEMPOTENCY_PRUNE_ROWS)],
+    )
+}
+
 /// A stored first answer for this key: the same request replays it, another is refused.
 fn replay(sql: &mut dyn Sql, idem: &Idempotency) -> Result<Option<Accepted>, GatewayError> {
     let Some(row) = sql.query_opt(
@@ -454,3 +468,7 @@ fn store_payment(
 pub(crate) fn same_invoice(given: &str, issued: &str) -> bool {
     given.trim().eq_ignore_ascii_case(issued.trim())
 }
+
+#[cfg(test)]
+#[path = "idempotency_prune_tests.rs"]
+mod idempotency_prune_tests;

@@ -13,6 +13,7 @@ mod deliveries;
 mod destination;
 mod dispatcher;
 mod error;
+mod prune;
 mod resolver;
 mod secrets;
 mod signature;

@@ -118,3 +118,9 @@ CREATE TRIGGER invoices_history_update
     EXECUTE FUNCTION fulgur_history_stamp();
 CREATE TRIGGER invoices_history_delete AFTER DELETE ON invoices
     FOR EACH ROW WHEN (OLD.status = 'paid') EXECUTE FUNCTION fulgur_history_deleted();
+
+-- Operational copies are kept `[retention] operational_days` (webhook deliveries and
+-- their attempts, the outbox events they carried, payments' idempotent answers), then
+-- deleted oldest first in bounded steps: these find them without a scan.
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at_ms);
