@@ -6,6 +6,20 @@ use store::{StoreError, Value};
 
 use super::{prune_idempotency, IDEMPOTENCY_PRUNE_ROWS};
 
+async fn step(t: &TestStore) -> u64 {
+    t.store
+        .write(|sql| prune_idempotency(sql, 1_000))
+        .await
+        .expect("step")
+}
+
+async fn one(t: &TestStore, query: &'static str) -> i64 {
+    t.store
+        .read(move |sql| sql.query_one(query, &[])?.i64(0))
+        .await
+        .expect("query")
+}
+
 store::on_both_stores!(old_answers_go_in_bounded_steps_and_new_ones_stay);
 
 async fn old_answers_go_in_bounded_steps_and_new_ones_stay(t: TestStore) {
@@ -25,40 +39,21 @@ async fn old_answers_go_in_bounded_steps_and_new_ones_stay(t: TestStore) {
         })
         .await
         .expect("answers");
-    let first = t
-        .store
-        .write(|sql| prune_idempotency(sql, 1_000))
-        .await
-        .expect("first step");
-    assert_eq!(first, IDEMPOTENCY_PRUNE_ROWS as u64, "one step is bounded");
-    let oldest_left = t
-        .store
-        .read(|sql| {
-            sql.query_one("SELECT MIN(created_at_ms) AS m FROM idempotency_keys", &[])?
-                .i64("m")
-        })
-        .await
-        .expect("oldest");
-    assert_eq!(oldest_left, IDEMPOTENCY_PRUNE_ROWS, "the oldest went first");
-    let second = t
-        .store
-        .write(|sql| prune_idempotency(sql, 1_000))
-        .await
-        .expect("second step");
-    assert_eq!(second, 20);
-    let third = t
-        .store
-        .write(|sql| prune_idempotency(sql, 1_000))
-        .await
-        .expect("third step");
-    assert_eq!(third, 0);
-    let left = t
-        .store
-        .read(|sql| {
-            sql.query_one("SELECT COUNT(*) AS n FROM idempotency_keys", &[])?
-                .i64("n")
-        })
-        .await
-        .expect("count");
-    assert_eq!(left, 5, "the answers newer than the period stay");
+    assert_eq!(
+        step(&t).await,
+        IDEMPOTENCY_PRUNE_ROWS as u64,
+        "one step is bounded"
+    );
+    assert_eq!(
+        one(&t, "SELECT MIN(created_at_ms) FROM idempotency_keys").await,
+        IDEMPOTENCY_PRUNE_ROWS,
+        "the oldest went first"
+    );
+    assert_eq!(step(&t).await, 20);
+    assert_eq!(step(&t).await, 0);
+    assert_eq!(
+        one(&t, "SELECT COUNT(*) FROM idempotency_keys").await,
+        5,
+        "the answers newer than the period stay"
+    );
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use store::testing::TestStore;
+use store::testing::{Dice, TestStore};
 use store::{Sql, StoreError, Value};
 
 use super::{read, HistoryCache, Payer, WINDOW_MS};
@@ -14,19 +14,6 @@ store::on_both_stores!(the_kept_history_is_always_the_one_a_full_read_gives);
 
 const DAY_MS: i64 = 86_400_000;
 const START_MS: i64 = 1_796_428_800_000;
-
-/// A small deterministic generator (no dependency for a test's dice).
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % sides
-    }
-}
 
 fn setup(sql: &mut dyn Sql) -> Result<(), StoreError> {
     sql.execute(

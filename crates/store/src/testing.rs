@@ -129,6 +129,21 @@ impl Drop for TestStore {
     }
 }
 
+/// A small deterministic generator for tests that apply random changes to tables and
+/// must replay the same ones on both stores (no dependency for a test's dice).
+pub struct Dice(pub u64);
+
+impl Dice {
+    /// A number in `0..sides`.
+    pub fn roll(&mut self, sides: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % sides
+    }
+}
+
 /// Generates `sqlite::$name` and `postgres::$name` tests for each `async fn $name(TestStore)`
 /// in scope: the way every store-touching test runs on both stores.
 #[macro_export]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use store::testing::TestStore;
+use store::testing::{Dice, TestStore};
 use store::{Sql, StoreError, Value};
 
 store::on_both_stores!(the_days_sums_follow_every_change_to_payments);
@@ -19,19 +19,6 @@ const STATUSES: [&str; 6] = [
     "failed",
     "rejected",
 ];
-
-/// A small deterministic generator (no dependency for a test's dice).
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % sides
-    }
-}
 
 fn setup(sql: &mut dyn Sql) -> Result<(), StoreError> {
     sql.execute(

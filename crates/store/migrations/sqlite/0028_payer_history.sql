@@ -27,31 +27,20 @@ END;
 
 -- An update takes the row's old contribution out and puts its new one in, only when what
 -- it counts for changes (most status changes do not change it).
-CREATE TRIGGER payments_spend_update_old
+CREATE TRIGGER payments_spend_update
 AFTER UPDATE OF status, eur_cents, account_id, created_at_ms ON payments
-WHEN OLD.status NOT IN ('failed', 'rejected') AND COALESCE(OLD.eur_cents, 0) <> 0 AND (
-    (OLD.status NOT IN ('failed', 'rejected')) <> (NEW.status NOT IN ('failed', 'rejected'))
+WHEN (OLD.status NOT IN ('failed', 'rejected')) <> (NEW.status NOT IN ('failed', 'rejected'))
     OR OLD.eur_cents IS NOT NEW.eur_cents
     OR OLD.account_id <> NEW.account_id
     OR OLD.created_at_ms <> NEW.created_at_ms
-)
 BEGIN
     INSERT INTO payment_spend_days (account_id, day_start_ms, eur_cents)
-    VALUES (OLD.account_id, OLD.created_at_ms - OLD.created_at_ms % 86400000, -OLD.eur_cents)
+    SELECT OLD.account_id, OLD.created_at_ms - OLD.created_at_ms % 86400000, -OLD.eur_cents
+    WHERE OLD.status NOT IN ('failed', 'rejected') AND COALESCE(OLD.eur_cents, 0) <> 0
     ON CONFLICT (account_id, day_start_ms) DO UPDATE SET eur_cents = eur_cents + excluded.eur_cents;
-END;
-
-CREATE TRIGGER payments_spend_update_new
-AFTER UPDATE OF status, eur_cents, account_id, created_at_ms ON payments
-WHEN NEW.status NOT IN ('failed', 'rejected') AND COALESCE(NEW.eur_cents, 0) <> 0 AND (
-    (OLD.status NOT IN ('failed', 'rejected')) <> (NEW.status NOT IN ('failed', 'rejected'))
-    OR OLD.eur_cents IS NOT NEW.eur_cents
-    OR OLD.account_id <> NEW.account_id
-    OR OLD.created_at_ms <> NEW.created_at_ms
-)
-BEGIN
     INSERT INTO payment_spend_days (account_id, day_start_ms, eur_cents)
-    VALUES (NEW.account_id, NEW.created_at_ms - NEW.created_at_ms % 86400000, NEW.eur_cents)
+    SELECT NEW.account_id, NEW.created_at_ms - NEW.created_at_ms % 86400000, NEW.eur_cents
+    WHERE NEW.status NOT IN ('failed', 'rejected') AND COALESCE(NEW.eur_cents, 0) <> 0
     ON CONFLICT (account_id, day_start_ms) DO UPDATE SET eur_cents = eur_cents + excluded.eur_cents;
 END;
 
