@@ -262,11 +262,6 @@ pub fn lock_customer_of(sql: &mut dyn Sql, account_id: &str) -> Result<(), Store
     Ok(())
 }
 
-/// The customer an account belongs to, if any.
-pub fn of_account(sql: &mut dyn Sql, account_id: &str) -> Result<Option<Customer>, StoreError> {
-    of_account_with(sql, account_id, "")
-}
-
 /// The customer an account belongs to, its row locked for the caller's transaction (so
 /// that payments from two accounts of one customer are decided one after the other).
 pub fn of_account_locked(
@@ -274,14 +269,6 @@ pub fn of_account_locked(
     account_id: &str,
 ) -> Result<Option<Customer>, StoreError> {
     let lock = sql.dialect().row_lock();
-    of_account_with(sql, account_id, lock)
-}
-
-fn of_account_with(
-    sql: &mut dyn Sql,
-    account_id: &str,
-    lock: &str,
-) -> Result<Option<Customer>, StoreError> {
     sql.query_opt(
         &format!(
             "SELECT {COLUMNS} FROM customers WHERE id = \

@@ -8,8 +8,8 @@
 //! (the customer's accounts, or the account), read in the same transaction: a review
 //! holds the payment with its alerts, a block refuses it (the alert is kept).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use compliance::{ComplianceError, Screening};
@@ -263,8 +263,8 @@ pub(crate) struct MonitoringStage {
     pub monitor: Arc<Monitor>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    /// Refreshes of payers' histories running now.
-    pub refreshing: Arc<AtomicUsize>,
+    /// The accounts whose payer's history is being refreshed now.
+    pub refreshing: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Refreshes of payers' histories a replica runs at once at most.
@@ -316,13 +316,12 @@ impl Monitor {
     ) -> Result<Vec<compliance::AlertDraft>, GatewayError> {
         let rules = self.rules(sql)?;
         let jurisdictions = &self.jurisdictions;
-        let customer = compliance::customers::of_account(sql, account_id)?;
+        let (payer, customer) = Payer::of_account(sql, account_id)?;
         let (customer_id, country) = match customer {
             Some(c) => (Some(c.id), c.country),
             None => (None, String::new()),
         };
         let since_ms = now_ms.saturating_sub(payer_history::WINDOW_MS);
-        let payer = Payer::of(sql, account_id, customer_id.as_deref())?;
         let history = self
             .histories
             .in_tx(sql, &payer, since_ms)?
@@ -369,15 +368,19 @@ impl Stage for MonitoringStage {
 
     /// Brings this replica's copy of the payer's history up to date from a snapshot, off
     /// this payment's path, so that the next payment's transaction usually reads only the
-    /// accounts' versions. At most [`MAX_REFRESHES`] run at once; a payer whose copy is
-    /// not refreshed is read in full by its next payment.
+    /// accounts' versions. At most [`MAX_REFRESHES`] run at once, one per account (while
+    /// one runs, a burst of payments from the account would only make its copy stale
+    /// again); a payer whose copy is not refreshed is read in full by its next payment.
     fn committed(&self, account_id: &str) {
         let running = Arc::clone(&self.refreshing);
-        if running.fetch_add(1, Ordering::AcqRel) >= MAX_REFRESHES {
-            running.fetch_sub(1, Ordering::AcqRel);
-            return;
+        {
+            let mut running = running.lock().unwrap_or_else(|e| e.into_inner());
+            if running.len() >= MAX_REFRESHES || !running.insert(account_id.to_string()) {
+                return;
+            }
         }
         let since_ms = self.clock.now_ms().saturating_sub(payer_history::WINDOW_MS);
+        let done = account_id.to_string();
         let (monitor, store, account_id) = (
             Arc::clone(&self.monitor),
             self.store.clone(),
@@ -387,7 +390,10 @@ impl Stage for MonitoringStage {
             let refreshed = store
                 .read(move |sql| monitor.histories.refresh(sql, &account_id, since_ms))
                 .await;
-            running.fetch_sub(1, Ordering::AcqRel);
+            running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&done);
             if let Err(e) = refreshed {
                 tracing::warn!(error = %e, "payer history not refreshed; the next payment reads it in full");
             }

@@ -7,9 +7,10 @@
 //! committed and off its path (never from inside a transaction, where it could hold a
 //! write that then rolls back), by reading the rows stamped after it (`history_version`,
 //! see migration 0028). Inside the next payment's transaction, the payer's account
-//! versions are read again: the copy is used only if every one is what the copy was made
-//! at; otherwise the history is read in full, as if there were no copy. A deleted row (`history_deletes`), another set of accounts, or a
-//! row leaving a copy that was cut at the bound, makes the next refresh a full read.
+//! versions are read again: the copy is used as it is if every one is what the copy was
+//! made at; otherwise with the rows stamped after it read in the transaction (the result
+//! is used once, never kept); or, when a row was deleted, the accounts changed or a row
+//! left a copy cut at the bound, the history is read in full, as if there were no copy.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,59 +55,45 @@ pub(crate) enum Payer {
     Customer(String),
 }
 
-const PAYER_COLUMNS: &str =
-    "SELECT id, customer_id, history_version, history_deletes FROM accounts";
+/// The customer an account belongs to, as the rules need it: its id and country.
+pub(crate) struct PayerCustomer {
+    pub id: String,
+    pub country: String,
+}
 
 impl Payer {
-    /// The payer of `account_id`, whose customer (if any) the caller has read.
-    pub(crate) fn of(
+    /// The payer of `account_id` and its customer (if any), in one statement.
+    pub(crate) fn of_account(
         sql: &mut dyn Sql,
         account_id: &str,
-        customer_id: Option<&str>,
-    ) -> Result<Self, StoreError> {
-        let rows = match customer_id {
-            Some(customer) => sql.query(
-                &format!("{PAYER_COLUMNS} WHERE customer_id = $1 ORDER BY id LIMIT $2"),
-                &[customer.into(), Value::Int(MAX_LISTED_ACCOUNTS as i64 + 1)],
-            )?,
-            None => sql.query(
-                &format!("{PAYER_COLUMNS} WHERE id = $1"),
-                &[account_id.into()],
-            )?,
-        };
-        Self::from_rows(&rows, account_id, customer_id)
-    }
-
-    /// The payer of `account_id` and its customer, in one statement.
-    pub(crate) fn of_account(sql: &mut dyn Sql, account_id: &str) -> Result<Self, StoreError> {
+    ) -> Result<(Self, Option<PayerCustomer>), StoreError> {
+        // The account's own row first: it names the customer.
         let rows = sql.query(
-            &format!(
-                "{PAYER_COLUMNS} WHERE id = $1 OR customer_id = \
-                 (SELECT customer_id FROM accounts WHERE id = $1) ORDER BY id LIMIT $2"
-            ),
+            "SELECT a.id, a.customer_id, a.history_version, a.history_deletes, c.country \
+             FROM accounts a LEFT JOIN customers c ON c.id = a.customer_id \
+             WHERE a.id = $1 OR a.customer_id = (SELECT customer_id FROM accounts WHERE id = $1) \
+             ORDER BY CASE WHEN a.id = $1 THEN 0 ELSE 1 END, a.id LIMIT $2",
             &[
                 account_id.into(),
                 Value::Int(MAX_LISTED_ACCOUNTS as i64 + 1),
             ],
         )?;
-        let mut customer_id = None;
-        for row in &rows {
-            if row.text("id")? == account_id {
-                customer_id = row.opt_text("customer_id")?.map(str::to_string);
-            }
-        }
-        Self::from_rows(&rows, account_id, customer_id.as_deref())
-    }
-
-    fn from_rows(
-        rows: &[store::Row],
-        account_id: &str,
-        customer_id: Option<&str>,
-    ) -> Result<Self, StoreError> {
+        let customer = match rows.first() {
+            Some(own) if own.text("id")? == account_id => own
+                .opt_text("customer_id")?
+                .map(|id| {
+                    Ok::<_, StoreError>(PayerCustomer {
+                        id: id.to_string(),
+                        country: own.opt_text("country")?.unwrap_or_default().to_string(),
+                    })
+                })
+                .transpose()?,
+            _ => None,
+        };
+        let customer_id = customer.as_ref().map(|c| c.id.as_str());
         if rows.len() > MAX_LISTED_ACCOUNTS {
-            return Ok(Payer::Customer(
-                customer_id.unwrap_or(account_id).to_string(),
-            ));
+            let id = customer_id.unwrap_or(account_id).to_string();
+            return Ok((Payer::Customer(id), customer));
         }
         let mut accounts = rows
             .iter()
@@ -118,6 +105,7 @@ impl Payer {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
         if accounts.is_empty() {
             // No such account: no history, under versions no real account has.
             accounts.push(AccountVersion {
@@ -130,7 +118,7 @@ impl Payer {
             Some(customer) => format!("customer:{customer}"),
             None => format!("account:{account_id}"),
         };
-        Ok(Payer::Accounts { key, accounts })
+        Ok((Payer::Accounts { key, accounts }, customer))
     }
 
     /// A predicate on `{alias}.account_id` whose parameters start at `$first`, and them.
@@ -251,22 +239,25 @@ fn rows(
     (payments, invoices): (&str, &str),
     params: &[Value],
 ) -> Result<Vec<(bool, u64, Option<Past>)>, StoreError> {
-    // Both directions in one round trip, each newest first from its own index.
-    let found = sql.query(
+    // One statement per direction, each newest first from its own index (a union of the
+    // two made SQLite sort what the index already orders).
+    let mut found = sql.query(
         &format!(
-            "SELECT * FROM (SELECT 1 AS outgoing, p.id, \
+            "SELECT 1 AS outgoing, p.id, \
              CASE WHEN p.status IN ('failed', 'rejected') THEN 0 ELSE 1 END AS counts, \
              COALESCE(p.eur_cents, 0) AS amount, p.created_at_ms AS at_ms, \
-             p.destination AS counterparty FROM payments p WHERE {payments}) sent \
-             UNION ALL \
-             SELECT * FROM (SELECT 0 AS outgoing, i.id, \
-             CASE WHEN i.status = 'paid' THEN 1 ELSE 0 END AS counts, \
-             COALESCE(i.received_msat, i.amount_msat) AS amount, \
-             COALESCE(i.paid_at_ms, 0) AS at_ms, CAST(NULL AS TEXT) AS counterparty \
-             FROM invoices i WHERE {invoices}) received"
+             p.destination AS counterparty FROM payments p WHERE {payments}"
         ),
         params,
     )?;
+    found.extend(sql.query(
+        &format!(
+            "SELECT 0 AS outgoing, i.id, CASE WHEN i.status = 'paid' THEN 1 ELSE 0 END AS counts, \
+             COALESCE(i.received_msat, i.amount_msat) AS amount, \
+             COALESCE(i.paid_at_ms, 0) AS at_ms FROM invoices i WHERE {invoices}"
+        ),
+        params,
+    )?);
     found
         .iter()
         .map(|row| {
@@ -436,7 +427,7 @@ impl HistoryCache {
         account_id: &str,
         since_ms: i64,
     ) -> Result<(), StoreError> {
-        let payer = Payer::of_account(sql, account_id)?;
+        let (payer, _) = Payer::of_account(sql, account_id)?;
         let Payer::Accounts { key, accounts } = &payer else {
             return Ok(());
         };
@@ -460,7 +451,8 @@ impl HistoryCache {
     }
 
     /// The payer's history in the payment's transaction: the copy if its versions are the
-    /// accounts' now, else a full read (not kept: it may see this transaction's writes).
+    /// accounts' now; else the copy with the rows stamped after it read here, or a full
+    /// read. Neither is kept: what a transaction reads may include its own writes.
     pub(crate) fn in_tx(
         &self,
         sql: &mut dyn Sql,
@@ -468,9 +460,13 @@ impl HistoryCache {
         since_ms: i64,
     ) -> Result<Arc<History>, StoreError> {
         if let Payer::Accounts { key, accounts } = payer {
-            let current = |k: &Arc<History>| k.versions == *accounts && k.since_ms <= since_ms;
-            if let Some(kept) = self.get(key).filter(current) {
-                return Ok(kept);
+            if let Some(kept) = self.get(key) {
+                if kept.versions == *accounts && kept.since_ms <= since_ms {
+                    return Ok(kept);
+                }
+                if let Some(caught_up) = refreshed(sql, &kept, accounts, since_ms)? {
+                    return Ok(Arc::new(caught_up));
+                }
             }
         }
         Ok(Arc::new(read(sql, payer, since_ms)?))
