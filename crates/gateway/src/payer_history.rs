@@ -25,6 +25,9 @@ const MAX_LISTED_ACCOUNTS: usize = 32;
 /// Payers whose history a replica keeps (each at most twice `aml::MAX_HISTORY` rows of 32
 /// bytes: 128 KiB, 32 MiB in all).
 const MAX_PAYERS: usize = 256;
+/// How much further back than its window a refreshed copy reaches (a payment decided
+/// now may have arrived, and taken its time, before the refresh).
+const KEEP_EARLIER_MS: i64 = 10 * 60_000;
 /// Changed rows a refresh reads at most; more, and it reads the history in full.
 const MAX_CHANGES: usize = 500;
 
@@ -427,6 +430,9 @@ impl HistoryCache {
         account_id: &str,
         since_ms: i64,
     ) -> Result<(), StoreError> {
+        // A payment's transaction judges by the time its request arrived, which may be
+        // before this refresh: the copy reaches that far back, or it would never serve.
+        let since_ms = since_ms.saturating_sub(KEEP_EARLIER_MS);
         let (payer, _) = Payer::of_account(sql, account_id)?;
         let Payer::Accounts { key, accounts } = &payer else {
             return Ok(());
