@@ -206,6 +206,12 @@ pub(crate) struct History {
 }
 
 impl History {
+    /// Whether this copy is the history of `accounts` as they stand, for a window from
+    /// `since_ms`.
+    fn serves(&self, accounts: &[AccountVersion], since_ms: i64) -> bool {
+        self.versions == accounts && self.since_ms <= since_ms
+    }
+
     /// What the rules read: both directions newest first, in the window, at most
     /// `aml::MAX_HISTORY` of them, receipts at `rate`.
     pub(crate) fn past(&self, since_ms: i64, rate: &approvals::EurRate) -> Vec<aml::PastPayment> {
@@ -438,10 +444,7 @@ impl HistoryCache {
             return Ok(());
         };
         let kept = self.get(key);
-        if kept
-            .as_ref()
-            .is_some_and(|k| k.versions == *accounts && k.since_ms <= since_ms)
-        {
+        if kept.as_ref().is_some_and(|k| k.serves(accounts, since_ms)) {
             return Ok(());
         }
         let history = match kept {
@@ -467,7 +470,7 @@ impl HistoryCache {
     ) -> Result<Arc<History>, StoreError> {
         if let Payer::Accounts { key, accounts } = payer {
             if let Some(kept) = self.get(key) {
-                if kept.versions == *accounts && kept.since_ms <= since_ms {
+                if kept.serves(accounts, since_ms) {
                     return Ok(kept);
                 }
                 if let Some(caught_up) = refreshed(sql, &kept, accounts, since_ms)? {
